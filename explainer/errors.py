@@ -1,0 +1,5 @@
+"""The one exception type the command line turns into a one-line message."""
+
+
+class ExplainerError(Exception):
+    """A problem the user can fix; its message says how. The CLI prints it without a traceback."""

@@ -1,0 +1,221 @@
+"""The Trace: one digit's trip through one network, the contract every picture reads.
+
+A :class:`Trace` holds the image as a person sees it, every captured layer's output (and the
+weights of conv and linear layers), the logits, probabilities and prediction, and where it all
+came from (architecture, checkpoint name and hash, dataset). Animators, Manim scenes and the
+app read Traces; none of them touches a model or a hook.
+
+Saved as ``.npz`` (numpy arrays only) with a JSON header and a format version, read back with
+``allow_pickle=False``: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explainer.errors import ExplainerError
+from explainer.io import atomic_write
+
+FORMAT = "mnist-explainer/trace"
+VERSION = 1
+KINDS = ("normalize", "conv", "bn", "relu", "pool", "dropout", "flatten", "linear", "other")
+
+
+class TraceError(ExplainerError):
+    """A file that is not a readable Trace, or a layer name the Trace does not have."""
+
+
+@dataclass
+class LayerRecord:
+    """One layer's output for one image.
+
+    ``output`` is ``(C, H, W)`` for image-shaped layers and ``(N,)`` for vectors, batch axis
+    removed. ``params`` holds what a picture needs to label the layer (kernel size, stride,
+    padding, channels, features...). ``weight`` is ``(C_out, C_in, kH, kW)`` for conv and
+    ``(out, in)`` for linear layers when captured with weights; ``bias`` likewise.
+    """
+
+    name: str
+    kind: str
+    output: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] = ()
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.output.shape)
+
+    @property
+    def is_spatial(self) -> bool:
+        """True for ``(C, H, W)`` outputs that can be drawn as feature maps."""
+        return self.output.ndim == 3
+
+    @property
+    def shape_text(self) -> str:
+        """``"32×28×28"`` or ``"128"``."""
+        return "×".join(str(s) for s in self.shape)
+
+    @property
+    def description(self) -> str:
+        """A short label such as ``"conv 3×3, 1→32"`` or ``"max pool 2×2"``."""
+        p = self.params
+        if self.kind == "conv":
+            k = p.get("kernel_size", [0, 0])
+            pad = p.get("padding", [0, 0])
+            pad_text = f", pad {pad[0]}" if any(pad) else ""
+            return f"conv {k[0]}×{k[1]}, {p.get('in_channels')}→{p.get('out_channels')}{pad_text}"
+        if self.kind == "linear":
+            return f"dense {p.get('in_features')}→{p.get('out_features')}"
+        if self.kind == "pool":
+            k = p.get("kernel_size", [2, 2])
+            return f"{p.get('mode', 'max')} pool {k[0]}×{k[1]}"
+        if self.kind == "dropout":
+            return f"dropout p={p.get('p', 0):g} (off at test time)"
+        if self.kind == "bn":
+            return "batch norm"
+        if self.kind == "relu":
+            return p.get("function", "ReLU")
+        return self.kind
+
+
+@dataclass
+class Trace:
+    """One forward pass, captured. See the module docstring."""
+
+    image: np.ndarray
+    layers: list[LayerRecord]
+    logits: np.ndarray
+    class_names: list[str]
+    label: int | None = None
+    architecture: str = "custom"
+    checkpoint: str = ""
+    checkpoint_hash: str = ""
+    dataset: str = "mnist"
+    source: str = ""
+
+    @property
+    def probs(self) -> np.ndarray:
+        """Softmax of the logits, ``(K,)`` summing to 1."""
+        z = self.logits.astype(np.float64) - self.logits.max()
+        e = np.exp(z)
+        return (e / e.sum()).astype(np.float32)
+
+    @property
+    def prediction(self) -> int:
+        return int(np.argmax(self.logits))
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probs[self.prediction])
+
+    @property
+    def predicted_name(self) -> str:
+        return self.class_names[self.prediction] if self.class_names else str(self.prediction)
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.label is None else self.label == self.prediction
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.layers]
+
+    def layer(self, name: str) -> LayerRecord:
+        for r in self.layers:
+            if r.name == name:
+                return r
+        raise TraceError(f"no layer {name!r} in this trace; it has: {', '.join(self.names())}")
+
+    def of_kind(self, *kinds: str) -> list[LayerRecord]:
+        return [r for r in self.layers if r.kind in kinds]
+
+    # --- files ----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``.npz`` arrays plus a JSON header, atomically."""
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "class_names": list(self.class_names),
+            "label": None if self.label is None else int(self.label),
+            "architecture": self.architecture,
+            "checkpoint": self.checkpoint,
+            "checkpoint_hash": self.checkpoint_hash,
+            "dataset": self.dataset,
+            "source": self.source,
+            "layers": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "params": r.params,
+                    "input_shape": list(r.input_shape),
+                    "has_weight": r.weight is not None,
+                    "has_bias": r.bias is not None,
+                }
+                for r in self.layers
+            ],
+        }
+        arrays = {"header": np.array(json.dumps(header)), "image": self.image, "logits": self.logits}
+        for i, r in enumerate(self.layers):
+            arrays[f"out{i}"] = r.output
+            if r.weight is not None:
+                arrays[f"w{i}"] = r.weight
+            if r.bias is not None:
+                arrays[f"b{i}"] = r.bias
+        path = Path(path)
+        with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Trace:
+        """Read a file written by :meth:`save`; one-line :class:`TraceError` for anything else."""
+        path = Path(path)
+        if not path.is_file():
+            raise TraceError(f"trace not found: {path} (make one with `explainer capture`)")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "header" not in z.files:
+                    raise TraceError(f"{path} is not a mnist-explainer trace (no header)")
+                header = json.loads(str(z["header"]))
+                if header.get("format") != FORMAT:
+                    raise TraceError(f"{path} is not a mnist-explainer trace")
+                if int(header.get("version", 0)) > VERSION:
+                    raise TraceError(f"{path} was written by a newer mnist-explainer; upgrade to read it")
+                layers = []
+                for i, meta in enumerate(header["layers"]):
+                    layers.append(
+                        LayerRecord(
+                            name=meta["name"],
+                            kind=meta["kind"],
+                            output=z[f"out{i}"],
+                            params=meta.get("params", {}),
+                            input_shape=tuple(meta.get("input_shape", ())),
+                            weight=z[f"w{i}"] if meta.get("has_weight") else None,
+                            bias=z[f"b{i}"] if meta.get("has_bias") else None,
+                        )
+                    )
+                return cls(
+                    image=z["image"],
+                    layers=layers,
+                    logits=z["logits"],
+                    class_names=header["class_names"],
+                    label=header.get("label"),
+                    architecture=header.get("architecture", "custom"),
+                    checkpoint=header.get("checkpoint", ""),
+                    checkpoint_hash=header.get("checkpoint_hash", ""),
+                    dataset=header.get("dataset", "mnist"),
+                    source=header.get("source", ""),
+                )
+        except TraceError:
+            raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise TraceError(f"{path} is not a readable trace ({type(exc).__name__}: {exc})") from None
