@@ -1,0 +1,118 @@
+"""One place that decides colours and value scales, for the GIFs, the Manim scenes and the app.
+
+Rules:
+- the input digit: grey scale, 0 = black background, 1 = white ink (as MNIST stores it);
+- signed values (conv and batch-norm outputs, dense pre-activations, kernels, weights):
+  a diverging map centred at zero, symmetric limits ``[-m, m]``;
+- non-negative values (after ReLU, pooling of ReLU outputs, probabilities): a sequential map
+  from 0 to the maximum;
+- every picture shows its colour bar or a legend saying which rule it uses.
+
+``scale_for(values, kind)`` returns a :class:`Scale` (colormap name, limits, label) and
+``colorize(values, scale)`` turns an array into ``uint8`` RGB exactly the way a matplotlib
+``imshow`` with that scale would, so tests can compare pixels against a Trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+SIGNED_CMAP = "RdBu_r"  # blue < 0 < red, white at zero
+POSITIVE_CMAP = "magma"  # black at zero, bright for strong activations
+INPUT_CMAP = "gray"
+PROBABILITY_CMAP = "Blues"
+
+# Class colours (tab10): used for the embedding map, bars and legends.
+CLASS_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]  # fmt: skip
+CORRECT_COLOR = "#2ca02c"
+WRONG_COLOR = "#d62728"
+HIGHLIGHT_COLOR = "#ffb000"  # the predicted class, the active patch
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    background: str
+    foreground: str
+    muted: str
+    panel: str
+    accent: str
+
+
+THEMES = {
+    "light": Theme("light", "#ffffff", "#1a1a1a", "#6b6b6b", "#f3f3f3", "#1f6fd1"),
+    "dark": Theme("dark", "#0f1117", "#e8e8e8", "#9a9a9a", "#1c1f27", "#5aa9ff"),
+}
+
+
+def theme(name: str = "light") -> Theme:
+    if name not in THEMES:
+        from explainer.errors import ExplainerError
+
+        raise ExplainerError(f"unknown theme {name!r}; choose one of: {', '.join(THEMES)}")
+    return THEMES[name]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How to colour an array: colormap name, limits, and a label for its colour bar."""
+
+    cmap: str
+    vmin: float
+    vmax: float
+    label: str
+
+    @property
+    def signed(self) -> bool:
+        return self.vmin < 0
+
+
+SIGNED_KINDS = {"conv", "bn", "linear", "weight", "kernel", "normalize", "logits", "other"}
+POSITIVE_KINDS = {"relu", "pool", "probability", "dropout", "flatten"}
+
+
+def scale_for(values: np.ndarray, kind: str = "auto", limit: float | None = None) -> Scale:
+    """The scale for ``values`` of a given layer ``kind`` (``"auto"``: signed if any value < 0).
+
+    ``limit`` fixes the magnitude (e.g. one scale for all channels of a layer); by default it is
+    the largest absolute value (never 0)."""
+    v = np.asarray(values, dtype=np.float32)
+    if kind == "input":
+        return Scale(INPUT_CMAP, 0.0, 1.0, "pixel intensity (0 = background, 1 = ink)")
+    if kind == "probability":
+        return Scale(PROBABILITY_CMAP, 0.0, 1.0, "probability")
+    signed = kind in SIGNED_KINDS if kind != "auto" else bool(v.size and v.min() < 0)
+    if kind in POSITIVE_KINDS and v.size and v.min() < 0:
+        signed = True  # e.g. pooling of a signed map: never hide negative values
+    m = float(limit) if limit is not None else float(np.abs(v).max()) if v.size else 1.0
+    m = m if m > 0 else 1.0
+    if signed:
+        return Scale(SIGNED_CMAP, -m, m, "activation (blue < 0 < red)")
+    return Scale(POSITIVE_CMAP, 0.0, m, "activation (≥ 0)")
+
+
+@lru_cache(maxsize=16)
+def _lut(cmap: str) -> np.ndarray:
+    import matplotlib
+
+    return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
+    """``uint8`` RGB ``(..., 3)``: ``values`` mapped through ``scale`` with a 256-entry table,
+    the same quantisation as matplotlib's ``imshow`` (``N = 256``)."""
+    v = np.asarray(values, dtype=np.float64)
+    t = (v - scale.vmin) / (scale.vmax - scale.vmin)
+    idx = np.clip((t * 256).astype(np.int64), 0, 255)
+    return _lut(scale.cmap)[idx]
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
