@@ -102,7 +102,7 @@ def make_payload(
         "epoch": int(epoch),
         "train_seconds": float(train_seconds),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
     }
     payload.update(extra or {})
     return payload

@@ -383,7 +383,7 @@ def write_model_card(out: Path, c: TrainConfig, hist: History, model: Network) -
         "best_val_accuracy": hist.best_val_accuracy,
         "train_seconds": round(sum(r["seconds"] for r in hist.epochs), 1),
         "device": str(pick_device(c.device)),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "checkpoint_sha256": file_hash(out),
         "file_bytes": out.stat().st_size,
         **{k: v for k, v in hist.test_metrics.items()},
