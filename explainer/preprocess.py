@@ -1,0 +1,419 @@
+"""Turn any picture of a digit into a 28×28 MNIST-style image, the way MNIST itself was made.
+
+MNIST digits are white ink on black, scaled to fit a 20×20 box (keeping the aspect ratio),
+anti-aliased, and pasted into a 28×28 field so that their centre of mass sits in the middle.
+A photo of a digit on paper is none of that, so :func:`preprocess` does each step explicitly
+and keeps every intermediate picture for display (``Preprocessed.steps``):
+
+1. ``original``: the picture as grey levels in [0, 1] (transparent parts composited over a
+   background that contrasts with the strokes, photos shrunk to at most 384 px on the long side);
+2. ``inverted``: light paper becomes black, dark ink becomes white (skipped when the background
+   is already dark, e.g. the app's drawing canvas);
+3. ``cleaned``: uneven lighting flattened, background noise thresholded away (Otsu), specks
+   removed, the ink stretched so its strokes reach full intensity;
+4. ``cropped``: cut to the ink's bounding box (thin pen strokes thickened to MNIST's width);
+5. ``scaled``: the longest side scaled to 20 px, keeping the aspect ratio;
+6. ``centred``: pasted into 28×28 with the centre of mass at the centre: what the model sees.
+
+Bad input raises an :class:`~explainer.errors.ExplainerError` subclass with a one-line message:
+:class:`UnreadableImageError`, :class:`ImageTooLargeError` (checked from the header, before the
+pixels are decoded) and :class:`NoInkError` (blank paper, an empty canvas).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from explainer.errors import ExplainerError
+
+MAX_PIXELS = 50_000_000  # larger pictures are refused before decoding (a 20000×20000 PNG: 400 M)
+WORK_SIZE = 384  # long side of the working copy: plenty for one digit, fast on a CPU
+BOX = 20  # MNIST: the digit fits a 20×20 box ...
+FIELD = 28  # ... inside a 28×28 field
+MIN_CONTRAST = 0.08  # ink must differ from the paper by at least this much (of full scale)
+TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 px wide in the 20×20 box
+
+ImageLike = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray
+
+
+class PreprocessError(ExplainerError):
+    """The picture could not be turned into a digit."""
+
+
+class UnreadableImageError(PreprocessError):
+    """Not an image, or a truncated / corrupt one."""
+
+
+class ImageTooLargeError(PreprocessError):
+    """More pixels than :data:`MAX_PIXELS` (refused before decoding)."""
+
+
+class NoInkError(PreprocessError):
+    """A blank picture: no strokes stand out from the background."""
+
+
+@dataclass
+class Preprocessed:
+    """The result of :func:`preprocess`.
+
+    ``image``: ``(28, 28)`` float32 in [0, 1], white ink on black like MNIST, NOT normalised
+    (every model normalises inside). ``steps``: ``[(name, (H, W) float32 in [0, 1]), ...]`` from
+    the raw picture to ``image``, for display. ``inverted``: whether the colours were flipped.
+    ``bbox``: the ink's box ``(top, left, bottom, right)`` in the ``original`` step's pixels.
+    """
+
+    image: np.ndarray
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    inverted: bool = False
+    bbox: tuple[int, int, int, int] = (0, 0, 0, 0)
+    source: str = ""
+
+    def tensor(self):
+        """The image as a ``(1, 1, 28, 28)`` float32 torch tensor, ready for any model."""
+        import torch
+
+        return torch.from_numpy(self.image).reshape(1, 1, FIELD, FIELD)
+
+    def step(self, name: str) -> np.ndarray:
+        """The picture of one step by name (see :data:`STEP_NAMES`)."""
+        for n, img in self.steps:
+            if n == name:
+                return img
+        raise KeyError(f"no step {name!r}; steps: {[n for n, _ in self.steps]}")
+
+
+STEP_NAMES = ("original", "inverted", "cleaned", "cropped", "scaled", "centred")
+STEP_TITLES = {
+    "original": "your picture (grey)",
+    "inverted": "inverted: ink is white",
+    "cleaned": "background removed",
+    "cropped": "cropped to the ink",
+    "scaled": "scaled to fit 20×20",
+    "centred": "28×28, centred on mass",
+}
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def describe_source(source: ImageLike) -> str:
+    """A short name for messages: the file path, or the kind of object."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, np.ndarray):
+        return f"array {tuple(source.shape)}"
+    if isinstance(source, Image.Image):
+        return f"image {source.size[0]}×{source.size[1]}"
+    return type(source).__name__
+
+
+def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
+    """Open a file (PNG, JPEG, BMP, WebP, GIF: its first frame, ...) or bytes, refuse huge
+    ones from the header, decode (JPEGs straight at a reduced size) and apply EXIF rotation."""
+    if isinstance(source, Image.Image):
+        im = source
+        _check_size(im.size, describe_source(source))
+        return im
+    name = describe_source(source) if not isinstance(source, bytes) else "uploaded bytes"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise UnreadableImageError(f"{path}: no such file")
+        if path.stat().st_size == 0:
+            raise UnreadableImageError(f"{path}: the file is empty")
+    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(fp)
+            _check_size(im.size, name)
+            im.seek(0)  # GIF / multi-page TIFF: the first frame
+            if im.format == "JPEG":
+                im.draft("RGB" if im.mode not in ("L", "1") else "L", (WORK_SIZE, WORK_SIZE))
+            im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLargeError(
+            f"{name}: the picture is too large to be a photo of one digit "
+            f"(limit {MAX_PIXELS // 1_000_000} megapixels); shrink it first"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        why = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise UnreadableImageError(
+            f"{name}: not a readable image ({why}); use PNG, JPEG, BMP, WebP or GIF"
+        ) from None
+    with contextlib.suppress(Exception):  # a broken EXIF block is no reason to refuse it
+        im = ImageOps.exif_transpose(im)
+    return im
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    w, h = size
+    if w * h > MAX_PIXELS:
+        raise ImageTooLargeError(
+            f"{name}: {w}×{h} pixels is too large for a photo of one digit "
+            f"(limit {MAX_PIXELS // 1_000_000} megapixels); shrink it first"
+        )
+    if w < 1 or h < 1:
+        raise UnreadableImageError(f"{name}: the image has no pixels")
+
+
+def to_gray(source: ImageLike) -> np.ndarray:
+    """Grey levels ``(H, W)`` float32 in [0, 1] of a path, bytes, PIL image or array.
+
+    Arrays may be ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, ``uint8`` or float (in [0, 1], or
+    [0, 255] when larger values occur). A transparent background (the drawing canvas, PNG
+    cut-outs) is composited over black when the visible strokes are light and over white when
+    they are dark, so the strokes always stand out. Large pictures are shrunk to
+    :data:`WORK_SIZE` on the long side."""
+    if isinstance(source, np.ndarray):
+        arr = _array_to_float(source, describe_source(source))
+    else:
+        im = open_image(source)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            arr = np.asarray(im, dtype=np.float32)
+            arr = arr / max(float(arr.max()), 1.0)
+        else:
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or (
+                im.mode == "P" and "transparency" in im.info
+            )
+            im = im.convert("RGBA" if has_alpha else "RGB")
+            im = _shrink(im)
+            arr = np.asarray(im, dtype=np.float32) / 255.0
+    if arr.ndim == 3:
+        if arr.shape[2] == 4:
+            arr = _composite(arr[..., :3], arr[..., 3])
+        elif arr.shape[2] == 3:
+            arr = _luminance(arr)
+        elif arr.shape[2] == 1:
+            arr = arr[..., 0]
+    if isinstance(source, np.ndarray) and max(arr.shape) > WORK_SIZE:
+        im = Image.fromarray(arr.astype(np.float32), mode="F")
+        arr = np.asarray(_shrink(im), dtype=np.float32)
+    return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+def _array_to_float(a: np.ndarray, name: str) -> np.ndarray:
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise UnreadableImageError(
+            f"{name}: expected an image array (H, W), (H, W, 3) or (H, W, 4), got {a.shape}"
+        )
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ImageTooLargeError(f"{name}: too many pixels for a photo of one digit")
+    if a.size == 0:
+        raise UnreadableImageError(f"{name}: the array is empty")
+    if a.dtype == np.bool_:
+        return a.astype(np.float32)
+    if np.issubdtype(a.dtype, np.integer):
+        top = 255.0 if a.max() <= 255 else float(np.iinfo(a.dtype).max)
+        return a.astype(np.float32) / top
+    out = np.nan_to_num(a.astype(np.float32))
+    return out / 255.0 if out.max() > 1.0 else out
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma, as PIL's ``convert("L")``."""
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Grey levels of an RGBA picture flattened over a background that contrasts with it."""
+    gray = _luminance(rgb)
+    if alpha.min() >= 0.98:  # fully opaque: alpha carries nothing
+        return gray
+    visible = alpha > 0.5
+    light_strokes = gray[visible].mean() > 0.5 if visible.any() else True
+    background = 0.0 if light_strokes else 1.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def _shrink(im: Image.Image) -> Image.Image:
+    if max(im.size) <= WORK_SIZE:
+        return im
+    w, h = im.size
+    s = WORK_SIZE / max(w, h)
+    return im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BOX)
+
+
+# --- the MNIST recipe -----------------------------------------------------------------------
+
+
+def preprocess(source: ImageLike) -> Preprocessed:
+    """Turn a picture of one digit into an MNIST-style ``(28, 28)`` float32 image in [0, 1].
+
+    ``source``: a path, bytes, a PIL image, or an array ``(H, W)`` / ``(H, W, 3)`` /
+    ``(H, W, 4)`` (the drawing canvas: white strokes on a transparent or black background).
+    Raises :class:`NoInkError` when nothing stands out from the background."""
+    name = describe_source(source) if not isinstance(source, bytes) else "uploaded bytes"
+    gray = to_gray(source)
+    steps: list[tuple[str, np.ndarray]] = [("original", gray)]
+
+    if float(np.percentile(gray, 99.5) - np.percentile(gray, 0.5)) < MIN_CONTRAST and (
+        float(gray.max() - gray.min()) < 2 * MIN_CONTRAST
+    ):
+        raise NoInkError(f"{name}: no ink found (the picture is blank); draw or photograph a digit")
+    inverted = _background_is_light(gray)
+    ink = 1.0 - gray if inverted else gray
+    steps.append(("inverted", ink))
+
+    cleaned = clean_background(ink)
+    if not cleaned.any():
+        raise NoInkError(f"{name}: no ink found (nothing stands out from the background)")
+    steps.append(("cleaned", cleaned))
+
+    top, left, bottom, right = ink_bbox(cleaned)
+    crop = cleaned[top:bottom, left:right]
+    crop = thicken(crop, scale=BOX / max(crop.shape))
+    steps.append(("cropped", crop))
+
+    scaled = fit_box(crop, BOX)
+    steps.append(("scaled", scaled))
+
+    final = paste_centred(scaled, FIELD)
+    steps.append(("centred", final))
+    return Preprocessed(final, steps, inverted, (top, left, bottom, right), name)
+
+
+def _background_is_light(gray: np.ndarray) -> bool:
+    """The paper is whatever most pixels are; the border counts twice (the digit rarely
+    touches it)."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 0.5 * (float(np.median(gray)) + float(np.median(border))) > 0.5
+
+
+def clean_background(ink: np.ndarray) -> np.ndarray:
+    """``(H, W)`` light-on-dark in [0, 1] to the same with the background set to exactly 0:
+    lighting flattened, noise cut by an Otsu threshold, specks dropped, strokes stretched to 1."""
+    from scipy import ndimage
+
+    h, w = ink.shape
+    flat = ink - _background_level(ink)
+    if min(h, w) >= 32:  # denoise photos; MNIST-sized pictures are clean already
+        flat = ndimage.gaussian_filter(flat, sigma=max(h, w) / 400.0 + 0.3)
+    flat = np.clip(flat, 0.0, 1.0)
+    hi = float(np.percentile(flat, 99.9))
+    if hi < MIN_CONTRAST:
+        return np.zeros_like(flat)
+    t = otsu_threshold(flat)
+    mask = flat > t
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return np.zeros_like(flat)
+    if n > 1:  # drop specks: components much smaller than the largest stroke
+        sizes = ndimage.sum(mask, labels, index=np.arange(1, n + 1))
+        keep = np.flatnonzero(sizes >= max(0.05 * sizes.max(), 2)) + 1
+        mask = np.isin(labels, keep)
+    peak = float(np.percentile(flat[mask], 90)) if mask.any() else hi
+    low = 0.5 * t
+    stretched = np.clip((flat - low) / max(peak - low, 1e-6), 0.0, 1.0)
+    near = ndimage.binary_dilation(mask, iterations=1)  # keep the anti-aliased edge
+    return (stretched * near).astype(np.float32)
+
+
+def _background_level(ink: np.ndarray) -> np.ndarray | float:
+    """The paper's brightness at every pixel: a grey opening at coarse scale (strokes removed,
+    shadows and vignetting kept), or the median for small pictures."""
+    from scipy import ndimage
+
+    h, w = ink.shape
+    if max(h, w) < 64:
+        return float(np.median(ink))
+    small = np.asarray(
+        Image.fromarray(ink, mode="F").resize((32, 32), Image.Resampling.BOX), dtype=np.float32
+    )
+    opened = ndimage.grey_opening(small, size=(7, 7))
+    opened = ndimage.uniform_filter(opened, size=5)
+    return np.asarray(
+        Image.fromarray(opened, mode="F").resize((w, h), Image.Resampling.BILINEAR),
+        dtype=np.float32,
+    )
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 128) -> float:
+    """The grey level that best splits ``values`` into two classes (Otsu 1979)."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centres)
+    total = m0[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total * w0 - m0) ** 2 / (w0 * (1.0 - w0))
+    between = np.nan_to_num(between[:-1])
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def ink_bbox(img: np.ndarray, level: float = 0.05) -> tuple[int, int, int, int]:
+    """``(top, left, bottom, right)`` (bottom/right exclusive) of pixels above ``level``."""
+    rows = np.flatnonzero((img > level).any(axis=1))
+    cols = np.flatnonzero((img > level).any(axis=0))
+    if len(rows) == 0:
+        return 0, 0, img.shape[0], img.shape[1]
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+def stroke_width(img: np.ndarray, level: float = 0.5) -> float:
+    """Mean stroke width in pixels: ink area divided by half its outline length."""
+    from scipy import ndimage
+
+    mask = img > level
+    area = float(mask.sum())
+    if area == 0:
+        return 0.0
+    outline = float((mask & ~ndimage.binary_erosion(mask)).sum())
+    return 2.0 * area / max(outline, 1.0)
+
+
+def thicken(crop: np.ndarray, scale: float) -> np.ndarray:
+    """Widen thin pen strokes so they are about :data:`TARGET_STROKE` px wide after scaling by
+    ``scale`` (a fine-liner photographed large would otherwise fade to a faint hairline)."""
+    from scipy import ndimage
+
+    width = stroke_width(crop) * scale
+    if width <= 0 or width >= TARGET_STROKE * 0.75:
+        return crop
+    grow = round((TARGET_STROKE - width) / scale / 2.0)
+    if grow < 1:
+        return crop
+    pad = np.pad(crop, grow)
+    return ndimage.grey_dilation(pad, footprint=_disk(grow)).astype(np.float32)
+
+
+def _disk(r: int) -> np.ndarray:
+    y, x = np.ogrid[-r : r + 1, -r : r + 1]
+    return x * x + y * y <= r * r + r
+
+
+def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
+    """Scale ``crop`` so its longer side is ``box`` px, keeping the aspect ratio (anti-aliased,
+    as MNIST's own normalisation); the ink's peak is brought back to 1."""
+    h, w = crop.shape
+    s = box / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    im = Image.fromarray(crop.astype(np.float32), mode="F")
+    out = np.asarray(im.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    out = np.clip(out, 0.0, None)
+    peak = float(out.max())
+    return np.clip(out / peak, 0.0, 1.0) if peak > 0 else out
+
+
+def paste_centred(patch: np.ndarray, size: int = FIELD) -> np.ndarray:
+    """Paste ``patch`` into a ``(size, size)`` black field so that its centre of mass lands on
+    the field's centre (kept fully inside the field)."""
+    from scipy import ndimage
+
+    h, w = patch.shape
+    cy, cx = ndimage.center_of_mass(patch) if patch.sum() > 0 else (h / 2, w / 2)
+    top = int(np.clip(round(size / 2 - cy), 0, size - h))
+    left = int(np.clip(round(size / 2 - cx), 0, size - w))
+    out = np.zeros((size, size), dtype=np.float32)
+    out[top : top + h, left : left + w] = patch
+    return out
