@@ -1,0 +1,197 @@
+"""Predict digits in real pictures: :class:`Predictor` wraps a checkpoint and :mod:`preprocess`.
+
+>>> p = Predictor("mnist_bn_cnn")
+>>> p.predict("photo.jpg").label                    # doctest: +SKIP
+7
+>>> rows = p.predict_many(["a.png", "folder/"])     # doctest: +SKIP
+
+:meth:`Predictor.predict_many` never stops at a bad file: its row carries the error message and
+the batch goes on. Rows are :class:`PredictionRow`, whose ``as_dict()`` has exactly the columns
+of :data:`CSV_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explainer.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
+from explainer.errors import ExplainerError
+from explainer.preprocess import ImageLike, Preprocessed, preprocess
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+CSV_COLUMNS = ("file", "prediction", "confidence", "top2", "top2_confidence", "error")
+
+
+@dataclass
+class Prediction:
+    """One picture's outcome. ``probs``: ``(classes,)`` float32 softmax; ``label`` the arg-max
+    index, ``class_name`` its name; ``top2`` the runner-up; ``preprocessed`` what the model saw."""
+
+    label: int
+    class_name: str
+    confidence: float
+    probs: np.ndarray
+    top2: int
+    top2_name: str
+    top2_confidence: float
+    preprocessed: Preprocessed | None = field(default=None, repr=False)
+
+
+@dataclass
+class PredictionRow:
+    """One row of a batch: a prediction, or the error that stopped this file."""
+
+    file: str
+    prediction: Prediction | None = None
+    error: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """The :data:`CSV_COLUMNS` as plain values (empty strings / None when it failed)."""
+        p = self.prediction
+        return {
+            "file": self.file,
+            "prediction": p.class_name if p else None,
+            "confidence": float(f"{p.confidence:.6g}") if p else None,
+            "top2": p.top2_name if p else None,
+            "top2_confidence": float(f"{p.top2_confidence:.6g}") if p else None,
+            "error": self.error,
+        }
+
+
+class Predictor:
+    """A checkpoint ready to classify pictures: a path, a shipped name, or a loaded
+    :class:`~explainer.checkpoints.Checkpoint`."""
+
+    def __init__(self, checkpoint: str | os.PathLike | Checkpoint = "mnist_bn_cnn") -> None:
+        if isinstance(checkpoint, Checkpoint):
+            self.checkpoint = checkpoint
+        else:
+            self.checkpoint = load_checkpoint(resolve_checkpoint(checkpoint))
+        self.model = self.checkpoint.model.eval()
+        self.class_names = self.checkpoint.class_names or [str(i) for i in range(10)]
+
+    @torch.inference_mode()
+    def probabilities(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Softmax ``(N, classes)`` for MNIST-style images ``(N, 28, 28)`` float in [0, 1]."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        return torch.softmax(self.model(x).float(), dim=1).numpy()
+
+    def predict(self, image: ImageLike) -> Prediction:
+        """Preprocess one picture (path, bytes, PIL image or canvas array) and classify it.
+        Raises :class:`~explainer.errors.ExplainerError` subclasses for unusable pictures."""
+        pre = preprocess(image)
+        return self._prediction(self.probabilities(pre.image[None])[0], pre)
+
+    def predict_preprocessed(self, image28: np.ndarray) -> Prediction:
+        """Classify an already MNIST-style image ``(28, 28)`` in [0, 1] (no preprocessing)."""
+        return self._prediction(self.probabilities(np.asarray(image28)[None])[0], None)
+
+    def _prediction(self, probs: np.ndarray, pre: Preprocessed | None) -> Prediction:
+        order = np.argsort(-probs)
+        a, b = int(order[0]), int(order[1])
+        return Prediction(
+            a, self.class_names[a], float(probs[a]), probs,
+            b, self.class_names[b], float(probs[b]), pre,
+        )  # fmt: skip
+
+    def predict_many(self, paths: Iterable[str | os.PathLike]) -> list[PredictionRow]:
+        """One row per picture file (folders are expanded, sorted); bad files get ``error``."""
+        rows = []
+        for path in expand_paths(paths):
+            try:
+                rows.append(PredictionRow(str(path), self.predict(path)))
+            except ExplainerError as exc:
+                rows.append(PredictionRow(str(path), None, _strip_name(str(exc), str(path))))
+            except (MemoryError, RuntimeError) as exc:  # keep the batch going, whatever happens
+                rows.append(PredictionRow(str(path), None, f"{type(exc).__name__}: {exc}"[:200]))
+        return rows
+
+
+def _strip_name(message: str, name: str) -> str:
+    """Errors start with the file name, which the row already has."""
+    prefix = f"{name}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Files as given; folders give their image files (by suffix, sorted, not recursive).
+    A path that does not exist is yielded too, so it gets its own error row."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(
+                q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            yield p
+
+
+@dataclass
+class Summary:
+    """Counts per class, mean confidence, and the files the model was unsure about."""
+
+    counts: dict[str, int]
+    mean_confidence: float
+    low_confidence: list[tuple[str, float]]
+    errors: int
+    total: int
+
+
+def summarize(rows: list[PredictionRow], threshold: float = 0.6) -> Summary:
+    """Summarise a batch; ``low_confidence`` lists files whose confidence is below ``threshold``."""
+    ok = [r for r in rows if r.prediction is not None]
+    counts: dict[str, int] = {}
+    for r in ok:
+        counts[r.prediction.class_name] = counts.get(r.prediction.class_name, 0) + 1
+    conf = [r.prediction.confidence for r in ok]
+    low = [(r.file, r.prediction.confidence) for r in ok if r.prediction.confidence < threshold]
+    return Summary(
+        dict(sorted(counts.items())),
+        float(np.mean(conf)) if conf else float("nan"),
+        sorted(low, key=lambda t: t[1]),
+        len(rows) - len(ok),
+        len(rows),
+    )
+
+
+# --- Kaggle digit-recognizer ----------------------------------------------------------------
+
+
+def read_kaggle_csv(path: str | os.PathLike) -> np.ndarray:
+    """Kaggle's ``test.csv`` (header ``pixel0..pixel783``, one digit per row, 0-255) as
+    ``(N, 28, 28)`` float32 in [0, 1]. A ``label`` column (``train.csv``) is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExplainerError(f"{path}: no such file (download test.csv from Kaggle's page)")
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+    pixels = [i for i, h in enumerate(header) if h.startswith("pixel")]
+    if len(pixels) != 784:
+        raise ExplainerError(
+            f"{path}: expected Kaggle digit-recognizer columns pixel0..pixel783, "
+            f"found {len(pixels)} pixel columns"
+        )
+    try:
+        data = np.loadtxt(
+            path, delimiter=",", skiprows=1, usecols=pixels, dtype=np.float32, ndmin=2
+        )
+    except ValueError as exc:
+        raise ExplainerError(f"{path}: not a numeric CSV ({str(exc)[:120]})") from None
+    return (data / 255.0).reshape(-1, 28, 28)
+
+
+def kaggle_submission(predictor: Predictor, images: np.ndarray, batch: int = 2000) -> str:
+    """``ImageId,Label`` CSV text (ids from 1) for Kaggle images ``(N, 28, 28)`` in [0, 1].
+    The images are already MNIST-style, so they go straight to the model."""
+    parts = [
+        predictor.probabilities(images[i : i + batch]).argmax(1)
+        for i in range(0, len(images), batch)
+    ]
+    labels = np.concatenate(parts) if parts else np.zeros(0, dtype=int)
+    lines = ["ImageId,Label", *(f"{i},{int(k)}" for i, k in enumerate(labels, start=1))]
+    return "\n".join(lines) + "\n"

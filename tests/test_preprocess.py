@@ -1,0 +1,156 @@
+"""Preprocessing turns photos, files and canvas drawings back into MNIST-style digits."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explainer.predict import Predictor
+from explainer.preprocess import (
+    STEP_NAMES,
+    ImageTooLargeError,
+    NoInkError,
+    UnreadableImageError,
+    preprocess,
+)
+
+
+def fake_photo(digit: np.ndarray, seed: int = 0, size: int = 300) -> np.ndarray:
+    """An MNIST digit (28, 28) uint8 scaled up, placed off-centre, inverted to dark ink on
+    unevenly lit, tinted, noisy paper: an RGB uint8 "photo" of 480×640."""
+    rng = np.random.default_rng(seed)
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.BICUBIC), np.float32) / 255
+    h, w = 480, 640
+    ink = np.zeros((h, w), np.float32)
+    top, left = 40 + seed % 100, 60 + (37 * seed) % 250
+    ink[top : top + size, left : left + size] = big
+    paper = 0.92 - 0.25 * np.linspace(0, 1, w)[None, :]  # a shadow across the page
+    gray = paper * (1 - ink) + 0.12 * ink + rng.normal(0, 0.03, (h, w))
+    rgb = np.stack([gray, gray * 0.95, gray * 0.85], axis=-1)
+    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def canvas_drawing(digit: np.ndarray) -> np.ndarray:
+    """The app's drawing canvas: (280, 280, 4) uint8, white strokes, transparent elsewhere."""
+    big = np.asarray(Image.fromarray(digit).resize((180, 180), Image.BICUBIC))
+    out = np.zeros((280, 280, 4), np.uint8)
+    out[70:250, 20:200, :3] = 255
+    out[70:250, 20:200, 3] = big
+    return out
+
+
+def mae(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
+def test_mnist_digit_comes_back_unchanged(sample):
+    errors = [mae(preprocess(d).image, d / 255.0) for d in sample.images[:40].numpy()]
+    # MNIST is already in the target form: only the anti-aliased edges move a little
+    assert np.mean(errors) < 0.02, np.mean(errors)
+
+
+def test_photo_comes_back_close_to_the_original_and_is_predicted_right(sample, tinyvgg):
+    predictor = Predictor(tinyvgg)
+    digits, labels = sample.images[:30].numpy(), sample.labels[:30].numpy()
+    errors, right, agree = [], 0, 0
+    for i, (d, y) in enumerate(zip(digits, labels, strict=True)):
+        pre = preprocess(fake_photo(d, seed=i))
+        assert pre.inverted
+        errors.append(mae(pre.image, d / 255.0))
+        pred = predictor.predict_preprocessed(pre.image).label
+        right += pred == y
+        agree += pred == predictor.predict_preprocessed(d / 255.0).label
+    # measured: mean absolute error about 0.03 per pixel (a 1-px shift of a digit is ~0.15)
+    assert np.mean(errors) < 0.05, np.mean(errors)
+    assert max(errors) < 0.1
+    assert agree >= 28 and right >= 27, (agree, right)
+
+
+def test_canvas_strokes_on_transparent_background(sample):
+    d = sample.images[7].numpy()
+    pre = preprocess(canvas_drawing(d))
+    assert not pre.inverted
+    assert mae(pre.image, d / 255.0) < 0.05
+    # dark strokes on a transparent background are the same digit
+    dark = canvas_drawing(d)
+    dark[..., :3] = 0
+    assert mae(preprocess(dark).image, pre.image) < 0.01
+
+
+def test_all_white_and_empty_canvas_report_no_ink():
+    with pytest.raises(NoInkError, match="no ink"):
+        preprocess(np.full((200, 300, 3), 255, np.uint8))
+    with pytest.raises(NoInkError, match="no ink"):
+        preprocess(np.zeros((280, 280, 4), np.uint8))
+    with pytest.raises(NoInkError):  # paper with sensor noise only
+        rng = np.random.default_rng(0)
+        preprocess((0.8 + rng.normal(0, 0.01, (100, 100))).astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "mode"),
+    [(".png", "L"), (".png", "RGBA"), (".jpg", "RGB"), (".bmp", "RGB"), (".webp", "RGB"),
+     (".gif", "P")],
+)  # fmt: skip
+def test_every_file_format_and_mode_gives_the_same_digit(tmp_path, sample, suffix, mode):
+    d = sample.images[3].numpy()
+    photo = Image.fromarray(fake_photo(d, seed=3))
+    path = tmp_path / f"digit{suffix}"
+    photo.convert(mode).save(path)
+    assert mae(preprocess(path).image, preprocess(fake_photo(d, seed=3)).image) < 0.03
+
+
+def test_steps_run_from_raw_to_final(sample):
+    pre = preprocess(fake_photo(sample.images[0].numpy()))
+    assert [n for n, _ in pre.steps] == list(STEP_NAMES)
+    assert pre.steps[0][1].shape == (288, 384)  # 480×640 shrunk to the 384-px working size
+    assert max(pre.step("scaled").shape) == 20
+    np.testing.assert_array_equal(pre.step("centred"), pre.image)
+    assert pre.image.shape == (28, 28) and pre.image.dtype == np.float32
+    assert pre.image.min() >= 0.0 and pre.image.max() == pytest.approx(1.0, abs=0.01)
+    assert pre.tensor().shape == (1, 1, 28, 28)
+
+
+def test_centre_of_mass_lands_in_the_middle(sample):
+    from scipy import ndimage
+
+    cy, cx = ndimage.center_of_mass(preprocess(fake_photo(sample.images[5].numpy())).image)
+    assert abs(cy - 14) <= 0.75 and abs(cx - 14) <= 0.75
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width × height`` (its data is a few bytes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_huge_and_broken_files_get_one_line_errors(tmp_path):
+    huge = tmp_path / "huge.png"
+    _png_header_only(huge, 20000, 20000)
+    with pytest.raises(ImageTooLargeError, match="too large"):
+        preprocess(huge)
+    junk = tmp_path / "notes.png"
+    junk.write_text("this is not a picture")
+    with pytest.raises(UnreadableImageError, match="not a readable image"):
+        preprocess(junk)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(UnreadableImageError, match="empty"):
+        preprocess(empty)
+    with pytest.raises(UnreadableImageError, match="expected an image array"):
+        preprocess(np.zeros((3, 4, 5, 6)))
