@@ -101,7 +101,9 @@ def scale_for(values: np.ndarray, kind: str = "auto", limit: float | None = None
 def _lut(cmap: str) -> np.ndarray:
     import matplotlib
 
-    return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+    return (
+        (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+    )
 
 
 def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
@@ -116,3 +118,71 @@ def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
     c = color.lstrip("#")
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+# Block colours for the architecture diagrams and the layer chips, by layer kind.
+KIND_COLORS = {
+    "input": "#7f7f7f",
+    "normalize": "#9e9e9e",
+    "conv": "#1f6fd1",
+    "bn": "#8c6bb1",
+    "relu": "#e0711f",
+    "pool": "#2ca02c",
+    "dropout": "#b0b0b0",
+    "flatten": "#17becf",
+    "linear": "#d62728",
+    "softmax": "#ffb000",
+    "other": "#7f7f7f",
+}
+KIND_SHORT = {
+    "input": "in",
+    "normalize": "norm",
+    "conv": "conv",
+    "bn": "BN",
+    "relu": "ReLU",
+    "pool": "pool",
+    "dropout": "drop",
+    "flatten": "flat",
+    "linear": "fc",
+    "softmax": "soft",
+    "other": "op",
+}
+
+
+def layer_scale(values: np.ndarray, kind: str) -> Scale:
+    """The one scale for all channels of a layer's output ``values`` (any shape): symmetric
+    around zero for signed kinds, ``[0, max]`` after ReLU and pooling. Every picture of a layer
+    (GIF panels, Manim scenes, the app) uses this, so the same value has the same colour."""
+    if kind == "input":
+        return scale_for(values, "input")
+    if kind == "relu" and np.asarray(values).size and np.asarray(values).min() >= 0:
+        return scale_for(values, "relu")
+    return scale_for(values, kind if kind in SIGNED_KINDS | POSITIVE_KINDS else "auto")
+
+
+def text_on(rgb: tuple[int, int, int] | np.ndarray) -> str:
+    """Black or white, whichever reads better on a background colour ``rgb`` (0-255)."""
+    r, g, b = (float(c) for c in np.asarray(rgb)[:3])
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+
+
+def mpl_rc(name: str = "light") -> dict:
+    """Matplotlib ``rcParams`` for a theme: colours, a readable font size at 800 px wide."""
+    t = theme(name)
+    return {
+        "figure.facecolor": t.background,
+        "axes.facecolor": t.background,
+        "axes.edgecolor": t.muted,
+        "axes.labelcolor": t.foreground,
+        "text.color": t.foreground,
+        "xtick.color": t.muted,
+        "ytick.color": t.muted,
+        "xtick.labelcolor": t.foreground,
+        "ytick.labelcolor": t.foreground,
+        "font.size": 9,
+        "font.family": "DejaVu Sans",
+        "axes.titlesize": 10,
+        "savefig.facecolor": t.background,
+    }

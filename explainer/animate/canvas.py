@@ -1,0 +1,339 @@
+"""Pixel-exact drawing helpers shared by the animators.
+
+Layouts are computed in pixels (top-left origin, boxes ``(y0, y1, x0, x1)``); matplotlib draws
+text, frames, colour bars and charts at those places once, and array pictures (feature maps,
+kernels, digits) are blitted into the rendered buffer with whole-pixel nearest-neighbour
+scaling, so each cell is a crisp square whose colour is exactly ``style.colorize`` of its value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from explainer import style
+from explainer.animate.reel import Box
+
+
+class Canvas:
+    """A matplotlib figure of ``size = (width, height)`` pixels addressed in pixel coordinates."""
+
+    def __init__(self, size: tuple[int, int], theme: str = "light") -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        self.width, self.height = int(size[0]), int(size[1])
+        self.theme = style.theme(theme)
+        self.rc = style.mpl_rc(theme)
+        with matplotlib.rc_context(self.rc):
+            self.fig = Figure(figsize=(self.width / 100, self.height / 100), dpi=100)
+            self.fig.patch.set_facecolor(self.theme.background)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(self.fig)
+
+    # --- coordinates ----------------------------------------------------------------------
+
+    def fx(self, x: float) -> float:
+        return x / self.width
+
+    def fy(self, y: float) -> float:
+        return 1.0 - y / self.height
+
+    def rect_of(self, box: Box) -> list[float]:
+        """Figure-fraction ``[left, bottom, width, height]`` of a pixel box."""
+        y0, y1, x0, x1 = box
+        return [
+            x0 / self.width,
+            1 - y1 / self.height,
+            (x1 - x0) / self.width,
+            (y1 - y0) / self.height,
+        ]
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def text(self, x: float, y: float, s: str, **kw):
+        """Text anchored at pixel ``(x, y)`` (default: left, vertically centred)."""
+        import matplotlib
+
+        kw.setdefault("va", "center")
+        kw.setdefault("color", self.theme.foreground)
+        with matplotlib.rc_context(self.rc):
+            return self.fig.text(self.fx(x), self.fy(y), s, **kw)
+
+    def box(self, box: Box, *, face: str = "none", edge: str | None = None, lw: float = 1.0, **kw):
+        """A rectangle drawn just outside the pixel box (so it never covers blitted pixels)."""
+        from matplotlib.patches import FancyBboxPatch, Rectangle
+
+        y0, y1, x0, x1 = box
+        pad = lw / 2 + 0.5 if face == "none" else 0
+        left, bottom = self.fx(x0 - pad), self.fy(y1 + pad)
+        w, h = (x1 - x0 + 2 * pad) / self.width, (y1 - y0 + 2 * pad) / self.height
+        edge = self.theme.muted if edge is None else edge
+        if kw.pop("rounded", False):
+            patch = FancyBboxPatch(
+                (left, bottom), w, h, boxstyle="round,pad=0,rounding_size=0.006",
+                transform=self.fig.transFigure, facecolor=face, edgecolor=edge, linewidth=lw, **kw,
+            )  # fmt: skip
+        else:
+            patch = Rectangle(
+                (left, bottom), w, h, transform=self.fig.transFigure, facecolor=face,
+                edgecolor=edge, linewidth=lw, **kw,
+            )  # fmt: skip
+        self.fig.add_artist(patch)
+        return patch
+
+    def arrow(
+        self,
+        start: tuple[float, float],
+        end: tuple[float, float],
+        color: str | None = None,
+        lw: float = 1.5,
+    ):
+        from matplotlib.patches import FancyArrowPatch
+
+        a = FancyArrowPatch(
+            (self.fx(start[0]), self.fy(start[1])), (self.fx(end[0]), self.fy(end[1])),
+            transform=self.fig.transFigure, arrowstyle="-|>", mutation_scale=12,
+            color=color or self.theme.muted, linewidth=lw,
+        )  # fmt: skip
+        self.fig.add_artist(a)
+        return a
+
+    def axes(self, box: Box, **kw):
+        import matplotlib
+
+        with matplotlib.rc_context(self.rc):
+            return self.fig.add_axes(self.rect_of(box), **kw)
+
+    def colorbar(
+        self,
+        box: Box,
+        scale: style.Scale,
+        label: str = "",
+        orientation: str = "vertical",
+        ticks: int = 5,
+    ):
+        """A colour bar for ``scale`` in the pixel box (ticks and label beside it)."""
+        import matplotlib
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        with matplotlib.rc_context(self.rc):
+            cax = self.fig.add_axes(self.rect_of(box))
+            sm = ScalarMappable(Normalize(scale.vmin, scale.vmax), scale.cmap)
+            cb = self.fig.colorbar(sm, cax=cax, orientation=orientation)
+            cb.outline.set_edgecolor(self.theme.muted)
+            cb.locator = matplotlib.ticker.MaxNLocator(ticks)
+            cb.update_ticks()
+            cax.tick_params(labelsize=8, length=2)
+            if label:
+                cb.set_label(label, fontsize=8)
+        return cb
+
+    def render(self) -> np.ndarray:
+        """The figure as ``(H, W, 3)`` uint8 RGB."""
+        self.fig.canvas.draw()
+        return np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()
+
+    def close(self) -> None:
+        """Nothing to free explicitly: the figure is not registered with pyplot."""
+
+
+# --- pixel pictures ------------------------------------------------------------------------
+
+
+def upscale(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour ``factor``× enlargement of ``(h, w, 3)``."""
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+
+
+def blit(target: np.ndarray, box: Box, rgb: np.ndarray) -> None:
+    """Write ``rgb`` ``(h, w, 3)`` into ``target`` at ``box``, scaled by whole pixels; the box
+    must be an exact multiple of the picture (as :func:`grid_boxes` makes them)."""
+    y0, y1, x0, x1 = box
+    factor = (y1 - y0) // rgb.shape[0]
+    target[y0:y1, x0:x1] = upscale(rgb, factor) if factor > 1 else rgb
+
+
+def fit_grid(n: int, cell_hw: tuple[int, int], area: Box, gap: int = 3) -> tuple[int, int, int]:
+    """``(rows, cols, factor)`` placing ``n`` pictures of ``cell_hw`` pixels in ``area`` with the
+    biggest whole-pixel enlargement ``factor`` (at least 1)."""
+    h, w = cell_hw
+    ah, aw = area[1] - area[0], area[3] - area[2]
+    best = (1, n, 0)
+    for cols in range(1, n + 1):
+        rows = math.ceil(n / cols)
+        f = min((aw - gap * (cols - 1)) // (cols * w), (ah - gap * (rows - 1)) // (rows * h))
+        if f > best[2] or (f == best[2] and f > 0 and abs(rows - cols) < abs(best[0] - best[1])):
+            best = (rows, cols, f)
+    return best[0], best[1], max(best[2], 1)
+
+
+def grid_boxes(n: int, cell_hw: tuple[int, int], area: Box, gap: int = 3) -> list[Box]:
+    """Boxes for ``n`` pictures of ``cell_hw`` pixels in a grid centred in ``area``, in reading
+    order, each an exact whole-pixel enlargement."""
+    rows, cols, f = fit_grid(n, cell_hw, area, gap)
+    h, w = cell_hw[0] * f, cell_hw[1] * f
+    total_h, total_w = rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap
+    top = area[0] + (area[1] - area[0] - total_h) // 2
+    left = area[2] + (area[3] - area[2] - total_w) // 2
+    return [
+        (
+            top + r * (h + gap),
+            top + r * (h + gap) + h,
+            left + c * (w + gap),
+            left + c * (w + gap) + w,
+        )
+        for r, c in ((i // cols, i % cols) for i in range(n))
+    ]
+
+
+def vector_shape(n: int) -> tuple[int, int]:
+    """A near-square ``(rows, cols)`` tiling for a vector of ``n`` values (one cell each)."""
+    if n <= 16:
+        return 1, n
+    cols = math.ceil(math.sqrt(n * 2))
+    return math.ceil(n / cols), cols
+
+
+def as_tiles(values: np.ndarray) -> np.ndarray:
+    """A vector ``(n,)`` as a 2-D ``(rows, cols)`` array, padded with NaN."""
+    rows, cols = vector_shape(values.size)
+    out = np.full(rows * cols, np.nan, dtype=np.float64)
+    out[: values.size] = values.ravel()
+    return out.reshape(rows, cols)
+
+
+def colorize_tiles(values: np.ndarray, scale: style.Scale, empty: Sequence[int]) -> np.ndarray:
+    """:func:`style.colorize` that paints NaN cells in the ``empty`` colour."""
+    rgb = style.colorize(np.nan_to_num(values), scale)
+    rgb[np.isnan(values)] = empty
+    return rgb
+
+
+# --- fast drawing for the parts that change (Pillow, same DejaVu fonts as matplotlib) -------
+
+
+def _font(px: float, bold: bool = False):
+    return _font_cached(round(px), bool(bold))
+
+
+@lru_cache(maxsize=32)
+def _font_cached(px: int, bold: bool):
+    import matplotlib
+    from PIL import ImageFont
+
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), px)
+
+
+def nice_ticks(vmin: float, vmax: float, n: int = 5) -> list[float]:
+    """Round tick values inside ``[vmin, vmax]`` (matplotlib's ``MaxNLocator``)."""
+    from matplotlib.ticker import MaxNLocator
+
+    eps = 1e-9 * max(abs(vmin), abs(vmax), 1)
+    return [
+        float(v) for v in MaxNLocator(n).tick_values(vmin, vmax) if vmin - eps <= v <= vmax + eps
+    ]
+
+
+class Sketch:
+    """A Pillow drawing of ``size = (width, height)`` pixels for pictures rebuilt many times
+    (one per layer or per step): about 50× cheaper than a matplotlib figure, same fonts.
+    Font sizes are in points at matplotlib's 100 dpi, so both look alike."""
+
+    def __init__(
+        self, size: tuple[int, int], theme: str = "light", background: str | None = None
+    ) -> None:
+        from PIL import Image, ImageDraw
+
+        self.theme = style.theme(theme)
+        self.width, self.height = int(size[0]), int(size[1])
+        self.image = Image.new(
+            "RGB", (self.width, self.height), background or self.theme.background
+        )
+        self.draw = ImageDraw.Draw(self.image)
+
+    @classmethod
+    def on(cls, rgb: np.ndarray, theme: str = "light") -> Sketch:
+        """A sketch starting from a copy of an existing ``(H, W, 3)`` picture."""
+        from PIL import Image, ImageDraw
+
+        sk = cls((rgb.shape[1], rgb.shape[0]), theme)
+        sk.image = Image.fromarray(np.ascontiguousarray(rgb[..., :3]))
+        sk.draw = ImageDraw.Draw(sk.image)
+        return sk
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        s: str,
+        pt: float = 9,
+        *,
+        bold: bool = False,
+        color: str | None = None,
+        anchor: str = "lm",
+    ) -> None:
+        """Text at pixel ``(x, y)``; ``anchor`` as in Pillow (``"lm"`` left-middle, ``"mm"``...)."""
+        self.draw.text(
+            (x, y),
+            s,
+            fill=color or self.theme.foreground,
+            font=_font(pt * 100 / 72, bold),
+            anchor=anchor,
+        )
+
+    def text_width(self, s: str, pt: float = 9, bold: bool = False) -> float:
+        return self.draw.textlength(s, font=_font(pt * 100 / 72, bold))
+
+    def box(
+        self, box: Box, *, edge: str | None = None, face: str | None = None, lw: int = 1
+    ) -> None:
+        """A rectangle drawn just outside the pixel box (never covering blitted pixels)."""
+        y0, y1, x0, x1 = box
+        self.draw.rectangle(
+            (x0 - lw, y0 - lw, x1 + lw - 1, y1 + lw - 1),
+            outline=edge or self.theme.muted,
+            fill=None,
+            width=lw,
+        )
+        if face:
+            self.draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=face)
+
+    def line(
+        self, points: Sequence[tuple[float, float]], color: str | None = None, width: int = 1
+    ) -> None:
+        self.draw.line([tuple(p) for p in points], fill=color or self.theme.muted, width=width)
+
+    def colorbar(self, box: Box, scale: style.Scale, ticks: int = 5, pt: float = 7.5) -> None:
+        """A vertical colour bar for ``scale`` in ``box`` with tick labels on its right."""
+        y0, y1, x0, x1 = box
+        values = np.linspace(scale.vmax, scale.vmin, y1 - y0)[:, None].repeat(x1 - x0, 1)
+        self.paste(box, style.colorize(values, scale))
+        self.box(box)
+        for v in nice_ticks(scale.vmin, scale.vmax, ticks):
+            y = y0 + (scale.vmax - v) / (scale.vmax - scale.vmin) * (y1 - y0 - 1)
+            self.line([(x1, y), (x1 + 3, y)])
+            self.text(x1 + 5, y, f"{v:g}".replace("-", "−"), pt, color=self.theme.foreground)
+
+    def paste(self, box: Box, rgb: np.ndarray) -> None:
+        """Blit an ``(h, w, 3)`` picture (see :func:`blit`)."""
+        from PIL import Image
+
+        y0, y1, x0, _ = box
+        f = (y1 - y0) // rgb.shape[0]
+        self.image.paste(
+            Image.fromarray(upscale(rgb, f) if f > 1 else np.ascontiguousarray(rgb)), (x0, y0)
+        )
+
+    def array(self) -> np.ndarray:
+        """``(H, W, 3)`` uint8."""
+        return np.asarray(self.image).copy()
