@@ -107,7 +107,7 @@ def test_every_file_format_and_mode_gives_the_same_digit(tmp_path, sample, suffi
 def test_steps_run_from_raw_to_final(sample):
     pre = preprocess(fake_photo(sample.images[0].numpy()))
     assert [n for n, _ in pre.steps] == list(STEP_NAMES)
-    assert pre.steps[0][1].shape == (288, 384)  # 480×640 shrunk to the 384-px working size
+    assert pre.steps[0][1].shape == (192, 256)  # 480×640 shrunk to the 256-px working size
     assert max(pre.step("scaled").shape) == 20
     np.testing.assert_array_equal(pre.step("centred"), pre.image)
     assert pre.image.shape == (28, 28) and pre.image.dtype == np.float32
