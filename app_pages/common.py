@@ -1,0 +1,285 @@
+"""What every page of the app shares: cached loaders, the sidebar, and the current digit.
+
+State lives in ``st.session_state``:
+
+- ``dataset``: ``"mnist"`` or ``"fashion_mnist"`` (the sidebar's dataset switch);
+- ``model``: the chosen checkpoint's name (a shipped ``models/*.pt`` stem, or a model trained
+  live on the Training page, kept in ``live_models``);
+- ``digit``: the current :class:`Digit`, the image every page explains;
+- ``presenter``: large type for a projector.
+
+Models are cached with ``st.cache_resource`` (one copy per process, never mutated); data with
+``st.cache_data``, keyed by plain strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from explainer.capture import capture_checkpoint
+from explainer.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.data import DATASETS, dataset_info, find_data_dir, load_sample, load_split
+from explainer.errors import ExplainerError
+from explainer.inference import predict_logits
+from explainer.trace import Trace
+
+PREFERRED_MODELS = ["bn_cnn", "tinyvgg", "fast_cnn", "cnn3_fc3", "basic_cnn", "mlp", "linear"]
+GET_DATA_HINT = (
+    "The full test set is not on this machine, so this page uses the 500 bundled test digits. "
+    "For all 10,000: `explainer data download` (or point `EXPLAINER_DATA_DIR` at a folder "
+    "holding `MNIST/raw/`), then restart the app."
+)
+
+
+@dataclass
+class Digit:
+    """The image every page explains: ``image`` is ``(28, 28)`` float32 in [0, 1]."""
+
+    key: str
+    image: np.ndarray
+    label: int | None = None
+    source: str = ""
+    dataset: str = "mnist"
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _load_shipped(path: str, mtime: float) -> Checkpoint | None:
+    try:
+        return load_checkpoint(path)
+    except ExplainerError:
+        return None  # still being written by the trainer, or broken: simply not offered
+
+
+def shipped_models(dataset: str) -> dict[str, Checkpoint]:
+    """Readable shipped checkpoints of ``dataset``, by name, the preferred teaching model first."""
+    found = {}
+    for p in shipped_checkpoints(dataset):
+        ckpt = _load_shipped(str(p), p.stat().st_mtime)
+        if ckpt is not None:
+            found[p.stem] = ckpt
+    order = {a: i for i, a in enumerate(PREFERRED_MODELS)}
+    return dict(sorted(found.items(), key=lambda kv: order.get(kv[1].architecture, 99)))
+
+
+def live_models() -> dict[str, Checkpoint]:
+    """Models trained on the Training page in this browser session."""
+    return st.session_state.setdefault("live_models", {})
+
+
+def all_models(dataset: str) -> dict[str, Checkpoint]:
+    live = {k: v for k, v in live_models().items() if v.dataset == dataset}
+    return shipped_models(dataset) | live
+
+
+def datasets_with_models() -> list[str]:
+    return [
+        d
+        for d in DATASETS
+        if shipped_checkpoints(d) or any(c.dataset == d for c in live_models().values())
+    ]
+
+
+def current_dataset() -> str:
+    return st.session_state.get("dataset", "mnist")
+
+
+def current_model() -> Checkpoint:
+    """The checkpoint chosen in the sidebar (stops the page with a message when none exists)."""
+    models = all_models(current_dataset())
+    if not models:
+        st.error("No trained model found in `models/`. Run `make models` (or `explainer train`).")
+        st.stop()
+    name = st.session_state.get("model")
+    return models[name] if name in models else next(iter(models.values()))
+
+
+def select_model(name: str) -> None:
+    """Make ``name`` the sidebar's model from the next run on."""
+    st.session_state["_next_model"] = name
+
+
+def model_label(name: str, ckpt: Checkpoint | None = None) -> str:
+    ckpt = ckpt or all_models(current_dataset()).get(name)
+    acc = ckpt.metrics.get("test_accuracy") if ckpt else None
+    tail = f" · {acc:.2%}" if acc else ""
+    live = " (trained here)" if name in live_models() else ""
+    return f"{name}{live}{tail}"
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False)
+def sample_arrays(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bundled sample: images ``(500, 28, 28)`` uint8, labels ``(500,)``, test indices."""
+    s = load_sample(dataset)
+    return s.images.numpy(), s.labels.numpy(), s.indices.numpy()
+
+
+def has_test_set(dataset: str) -> bool:
+    return find_data_dir(dataset) is not None
+
+
+@st.cache_resource(show_spinner=False)
+def eval_set(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Images ``(N, 28, 28)`` uint8, labels, official test indices, and whether it is the full
+    test set (else the bundled sample). Read-only: shared by every session."""
+    if has_test_set(dataset):
+        split = load_split(dataset, train=False, download=False)
+        images, labels = split.images.numpy(), split.labels.numpy()
+        arrays = (images, labels, np.arange(len(labels)), True)
+    else:
+        arrays = (*sample_arrays(dataset), False)
+    for a in arrays[:3]:
+        a.setflags(write=False)
+    return arrays
+
+
+@st.cache_resource(show_spinner=False)
+def eval_logits(model_name: str, dataset: str, _ckpt: Checkpoint) -> np.ndarray:
+    """Logits ``(N, 10)`` of ``model_name`` on :func:`eval_set`, computed once per process."""
+    images = eval_set(dataset)[0]
+    out = predict_logits(_ckpt.model, torch.from_numpy(np.array(images)))
+    arr = out.numpy()
+    arr.setflags(write=False)
+    return arr
+
+
+def model_key(ckpt: Checkpoint) -> str:
+    """A plain-string cache key for a model: its file and modification time, or its session id
+    for a model trained here."""
+    if ckpt.path is not None:
+        return f"{ckpt.path}@{ckpt.path.stat().st_mtime if ckpt.path.exists() else 0}"
+    return f"live:{id(ckpt)}"
+
+
+def model_logits(ckpt: Checkpoint) -> np.ndarray:
+    return eval_logits(model_key(ckpt), ckpt.dataset, ckpt)
+
+
+# --- the current digit -----------------------------------------------------------------------
+
+
+def digit_from_sample(dataset: str, i: int) -> Digit:
+    images, labels, indices = eval_set(dataset)[:3]
+    return Digit(
+        key=f"{dataset}:test:{int(indices[i])}",
+        image=images[i].astype(np.float32) / 255.0,
+        label=int(labels[i]),
+        source=f"test digit #{int(indices[i])}",
+        dataset=dataset,
+    )
+
+
+def image_key(image: np.ndarray, prefix: str) -> str:
+    return f"{prefix}:{hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()[:16]}"
+
+
+def current_digit() -> Digit:
+    d = st.session_state.get("digit")
+    if d is None or d.dataset != current_dataset():
+        d = digit_from_sample(current_dataset(), 0)
+        st.session_state["digit"] = d
+    return d
+
+
+def set_digit(d: Digit) -> None:
+    st.session_state["digit"] = d
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _image: np.ndarray, label) -> Trace:
+    return capture_checkpoint(_ckpt, _image, label=label, source=digit_key)
+
+
+def trace_for(ckpt: Checkpoint, digit: Digit) -> Trace:
+    """Every layer's output for ``digit`` through ``ckpt``, cached by (model, digit) names."""
+    return _trace(model_key(ckpt), digit.key, ckpt, digit.image, digit.label)
+
+
+# --- sidebar and looks -----------------------------------------------------------------------
+
+PRESENTER_CSS = """
+<style>
+html, body, [class*="st-"], .stMarkdown p, .stMarkdown li { font-size: 1.45rem !important; }
+h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; }
+h3 { font-size: 2.0rem !important; }
+[data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+[data-testid="stCaptionContainer"], .stCaption { font-size: 1.2rem !important; }
+</style>
+"""
+BASE_CSS = """
+<style>
+.block-container { padding-top: 2.2rem; }
+img { image-rendering: pixelated; }
+.cbar { display:flex; align-items:center; gap:.5em; font-size:.85em; margin:.2em 0 .8em 0; }
+.cbar .bar { height: .9em; width: 14em; border-radius: 3px; border: 1px solid #8884; }
+.formula { font-size: 1.15em; }
+</style>
+"""
+
+
+def sidebar() -> None:
+    """Dataset switch, model picker and presenter mode (in the router, so every page has them)."""
+    st.markdown(BASE_CSS, unsafe_allow_html=True)
+    with st.sidebar:
+        dsets = datasets_with_models() or ["mnist"]
+        if len(dsets) > 1:
+            st.radio(
+                "Dataset",
+                dsets,
+                format_func=lambda d: dataset_info(d).title,
+                key="dataset",
+                horizontal=True,
+            )
+        else:
+            st.session_state["dataset"] = dsets[0]
+        models = all_models(current_dataset())
+        if "_next_model" in st.session_state:
+            st.session_state["model"] = st.session_state.pop("_next_model")
+        if models:
+            names = list(models)
+            if st.session_state.get("model") not in names:
+                st.session_state["model"] = names[0]
+            st.selectbox(
+                "Model",
+                names,
+                key="model",
+                format_func=lambda n: model_label(n, models[n]),
+                help="Every shipped model (with its test accuracy) and the ones you train on "
+                "the Training page.",
+            )
+        st.toggle("Presenter mode", key="presenter", help="Large type for a projector.")
+    if st.session_state.get("presenter"):
+        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+
+
+def sidebar_digit() -> None:
+    """The current digit in the sidebar (drawn after the page, so it shows the latest one)."""
+    d = current_digit()
+    with st.sidebar:
+        st.caption("Current digit (every page explains it)")
+        st.image(zoom(d.image, 4), caption=d.source, width=112)
+
+
+def presenter() -> bool:
+    return bool(st.session_state.get("presenter"))
+
+
+def zoom(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of an ``(H, W)`` or ``(H, W, 3)`` image (sharp pixels)."""
+    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
+
+
+def models_root() -> Path:
+    return models_dir()

@@ -1,0 +1,158 @@
+"""Page 4, Compare architectures: every shipped model's size, accuracy, training curve, speed
+and per-class accuracy, and the current digit's activations in two models side by side."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_pages import common, visuals
+from explainer.architectures import count_parameters, describe
+from explainer.style import scale_for
+
+
+@st.cache_data(show_spinner=False)
+def latency_ms(model_key: str, _ckpt) -> float:
+    """Median milliseconds for one digit on this machine's CPU (20 runs after a warm-up)."""
+    x = torch.zeros(1, 1, 28, 28)
+    model = _ckpt.model
+    times = []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(20):
+            t = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def summary_rows(models: dict) -> list[dict]:
+    rows = []
+    for name, c in models.items():
+        m = c.metrics
+        rows.append(
+            {
+                "model": name,
+                "architecture": describe(c.architecture).title,
+                "parameters": count_parameters(c.model),
+                "test accuracy": m.get("test_accuracy"),
+                "test errors": m.get("test_errors"),
+                "epochs": c.epoch or len(c.history),
+                "training (s)": round(c.train_seconds, 1) if c.train_seconds else None,
+                "images / s (batch)": round(m["eval_images_per_second"])
+                if m.get("eval_images_per_second")
+                else None,
+                "ms per digit": round(latency_ms(common.model_key(c), c), 2),
+            }
+        )
+    return rows
+
+
+def curves_spec(models: dict, field: str, title: str) -> dict:
+    values = [
+        {"model": name, "epoch": int(h.get("epoch", i + 1)), "v": float(h[field])}
+        for name, c in models.items()
+        for i, h in enumerate(c.history)
+        if h.get(field) is not None and np.isfinite(h[field])
+    ]
+    return {
+        "data": {"values": values},
+        "height": 260,
+        "title": title,
+        "mark": {"type": "line", "point": True},
+        "encoding": {
+            "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1}},
+            "y": {"field": "v", "type": "quantitative", "title": field.replace("_", " "),
+                  "scale": {"zero": False}},
+            "color": {"field": "model", "type": "nominal", "legend": {"orient": "bottom",
+                                                                       "columns": 2}},
+            "tooltip": [{"field": "model"}, {"field": "epoch"}, {"field": "v", "format": ".4f"}],
+        },
+    }  # fmt: skip
+
+
+def per_class_spec(models: dict, names: list[str]) -> dict:
+    values = []
+    for name, c in models.items():
+        per = c.metrics.get("per_class_accuracy") or []
+        for k, a in enumerate(per):
+            values.append({"model": name, "class": names[k], "acc": float(a),
+                           "text": f"{a:.1%}"})  # fmt: skip
+    return {
+        "data": {"values": values},
+        "height": {"step": 30},
+        "encoding": {
+            "x": {"field": "class", "type": "ordinal", "sort": names, "title": None,
+                  "axis": {"orient": "top", "labelAngle": 0}},
+            "y": {"field": "model", "type": "nominal", "title": None},
+        },
+        "layer": [
+            {"mark": "rect", "encoding": {"color": {
+                "field": "acc", "type": "quantitative", "title": "accuracy",
+                "scale": {"scheme": "blues", "domain": [0.8, 1.0], "clamp": True}}}},
+            {"mark": {"type": "text", "fontSize": 11},
+             "encoding": {"text": {"field": "text"},
+                          "color": {"condition": {"test": "datum.acc > 0.95", "value": "white"},
+                                    "value": "#222"}}},
+        ],
+    }  # fmt: skip
+
+
+@st.fragment
+def side_by_side(models: dict, digit: common.Digit) -> None:
+    st.subheader("The current digit in two models, layer by layer")
+    names = list(models)
+    cols = st.columns(2, gap="large")
+    for j, col in enumerate(cols):
+        with col:
+            default = min(j, len(names) - 1)
+            name = st.selectbox(f"Model {'AB'[j]}", names, index=default, key=f"cmp_model_{j}")
+            c = models[name]
+            tr = common.trace_for(c, digit)
+            spatial = [r.name for r in tr.layers if r.is_spatial and r.kind != "normalize"]
+            st.markdown(f"predicts **{tr.predicted_name}** ({tr.confidence:.1%})")
+            if not spatial:
+                st.info(f"{name} has no feature maps: it flattens the image at once.")
+                continue
+            layer = st.select_slider("layer", spatial, key=f"cmp_layer_{j}_{name}")
+            r = tr.layer(layer)
+            kind = "relu" if r.output.min() >= 0 else r.kind
+            sc = scale_for(r.output, kind)
+            key = f"{common.model_key(c)}|{digit.key}|{layer}|{kind}|40"
+            st.image(visuals.cached_mosaic(key, r.output, sc, 40),
+                     caption=f"{layer} · {r.description} · {r.shape_text}")  # fmt: skip
+            st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
+
+
+st.title("Compare architectures")
+models = common.all_models(common.current_dataset())
+names = next(iter(models.values())).class_names
+rows = summary_rows(models)
+st.dataframe(
+    rows,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "test accuracy": st.column_config.ProgressColumn(
+            "test accuracy", format="percent", min_value=0.9, max_value=1.0
+        ),
+        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+    },
+)
+st.caption(
+    "Test accuracy on the 10,000 official test digits (as measured after training); "
+    "*ms per digit*: one forward pass of one digit, measured now on this machine."
+)
+with st.expander("What each architecture is"):
+    for name, c in models.items():
+        a = describe(c.architecture)
+        st.markdown(f"**{name}** — *{a.title}*. {a.summary}")
+a, b = st.columns(2)
+a.vega_lite_chart(curves_spec(models, "val_accuracy", "validation accuracy"), width="stretch")
+b.vega_lite_chart(curves_spec(models, "train_loss", "training loss"), width="stretch")
+st.subheader("Per-class accuracy")
+st.vega_lite_chart(per_class_spec(models, names), width="stretch")
+side_by_side(models, common.current_digit())

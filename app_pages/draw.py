@@ -1,0 +1,181 @@
+"""Page 1, Draw & predict: the learner's own digit (drawn, uploaded, or picked from the test
+set), the preprocessing steps that turn it into 28×28, and the model's probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app_pages import common, visuals
+from explainer.errors import ExplainerError
+from explainer.preprocess import STEP_TITLES, NoInkError, preprocess
+
+CANVAS_PX = 280
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+SOURCES = ["Draw", "Upload a picture", "Pick a test digit"]
+
+
+def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> common.Digit:
+    """Preprocess once per distinct picture (kept in session state by its hash)."""
+    key = common.image_key(np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw, prefix)
+    cache = st.session_state.setdefault("_prep_cache", {})
+    if key not in cache:
+        p = preprocess(raw)
+        cache.clear()
+        cache[key] = common.Digit(key, p.image, None, source, common.current_dataset(), p.steps)
+    return cache[key]
+
+
+def draw_source() -> common.Digit | None:
+    from streamlit_drawable_canvas import st_canvas
+
+    st.caption(
+        "Draw one digit with the mouse or a finger; the prediction updates when you lift it."
+    )
+    result = st_canvas(
+        stroke_width=22,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=CANVAS_PX,
+        width=CANVAS_PX,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key="canvas",
+    )
+    objects = (result.json_data or {}).get("objects", [])
+    image = result.image_data
+    if not objects or image is None:
+        st.info("The canvas is empty: draw a digit, big, in the middle.")
+        return None
+    try:
+        return _preprocessed_digit(np.ascontiguousarray(image), "draw", "your drawing")
+    except NoInkError:
+        st.info("No ink yet: draw a digit with a few firm strokes.")
+    return None
+
+
+def upload_source() -> common.Digit | None:
+    up = st.file_uploader(
+        "A photo or scan of one digit (PNG, JPEG, BMP, WebP, GIF)",
+        type=["png", "jpg", "jpeg", "bmp", "webp", "gif"],
+        key="upload",
+    )
+    if up is None:
+        st.info(
+            "Upload a picture of one handwritten digit, dark ink on light paper or the reverse."
+        )
+        return None
+    data = up.getvalue()
+    if not data:
+        st.warning(f"{up.name} is empty (0 bytes): choose another file.")
+        return None
+    if len(data) > MAX_UPLOAD_BYTES:
+        st.warning(
+            f"{up.name} is {len(data) / 1e6:.1f} MB; a photo of one digit needs far less. "
+            "Shrink it below 8 MB and try again."
+        )
+        return None
+    try:
+        return _preprocessed_digit(data, "upload", up.name)
+    except ExplainerError as exc:
+        st.warning(f"That picture does not work: {exc}")
+    return None
+
+
+def test_source() -> common.Digit:
+    ds = common.current_dataset()
+    _images, labels, _indices, full = common.eval_set(ds)
+    n = len(labels)
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    if c2.button("Random digit", icon=":material/casino:", width="stretch"):
+        st.session_state["test_pos"] = int(np.random.default_rng().integers(n))
+    i = c1.number_input(
+        f"Test digit (0 – {n - 1})" + ("" if full else ", from the bundled sample"),
+        min_value=0,
+        max_value=n - 1,
+        step=1,
+        key="test_pos",
+    )
+    d = common.digit_from_sample(ds, int(i))
+    st.image(common.zoom(d.image, 8), caption=f"{d.source}, labelled {_name(d.label)}", width=224)
+    return d
+
+
+def _name(label: int | None) -> str:
+    names = common.current_model().class_names
+    return "?" if label is None else names[label] if names else str(label)
+
+
+def show_steps(d: common.Digit) -> None:
+    if not d.steps:
+        return
+    st.subheader("From your picture to the 28×28 the model sees")
+    cols = st.columns(len(d.steps))
+    for col, (name, img) in zip(cols, d.steps, strict=False):
+        h, w = img.shape
+        f = visuals.fit_factor(max(h, w), 140)
+        shown = common.zoom(img, f) if f > 1 else img
+        col.image(
+            np.clip(shown, 0, 1),
+            caption=f"{STEP_TITLES.get(name, name)} · {w}×{h}",
+            width="stretch",
+            clamp=True,
+        )
+
+
+def show_prediction(d: common.Digit) -> None:
+    ckpt = common.current_model()
+    trace = common.trace_for(ckpt, d)
+    probs = trace.probs
+    pred = trace.prediction
+    m1, m2 = st.columns(2)
+    m1.metric(
+        "Prediction",
+        trace.predicted_name,
+        f"{probs[pred]:.1%} sure",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    if d.label is not None:
+        ok = d.label == pred
+        m2.metric(
+            "True label",
+            _name(d.label),
+            "correct" if ok else "wrong",
+            delta_color="normal" if ok else "inverse",
+        )
+    st.vega_lite_chart(visuals.probability_chart(probs, trace.class_names), width="stretch")
+    st.caption(
+        f"Softmax probabilities of **{ckpt.name}** ({ckpt.architecture}). "
+        "Open *Layer by layer* to see how it got there."
+    )
+
+
+st.title("Draw & predict")
+source = st.radio(
+    "Where does the digit come from?",
+    SOURCES,
+    horizontal=True,
+    key="source",
+    label_visibility="collapsed",
+)
+left, right = st.columns([1, 1], gap="large")
+with left:
+    if source == SOURCES[0]:
+        digit = draw_source()
+    elif source == SOURCES[1]:
+        digit = upload_source()
+    else:
+        digit = test_source()
+if digit is not None and digit.key != common.current_digit().key:
+    common.set_digit(digit)
+with right:
+    if digit is None:
+        st.markdown("#### The prediction appears here once there is a digit.")
+        st.caption(
+            f"Until then every other page explains the last digit: {common.current_digit().source}."
+        )
+    else:
+        show_prediction(digit)
+if digit is not None:
+    show_steps(digit)

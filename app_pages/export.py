@@ -1,0 +1,107 @@
+"""Page 7, Export: render any animation of the current digit (GIF or MP4) and download it."""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from app_pages import common
+from explainer.errors import ExplainerError
+
+TITLES = {
+    "forward": "Forward pass: the digit flows through every layer",
+    "dataflow": "Data flow: how the numbers move and shrink",
+    "convolution": "Convolution: a kernel sliding over the image",
+    "training": "Training: kernels and accuracy over the epochs",
+    "mistakes": "Mistakes: the digits this model gets wrong",
+}
+SIZES = {
+    "small (640×360)": (640, 360),
+    "README (800×450)": (800, 450),
+    "HD (1280×720)": (1280, 720),
+}
+
+
+def available_kinds() -> list[str]:
+    from explainer.animate import KINDS
+
+    return [k for k in KINDS if importlib.util.find_spec(f"explainer.animate.{k}") is not None]
+
+
+def snapshots_for(ckpt) -> list[Path]:
+    folder = common.models_root() / "snapshots"
+    return sorted(folder.glob(f"{ckpt.name}_epoch*.pt")) if ckpt.path else []
+
+
+st.title("Export")
+ckpt = common.current_model()
+digit = common.current_digit()
+st.caption(
+    f"Animations of **{digit.source}** through **{ckpt.name}**, in the same colours as "
+    "the app. Render one, preview it, download it."
+)
+kinds = available_kinds()
+if not kinds:
+    st.info("No animation module is installed yet (explainer.animate).")
+    st.stop()
+c1, c2, c3, c4 = st.columns([2.2, 1, 1.3, 1])
+kind = c1.selectbox("Animation", kinds, format_func=lambda k: TITLES.get(k, k), key="exp_kind")
+fmt = c2.radio("Format", ["GIF", "MP4"], horizontal=True, key="exp_fmt")
+size_name = c3.selectbox("Size", list(SIZES), index=0, key="exp_size")
+seconds = c4.number_input("Seconds", 2, 30, 8, key="exp_seconds")
+
+options: dict = {}
+if kind == "training":
+    snaps = snapshots_for(ckpt)
+    if len(snaps) < 2:
+        st.info(
+            f"{ckpt.name} has no epoch snapshots in models/snapshots/; choose mnist_bn_cnn "
+            "in the sidebar (its snapshots ship with the project)."
+        )
+        st.stop()
+    options["snapshots"] = [str(p) for p in snaps]
+elif kind == "mistakes":
+    options["checkpoint"] = ckpt
+
+if st.button("Render", type="primary", icon=":material/movie:"):
+    trace = common.trace_for(ckpt, digit)
+    suffix = ".gif" if fmt == "GIF" else ".mp4"
+    with st.spinner("Rendering…"), tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{kind}{suffix}"
+        t = time.perf_counter()
+        try:
+            from explainer.animate import render_animation
+
+            render_animation(
+                kind, trace, out, seconds=float(seconds), size=SIZES[size_name], **options
+            )
+        except ExplainerError as exc:
+            st.warning(f"Could not render it: {exc}")
+            st.stop()
+        st.session_state["export"] = {
+            "name": f"{ckpt.name}_{digit.key.split(':')[-1]}_{kind}{suffix}",
+            "data": out.read_bytes(),
+            "mime": "image/gif" if suffix == ".gif" else "video/mp4",
+            "seconds": time.perf_counter() - t,
+        }
+
+done = st.session_state.get("export")
+if done:
+    st.success(
+        f"{done['name']}: {len(done['data']) / 1e6:.2f} MB, rendered in {done['seconds']:.1f} s"
+    )
+    st.download_button(
+        "Download " + done["name"],
+        done["data"],
+        file_name=done["name"],
+        mime=done["mime"],
+        icon=":material/download:",
+    )
+    if done["mime"] == "image/gif":
+        st.image(done["data"])
+    else:
+        st.video(done["data"], format="video/mp4")

@@ -1,0 +1,200 @@
+"""Page 3, Mistakes: the confusion matrix; click a cell to see those digits, pick one to see
+what the model looked at and where in the layers it parted from a correctly read digit."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app_pages import attributions, common, visuals
+from explainer import style
+
+MAX_SHOWN = 48
+
+
+def confusion_spec(cm: np.ndarray, names: list[str], selected: tuple[int, int] | None) -> dict:
+    """Vega-Lite heat map with a click selection named ``cell`` over (true, predicted)."""
+    k = len(names)
+    values = [
+        {"true": names[t], "predicted": names[p], "n": int(cm[t, p]), "diag": t == p,
+         "ti": t, "pi": p}
+        for t in range(k) for p in range(k)
+    ]  # fmt: skip
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    top = max(int(off.max()), 1)
+    return {
+        "data": {"values": values},
+        "height": 430,
+        "params": [{"name": "cell", "select": {"type": "point", "fields": ["ti", "pi"]}}],
+        "encoding": {
+            "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
+                  "axis": {"labelAngle": 0, "labelFontSize": 13, "orient": "top"}},
+            "y": {"field": "true", "type": "ordinal", "sort": names, "title": "true label",
+                  "axis": {"labelFontSize": 13}},
+        },
+        "layer": [
+            {
+                "mark": {"type": "rect", "stroke": "#fff", "strokeWidth": 1.5, "cursor": "pointer"},
+                "encoding": {
+                    "color": {
+                        "condition": {"test": "datum.diag", "value": "#e9eef5"},
+                        "field": "n", "type": "quantitative",
+                        "scale": {"scheme": "oranges", "domain": [0, top]},
+                        "title": "mistakes",
+                    },
+                    "strokeWidth": {"condition": {"param": "cell", "empty": False, "value": 4},
+                                    "value": 1},
+                    "stroke": {"condition": {"param": "cell", "empty": False,
+                                             "value": style.WRONG_COLOR}, "value": "#fff"},
+                    "tooltip": [{"field": "true"}, {"field": "predicted"},
+                                {"field": "n", "title": "digits"}],
+                },
+            },
+            {
+                "mark": {"type": "text", "fontSize": 13},
+                "encoding": {
+                    "text": {"field": "n"},
+                    "color": {"condition": {"test": f"!datum.diag && datum.n > {top * 0.6}",
+                                            "value": "white"}, "value": "#333"},
+                },
+            },
+        ],
+    }  # fmt: skip
+
+
+def selected_cell(default: tuple[int, int]) -> tuple[int, int]:
+    event = st.session_state.get("cm_chart")
+    try:
+        pts = event["selection"]["cell"]
+        if pts:
+            return int(pts[0]["ti"]), int(pts[0]["pi"])
+    except (KeyError, TypeError, IndexError):
+        pass
+    return default
+
+
+def similarity_by_layer(a, b) -> list[float]:
+    """Cosine similarity of two traces' outputs, layer by layer."""
+    out = []
+    for ra, rb in zip(a.layers, b.layers, strict=False):
+        x, y = ra.output.ravel().astype(np.float64), rb.output.ravel().astype(np.float64)
+        den = np.linalg.norm(x) * np.linalg.norm(y)
+        out.append(float(x @ y / den) if den > 0 else 0.0)
+    return out
+
+
+def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
+    values = [
+        {"layer": n, "step": i, "similarity": v, "compared with": who}
+        for who, vals in series.items()
+        for i, (n, v) in enumerate(zip(names, vals, strict=False))
+    ]
+    return {
+        "data": {"values": values},
+        "height": 280,
+        "mark": {"type": "line", "point": True, "strokeWidth": 3},
+        "encoding": {
+            "x": {"field": "layer", "type": "ordinal", "sort": names, "title": None,
+                  "axis": {"labelAngle": -40}},
+            "y": {"field": "similarity", "type": "quantitative", "title": "cosine similarity",
+                  "scale": {"domain": [0, 1]}},
+            "color": {"field": "compared with", "type": "nominal",
+                      "scale": {"range": [style.CORRECT_COLOR, style.WRONG_COLOR]},
+                      "legend": {"orient": "bottom", "title": None, "labelLimit": 400}},
+            "tooltip": [{"field": "layer"}, {"field": "compared with"},
+                        {"field": "similarity", "format": ".3f"}],
+        },
+    }  # fmt: skip
+
+
+ckpt = common.current_model()
+ds = common.current_dataset()
+images, labels, indices, full = common.eval_set(ds)
+logits = common.model_logits(ckpt)
+preds = logits.argmax(1)
+names = ckpt.class_names
+k = len(names)
+cm = np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+
+st.title("Mistakes")
+wrong = int((preds != labels).sum())
+c1, c2, c3 = st.columns(3)
+c1.metric("Accuracy", f"{1 - wrong / len(labels):.2%}")
+c2.metric("Mistakes", f"{wrong} of {len(labels):,}")
+c3.metric("Model", ckpt.name)
+if not full:
+    st.info(common.GET_DATA_HINT)
+if wrong == 0:
+    st.success("No mistakes on these digits. Pick a weaker model (mnist_linear) in the sidebar.")
+    st.stop()
+
+off = cm.copy()
+np.fill_diagonal(off, 0)
+worst = np.unravel_index(int(np.argmax(off)), off.shape)
+left, right = st.columns([1.1, 1], gap="large")
+with left:
+    st.markdown("**Click a cell** to see the digits of that (true, predicted) pair.")
+    st.vega_lite_chart(
+        confusion_spec(cm, names, None), key="cm_chart", on_select="rerun", width="stretch"
+    )
+t, p = selected_cell((int(worst[0]), int(worst[1])))
+where = np.flatnonzero((labels == t) & (preds == p))
+with right:
+    verb = "read correctly" if t == p else f"read as **{names[p]}**"
+    st.markdown(f"#### {len(where)} digit(s) labelled **{names[t]}**, {verb}")
+    if len(where) == 0:
+        st.info("No digits in this cell: click another one.")
+        st.stop()
+    shown = where[:MAX_SHOWN]
+    thumbs = images[shown].astype(np.float32)[:, None] / 255.0
+    grid = visuals.mosaic(thumbs[:, 0], style.scale_for(thumbs, "input"), cols=8, cell=56)
+    st.image(grid, caption=f"numbered 0 – {len(shown) - 1}" + (
+        f" (first {MAX_SHOWN} of {len(where)})" if len(where) > MAX_SHOWN else ""))  # fmt: skip
+    pick = st.number_input("Digit to study", 0, len(shown) - 1, 0, key=f"mist_pick_{t}_{p}")
+
+i = int(shown[int(pick)])
+mistake = common.digit_from_sample(ds, i)
+if st.button("Explain this digit on every page", icon=":material/arrow_forward:"):
+    common.set_digit(mistake)
+
+# A correctly read digit of the same true class (the most confident one), and one of the
+# predicted class, to compare with.
+probs_all = np.exp(logits - logits.max(1, keepdims=True))
+probs_all /= probs_all.sum(1, keepdims=True)
+
+
+def reference(c: int) -> common.Digit | None:
+    ok = np.flatnonzero((labels == c) & (preds == c))
+    if len(ok) == 0:
+        return None
+    j = int(ok[np.argmax(probs_all[ok, c])])
+    return common.Digit(f"{ds}:test:{int(indices[j])}", images[j].astype(np.float32) / 255.0,
+                        int(labels[j]), f"test digit #{int(indices[j])}", ds)  # fmt: skip
+
+
+good = reference(t)
+st.divider()
+st.subheader(f"Why {mistake.source} became a {names[p]}")
+tr_m = common.trace_for(ckpt, mistake)
+cols = st.columns([1, 1.3])
+with cols[0]:
+    st.vega_lite_chart(visuals.probability_chart(tr_m.probs, names, 240), width="stretch")
+with cols[1]:
+    attributions.side_by_side(ckpt, mistake, good, names)
+
+if good is not None and t != p:
+    other = reference(p)
+    tr_g = common.trace_for(ckpt, good)
+    series = {f"a correct {names[t]} ({good.source})": similarity_by_layer(tr_m, tr_g)}
+    if other is not None:
+        tr_o = common.trace_for(ckpt, other)
+        series[f"a correct {names[p]} ({other.source})"] = similarity_by_layer(tr_m, tr_o)
+    st.markdown("#### Where in the layers the mistake parts ways")
+    st.caption(
+        "How alike the mistaken digit's activations are to those of a correctly read "
+        f"**{names[t]}** (green) and a correctly read **{names[p]}** (red), layer by layer "
+        "(cosine similarity, 1 = identical pattern). Where red overtakes green, the network "
+        f"has started to see a {names[p]}."
+    )
+    st.vega_lite_chart(divergence_spec(tr_m.names(), series), width="stretch")

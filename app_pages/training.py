@@ -1,0 +1,216 @@
+"""Page 6, Training: an epoch slider over the saved snapshots (kernels, feature maps and the
+confusion matrix evolving), and "train a small model now" for class, in under 30 seconds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_pages import common, visuals
+from explainer.checkpoints import Checkpoint, load_checkpoint
+from explainer.data import Split, dataset_info, load_sample, load_train_val
+from explainer.inference import accuracy, predict_logits
+from explainer.style import scale_for
+
+LIVE_ARCH = "fast_cnn"
+LIVE_SECONDS = 25.0
+LIVE_IMAGES = 12_000
+
+
+@dataclass
+class LiveCheckpoint(Checkpoint):
+    """A model trained on this page: never written to disk, named by the learner's session."""
+
+    label: str = "live"
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+
+def snapshot_paths(name: str) -> list[Path]:
+    return sorted((common.models_root() / "snapshots").glob(f"{name}_epoch*.pt"))
+
+
+@st.cache_resource(show_spinner="Loading snapshot…")
+def load_snapshot(path: str) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def first_conv(trace):
+    convs = trace.of_kind("conv")
+    return convs[0] if convs else None
+
+
+def epoch_view(name: str, snaps: list[Path]) -> None:
+    epochs = [int(p.stem.rsplit("epoch", 1)[1]) for p in snaps]
+    ep = st.select_slider(
+        "Epoch",
+        epochs,
+        value=epochs[-1],
+        key=f"snap_epoch_{name}",
+        format_func=lambda e: "before training" if e == 0 else f"epoch {e}",
+    )
+    snap = load_snapshot(str(snaps[epochs.index(ep)]))
+    digit = common.current_digit()
+    tr = common.trace_for(snap, digit)
+    logits = common.model_logits(snap)
+    labels = common.eval_set(snap.dataset)[1]
+    preds = logits.argmax(1)
+    acc = float((preds == labels).mean())
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Accuracy on the test digits", f"{acc:.1%}")
+    c2.metric(
+        "Current digit read as",
+        tr.predicted_name,
+        f"{tr.confidence:.0%} sure",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    hist = snap.history[-1] if snap.history else {}
+    c3.metric("Training loss", f"{hist['train_loss']:.3f}" if "train_loss" in hist else "—")
+    conv = first_conv(tr)
+    left, right = st.columns([1.3, 1], gap="large")
+    with left:
+        if conv is not None and conv.weight is not None:
+            st.markdown(f"**The first layer's {conv.weight.shape[0]} kernels** ({conv.name})")
+            w = conv.weight[:, 0]
+            sc = scale_for(w, "kernel")
+            key = f"{common.model_key(snap)}|{conv.name}|w"
+            st.image(visuals.cached_mosaic(key, w, sc, 40))
+            st.markdown(visuals.colorbar_html(sc, "weight"), unsafe_allow_html=True)
+            st.markdown(f"**What they see in the current digit** ({conv.name} output)")
+            sc2 = scale_for(conv.output, "conv")
+            key2 = f"{common.model_key(snap)}|{digit.key}|{conv.name}"
+            st.image(visuals.cached_mosaic(key2, conv.output, sc2, 40))
+            st.markdown(visuals.colorbar_html(sc2), unsafe_allow_html=True)
+    with right:
+        from app_pages.mistakes import confusion_spec
+
+        k = len(snap.class_names)
+        cm = np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+        st.markdown("**Confusion matrix** (off-diagonal: mistakes)")
+        st.vega_lite_chart(confusion_spec(cm, snap.class_names, None), width="stretch")
+    st.caption(
+        "Before training the kernels are random noise and every digit gets the same "
+        "answer; after one epoch they are already stroke and edge detectors."
+    )
+
+
+def training_data(dataset: str) -> tuple[Split, Split, str]:
+    if common.has_test_set(dataset):
+        train, val = load_train_val(dataset)
+        gen = torch.Generator().manual_seed(0)
+        pick = torch.randperm(len(train), generator=gen)[:LIVE_IMAGES]
+        return train.subset(pick), val.subset(torch.arange(2000)), "the official training set"
+    s = load_sample(dataset)
+    idx = torch.arange(len(s))
+    return s.subset(idx[:400]), s.subset(idx[400:]), "the 500 bundled digits (400 to train)"
+
+
+def live_training() -> None:
+    from explainer.train import TrainConfig, fit
+
+    ds = common.current_dataset()
+    st.subheader("Train a small model now")
+    if msg := st.session_state.pop("live_msg", None):
+        st.success(msg)
+    has_data = common.has_test_set(ds)
+    st.markdown(
+        f"Trains **{LIVE_ARCH}** (a 5×5 convolution, then three small blocks) for at most "
+        f"{LIVE_SECONDS:.0f} seconds on the CPU, then it appears in the sidebar's model list "
+        "and on every page. Nothing is written to disk."
+    )
+    if not has_data:
+        st.info(
+            "Without the full dataset it trains on 400 of the bundled digits (expect "
+            "~80–90 %, not 99 %). " + common.GET_DATA_HINT.split(". ", 1)[1]
+        )
+    c1, c2 = st.columns(2)
+    epochs = c1.slider("Epochs", 1, 3, 1, key="live_epochs")
+    lr = c2.select_slider("Learning rate", [0.001, 0.002, 0.004, 0.008], value=0.004, key="live_lr")
+    if not st.button("Train now", type="primary", icon=":material/play_arrow:"):
+        return
+    train, val, where = training_data(ds)
+    bar = st.progress(0.0, text="starting…")
+    t0 = time.perf_counter()
+    state = {"last": 0.0}
+
+    def on_batch(info: dict) -> None:
+        now = time.perf_counter()
+        if info.get("done") or now - state["last"] < 0.25:
+            return
+        state["last"] = now
+        frac = ((info["epoch"] - 1) + info["batch"] / max(info["batches"], 1)) / epochs
+        bar.progress(
+            min(frac, 1.0),
+            text=f"epoch {info['epoch']}/{epochs} · batch "
+            f"{info['batch']}/{info['batches']} · loss {info['loss']:.3f} · "
+            f"accuracy {info['accuracy']:.1%}",
+        )
+
+    cfg = TrainConfig(
+        arch=LIVE_ARCH,
+        dataset=ds,
+        epochs=epochs,
+        lr=lr,
+        batch_size=128,
+        max_seconds=LIVE_SECONDS,
+        evaluate_test=False,
+        progress=False,
+        device="cpu",
+        channels_last=False,
+    )
+    hist = fit(cfg, data=(train, val), callback=on_batch)
+    secs = time.perf_counter() - t0
+    n = len(live_models := common.live_models()) + 1
+    info = dataset_info(ds)
+    images, labels = common.eval_set(ds)[:2]
+    test_acc = accuracy(
+        predict_logits(hist.model, torch.from_numpy(np.array(images))),
+        torch.from_numpy(np.array(labels)),
+    )
+    label = f"live_{LIVE_ARCH}_{n}"
+    live_models[label] = LiveCheckpoint(
+        model=hist.model.eval(),
+        architecture=LIVE_ARCH,
+        dataset=ds,
+        class_names=info.class_names,
+        history=hist.epochs,
+        metrics={"test_accuracy": test_acc},
+        epoch=len(hist.epochs),
+        train_seconds=secs,
+        label=label,
+    )
+    bar.progress(1.0, text=f"done in {secs:.1f} s")
+    common.select_model(label)
+    st.session_state["live_msg"] = (
+        f"**{label}** trained on {where} in {secs:.1f} s: {test_acc:.1%} on the test digits. "
+        "It is now the selected model on every page."
+    )
+    st.rerun()
+
+
+st.title("Training")
+ckpt = common.current_model()
+snaps = snapshot_paths(ckpt.name)
+owner = ckpt.name
+if not snaps:
+    for name in common.shipped_models(common.current_dataset()):
+        if snapshot_paths(name):
+            owner, snaps = name, snapshot_paths(name)
+            break
+if snaps:
+    st.markdown(f"**{owner}** as it was saved during training: slide through the epochs.")
+    epoch_view(owner, snaps)
+else:
+    st.info(
+        "No epoch snapshots in models/snapshots/ yet (`make models` saves them for mnist_bn_cnn)."
+    )
+st.divider()
+live_training()

@@ -1,0 +1,228 @@
+"""Pictures for the app, coloured by :mod:`explainer.style` so they match the GIFs and scenes.
+
+Feature maps are turned into one RGB mosaic with numpy (fast, sharp pixels) instead of a
+matplotlib figure per rerun; each mosaic comes with an HTML colour bar saying what the colours
+mean.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from explainer import style
+from explainer.style import Scale, colorize, scale_for
+
+GAP_RGB = (200, 200, 205)
+
+
+def upscale(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of ``(H, W, 3)``."""
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+
+
+def fit_factor(size: int, target: int) -> int:
+    """Integer zoom that brings ``size`` pixels close to ``target`` pixels."""
+    return max(1, round(target / max(size, 1)))
+
+
+@lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default()
+
+
+def mosaic(
+    maps: np.ndarray,
+    scale: Scale,
+    cols: int | None = None,
+    cell: int = 84,
+    labels: bool = True,
+    highlight: int | None = None,
+) -> np.ndarray:
+    """All channels of ``maps`` ``(C, H, W)`` as one ``uint8`` RGB grid, each cell about
+    ``cell`` pixels wide, numbered in its corner; channel ``highlight`` gets an orange frame."""
+    c, h, w = maps.shape
+    cols = cols or min(c, max(4, math.ceil(math.sqrt(c * 1.6))))
+    rows = math.ceil(c / cols)
+    f = fit_factor(max(h, w), cell)
+    ch, cw, gap = h * f, w * f, 4
+    out = np.full((rows * (ch + gap) + gap, cols * (cw + gap) + gap, 3), GAP_RGB, np.uint8)
+    rgb = colorize(maps, scale)
+    for i in range(c):
+        r, q = divmod(i, cols)
+        y, x = gap + r * (ch + gap), gap + q * (cw + gap)
+        out[y : y + ch, x : x + cw] = upscale(rgb[i], f)
+        if highlight == i:
+            hl = style.hex_to_rgb(style.HIGHLIGHT_COLOR)
+            out[y - 3 : y + ch + 3, x - 3 : x - 1] = hl
+            out[y - 3 : y + ch + 3, x + cw + 1 : x + cw + 3] = hl
+            out[y - 3 : y - 1, x - 3 : x + cw + 3] = hl
+            out[y + ch + 1 : y + ch + 3, x - 3 : x + cw + 3] = hl
+    if labels and c > 1:
+        img = Image.fromarray(out)
+        draw = ImageDraw.Draw(img)
+        font = _font(max(10, min(16, ch // 5)))
+        for i in range(c):
+            r, q = divmod(i, cols)
+            y, x = gap + r * (ch + gap), gap + q * (cw + gap)
+            draw.text(
+                (x + 3, y + 1),
+                str(i),
+                fill=(255, 255, 255),
+                font=font,
+                stroke_width=2,
+                stroke_fill=(0, 0, 0),
+            )
+        out = np.asarray(img)
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_mosaic(key: str, _values: np.ndarray, _scale: Scale, cell: int) -> bytes:
+    """:func:`mosaic` as PNG bytes, computed once per ``key`` (model, digit, layer, size)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(mosaic(_values, _scale, cell=cell)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def colorbar_html(scale: Scale, what: str = "") -> str:
+    """A small horizontal colour bar with its limits and meaning, as HTML."""
+    lut = style._lut(scale.cmap)
+    stops = ", ".join(f"rgb({r},{g},{b})" for r, g, b in [*lut[::32].tolist(), lut[-1].tolist()])
+    lo, hi = _fmt(scale.vmin), _fmt(scale.vmax)
+    label = f"{what}: {scale.label}" if what else scale.label
+    return (
+        f'<div class="cbar"><span>{lo}</span><div class="bar" style="background: '
+        f'linear-gradient(90deg, {stops});"></div><span>{hi}</span>'
+        f"<span style='opacity:.75'>{label}{' · white = 0' if scale.signed else ''}</span></div>"
+    )
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def layer_scale(values: np.ndarray, kind: str) -> Scale:
+    """One scale for all channels of a layer (so channels can be compared)."""
+    return scale_for(values, kind)
+
+
+def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 280) -> dict:
+    """Vega-Lite spec: horizontal bars of the class probabilities, the predicted class in the
+    highlight colour. (A plain dict: building it costs nothing, unlike an Altair chart.)"""
+    pred = int(np.argmax(probs))
+    values = [
+        {
+            "class": n,
+            "p": float(v),
+            "text": f"{v:.1%}",
+            "top": "prediction" if i == pred else "other",
+        }
+        for i, (n, v) in enumerate(zip(class_names, probs, strict=False))
+    ]
+    enc = {
+        "y": {
+            "field": "class",
+            "type": "nominal",
+            "sort": None,
+            "title": None,
+            "axis": {"labelFontSize": 15, "labelLimit": 140},
+        },
+        "x": {
+            "field": "p",
+            "type": "quantitative",
+            "scale": {"domain": [0, 1]},
+            "axis": {"format": "%", "title": "probability"},
+        },
+    }
+    color = {
+        "field": "top",
+        "type": "nominal",
+        "legend": None,
+        "scale": {"domain": ["prediction", "other"], "range": [style.HIGHLIGHT_COLOR, "#7a9cc6"]},
+    }
+    return {
+        "data": {"values": values},
+        "height": height,
+        "encoding": enc,
+        "layer": [
+            {
+                "mark": "bar",
+                "encoding": {
+                    "color": color,
+                    "tooltip": [
+                        {"field": "class"},
+                        {"field": "p", "format": ".2%", "title": "probability"},
+                    ],
+                },
+            },
+            {
+                "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 13},
+                "encoding": {"text": {"field": "text"}},
+            },
+        ],
+    }
+
+
+def heat_table(values: np.ndarray, scale: Scale, fmt: str = "{:.2f}", mark=None) -> str:
+    """A small HTML table of numbers coloured by ``scale``; ``mark`` is a boolean mask drawn
+    with a thick orange border (the max of a pooling window, the active patch)."""
+    rgb = colorize(values, scale)
+    rows = []
+    for i in range(values.shape[0]):
+        cells = []
+        for j in range(values.shape[1]):
+            r, g, b = rgb[i, j].tolist()
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 128
+            border = (
+                f"3px solid {style.HIGHLIGHT_COLOR}"
+                if mark is not None and mark[i, j]
+                else "1px solid #ccc"
+            )
+            cells.append(
+                f"<td style='background:rgb({r},{g},{b});color:{'#fff' if dark else '#111'};"
+                f"border:{border};padding:.25em .45em;text-align:right;font-family:monospace'>"
+                f"{fmt.format(values[i, j])}</td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return "<table style='border-collapse:collapse;margin:.3em 0'>" + "".join(rows) + "</table>"
+
+
+def to_png_image(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(rgb)
+
+
+def colorize_nan(values: np.ndarray, scale: Scale) -> np.ndarray:
+    """:func:`colorize`, with NaN cells (padding) drawn in the gap colour."""
+    rgb = colorize(np.nan_to_num(values), scale)
+    rgb[np.isnan(values)] = GAP_RGB
+    return rgb
+
+
+def outline(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 3) -> np.ndarray:
+    """A copy of ``rgb`` with an orange frame around the box (clipped to the picture); the box
+    may hang over the border (convolution padding), the frame is drawn where it is visible."""
+    out = rgb.copy()
+    hl = style.hex_to_rgb(style.HIGHLIGHT_COLOR)
+    H, W = out.shape[:2]
+    y0, y1, x0, x1 = max(y, 0), min(y + h, H), max(x, 0), min(x + w, W)
+    if y0 >= y1 or x0 >= x1:
+        return out
+    if y >= 0:
+        out[y0 : y0 + width, x0:x1] = hl
+    if y + h <= H:
+        out[y1 - width : y1, x0:x1] = hl
+    if x >= 0:
+        out[y0:y1, x0 : x0 + width] = hl
+    if x + w <= W:
+        out[y0:y1, x1 - width : x1] = hl
+    return out
