@@ -71,14 +71,16 @@ def test_photo_comes_back_close_to_the_original_and_is_predicted_right(sample, t
 
 
 def test_canvas_strokes_on_transparent_background(sample):
-    d = sample.images[7].numpy()
-    pre = preprocess(canvas_drawing(d))
-    assert not pre.inverted
-    assert mae(pre.image, d / 255.0) < 0.05
+    digits = sample.images[:10].numpy()
+    pres = [preprocess(canvas_drawing(d)) for d in digits]
+    assert not any(p.inverted for p in pres)
+    errors = [mae(p.image, d / 255.0) for p, d in zip(pres, digits, strict=True)]
+    # measured: about 0.035; the rest is the centre of mass rounded to whole pixels
+    assert np.mean(errors) < 0.05 and max(errors) < 0.08, errors
     # dark strokes on a transparent background are the same digit
-    dark = canvas_drawing(d)
+    dark = canvas_drawing(digits[7])
     dark[..., :3] = 0
-    assert mae(preprocess(dark).image, pre.image) < 0.01
+    assert mae(preprocess(dark).image, pres[7].image) < 0.01
 
 
 def test_all_white_and_empty_canvas_report_no_ink():
