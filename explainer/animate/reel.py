@@ -28,6 +28,11 @@ class Paste:
     box: Box
     at: tuple[int, int] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "box", tuple(int(v) for v in self.box))
+        if self.at is not None:
+            object.__setattr__(self, "at", (int(self.at[0]), int(self.at[1])))
+
 
 @dataclass
 class _Step:
@@ -92,13 +97,21 @@ class Reel:
 
     def _run(self, sheets: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
         canvas = sheets[0].copy()
+        H, W = canvas.shape[:2]
         for step in self._steps:
             if step.reset:
                 canvas[...] = sheets[0]
             for p in step.pastes:
                 y0, y1, x0, x1 = p.box
                 ty, tx = (y0, x0) if p.at is None else p.at
-                canvas[ty : ty + y1 - y0, tx : tx + x1 - x0] = sheets[p.sheet][y0:y1, x0:x1]
+                # clip to the frame (a highlight may reach past an edge)
+                cy0, cx0 = max(0, -ty), max(0, -tx)
+                cy1 = min(y1 - y0, H - ty)
+                cx1 = min(x1 - x0, W - tx)
+                if cy1 > cy0 and cx1 > cx0:
+                    canvas[ty + cy0 : ty + cy1, tx + cx0 : tx + cx1] = sheets[p.sheet][
+                        y0 + cy0 : y0 + cy1, x0 + cx0 : x0 + cx1
+                    ]
             yield canvas
 
     def frames(self) -> Iterator[np.ndarray]:
