@@ -1,0 +1,37 @@
+"""``explainer evaluate CHECKPOINT``: metrics, confusion matrix, mistakes and curves as a report."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a checkpoint on the test set and write a report folder of figures and JSON"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from explainer.commands import add_data_dir
+
+    p.add_argument("checkpoint", help="checkpoint path or shipped name (e.g. mnist_bn_cnn)")
+    p.add_argument("--out", help="report folder (default: reports/<checkpoint name>/)")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: print the metrics as JSON instead of a summary")  # fmt: skip
+    p.add_argument("--sample", action="store_true",
+                   help="use the bundled 500-digit sample even when the full test set is there")  # fmt: skip
+    add_data_dir(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from explainer.evaluate import evaluate, summary_lines, write_report
+
+    ev = evaluate(args.checkpoint, data_dir=args.data_dir, sample_only=args.sample)
+    folder = write_report(ev, args.out)
+    if args.format == "json":
+        print(json.dumps(ev.metrics(), indent=2))
+        print(f"wrote {len(ev.files)} files to {folder}/", file=sys.stderr)
+        return 0
+    for line in summary_lines(ev):
+        print(line)
+    print(f"wrote {len(ev.files)} files to {folder}/ (open {folder / 'report.md'})")
+    return 0

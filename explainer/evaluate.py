@@ -1,0 +1,491 @@
+"""``evaluate(checkpoint)``: a report folder a learner or teacher reads after training.
+
+Files written to ``reports/<checkpoint name>/`` (or ``out``):
+
+- ``metrics.json``: accuracy, loss, errors, per-class precision / recall / F1 / support;
+- ``classification_report.txt``: the same as scikit-learn's text table;
+- ``confusion_matrix.png`` (counts and row-normalised) and ``confusion_matrix.json``;
+- ``misclassified.png`` (the mistakes, most confident first) and ``misclassified.json``;
+- ``training_curves.png``: loss, accuracy and learning rate per epoch (when the checkpoint
+  has a history);
+- ``predictions.png``: sample predictions, green titles when right, red when wrong;
+- ``kernels.png``: the first conv layer's learned kernels (or the first dense layer's weights
+  as 28×28 templates when the network has no convolution);
+- ``class_distribution.png``: how often each class is predicted, against the truth;
+- ``report.md``: a page tying it together.
+
+The test set is the official one when it is on disk, else the bundled 500-digit sample, and
+the report says which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainer import style
+from explainer.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
+from explainer.data import Split, dataset_info, load_sample, load_test_or_sample
+from explainer.io import atomic_write, write_text_atomic
+
+MAX_MISTAKES_SHOWN = 48
+PREDICTIONS_SHOWN = 40
+
+
+@dataclass
+class Evaluation:
+    """Everything computed on the test set. ``probs``: ``(N, classes)``; ``labels``,
+    ``predicted``: ``(N,)``; ``confusion``: ``(classes, classes)`` counts, rows = true class."""
+
+    checkpoint: Checkpoint
+    split: Split
+    official: bool
+    probs: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+    loss: float
+    confusion: np.ndarray
+    report: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+    folder: Path | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.labels).mean()) if len(self.labels) else float("nan")
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.checkpoint.class_names or [str(i) for i in range(self.probs.shape[1])]
+
+    @property
+    def test_set(self) -> str:
+        title = dataset_info(self.checkpoint.dataset).title
+        if self.official:
+            return f"the official {title} test set ({len(self.labels)} images)"
+        return f"the bundled {title} sample ({len(self.labels)} test images; full set not found)"
+
+    def test_ids(self) -> np.ndarray:
+        """Index of every evaluated image in the official test set."""
+        ids = getattr(self.split, "indices", None)
+        return np.arange(len(self.labels)) if ids is None else np.asarray(ids)
+
+    def mistakes(self) -> list[dict[str, Any]]:
+        """Misclassified images, most confident mistakes first: ``position`` in the evaluated
+        set, ``index`` in the official test set, ``true``, ``predicted``, ``confidence``."""
+        wrong = np.flatnonzero(self.predicted != self.labels)
+        conf = self.probs[wrong, self.predicted[wrong]]
+        order = wrong[np.argsort(-conf, kind="stable")]
+        ids = self.test_ids()
+        names = self.class_names
+        return [
+            {
+                "position": int(i),
+                "index": int(ids[i]),
+                "true": names[int(self.labels[i])],
+                "predicted": names[int(self.predicted[i])],
+                "confidence": round(float(self.probs[i, self.predicted[i]]), 6),
+            }
+            for i in order
+        ]
+
+    def metrics(self) -> dict[str, Any]:
+        """The JSON summary: ``{"accuracy", "per_class": {name: {precision, recall, f1, support}},
+        ...}``."""
+        names = self.class_names
+        per_class = {
+            n: {
+                "precision": self.report[n]["precision"],
+                "recall": self.report[n]["recall"],
+                "f1": self.report[n]["f1-score"],
+                "support": int(self.report[n]["support"]),
+            }
+            for n in names
+        }
+        avg = {
+            k.replace(" ", "_"): {
+                "precision": self.report[k]["precision"],
+                "recall": self.report[k]["recall"],
+                "f1": self.report[k]["f1-score"],
+            }
+            for k in ("macro avg", "weighted avg")
+        }
+        return {
+            "checkpoint": self.checkpoint.name,
+            "architecture": self.checkpoint.architecture,
+            "dataset": self.checkpoint.dataset,
+            "test_set": "official" if self.official else "bundled_sample",
+            "images": len(self.labels),
+            "accuracy": self.accuracy,
+            "errors": int((self.predicted != self.labels).sum()),
+            "loss": self.loss,
+            "per_class": per_class,
+            **avg,
+            "sha256": self.checkpoint.sha256,
+        }
+
+
+def evaluate(
+    checkpoint: str | os.PathLike | Checkpoint,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    sample_only: bool = False,
+) -> Evaluation:
+    """Run the checkpoint over the test set (official if on disk, else the bundled sample)."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from explainer.inference import predict_logits
+
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(
+        resolve_checkpoint(checkpoint)
+    )  # fmt: skip
+    if sample_only:
+        split, official = load_sample(ckpt.dataset), False
+    else:
+        split, official = load_test_or_sample(ckpt.dataset, data_dir)
+    logits = predict_logits(ckpt.model, split.floats())
+    labels = split.labels
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    probs = torch.softmax(logits, 1).numpy()
+    y, pred = labels.numpy(), probs.argmax(1)
+    k = probs.shape[1]
+    names = ckpt.class_names or [str(i) for i in range(k)]
+    report = classification_report(
+        y, pred, labels=list(range(k)), target_names=names, output_dict=True, zero_division=0
+    )
+    cm = confusion_matrix(y, pred, labels=list(range(k)))
+    return Evaluation(ckpt, split, official, probs, y, pred, loss, cm, report)
+
+
+def default_report_dir(ckpt: Checkpoint) -> Path:
+    return Path("reports") / ckpt.name
+
+
+def write_report(ev: Evaluation, out: str | os.PathLike | None = None) -> Path:
+    """Write every file of the report into ``out`` (default ``reports/<name>/``)."""
+    import matplotlib
+    from sklearn.metrics import classification_report
+
+    matplotlib.use("Agg")
+    folder = Path(out) if out else default_report_dir(ev.checkpoint)
+    folder.mkdir(parents=True, exist_ok=True)
+    ev.folder, ev.files = folder, []
+
+    def text(name: str, body: str) -> None:
+        ev.files.append(write_text_atomic(folder / name, body))
+
+    def figure(name: str, fig) -> None:
+        ev.files.append(save_figure(fig, folder / name))
+
+    names = ev.class_names
+    text("metrics.json", json.dumps(ev.metrics(), indent=2) + "\n")
+    text("classification_report.txt", f"{ev.checkpoint.name} on {ev.test_set}\n\n" + classification_report(
+        ev.labels, ev.predicted, labels=list(range(len(names))), target_names=names, digits=4,
+        zero_division=0,
+    ))  # fmt: skip
+    row_sums = ev.confusion.sum(1, keepdims=True)
+    normalized = np.divide(ev.confusion, np.maximum(row_sums, 1)).round(6)
+    text("confusion_matrix.json", json.dumps({
+        "labels": names, "rows": "true class", "columns": "predicted class",
+        "counts": ev.confusion.tolist(), "row_normalized": normalized.tolist(),
+    }, indent=1) + "\n")  # fmt: skip
+    text("misclassified.json", json.dumps(ev.mistakes(), indent=1) + "\n")
+
+    figure("confusion_matrix.png", confusion_figure(ev))
+    figure("misclassified.png", mistakes_figure(ev))
+    if ev.checkpoint.history:
+        figure("training_curves.png", curves_figure(ev.checkpoint))
+    figure("predictions.png", predictions_figure(ev))
+    kernels = kernels_figure(ev.checkpoint)
+    if kernels is not None:
+        figure("kernels.png", kernels)
+    figure("class_distribution.png", distribution_figure(ev))
+    text("report.md", report_markdown(ev))
+    return folder
+
+
+def save_figure(fig, path: Path, dpi: int = 100) -> Path:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, facecolor="white")
+    plt.close(fig)
+    return path
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def _title(ev: Evaluation) -> str:
+    where = "official test set" if ev.official else "bundled sample"
+    return f"{ev.checkpoint.name} · {where} ({len(ev.labels)} images) · accuracy {ev.accuracy:.2%}"
+
+
+def confusion_figure(ev: Evaluation):
+    """Two heat maps: counts, and each row divided by its total (the per-class recall)."""
+    import matplotlib.pyplot as plt
+
+    names = ev.class_names
+    k = len(names)
+    cm = ev.confusion
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    long = max(len(n) for n in names) > 2
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.2 if long else 5.6), layout="constrained")
+    for ax, values, title, fmt in (
+        (axes[0], cm, "counts", "d"),
+        (axes[1], norm, "row-normalised (each true class sums to 100%)", "pct"),
+    ):
+        # the diagonal dwarfs the errors: a log-like colour scale keeps mistakes visible
+        shown = np.log1p(values) if fmt == "d" else values
+        im = ax.imshow(shown, cmap=style.PROBABILITY_CMAP, vmin=0)
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                if fmt == "d":
+                    label = str(int(v)) if v else ""
+                else:
+                    label = "" if v == 0 else f"{v:.0%}" if v >= 0.01 else "<1%"
+                dark = shown[i, j] > 0.6 * max(shown.max(), 1e-9)
+                ax.text(j, i, label, ha="center", va="center", fontsize=8 if k > 10 else 9,
+                        color="white" if dark else "#1a1a1a")  # fmt: skip
+        ax.set_xticks(range(k), names, rotation=45 if long else 0, ha="right" if long else "center")
+        ax.set_yticks(range(k), names)
+        ax.set_xlabel("predicted class", fontsize=11)
+        ax.set_ylabel("true class", fontsize=11)
+        ax.set_title(title, fontsize=12)
+        bar = fig.colorbar(im, ax=ax, shrink=0.85)
+        if fmt == "d":
+            ticks = [t for t in (0, 1, 10, 100, 1000, 10000) if t <= max(values.max(), 1)]
+            bar.set_ticks(np.log1p(ticks), labels=[str(t) for t in ticks])
+            bar.set_label("images (log scale)")
+        else:
+            bar.set_label("fraction of the true class")
+    fig.suptitle(f"Confusion matrix · {_title(ev)}", fontsize=13)
+    return fig
+
+
+def _digit_grid(images, titles, colors, cols: int, suptitle: str, note: str = ""):
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.25, rows * 1.45 + 0.9), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, t, c in zip(axes.flat, images, titles, colors, strict=False):
+        ax.imshow(img, cmap=style.INPUT_CMAP, vmin=0, vmax=1)
+        ax.set_title(t, fontsize=8.5, color=c, pad=2)
+    fig.suptitle(suptitle, fontsize=12, y=0.995)
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=9, color="#555555")
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.06 if note else 0.01, top=1 - 0.7 / (rows * 1.45 + 0.9), wspace=0.08, hspace=0.55)  # fmt: skip
+    return fig
+
+
+def mistakes_figure(ev: Evaluation, limit: int = MAX_MISTAKES_SHOWN):
+    """The misclassified images, most confident first: ``true → predicted (confidence)``."""
+    import matplotlib.pyplot as plt
+
+    mistakes = ev.mistakes()
+    images = ev.split.images.numpy() / 255.0
+    if not mistakes:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"No mistakes on {ev.test_set}", ha="center", va="center", fontsize=12)
+        return fig
+    shown = mistakes[:limit]
+    more = f"; the {limit} most confident shown" if len(mistakes) > limit else ""
+    return _digit_grid(
+        [images[m["position"]] for m in shown],
+        [f"{m['true']}→{m['predicted']} {m['confidence']:.0%}" for m in shown],
+        [style.WRONG_COLOR] * len(shown),
+        cols=8,
+        suptitle=f"{len(mistakes)} misclassified · {_title(ev)}",
+        note=f"title: true → predicted (confidence), most confident mistakes first{more}",
+    )
+
+
+def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
+    """The first ``n`` images of a seeded shuffle, each titled with its prediction."""
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(len(ev.labels))[:n]
+    images = ev.split.images.numpy()[pick] / 255.0
+    names = ev.class_names
+    right = ev.predicted[pick] == ev.labels[pick]
+    titles = [
+        f"{names[p]} {ev.probs[i, p]:.0%}" if ok else f"{names[p]} (is {names[y]})"
+        for i, p, y, ok in zip(pick, ev.predicted[pick], ev.labels[pick], right, strict=True)
+    ]
+    colors = [style.CORRECT_COLOR if ok else style.WRONG_COLOR for ok in right]
+    return _digit_grid(
+        images, titles, colors, cols=10,
+        suptitle=f"Sample predictions · {_title(ev)}",
+        note="green: right (prediction, confidence) · red: wrong (prediction, true class)",
+    )  # fmt: skip
+
+
+def curves_figure(ckpt: Checkpoint):
+    """Loss, accuracy and learning rate per epoch from the checkpoint's history."""
+    import matplotlib.pyplot as plt
+
+    h = ckpt.history
+    ep = [r["epoch"] for r in h]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
+    series = [
+        (axes[0], "loss", ("train_loss", "val_loss"), "cross-entropy loss"),
+        (axes[1], "accuracy", ("train_accuracy", "val_accuracy"), "accuracy"),
+    ]
+    for ax, title, keys, ylabel in series:
+        for key, color in zip(keys, (style.CLASS_COLORS[0], style.CLASS_COLORS[1]), strict=True):
+            ax.plot(ep, [r.get(key, np.nan) for r in h], "o-", color=color, ms=4,
+                    label=key.split("_")[0].replace("val", "validation"))  # fmt: skip
+        ax.set_title(title, fontsize=12)
+        ax.set_xlabel("epoch", fontsize=11)
+        ax.set_ylabel(ylabel, fontsize=11)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    best = max(h, key=lambda r: r.get("val_accuracy", -1))
+    axes[1].axvline(best["epoch"], color="#888888", ls="--", lw=1)
+    axes[1].annotate(f"best epoch {best['epoch']}\nval {best['val_accuracy']:.2%}",
+                     (best["epoch"], best["val_accuracy"]), textcoords="offset points",
+                     xytext=(-8, -36), ha="right", fontsize=9)  # fmt: skip
+    axes[2].plot(ep, [r.get("lr", np.nan) for r in h], "o-", color=style.CLASS_COLORS[2], ms=4)
+    axes[2].set_title("learning rate (at the end of each epoch)", fontsize=12)
+    axes[2].set_xlabel("epoch", fontsize=11)
+    axes[2].set_ylabel("learning rate", fontsize=11)
+    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    axes[2].grid(alpha=0.3)
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    secs = sum(r.get("seconds", 0) for r in h)
+    fig.suptitle(f"Training curves · {ckpt.name} · {len(h)} epochs, {secs:.0f} s", fontsize=13)
+    return fig
+
+
+def first_layer_weights(model: torch.nn.Module) -> tuple[str, np.ndarray, str] | None:
+    """``(layer name, weights (K, h, w), kind)`` of the first Conv2d (one kernel per output
+    channel, the input channel's kernel for a 1-channel input) or, without one, the first
+    Linear layer reading 784 pixels (``(units, 28, 28)`` templates)."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            w = module.weight.detach().cpu().numpy()
+            return name, w[:, 0] if w.shape[1] == 1 else w.mean(1), "conv"
+        if isinstance(module, torch.nn.Linear) and module.in_features == 784:
+            w = module.weight.detach().cpu().numpy()
+            return name, w.reshape(-1, 28, 28), "dense"
+    return None
+
+
+def kernels_figure(ckpt: Checkpoint, limit: int = 64):
+    """The first layer's learned weights on one symmetric blue-white-red scale."""
+    import matplotlib.pyplot as plt
+
+    found = first_layer_weights(ckpt.model)
+    if found is None:
+        return None
+    name, w, kind = found
+    w = w[:limit]
+    scale = style.scale_for(w, "kernel")
+    n = len(w)
+    cols = min(n, 8 if kind == "dense" else 16)
+    rows = -(-n // cols)
+    cell = 1.4 if kind == "dense" else 0.75
+    fig = plt.figure(figsize=(max(cols * cell + 1.6, 7), rows * cell + 1.3))
+    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1] * cols + [0.25], wspace=0.12, hspace=0.25,
+                            left=0.02, right=0.9, top=1 - 0.8 / (rows * cell + 1.3), bottom=0.04)  # fmt: skip
+    im = None
+    for i in range(n):
+        ax = fig.add_subplot(grid[i // cols, i % cols])
+        im = ax.imshow(w[i], cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if kind == "dense" or n <= 16:
+            ax.set_title(f"{'unit' if kind == 'dense' else 'kernel'} {i}", fontsize=8.5, pad=2)
+    cax = fig.add_subplot(grid[:, cols])
+    fig.colorbar(im, cax=cax).set_label("weight (blue < 0 < red)")
+    h, wd = w.shape[1:]
+    what = (
+        f"first conv layer '{name}': {n} learned {h}×{wd} kernels"
+        if kind == "conv"
+        else f"first dense layer '{name}': each unit's 784 weights as a 28×28 template"
+    )
+    fig.suptitle(f"{ckpt.name} · {what}", fontsize=12)
+    return fig
+
+
+def distribution_figure(ev: Evaluation):
+    """How often each class was predicted, beside how often it is the true class."""
+    import matplotlib.pyplot as plt
+
+    names = ev.class_names
+    k = len(names)
+    true_counts = np.bincount(ev.labels, minlength=k)
+    pred_counts = np.bincount(ev.predicted, minlength=k)
+    fig, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
+    x = np.arange(k)
+    ax.bar(x - 0.2, true_counts, 0.4, color="#b0b0b0", label="true class")
+    bars = ax.bar(x + 0.2, pred_counts, 0.4, color=[style.CLASS_COLORS[i % 10] for i in range(k)],
+                  label="predicted class")  # fmt: skip
+    for b, p, t in zip(bars, pred_counts, true_counts, strict=True):
+        d = int(p) - int(t)
+        if d:
+            ax.annotate(f"{d:+d}", (b.get_x() + b.get_width() / 2, b.get_height()),
+                        textcoords="offset points", xytext=(0, 2), ha="center", fontsize=8.5)  # fmt: skip
+    long = max(len(n) for n in names) > 2
+    ax.set_xticks(x, names, rotation=30 if long else 0, ha="right" if long else "center")
+    ax.set_xlabel("class", fontsize=11)
+    ax.set_ylabel("images", fontsize=11)
+    ax.legend(loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"Predicted classes against the truth (+n: predicted n times too often)\n"
+                 f"{_title(ev)}", fontsize=12)  # fmt: skip
+    return fig
+
+
+def report_markdown(ev: Evaluation) -> str:
+    """``report.md``: the summary, the per-class table and every figure."""
+    m = ev.metrics()
+    lines = [
+        f"# {ev.checkpoint.name}: evaluation",
+        "",
+        f"Architecture `{ev.checkpoint.architecture}`, evaluated on {ev.test_set}.",
+        "",
+        f"**Accuracy {m['accuracy']:.2%}** ({m['errors']} errors), mean loss {m['loss']:.4f}.",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {n} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
+            for n, v in m["per_class"].items()
+        ),
+        "",
+    ]
+    for f in ev.files:
+        if f.suffix == ".png":
+            lines += [f"![{f.stem}]({f.name})", ""]
+    return "\n".join(lines)
+
+
+def summary_lines(ev: Evaluation) -> list[str]:
+    """A few lines for the terminal: accuracy, the weakest class, the most common confusion."""
+    m = ev.metrics()
+    lines = [
+        f"{ev.checkpoint.name} on {ev.test_set}",
+        f"accuracy {m['accuracy']:.2%} ({m['errors']} errors), loss {m['loss']:.4f}",
+    ]
+    worst = min(m["per_class"].items(), key=lambda kv: kv[1]["f1"])
+    lines.append(f"weakest class: {worst[0]} (F1 {worst[1]['f1']:.4f}, recall "
+                 f"{worst[1]['recall']:.2%})")  # fmt: skip
+    off = ev.confusion.copy()
+    np.fill_diagonal(off, 0)
+    if off.sum():
+        i, j = np.unravel_index(int(off.argmax()), off.shape)
+        names = ev.class_names
+        lines.append(f"most common mistake: {names[i]} read as {names[j]} ({off[i, j]} times)")
+    return lines
