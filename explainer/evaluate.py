@@ -141,9 +141,11 @@ def evaluate(
 
     from explainer.inference import predict_logits
 
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(
-        resolve_checkpoint(checkpoint)
-    )  # fmt: skip
+    ckpt = (
+        checkpoint
+        if isinstance(checkpoint, Checkpoint)
+        else load_checkpoint(resolve_checkpoint(checkpoint))
+    )
     if sample_only:
         split, official = load_sample(ckpt.dataset), False
     else:
@@ -184,16 +186,34 @@ def write_report(ev: Evaluation, out: str | os.PathLike | None = None) -> Path:
 
     names = ev.class_names
     text("metrics.json", json.dumps(ev.metrics(), indent=2) + "\n")
-    text("classification_report.txt", f"{ev.checkpoint.name} on {ev.test_set}\n\n" + classification_report(
-        ev.labels, ev.predicted, labels=list(range(len(names))), target_names=names, digits=4,
-        zero_division=0,
-    ))  # fmt: skip
+    text(
+        "classification_report.txt",
+        f"{ev.checkpoint.name} on {ev.test_set}\n\n"
+        + classification_report(
+            ev.labels,
+            ev.predicted,
+            labels=list(range(len(names))),
+            target_names=names,
+            digits=4,
+            zero_division=0,
+        ),
+    )
     row_sums = ev.confusion.sum(1, keepdims=True)
     normalized = np.divide(ev.confusion, np.maximum(row_sums, 1)).round(6)
-    text("confusion_matrix.json", json.dumps({
-        "labels": names, "rows": "true class", "columns": "predicted class",
-        "counts": ev.confusion.tolist(), "row_normalized": normalized.tolist(),
-    }, indent=1) + "\n")  # fmt: skip
+    text(
+        "confusion_matrix.json",
+        json.dumps(
+            {
+                "labels": names,
+                "rows": "true class",
+                "columns": "predicted class",
+                "counts": ev.confusion.tolist(),
+                "row_normalized": normalized.tolist(),
+            },
+            indent=1,
+        )
+        + "\n",
+    )
     text("misclassified.json", json.dumps(ev.mistakes(), indent=1) + "\n")
 
     figure("confusion_matrix.png", confusion_figure(ev))
@@ -252,8 +272,15 @@ def confusion_figure(ev: Evaluation):
                 else:
                     label = "" if v == 0 else f"{v:.0%}" if v >= 0.01 else "<1%"
                 dark = shown[i, j] > 0.6 * max(shown.max(), 1e-9)
-                ax.text(j, i, label, ha="center", va="center", fontsize=8 if k > 10 else 9,
-                        color="white" if dark else "#1a1a1a")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    label,
+                    ha="center",
+                    va="center",
+                    fontsize=8 if k > 10 else 9,
+                    color="white" if dark else "#1a1a1a",
+                )
         ax.set_xticks(range(k), names, rotation=45 if long else 0, ha="right" if long else "center")
         ax.set_yticks(range(k), names)
         ax.set_xlabel("predicted class", fontsize=11)
@@ -284,7 +311,14 @@ def _digit_grid(images, titles, colors, cols: int, suptitle: str, note: str = ""
     fig.suptitle(suptitle, fontsize=12, y=0.995)
     if note:
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=9, color="#555555")
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.06 if note else 0.01, top=1 - 0.7 / (rows * 1.45 + 0.9), wspace=0.08, hspace=0.55)  # fmt: skip
+    fig.subplots_adjust(
+        left=0.01,
+        right=0.99,
+        bottom=0.06 if note else 0.01,
+        top=1 - 0.7 / (rows * 1.45 + 0.9),
+        wspace=0.08,
+        hspace=0.55,
+    )
     return fig
 
 
@@ -324,10 +358,13 @@ def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
     ]
     colors = [style.CORRECT_COLOR if ok else style.WRONG_COLOR for ok in right]
     return _digit_grid(
-        images, titles, colors, cols=10,
+        images,
+        titles,
+        colors,
+        cols=10,
         suptitle=f"Sample predictions · {_title(ev)}",
         note="green: right (prediction, confidence) · red: wrong (prediction, true class)",
-    )  # fmt: skip
+    )
 
 
 def curves_figure(ckpt: Checkpoint):
@@ -343,8 +380,14 @@ def curves_figure(ckpt: Checkpoint):
     ]
     for ax, title, keys, ylabel in series:
         for key, color in zip(keys, (style.CLASS_COLORS[0], style.CLASS_COLORS[1]), strict=True):
-            ax.plot(ep, [r.get(key, np.nan) for r in h], "o-", color=color, ms=4,
-                    label=key.split("_")[0].replace("val", "validation"))  # fmt: skip
+            ax.plot(
+                ep,
+                [r.get(key, np.nan) for r in h],
+                "o-",
+                color=color,
+                ms=4,
+                label=key.split("_")[0].replace("val", "validation"),
+            )
         ax.set_title(title, fontsize=12)
         ax.set_xlabel("epoch", fontsize=11)
         ax.set_ylabel(ylabel, fontsize=11)
@@ -352,9 +395,14 @@ def curves_figure(ckpt: Checkpoint):
         ax.legend()
     best = max(h, key=lambda r: r.get("val_accuracy", -1))
     axes[1].axvline(best["epoch"], color="#888888", ls="--", lw=1)
-    axes[1].annotate(f"best epoch {best['epoch']}\nval {best['val_accuracy']:.2%}",
-                     (best["epoch"], best["val_accuracy"]), textcoords="offset points",
-                     xytext=(-8, -36), ha="right", fontsize=9)  # fmt: skip
+    axes[1].annotate(
+        f"best epoch {best['epoch']}\nval {best['val_accuracy']:.2%}",
+        (best["epoch"], best["val_accuracy"]),
+        textcoords="offset points",
+        xytext=(-8, -36),
+        ha="right",
+        fontsize=9,
+    )
     axes[2].plot(ep, [r.get("lr", np.nan) for r in h], "o-", color=style.CLASS_COLORS[2], ms=4)
     axes[2].set_title("learning rate (at the end of each epoch)", fontsize=12)
     axes[2].set_xlabel("epoch", fontsize=11)
@@ -397,8 +445,17 @@ def kernels_figure(ckpt: Checkpoint, limit: int = 64):
     rows = -(-n // cols)
     cell = 1.4 if kind == "dense" else 0.75
     fig = plt.figure(figsize=(max(cols * cell + 1.6, 7), rows * cell + 1.3))
-    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1] * cols + [0.25], wspace=0.12, hspace=0.25,
-                            left=0.02, right=0.9, top=1 - 0.8 / (rows * cell + 1.3), bottom=0.04)  # fmt: skip
+    grid = fig.add_gridspec(
+        rows,
+        cols + 1,
+        width_ratios=[1] * cols + [0.25],
+        wspace=0.12,
+        hspace=0.25,
+        left=0.02,
+        right=0.9,
+        top=1 - 0.8 / (rows * cell + 1.3),
+        bottom=0.04,
+    )
     im = None
     for i in range(n):
         ax = fig.add_subplot(grid[i // cols, i % cols])
@@ -430,21 +487,34 @@ def distribution_figure(ev: Evaluation):
     fig, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
     x = np.arange(k)
     ax.bar(x - 0.2, true_counts, 0.4, color="#b0b0b0", label="true class")
-    bars = ax.bar(x + 0.2, pred_counts, 0.4, color=[style.CLASS_COLORS[i % 10] for i in range(k)],
-                  label="predicted class")  # fmt: skip
+    bars = ax.bar(
+        x + 0.2,
+        pred_counts,
+        0.4,
+        color=[style.CLASS_COLORS[i % 10] for i in range(k)],
+        label="predicted class",
+    )
     for b, p, t in zip(bars, pred_counts, true_counts, strict=True):
         d = int(p) - int(t)
         if d:
-            ax.annotate(f"{d:+d}", (b.get_x() + b.get_width() / 2, b.get_height()),
-                        textcoords="offset points", xytext=(0, 2), ha="center", fontsize=8.5)  # fmt: skip
+            ax.annotate(
+                f"{d:+d}",
+                (b.get_x() + b.get_width() / 2, b.get_height()),
+                textcoords="offset points",
+                xytext=(0, 2),
+                ha="center",
+                fontsize=8.5,
+            )
     long = max(len(n) for n in names) > 2
     ax.set_xticks(x, names, rotation=30 if long else 0, ha="right" if long else "center")
     ax.set_xlabel("class", fontsize=11)
     ax.set_ylabel("images", fontsize=11)
     ax.legend(loc="lower right")
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(f"Predicted classes against the truth (+n: predicted n times too often)\n"
-                 f"{_title(ev)}", fontsize=12)  # fmt: skip
+    ax.set_title(
+        f"Predicted classes against the truth (+n: predicted n times too often)\n{_title(ev)}",
+        fontsize=12,
+    )
     return fig
 
 
@@ -480,8 +550,9 @@ def summary_lines(ev: Evaluation) -> list[str]:
         f"accuracy {m['accuracy']:.2%} ({m['errors']} errors), loss {m['loss']:.4f}",
     ]
     worst = min(m["per_class"].items(), key=lambda kv: kv[1]["f1"])
-    lines.append(f"weakest class: {worst[0]} (F1 {worst[1]['f1']:.4f}, recall "
-                 f"{worst[1]['recall']:.2%})")  # fmt: skip
+    lines.append(
+        f"weakest class: {worst[0]} (F1 {worst[1]['f1']:.4f}, recall {worst[1]['recall']:.2%})"
+    )
     off = ev.confusion.copy()
     np.fill_diagonal(off, 0)
     if off.sum():

@@ -12,10 +12,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("checkpoint", help="checkpoint path or shipped name (e.g. mnist_bn_cnn)")
     p.add_argument("--out", help="report folder (default: reports/<checkpoint name>/)")
-    p.add_argument("--format", choices=["text", "json"], default="text",
-                   help="json: print the metrics as JSON instead of a summary")  # fmt: skip
-    p.add_argument("--sample", action="store_true",
-                   help="use the bundled 500-digit sample even when the full test set is there")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="json: print the metrics as JSON instead of a summary",
+    )
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="use the bundled 500-digit sample even when the full test set is there",
+    )
     add_data_dir(p)
 
 
