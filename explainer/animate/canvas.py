@@ -328,7 +328,7 @@ class Sketch:
         """Blit an ``(h, w, 3)`` picture (see :func:`blit`)."""
         from PIL import Image
 
-        y0, y1, x0, _ = box
+        y0, y1, x0, _ = (int(v) for v in box)
         f = (y1 - y0) // rgb.shape[0]
         self.image.paste(
             Image.fromarray(upscale(rgb, f) if f > 1 else np.ascontiguousarray(rgb)), (x0, y0)

@@ -385,7 +385,9 @@ def build_convolution(
             *erase(*prev),
             Paste(relu_sheet, calc_box),
             Paste(relu_sheet, cap_box),
-            Paste(relu_sheet, (out_box[0], cb_out[1] + int(30 * u), out_box[2] - 4, W)),
+            Paste(
+                relu_sheet, (out_box[0] - int(24 * u), cb_out[1] + int(30 * u), out_box[2] - 4, W)
+            ),
         ]
     )
     reel.hold(tail // 2 - 1)
@@ -465,7 +467,9 @@ def _relu_pool_sheets(
             sk.text(cx, y2 + 28 * u, "keeps its largest", 9)
             sk.text(cx, y2 + 46 * u, f"value: {oh}×{ow} → {oh // 2}×{ow // 2}.", 9)
         else:
-            sk.text(cx, y2 + 10 * u, f"(rows {y0}-{y0 + 3}, columns {x0}-{x0 + 3})", 8.5, color=t.muted)
+            sk.text(
+                cx, y2 + 10 * u, f"(rows {y0}-{y0 + 3}, columns {x0}-{x0 + 3})", 8.5, color=t.muted
+            )
             sk.text(cx, y2 + 32 * u, "Negative values (blue) become 0:", 9)
             sk.text(cx, y2 + 50 * u, "the pattern is absent there.", 9)
         # the map on the right
