@@ -270,7 +270,7 @@ def confusion_figure(ev: Evaluation):
                 if fmt == "d":
                     label = str(int(v)) if v else ""
                 else:
-                    label = "" if v == 0 else f"{v:.0%}" if v >= 0.01 else "<1%"
+                    label = "" if v == 0 else f"{v:.1%}" if v < 0.995 else f"{v:.0%}"
                 dark = shown[i, j] > 0.6 * max(shown.max(), 1e-9)
                 ax.text(
                     j,
@@ -302,12 +302,12 @@ def _digit_grid(images, titles, colors, cols: int, suptitle: str, note: str = ""
 
     n = len(images)
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.25, rows * 1.45 + 0.9), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55 + 0.9), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, t, c in zip(axes.flat, images, titles, colors, strict=False):
         ax.imshow(img, cmap=style.INPUT_CMAP, vmin=0, vmax=1)
-        ax.set_title(t, fontsize=8.5, color=c, pad=2)
+        ax.set_title(t, fontsize=10, color=c, pad=2)
     fig.suptitle(suptitle, fontsize=12, y=0.995)
     if note:
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=9, color="#555555")
@@ -315,7 +315,7 @@ def _digit_grid(images, titles, colors, cols: int, suptitle: str, note: str = ""
         left=0.01,
         right=0.99,
         bottom=0.06 if note else 0.01,
-        top=1 - 0.7 / (rows * 1.45 + 0.9),
+        top=1 - 0.7 / (rows * 1.55 + 0.9),
         wspace=0.08,
         hspace=0.55,
     )
@@ -346,9 +346,13 @@ def mistakes_figure(ev: Evaluation, limit: int = MAX_MISTAKES_SHOWN):
 
 
 def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
-    """The first ``n`` images of a seeded shuffle, each titled with its prediction."""
+    """``n`` images of a seeded shuffle, each titled with its prediction; a few mistakes
+    (at most ``n // 8``) are mixed in so the red titles have something to show."""
     rng = np.random.default_rng(0)
-    pick = rng.permutation(len(ev.labels))[:n]
+    wrong = np.flatnonzero(ev.predicted != ev.labels)
+    bad = rng.permutation(wrong)[: n // 8]
+    good = rng.permutation(np.setdiff1d(np.arange(len(ev.labels)), bad))[: n - len(bad)]
+    pick = rng.permutation(np.concatenate([good, bad]))
     images = ev.split.images.numpy()[pick] / 255.0
     names = ev.class_names
     right = ev.predicted[pick] == ev.labels[pick]
@@ -363,7 +367,8 @@ def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
         colors,
         cols=10,
         suptitle=f"Sample predictions · {_title(ev)}",
-        note="green: right (prediction, confidence) · red: wrong (prediction, true class)",
+        note=f"green: right (prediction, confidence) · red: wrong (prediction, true class)"
+        f" · {len(bad)} of the {len(wrong)} mistakes mixed in",
     )
 
 
@@ -441,36 +446,32 @@ def kernels_figure(ckpt: Checkpoint, limit: int = 64):
     w = w[:limit]
     scale = style.scale_for(w, "kernel")
     n = len(w)
-    cols = min(n, 8 if kind == "dense" else 16)
+    cols = min(n, 8)
     rows = -(-n // cols)
-    cell = 1.4 if kind == "dense" else 0.75
-    fig = plt.figure(figsize=(max(cols * cell + 1.6, 7), rows * cell + 1.3))
-    grid = fig.add_gridspec(
+    cell = 1.3 if kind == "dense" else 1.0
+    fig, axes = plt.subplots(
         rows,
-        cols + 1,
-        width_ratios=[1] * cols + [0.25],
-        wspace=0.12,
-        hspace=0.25,
-        left=0.02,
-        right=0.9,
-        top=1 - 0.8 / (rows * cell + 1.3),
-        bottom=0.04,
+        cols,
+        figsize=(cols * cell + 1.4, rows * cell + 1.0),
+        squeeze=False,
+        layout="constrained",
     )
     im = None
-    for i in range(n):
-        ax = fig.add_subplot(grid[i // cols, i % cols])
-        im = ax.imshow(w[i], cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax)
+    for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
-        if kind == "dense" or n <= 16:
-            ax.set_title(f"{'unit' if kind == 'dense' else 'kernel'} {i}", fontsize=8.5, pad=2)
-    cax = fig.add_subplot(grid[:, cols])
-    fig.colorbar(im, cax=cax).set_label("weight (blue < 0 < red)")
+        if i >= n:
+            ax.axis("off")
+            continue
+        im = ax.imshow(w[i], cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax)
+        if n <= 32:
+            ax.set_title(f"{'unit' if kind == 'dense' else 'kernel'} {i}", fontsize=9, pad=2)
+    fig.colorbar(im, ax=axes, shrink=0.9, aspect=25).set_label("weight (blue < 0 < red)")
     h, wd = w.shape[1:]
     what = (
         f"first conv layer '{name}': {n} learned {h}×{wd} kernels"
         if kind == "conv"
-        else f"first dense layer '{name}': each unit's 784 weights as a 28×28 template"
+        else f"first dense layer '{name}':\neach unit's 784 weights as a 28×28 template"
     )
     fig.suptitle(f"{ckpt.name} · {what}", fontsize=12)
     return fig
@@ -509,7 +510,8 @@ def distribution_figure(ev: Evaluation):
     ax.set_xticks(x, names, rotation=30 if long else 0, ha="right" if long else "center")
     ax.set_xlabel("class", fontsize=11)
     ax.set_ylabel("images", fontsize=11)
-    ax.legend(loc="lower right")
+    ax.set_ylim(0, max(true_counts.max(), pred_counts.max()) * 1.22)
+    ax.legend(loc="upper center", ncol=2)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(
         f"Predicted classes against the truth (+n: predicted n times too often)\n{_title(ev)}",
