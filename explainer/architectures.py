@@ -76,12 +76,14 @@ def available() -> list[str]:
 def describe(name: str) -> Architecture:
     """The registry entry: title, a paragraph a learner can read, where the design comes from."""
     if name not in _REGISTRY:
-        raise ExplainerError(f"unknown architecture {name!r}; choose one of: {', '.join(_REGISTRY)}")
+        raise ExplainerError(
+            f"unknown architecture {name!r}; choose one of: {', '.join(_REGISTRY)}"
+        )
     return _REGISTRY[name]
 
 
 def build(name: str, *, mean: float = 0.1307, std: float = 0.3081, **kwargs) -> Network:
-    """Build the network ``name`` with fresh weights. ``mean``/``std`` set its input normalisation."""
+    """Build the network ``name`` with fresh weights; ``mean``/``std`` set its normalisation."""
     arch = describe(name)
     try:
         parts = arch.builder(**kwargs)
@@ -118,7 +120,11 @@ def _conv_bn_relu(i: int, cin: int, cout: int) -> list[tuple[str, nn.Module]]:
     "the 'linear model' baseline of the PyTorch MNIST tutorials",
 )
 def _linear(hidden: int = 10) -> list[tuple[str, nn.Module]]:
-    return [("flatten", nn.Flatten()), ("fc1", nn.Linear(784, hidden)), ("fc2", nn.Linear(hidden, 10))]
+    return [
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(784, hidden)),
+        ("fc2", nn.Linear(hidden, 10)),
+    ]
 
 
 @register(
@@ -234,7 +240,9 @@ def _bn_cnn(dropout: float = 0.25) -> list[tuple[str, nn.Module]]:
 def _cnn3_fc3(dropout: float = 0.25) -> list[tuple[str, nn.Module]]:
     def block(cin: int, cout: int) -> nn.Sequential:
         return _seq(
-            *_conv_bn_relu(1, cin, cout), ("pool", nn.MaxPool2d(2)), ("dropout", nn.Dropout(dropout))
+            *_conv_bn_relu(1, cin, cout),
+            ("pool", nn.MaxPool2d(2)),
+            ("dropout", nn.Dropout(dropout)),
         )
 
     return [

@@ -29,8 +29,8 @@ def random_affine(
     zoom = 1.0 + uniform(scale)
     tx, ty = uniform(2 * shift), uniform(2 * shift)  # grid coordinates span [-1, 1]
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1
-    ).to(images.dtype)
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(
+        images.dtype
+    )
     grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

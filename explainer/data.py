@@ -45,8 +45,13 @@ class DatasetInfo:
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", "MNIST", "MNIST", "MNIST", MNIST_CLASSES, 0.1307, 0.3081),
     "fashion_mnist": DatasetInfo(
-        "fashion_mnist", "Fashion-MNIST", "FashionMNIST", "FashionMNIST", FASHION_CLASSES,
-        0.2860, 0.3530,
+        "fashion_mnist",
+        "Fashion-MNIST",
+        "FashionMNIST",
+        "FashionMNIST",
+        FASHION_CLASSES,
+        0.2860,
+        0.3530,
     ),
 }
 
@@ -129,7 +134,9 @@ def _load_cached(name: str, train: bool, root: str, download: bool) -> tuple[tor
         ds = cls(root=root, train=train, download=False)
     except RuntimeError:
         if not download:
-            raise DatasetUnavailable(_missing_message(info, root, "downloads are turned off")) from None
+            raise DatasetUnavailable(
+                _missing_message(info, root, "downloads are turned off")
+            ) from None
         try:
             Path(root).mkdir(parents=True, exist_ok=True)
             ds = cls(root=root, train=train, download=True)
@@ -242,12 +249,11 @@ def make_sample(
         picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]].sort().values)
     idx = torch.stack(picks, 1).flatten()  # interleaved: 0,1,...,9,0,1,...
     path = Path(out) if out else sample_path(dataset)
-    with atomic_write(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                images=test.images[idx].numpy(),
-                labels=test.labels[idx].numpy().astype(np.uint8),
-                indices=idx.numpy().astype(np.int32),
-            )
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            images=test.images[idx].numpy(),
+            labels=test.labels[idx].numpy().astype(np.uint8),
+            indices=idx.numpy().astype(np.int32),
+        )
     return path

@@ -131,19 +131,28 @@ def snapshot_path(out: Path, epoch: int) -> Path:
 def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
     if c.optimizer == "sgd":
         return torch.optim.SGD(
-            model.parameters(), lr=c.lr, momentum=c.momentum, nesterov=c.momentum > 0,
+            model.parameters(),
+            lr=c.lr,
+            momentum=c.momentum,
+            nesterov=c.momentum > 0,
             weight_decay=c.weight_decay,
         )
     return torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
-    if c.scheduler == "onecycle":
+    total = c.epochs * steps_per_epoch
+    if c.scheduler == "onecycle" and total >= 3:  # shorter runs keep a constant lr
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=c.lr, epochs=c.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25,
+            opt,
+            max_lr=c.lr,
+            total_steps=total,
+            pct_start=max(0.25, 2 / total),
         )
     if c.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=c.gamma, patience=1)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=c.gamma, patience=1
+        )
     if c.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=c.step_size, gamma=c.gamma)
     return None
@@ -166,7 +175,9 @@ def fit(
     c.validate()
     info = dataset_info(c.dataset)
     device = pick_device(c.device)
-    train, val = data if data is not None else load_train_val(c.dataset, c.val_fraction, c.seed, c.data_dir)
+    train, val = (
+        data if data is not None else load_train_val(c.dataset, c.val_fraction, c.seed, c.data_dir)
+    )
     if c.train_limit:
         train = train.subset(torch.arange(min(c.train_limit, len(train))))
     if c.dry_run:
@@ -188,7 +199,9 @@ def fit(
     if c.resume:
         if out is None or not last_path(out).exists():
             where = last_path(out) if out else "<out>.last.pt"
-            raise ExplainerError(f"nothing to resume: {where} does not exist (train without --resume first)")
+            raise ExplainerError(
+                f"nothing to resume: {where} does not exist (train without --resume first)"
+            )
         state = read_payload(last_path(out))
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer_state"])
@@ -200,16 +213,28 @@ def fit(
         if prev:
             hist.best_epoch, hist.best_val_accuracy = prev["epoch"], prev["val_accuracy"]
         if start_epoch >= c.epochs:
-            raise ExplainerError(f"{last_path(out)} already ran {start_epoch} epochs; raise --epochs to go on")
+            raise ExplainerError(
+                f"{last_path(out)} already ran {start_epoch} epochs; raise --epochs to go on"
+            )
 
     def payload(epoch: int, with_state: bool = False, metrics: dict | None = None) -> dict:
         extra = {}
         if with_state:
-            extra = {"optimizer_state": opt.state_dict(), "scheduler_state": sched.state_dict() if sched else {}}
+            extra = {
+                "optimizer_state": opt.state_dict(),
+                "scheduler_state": sched.state_dict() if sched else {},
+            }
         return make_payload(
-            model.to(memory_format=torch.contiguous_format), dataset=info.name, class_names=info.class_names,
-            arch_kwargs=c.arch_kwargs, history=hist.epochs, metrics=metrics, config=c.recipe(),
-            epoch=epoch, train_seconds=sum(r["seconds"] for r in hist.epochs), extra=extra,
+            model.to(memory_format=torch.contiguous_format),
+            dataset=info.name,
+            class_names=info.class_names,
+            arch_kwargs=c.arch_kwargs,
+            history=hist.epochs,
+            metrics=metrics,
+            config=c.recipe(),
+            epoch=epoch,
+            train_seconds=sum(r["seconds"] for r in hist.epochs),
+            extra=extra,
         )
 
     def snapshot_due(epoch: int) -> bool:
@@ -219,22 +244,28 @@ def fit(
 
     if start_epoch == 0 and snapshot_due(0):
         save_checkpoint(snapshot_path(out, 0), payload(0))
+    if start_epoch == 0 and out is not None:  # Ctrl-C always finds an epoch-boundary state
+        save_checkpoint(last_path(out), payload(0, with_state=True))
 
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     t_start = time.perf_counter()
     epoch = start_epoch
     try:
         for epoch in range(start_epoch + 1, c.epochs + 1):
-            record = _train_epoch(model, opt, sched, c, x_train, y_train, epoch, steps, device, callback)
+            record = _train_epoch(
+                model, opt, sched, c, x_train, y_train, epoch, steps, device, callback
+            )
             t_eval = time.perf_counter()
             val_logits = predict_logits(model, x_val, 1000, device)
-            record["val_loss"] = F.cross_entropy(val_logits, y_val).item() if len(y_val) else float("nan")
+            record["val_loss"] = (
+                F.cross_entropy(val_logits, y_val).item() if len(y_val) else float("nan")
+            )
             record["val_accuracy"] = accuracy(val_logits, y_val)
             record["seconds"] = record.pop("train_seconds") + (time.perf_counter() - t_eval)
             hist.epochs.append(record)
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 sched.step(record["val_accuracy"])
-            elif sched is not None and c.scheduler != "onecycle":
+            elif isinstance(sched, torch.optim.lr_scheduler.StepLR):
                 sched.step()
             if not math.isfinite(record["train_loss"]):
                 hist.diverged = True
@@ -261,9 +292,9 @@ def fit(
                 hist.stopped_early = True
                 break
     except KeyboardInterrupt:
+        # <out>.last.pt already holds the state at the end of the last finished epoch, so
+        # --resume repeats the interrupted epoch exactly; nothing half-done is written.
         hist.interrupted = True
-        if out is not None:
-            save_checkpoint(last_path(out), payload(len(hist.epochs) and hist.epochs[-1]["epoch"], True))
     hist.seconds = time.perf_counter() - t_start
 
     model.load_state_dict(best_state)
@@ -273,7 +304,10 @@ def fit(
         test = test if test is not None else load_split(c.dataset, train=False, data_dir=c.data_dir)
         hist.test_metrics = test_metrics(model, test)
     if out is not None and hist.epochs and not hist.interrupted:
-        best = payload(hist.best_epoch, metrics=hist.test_metrics | {"best_val_accuracy": hist.best_val_accuracy})
+        best = payload(
+            hist.best_epoch,
+            metrics=hist.test_metrics | {"best_val_accuracy": hist.best_val_accuracy},
+        )
         save_checkpoint(out, best)
         hist.checkpoint = out
         write_model_card(out, c, hist, model)
@@ -293,14 +327,17 @@ def _train_epoch(model, opt, sched, c, x, y, epoch, steps, device, callback) -> 
         xb, yb = x[idx], y[idx]
         if c.augment:
             xb = random_affine(xb, c.rotation, c.shift, c.scale, generator=gen)
-        xb = xb.to(device, memory_format=torch.channels_last if c.channels_last else torch.contiguous_format)
+        xb = xb.to(
+            device,
+            memory_format=torch.channels_last if c.channels_last else torch.contiguous_format,
+        )
         yb = yb.to(device)
         logits = model(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if sched is not None and c.scheduler == "onecycle":
+        if isinstance(sched, torch.optim.lr_scheduler.OneCycleLR):
             sched.step()
         n = len(yb)
         total_loss += loss.item() * n
@@ -311,8 +348,15 @@ def _train_epoch(model, opt, sched, c, x, y, epoch, steps, device, callback) -> 
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
         if callback:
-            callback({"epoch": epoch, "batch": step + 1, "batches": steps,
-                      "loss": total_loss / seen, "accuracy": correct / seen})  # fmt: skip
+            callback(
+                {
+                    "epoch": epoch,
+                    "batch": step + 1,
+                    "batches": steps,
+                    "loss": total_loss / seen,
+                    "accuracy": correct / seen,
+                }
+            )
         if not math.isfinite(loss.item()):
             break
     if bar is not None:
@@ -337,7 +381,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def _print_epoch(r: dict[str, Any], epochs: int) -> None:
     print(
-        f"epoch {r['epoch']:>3}/{epochs}  train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"
+        f"epoch {r['epoch']:>3}/{epochs}  "
+        f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"
         f"  val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.4f}  lr {r['lr']:.2e}"
         f"  {r['seconds']:.1f}s",
         flush=True,
@@ -351,7 +396,9 @@ def test_metrics(model: nn.Module, test: Split, batch_size: int = 1000) -> dict[
     seconds = time.perf_counter() - t0
     pred = logits.argmax(1)
     per_class = [
-        (pred[test.labels == k] == k).float().mean().item() if (test.labels == k).any() else float("nan")
+        (pred[test.labels == k] == k).float().mean().item()
+        if (test.labels == k).any()
+        else float("nan")
         for k in range(logits.shape[1])
     ]
     return {
@@ -397,7 +444,16 @@ def reproduce_command(c: TrainConfig) -> str:
     default = TrainConfig()
     parts = ["explainer train", c.arch]
     for f in fields(c):
-        if f.name in {"arch", "out", "resume", "data_dir", "progress", "dry_run", "device", "evaluate_test"}:
+        if f.name in {
+            "arch",
+            "out",
+            "resume",
+            "data_dir",
+            "progress",
+            "dry_run",
+            "device",
+            "evaluate_test",
+        }:
             continue
         value = getattr(c, f.name)
         if value == getattr(default, f.name):

@@ -11,8 +11,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from explainer import data  # noqa: E402
-from explainer.checkpoints import load_checkpoint, models_dir  # noqa: E402
+from explainer import data
+from explainer.checkpoints import load_checkpoint, models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

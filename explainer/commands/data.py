@@ -10,7 +10,9 @@ HELP = "show where the datasets are, download them, or rebuild the bundled sampl
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from explainer.commands import add_data_dir
 
-    p.add_argument("action", choices=["where", "download", "make-sample"], nargs="?", default="where")
+    p.add_argument(
+        "action", choices=["where", "download", "make-sample"], nargs="?", default="where"
+    )
     p.add_argument("--dataset", default="mnist", help="mnist or fashion_mnist (default: mnist)")
     add_data_dir(p)
 
