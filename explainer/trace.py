@@ -28,6 +28,15 @@ VERSION = 1
 KINDS = ("normalize", "conv", "bn", "relu", "pool", "dropout", "flatten", "linear", "other")
 
 
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays in ``params``/``meta``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} cannot be stored in a trace header")
+
+
 class TraceError(ExplainerError):
     """A file that is not a readable Trace, or a layer name the Trace does not have."""
 
@@ -101,6 +110,7 @@ class Trace:
     checkpoint_hash: str = ""
     dataset: str = "mnist"
     source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def probs(self) -> np.ndarray:
@@ -108,6 +118,11 @@ class Trace:
         z = self.logits.astype(np.float64) - self.logits.max()
         e = np.exp(z)
         return (e / e.sum()).astype(np.float32)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Same as :attr:`probs`: ``(K,)`` softmax of the logits."""
+        return self.probs
 
     @property
     def prediction(self) -> int:
@@ -137,6 +152,29 @@ class Trace:
     def of_kind(self, *kinds: str) -> list[LayerRecord]:
         return [r for r in self.layers if r.kind in kinds]
 
+    @property
+    def title(self) -> str:
+        """``"mnist_bn_cnn: label 7, predicted 7 (99.8%)"``, for figure titles."""
+        who = self.checkpoint or self.architecture
+        label = "" if self.label is None else f"label {self.class_names[self.label]}, "
+        return f"{who}: {label}predicted {self.predicted_name} ({self.confidence:.1%})"
+
+    def summary(self) -> str:
+        """A plain-text table: one line per layer (name, kind, description, output shape,
+        value range), then the prediction."""
+        rows = [("layer", "kind", "what it does", "output", "min", "max")]
+        for r in self.layers:
+            lo, hi = (float(r.output.min()), float(r.output.max())) if r.output.size else (0, 0)
+            rows.append((r.name, r.kind, r.description, r.shape_text, f"{lo:.3g}", f"{hi:.3g}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        ]
+        top = np.argsort(self.probs)[::-1][:3]
+        best = ", ".join(f"{self.class_names[i]} {self.probs[i]:.1%}" for i in top)
+        lines.append(f"{self.title}; top classes: {best}")
+        return "\n".join(lines)
+
     # --- files ----------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -151,6 +189,7 @@ class Trace:
             "checkpoint_hash": self.checkpoint_hash,
             "dataset": self.dataset,
             "source": self.source,
+            "meta": self.meta,
             "layers": [
                 {
                     "name": r.name,
@@ -163,7 +202,11 @@ class Trace:
                 for r in self.layers
             ],
         }
-        arrays = {"header": np.array(json.dumps(header)), "image": self.image, "logits": self.logits}
+        arrays = {
+            "header": np.array(json.dumps(header, default=_plain)),
+            "image": self.image,
+            "logits": self.logits,
+        }
         for i, r in enumerate(self.layers):
             arrays[f"out{i}"] = r.output
             if r.weight is not None:
@@ -182,40 +225,56 @@ class Trace:
         if not path.is_file():
             raise TraceError(f"trace not found: {path} (make one with `explainer capture`)")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if "header" not in z.files:
-                    raise TraceError(f"{path} is not a mnist-explainer trace (no header)")
-                header = json.loads(str(z["header"]))
-                if header.get("format") != FORMAT:
-                    raise TraceError(f"{path} is not a mnist-explainer trace")
-                if int(header.get("version", 0)) > VERSION:
-                    raise TraceError(f"{path} was written by a newer mnist-explainer; upgrade to read it")
-                layers = []
-                for i, meta in enumerate(header["layers"]):
-                    layers.append(
-                        LayerRecord(
-                            name=meta["name"],
-                            kind=meta["kind"],
-                            output=z[f"out{i}"],
-                            params=meta.get("params", {}),
-                            input_shape=tuple(meta.get("input_shape", ())),
-                            weight=z[f"w{i}"] if meta.get("has_weight") else None,
-                            bias=z[f"b{i}"] if meta.get("has_bias") else None,
-                        )
-                    )
-                return cls(
-                    image=z["image"],
-                    layers=layers,
-                    logits=z["logits"],
-                    class_names=header["class_names"],
-                    label=header.get("label"),
-                    architecture=header.get("architecture", "custom"),
-                    checkpoint=header.get("checkpoint", ""),
-                    checkpoint_hash=header.get("checkpoint_hash", ""),
-                    dataset=header.get("dataset", "mnist"),
-                    source=header.get("source", ""),
-                )
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise TraceError(f"{path} is not a mnist-explainer trace (a plain .npy array)")
+            with z:
+                return cls._from_npz(z, path)
         except TraceError:
             raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise TraceError(f"{path} is not a readable trace ({type(exc).__name__}: {exc})") from None
+        except (
+            OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile, json.JSONDecodeError,
+        ) as exc:  # fmt: skip
+            first = (str(exc).splitlines() or [""])[0][:160]
+            raise TraceError(
+                f"{path} is not a readable mnist-explainer trace ({type(exc).__name__}: {first}); "
+                "make one with `explainer capture`"
+            ) from None
+
+    @classmethod
+    def _from_npz(cls, z: Any, path: Path) -> Trace:
+        if "header" not in z.files:
+            raise TraceError(f"{path} is not a mnist-explainer trace (no header)")
+        header = json.loads(str(z["header"]))
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise TraceError(f"{path} is not a mnist-explainer trace (format {header!r:.60})")
+        if int(header.get("version", 0)) > VERSION:
+            raise TraceError(f"{path} was written by a newer mnist-explainer; upgrade to read it")
+        layers = []
+        for i, meta in enumerate(header["layers"]):
+            layers.append(
+                LayerRecord(
+                    name=meta["name"],
+                    kind=meta["kind"],
+                    output=z[f"out{i}"],
+                    params=meta.get("params", {}),
+                    input_shape=tuple(meta.get("input_shape", ())),
+                    weight=z[f"w{i}"] if meta.get("has_weight") else None,
+                    bias=z[f"b{i}"] if meta.get("has_bias") else None,
+                )
+            )
+        label = header.get("label")
+        return cls(
+            image=z["image"],
+            layers=layers,
+            logits=z["logits"],
+            class_names=list(header["class_names"]),
+            label=None if label is None else int(label),
+            architecture=header.get("architecture", "custom"),
+            checkpoint=header.get("checkpoint", ""),
+            checkpoint_hash=header.get("checkpoint_hash", ""),
+            dataset=header.get("dataset", "mnist"),
+            source=header.get("source", ""),
+            meta=dict(header.get("meta") or {}),
+        )

@@ -1,0 +1,106 @@
+"""How much do the capture hooks cost? Ratios against a plain forward pass, measured in one run.
+
+Goals (issue 3): hooks on every layer cost at most 1.10x a plain ``model(x)`` at batch 1 and
+at most 1.20x at batch 256. Both sides run under ``torch.no_grad`` in eval mode on the same
+input, interleaved (plain, hooked, plain, hooked...) so that background load hits both alike;
+we report medians after a warm-up.
+
+- batch 1: ``capture(model, image)`` end to end, i.e. hooks on every layer, a copy of every
+  output, the weights, and the finished :class:`~explainer.trace.Trace` object;
+- batch 256: ``capture_batch(model, images, reduce="none")``, every layer's outputs for all
+  256 images kept as arrays, and ``reduce="stats"`` (per-channel mean/max/min/zeros), shown
+  for information.
+
+Usage: ``python bench/bench_capture.py [--arch bn_cnn tinyvgg ...] [--threads 1] [--repeats N]``
+Exit status 1 when the flagship model (the first ``--arch``) misses a goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from explainer.architectures import build
+from explainer.capture import capture, capture_batch
+from explainer.data import load_sample
+
+GOAL_B1, GOAL_B256 = 1.10, 1.20
+
+
+def paired_medians(base: Callable[[], object], other: Callable[[], object], repeats: int):
+    """Median seconds of ``base`` and ``other``, run alternately after two warm-up rounds."""
+    for _ in range(2):
+        base(), other()
+    a, b = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        base()
+        t1 = time.perf_counter()
+        other()
+        t2 = time.perf_counter()
+        a.append(t1 - t0)
+        b.append(t2 - t1)
+    return statistics.median(a), statistics.median(b)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", nargs="+", default=["bn_cnn", "tinyvgg", "basic_cnn", "fast_cnn"])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--repeats", type=int, default=200, help="batch-1 rounds (batch 256: /10)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    images = load_sample("mnist").floats()
+    x1, x256 = images[:1], images[:256]
+    print(f"torch {torch.__version__}, {args.threads} thread(s); medians of interleaved runs")
+    print(
+        f"{'architecture':<12} {'plain b1':>10} {'capture b1':>11} {'ratio':>6}   "
+        f"{'plain b256':>10} {'keep all':>9} {'ratio':>6}   {'stats':>8} {'ratio':>6}"
+    )
+    ok = True
+    for i, arch in enumerate(args.arch):
+        model = build(arch).eval()
+
+        def plain(x: torch.Tensor, model=model) -> None:
+            with torch.no_grad():
+                model(x)
+
+        def hooked(x: torch.Tensor, reduce: str, model=model) -> None:
+            if len(x) == 1:
+                capture(model, x)
+            else:
+                capture_batch(model, x, reduce=reduce)
+
+        p1, c1 = paired_medians(lambda: plain(x1), lambda: hooked(x1, ""), args.repeats)
+        n256 = max(5, args.repeats // 10)
+        p256, k256 = paired_medians(lambda: plain(x256), lambda: hooked(x256, "none"), n256)
+        p256s, s256 = paired_medians(lambda: plain(x256), lambda: hooked(x256, "stats"), n256)
+        r1, r256, rs = c1 / p1, k256 / p256, s256 / p256s
+        print(
+            f"{arch:<12} {p1 * 1e3:>8.3f}ms {c1 * 1e3:>9.3f}ms {r1:>5.2f}x   "
+            f"{p256 * 1e3:>8.1f}ms {k256 * 1e3:>7.1f}ms {r256:>5.2f}x   "
+            f"{s256 * 1e3:>6.1f}ms {rs:>5.2f}x"
+        )
+        if i == 0:
+            ok = r1 <= GOAL_B1 and r256 <= GOAL_B256
+            flagship = (arch, r1, r256)
+    arch, r1, r256 = flagship
+    verdict = "meets" if ok else "MISSES"
+    print(
+        f"\n{arch}: capture at batch 1 costs {r1:.2f}x a plain forward (goal <= {GOAL_B1}), "
+        f"keeping every layer at batch 256 {r256:.2f}x (goal <= {GOAL_B256}): {verdict} the goals"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""capture() and capture_batch() against references: the submodules called by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explainer.architectures import available, build
+from explainer.capture import (
+    BadImageError,
+    LayerNameError,
+    as_batch,
+    capture,
+    capture_batch,
+    capture_checkpoint,
+    layer_names,
+)
+from explainer.errors import ExplainerError
+
+
+def _seeded(arch: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = build(arch)
+    for m in model.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def _leaf_reference(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """Walk the nn.Sequential tree by hand, calling each leaf on the previous output."""
+    out: list[tuple[str, torch.Tensor]] = []
+
+    def walk(mod: nn.Module, prefix: str, h: torch.Tensor) -> torch.Tensor:
+        for name, child in mod.named_children():
+            path = f"{prefix}{name}"
+            if isinstance(child, nn.Sequential):
+                h = walk(child, path + ".", h)
+            else:
+                h = child(h)
+                out.append((path, h))
+        return h
+
+    with torch.no_grad():
+        walk(model, "", x)
+    return out
+
+
+@pytest.mark.parametrize("arch", available())
+def test_every_layer_equals_calling_the_submodules_in_order(arch, sample):
+    model = _seeded(arch)
+    image = sample.floats()[3, 0]
+    trace = capture(model, image.numpy(), label=int(sample.labels[3]))
+    reference = _leaf_reference(model, image[None, None])
+    assert trace.names() == [n for n, _ in reference] == layer_names(model)
+    for record, (_, ref) in zip(trace.layers, reference, strict=True):
+        np.testing.assert_array_equal(record.output, ref[0].numpy(), err_msg=record.name)
+    with torch.no_grad():
+        logits = model(image[None, None])[0].numpy()
+    np.testing.assert_array_equal(trace.logits, logits)
+    assert trace.probs.sum() == pytest.approx(1.0, abs=1e-6)
+    assert trace.prediction == int(np.argmax(logits))
+    assert trace.image.shape == (28, 28) and trace.image.dtype == np.float32
+    assert trace.label == int(sample.labels[3]) and trace.architecture == arch
+
+
+def test_kinds_params_and_weights(sample):
+    model = _seeded("bn_cnn")
+    trace = capture(model, sample.floats()[0])
+    conv = trace.layer("block1.conv1")
+    assert conv.kind == "conv" and conv.shape == (32, 28, 28)
+    assert conv.params["kernel_size"] == [3, 3] and conv.params["padding"] == [1, 1]
+    assert conv.input_shape == (1, 28, 28)
+    np.testing.assert_array_equal(conv.weight, model.block1.conv1.weight.detach().numpy())
+    np.testing.assert_array_equal(conv.bias, model.block1.conv1.bias.detach().numpy())
+    kinds = {r.name: r.kind for r in trace.layers}
+    assert kinds["normalize"] == "normalize" and kinds["block1.bn1"] == "bn"
+    assert kinds["block1.relu1"] == "relu" and kinds["block1.pool"] == "pool"
+    assert kinds["block1.dropout"] == "dropout" and kinds["classifier.flatten"] == "flatten"
+    assert kinds["classifier.fc2"] == "linear"
+    assert trace.layer("classifier.fc2").weight.shape == (10, 256)
+    assert trace.layer("block1.relu1").weight is None
+    assert conv.description == "conv 3×3, 1→32, pad 1"
+    # weights follow the model when it changes (cached copies are invalidated)
+    with torch.no_grad():
+        model.block1.conv1.weight.add_(1.0)
+    again = capture(model, sample.floats()[0], layers=["block1.conv1"])
+    np.testing.assert_array_equal(again.layer("block1.conv1").weight, conv.weight + 1.0)
+    assert not capture(model, sample.floats()[0], with_weights=False).layer("block1.conv1").weight
+
+
+def test_only_requested_layers_and_bad_names(sample):
+    model = _seeded("tinyvgg")
+    trace = capture(model, sample.floats()[1], layers=["block2.pool", "block1.conv1"])
+    assert trace.names() == ["block1.conv1", "block2.pool"]  # in the order they ran
+    with pytest.raises(ValueError, match=r"valid names: normalize, block1\.conv1") as info:
+        capture(model, sample.floats()[1], layers=["block9.conv"])
+    assert isinstance(info.value, LayerNameError) and isinstance(info.value, ExplainerError)
+
+
+def _hook_count(model: nn.Module) -> int:
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in model.modules()
+    )
+
+
+class Exploding(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom")
+
+
+def test_hooks_removed_and_modes_restored_after_success_and_error(sample):
+    model = _seeded("bn_cnn")
+    model.train()
+    model.block2.eval()  # a mixed state must come back exactly
+    before = {n: m.training for n, m in model.named_modules()}
+    trace = capture(model, sample.floats()[0])
+    # eval mode during the pass: dropout off, batch norm uses running statistics
+    with torch.no_grad():
+        model.eval()
+        expected = model(sample.floats()[:1])[0].numpy()
+        model.train()
+        model.block2.eval()
+    np.testing.assert_array_equal(trace.logits, expected)
+    assert {n: m.training for n, m in model.named_modules()} == before
+    assert _hook_count(model) == 0
+
+    broken = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), Exploding()).train()
+    with pytest.raises(RuntimeError, match="boom"):
+        capture(broken, sample.floats()[0])
+    assert _hook_count(broken) == 0 and all(m.training for m in broken.modules())
+    with pytest.raises(RuntimeError, match="boom"):
+        capture_batch(broken, sample.floats()[:4])
+    assert _hook_count(broken) == 0 and all(m.training for m in broken.modules())
+
+
+class UserNet(nn.Module):
+    """Not a Sequential: a user module with in-place ReLUs and a module used twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+        self.head = nn.Linear(4 * 28 * 28, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.conv(x))
+        h = self.act(h - 0.1)
+        return self.head(h.flatten(1))
+
+
+def test_user_module_with_inplace_ops_and_reuse(sample):
+    torch.manual_seed(1)
+    net = UserNet().eval()
+    x = sample.floats()[:1]
+    trace = capture(net, x)
+    with torch.no_grad():
+        conv = net.conv(x)
+        relu1 = torch.relu(conv)
+        relu2 = torch.relu(relu1 - 0.1)
+        logits = net.head(relu2.flatten(1))
+    assert trace.names() == ["conv", "act", "act#2", "head"]
+    assert (conv < 0).any()  # the recorded conv output must still hold its negative values
+    np.testing.assert_array_equal(trace.layer("conv").output, conv[0].numpy())
+    np.testing.assert_array_equal(trace.layer("act").output, relu1[0].numpy())
+    np.testing.assert_array_equal(trace.layer("act#2").output, relu2[0].numpy())
+    np.testing.assert_allclose(trace.logits, logits[0].numpy(), rtol=1e-6)
+    assert trace.architecture == "UserNet"
+    full = capture_batch(net, sample.floats()[:3], layers=["conv"], reduce="none")
+    with torch.no_grad():
+        np.testing.assert_array_equal(full["conv"], net.conv(sample.floats()[:3]).numpy())
+
+
+def test_capture_batch_stats_match_full_arrays(sample):
+    model = _seeded("tinyvgg")
+    images = sample.floats()[:70]
+    full = capture_batch(model, images, reduce="none", batch_size=32)
+    stats = capture_batch(model, images, reduce="stats", batch_size=32)
+    with torch.no_grad():
+        np.testing.assert_allclose(full.logits, model(images).numpy(), rtol=1e-5, atol=1e-5)
+    assert full.count == stats.count == 70
+    for name in ["block1.conv1", "block1.relu2", "classifier.fc"]:
+        a = full[name]
+        axes = (0, 2, 3) if a.ndim == 4 else (0,)
+        s = stats[name]
+        np.testing.assert_allclose(s.mean, a.mean(axis=axes), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(s.max, a.max(axis=axes))
+        np.testing.assert_array_equal(s.min, a.min(axis=axes))
+        np.testing.assert_allclose(s.zero_fraction, (a == 0).mean(axis=axes), atol=1e-7)
+        assert s.shape == a.shape[1:]
+    assert (stats["block1.relu2"].zero_fraction > 0).all()
+    peaks = capture_batch(model, images, ["block1.relu1"], reduce=lambda t: t.amax(dim=(2, 3)))
+    np.testing.assert_array_equal(peaks["block1.relu1"], full["block1.relu1"].max(axis=(2, 3)))
+    np.testing.assert_array_equal(stats.predictions, full.logits.argmax(1))
+
+
+def test_image_forms_and_bad_images(sample):
+    u8 = sample.images[0].numpy()
+    x = as_batch(u8)
+    assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32
+    np.testing.assert_array_equal(x[0, 0].numpy(), u8 / np.float32(255.0))
+    assert as_batch(sample.images[:5]).shape == (5, 1, 28, 28)
+    with pytest.raises(BadImageError, match="divide 0-255 pixel values by 255"):
+        as_batch(u8.astype(np.float32))
+    with pytest.raises(BadImageError, match="shape"):
+        as_batch(np.zeros((2, 3, 4, 5, 6), np.float32))
+
+
+def test_capture_checkpoint_metadata(tinyvgg, sample):
+    trace = capture_checkpoint(tinyvgg, sample.floats()[0], label=7, source="sample #0")
+    assert trace.checkpoint == "mnist_tinyvgg" and trace.architecture == "tinyvgg"
+    assert trace.checkpoint_hash == tinyvgg.sha256 and len(trace.checkpoint_hash) == 16
+    assert trace.class_names == [str(d) for d in range(10)] and trace.source == "sample #0"
+    assert trace.meta["epoch"] == tinyvgg.epoch

@@ -1,0 +1,109 @@
+"""The Trace file format: exact round trip, no pickle, clear errors for foreign files."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from explainer.architectures import build
+from explainer.capture import capture
+from explainer.cli import main
+from explainer.trace import FORMAT, Trace, TraceError
+
+
+@pytest.fixture(scope="module")
+def trace(sample):
+    torch.manual_seed(0)
+    model = build("bn_cnn").eval()
+    return capture(
+        model,
+        sample.floats()[5],
+        label=int(sample.labels[5]),
+        checkpoint="demo",
+        checkpoint_hash="abc123",
+        source="sample #5",
+        meta={"epoch": np.int64(3), "note": "é"},
+    )
+
+
+def _assert_same(a: Trace, b: Trace) -> None:
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.logits, b.logits)
+    assert a.image.dtype == b.image.dtype and a.logits.dtype == b.logits.dtype
+    for field in ("class_names", "label", "architecture", "checkpoint", "checkpoint_hash"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert (a.dataset, a.source) == (b.dataset, b.source)
+    assert a.names() == b.names()
+    for ra, rb in zip(a.layers, b.layers, strict=True):
+        assert (ra.kind, ra.params, ra.input_shape) == (rb.kind, rb.params, rb.input_shape)
+        np.testing.assert_array_equal(ra.output, rb.output)
+        assert ra.output.dtype == rb.output.dtype
+        for wa, wb in ((ra.weight, rb.weight), (ra.bias, rb.bias)):
+            assert (wa is None) == (wb is None)
+            if wa is not None:
+                np.testing.assert_array_equal(wa, wb)
+
+
+def test_round_trip_is_exact(trace, tmp_path):
+    path = trace.save(tmp_path / "t.npz")
+    back = Trace.load(path)
+    _assert_same(trace, back)
+    assert back.meta == {"epoch": 3, "note": "é"}
+    assert back.prediction == trace.prediction and back.correct == trace.correct
+    # the file holds no pickled object: every member loads with allow_pickle=False
+    with np.load(path, allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+    assert not list(tmp_path.glob(".*tmp*")), "atomic write left a temporary file"
+
+
+def test_summary_and_probabilities(trace):
+    text = trace.summary()
+    assert "block1.conv1" in text and "conv 3×3, 1→32, pad 1" in text and "32×28×28" in text
+    assert f"predicted {trace.predicted_name}" in text
+    assert trace.probabilities.sum() == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(TraceError, match=r"block1\.conv1"):
+        trace.layer("nope")
+
+
+def test_foreign_files_are_refused(trace, tmp_path):
+    with pytest.raises(TraceError, match="not found"):
+        Trace.load(tmp_path / "missing.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(TraceError, match="not a readable"):
+        Trace.load(tmp_path / "text.npz")
+    np.savez(tmp_path / "other.npz", a=np.arange(3))
+    with pytest.raises(TraceError, match="no header"):
+        Trace.load(tmp_path / "other.npz")
+    np.save(tmp_path / "plain.npy", np.arange(3))
+    with pytest.raises(TraceError, match=r"plain \.npy"):
+        Trace.load(tmp_path / "plain.npy")
+    np.savez(tmp_path / "wrong.npz", header=np.array('{"format": "something-else"}'))
+    with pytest.raises(TraceError, match="not a mnist-explainer trace"):
+        Trace.load(tmp_path / "wrong.npz")
+    # a pickle inside the archive is never executed
+    np.savez(tmp_path / "pickled.npz", header=np.array([{"format": FORMAT}], dtype=object))
+    with pytest.raises(TraceError, match="not a readable"):
+        Trace.load(tmp_path / "pickled.npz")
+    (tmp_path / "raw.pkl").write_bytes(pickle.dumps({"format": FORMAT}))
+    with pytest.raises(TraceError):
+        Trace.load(tmp_path / "raw.pkl")
+    # a newer format version and a cut file
+    path = trace.save(tmp_path / "t.npz")
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TraceError, match="not a readable"):
+        Trace.load(tmp_path / "cut.npz")
+
+
+def test_cli_error_is_one_line(tmp_path, capsys):
+    (tmp_path / "x.npz").write_text("junk")
+    from explainer.commands import capture as cmd
+
+    # `explainer capture --show FILE` prints a saved trace; a foreign file is one line
+    code = main(["capture", "--show", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("explainer: error: ") and err.count("\n") == 1
+    assert cmd.HELP
