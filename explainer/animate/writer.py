@@ -36,8 +36,9 @@ def check_extension(path: str | os.PathLike) -> str:
 
 
 def gif_durations(changes: list[bool], fps: float) -> list[int]:
-    """Milliseconds for each run of identical frames, multiples of 10 (GIF's resolution),
-    rounded cumulatively so they add up to the reel's length."""
+    """Milliseconds for each run of identical frames (``changes[i]``: frame ``i`` differs from
+    frame ``i - 1``), multiples of 10 (GIF's resolution), rounded cumulatively so they add up
+    to the reel's length."""
     starts = [i for i, c in enumerate(changes) if c or i == 0] + [len(changes)]
     out, shown = [], 0
     for b in starts[1:]:
@@ -45,6 +46,16 @@ def gif_durations(changes: list[bool], fps: float) -> list[int]:
         out.append(max(10, end - shown))
         shown += out[-1]
     return out
+
+
+def distinct_frames(reel: Reel) -> int:
+    """How many frames a GIF of ``reel`` stores: runs of identical frames count once."""
+    count, previous = 0, None
+    for idx in reel.indexed_frames():
+        if previous is None or not np.array_equal(idx, previous):
+            count += 1
+            previous = idx.copy()
+    return count
 
 
 class GifWriter:
@@ -57,13 +68,17 @@ class GifWriter:
         flat = np.zeros((256, 3), dtype=np.uint8)
         flat[: len(palette)] = palette
         flat_list = flat.flatten().tolist()
-        changes = reel.changes()
-        images = []
-        for changed, idx in zip(changes, reel.indexed_frames(), strict=True):
-            if changed or not images:
+        pasted = reel.changes()
+        changes, images, previous = [], [], None
+        for i, idx in enumerate(reel.indexed_frames()):
+            # a frame whose pastes changed nothing is shown longer, not stored again
+            changed = previous is None or (pasted[i] and not np.array_equal(idx, previous))
+            changes.append(changed)
+            if changed:
                 im = Image.fromarray(idx.copy(), mode="P")
                 im.putpalette(flat_list)
                 images.append(im)
+                previous = idx.copy()
         durations = gif_durations(changes, reel.fps)
         with atomic_write(path) as tmp:
             images[0].save(

@@ -1,0 +1,202 @@
+"""Animators: frame counts, what each output file holds, and pixels checked against the Trace.
+
+Models are built here with seeded weights (no dependence on the shipped checkpoints), so these
+tests check the animators on every registered architecture, quickly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainer import style
+from explainer.animate import CountingWriter, build_animation, render_animation
+from explainer.animate.writer import distinct_frames, gif_durations, save
+from explainer.architectures import available, build
+from explainer.capture import capture
+from explainer.checkpoints import Checkpoint
+from explainer.errors import ExplainerError
+
+SMALL = (480, 270)
+
+
+def _model(arch: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return build(arch).eval()
+
+
+def _trace(arch: str, sample, i: int = 7):
+    image = sample.images[i].numpy().astype(np.float32) / 255.0
+    return capture(_model(arch), image, label=int(sample.labels[i]), architecture=arch)
+
+
+@pytest.fixture(scope="module")
+def tiny(sample):
+    return _trace("tinyvgg", sample)
+
+
+@pytest.mark.parametrize("arch", available())
+@pytest.mark.parametrize("kind", ["forward", "dataflow"])
+def test_every_architecture_gives_the_promised_frames(kind, arch, sample):
+    counter = CountingWriter()
+    render_animation(
+        kind, _trace(arch, sample), "x.gif", fps=6, seconds=12, size=SMALL, writer=counter
+    )
+    assert counter.frames == 72
+    assert counter.shape == (270, 480, 3)
+
+
+def test_forward_panels_are_the_colormapped_activations(tiny):
+    reel = build_animation("forward", tiny, fps=10, seconds=12)
+    checked = 0
+    frames = {i: None for i in reel.meta["shown"].values()}
+    for i, f in enumerate(reel.frames()):
+        if i in frames:
+            frames[i] = f.copy()
+    for name, frame_no in reel.meta["shown"].items():
+        rec = tiny.layer(name)
+        if not rec.is_spatial:
+            continue
+        scale = style.layer_scale(rec.output, rec.kind)
+        frame = frames[frame_no]
+        for c, (y0, y1, x0, x1) in enumerate(reel.meta["panels"][name]):
+            h, w = rec.output.shape[1:]
+            cy = y0 + ((np.arange(h) + 0.5) * (y1 - y0) / h).astype(int)
+            cx = x0 + ((np.arange(w) + 0.5) * (x1 - x0) / w).astype(int)
+            expected = style.colorize(rec.output[c], scale)
+            np.testing.assert_array_equal(frame[np.ix_(cy, cx)], expected)
+            checked += 1
+    assert checked == sum(r.shape[0] for r in tiny.layers if r.is_spatial and r.kind != "dropout")
+
+
+def test_convolution_numbers_reproduce_the_captured_output(tiny):
+    from explainer.animate.convolution import conv_numbers
+
+    for layer in ("block1.conv1", "block1.conv2"):
+        cn = conv_numbers(tiny, layer, channel=3)
+        rec = tiny.layer(layer)
+        for y, x in [(0, 0), (5, 9), (14, 14), (27, 27)]:
+            products, others, value = cn.cell(y, x)
+            assert products.shape == (3, 3)
+            assert value == pytest.approx(float(rec.output[3, y, x]), abs=1e-4)
+            assert value == pytest.approx(products.sum() + others + cn.bias, abs=1e-9)
+
+
+def test_convolution_output_panel_shows_the_output_channel(tiny):
+    reel = build_animation("convolution", tiny, fps=8, seconds=16, layer="block1.conv1", channel=2)
+    cn, (y0, y1, x0, x1) = reel.meta["numbers"], reel.meta["output_box"]
+    # after the sweep, the full pre-ReLU output map is on screen
+    frames = [f.copy() for f in reel.frames()]
+    h, w = cn.output.shape
+    cy = y0 + ((np.arange(h) + 0.5) * (y1 - y0) / h).astype(int)
+    cx = x0 + ((np.arange(w) + 0.5) * (x1 - x0) / w).astype(int)
+    expected = style.colorize(cn.output, reel.meta["scale"])
+    assert any(np.array_equal(f[np.ix_(cy, cx)], expected) for f in frames)
+
+
+def test_convolution_needs_a_conv_layer_and_a_known_layer(sample, tiny):
+    with pytest.raises(ExplainerError, match="no convolution layer"):
+        build_animation("convolution", _trace("mlp", sample))
+    with pytest.raises(ExplainerError, match="no layer 'block9.conv1'"):
+        build_animation("convolution", tiny, layer="block9.conv1")
+    with pytest.raises(ExplainerError, match="not a convolution"):
+        build_animation("convolution", tiny, layer="block1.pool")
+
+
+def test_gif_holds_the_promised_frames_size_and_duration(tiny, tmp_path):
+    from PIL import Image
+
+    reel = build_animation("forward", tiny, fps=10, seconds=12, size=SMALL)
+    out = save(reel, tmp_path / "f.gif")
+    with Image.open(out) as im:
+        assert im.size == SMALL
+        assert im.info.get("loop") == 0
+        assert im.n_frames == distinct_frames(reel)
+        total = 0
+        for k in range(im.n_frames):
+            im.seek(k)
+            total += im.info["duration"]
+        last = np.asarray(im.convert("RGB")).astype(int)
+    assert total == 12000
+    # one shared palette: the last GIF frame is the last RGB frame up to quantisation
+    assert np.abs(last - reel.frame_at(-1).astype(int)).mean() < 4
+    assert [p.name for p in tmp_path.iterdir()] == ["f.gif"]
+
+
+def test_mp4_and_png(tiny, tmp_path):
+    import imageio.v2 as imageio
+    from PIL import Image
+
+    reel = build_animation("dataflow", tiny, fps=8, seconds=5, size=SMALL)
+    png = save(reel, tmp_path / "d.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(png).convert("RGB")), reel.frame_at(-1))
+    mp4 = save(reel, tmp_path / "d.mp4")
+    with imageio.get_reader(mp4) as r:
+        meta = r.get_meta_data()
+        frames = [f for f in r]
+    assert len(frames) == 40 and frames[0].shape == (270, 480, 3)
+    assert meta["fps"] == pytest.approx(8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.mp4", "d.png"]
+
+
+def test_failed_write_leaves_no_file(tiny, tmp_path):
+    class Boom(Exception):
+        pass
+
+    reel = build_animation("dataflow", tiny, fps=8, seconds=5, size=SMALL)
+
+    original = reel.indexed_frames
+
+    def broken():
+        yield next(iter(original()))
+        raise Boom
+
+    reel.indexed_frames = broken
+    with pytest.raises(Boom):
+        save(reel, tmp_path / "d.gif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_extension_and_bad_settings_are_one_line_errors(tiny):
+    with pytest.raises(ExplainerError, match=r"must end in \.gif, \.mp4, \.png"):
+        render_animation("forward", tiny, "out.webm")
+    with pytest.raises(ExplainerError, match="unknown animation"):
+        render_animation("sideways", tiny, "out.gif")
+    with pytest.raises(ExplainerError, match="too short"):
+        build_animation("forward", tiny, fps=2, seconds=2)
+
+
+def test_gif_durations_add_up():
+    changes = [True, False, False, True, True, False, True]
+    d = gif_durations(changes, fps=15)
+    assert len(d) == 4 and all(v % 10 == 0 for v in d)
+    assert sum(d) == round(7 / 15 * 100) * 10
+
+
+def test_training_compares_snapshots(sample, tiny):
+    snaps = [
+        Checkpoint(model=_model("tinyvgg", s), architecture="tinyvgg", dataset="mnist",
+                   class_names=[str(i) for i in range(10)], epoch=s)
+        for s in (1, 2)
+    ]  # fmt: skip
+    reel = build_animation("training", tiny, snapshots=snaps, fps=5, seconds=4)
+    assert reel.n_frames == 20
+    views = reel.meta["views"]
+    np.testing.assert_array_equal(
+        views[1].kernels, snaps[1].model.block1.conv1.weight.detach()[:, 0].numpy()
+    )
+    assert views[0].confusion.sum() == len(sample.labels)
+    with pytest.raises(ExplainerError, match="at least two"):
+        build_animation("training", tiny, snapshots=snaps[:1])
+
+
+def test_mistakes_are_real_and_most_confident_first(sample):
+    ck = Checkpoint(model=_model("tinyvgg", 3), architecture="tinyvgg", dataset="mnist",
+                    class_names=[str(i) for i in range(10)])  # fmt: skip
+    reel = build_animation("mistakes", None, checkpoint=ck, fps=5, seconds=10)
+    assert reel.n_frames == 50
+    ms = reel.meta["mistakes"]
+    assert ms and all(int(np.argmax(m.probs)) != m.label for m in ms)
+    conf = [float(m.probs.max()) for m in ms]
+    assert conf == sorted(conf, reverse=True)
