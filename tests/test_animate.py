@@ -98,7 +98,7 @@ def test_convolution_output_panel_shows_the_output_channel(tiny):
 def test_convolution_needs_a_conv_layer_and_a_known_layer(sample, tiny):
     with pytest.raises(ExplainerError, match="no convolution layer"):
         build_animation("convolution", _trace("mlp", sample))
-    with pytest.raises(ExplainerError, match="no layer 'block9.conv1'"):
+    with pytest.raises(ExplainerError, match=r"no layer 'block9\.conv1'"):
         build_animation("convolution", tiny, layer="block9.conv1")
     with pytest.raises(ExplainerError, match="not a convolution"):
         build_animation("convolution", tiny, layer="block1.pool")

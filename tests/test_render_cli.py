@@ -61,8 +61,9 @@ def test_render_png_from_a_saved_trace(ckpt_path, tmp_path, sample):
     )
     tr.save(tmp_path / "t.npz")
     out = tmp_path / "conv.png"
-    rc = main(["render", "convolution", "--checkpoint", str(ckpt_path), "--trace", str(tmp_path / "t.npz"),
-               "--layer", "block2.conv1", "--out", str(out), "--fps", "6", "--seconds", "16"])  # fmt: skip
+    trace = str(tmp_path / "t.npz")
+    args = ["--trace", trace, "--layer", "block2.conv1", "--out", str(out), "--fps", "6"]
+    rc = main(["render", "convolution", "--checkpoint", str(ckpt_path), *args, "--seconds", "16"])
     assert rc == 0
     assert Image.open(out).size == (800, 450)
 

@@ -96,7 +96,7 @@ def conv_numbers(trace: Trace, layer: str | None = None, channel: int | None = N
         channel = int(np.argmax(rec.output.reshape(n_out, -1).max(1)))
     if not 0 <= channel < n_out:
         raise ExplainerError(
-            f"--channel {channel} is out of range: {rec.name} has {n_out} channels (0 to {n_out - 1})"
+            f"--channel {channel} is out of range: {rec.name} has channels 0 to {n_out - 1}"
         )
     padded = np.pad(inp.astype(np.float64), ((0, 0), (p, p), (p, p)))
     weight = rec.weight[channel].astype(np.float64)
@@ -325,7 +325,8 @@ def build_convolution(
     needed = intro + detail_cells * 3 * per_step + sweep + tail
     if needed > n_frames:
         raise ExplainerError(
-            f"{n_frames} frames are too few for the convolution animation; use --seconds {needed / fps + 1:.0f} or more"
+            f"{n_frames} frames are too few for the convolution animation; "
+            f"use --seconds {needed / fps + 1:.0f} or more"
         )
 
     y_c, x_c = np.unravel_index(int(np.argmax(cn.output)), cn.output.shape)

@@ -10,6 +10,7 @@ its activations when the pulse arrives; the last block is the softmax with the p
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -43,12 +44,13 @@ def blocks_of(trace: Trace) -> list[Block]:
     """The input, one block per tensor-changing step, and the softmax."""
     blocks = [Block("input", trace.image[None], "input", style.KIND_COLORS["input"])]
     for r in trace.layers:
-        if r.kind in _STARTS or (r.kind == "normalize" and False):
+        if r.kind in _STARTS:
             label = {"conv": "conv", "linear": "dense", "pool": "pool", "flatten": "flatten"}[
                 r.kind
             ]
             if r.kind == "conv":
-                label = f"conv {r.params.get('kernel_size', [3])[0]}×{r.params.get('kernel_size', [3])[0]}"
+                ks = r.params.get("kernel_size", [3])[0]
+                label = f"conv {ks}×{ks}"
             blocks.append(Block(label, r.output, r.kind, style.KIND_COLORS[r.kind]))
         elif r.kind in _FOLLOWERS and len(blocks) > 1:
             b = blocks[-1]
@@ -114,19 +116,20 @@ def build_dataflow(
         11.5,
         bold=True,
     )
-    base.text(margin, 38 * u, "Blocks are sized by the tensor leaving each step (height: map size, depth: channels) "
+    base.text(margin, 38 * u, "Blocks are sized by the tensor leaving each step "
+              "(height: map size, depth: channels) "
               "and painted with its real values.", 8.5, color=t.muted)  # fmt: skip
     painted = None
     boxes: list[Box] = []
     x = margin
     slots = []
-    for i, (b, (side, height, slabs, off)) in enumerate(zip(blocks, geo, strict=True)):
+    for side, height, slabs, off in geo:
         width = side + off * (slabs - 1)
         top = mid - height // 2 + off * (slabs - 1) // 2
         box = (top - off * (slabs - 1), top + height, x, x + width)
         boxes.append(box)
         slots.append((x, top, side, height, slabs, off))
-        x = int(round(x + width + gap))
+        x = round(x + width + gap)
     painted = Sketch.on(base.array(), theme)
     for i, (b, (x0, top, side, height, slabs, off)) in enumerate(zip(blocks, slots, strict=True)):
         scale = (
@@ -171,8 +174,11 @@ def build_dataflow(
                         yk = top + (k + 0.5) * height / n
                         hit = k == trace.prediction
                         if paint:
-                            sk.text(x0 + side + 5 * u, yk, f"{name} {b.values[k]:.0%}" if hit else name, 8 if hit else 7, bold=hit,
-                                    color=style.HIGHLIGHT_COLOR if hit and t.name == "dark" else t.foreground if hit else t.muted)  # fmt: skip
+                            text = f"{name} {b.values[k]:.0%}" if hit else name
+                            ink = t.foreground if hit else t.muted
+                            sk.text(
+                                x0 + side + 5 * u, yk, text, 8 if hit else 7, bold=hit, color=ink
+                            )
                             if hit:
                                 sk.draw.rectangle(
                                     (
@@ -198,7 +204,7 @@ def build_dataflow(
             sk.text(cx, ly + 13 * u, b.shape_text, 7.5, anchor="mm", color=t.muted)
     # arrows between blocks
     for sk in (base, painted):
-        for a, b in zip(boxes, boxes[1:]):
+        for a, b in itertools.pairwise(boxes):
             y = mid
             sk.line([(a[3] + 3 * u, y), (b[2] - 5 * u, y)], color=t.muted, width=max(1, int(u)))
             sk.draw.polygon(
@@ -231,7 +237,8 @@ def build_dataflow(
     need = intro + (len(blocks) - 1) * (hop + 1) + 1
     if need > n_frames:
         raise ExplainerError(
-            f"{n_frames} frames are too few for {len(blocks)} blocks; use --seconds {need / fps + 1:.0f} or more"
+            f"{n_frames} frames are too few for {len(blocks)} blocks; "
+            f"use --seconds {need / fps + 1:.0f} or more"
         )
     spare = n_frames - need
     dwell = spare // (2 * len(blocks))  # a pause at each block, the rest held at the end

@@ -95,7 +95,8 @@ def build_mistakes(
     base = Sketch(size, theme)
     base.text(16 * u, 18 * u, f"Mistakes of {ck.name}", 11.5, bold=True)
     base.text(16 * u, 38 * u, f"{len(mistakes)} of {checked} {where} misclassified "
-              f"({1 - len(mistakes) / checked:.1%} accuracy); the most confident mistakes first.", 8.5, color=t.muted)  # fmt: skip
+              f"({1 - len(mistakes) / checked:.1%} accuracy); the most confident mistakes first.",
+              8.5, color=t.muted)  # fmt: skip
     base.text(W - 16 * u, 18 * u, "", 9)
     card_w = (W - 32 * u) / per_page
     img_f = max(1, int(min(card_w - 40 * u, 250 * u) // 28))

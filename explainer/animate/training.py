@@ -178,7 +178,7 @@ def build_training(
         sk.text(
             mx0,
             top - 12 * u,
-            f"feature maps of digit {names[trace.label] if trace.label is not None else ''} (after ReLU)",
+            f"feature maps of this {names[trace.label] if trace.label is not None else 'digit'}",
             9,
             bold=True,
         )
@@ -235,7 +235,8 @@ def build_training(
         sk.text(
             16 * u,
             H - 22 * u,
-            "Kernels turn from noise into stroke detectors; the maps sharpen; the confusion matrix fills its diagonal.",
+            "Kernels turn from noise into stroke detectors; the maps sharpen; "
+            "the confusion matrix fills its diagonal.",
             8.5,
             color=t.muted,
         )
