@@ -249,13 +249,14 @@ def sidebar() -> None:
             st.session_state["model"] = st.session_state.pop("_next_model")
         if models:
             names = list(models)
+            labels = {n: model_label(n, c) for n, c in models.items()}
             if st.session_state.get("model") not in names:
                 st.session_state["model"] = names[0]
             st.selectbox(
                 "Model",
                 names,
                 key="model",
-                format_func=lambda n: model_label(n, models[n]),
+                format_func=labels.get,
                 help="Every shipped model (with its test accuracy) and the ones you train on "
                 "the Training page.",
             )

@@ -137,6 +137,8 @@ def live_training() -> None:
     if not st.button("Train now", type="primary", icon=":material/play_arrow:"):
         return
     train, val, where = training_data(ds)
+    # 400 bundled digits make a tiny epoch: more passes over them, in smaller batches
+    passes, batch = (epochs, 128) if has_data else (epochs * 6, 32)
     bar = st.progress(0.0, text="starting…")
     t0 = time.perf_counter()
     state = {"last": 0.0}
@@ -146,10 +148,10 @@ def live_training() -> None:
         if info.get("done") or now - state["last"] < 0.25:
             return
         state["last"] = now
-        frac = ((info["epoch"] - 1) + info["batch"] / max(info["batches"], 1)) / epochs
+        frac = ((info["epoch"] - 1) + info["batch"] / max(info["batches"], 1)) / passes
         bar.progress(
             min(frac, 1.0),
-            text=f"epoch {info['epoch']}/{epochs} · batch "
+            text=f"epoch {info['epoch']}/{passes} · batch "
             f"{info['batch']}/{info['batches']} · loss {info['loss']:.3f} · "
             f"accuracy {info['accuracy']:.1%}",
         )
@@ -157,9 +159,9 @@ def live_training() -> None:
     cfg = TrainConfig(
         arch=LIVE_ARCH,
         dataset=ds,
-        epochs=epochs,
+        epochs=passes,
         lr=lr,
-        batch_size=128,
+        batch_size=batch,
         max_seconds=LIVE_SECONDS,
         evaluate_test=False,
         progress=False,

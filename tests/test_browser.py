@@ -84,7 +84,8 @@ def _settle(page, title: str | None = None, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     quiet = 0
     while time.monotonic() < deadline and quiet < 4:
-        busy = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+        busy = state == "running" or page.locator('[data-testid="stSpinner"]').count() > 0
         quiet = 0 if busy else quiet + 1
         page.wait_for_timeout(250)
     page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=10_000)

@@ -1,0 +1,185 @@
+"""The Streamlit app, run headless with AppTest against the shipped models and the bundled
+sample (no dataset needed). Predictions are checked against the model run directly."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+from explainer.checkpoints import load_checkpoint, models_dir, shipped_checkpoints
+from explainer.data import load_sample
+from explainer.inference import predict_logits
+from explainer.preprocess import preprocess
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGES = ["draw", "layers", "mistakes", "compare", "filters", "training", "export"]
+
+
+def _readable_models() -> list[str]:
+    names = []
+    for p in shipped_checkpoints("mnist"):
+        try:
+            load_checkpoint(p)
+            names.append(p.stem)
+        except Exception:
+            pass
+    return names
+
+
+MODELS = _readable_models()
+pytestmark = pytest.mark.skipif(not MODELS, reason="no trained model in models/ yet")
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    # the smallest CNN when there is one: quick, and every page has something to show
+    name = "mnist_fast_cnn" if "mnist_fast_cnn" in MODELS else MODELS[0]
+    at.session_state["model"] = name
+    return at.run()
+
+
+def _model(at: AppTest):
+    return load_checkpoint(models_dir() / f"{at.selectbox(key='model').value}.pt")
+
+
+def _prediction(at: AppTest) -> str:
+    return next(m.value for m in at.metric if m.label == "Prediction")
+
+
+def _canvas_state(image28: np.ndarray) -> dict:
+    """What the drawing canvas sends back: Fabric objects plus a PNG of the 280×280 canvas."""
+    big = np.kron(image28, np.ones((10, 10), np.uint8))
+    rgba = np.dstack([big, big, big, np.full_like(big, 255)])
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    raw = {"objects": [{"type": "path"}], "background": "#000000"}
+    return {"drawing": {"raw": raw, "data": url}, "backgroundFit": None}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_exception(page):
+    at = _app()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception[0].value if at.exception else ""
+    assert at.title, f"{page} has no title"
+    assert not at.error
+
+
+def test_key_widgets_exist():
+    at = _app()
+    assert at.radio(key="source").options == ["Draw", "Upload a picture", "Pick a test digit"]
+    assert at.selectbox(key="model").value in MODELS
+    assert at.toggle(key="presenter").value is False
+    assert "canvas" in at.session_state  # the drawing canvas is mounted
+    at.switch_page("app_pages/layers.py").run()
+    labels = [b.label for b in at.button]
+    assert "◀ Previous" in labels and "Next ▶" in labels
+
+
+def test_blank_canvas_asks_to_draw():
+    at = _app()
+    assert any("draw a digit" in i.value.lower() for i in at.info)
+    assert not [m for m in at.metric if m.label == "Prediction"]
+
+
+def test_choosing_another_test_digit_changes_the_prediction():
+    at = _app()
+    at.radio(key="source").set_value("Pick a test digit").run()
+    sample = load_sample("mnist")
+    ckpt = _model(at)
+    preds = predict_logits(ckpt.model, sample.images[:20]).argmax(1).numpy()
+    i, j = 0, int(np.flatnonzero(preds != preds[0])[0])
+    at.number_input(key="test_pos").set_value(i).run()
+    first = _prediction(at)
+    at.number_input(key="test_pos").set_value(j).run()
+    second = _prediction(at)
+    assert (first, second) == (str(preds[i]), str(preds[j]))
+    assert first != second
+
+
+def test_drawing_injected_through_the_canvas_is_predicted():
+    at = _app()
+    sample = load_sample("mnist")
+    ckpt = _model(at)
+    for i in (3, 8):  # two different digits, so a stale prediction cannot pass
+        img = sample.images[i].numpy()
+        at.session_state["canvas"] = _canvas_state(img)
+        at.run()
+        assert not at.exception
+        big = np.kron(img, np.ones((10, 10), np.uint8))
+        rgba = np.dstack([big, big, big, np.full_like(big, 255)])
+        expected = predict_logits(ckpt.model, torch.from_numpy(preprocess(rgba).image)[None, None])
+        assert _prediction(at) == str(int(expected.argmax()))
+
+
+def test_layer_stepper_walks_through_every_layer():
+    at = _app()
+    at.switch_page("app_pages/layers.py").run()
+    ckpt = _model(at)
+    first = at.header[0].value
+    at.button[1].click().run()  # Next
+    assert at.session_state["layer_step"] == 1
+    assert at.header[0].value != first
+    n = len(at.selectbox(key="layer_step").options)
+    for _ in range(n):  # runs past the end: the button is disabled there, nothing breaks
+        at.selectbox(key="layer_step").set_value(min(at.session_state["layer_step"] + 1, n - 1))
+        at.run()
+        assert not at.exception
+    last = [name for name, m in ckpt.model.named_modules() if not list(m.children())][-1]
+    assert at.header[0].value.startswith(last)
+
+
+def test_convolution_by_hand_equals_the_layer_output(tinyvgg_or_fast):
+    """The page's window × kernel products, summed over channels plus the bias, give the
+    layer's own output (checked against torch's conv on the same input)."""
+    from app_pages.layers import _products
+
+    ckpt = tinyvgg_or_fast
+    conv_name, conv = next((n, m) for n, m in ckpt.model.named_modules()
+                           if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)  # fmt: skip
+    x = torch.randn(1, conv.in_channels, 14, 14)
+    ref = conv(x).detach().numpy()[0]
+    w, b = conv.weight.detach().numpy(), conv.bias.detach().numpy()
+    for ch, row, col in [(0, 0, 0), (1, 5, 7), (conv.out_channels - 1, 13, 13)]:
+        got = _products(x.numpy()[0], w[ch], row, col, conv.stride, conv.padding).sum() + b[ch]
+        assert got == pytest.approx(ref[ch, row, col], abs=1e-4), conv_name
+
+
+@pytest.fixture
+def tinyvgg_or_fast():
+    for name in ("mnist_tinyvgg", "mnist_fast_cnn", "mnist_bn_cnn"):
+        if name in MODELS:
+            return load_checkpoint(models_dir() / f"{name}.pt")
+    pytest.skip("no CNN with a multi-channel convolution trained yet")
+
+
+def test_presenter_mode_enlarges_the_type():
+    at = _app()
+    assert not any("font-size: 1.45rem" in m.value for m in at.markdown)
+    at.toggle(key="presenter").set_value(True).run()
+    assert any("font-size: 1.45rem" in m.value for m in at.markdown)
+
+
+def test_train_a_small_model_now_makes_it_selectable():
+    at = _app()
+    at.switch_page("app_pages/training.py").run()
+    at.slider(key="live_epochs").set_value(1).run()
+    next(b for b in at.button if b.label == "Train now").click().run()
+    assert not at.exception
+    options = at.selectbox(key="model").options
+    live = [o for o in options if "trained here" in o]
+    assert live, options
+    assert at.selectbox(key="model").value.startswith("live_fast_cnn_1")
+    at.switch_page("app_pages/draw.py").run()
+    at.radio(key="source").set_value("Pick a test digit").run()
+    assert not at.exception and _prediction(at)
