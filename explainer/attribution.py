@@ -1,0 +1,363 @@
+"""Which pixels made the network say "7"? Saliency and Grad-CAM, written with plain autograd.
+
+- :func:`saliency`: how much the class score changes when each pixel changes, ``|d score /
+  d pixel|`` (Simonyan et al. 2014); ``smooth=N`` averages N noisy copies (SmoothGrad).
+- :func:`grad_cam`: the last convolution's feature maps, each weighted by how much the class
+  score grows with it (its mean gradient), summed, kept where positive and scaled up to the
+  image (Selvaraju et al. 2017). Coarser than saliency, but it shows *regions*.
+- :func:`grad_cam_all`: Grad-CAM for every class at once: where the evidence for a 3, a 5...
+  sits in the same digit.
+
+Every map is an :class:`Attribution`: ``map`` is ``(28, 28)`` in [0, 1] (1 = the strongest
+pixel), ready to lay over the digit with :func:`plot_attributions`. Models are used in eval
+mode, every module's training flag is restored, hooks are removed even on error, and no
+parameter's ``.grad`` is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explainer.capture import _eval_modules, _plan, as_batch
+from explainer.errors import ExplainerError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@dataclass
+class Attribution:
+    """One explanation of one class for one image.
+
+    ``map``: ``(H, W)`` float32 in [0, 1] at the image's resolution. ``raw``: the map before
+    scaling (``(H, W)`` for saliency, the coarse ``(h, w)`` map for Grad-CAM). ``target``: the
+    explained class; ``probability``: the model's probability for it; ``method``: "saliency",
+    "smoothgrad" or "grad-cam"; ``layer``: the layer Grad-CAM read (else "")."""
+
+    map: np.ndarray
+    raw: np.ndarray
+    image: np.ndarray
+    target: int
+    probability: float
+    prediction: int
+    method: str
+    layer: str = ""
+
+    @property
+    def title(self) -> str:
+        where = f" of {self.layer}" if self.layer else ""
+        return f"{self.method}{where} for class {self.target} (p = {self.probability:.0%})"
+
+
+def _prepare(image: np.ndarray | torch.Tensor, model: nn.Module) -> torch.Tensor:
+    x = as_batch(image)[:1]
+    p = next(model.parameters(), None)
+    return x.to(p.device) if p is not None else x
+
+
+def _target(logits: torch.Tensor, target: int | None) -> int:
+    k = logits.shape[1]
+    if target is None:
+        return int(logits[0].argmax())
+    if not 0 <= int(target) < k:
+        raise ExplainerError(f"class {target} does not exist; this model has classes 0 to {k - 1}")
+    return int(target)
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    m = float(a.max()) if a.size else 0.0
+    return (a / m if m > 0 else np.zeros_like(a)).astype(np.float32)
+
+
+def saliency(
+    model: nn.Module,
+    image: np.ndarray | torch.Tensor,
+    target: int | None = None,
+    *,
+    smooth: int = 0,
+    noise: float = 0.15,
+    seed: int = 0,
+) -> Attribution:
+    """``|d score(target) / d pixel|`` for a ``(28, 28)`` image in [0, 1] (default target: the
+    predicted class). ``smooth=N`` averages the gradients of N copies with Gaussian noise of
+    standard deviation ``noise`` (SmoothGrad), which removes most of the speckle."""
+    x = _prepare(image, model)
+    with _eval_modules(_plan(model).modules), torch.enable_grad():
+        logits = model(x)
+        tgt = _target(logits, target)
+        probs = torch.softmax(logits.detach(), 1)[0]
+        if smooth > 0:
+            gen = torch.Generator(device=x.device).manual_seed(seed)
+            noisy = x + noise * torch.randn((smooth, *x.shape[1:]), generator=gen, device=x.device)
+            noisy.requires_grad_(True)
+            (grad,) = torch.autograd.grad(model(noisy)[:, tgt].sum(), noisy)
+            grad = grad.abs().mean(0, keepdim=True)
+        else:
+            xg = x.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(model(xg)[0, tgt], xg)
+            grad = grad.abs()
+    raw = grad[0].amax(0).detach().float().cpu().numpy()
+    return Attribution(
+        map=_unit(raw),
+        raw=raw,
+        image=x[0, 0].detach().cpu().numpy(),
+        target=tgt,
+        probability=float(probs[tgt]),
+        prediction=int(probs.argmax()),
+        method="smoothgrad" if smooth > 0 else "saliency",
+    )
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Names of the 2-D convolution layers, in registration order."""
+    plan = _plan(model)
+    return [n for n in plan.names if isinstance(plan.table[n][0], nn.Conv2d)]
+
+
+def last_conv_layer(model: nn.Module) -> str:
+    """The default Grad-CAM layer: the last convolution (its maps still have a position)."""
+    convs = conv_layers(model)
+    if not convs:
+        raise ExplainerError(
+            f"{getattr(model, 'arch_name', type(model).__name__)} has no convolution layer, so "
+            "Grad-CAM has no feature maps to weigh; use saliency for this model"
+        )
+    return convs[-1]
+
+
+def _grad_cam_maps(
+    model: nn.Module, x: torch.Tensor, layer: str, targets: Sequence[int] | None
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Coarse Grad-CAM maps ``(T, h, w)``, the logits ``(1, K)`` and the targets used."""
+    plan = _plan(model)
+    if layer not in plan.table:
+        raise ExplainerError(
+            f"no layer {layer!r}; convolution layers: {', '.join(conv_layers(model)) or 'none'}"
+        )
+    kept: list[torch.Tensor] = []
+
+    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        kept.append(output)
+        return output.clone()  # a later in-place op changes the clone, not the maps we keep
+
+    handle = plan.table[layer][0].register_forward_hook(hook)
+    try:
+        with _eval_modules(plan.modules), torch.enable_grad():
+            xg = x.clone().requires_grad_(True)  # the maps need a graph even if weights are frozen
+            logits = model(xg)
+            if not kept or kept[0].dim() != 4:
+                raise ExplainerError(f"layer {layer!r} gives no (C, H, W) maps for Grad-CAM")
+            acts = kept[0]
+            tgts = (
+                [_target(logits, None)]
+                if targets is None
+                else [_target(logits, t) for t in targets]
+            )
+            cams = []
+            for i, t in enumerate(tgts):
+                (grads,) = torch.autograd.grad(logits[0, t], acts, retain_graph=i < len(tgts) - 1)
+                weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
+                cams.append(torch.relu((weights * acts).sum(1))[0].detach())
+    finally:
+        handle.remove()
+    return torch.stack(cams), logits.detach(), tgts
+
+
+def _upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def grad_cam(
+    model: nn.Module,
+    image: np.ndarray | torch.Tensor,
+    target: int | None = None,
+    layer: str | None = None,
+) -> Attribution:
+    """Grad-CAM of ``target`` (default: the predicted class) at ``layer`` (default: the last
+    convolution, :func:`last_conv_layer`) for a ``(28, 28)`` image in [0, 1]; the coarse map is
+    scaled up bilinearly to 28×28."""
+    x = _prepare(image, model)
+    return _grad_cam(model, x, layer, None if target is None else [target])[0]
+
+
+def grad_cam_all(
+    model: nn.Module,
+    image: np.ndarray | torch.Tensor,
+    layer: str | None = None,
+    targets: Sequence[int] | None = None,
+) -> list[Attribution]:
+    """Grad-CAM for several classes from one forward pass (default targets: every class).
+
+    Each map is scaled to [0, 1] on its own; compare classes by ``raw.max()``
+    (:func:`plot_class_evidence` does)."""
+    x = _prepare(image, model)
+    if targets is None:
+        with torch.no_grad(), _eval_modules(_plan(model).modules):
+            targets = list(range(model(x).shape[1]))
+    return _grad_cam(model, x, layer, targets)
+
+
+def _grad_cam(
+    model: nn.Module, x: torch.Tensor, layer: str | None, targets: Sequence[int] | None
+) -> list[Attribution]:
+    layer = layer or last_conv_layer(model)
+    cams, logits, tgts = _grad_cam_maps(model, x, layer, targets)
+    up = _upsample(cams, tuple(x.shape[-2:])).clamp_min(0).cpu().numpy()
+    probs = torch.softmax(logits, 1)[0].cpu().numpy()
+    pred = int(probs.argmax())
+    img = x[0, 0].cpu().numpy()
+    return [
+        Attribution(
+            map=_unit(up[i]),
+            raw=cams[i].cpu().numpy(),
+            image=img,
+            target=t,
+            probability=float(probs[t]),
+            prediction=pred,
+            method="grad-cam",
+            layer=layer,
+        )
+        for i, t in enumerate(tgts)
+    ]
+
+
+# --- pictures -------------------------------------------------------------------------------
+
+HEAT_CMAP = "inferno"
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.75) -> np.ndarray:
+    """``(H, W, 3)`` float RGB: the digit in grey, darkened, under ``heat`` (in [0, 1]) drawn
+    with :data:`HEAT_CMAP`; the heat's opacity grows with its value."""
+    import matplotlib
+
+    grey = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=2) * 0.55
+    colour = matplotlib.colormaps[HEAT_CMAP](np.clip(heat, 0, 1))[..., :3]
+    a = alpha * np.clip(heat, 0, 1)[..., None] ** 0.7
+    return grey * (1 - a) + colour * a
+
+
+def plot_attributions(
+    attributions: Sequence[Attribution],
+    *,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
+    theme: str = "light",
+) -> Figure:
+    """The digit, then each attribution laid over it, with one shared colour bar.
+
+    ``class_names`` label the targets (default ``"0"``-``"9"``)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from explainer.style import theme as get_theme
+
+    if not attributions:
+        raise ExplainerError("nothing to plot: no attributions given")
+    th = get_theme(theme)
+    names = list(class_names) if class_names else None
+
+    def cname(i: int) -> str:
+        return names[i] if names and i < len(names) else str(i)
+
+    n = len(attributions) + 1
+    fig, axes = plt.subplots(1, n, figsize=(2.3 * n + 0.9, 3.0), facecolor=th.background)
+    first = attributions[0]
+    axes[0].imshow(first.image, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"input\npredicted {cname(first.prediction)}", color=th.foreground)
+    for ax, a in zip(axes[1:], attributions, strict=True):
+        ax.imshow(overlay(a.image, a.map))
+        where = f"\n{a.layer}" if a.layer else ""
+        ax.set_title(
+            f"{a.method}: {cname(a.target)} ({a.probability:.0%}){where}",
+            color=th.foreground,
+            fontsize=10,
+        )
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_facecolor(th.background)
+    bar = fig.colorbar(
+        ScalarMappable(Normalize(0, 1), HEAT_CMAP), ax=list(axes), fraction=0.025, pad=0.02
+    )
+    bar.set_label("share of the strongest evidence", color=th.foreground)
+    bar.ax.tick_params(colors=th.foreground)
+    if title:
+        fig.suptitle(title, color=th.foreground)
+    return fig
+
+
+def plot_class_evidence(
+    attributions: Sequence[Attribution],
+    *,
+    class_names: Sequence[str] | None = None,
+    theme: str = "light",
+) -> Figure:
+    """Grad-CAM of every class (from :func:`grad_cam_all`) in a 2×5 grid, each panel titled
+    with the class and its probability, the predicted class framed; one colour bar.
+
+    All panels share one scale (the strongest class's raw map = 1), so a class with little
+    evidence stays dark instead of being stretched to full brightness."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from explainer.style import HIGHLIGHT_COLOR
+    from explainer.style import theme as get_theme
+
+    th = get_theme(theme)
+    peak = max(float(a.raw.max()) for a in attributions) or 1.0
+    cols = 5
+    rows = -(-len(attributions) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.0 * cols + 0.8, 2.25 * rows + 0.4), facecolor=th.background
+    )
+    axes = np.atleast_1d(axes).ravel()
+    for ax, a in zip(axes, attributions, strict=False):
+        scale = float(a.raw.max()) / peak
+        ax.imshow(overlay(a.image, a.map * scale))
+        name = class_names[a.target] if class_names else str(a.target)
+        ax.set_title(f"{name}: p = {a.probability:.1%}", color=th.foreground, fontsize=10)
+        if a.target == a.prediction:
+            for side in ax.spines.values():
+                side.set_color(HIGHLIGHT_COLOR)
+                side.set_linewidth(3)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(attributions) :]:
+        ax.set_visible(False)
+    first = attributions[0]
+    fig.suptitle(
+        f"Where is the evidence for each class? (Grad-CAM of {first.layer}; "
+        "framed: the prediction)",
+        color=th.foreground,
+        fontsize=11,
+    )
+    bar = fig.colorbar(
+        ScalarMappable(Normalize(0, 1), HEAT_CMAP), ax=list(axes), fraction=0.02, pad=0.02
+    )
+    bar.set_label("evidence (1 = strongest of all classes)", color=th.foreground)
+    bar.ax.tick_params(colors=th.foreground)
+    return fig
+
+
+__all__ = [
+    "Attribution",
+    "conv_layers",
+    "grad_cam",
+    "grad_cam_all",
+    "last_conv_layer",
+    "overlay",
+    "plot_attributions",
+    "plot_class_evidence",
+    "saliency",
+]
