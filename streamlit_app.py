@@ -12,7 +12,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # app_pages/, however we are started
 from app_pages import common
 
-st.set_page_config(page_title="mnist-explainer", page_icon="🔢", layout="wide")
+st.set_page_config(page_title="mnist-explainer", page_icon=":material/draw:", layout="wide")
 
 PAGES = [
     st.Page("app_pages/draw.py", title="Draw & predict", icon=":material/draw:", default=True),

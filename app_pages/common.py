@@ -20,13 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import torch
 
 from explainer.capture import capture_checkpoint
 from explainer.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
 from explainer.data import DATASETS, dataset_info, find_data_dir, load_sample, load_split
 from explainer.errors import ExplainerError
-from explainer.inference import predict_logits
 from explainer.trace import Trace
 
 PREFERRED_MODELS = ["bn_cnn", "tinyvgg", "fast_cnn", "cnn3_fc3", "basic_cnn", "mlp", "linear"]
@@ -60,13 +58,20 @@ def _load_shipped(path: str, mtime: float) -> Checkpoint | None:
         return None  # still being written by the trainer, or broken: simply not offered
 
 
+@st.cache_data(show_spinner=False, ttl=5)
+def _shipped_files(dataset: str) -> list[tuple[str, float]]:
+    """``(path, mtime)`` of the shipped checkpoints, looked up at most every 5 seconds (new
+    models appear while the trainer runs, without a stat of every file on every rerun)."""
+    return [(str(p), p.stat().st_mtime) for p in shipped_checkpoints(dataset)]
+
+
 def shipped_models(dataset: str) -> dict[str, Checkpoint]:
     """Readable shipped checkpoints of ``dataset``, by name, the preferred teaching model first."""
     found = {}
-    for p in shipped_checkpoints(dataset):
-        ckpt = _load_shipped(str(p), p.stat().st_mtime)
+    for path, mtime in _shipped_files(dataset):
+        ckpt = _load_shipped(path, mtime)
         if ckpt is not None:
-            found[p.stem] = ckpt
+            found[Path(path).stem] = ckpt
     order = {a: i for i, a in enumerate(PREFERRED_MODELS)}
     return dict(sorted(found.items(), key=lambda kv: order.get(kv[1].architecture, 99)))
 
@@ -145,26 +150,18 @@ def eval_set(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     return arrays
 
 
-@st.cache_resource(show_spinner=False)
-def eval_logits(model_name: str, dataset: str, _ckpt: Checkpoint) -> np.ndarray:
-    """Logits ``(N, 10)`` of ``model_name`` on :func:`eval_set`, computed once per process."""
-    images = eval_set(dataset)[0]
-    out = predict_logits(_ckpt.model, torch.from_numpy(np.array(images)))
-    arr = out.numpy()
-    arr.setflags(write=False)
-    return arr
-
-
 def model_key(ckpt: Checkpoint) -> str:
     """A plain-string cache key for a model: its file and modification time, or its session id
     for a model trained here."""
-    if ckpt.path is not None:
-        return f"{ckpt.path}@{ckpt.path.stat().st_mtime if ckpt.path.exists() else 0}"
-    return f"live:{id(ckpt)}"
-
-
-def model_logits(ckpt: Checkpoint) -> np.ndarray:
-    return eval_logits(model_key(ckpt), ckpt.dataset, ckpt)
+    key = ckpt.__dict__.get("_app_key")
+    if key is None:
+        if ckpt.path is not None:
+            mtime = ckpt.path.stat().st_mtime if ckpt.path.exists() else 0
+            key = f"{ckpt.path}@{mtime}"
+        else:
+            key = f"live:{id(ckpt)}"
+        ckpt.__dict__["_app_key"] = key
+    return key
 
 
 # --- the current digit -----------------------------------------------------------------------

@@ -3,30 +3,12 @@ and per-class accuracy, and the current digit's activations in two models side b
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import streamlit as st
-import torch
 
-from app_pages import common, visuals
+from app_pages import common, compute, visuals
 from explainer.architectures import count_parameters, describe
 from explainer.style import scale_for
-
-
-@st.cache_data(show_spinner=False)
-def latency_ms(model_key: str, _ckpt) -> float:
-    """Median milliseconds for one digit on this machine's CPU (20 runs after a warm-up)."""
-    x = torch.zeros(1, 1, 28, 28)
-    model = _ckpt.model
-    times = []
-    with torch.inference_mode():
-        model(x)
-        for _ in range(20):
-            t = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
 
 
 def summary_rows(models: dict) -> list[dict]:
@@ -45,7 +27,7 @@ def summary_rows(models: dict) -> list[dict]:
                 "images / s (batch)": round(m["eval_images_per_second"])
                 if m.get("eval_images_per_second")
                 else None,
-                "ms per digit": round(latency_ms(common.model_key(c), c), 2),
+                "ms per digit": round(compute.latency_ms(c), 2),
             }
         )
     return rows

@@ -5,72 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
-from app_pages import common, visuals
+from app_pages import common, compute, visuals
 from explainer import style
 from explainer.style import scale_for
-
-EMBED_MAX = 2000  # points on the map (t-SNE on more is too slow for a live page)
-TOP_K = 6
-
-
-def batch_layer(model: torch.nn.Module, images: np.ndarray, name: str) -> np.ndarray:
-    """Output of layer ``name`` for ``images`` ``(N, 28, 28)`` uint8: ``(N, ...)`` float32."""
-    module = model.get_submodule(name)
-    outs: list[torch.Tensor] = []
-    h = module.register_forward_hook(lambda _m, _i, o: outs.append(o.detach().float()))
-    was = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.array(images)).float().div_(255.0).unsqueeze(1)
-            for i in range(0, len(x), 1000):
-                model(x[i : i + 1000])
-    finally:
-        h.remove()
-        model.train(was)
-    return torch.cat(outs).numpy()
-
-
-@st.cache_resource(show_spinner="Running every test digit through the layer…", max_entries=16)
-def top_images(model_key: str, layer: str, dataset: str, _ckpt) -> np.ndarray:
-    """Indices ``(C, TOP_K)`` of the eval digits with the highest mean activation per channel."""
-    acts = batch_layer(_ckpt.model, common.eval_set(dataset)[0], layer)
-    score = acts.reshape(acts.shape[0], acts.shape[1], -1).mean(axis=2)  # (N, C)
-    return np.argsort(-score, axis=0)[:TOP_K].T
-
-
-@st.cache_resource(show_spinner="Computing the embedding map…", max_entries=16)
-def embedding(model_key: str, method: str, dataset: str, _ckpt) -> tuple[np.ndarray, np.ndarray]:
-    """2-D map ``(M, 2)`` of the features fed to the last dense layer, and which digits
-    ``(M,)`` it uses (at most :data:`EMBED_MAX`, evenly spread over the eval set)."""
-    images = common.eval_set(dataset)[0]
-    idx = np.linspace(0, len(images) - 1, min(EMBED_MAX, len(images))).astype(int)
-    last = [n for n, m in _ckpt.model.named_modules() if isinstance(m, torch.nn.Linear)][-1]
-    feats = _inputs_of(_ckpt.model, images[idx], last)
-    if method == "PCA":
-        from sklearn.decomposition import PCA
-
-        xy = PCA(n_components=2, random_state=0).fit_transform(feats)
-    else:
-        from sklearn.manifold import TSNE
-
-        xy = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(feats)
-    return xy.astype(np.float32), idx
-
-
-def _inputs_of(model: torch.nn.Module, images: np.ndarray, name: str) -> np.ndarray:
-    module = model.get_submodule(name)
-    ins: list[torch.Tensor] = []
-    h = module.register_forward_hook(lambda _m, i, _o: ins.append(i[0].detach().float()))
-    try:
-        with torch.inference_mode():
-            model.eval()
-            model(torch.from_numpy(np.array(images)).float().div_(255.0).unsqueeze(1))
-    finally:
-        h.remove()
-    return torch.cat(ins).flatten(1).numpy()
 
 
 def embedding_spec(xy, labels, preds, names, idx) -> dict:
@@ -197,11 +135,15 @@ if convs:
         st.image(visuals.cached_mosaic(f"{mkey}|{layer}|w{ci}", r.weight[:, ci], sc, 48))
         st.markdown(visuals.colorbar_html(sc, "weight"), unsafe_allow_html=True)
     with right:
-        top = top_images(mkey, layer, ds, ckpt)
+        top = compute.top_images(ckpt, layer)
         ch = st.number_input("filter", 0, cout - 1, 0, key=f"flt_ch_{layer}")
         imgs = common.eval_set(ds)[0][top[ch]].astype(np.float32) / 255.0
-        st.markdown(f"**The {TOP_K} test digits that excite filter {ch} most**")
-        st.image(visuals.mosaic(imgs, scale_for(imgs, "input"), cols=TOP_K, cell=84, labels=False))
+        st.markdown(f"**The {compute.TOP_K} test digits that excite filter {ch} most**")
+        st.image(
+            visuals.mosaic(
+                imgs, scale_for(imgs, "input"), cols=compute.TOP_K, cell=84, labels=False
+            )
+        )
         st.caption("Ranked by the filter's mean activation over the whole map.")
 else:
     st.info(
@@ -220,9 +162,9 @@ method = st.radio(
     key="flt_method",
     help="t-SNE keeps neighbours together (slower, computed once per model).",
 )
-xy, idx = embedding(mkey, method, ds, ckpt)
+xy, idx = compute.embedding(ckpt, method)
 labels = common.eval_set(ds)[1][idx]
-preds = common.model_logits(ckpt)[idx].argmax(1)
+preds = compute.evaluation(ckpt).predicted[idx]
 st.vega_lite_chart(embedding_spec(xy, labels, preds, ckpt.class_names, idx), width="stretch")
 st.caption(
     f"Each dot is a test digit ({len(idx):,} of them), placed by the numbers the last "

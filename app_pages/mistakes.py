@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import attributions, common, visuals
+from app_pages import attributions, common, compute, visuals
 from explainer import style
 
 MAX_SHOWN = 48
@@ -74,16 +74,6 @@ def selected_cell(default: tuple[int, int]) -> tuple[int, int]:
     return default
 
 
-def similarity_by_layer(a, b) -> list[float]:
-    """Cosine similarity of two traces' outputs, layer by layer."""
-    out = []
-    for ra, rb in zip(a.layers, b.layers, strict=False):
-        x, y = ra.output.ravel().astype(np.float64), rb.output.ravel().astype(np.float64)
-        den = np.linalg.norm(x) * np.linalg.norm(y)
-        out.append(float(x @ y / den) if den > 0 else 0.0)
-    return out
-
-
 def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
     values = [
         {"layer": n, "step": i, "similarity": v, "compared with": who}
@@ -110,12 +100,10 @@ def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
 
 ckpt = common.current_model()
 ds = common.current_dataset()
-images, labels, indices, full = common.eval_set(ds)
-logits = common.model_logits(ckpt)
-preds = logits.argmax(1)
-names = ckpt.class_names
-k = len(names)
-cm = np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+images, _labels, indices, full = common.eval_set(ds)
+ev = compute.evaluation(ckpt)
+labels, preds, probs_all, cm = ev.labels, ev.predicted, ev.probs, ev.confusion
+names = ev.class_names
 
 st.title("Mistakes")
 wrong = int((preds != labels).sum())
@@ -148,7 +136,13 @@ with right:
         st.stop()
     shown = where[:MAX_SHOWN]
     thumbs = images[shown].astype(np.float32)[:, None] / 255.0
-    grid = visuals.mosaic(thumbs[:, 0], style.scale_for(thumbs, "input"), cols=8, cell=56)
+    grid = visuals.cached_mosaic(
+        f"{common.model_key(ckpt)}|thumbs|{t}|{p}",
+        thumbs[:, 0],
+        style.scale_for(thumbs, "input"),
+        56,
+        cols=8,
+    )
     st.image(grid, caption=f"numbered 0 – {len(shown) - 1}" + (
         f" (first {MAX_SHOWN} of {len(where)})" if len(where) > MAX_SHOWN else ""))  # fmt: skip
     pick = st.number_input("Digit to study", 0, len(shown) - 1, 0, key=f"mist_pick_{t}_{p}")
@@ -160,8 +154,6 @@ if st.button("Explain this digit on every page", icon=":material/arrow_forward:"
 
 # A correctly read digit of the same true class (the most confident one), and one of the
 # predicted class, to compare with.
-probs_all = np.exp(logits - logits.max(1, keepdims=True))
-probs_all /= probs_all.sum(1, keepdims=True)
 
 
 def reference(c: int) -> common.Digit | None:
@@ -185,11 +177,13 @@ with cols[1]:
 
 if good is not None and t != p:
     other = reference(p)
-    tr_g = common.trace_for(ckpt, good)
-    series = {f"a correct {names[t]} ({good.source})": similarity_by_layer(tr_m, tr_g)}
+    series = {
+        f"a correct {names[t]} ({good.source})": compute.similarity_by_layer(ckpt, mistake, good)
+    }
     if other is not None:
-        tr_o = common.trace_for(ckpt, other)
-        series[f"a correct {names[p]} ({other.source})"] = similarity_by_layer(tr_m, tr_o)
+        series[f"a correct {names[p]} ({other.source})"] = compute.similarity_by_layer(
+            ckpt, mistake, other
+        )
     st.markdown("#### Where in the layers the mistake parts ways")
     st.caption(
         "How alike the mistaken digit's activations are to those of a correctly read "

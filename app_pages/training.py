@@ -11,8 +11,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages import common, visuals
-from explainer.checkpoints import Checkpoint, load_checkpoint
+from app_pages import common, compute, visuals
+from explainer.checkpoints import Checkpoint
 from explainer.data import Split, dataset_info, load_sample, load_train_val
 from explainer.inference import accuracy, predict_logits
 from explainer.style import scale_for
@@ -37,11 +37,6 @@ def snapshot_paths(name: str) -> list[Path]:
     return sorted((common.models_root() / "snapshots").glob(f"{name}_epoch*.pt"))
 
 
-@st.cache_resource(show_spinner="Loading snapshot…")
-def load_snapshot(path: str) -> Checkpoint:
-    return load_checkpoint(path)
-
-
 def first_conv(trace):
     convs = trace.of_kind("conv")
     return convs[0] if convs else None
@@ -56,13 +51,11 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
         key=f"snap_epoch_{name}",
         format_func=lambda e: "before training" if e == 0 else f"epoch {e}",
     )
-    snap = load_snapshot(str(snaps[epochs.index(ep)]))
+    snap = compute.load_snapshot(str(snaps[epochs.index(ep)]))
     digit = common.current_digit()
     tr = common.trace_for(snap, digit)
-    logits = common.model_logits(snap)
-    labels = common.eval_set(snap.dataset)[1]
-    preds = logits.argmax(1)
-    acc = float((preds == labels).mean())
+    ev = compute.evaluation(snap)
+    acc = ev.accuracy
     c1, c2, c3 = st.columns(3)
     c1.metric("Accuracy on the test digits", f"{acc:.1%}")
     c2.metric(
@@ -92,8 +85,7 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
     with right:
         from app_pages.mistakes import confusion_spec
 
-        k = len(snap.class_names)
-        cm = np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+        cm = ev.confusion
         st.markdown("**Confusion matrix** (off-diagonal: mistakes)")
         st.vega_lite_chart(confusion_spec(cm, snap.class_names, None), width="stretch")
     st.caption(

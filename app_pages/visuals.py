@@ -85,12 +85,15 @@ def mosaic(
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def cached_mosaic(key: str, _values: np.ndarray, _scale: Scale, cell: int) -> bytes:
+def cached_mosaic(
+    key: str, _values: np.ndarray, _scale: Scale, cell: int, cols: int | None = None
+) -> bytes:
     """:func:`mosaic` as PNG bytes, computed once per ``key`` (model, digit, layer, size)."""
     import io
 
+    rgb = mosaic(_values, _scale, cols=cols, cell=cell)
     buf = io.BytesIO()
-    Image.fromarray(mosaic(_values, _scale, cell=cell)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -1,0 +1,153 @@
+"""How fast does the app answer? Server-side rerun time per page and cold start, in one run.
+
+Goals (issue 7): after a widget change, the script rerun takes a median of at most 50 ms on
+every page except live training; a cold start (fresh process: imports, model, first page)
+takes at most 3 s.
+
+The app runs headless under Streamlit's AppTest. Two details make it measure what a real
+server does: the page scripts' compiled bytecode is kept between reruns (a ``streamlit run``
+server caches it; AppTest alone recompiles every run), and the time is taken inside the script
+thread, from the start to the end of the script run (AppTest's own polling excluded). Each
+page is warmed up by one pass over its widget values, then every value is set again in turn,
+``--rounds`` times, each set followed by a rerun; the median of those reruns is reported with
+its ratio to the 50 ms goal.
+
+Usage: ``python bench/bench_app.py [--rounds 3] [--model mnist_bn_cnn]``
+Exit status 1 when a page misses a goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+GOAL_RERUN_MS, GOAL_COLD_S = 50.0, 3.0
+
+COLD = f"""
+import time
+t0 = time.perf_counter()
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=120)
+if {{model!r}}:
+    at.session_state["model"] = {{model!r}}
+at.run()
+assert not at.exception, at.exception
+print(time.perf_counter() - t0)
+"""
+
+
+def patch_streamlit(durations: list[float]) -> None:
+    """Share one ScriptCache across AppTest runs, and time each script run in its thread."""
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    shared = ScriptCache()
+    app_test.ScriptCache = lambda: shared
+    local_script_runner.ScriptCache = lambda: shared
+    original = script_runner.ScriptRunner._run_script
+
+    def timed(self, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - t)
+
+    script_runner.ScriptRunner._run_script = timed
+
+
+def page_actions(at, page: str) -> list:
+    """Callables that each change one widget of ``page`` (then the caller reruns)."""
+
+    def setter(widget, value):
+        return lambda: widget().set_value(value)
+
+    if page == "draw":
+        at.radio(key="source").set_value("Pick a test digit").run()
+        return [setter(lambda: at.number_input(key="test_pos"), i) for i in range(8)]
+    if page == "layers":
+        n = len(at.selectbox(key="layer_step").options)
+        return [setter(lambda: at.selectbox(key="layer_step"), i) for i in range(n)]
+    if page == "mistakes":
+        w = next(w for w in at.number_input if w.label == "Digit to study")
+        key = w.key
+        hi = int(w.max) if w.max is not None else 0
+        picks = [setter(lambda: at.number_input(key=key), i) for i in range(min(hi, 4) + 1)]
+        toggles = [setter(lambda: at.toggle(key="presenter"), v) for v in (True, False)]
+        return picks + toggles * 2
+    if page == "compare":
+        s = next(s for s in at.select_slider if s.label == "layer")
+        key, opts = s.key, list(s.options)
+        return [setter(lambda: at.select_slider(key=key), o) for o in opts[:8]]
+    if page == "filters":
+        w = next((w for w in at.number_input if w.label == "filter"), None)
+        if w is None:
+            return [setter(lambda: at.radio(key="flt_method"), "PCA")] * 4
+        key = w.key
+        return [setter(lambda: at.number_input(key=key), i) for i in range(6)]
+    if page == "training":
+        s = next((s for s in at.select_slider if s.label == "Epoch"), None)
+        if s is None:
+            return [setter(lambda: at.slider(key="live_epochs"), v) for v in (1, 2, 3)]
+        key, opts = s.key, list(s.options)
+        return [setter(lambda: at.select_slider(key=key), o) for o in opts]
+    if page == "export":
+        return [setter(lambda: at.radio(key="exp_fmt"), v) for v in ("GIF", "MP4")] * 2
+    raise ValueError(page)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--model", default="", help="checkpoint name (default: the app's choice)")
+    args = ap.parse_args()
+
+    cold = [float(subprocess.run([sys.executable, "-c", COLD.format(model=args.model)],
+                                 cwd=ROOT, capture_output=True, text=True, check=True)
+                  .stdout.strip().splitlines()[-1]) for _ in range(2)]  # fmt: skip
+    cold_s = min(cold)
+
+    durations: list[float] = []
+    patch_streamlit(durations)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    if args.model:
+        at.session_state["model"] = args.model
+    at.run()
+    model = at.selectbox(key="model").value
+    print(f"app bench: model {model}; medians of server-side reruns after a widget change")
+    failed = False
+    for page in ["draw", "layers", "mistakes", "compare", "filters", "training", "export"]:
+        at.switch_page(f"app_pages/{page}.py").run()
+        actions = page_actions(at, page)
+        for act in actions:  # warm-up: fills the caches a learner fills on first use
+            act()
+            at.run()
+        durations.clear()
+        for _ in range(args.rounds):
+            for act in actions:
+                act()
+                at.run()
+                assert not at.exception, at.exception
+        ms = statistics.median(durations) * 1000
+        ok = ms <= GOAL_RERUN_MS
+        failed |= not ok
+        print(f"  {page:9s} median {ms:6.1f} ms over {len(durations):3d} reruns  "
+              f"ratio to goal {ms / GOAL_RERUN_MS:4.2f}  {'ok' if ok else 'MISSED'}")  # fmt: skip
+    ok = cold_s <= GOAL_COLD_S
+    failed |= not ok
+    print(f"  cold start (fresh process, imports + model + first page) {cold_s:.2f} s  "
+          f"ratio to goal {cold_s / GOAL_COLD_S:4.2f}  {'ok' if ok else 'MISSED'}")  # fmt: skip
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
