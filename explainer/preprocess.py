@@ -281,10 +281,11 @@ def preprocess(source: ImageLike) -> Preprocessed:
 
 
 def _background_is_light(gray: np.ndarray) -> bool:
-    """The paper is whatever most pixels are; the border counts twice (the digit rarely
-    touches it)."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return 0.5 * (float(np.median(gray)) + float(np.median(border))) > 0.5
+    """The paper is whatever most pixels are, in the whole picture and in its central part (a
+    dark table around the page, or a thick digit, cannot both tip the balance)."""
+    h, w = gray.shape
+    centre = gray[h // 5 : h - h // 5, w // 5 : w - w // 5]
+    return 0.5 * (float(np.median(gray[::2, ::2])) + float(np.median(centre))) > 0.5
 
 
 def clean_background(ink: np.ndarray) -> np.ndarray:
@@ -308,10 +309,8 @@ def clean_background(ink: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(mask)
     if n == 0:
         return np.zeros_like(flat)
-    if n > 1:  # drop specks: components much smaller than the largest stroke
-        sizes = ndimage.sum(mask, labels, index=np.arange(1, n + 1))
-        keep = np.flatnonzero(sizes >= max(0.05 * sizes.max(), 2)) + 1
-        mask = np.isin(labels, keep)
+    if n > 1:
+        mask = _drop_specks_and_edges(mask, labels, n)
     peak = float(np.percentile(flat[mask], 90)) if mask.any() else hi
     if peak - paper < max(MIN_CONTRAST, 6.0 * noise):  # the "strokes" are just grain
         return np.zeros_like(flat)
@@ -319,6 +318,24 @@ def clean_background(ink: np.ndarray) -> np.ndarray:
     stretched = np.clip((flat - low) / max(peak - low, 1e-6), 0.0, 1.0)
     near = ndimage.binary_dilation(mask, iterations=1)  # keep the anti-aliased edge
     return (stretched * near).astype(np.float32)
+
+
+def _drop_specks_and_edges(mask: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Keep the strokes: drop specks (much smaller than the largest part) and bands that lie
+    along the picture's edge (a table or the page's shadow around the paper), unless nothing
+    else would be left."""
+    from scipy import ndimage
+
+    h, w = mask.shape
+    band = np.ones_like(mask)
+    dy, dx = max(1, h // 8), max(1, w // 8)
+    band[dy:-dy, dx:-dx] = False
+    index = np.arange(1, n + 1)
+    sizes = ndimage.sum(mask, labels, index=index)
+    in_band = ndimage.sum(band, labels, index=index) / np.maximum(sizes, 1)
+    big = sizes >= max(0.05 * sizes.max(), 2)
+    strokes = index[big & (in_band < 0.7)]
+    return np.isin(labels, strokes if len(strokes) else index[big])
 
 
 def _background_level(ink: np.ndarray) -> np.ndarray | float:

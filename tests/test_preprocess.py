@@ -70,6 +70,18 @@ def test_photo_comes_back_close_to_the_original_and_is_predicted_right(sample, t
     assert agree >= 28 and right >= 27, (agree, right)
 
 
+def test_page_on_a_dark_table_is_still_found(sample, tinyvgg):
+    predictor = Predictor(tinyvgg)
+    errors, right = [], 0
+    for i in range(10):
+        photo = fake_photo(sample.images[i].numpy(), seed=i)
+        photo[:, :40], photo[:, -60:], photo[:25] = 40, 35, 45  # the table around the page
+        pre = preprocess(photo)
+        errors.append(mae(pre.image, sample.images[i].numpy() / 255.0))
+        right += predictor.predict_preprocessed(pre.image).label == int(sample.labels[i])
+    assert np.mean(errors) < 0.05 and right >= 9, (errors, right)
+
+
 def test_canvas_strokes_on_transparent_background(sample):
     digits = sample.images[:10].numpy()
     pres = [preprocess(canvas_drawing(d)) for d in digits]
