@@ -96,9 +96,15 @@ class Predictor:
         order = np.argsort(-probs)
         a, b = int(order[0]), int(order[1])
         return Prediction(
-            a, self.class_names[a], float(probs[a]), probs,
-            b, self.class_names[b], float(probs[b]), pre,
-        )  # fmt: skip
+            a,
+            self.class_names[a],
+            float(probs[a]),
+            probs,
+            b,
+            self.class_names[b],
+            float(probs[b]),
+            pre,
+        )
 
     def predict_many(self, paths: Iterable[str | os.PathLike]) -> list[PredictionRow]:
         """One row per picture file (folders are expanded, sorted); bad files get ``error``."""
@@ -195,3 +201,41 @@ def kaggle_submission(predictor: Predictor, images: np.ndarray, batch: int = 200
     labels = np.concatenate(parts) if parts else np.zeros(0, dtype=int)
     lines = ["ImageId,Label", *(f"{i},{int(k)}" for i, k in enumerate(labels, start=1))]
     return "\n".join(lines) + "\n"
+
+
+def steps_figure(pred: Prediction, title: str = ""):
+    """A strip for one picture: every preprocessing step (titled, with its size), then the
+    probabilities of every class. Returns a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from explainer import style
+    from explainer.preprocess import STEP_TITLES
+
+    pre = pred.preprocessed
+    steps = pre.steps if pre is not None else []
+    n = len(steps)
+    fig = plt.figure(figsize=(2.0 * n + 3.6, 3.1), layout="constrained")
+    grid = fig.add_gridspec(1, n + 1, width_ratios=[1] * n + [1.7])
+    for i, (name, img) in enumerate(steps):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(img, cmap=style.INPUT_CMAP, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"{i + 1}. {STEP_TITLES.get(name, name)}", fontsize=9.5)
+        ax.set_xlabel(f"{img.shape[1]}×{img.shape[0]} px", fontsize=8.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[0, n])
+    k = len(pred.probs)
+    colors = [style.HIGHLIGHT_COLOR if j == pred.label else "#9db7d5" for j in range(k)]
+    ax.barh(range(k), pred.probs, color=colors)
+    ax.set_yticks(range(k), [str(j) for j in range(k)] if k == 10 else None)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability", fontsize=9.5)
+    ax.set_title(
+        f"prediction: {pred.class_name} ({pred.confidence:.0%})", fontsize=10.5, fontweight="bold"
+    )
+    ax.tick_params(labelsize=8.5)
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

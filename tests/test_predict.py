@@ -87,9 +87,10 @@ def test_cli_save_preprocessed_writes_every_step(photo_folder, tinyvgg, tmp_path
     main(["predict", str(photo_folder / "d1_1.png"), "--model", str(tinyvgg.path),
           "--save-preprocessed", str(steps)])  # fmt: skip
     names = sorted(p.name for p in steps.iterdir())
-    assert names[0] == "d1_1_0_original.png" and names[-1] == "d1_1_5_centred.png"
-    assert len(names) == 6
+    assert names[0] == "d1_1_0_original.png" and names[5] == "d1_1_5_centred.png"
+    assert names[6] == "d1_1_steps.png" and len(names) == 7
     assert Image.open(steps / "d1_1_5_centred.png").size == (224, 224)
+    assert Image.open(steps / "d1_1_steps.png").width >= 800
 
 
 def test_kaggle_test_csv_to_submission(tmp_path, sample, tinyvgg, capsys):

@@ -110,13 +110,16 @@ def summary_text(s, threshold: float, out: str | None) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def save_steps(rows, folder) -> int:
-    """Every preprocessing step of every good row as ``<stem>_<n>_<step>.png`` (8× enlarged
-    when smaller than 224 px, nearest neighbour so the pixels stay visible)."""
+def save_steps(rows, folder: Path) -> int:
+    """Every preprocessing step of every good row as ``<stem>_<n>_<step>.png`` (enlarged with
+    nearest neighbour when smaller than 224 px, so the pixels stay visible), plus
+    ``<stem>_steps.png``: all steps and the probabilities in one labelled strip."""
     import numpy as np
     from PIL import Image
 
+    from explainer.evaluate import save_figure
     from explainer.io import atomic_write
+    from explainer.predict import steps_figure
 
     n = 0
     for r in rows:
@@ -131,4 +134,8 @@ def save_steps(rows, folder) -> int:
             with atomic_write(folder / f"{stem}_{i}_{name}.png") as tmp:
                 im.save(tmp)
             n += 1
+        save_figure(
+            steps_figure(r.prediction, title=Path(r.file).name), folder / f"{stem}_steps.png"
+        )
+        n += 1
     return n
