@@ -138,7 +138,9 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
             _check_size(im.size, name)
             im.seek(0)  # GIF / multi-page TIFF: the first frame
             if im.format == "JPEG":
-                im.draft("RGB" if im.mode not in ("L", "1") else "L", (WORK_SIZE, WORK_SIZE))
+                s = WORK_SIZE / max(im.size)  # decode at 1/2, 1/4 or 1/8 scale when that is enough
+                want = (max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s)))
+                im.draft("RGB" if im.mode not in ("L", "1") else "L", want)
             im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(
@@ -151,7 +153,7 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
             f"{name}: not a readable image ({why}); use PNG, JPEG, BMP, WebP or GIF"
         ) from None
     with contextlib.suppress(Exception):  # a broken EXIF block is no reason to refuse it
-        im = ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)
     return im
 
 
