@@ -77,9 +77,11 @@ def main() -> None:
         f" (CPU time of this thread: median {statistics.median(cpu):.1f} ms; the wall time"
         f" grows when other processes share the cores, load average {os.getloadavg()[0]:.1f})"
     )
+    cpu_med = statistics.median(cpu)
     print(
-        f"  goal {GOAL_MS:.0f} ms: ratio median/goal = {med / GOAL_MS:.2f} "
-        f"({'met' if med <= GOAL_MS else 'MISSED'})"
+        f"  goal {GOAL_MS:.0f} ms: ratio median/goal = {med / GOAL_MS:.2f} wall clock, "
+        f"{cpu_med / GOAL_MS:.2f} CPU time ({'met' if med <= GOAL_MS else 'MISSED'} in wall "
+        f"clock, {'met' if cpu_med <= GOAL_MS else 'MISSED'} in CPU time)"
     )
 
 
