@@ -1,0 +1,138 @@
+"""``explainer insights CHECKPOINT --out DIR``: figures of what is inside a trained network."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "write figures of what a network learned: activations, filters' favourite digits, maps"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from explainer.commands import add_data_dir
+
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        default="mnist_bn_cnn",
+        help="checkpoint path or shipped name (default: mnist_bn_cnn)",
+    )
+    p.add_argument("--out", required=True, help="folder for the PNG figures and insights.json")
+    p.add_argument(
+        "-n",
+        "--images",
+        type=int,
+        default=2000,
+        help="test digits for the statistics (default 2000; the bundled 500 without the dataset)",
+    )
+    p.add_argument(
+        "--embedding",
+        nargs="*",
+        choices=["pca", "tsne"],
+        default=["pca", "tsne"],
+        help="projections of the penultimate layer to draw (default: pca tsne; t-SNE takes "
+        "~10 s per 1000 digits)",
+    )
+    p.add_argument("--embedding-size", type=int, default=1000, help="digits in the map (1000)")
+    p.add_argument("--index", type=int, default=0, help="which loaded digit to explain (0)")
+    p.add_argument("--theme", choices=["light", "dark"], default="light")
+    p.add_argument("--dpi", type=int, default=100)
+    add_data_dir(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from explainer import attribution, insights
+    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.data import load_test_or_sample
+    from explainer.errors import ExplainerError
+    from explainer.io import atomic_write, write_text_atomic
+
+    if args.images < 1:
+        raise ExplainerError("--images must be at least 1")
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    split, full = load_test_or_sample(ckpt.dataset, args.data_dir)
+    n = min(args.images, len(split))
+    images, labels = split.images[:n], split.labels[:n]
+    if not 0 <= args.index < n:
+        raise ExplainerError(f"--index {args.index} is out of range: 0 to {n - 1}")
+    out = Path(args.out)
+    where = "test digits" if full else "bundled sample digits (no dataset found)"
+    print(f"{ckpt.name}: {n} {where}")
+    written: list[Path] = []
+    summary: dict = {"checkpoint": ckpt.name, "images": n, "full_test_set": full}
+
+    def save(fig, name: str) -> None:
+        path = out / name
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=args.dpi, facecolor=fig.get_facecolor())
+        plt.close(fig)
+        written.append(path)
+        print(f"  wrote {path}")
+
+    strength = insights.activation_strength(ckpt.model, images)
+    save(insights.plot_activation_strength(strength, theme=args.theme), "activation_strength.png")
+    summary["layers"] = [
+        {
+            "name": s.name,
+            "channels": s.channels,
+            "mean": round(float(s.mean.mean()), 5),
+            "zero_fraction": round(float(s.zero_fraction.mean()), 4),
+            "dead_channels": int(s.dead.sum()),
+        }
+        for s in strength.layers
+    ]
+
+    convs = attribution.conv_layers(ckpt.model)
+    for layer in dict.fromkeys([*convs[:1], *convs[-1:]]):
+        top = insights.top_activating(
+            ckpt.model, images, layer, channels=range(8), k=9, labels=labels
+        )
+        fig = insights.plot_top_activating(top, class_names=ckpt.class_names, theme=args.theme)
+        save(fig, f"top_activating_{layer.replace('.', '_')}.png")
+
+    image = images[args.index].float().numpy() / 255.0
+    maps = [
+        attribution.saliency(ckpt.model, image),
+        attribution.saliency(ckpt.model, image, smooth=32),
+    ]
+    if convs:
+        maps.append(attribution.grad_cam(ckpt.model, image))
+    title = f"{ckpt.name}: digit {args.index} (label {ckpt.class_names[int(labels[args.index])]})"
+    fig = attribution.plot_attributions(
+        maps, class_names=ckpt.class_names, title=title, theme=args.theme
+    )
+    save(fig, "attribution.png")
+    if convs:
+        fig = attribution.plot_class_evidence(
+            attribution.grad_cam_all(ckpt.model, image),
+            class_names=ckpt.class_names,
+            theme=args.theme,
+        )
+        save(fig, "class_evidence.png")
+
+    for method in args.embedding:
+        emb = insights.embedding(ckpt.model, images, labels, method=method, n=args.embedding_size)
+        fig = insights.plot_embedding(emb, class_names=ckpt.class_names, theme=args.theme)
+        save(fig, f"embedding_{method}.png")
+        summary[f"embedding_{method}_misclassified"] = int(emb.wrong.sum())
+
+    try:
+        from explainer.animate.training import snapshot_paths
+
+        paths = snapshot_paths(ckpt)
+    except (ImportError, ExplainerError) as exc:
+        print(f"  no training evolution: {exc}")
+    else:
+        traces = insights.evolution(paths, image, label=int(labels[args.index]))
+        save(insights.plot_evolution(traces, theme=args.theme), "evolution.png")
+
+    write_text_atomic(out / "insights.json", json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {len(written)} figures and {out / 'insights.json'}")
+    return 0
