@@ -269,10 +269,14 @@ def plot_attributions(
         return names[i] if names and i < len(names) else str(i)
 
     n = len(attributions) + 1
-    fig, axes = plt.subplots(1, n, figsize=(2.3 * n + 0.9, 3.0), facecolor=th.background)
+    fig, axes = plt.subplots(
+        1, n, figsize=(2.2 * n + 0.9, 2.9), facecolor=th.background, layout="constrained"
+    )
     first = attributions[0]
     axes[0].imshow(first.image, cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title(f"input\npredicted {cname(first.prediction)}", color=th.foreground)
+    axes[0].set_title(
+        f"input\npredicted {cname(first.prediction)}", color=th.foreground, fontsize=10
+    )
     for ax, a in zip(axes[1:], attributions, strict=True):
         ax.imshow(overlay(a.image, a.map))
         where = f"\n{a.layer}" if a.layer else ""
@@ -286,9 +290,9 @@ def plot_attributions(
         ax.set_yticks([])
         ax.set_facecolor(th.background)
     bar = fig.colorbar(
-        ScalarMappable(Normalize(0, 1), HEAT_CMAP), ax=list(axes), fraction=0.025, pad=0.02
+        ScalarMappable(Normalize(0, 1), HEAT_CMAP), ax=list(axes), fraction=0.03, pad=0.02
     )
-    bar.set_label("share of the strongest evidence", color=th.foreground)
+    bar.set_label("share of the strongest evidence", color=th.foreground, fontsize=9)
     bar.ax.tick_params(colors=th.foreground)
     if title:
         fig.suptitle(title, color=th.foreground)
@@ -318,7 +322,11 @@ def plot_class_evidence(
     cols = 5
     rows = -(-len(attributions) // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(2.0 * cols + 0.8, 2.25 * rows + 0.4), facecolor=th.background
+        rows,
+        cols,
+        figsize=(2.0 * cols + 0.8, 2.1 * rows + 0.5),
+        facecolor=th.background,
+        layout="constrained",
     )
     axes = np.atleast_1d(axes).ravel()
     for ax, a in zip(axes, attributions, strict=False):
