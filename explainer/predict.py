@@ -114,7 +114,7 @@ class Predictor:
                 rows.append(PredictionRow(str(path), self.predict(path)))
             except ExplainerError as exc:
                 rows.append(PredictionRow(str(path), None, _strip_name(str(exc), str(path))))
-            except (MemoryError, RuntimeError) as exc:  # keep the batch going, whatever happens
+            except Exception as exc:  # keep the batch going, whatever happens
                 rows.append(PredictionRow(str(path), None, f"{type(exc).__name__}: {exc}"[:200]))
         return rows
 

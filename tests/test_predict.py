@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_preprocess import _png_header_only
 
 from explainer.cli import main
 from explainer.predict import CSV_COLUMNS, Predictor, read_kaggle_csv
@@ -16,7 +17,8 @@ from explainer.predict import CSV_COLUMNS, Predictor, read_kaggle_csv
 
 @pytest.fixture
 def photo_folder(tmp_path, sample):
-    """Four digit pictures (dark ink on white, PNG and JPEG) and one broken file."""
+    """Four digit pictures (dark ink on white, PNG and JPEG), a broken file and a PNG whose
+    header claims 20000×20000 pixels."""
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(4):
@@ -25,6 +27,7 @@ def photo_folder(tmp_path, sample):
             folder / f"d{i}_{int(sample.labels[i])}.{'png' if i % 2 else 'jpg'}"
         )
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    _png_header_only(folder / "huge.png", 20000, 20000)
     (folder / "readme.txt").write_text("not an image suffix: ignored")
     return folder
 
@@ -46,9 +49,10 @@ def test_predict_matches_the_model_on_the_preprocessed_image(sample, tinyvgg):
 def test_folder_with_a_broken_file_yields_a_row_for_every_file(photo_folder, tinyvgg):
     rows = Predictor(tinyvgg).predict_many([photo_folder])
     pictures = sorted(str(p) for p in photo_folder.iterdir() if p.suffix != ".txt")
-    assert [r.file for r in rows] == pictures and len(rows) == 5
-    broken = [r for r in rows if r.file.endswith("broken.png")]
-    assert len(broken) == 1 and broken[0].prediction is None and broken[0].error
+    assert [r.file for r in rows] == pictures and len(rows) == 6
+    errors = {r.file.rsplit("/", 1)[1]: r.error for r in rows if r.prediction is None}
+    assert set(errors) == {"broken.png", "huge.png"}
+    assert "not a readable image" in errors["broken.png"] and "too large" in errors["huge.png"]
     good = [r for r in rows if r.prediction is not None]
     assert len(good) == 4 and all(r.error == "" for r in good)
     right = sum(r.prediction.class_name == r.file.rsplit("_", 1)[1][0] for r in good)
@@ -63,23 +67,23 @@ def test_cli_csv_has_exactly_the_promised_columns(photo_folder, tinyvgg, tmp_pat
         reader = csv.DictReader(fh)
         rows = list(reader)
     assert tuple(reader.fieldnames) == CSV_COLUMNS
-    assert len(rows) == 5
+    assert len(rows) == 6
     for r in rows:
-        if r["file"].endswith("broken.png"):
+        if r["file"].endswith(("broken.png", "huge.png")):
             assert r["error"] and r["prediction"] == ""
         else:
             assert r["error"] == "" and r["prediction"] in "0123456789"
             assert 0.0 <= float(r["top2_confidence"]) <= float(r["confidence"]) <= 1.0
-    assert "5 files, 4 predicted, 1 errors" in capsys.readouterr().out
+    assert "6 files, 4 predicted, 2 errors" in capsys.readouterr().out
 
 
 def test_cli_json_is_a_list_of_the_same_objects(photo_folder, tinyvgg, capsys):
     assert main(["predict", str(photo_folder), "--model", str(tinyvgg.path),
                  "--format", "json"]) == 0  # fmt: skip
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 5
+    assert len(rows) == 6
     assert all(tuple(r) == CSV_COLUMNS for r in rows)
-    assert sum(bool(r["error"]) for r in rows) == 1
+    assert sum(bool(r["error"]) for r in rows) == 2
 
 
 def test_cli_save_preprocessed_writes_every_step(photo_folder, tinyvgg, tmp_path, capsys):
