@@ -162,24 +162,30 @@ def blit(target: np.ndarray, box: Box, rgb: np.ndarray) -> None:
     target[y0:y1, x0:x1] = upscale(rgb, factor) if factor > 1 else rgb
 
 
-def fit_grid(n: int, cell_hw: tuple[int, int], area: Box, gap: int = 3) -> tuple[int, int, int]:
+def fit_grid(
+    n: int, cell_hw: tuple[int, int], area: Box, gap: int = 3, max_px: int = 10_000
+) -> tuple[int, int, int]:
     """``(rows, cols, factor)`` placing ``n`` pictures of ``cell_hw`` pixels in ``area`` with the
-    biggest whole-pixel enlargement ``factor`` (at least 1)."""
+    biggest whole-pixel enlargement ``factor`` (at least 1) that keeps each picture's longer side
+    within ``max_px``."""
     h, w = cell_hw
+    cap = max(1, max_px // max(h, w))
     ah, aw = area[1] - area[0], area[3] - area[2]
     best = (1, n, 0)
     for cols in range(1, n + 1):
         rows = math.ceil(n / cols)
-        f = min((aw - gap * (cols - 1)) // (cols * w), (ah - gap * (rows - 1)) // (rows * h))
+        f = min((aw - gap * (cols - 1)) // (cols * w), (ah - gap * (rows - 1)) // (rows * h), cap)
         if f > best[2] or (f == best[2] and f > 0 and abs(rows - cols) < abs(best[0] - best[1])):
             best = (rows, cols, f)
     return best[0], best[1], max(best[2], 1)
 
 
-def grid_boxes(n: int, cell_hw: tuple[int, int], area: Box, gap: int = 3) -> list[Box]:
+def grid_boxes(
+    n: int, cell_hw: tuple[int, int], area: Box, gap: int = 3, max_px: int = 10_000
+) -> list[Box]:
     """Boxes for ``n`` pictures of ``cell_hw`` pixels in a grid centred in ``area``, in reading
-    order, each an exact whole-pixel enlargement."""
-    rows, cols, f = fit_grid(n, cell_hw, area, gap)
+    order, each an exact whole-pixel enlargement (longer side at most ``max_px``)."""
+    rows, cols, f = fit_grid(n, cell_hw, area, gap, max_px)
     h, w = cell_hw[0] * f, cell_hw[1] * f
     total_h, total_w = rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap
     top = area[0] + (area[1] - area[0] - total_h) // 2

@@ -262,7 +262,17 @@ def build_forward(
     panels: dict[str, list[Box]] = {}
     shown: dict[str, int] = {}
 
+    # what each frame shows: (stage, revealed units, units); stage -1 = input only,
+    # len(stages) = the softmax bars (bench/bench_render.py replays it with matplotlib)
+    schedule: list[tuple[int, int, int]] = []
+
+    def mark(stage: int, revealed: int, total: int) -> None:
+        if schedule:
+            schedule.extend([schedule[-1]] * (reel.n_frames - 1 - len(schedule)))
+        schedule.append((stage, revealed, total))
+
     reel.frame()
+    mark(-1, 0, 0)
     reel.hold(intro - 1)
     previous_chip: Box | None = None
     for i, stage in enumerate(stages):
@@ -274,12 +284,14 @@ def build_forward(
             first.append(Paste(s_visited, previous_chip))
         previous_chip = chip
         reel.frame(first)
+        mark(i, 0, len(units))
         steps = max(1, min(len(units), int(per_stage * 0.6) - 1))
         batches = np.array_split(np.arange(len(units)), steps)
         for batch in batches:
             reel.frame(
                 [Paste(s_done, units[j], (units[j][0] + cy0, units[j][2] + cx0)) for j in batch]
             )
+            mark(i, int(batch[-1]) + 1, len(units))
         shown[stage.name] = reel.n_frames - 1
         panels[stage.name] = [(b[0] + cy0, b[1] + cy0, b[2] + cx0, b[3] + cx0) for b in units]
         reel.hold(per_stage - 1 - len(batches))
@@ -287,13 +299,17 @@ def build_forward(
     # --- softmax: the bars grow, the prediction appears -------------------------------------
     reel.frame([Paste(s_final, lay.chips[-1]), Paste(s_visited, previous_chip)])
     grow = max(1, per_stage // 2)
+    mark(len(stages), 0, grow)
     bar_area = (by0 - 2, by1 + 2, bx0 - 1, bx1 + int(40 * u))
     for g in range(1, grow + 1):
         x = bx0 + round((bar_area[3] - bx0) * g / grow)
         reel.frame([Paste(s_final, (bar_area[0], bar_area[1], bx0, x))])
+        mark(len(stages), g, grow)
     reel.frame([Paste(s_final, (by1 + int(14 * u), by1 + int(40 * u), 0, size[0]))])
     reel.hold(n_frames - reel.n_frames)
-    reel.meta = {"panels": panels, "shown": shown, "stages": stages, "layout": lay}
+    mark(len(stages), grow, grow)
+    schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
+    reel.meta = {"panels": panels, "shown": shown, "stages": stages, "layout": lay, "schedule": schedule}
     return reel
 
 

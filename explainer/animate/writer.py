@@ -58,8 +58,12 @@ def distinct_frames(reel: Reel) -> int:
     return count
 
 
+TRANSPARENT = 255  # the palette index left free by Reel.palette(): "pixel unchanged"
+
+
 class GifWriter:
-    """Palette-optimised, looping GIF (Pillow)."""
+    """Palette-optimised, looping GIF (Pillow): one palette for all frames, each frame stored
+    as the rectangle that changed, with unchanged pixels inside it transparent."""
 
     def write(self, reel: Reel, path: str | os.PathLike) -> Path:
         from PIL import Image
@@ -75,7 +79,10 @@ class GifWriter:
             changed = previous is None or (pasted[i] and not np.array_equal(idx, previous))
             changes.append(changed)
             if changed:
-                im = Image.fromarray(idx.copy(), mode="P")
+                stored = idx.copy()
+                if previous is not None:
+                    stored[idx == previous] = TRANSPARENT  # unchanged: keep what is shown
+                im = Image.fromarray(stored, mode="P")
                 im.putpalette(flat_list)
                 images.append(im)
                 previous = idx.copy()
@@ -90,7 +97,7 @@ class GifWriter:
                 loop=0,
                 disposal=1,
                 optimize=False,
-                transparency=255,
+                transparency=TRANSPARENT,
             )
         return Path(path)
 
