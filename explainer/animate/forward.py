@@ -309,7 +309,8 @@ def build_forward(
     reel.hold(n_frames - reel.n_frames)
     mark(len(stages), grow, grow)
     schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
-    reel.meta = {"panels": panels, "shown": shown, "stages": stages, "layout": lay, "schedule": schedule}
+    reel.meta = {"panels": panels, "shown": shown, "stages": stages, "layout": lay}
+    reel.meta["schedule"] = schedule
     return reel
 
 
