@@ -210,9 +210,15 @@ def test_image_forms_and_bad_images(sample):
         as_batch(np.zeros((2, 3, 4, 5, 6), np.float32))
 
 
-def test_capture_checkpoint_metadata(tinyvgg, sample):
-    trace = capture_checkpoint(tinyvgg, sample.floats()[0], label=7, source="sample #0")
+def test_capture_checkpoint_metadata(tmp_path, sample):
+    from explainer.checkpoints import load_checkpoint, make_payload, save_checkpoint
+
+    payload = make_payload(
+        _seeded("tinyvgg"), dataset="mnist", class_names=[str(d) for d in range(10)], epoch=4
+    )
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "mnist_tinyvgg.pt", payload))
+    trace = capture_checkpoint(ckpt, sample.floats()[0], label=7, source="sample #0")
     assert trace.checkpoint == "mnist_tinyvgg" and trace.architecture == "tinyvgg"
-    assert trace.checkpoint_hash == tinyvgg.sha256 and len(trace.checkpoint_hash) == 16
+    assert trace.checkpoint_hash == ckpt.sha256 and len(trace.checkpoint_hash) == 16
     assert trace.class_names == [str(d) for d in range(10)] and trace.source == "sample #0"
-    assert trace.meta["epoch"] == tinyvgg.epoch
+    assert trace.meta["epoch"] == 4 and trace.label == 7
