@@ -1,0 +1,329 @@
+"""ForwardPassScene: one digit through the whole network, with the real numbers of every layer.
+
+The digit, each convolution block as a stack of its real feature maps, pooling shrinking them,
+the flatten into a column, dense neurons lit by their activations, softmax bars growing and the
+prediction highlighted; a caption says what each step does and the camera follows the data.
+
+    manim -ql scenes/forward_pass.py ForwardPassScene
+    EXPLAINER_TRACE=my_trace.npz manim -ql scenes/forward_pass.py ForwardPassScene
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # `manim scenes/forward_pass.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from manim import (
+    DOWN,
+    RIGHT,
+    UP,
+    AnimationGroup,
+    Arrow,
+    Create,
+    FadeIn,
+    FadeOut,
+    Group,
+    Line,
+    VGroup,
+)
+
+from explainer.style import scale_for
+from explainer.trace import LayerRecord, Trace
+from scenes.common import TraceScene, layer_title
+from scenes.mobjects import (
+    SMALL_FONT_SIZE,
+    THEME,
+    ColorBar,
+    FeatureMap,
+    FeatureMapStack,
+    NeuronColumn,
+    ProbabilityBars,
+    label,
+    make_morph_animation,
+)
+
+
+@dataclass
+class Stage:
+    """One picture of the forward pass: ``kind`` is input, maps, flatten, dense, logits or
+    probs; ``records`` the layers it sums up (e.g. conv + bn + ReLU), the last one drawn."""
+
+    kind: str
+    records: list[LayerRecord] = field(default_factory=list)
+
+    @property
+    def record(self) -> LayerRecord | None:
+        return self.records[-1] if self.records else None
+
+    @property
+    def title(self) -> str:
+        if self.kind == "input":
+            return "input"
+        if self.kind == "probs":
+            return "softmax"
+        return layer_title(self.records)
+
+
+def forward_stages(trace: Trace) -> list[Stage]:
+    """Group a Trace's layers into the pictures of :class:`ForwardPassScene`.
+
+    A chain conv → (bn) → (ReLU) is one ``maps`` stage, each pooling its own; flatten, each
+    dense layer with its activation, and the output layer (``logits``) follow, then ``probs``.
+    Normalisation and dropout (off at test time) are not drawn.
+    """
+    layers = [r for r in trace.layers if r.kind not in ("normalize", "dropout")]
+    stages = [Stage("input")]
+    chain: list[LayerRecord] = []
+    for i, r in enumerate(layers):
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        chain.append(r)
+        if r.is_spatial:
+            if (
+                r.kind == "pool"
+                or nxt is None
+                or nxt.kind in ("conv", "pool")
+                or not nxt.is_spatial
+            ):
+                stages.append(Stage("maps", chain))
+                chain = []
+        elif r.kind == "flatten":
+            stages.append(Stage("flatten", chain))
+            chain = []
+        elif nxt is None or nxt.kind in ("linear", "flatten"):
+            stages.append(Stage("logits" if nxt is None else "dense", chain))
+            chain = []
+    if chain:
+        stages.append(Stage("logits", chain))
+    stages.append(Stage("probs"))
+    return stages
+
+
+def stage_caption(stage: Stage, trace: Trace) -> str:
+    """One short sentence saying what the step does."""
+    r = stage.record
+    if stage.kind == "input":
+        return "A 28×28 digit: every pixel is a number, 0 = background, 1 = ink"
+    if stage.kind == "maps" and r is not None:
+        if r.kind == "pool":
+            k = r.params.get("kernel_size", [2, 2])[0]
+            size = f"{r.input_shape[-1]}→{r.shape[-1]} pixels"
+            return f"Max pooling keeps the strongest of each {k}×{k} block: {size}"
+        conv = next((x for x in stage.records if x.kind == "conv"), None)
+        if conv is None:
+            return f"{stage.title}: {r.shape_text}"
+        c = conv.params.get("out_channels", conv.shape[0])
+        k = conv.params.get("kernel_size", [3, 3])[0]
+        return f"{c} filters of {k}×{k} slide over the image; each map lights up on its pattern"
+    if stage.kind == "flatten" and r is not None:
+        shape = "×".join(map(str, r.input_shape))
+        return f"Flatten: the {shape} values become one column of {r.shape[0]}"
+    if stage.kind == "dense" and r is not None:
+        lin = stage.records[0]
+        n_in = lin.params.get("in_features", "all")
+        return (
+            f"Dense layer: each of {r.shape[0]} neurons weighs all {n_in} inputs (bright = active)"
+        )
+    if stage.kind == "logits":
+        return "Output layer: one score (logit) per class"
+    p = trace.confidence * 100
+    verdict = ""
+    if trace.label is not None:
+        verdict = " ✓ correct" if trace.correct else f" ✗ (label {trace.class_names[trace.label]})"
+    return f"Softmax turns scores into probabilities: “{trace.predicted_name}” at {p:.1f}%{verdict}"
+
+
+def map_height_for(size: int) -> float:
+    """Feature-map height in scene units for a map ``size`` pixels high (28 → 0.65)."""
+    return 0.3 + 0.35 * min(size, 28) / 28
+
+
+class ForwardPassScene(TraceScene):
+    """The whole forward pass of one Trace (see the module docstring)."""
+
+    FRAME_WIDTH = 12.0
+    STEP = 0.8  # horizontal gap between stages, scene units
+
+    def build_stage(self, stage: Stage, trace: Trace, prev: Stage | None) -> Group:
+        r = stage.record
+        if stage.kind == "input":
+            fm = FeatureMap(trace.image, scale_for(trace.image, "input"), height=2.6)
+            cap = Group(
+                label("input", SMALL_FONT_SIZE + 2), label("1×28×28", SMALL_FONT_SIZE, THEME.muted)
+            ).arrange(DOWN, buff=0.06)
+            cap.next_to(fm, DOWN, buff=0.15)
+            bar = ColorBar(fm.value_scale, width=1.6, text="pixel value").next_to(
+                cap, DOWN, buff=0.2
+            )
+            g = Group(fm, cap, bar)
+            g.main, g.parts = fm, [fm]
+            return g
+        if stage.kind == "maps":
+            c, h, _ = r.shape
+            channels = None
+            if prev is not None and prev.kind == "maps" and prev.record.shape[0] == c:
+                channels = prev.mobject.stack.channels  # pooling: the same channels, shrunk
+            stack = FeatureMapStack(
+                r.output,
+                kind=r.kind,
+                channels=channels,
+                max_maps=8,
+                rows=4,
+                map_height=map_height_for(h),
+                title=stage.title,
+            )
+            bar = ColorBar(stack.value_scale, width=1.4, text="activation").next_to(
+                stack, DOWN, buff=0.2
+            )
+            g = Group(stack, bar)
+            g.stack, g.main, g.parts = stack, stack.body, stack.maps
+            return g
+        if stage.kind == "flatten":
+            fm = FeatureMap(r.output[:, None], kind="flatten", height=3.4, width=0.16)
+            cap = Group(
+                label("flatten", SMALL_FONT_SIZE + 2),
+                label(f"{r.shape[0]}", SMALL_FONT_SIZE, THEME.muted),
+            ).arrange(DOWN, buff=0.06)
+            cap.next_to(fm, DOWN, buff=0.15)
+            g = Group(fm, cap)
+            g.main, g.parts = fm, [fm]
+            return g
+        if stage.kind in ("dense", "logits"):
+            names = trace.class_names if stage.kind == "logits" else None
+            kind = "relu" if r.kind == "relu" else "linear"
+            col = NeuronColumn(r.output, kind=kind, max_shown=12, names=names)
+            n = r.shape[0]
+            shown = f"{col.shown} of {n} (most active)" if col.shown < n else f"{n} neurons"
+            cap = Group(
+                label(stage.title, SMALL_FONT_SIZE + 2), label(shown, SMALL_FONT_SIZE, THEME.muted)
+            ).arrange(DOWN, buff=0.06)
+            cap.next_to(col, DOWN, buff=0.15)
+            text = "logit" if stage.kind == "logits" else "activation"
+            bar = ColorBar(col.value_scale, width=1.2, text=text).next_to(cap, DOWN, buff=0.2)
+            g = Group(col, cap, bar)
+            g.main, g.parts, g.column = col.neurons, list(col.neurons), col
+            return g
+        bars = ProbabilityBars(trace.probs, trace.class_names, max_width=2.2)
+        cap = label("probability", SMALL_FONT_SIZE + 2).next_to(bars, DOWN, buff=0.25)
+        g = Group(bars, cap)
+        g.main, g.parts, g.bars = bars.tracks, list(bars.bars), bars
+        return g
+
+    def connect(self, prev: Group, new: Group) -> list:
+        """Lines from the previous stage to a dense column (each neuron sees every input)."""
+        a = prev.main
+        lines = VGroup()
+        for n in new.parts:
+            for y in (a.get_top(), a.get_bottom()):
+                line = Line(y + RIGHT * a.width / 2, n.get_left(), stroke_width=0.6)
+                lines.add(line.set_stroke(THEME.muted, opacity=0.5))
+        return [Create(lines, lag_ratio=0.02)]
+
+    def construct(self) -> None:
+        trace = self.trace
+        self.frame.set(width=self.FRAME_WIDTH)
+        stages = forward_stages(trace)
+        mobs: list[Group] = []
+        prev_stage: Stage | None = None
+        for st in stages:
+            st.mobject = self.build_stage(st, trace, prev_stage)
+            if mobs:
+                gap = self.STEP + (0.5 if st.kind in ("dense", "logits", "probs") else 0)
+                st.mobject.next_to(mobs[-1], RIGHT, buff=gap)
+                st.mobject.align_to(mobs[-1], UP)
+            mobs.append(st.mobject)
+            prev_stage = st
+        everything = Group(*mobs)
+        everything.move_to(RIGHT * (everything.width / 2 - self.FRAME_WIDTH / 2 + 1.5) + DOWN * 0.1)
+        for m in mobs:  # centre each stage's picture on the same horizontal line
+            m.shift(UP * (0.6 - m.main.get_center()[1]))
+
+        arrows = []
+        header = self.make_header("Forward pass")
+        hud = Group(header)
+        self.play(FadeIn(header), *self.swap_caption(stage_caption(stages[0], trace)), run_time=0.8)
+        self.play(FadeIn(mobs[0]), run_time=1.0)
+        self.wait(0.6)
+
+        for i in range(1, len(stages)):
+            st, prev = stages[i], stages[i - 1]
+            new, old = st.mobject, prev.mobject
+            target_x = (old.get_center()[0] + new.get_center()[0]) / 2
+            target_x = max(target_x, new.get_right()[0] - self.FRAME_WIDTH / 2 + 0.4)
+            shift = RIGHT * (target_x - self.frame.get_center()[0])
+            centre = self.frame.get_center() + shift
+            end = new.bars.names.get_left() if st.kind == "probs" else new.main.get_left()
+            arrow = Arrow(old.main.get_right(), end, buff=0.12, stroke_width=3).set_color(
+                THEME.muted
+            )
+            dense = st.kind in ("dense", "logits")  # drawn with connection lines instead
+            self.play(
+                self.frame.animate.shift(shift),
+                hud.animate.shift(shift),
+                *self.swap_caption(stage_caption(st, trace), centre),
+                run_time=0.9,
+            )
+            if not dense:
+                self.play(Create(arrow), run_time=0.3)
+                arrows.append(arrow)
+            for old_stage in stages[: max(0, i - 2)]:  # off screen: stop drawing it
+                self.remove(old_stage.mobject)
+            self.play(self.stage_animation(st, prev, new, old), run_time=1.6)
+            self.wait(0.4 if st.kind != "probs" else 0.2)
+            if st.kind == "probs":
+                self.play(new.bars.make_highlight_animation(), run_time=0.8)
+                self.wait(0.8)
+
+        # the whole network at a glance
+        self.play(FadeOut(header), FadeOut(self.caption), run_time=0.4)
+        self.caption = None
+        self.add(*mobs)
+        width = everything.width + 1.0
+        centre = everything.get_center()
+        model = trace.checkpoint or trace.architecture
+        summary = f"{model}: “{trace.predicted_name}” ({100 * trace.confidence:.1f}%)"
+        self.play(
+            self.frame.animate.set(width=width).move_to(centre + DOWN * width * 0.04),
+            run_time=1.5,
+        )
+        final = self.caption_at(summary, centre + DOWN * width * 0.04, width)
+        final.scale(width / self.FRAME_WIDTH * 0.9).move_to(final)
+        final.next_to(everything, DOWN, buff=0.3)
+        self.play(FadeIn(final), run_time=0.6)
+        self.wait(1.5)
+
+    def stage_animation(self, st: Stage, prev: Stage, new: Group, old: Group):
+        if st.kind == "maps" and prev.kind == "maps" and st.record.kind == "pool":
+            return AnimationGroup(
+                *[make_morph_animation(a, b) for a, b in zip(old.parts, new.parts, strict=False)],
+                FadeIn(
+                    Group(*[m for m in new.submobjects if m is not new.stack]), new.stack.caption
+                ),
+            )
+        if st.kind == "maps":
+            return AnimationGroup(
+                new.stack.make_build_animation(), FadeIn(new.submobjects[1]), lag_ratio=0.3
+            )
+        if st.kind == "flatten":
+            return AnimationGroup(
+                make_morph_animation(old.main, new.main), FadeIn(new.submobjects[1])
+            )
+        if st.kind in ("dense", "logits"):
+            col = new.column
+            col.turn_off()
+            return AnimationGroup(
+                *self.connect(old, new),
+                FadeIn(Group(col, *new.submobjects[1:])),
+                col.make_light_animation(),
+                lag_ratio=0.35,
+            )
+        return AnimationGroup(
+            new.bars.make_grow_animation(), FadeIn(new.submobjects[1]), lag_ratio=0.3
+        )
+
+
+__all__ = ["ForwardPassScene", "Stage", "forward_stages", "np"]

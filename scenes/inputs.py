@@ -1,0 +1,82 @@
+"""Which Trace a scene shows.
+
+``EXPLAINER_TRACE`` (a ``.npz`` written by ``explainer capture``) when set, else a bundled test
+digit captured through the shipped ``models/mnist_bn_cnn.pt`` (``mnist_tinyvgg`` or any other
+shipped MNIST model while that one is not trained yet). ``EXPLAINER_TRACE_B`` picks the second
+Trace of the comparison scene; by default the same digit goes through a second shipped model.
+"""
+
+from __future__ import annotations
+
+import os
+
+from explainer.errors import ExplainerError
+from explainer.trace import Trace
+
+TRACE_ENV = "EXPLAINER_TRACE"
+TRACE_B_ENV = "EXPLAINER_TRACE_B"
+PREFERRED_MODELS = ("mnist_bn_cnn", "mnist_tinyvgg", "mnist_fast_cnn", "mnist_cnn3_fc3")
+COMPARISON_PARTNERS = ("mnist_mlp", "mnist_linear", "mnist_tinyvgg")
+DEFAULT_DIGIT_INDEX = 7  # a clear "7" in the bundled sample (interleaved 0..9, 0..9, ...)
+
+
+def shipped_model(preferred: tuple[str, ...] = PREFERRED_MODELS):
+    """The first readable shipped checkpoint of ``preferred`` (else any shipped MNIST model)."""
+    from explainer.checkpoints import (
+        CheckpointError,
+        load_checkpoint,
+        models_dir,
+        shipped_checkpoints,
+    )
+
+    paths = [models_dir() / f"{name}.pt" for name in preferred]
+    for path in [*paths, *shipped_checkpoints("mnist")]:
+        if path.exists():
+            try:
+                return load_checkpoint(path)
+            except CheckpointError:
+                continue  # being written by a training run, or from an older version
+    raise ExplainerError(
+        f"no trained model in {models_dir()}: run `make models` or set {TRACE_ENV}"
+    )
+
+
+def bundled_digit(index: int = DEFAULT_DIGIT_INDEX) -> tuple:
+    """``(image (28, 28) float32 in [0, 1], label, source text)`` from the bundled sample."""
+    from explainer.data import load_sample
+
+    sample = load_sample("mnist")
+    img = sample.images[index].numpy()
+    img = img.astype("float32") / 255.0 if img.dtype.name == "uint8" else img.astype("float32")
+    test_id = int(sample.indices[index]) if sample.indices is not None else index
+    return img.reshape(28, 28), int(sample.labels[index]), f"MNIST test #{test_id}"
+
+
+def capture_shipped(ckpt, image, label: int | None, source: str) -> Trace:
+    """Capture ``image`` (``(28, 28)`` in [0, 1]) through a loaded checkpoint."""
+    from explainer.capture import capture_checkpoint
+
+    return capture_checkpoint(ckpt, image, label=label, source=source)
+
+
+def default_trace() -> Trace:
+    """``EXPLAINER_TRACE`` if set, else the bundled digit through the shipped model."""
+    env = os.environ.get(TRACE_ENV)
+    if env:
+        return Trace.load(env)
+    image, label, source = bundled_digit()
+    return capture_shipped(shipped_model(), image, label, source)
+
+
+def comparison_traces(first: Trace | None = None) -> tuple[Trace, Trace]:
+    """Two Traces of the same digit: ``first`` (default :func:`default_trace`) and
+    ``EXPLAINER_TRACE_B`` if set, else the digit through a simpler shipped model."""
+    first = first or default_trace()
+    env = os.environ.get(TRACE_B_ENV)
+    if env:
+        return first, Trace.load(env)
+    partners = [p for p in COMPARISON_PARTNERS if p != first.checkpoint]
+    ckpt = shipped_model(tuple(partners))
+    if ckpt.name == first.checkpoint:
+        raise ExplainerError(f"only one shipped model; set {TRACE_B_ENV} to compare with another")
+    return first, capture_shipped(ckpt, first.image, first.label, first.source)

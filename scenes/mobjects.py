@@ -1,0 +1,494 @@
+"""Reusable Manim mobjects built from numpy arrays: feature maps, kernels, neurons, bars.
+
+Every picture of values goes through :mod:`explainer.style` (``scale_for`` + ``colorize``), so a
+feature map looks the same in a Manim video, a GIF and the app. A feature map is ONE
+``ImageMobject`` (nearest-neighbour resampling), never a grid of squares. Each class offers
+``make_*_animation(...)`` methods that *return* an Animation (to compose with ``Succession``
+or ``AnimationGroup``); none of them plays anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from manim import (
+    DOWN,
+    LEFT,
+    RESAMPLING_ALGORITHMS,
+    RIGHT,
+    UP,
+    Animation,
+    AnimationGroup,
+    Circle,
+    Create,
+    FadeIn,
+    Group,
+    GrowFromEdge,
+    ImageMobject,
+    LaggedStart,
+    Rectangle,
+    Square,
+    SurroundingRectangle,
+    Transform,
+    VGroup,
+)
+
+from explainer.style import HIGHLIGHT_COLOR, THEMES, Scale, colorize, hex_to_rgb, scale_for
+
+THEME = THEMES["dark"]
+FONT_SIZE = 22
+SMALL_FONT_SIZE = 16
+
+
+FONT_FILE = "DejaVuSans.ttf"
+MIN_PIXELS_PER_UNIT = 90  # text is rasterised at least this sharp (and twice the output's)
+
+
+class Label(ImageMobject):
+    """One line of text, rasterised once with Pillow (DejaVu Sans) into an image.
+
+    Manim's ``Text`` is a vector glyph per character: building one takes ~0.2 s and every
+    animation copies all its curves, which made the scenes render slower than real time. A
+    raster label is built in a millisecond, copies for free, and at twice the output
+    resolution looks the same. ``size`` is a font size in points, as for ``Text``.
+    """
+
+    def __init__(self, text: str, size: float = FONT_SIZE, color: str | None = None) -> None:
+        from manim import config
+
+        self.text = text
+        self.size = size
+        self.text_color = color or THEME.foreground
+        ppu = max(MIN_PIXELS_PER_UNIT, 2 * config.pixel_height / config.frame_height)
+        em = size / 72  # scene units per em: font size 72 is one unit
+        px = max(8, round(em * ppu))
+        super().__init__(_text_pixels(text, px, self.text_color))
+        self.set_resampling_algorithm(RESAMPLING_ALGORITHMS["bilinear"])
+        self.height = self.pixel_array.shape[0] / px * em
+
+    def recolored(self, color: str) -> Label:
+        """The same text in another colour, at the same place."""
+        return Label(self.text, self.size, color).scale_to_fit_height(self.height).move_to(self)
+
+
+@lru_cache(maxsize=1024)
+def _text_pixels(text: str, px: int, color: str) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.truetype(FONT_FILE, px)
+    except OSError:  # no DejaVu: Pillow's own scalable font
+        font = ImageFont.load_default(px)
+    ascent, descent = font.getmetrics()
+    pad = max(2, px // 8)
+    width = int(np.ceil(font.getlength(text))) + 2 * pad
+    img = Image.new("RGBA", (max(width, 1), ascent + descent + 2 * pad), (*hex_to_rgb(color), 0))
+    ImageDraw.Draw(img).text((pad, pad), text, font=font, fill=(*hex_to_rgb(color), 255))
+    return np.asarray(img)
+
+
+def label(text: str, size: float = FONT_SIZE, color: str | None = None) -> Label:
+    """A caption-style :class:`Label` in the theme's foreground colour."""
+    return Label(text, size, color)
+
+
+def pixel_image(pixels: np.ndarray, height: float) -> ImageMobject:
+    """``(H, W, 3)`` uint8 RGB as an ``ImageMobject`` of ``height`` scene units, drawn with
+    nearest-neighbour resampling so every value stays a crisp square."""
+    rgba = np.concatenate([pixels, np.full((*pixels.shape[:2], 1), 255, np.uint8)], axis=-1)
+    img = ImageMobject(rgba)
+    img.set_resampling_algorithm(RESAMPLING_ALGORITHMS["nearest"])
+    img.height = height
+    return img
+
+
+class FeatureMap(Group):
+    """One ``(H, W)`` array as a coloured image with a thin frame.
+
+    ``scale`` fixes the colours (default ``scale_for(values, kind)``); ``height`` is the height
+    in scene units; the width follows the aspect ratio unless ``width`` is given.
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        scale: Scale | None = None,
+        *,
+        kind: str = "auto",
+        height: float = 1.0,
+        width: float | None = None,
+        frame_color: str | None = None,
+        frame_width: float = 1.5,
+    ) -> None:
+        values = np.asarray(values, dtype=np.float32)
+        if values.ndim != 2:
+            raise ValueError(f"FeatureMap needs an (H, W) array, got shape {values.shape}")
+        self.values = values
+        self.value_scale = scale or scale_for(values, kind)
+        self.pixels = colorize(values, self.value_scale)
+        self.image = pixel_image(self.pixels, height)
+        if width is not None:
+            self.image.stretch_to_fit_width(width)
+        self.frame = Rectangle(
+            width=self.image.width,
+            height=self.image.height,
+            stroke_color=frame_color or THEME.muted,
+            stroke_width=frame_width,
+        ).move_to(self.image)
+        super().__init__(self.image, self.frame)
+
+    @property
+    def rows(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def cols(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def cell_size(self) -> float:
+        """Height of one value's cell, in scene units."""
+        return self.image.height / self.rows
+
+    def pixel_center(self, row: int, col: int) -> np.ndarray:
+        """Scene point at the centre of value ``(row, col)`` (row 0 at the top)."""
+        top_left = self.image.get_corner(UP + LEFT)
+        w = self.image.width / self.cols
+        return top_left + RIGHT * (col + 0.5) * w + DOWN * (row + 0.5) * self.cell_size
+
+    def make_highlight(
+        self, row: int, col: int, size: int | tuple[int, int] = 1, color: str = HIGHLIGHT_COLOR
+    ) -> Rectangle:
+        """A frame around the ``size`` × ``size`` patch whose top-left value is ``(row, col)``;
+        rows/cols may lie outside the map (zero padding)."""
+        h, w = (size, size) if isinstance(size, int) else size
+        s = self.cell_size
+        rect = Rectangle(width=w * s, height=h * s, stroke_color=color, stroke_width=3)
+        centre = self.pixel_center(row, col) + RIGHT * (w - 1) * s / 2 + DOWN * (h - 1) * s / 2
+        return rect.move_to(centre)
+
+    def make_reveal_animation(self, run_time: float = 1.0) -> Animation:
+        """Fade the map in."""
+        return FadeIn(self, run_time=run_time)
+
+    def make_fill_animation(
+        self, run_time: float = 2.0, background: str | None = None
+    ) -> Animation:
+        """Fill the image in reading order (row by row, left to right), the way a kernel
+        sliding over the input produces it. Starts from a blank (background) map."""
+        return _FillIn(self, background or THEME.background, run_time=run_time)
+
+
+class _FillIn(Animation):
+    """Reveal a :class:`FeatureMap`'s pixels in reading order."""
+
+    def __init__(self, fmap: FeatureMap, background: str, **kwargs) -> None:
+        self.fmap = fmap
+        self.full = fmap.image.pixel_array.copy()
+        rgb = np.array([int(background.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)], np.uint8)
+        self.blank = self.full.copy()
+        self.blank[..., :3] = rgb
+        super().__init__(fmap, **kwargs)
+
+    def begin(self) -> None:
+        self.fmap.image.pixel_array = self.blank.copy()
+        super().begin()
+
+    def interpolate_mobject(self, alpha: float) -> None:
+        rows, cols = self.fmap.rows, self.fmap.cols
+        shown = round(alpha * rows * cols)
+        arr = self.blank.copy()
+        r, c = divmod(shown, cols)
+        ph, pw = self.full.shape[0] // rows, self.full.shape[1] // cols  # source pixels per value
+        arr[: r * ph] = self.full[: r * ph]
+        arr[r * ph : (r + 1) * ph, : c * pw] = self.full[r * ph : (r + 1) * ph, : c * pw]
+        self.fmap.image.pixel_array = arr
+
+
+class FeatureMapStack(Group):
+    """Several channels of one ``(C, H, W)`` layer output, one :class:`FeatureMap` each, all on
+    ONE colour scale (the layer's), laid out as a grid (``rows`` high) or a ``"cascade"``.
+
+    ``channels`` picks which channels to draw (default: the ``max_maps`` most active, by mean
+    absolute value). ``title`` and the shape text are written underneath.
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        *,
+        kind: str = "auto",
+        channels: Sequence[int] | None = None,
+        max_maps: int = 8,
+        rows: int = 4,
+        map_height: float = 0.8,
+        gap: float = 0.08,
+        layout: str = "grid",
+        title: str | None = None,
+        scale: Scale | None = None,
+    ) -> None:
+        values = np.asarray(values, dtype=np.float32)
+        if values.ndim != 3:
+            raise ValueError(f"FeatureMapStack needs a (C, H, W) array, got shape {values.shape}")
+        self.values = values
+        self.channels = list(channels) if channels is not None else top_channels(values, max_maps)
+        self.value_scale = scale or scale_for(values, kind)
+        self.maps = [
+            FeatureMap(values[c], self.value_scale, height=map_height) for c in self.channels
+        ]
+        self.body = Group(*self.maps)
+        if layout == "cascade":
+            for i, m in enumerate(self.maps):
+                m.shift((RIGHT + UP) * i * map_height * 0.18)
+            for i, m in enumerate(self.maps):  # the first channel is drawn on top
+                m.set_z_index(len(self.maps) - i)
+        else:
+            self.body.arrange_in_grid(rows=min(rows, len(self.maps)), buff=gap, flow_order="dr")
+        parts: list = [self.body]
+        c, h, w = values.shape
+        shown = f"  ({len(self.channels)} shown)" if len(self.channels) < c else ""
+        self.shape_label = label(f"{c}×{h}×{w}{shown}", SMALL_FONT_SIZE, THEME.muted)
+        texts = [self.shape_label]
+        if title:
+            self.title = label(title, SMALL_FONT_SIZE + 2)
+            texts.insert(0, self.title)
+        self.caption = Group(*texts).arrange(DOWN, buff=0.06).next_to(self.body, DOWN, buff=0.15)
+        parts.append(self.caption)
+        super().__init__(*parts)
+
+    def make_build_animation(self, run_time: float = 1.5) -> Animation:
+        """The maps appear one after the other, then the caption."""
+        return AnimationGroup(
+            LaggedStart(*[FadeIn(m, scale=0.8) for m in self.maps], lag_ratio=0.15),
+            FadeIn(self.caption),
+            run_time=run_time,
+        )
+
+
+def top_channels(values: np.ndarray, n: int) -> list[int]:
+    """Indices of the ``n`` channels of ``(C, H, W)`` with the largest mean |value|, in
+    channel order."""
+    energy = np.abs(values.reshape(values.shape[0], -1)).mean(axis=1)
+    return sorted(np.argsort(-energy, kind="stable")[:n].tolist())
+
+
+class Kernel(Group):
+    """A ``(kH, kW)`` weight grid: one square per weight on the signed scale, its value
+    written inside (``decimals`` places). ``kH·kW`` squares, so only for small kernels."""
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        scale: Scale | None = None,
+        *,
+        cell: float = 0.5,
+        decimals: int = 2,
+        font_size: float = SMALL_FONT_SIZE,
+    ) -> None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.ndim != 2:
+            raise ValueError(f"Kernel needs a (kH, kW) array, got shape {weights.shape}")
+        self.weights = weights
+        self.value_scale = scale or scale_for(weights, "kernel")
+        colours = colorize(weights, self.value_scale)
+        self.cells = VGroup()
+        self.numbers = Group()
+        for (r, c), w in np.ndenumerate(weights):
+            sq = Square(side_length=cell, stroke_color=THEME.muted, stroke_width=1)
+            sq.set_fill(_hex(colours[r, c]), opacity=1)
+            sq.move_to(RIGHT * c * cell + DOWN * r * cell)
+            light = colours[r, c].astype(int).sum() > 3 * 150
+            num = label(f"{w:.{decimals}f}", font_size, "#111111" if light else "#f0f0f0")
+            num.scale_to_fit_width(min(num.width, cell * 0.9)).move_to(sq)
+            self.cells.add(sq)
+            self.numbers.add(num)
+        super().__init__(self.cells, self.numbers)
+
+    def make_slide_animation(self, target: np.ndarray, run_time: float = 0.5) -> Animation:
+        """Move the kernel so its centre lands on the scene point ``target``."""
+        return self.animate(run_time=run_time).move_to(target).build()
+
+
+class NeuronColumn(Group):
+    """A ``(N,)`` vector as a column of circles filled by their values (at most ``max_shown``:
+    the most active ones, in index order, with "⋮" where others are left out).
+
+    Built *lit*; call :meth:`turn_off` first and play :meth:`make_light_animation` to light them.
+    ``names`` labels each neuron (e.g. class names for an output layer).
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        *,
+        kind: str = "auto",
+        scale: Scale | None = None,
+        max_shown: int = 12,
+        radius: float = 0.11,
+        gap: float = 0.05,
+        names: Sequence[str] | None = None,
+    ) -> None:
+        values = np.asarray(values, dtype=np.float32).ravel()
+        self.values = values
+        self.value_scale = scale or scale_for(values, kind)
+        n = len(values)
+        self.indices = (
+            list(range(n)) if n <= max_shown else top_channels(values.reshape(n, 1, 1), max_shown)
+        )
+        self.colors = [_hex(c) for c in colorize(values[self.indices], self.value_scale)]
+        self.neurons = VGroup()
+        for col in self.colors:
+            circ = Circle(radius=radius, stroke_color=THEME.muted, stroke_width=1.5)
+            circ.set_fill(col, opacity=1)
+            self.neurons.add(circ)
+        self.neurons.arrange(DOWN, buff=gap)
+        parts: list = [self.neurons]
+        self.dots = Group()
+        if n > max_shown:
+            self.dots = label("⋮", FONT_SIZE, THEME.muted).next_to(self.neurons, DOWN, buff=0.05)
+            parts.append(self.dots)
+        self.names = Group()
+        if names is not None:
+            for circ, i in zip(self.neurons, self.indices, strict=True):
+                self.names.add(label(str(names[i]), SMALL_FONT_SIZE).next_to(circ, LEFT, buff=0.1))
+            parts.append(self.names)
+        super().__init__(*parts)
+
+    @property
+    def shown(self) -> int:
+        return len(self.neurons)
+
+    def turn_off(self) -> NeuronColumn:
+        """Turn every neuron off (background fill) before :meth:`make_light_animation`."""
+        for circ in self.neurons:
+            circ.set_fill(THEME.panel, opacity=1)
+        return self
+
+    def make_light_animation(self, run_time: float = 1.2) -> Animation:
+        """Each neuron takes the colour of its activation, top to bottom."""
+        return LaggedStart(
+            *[
+                c.animate.set_fill(col, opacity=1)
+                for c, col in zip(self.neurons, self.colors, strict=True)
+            ],
+            lag_ratio=0.08,
+            run_time=run_time,
+        )
+
+
+class ProbabilityBars(Group):
+    """Softmax probabilities ``(K,)`` as horizontal bars with class names and percentages.
+
+    Bars are ``max_width`` long at probability 1; the tallest is drawn in the highlight colour
+    by :meth:`make_highlight_animation`.
+    """
+
+    def __init__(
+        self,
+        probs: np.ndarray,
+        class_names: Sequence[str] | None = None,
+        *,
+        max_width: float = 2.5,
+        bar_height: float = 0.26,
+        gap: float = 0.1,
+        color: str | None = None,
+    ) -> None:
+        probs = np.asarray(probs, dtype=np.float32).ravel()
+        self.probs = probs
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(len(probs))]
+        self.max_width = max_width
+        self.bar_color = color or THEME.accent
+        self.tracks = VGroup()
+        self.bars = VGroup()
+        self.names = Group()
+        self.values = Group()
+        for i, p in enumerate(probs):
+            y = DOWN * i * (bar_height + gap)
+            track = Rectangle(width=max_width, height=bar_height, stroke_width=0)
+            track.set_fill(THEME.panel, opacity=1).move_to(y, aligned_edge=LEFT)
+            bar = Rectangle(
+                width=max(max_width * float(p), 1e-3), height=bar_height, stroke_width=0
+            )
+            bar.set_fill(self.bar_color, opacity=1).move_to(y, aligned_edge=LEFT)
+            name = label(self.class_names[i], SMALL_FONT_SIZE + 2).next_to(track, LEFT, buff=0.15)
+            value = label(f"{100 * p:.1f}%", SMALL_FONT_SIZE, THEME.muted).next_to(
+                track, RIGHT, buff=0.12
+            )
+            self.tracks.add(track)
+            self.bars.add(bar)
+            self.names.add(name)
+            self.values.add(value)
+        super().__init__(self.tracks, self.bars, self.names, self.values)
+
+    @property
+    def winner(self) -> int:
+        return int(np.argmax(self.probs))
+
+    def make_grow_animation(self, run_time: float = 1.5) -> Animation:
+        """Bars grow from zero to their probability, then the percentages appear."""
+        return AnimationGroup(
+            FadeIn(self.tracks, self.names),
+            LaggedStart(*[GrowFromEdge(b, LEFT) for b in self.bars], lag_ratio=0.05),
+            FadeIn(self.values),
+            lag_ratio=0.4,
+            run_time=run_time,
+        )
+
+    def make_highlight_animation(
+        self, index: int | None = None, run_time: float = 1.0
+    ) -> Animation:
+        """Colour bar ``index`` (default: the winner) and frame its row."""
+        i = self.winner if index is None else index
+        row = Group(self.names[i], self.tracks[i], self.values[i])
+        self.highlight_box = SurroundingRectangle(row, color=HIGHLIGHT_COLOR, buff=0.06)
+        name = self.names[i]
+        return AnimationGroup(
+            self.bars[i].animate.set_fill(HIGHLIGHT_COLOR),
+            FadeIn(name.recolored(HIGHLIGHT_COLOR)),
+            Create(self.highlight_box),
+            run_time=run_time,
+        )
+
+
+class ColorBar(Group):
+    """A horizontal colour bar for ``scale``: gradient image, end values and the scale's label."""
+
+    def __init__(
+        self, scale: Scale, *, width: float = 2.0, height: float = 0.16, text: str | None = None
+    ):
+        ramp = np.linspace(scale.vmin, scale.vmax, 128, dtype=np.float32)[None, :].repeat(4, 0)
+        self.value_scale = scale
+        self.image = pixel_image(colorize(ramp, scale), height)
+        self.image.stretch_to_fit_width(width)
+        frame = Rectangle(width=width, height=height, stroke_color=THEME.muted, stroke_width=1)
+        lo = label(_fmt(scale.vmin), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
+            self.image, LEFT, 0.1
+        )
+        hi = label(_fmt(scale.vmax), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
+            self.image, RIGHT, 0.1
+        )
+        name = label(text or scale.label, SMALL_FONT_SIZE - 2, THEME.muted).next_to(
+            self.image, UP, 0.08
+        )
+        super().__init__(self.image, frame.move_to(self.image), lo, hi, name)
+
+
+def make_morph_animation(source, target, run_time: float = 1.2) -> Animation:
+    """A copy of ``source`` flies onto ``target`` (stretched to its box) and fades while
+    ``target`` fades in: works between images of different sizes (a 28×28 map pooled to
+    14×14, maps flattened into a column), which ``Transform`` cannot interpolate."""
+    ghost = source.copy()
+    landing = source.copy().replace(target, stretch=True).set_opacity(0)
+    return AnimationGroup(
+        Transform(ghost, landing, remover=True), FadeIn(target), run_time=run_time
+    )
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2g}" if abs(v) < 10 else f"{v:.0f}"
+
+
+def _hex(rgb: np.ndarray) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(x) for x in rgb[:3]))
