@@ -297,12 +297,19 @@ def confusion_figure(ev: Evaluation):
     return fig
 
 
+def _long(names: list[str]) -> bool:
+    """Class names too long to share one title line with another (Fashion-MNIST)."""
+    return max(len(n) for n in names) > 3
+
+
 def _digit_grid(images, titles, colors, cols: int, suptitle: str, note: str = ""):
     import matplotlib.pyplot as plt
 
     n = len(images)
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55 + 0.9), squeeze=False)
+    two_lines = any("\n" in t for t in titles)
+    cell_h = 1.85 if two_lines else 1.55
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * cell_h + 0.9), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, t, c in zip(axes.flat, images, titles, colors, strict=False):
@@ -315,9 +322,9 @@ def _digit_grid(images, titles, colors, cols: int, suptitle: str, note: str = ""
         left=0.01,
         right=0.99,
         bottom=0.06 if note else 0.01,
-        top=1 - 0.7 / (rows * 1.55 + 0.9),
+        top=1 - (1.0 if two_lines else 0.7) / (rows * cell_h + 0.9),
         wspace=0.08,
-        hspace=0.55,
+        hspace=0.75 if two_lines else 0.55,
     )
     return fig
 
@@ -337,7 +344,11 @@ def mistakes_figure(ev: Evaluation, limit: int = MAX_MISTAKES_SHOWN):
     more = f"; the {limit} most confident shown" if len(mistakes) > limit else ""
     return _digit_grid(
         [images[m["position"]] for m in shown],
-        [f"{m['true']}→{m['predicted']} {m['confidence']:.0%}" for m in shown],
+        [
+            f"{m['true']}{sep}→ {m['predicted']} {m['confidence']:.0%}"
+            for m in shown
+            for sep in ["\n" if _long(ev.class_names) else ""]
+        ],
         [style.WRONG_COLOR] * len(shown),
         cols=8,
         suptitle=f"{len(mistakes)} misclassified · {_title(ev)}",
@@ -356,8 +367,9 @@ def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
     images = ev.split.images.numpy()[pick] / 255.0
     names = ev.class_names
     right = ev.predicted[pick] == ev.labels[pick]
+    sep = "\n" if _long(names) else " "
     titles = [
-        f"{names[p]} {ev.probs[i, p]:.0%}" if ok else f"{names[p]} (is {names[y]})"
+        f"{names[p]}{sep}{ev.probs[i, p]:.0%}" if ok else f"{names[p]}{sep}(is {names[y]})"
         for i, p, y, ok in zip(pick, ev.predicted[pick], ev.labels[pick], right, strict=True)
     ]
     colors = [style.CORRECT_COLOR if ok else style.WRONG_COLOR for ok in right]
