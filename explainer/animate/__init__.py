@@ -25,8 +25,8 @@ from explainer.errors import ExplainerError
 from explainer.trace import Trace
 
 KINDS = ("forward", "dataflow", "convolution", "training", "mistakes")
-DEFAULTS: dict[str, tuple[float, float]] = {  # fps, seconds
-    "forward": (15, 12),
+DEFAULTS: dict[str, tuple[float, float | None]] = {  # fps, seconds (None: depends on the model)
+    "forward": (15, None),
     "dataflow": (15, 10),
     "convolution": (12, 16),
     "training": (10, 10),
@@ -65,6 +65,10 @@ def build_animation(
     check_kind(kind)
     d_fps, d_seconds = DEFAULTS[kind]
     fps = float(fps or d_fps)
+    if not seconds and d_seconds is None:
+        from explainer.animate.forward import default_seconds
+
+        seconds = default_seconds(trace) if trace is not None else 12.0
     seconds = float(seconds or d_seconds)
     w, h = int(size[0]), int(size[1])
     if not (320 <= w <= 3840 and 180 <= h <= 2160):

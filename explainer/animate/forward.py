@@ -65,6 +65,11 @@ def _stage(r: LayerRecord) -> Stage:
     )
 
 
+def default_seconds(trace: Trace) -> float:
+    """0.8 s per layer shown plus 2.2 s for the input and the prediction, at least 10 s."""
+    return max(10.0, round(0.8 * (len(stages_of(trace)) + 1) + 2.2))
+
+
 @dataclass
 class ForwardLayout:
     """Pixel boxes of the forward frame."""
@@ -116,8 +121,8 @@ def _stage_sheets(
     sk.text(0, 10 * u, stage.title, 10.5, bold=True)
     sk.text(0, 28 * u, stage.subtitle, 8.5, color=t.muted)
     cb_w = int(11 * u)
-    grid = (int(44 * u), h - 2, 0, w - cb_w - int(48 * u))
-    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(40 * u), w - int(40 * u))
+    grid = (int(42 * u), h - 2, 0, w - cb_w - int(36 * u))
+    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(30 * u), w - int(30 * u))
     sk.colorbar(cb, stage.scale)
     labels: list[str] = []
     if stage.spatial:
@@ -161,15 +166,19 @@ def build_forward(
     trace: Trace,
     *,
     fps: float = 15,
-    seconds: float = 12,
+    seconds: float | None = None,
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
 ) -> Reel:
     """The forward animation of ``trace`` as a :class:`Reel` with ``round(fps * seconds)``
-    frames of ``size`` pixels. ``reel.meta`` holds the layout: ``panels[layer]`` (the frame
-    boxes of each channel, or of the vector's tile rows) and ``shown[layer]`` (the first frame
-    where that layer is complete)."""
+    frames of ``size`` pixels (default length: 0.8 s per layer plus 2.2 s, at least 10 s).
+
+    ``reel.meta`` holds the layout: ``panels[layer]`` (the frame boxes of each channel, or of
+    the vector's tile rows), ``shown[layer]`` (the first frame where that layer is complete)
+    and ``schedule`` (per frame: stage, revealed units, units)."""
     stages = stages_of(trace)
+    if seconds is None:
+        seconds = default_seconds(trace)
     n_frames = round(fps * seconds)
     intro, outro = round(fps * 0.6), round(fps * 1.6)
     per_stage = (n_frames - intro - outro) // (len(stages) + 1)

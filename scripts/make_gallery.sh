@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Render the README gallery into animations/: one GIF per animation kind (each <= 2 MB,
+# 800x450 so it reads at README width) plus the architecture comparison chart.
+# Usage: scripts/make_gallery.sh            (MODEL=mnist_bn_cnn DIGIT=7 by default)
+#        MODEL=mnist_fast_cnn scripts/make_gallery.sh
+# The full test set (--data-dir / EXPLAINER_DATA_DIR) gives the mistakes reel more to show;
+# without it the 500 bundled test digits are used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXPLAINER=${EXPLAINER:-.venv/bin/explainer}
+MODEL=${MODEL:-mnist_bn_cnn}
+DIGIT=${DIGIT:-7}
+OUT=${OUT:-animations}
+mkdir -p "$OUT"
+
+render() {  # KIND [options...]
+  local kind=$1; shift
+  echo "== $OUT/$kind.gif"
+  "$EXPLAINER" render "$kind" --checkpoint "$MODEL" --out "$OUT/$kind.gif" "$@"
+}
+
+render forward --digit "$DIGIT"
+render dataflow --digit "$DIGIT"
+render convolution --digit "$DIGIT"
+if ls models/snapshots/"$MODEL"_epoch*.pt >/dev/null 2>&1; then
+  render training --digit "$DIGIT"
+else
+  echo "== skipping $OUT/training.gif: no models/snapshots/${MODEL}_epochNN.pt (make models)"
+fi
+render mistakes
+
+# the architecture comparison chart (explainer compare)
+if "$EXPLAINER" compare --help >/dev/null 2>&1; then
+  echo "== $OUT/architectures.png"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  "$EXPLAINER" compare --out "$tmp" >/dev/null
+  cp "$tmp/compare.png" "$OUT/architectures.png"
+fi
+
+# every GIF must stay under 2 MB to embed well in a README
+status=0
+for f in "$OUT"/*.gif; do
+  size=$(stat -c %s "$f")
+  printf '%-32s %6d kB\n' "$f" $((size / 1000))
+  if [ "$size" -gt 2000000 ]; then echo "  $f is over 2 MB" >&2; status=1; fi
+done
+exit $status
