@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -266,14 +267,18 @@ def _hooked_forward(
 
     Views are taken without copying; when a later in-place operation (``ReLU(inplace=True)``)
     changed an output after its hook ran, which the tensor's version counter reveals, the
-    pass is repeated with a copy taken inside the hook, so records are always right."""
+    pass is repeated with a copy taken inside the hook, so records are always right.
+
+    Hooks only record passes run by the calling thread: the app shares one model between
+    sessions, and another thread's forward pass must not leak into this capture."""
+    owner = threading.get_ident()
     for clone in (False, True):
         seen: list[tuple[str, Any, tuple[int, ...]]] = []
         versions: list[int] = []
 
         def make_hook(name: str, seen=seen, versions=versions, clone=clone) -> Callable:
             def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-                if isinstance(output, torch.Tensor):
+                if isinstance(output, torch.Tensor) and threading.get_ident() == owner:
                     inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
                     shape = tuple(inp.shape[1:]) if inp is not None else ()
                     seen.append((name, take(name, output.clone() if clone else output), shape))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -222,3 +224,41 @@ def test_capture_checkpoint_metadata(tmp_path, sample):
     assert trace.checkpoint_hash == ckpt.sha256 and len(trace.checkpoint_hash) == 16
     assert trace.class_names == [str(d) for d in range(10)] and trace.source == "sample #0"
     assert trace.meta["epoch"] == 4 and trace.label == 7
+
+
+class Gate(nn.Module):
+    """Holds the first forward pass that reaches it until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.held = threading.Event()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.held.is_set():
+            self.held.set()
+            self.release.wait(10)
+        return x
+
+
+def test_concurrent_captures_of_one_model_stay_apart(sample):
+    torch.manual_seed(0)
+    gate = Gate()
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), gate, nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+    model(sample.floats()[:1])  # materialise the lazy layer
+    model.eval()
+    a, b = sample.floats()[0], sample.floats()[1]
+    gate.held.set()
+    solo_a, solo_b = capture(model, a), capture(model, b)
+    gate.held.clear()
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("a", capture(model, a)))
+    worker.start()
+    assert gate.held.wait(10)  # the worker is paused inside its forward pass, hooks registered
+    trace_b = capture(model, b)
+    gate.release.set()
+    worker.join(10)
+    for got, solo in ((result["a"], solo_a), (trace_b, solo_b)):
+        assert got.names() == solo.names()
+        for r, s in zip(got.layers, solo.layers, strict=True):
+            np.testing.assert_array_equal(r.output, s.output)
