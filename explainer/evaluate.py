@@ -380,7 +380,7 @@ def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
         cols=10,
         suptitle=f"Sample predictions · {_title(ev)}",
         note=f"green: right (prediction, confidence) · red: wrong (prediction, true class)"
-        f" · {len(bad)} of the {len(wrong)} mistakes mixed in",
+        f" · random images, plus {len(bad)} of the {len(wrong)} mistakes mixed in on purpose",
     )
 
 
