@@ -44,6 +44,7 @@ from scenes.mobjects import (
     FeatureMap,
     Kernel,
     label,
+    make_morph_animation,
 )
 
 
@@ -66,10 +67,18 @@ def first_conv(trace: Trace) -> tuple[LayerRecord, np.ndarray]:
     )
 
 
-def pick_channel(record: LayerRecord) -> int:
-    """The output channel with the most structure (largest standard deviation)."""
-    out = record.output.reshape(record.output.shape[0], -1)
-    return int(np.argmax(out.std(axis=1)))
+def pick_channel(record: LayerRecord, image: np.ndarray) -> int:
+    """The output channel that responds most to the ink of ``image`` (``(H, W)`` in [0, 1]):
+    largest mean output on the strokes minus mean output on the background, so the map a
+    learner sees lights up on the digit rather than around it."""
+    out = record.output
+    if out.shape[1:] != image.shape:
+        return int(np.argmax(out.reshape(out.shape[0], -1).std(axis=1)))
+    ink = image > 0.5
+    if not ink.any() or ink.all():
+        return int(np.argmax(out.reshape(out.shape[0], -1).std(axis=1)))
+    score = out[:, ink].mean(axis=1) - out[:, ~ink].mean(axis=1)
+    return int(np.argmax(score / (out.reshape(out.shape[0], -1).std(axis=1) + 1e-6)))
 
 
 def patch_products(
@@ -129,7 +138,7 @@ class ConvolutionScene(TraceScene):
     def construct(self) -> None:
         trace = self.trace
         conv, inp = first_conv(trace)
-        ch = pick_channel(conv)
+        ch = pick_channel(conv, trace.image)
         kernel = conv.weight[ch, 0]
         bias = float(conv.bias[ch]) if conv.bias is not None else 0.0
         pad = int(conv.params.get("padding", [0, 0])[0])
@@ -175,6 +184,7 @@ class ConvolutionScene(TraceScene):
         panel: Group | None = None
         highlight = None
         out_mark = None
+        computed = []
         for row, col in showcase_positions(out, k):
             patch, products, total = patch_products(inp, kernel, row, col, pad, stride)
             box = digit.make_highlight(row * stride - pad, col * stride - pad, k)
@@ -192,8 +202,9 @@ class ConvolutionScene(TraceScene):
             self.play(FadeIn(new_panel[0]), run_time=0.6)  # patch values
             self.play(FadeIn(new_panel[1], shift=DOWN * 0.2), run_time=0.9)
             self.play(FadeIn(new_panel[2]), run_time=0.6)
-            self.play(TransformFromCopy(new_panel[2], value_pixel), run_time=0.6)
+            self.play(make_morph_animation(new_panel[2], value_pixel), run_time=0.6)
             self.add(value_pixel)
+            computed.append(value_pixel)
             self.wait(0.8)
             highlight, out_mark, panel = box, mark, new_panel
 
@@ -218,6 +229,7 @@ class ConvolutionScene(TraceScene):
             run_time=3.5,
             rate_func=linear,
         )
+        self.remove(*computed)  # now part of the filled map
         self.add(output)
         self.play(FadeOut(highlight), run_time=0.3)
         self.wait(0.5)
@@ -226,8 +238,12 @@ class ConvolutionScene(TraceScene):
         steps = self.after_conv_steps(trace, conv, ch)
         self.play(FadeOut(kern_group, digit, digit_cap), FadeOut(self.caption), run_time=0.6)
         self.caption = None
+        self.play(FadeOut(out_cap, out_bar), run_time=0.3)
+        self.play(output.animate.scale(0.62).move_to(LEFT * 5.2 + UP * 0.35), run_time=0.8)
+        out_cap = label("convolution", SMALL_FONT_SIZE).next_to(output, DOWN, buff=0.15)
+        out_bar = ColorBar(conv_scale, width=1.6, text="value").next_to(out_cap, DOWN, buff=0.2)
+        self.play(FadeIn(out_cap, out_bar), run_time=0.4)
         maps = [Group(output, out_cap, out_bar)]
-        self.play(maps[0].animate.scale(0.62).move_to(LEFT * 5.2 + DOWN * 0.2), run_time=0.8)
         for values, kind, title, caption in steps:
             scale = scale_for(values, kind)
             fm = FeatureMap(values, scale, height=3.6 * 0.62 * values.shape[0] / out.shape[0])
@@ -237,7 +253,9 @@ class ConvolutionScene(TraceScene):
             bar.next_to(g, DOWN, buff=0.2)
             g.add(bar)
             g.next_to(maps[-1], RIGHT, buff=1.0)
-            g.align_to(maps[-1], UP) if values.shape == out.shape else g.match_y(maps[-1])
+            fm.match_y(maps[0][0])
+            g[1].next_to(fm, DOWN, buff=0.15).match_y(maps[0][1])  # captions on one line
+            g[2].next_to(g[1], DOWN, buff=0.2).match_y(maps[0][2])
             arrow = Arrow(
                 maps[-1][0].get_right(), fm.get_left(), buff=0.1, stroke_width=3
             ).set_color(THEME.muted)
@@ -249,6 +267,7 @@ class ConvolutionScene(TraceScene):
                 self.play(TransformFromCopy(maps[-1][0].frame, fm.frame), FadeIn(g), run_time=1.0)
             self.wait(0.8)
             maps.append(g)
+        self.result_maps = [m[0] for m in maps]  # the FeatureMaps left on screen, in order
         self.wait(1.2)
 
     def product_panel(self, patch, products, total, bias, cell, kern_group) -> Group:

@@ -226,7 +226,7 @@ class ForwardPassScene(TraceScene):
     def construct(self) -> None:
         trace = self.trace
         self.frame.set(width=self.FRAME_WIDTH)
-        stages = forward_stages(trace)
+        stages = self.stages = forward_stages(trace)
         mobs: list[Group] = []
         prev_stage: Stage | None = None
         for st in stages:

@@ -38,6 +38,12 @@ if "$EXPLAINER" compare --help >/dev/null 2>&1; then
   cp "$tmp/compare.png" "$OUT/architectures.png"
 fi
 
+# Manim scenes (scenes/): an MP4 of each and a small GIF for the README (MANIM=0 skips them)
+if [ "${MANIM:-1}" = 1 ]; then
+  echo "== $OUT/manim_*.mp4 + .gif"
+  "${PYTHON:-.venv/bin/python}" -m explainer.manim_render --out "$OUT" --quality "${MANIM_QUALITY:-low}"
+fi
+
 # every GIF must stay under 2 MB to embed well in a README
 status=0
 for f in "$OUT"/*.gif; do

@@ -1,0 +1,69 @@
+"""Speed of the Manim scenes: wall-clock render seconds per second of video.
+
+Goal (issue 6): at low quality (854×480, 15 fps) every scene renders at least as fast as real
+time (ratio ≤ 1) on 2 cores; at high quality (1920×1080, 60 fps) within 3× real time.
+
+    .venv/bin/python bench/bench_scenes.py              # low quality, every scene
+    .venv/bin/python bench/bench_scenes.py --high       # also high quality (slow)
+    .venv/bin/python bench/bench_scenes.py --scenes forward convolution
+
+Each scene draws the default Trace (a bundled digit through the shipped model); the ratio
+includes building the scene, rendering every frame and encoding the MP4, not Python start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+GOALS = {"low": 1.0, "medium": 2.0, "high": 3.0}
+
+
+def video_seconds(path: Path) -> float:
+    import imageio.v3 as iio
+
+    meta = iio.immeta(path, plugin="pyav")
+    return float(meta["duration"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from explainer.manim_render import SCENES, render_manim
+    from scenes.inputs import default_trace
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
+    parser.add_argument("--high", action="store_true", help="also measure high quality")
+    args = parser.parse_args(argv)
+    qualities = ["low", "high"] if args.high else ["low"]
+
+    trace = default_trace()
+    print(f"model {trace.checkpoint}, {trace.source}")
+    print(f"{'scene':<12} {'quality':<8} {'video s':>8} {'wall s':>8} {'ratio':>6}  goal")
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in qualities:
+            for kind in args.scenes:
+                out = Path(tmp) / f"{kind}_{quality}.mp4"
+                t0 = time.perf_counter()
+                render_manim(kind, trace, out, quality=quality)
+                wall = time.perf_counter() - t0
+                video = video_seconds(out)
+                ratio = wall / video
+                good = ratio <= GOALS[quality]
+                ok &= good
+                print(
+                    f"{kind:<12} {quality:<8} {video:8.1f} {wall:8.1f} {ratio:6.2f}  "
+                    f"≤ {GOALS[quality]:g} {'ok' if good else 'MISSED'}",
+                    flush=True,
+                )
+    print("all scenes within goal" if ok else "some scenes missed the goal (see above)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

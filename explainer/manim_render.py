@@ -1,0 +1,182 @@
+"""Render a Manim scene of a Trace to ``.mp4`` or ``.gif``, in-process.
+
+``render_manim("forward", trace, "x.mp4", quality="low")`` is what
+``explainer render forward --engine manim`` calls. The scene renders into a temporary media
+folder under ``tempconfig`` (nothing is left in ``media/``), and the finished file is moved
+onto ``out`` atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from explainer.errors import ExplainerError
+from explainer.io import atomic_write
+from explainer.trace import Trace
+
+# kind -> (module in scenes/, scene class)
+SCENES = {
+    "forward": ("forward_pass", "ForwardPassScene"),
+    "convolution": ("convolution", "ConvolutionScene"),
+    "dataflow": ("data_flow", "DataFlowScene"),
+    "comparison": ("comparison", "ArchitectureComparisonScene"),
+}
+QUALITIES = {
+    "low": "low_quality",  # 854×480, 15 fps
+    "medium": "medium_quality",  # 1280×720, 30 fps
+    "high": "high_quality",  # 1920×1080, 60 fps
+}
+FORMATS = (".mp4", ".gif")
+
+
+def scene_class(kind: str) -> type:
+    """The Manim scene class for ``kind`` (one of :data:`SCENES`)."""
+    if kind not in SCENES:
+        raise ExplainerError(f"no Manim scene {kind!r}; choose one of: {', '.join(SCENES)}")
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:  # scenes/ lives beside the package, not inside it
+        sys.path.insert(0, root)
+    module_name, class_name = SCENES[kind]
+    try:
+        module = importlib.import_module(f"scenes.{module_name}")
+    except ModuleNotFoundError as exc:
+        raise ExplainerError(
+            f"cannot load the Manim scenes ({exc}); run from a source checkout"
+        ) from None
+    return getattr(module, class_name)
+
+
+def render_manim(
+    kind: str,
+    trace: Trace | Sequence[Trace] | None,
+    out: str | os.PathLike,
+    quality: str = "low",
+    fps: int | None = None,
+    resolution: tuple[int, int] | None = None,
+) -> Path:
+    """Render scene ``kind`` of ``trace`` to ``out`` (``.mp4`` or ``.gif``) and return its path.
+
+    ``trace`` may be ``None`` (the scene's default: a bundled digit through the shipped model)
+    and, for ``"comparison"``, a pair of Traces. ``quality`` is low (854×480, 15 fps), medium
+    (1280×720, 30 fps) or high (1920×1080, 60 fps); ``fps`` and ``resolution`` (width, height)
+    override it.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ExplainerError(f"cannot write {out.name}: Manim renders .mp4 or .gif")
+    if quality not in QUALITIES:
+        raise ExplainerError(f"unknown quality {quality!r}; choose one of: {', '.join(QUALITIES)}")
+    cls = scene_class(kind)
+    kwargs = _scene_kwargs(kind, trace)
+
+    from manim import tempconfig
+
+    with tempfile.TemporaryDirectory(prefix="explainer-manim-") as media:
+        options = {
+            "quality": QUALITIES[quality],
+            "media_dir": media,
+            "format": "gif" if out.suffix.lower() == ".gif" else "mp4",
+            "output_file": "scene",
+            "disable_caching": True,
+            "progress_bar": "none",
+            "verbosity": "WARNING",
+            "write_to_movie": True,
+            "save_last_frame": False,
+            "preview": False,
+        }
+        if fps:
+            options["frame_rate"] = fps
+        if resolution:
+            options["pixel_width"], options["pixel_height"] = resolution
+        with tempconfig(options):
+            scene = cls(**kwargs)
+            scene.render()
+            produced = Path(scene.renderer.file_writer.movie_file_path)
+        if not produced.is_file():
+            raise ExplainerError(f"Manim did not write a video for {kind!r} (see its log above)")
+        with atomic_write(out) as tmp:
+            shutil.copyfile(produced, tmp)
+    return out
+
+
+def _scene_kwargs(kind: str, trace: Trace | Sequence[Trace] | None) -> dict:
+    if trace is None:
+        return {}
+    if isinstance(trace, Trace):
+        return {"trace": trace}
+    traces = list(trace)
+    if kind == "comparison" and len(traces) == 2:
+        return {"trace": traces[0], "trace_b": traces[1]}
+    if len(traces) == 1:
+        return {"trace": traces[0]}
+    raise ExplainerError(
+        f"the {kind} scene draws one trace ({len(traces)} given); comparison takes two"
+    )
+
+
+def mp4_to_gif(
+    video: str | os.PathLike, out: str | os.PathLike, width: int = 480, fps: int = 6
+) -> Path:
+    """A light README copy of a rendered video: every frame at ``fps`` frames per second,
+    ``width`` pixels wide, looping, written atomically."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    meta = iio.immeta(video, plugin="pyav")
+    step = max(1, round(float(meta.get("fps", 15)) / fps))
+    frames = []
+    for i, frame in enumerate(iio.imiter(video, plugin="pyav")):
+        if i % step == 0:
+            img = Image.fromarray(frame[..., :3])
+            height = round(img.height * width / img.width)
+            frames.append(img.resize((width, height), Image.LANCZOS))
+    if not frames:
+        raise ExplainerError(f"{video} has no frames")
+    out = Path(out)
+    with atomic_write(out) as tmp:
+        frames[0].save(
+            tmp,
+            save_all=True,
+            append_images=frames[1:],
+            duration=round(1000 / fps),
+            loop=0,
+            optimize=True,
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m explainer.manim_render [KIND ...] --out animations``: the gallery videos."""
+    parser = argparse.ArgumentParser(
+        prog="python -m explainer.manim_render",
+        description="Render the Manim scenes of the default Trace (EXPLAINER_TRACE, else a "
+        "bundled digit through the shipped model) to MP4, plus a small GIF of each.",
+    )
+    parser.add_argument("kinds", nargs="*", help=f"scenes to render (default: {' '.join(SCENES)})")
+    parser.add_argument("--out", default="animations", help="folder (default: animations)")
+    parser.add_argument("--quality", default="low", choices=list(QUALITIES))
+    parser.add_argument("--gif-width", type=int, default=480)
+    parser.add_argument("--gif-fps", type=int, default=6)
+    args = parser.parse_args(argv)
+    try:
+        for kind in args.kinds or list(SCENES):
+            video = render_manim(
+                kind, None, Path(args.out) / f"manim_{kind}.mp4", quality=args.quality
+            )
+            gif = mp4_to_gif(video, video.with_suffix(".gif"), args.gif_width, args.gif_fps)
+            print(f"wrote {video} and {gif}", flush=True)
+    except ExplainerError as exc:
+        print(f"explainer: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

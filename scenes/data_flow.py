@@ -1,0 +1,228 @@
+"""DataFlowScene: the network's tensor shapes as volumes, with the data flowing through them.
+
+Each convolution, pooling, flatten and dense layer starts a new volume (C deep, H high, W
+wide, every dimension labelled); batch norm, ReLU and dropout keep the shape and join the
+volume before them. The front face of each volume shows the real feature map with the most
+activity, so the boxes are not empty. Works for every registered architecture:
+
+    manim -ql scenes/data_flow.py DataFlowScene
+    EXPLAINER_ARCH=basic_cnn manim -ql scenes/data_flow.py DataFlowScene
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # `manim scenes/data_flow.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from manim import (
+    DOWN,
+    LEFT,
+    RIGHT,
+    UP,
+    Arrow,
+    Create,
+    Dot,
+    FadeIn,
+    Group,
+    Indicate,
+    MoveAlongPath,
+    Polygon,
+    Succession,
+    VMobject,
+    linear,
+)
+
+from explainer.style import HIGHLIGHT_COLOR, scale_for
+from explainer.trace import LayerRecord, Trace
+from scenes.common import TraceScene, short_description
+from scenes.mobjects import SMALL_FONT_SIZE, THEME, FeatureMap, label
+
+STARTS_VOLUME = ("conv", "pool", "flatten", "linear")
+
+
+@dataclass
+class Block:
+    """One volume: the layers that produce one tensor shape, the last one's output drawn."""
+
+    records: list[LayerRecord] = field(default_factory=list)
+    image: np.ndarray | None = None  # the input, for the first block
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.image[None] if self.image is not None else self.records[-1].output
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.output.shape)
+
+    @property
+    def title(self) -> str:
+        if self.image is not None:
+            return "input"
+        return " + ".join(short_description(r) for r in self.records if r.kind != "dropout")
+
+
+def flow_blocks(trace: Trace) -> list[Block]:
+    """The volumes of :class:`DataFlowScene`: the input, then one block per conv, pool,
+    flatten or dense layer, with the shape-keeping layers after it (BN, ReLU, dropout)."""
+    blocks = [Block(image=trace.image)]
+    for r in trace.layers:
+        if r.kind == "normalize":
+            continue
+        if r.kind in STARTS_VOLUME or len(blocks) == 1:
+            blocks.append(Block([r]))
+        else:
+            blocks[-1].records.append(r)
+    return blocks
+
+
+def volume_size(shape: tuple[int, ...]) -> tuple[float, float, float]:
+    """(width, height, depth) in scene units for a ``(C, H, W)`` or ``(N,)`` tensor: height and
+    width grow with the pixels, depth with log2 of the channels; vectors are thin columns."""
+    if len(shape) == 3:
+        c, h, w = shape
+        return 0.4 + 1.8 * w / 28, 0.4 + 1.8 * h / 28, 0.12 + 0.16 * math.log2(max(c, 1))
+    n = shape[0]
+    return 0.22, 0.5 + 0.4 * math.log2(max(n, 2)), 0.0
+
+
+class Volume(Group):
+    """A pseudo-3D box for one tensor with labelled dimensions and its strongest map on the
+    front face (a vector: its values as a coloured column)."""
+
+    def __init__(self, block: Block) -> None:
+        w, h, d = volume_size(block.shape)
+        dx, dy = d * 0.7, d * 0.45
+        out = block.output
+        if out.ndim == 3:
+            ch = int(np.argmax(np.abs(out.reshape(out.shape[0], -1)).mean(axis=1)))
+            kind = "input" if block.image is not None else block.records[-1].kind
+            values = out[ch]
+        else:
+            kind, values = block.records[-1].kind, out[:, None]
+        scale = scale_for(values, "input" if kind == "input" else kind)
+        self.face = FeatureMap(values, scale, height=h, width=w, frame_color=THEME.foreground)
+        x0, y0 = self.face.get_corner(DOWN + LEFT)[:2]
+        o = np.array([dx, dy, 0])
+        bl, br = np.array([x0, y0, 0]), np.array([x0 + w, y0, 0])
+        tl, tr = bl + UP * h, br + UP * h
+        style = {"stroke_color": THEME.foreground, "stroke_width": 1.5, "fill_opacity": 1}
+        self.top = Polygon(tl, tr, tr + o, tl + o, fill_color="#3b4356", **style)
+        self.side = Polygon(br, br + o, tr + o, tr, fill_color="#2a3040", **style)
+        parts: list = [self.top, self.side, self.face] if d > 0 else [self.face]
+        dims = Group()
+        if len(block.shape) == 3:
+            c, hh, ww = block.shape
+            dims.add(
+                label(str(hh), SMALL_FONT_SIZE - 2, THEME.muted).next_to(self.face, LEFT, 0.06)
+            )
+            dims.add(
+                label(str(ww), SMALL_FONT_SIZE - 2, THEME.muted).next_to(self.face, DOWN, 0.06)
+            )
+            depth = label(str(c), SMALL_FONT_SIZE - 2, THEME.muted)
+            dims.add(depth.move_to(br + o / 2 + RIGHT * 0.18 + DOWN * 0.1))
+        else:
+            dims.add(
+                label(str(block.shape[0]), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
+                    self.face, DOWN, 0.06
+                )
+            )
+        self.dims = dims
+        shape_text = "×".join(map(str, block.shape))
+        self.shape_label = label(shape_text, SMALL_FONT_SIZE, THEME.foreground)
+        self.title = label(block.title, SMALL_FONT_SIZE - 1, THEME.muted)
+        box = Group(*parts, dims)
+        self.title.next_to(box, UP, buff=0.15)
+        self.shape_label.next_to(box, DOWN, buff=0.12)
+        self.body = Group(*parts)
+        super().__init__(self.body, dims, self.title, self.shape_label)
+
+    def outline(self) -> VMobject:
+        """The front face's frame, to flash as the data passes."""
+        return self.face.frame
+
+
+class DataFlowScene(TraceScene):
+    """Tensor shapes as volumes, data flowing through (see the module docstring)."""
+
+    FRAME_WIDTH = 14.0
+
+    def construct(self) -> None:
+        trace = self.trace
+        blocks = flow_blocks(trace)
+        vols = self.volumes = [Volume(b) for b in blocks]
+        for prev, vol in itertools.pairwise(vols):
+            vol.next_to(prev, RIGHT, buff=0.7)
+            vol.body.align_to(prev.body, DOWN)
+        row = Group(*vols)
+        row.move_to(ORIGIN_OFFSET)
+        self.frame.set(width=self.FRAME_WIDTH).move_to(np.array([row.get_left()[0] + 7, 0, 0]))
+
+        header = self.make_header("Data flow: tensor shapes")
+        hud = Group(header)
+        self.play(
+            FadeIn(header),
+            *self.swap_caption(f"{trace.architecture}: {len(blocks)} tensors from input to output"),
+            run_time=0.8,
+        )
+        self.play(FadeIn(vols[0]), run_time=0.8)
+        arrows = []
+        for i in range(1, len(vols)):
+            prev, vol = vols[i - 1], vols[i]
+            shift = vol.get_right()[0] + 0.6 - self.frame.get_right()[0]
+            anims = []
+            if shift > 0:
+                anims += [self.frame.animate.shift(RIGHT * shift), hud.animate.shift(RIGHT * shift)]
+                self.caption.shift(RIGHT * shift)
+            arrow = Arrow(prev.face.get_right(), vol.face.get_left(), buff=0.08, stroke_width=3)
+            arrow.set_color(THEME.muted)
+            arrows.append(arrow)
+            self.play(*anims, Create(arrow), FadeIn(vol, shift=RIGHT * 0.2), run_time=0.7)
+
+        # zoom out to the whole network and let the data flow through it
+        width = max(self.FRAME_WIDTH, row.width + 1.0)
+        self.play(
+            self.frame.animate.set(width=width).move_to(row.get_center() + DOWN * 0.3),
+            hud.animate.scale(width / self.FRAME_WIDTH).move_to(
+                row.get_center() + UP * (width * 9 / 32 - 0.6 * width / self.FRAME_WIDTH)
+            ),
+            *self.swap_caption(
+                "Data flows left to right; each box is one tensor",
+                row.get_center() + DOWN * 0.3,
+                width,
+            ),
+            run_time=1.2,
+        )
+        if width > self.FRAME_WIDTH:
+            self.caption.scale(width / self.FRAME_WIDTH).move_to(self.caption)
+        pulse = Dot(radius=0.09 * width / self.FRAME_WIDTH, color=HIGHLIGHT_COLOR)
+        steps = []
+        for vol, arrow in zip(vols[1:], arrows, strict=True):
+            steps.append(
+                MoveAlongPath(pulse.copy(), arrow, rate_func=linear, run_time=0.35, remover=True)
+            )
+            steps.append(
+                Indicate(vol.outline(), color=HIGHLIGHT_COLOR, scale_factor=1.05, run_time=0.35)
+            )
+        self.play(Indicate(vols[0].outline(), color=HIGHLIGHT_COLOR, run_time=0.35))
+        self.play(Succession(*steps))
+        answer = label(
+            f"→ “{trace.predicted_name}” ({100 * trace.confidence:.0f}%)",
+            30 * width / self.FRAME_WIDTH,
+            HIGHLIGHT_COLOR,
+        )
+        answer.next_to(vols[-1].face, RIGHT, buff=0.2)
+        self.play(FadeIn(answer, shift=RIGHT * 0.2), run_time=0.6)
+        self.wait(1.5)
+
+
+ORIGIN_OFFSET = np.array([0.0, -0.2, 0.0])
+
+__all__ = ["DataFlowScene", "Volume", "flow_blocks", "volume_size"]
