@@ -16,6 +16,7 @@ parameter's ``.grad`` is touched.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -143,7 +144,11 @@ def _grad_cam_maps(
         )
     kept: list[torch.Tensor] = []
 
-    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+    owner = threading.get_ident()
+
+    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if threading.get_ident() != owner:  # another thread's pass through a shared model
+            return None
         kept.append(output)
         return output.clone()  # a later in-place op changes the clone, not the maps we keep
 

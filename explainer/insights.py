@@ -18,6 +18,7 @@ Everything takes images as ``(N, 1, 28, 28)`` floats in [0, 1] or ``(N, 28, 28)`
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -358,7 +359,10 @@ def _gradient_box(
     """Bounding box of the input pixels whose gradient on one activation is non-zero."""
     plan = _plan(model)
     kept: list[torch.Tensor] = []
-    handle = plan.table[layer][0].register_forward_hook(lambda m, i, o: kept.append(o))
+    owner = threading.get_ident()
+    handle = plan.table[layer][0].register_forward_hook(
+        lambda m, i, o: kept.append(o) if threading.get_ident() == owner else None
+    )
     try:
         with _eval_modules(plan.modules), torch.enable_grad():
             xg = image[None].clone().requires_grad_(True)
@@ -486,9 +490,13 @@ def features(
     last = penultimate_layer(model)
     feats: list[torch.Tensor] = []
     logits = []
-    handle = plan.table[last][0].register_forward_pre_hook(
-        lambda m, inp: feats.append(inp[0].detach().flatten(1).float().cpu().clone())
-    )
+    owner = threading.get_ident()
+
+    def keep(module: nn.Module, inp: Any) -> None:
+        if threading.get_ident() == owner:
+            feats.append(inp[0].detach().flatten(1).float().cpu().clone())
+
+    handle = plan.table[last][0].register_forward_pre_hook(keep)
     try:
         with torch.no_grad(), _eval_modules(plan.modules):
             for i in range(0, len(x), batch_size):
