@@ -49,14 +49,17 @@ class TraceScene(MovingCameraScene):
         return head.next_to(self.frame.get_top(), DOWN, buff=0.2)
 
     def caption_at(self, text: str, center: np.ndarray | None = None, width: float | None = None):
-        """A caption line at the bottom of a frame centred on ``center`` (default: now)."""
+        """A caption line at the bottom of a frame centred on ``center`` and ``width`` wide
+        (default: the frame now); text and margin grow with the zoom, so it reads the same."""
         c = self.frame.get_center() if center is None else center
         w = self.frame.width if width is None else width
         h = w * self.frame.height / self.frame.width
+        zoom = w / getattr(self, "FRAME_WIDTH", config.frame_width)
         cap = label(text, FONT_SIZE)
-        if cap.width > 0.9 * w:
-            cap.scale_to_fit_width(0.9 * w)
-        return cap.move_to(c + DOWN * (h / 2 - 0.45))
+        cap.scale(max(zoom, 1e-3))
+        if cap.width > 0.92 * w:
+            cap.scale_to_fit_width(0.92 * w)
+        return cap.move_to(c + DOWN * (h / 2 - 0.45 * zoom))
 
     def swap_caption(self, text: str, center: np.ndarray | None = None, width: float | None = None):
         """Animations replacing the current caption with ``text``."""

@@ -49,7 +49,7 @@ from scenes.mobjects import (
     label,
 )
 
-ROW_WIDTH = 6.4  # scene units for one network's volumes
+ROW_WIDTH = 5.6  # scene units for one network's volumes
 
 
 def weight_count(trace: Trace) -> int:
@@ -111,7 +111,7 @@ class NetworkRow(Group):
         color = CORRECT_COLOR if ok or ok is None else WRONG_COLOR
         mark = "" if ok is None else (" ✓" if ok else " ✗")
         text = label(f"“{t.predicted_name}” {100 * t.confidence:.1f}%{mark}", FONT_SIZE, color)
-        return text.next_to(self.bars, RIGHT, buff=0.3)
+        return text.next_to(self.bars, DOWN, buff=0.15)
 
 
 class ArchitectureComparisonScene(TraceScene):
@@ -141,10 +141,13 @@ class ArchitectureComparisonScene(TraceScene):
             digit, DOWN, buff=0.3
         )
         rows = self.rows = [NetworkRow(a), NetworkRow(b)]
-        rows[0].move_to(RIGHT * 1.0 + UP * 1.25)
-        rows[1].move_to(RIGHT * 1.0 + DOWN * 1.85)
+        rows[0].move_to(RIGHT * 0.9 + UP * 1.25)
+        rows[1].move_to(RIGHT * 0.9 + DOWN * 1.85)
         for r in rows:
             r.align_to(rows[0], LEFT)
+        bars_x = max(r.chain.get_right()[0] for r in rows) + 0.9
+        for r in rows:  # both sets of bars in one column
+            r.bars.shift(RIGHT * (bars_x - r.bars.get_left()[0]))
         self.play(
             FadeIn(header),
             FadeIn(digit, bar),

@@ -90,7 +90,7 @@ def volume_size(shape: tuple[int, ...]) -> tuple[float, float, float]:
         c, h, w = shape
         return 0.4 + 1.8 * w / 28, 0.4 + 1.8 * h / 28, 0.12 + 0.16 * math.log2(max(c, 1))
     n = shape[0]
-    return 0.22, 0.5 + 0.4 * math.log2(max(n, 2)), 0.0
+    return 0.22, 0.4 + 0.2 * math.log2(max(n, 2)), 0.0
 
 
 class Volume(Group):
@@ -179,8 +179,11 @@ class DataFlowScene(TraceScene):
             shift = vol.get_right()[0] + 0.6 - self.frame.get_right()[0]
             anims = []
             if shift > 0:
-                anims += [self.frame.animate.shift(RIGHT * shift), hud.animate.shift(RIGHT * shift)]
-                self.caption.shift(RIGHT * shift)
+                anims += [
+                    self.frame.animate.shift(RIGHT * shift),
+                    hud.animate.shift(RIGHT * shift),
+                    self.caption.animate.shift(RIGHT * shift),
+                ]
             arrow = Arrow(prev.face.get_right(), vol.face.get_left(), buff=0.08, stroke_width=3)
             arrow.set_color(THEME.muted)
             arrows.append(arrow)
@@ -188,21 +191,17 @@ class DataFlowScene(TraceScene):
 
         # zoom out to the whole network and let the data flow through it
         width = max(self.FRAME_WIDTH, row.width + 1.0)
+        zoom = width / self.FRAME_WIDTH
+        centre = row.get_center() + DOWN * 0.3 * zoom
+        top = centre[1] + width * self.frame.height / self.frame.width / 2
+        header_y = top - (0.2 + header.height / 2) * zoom
         self.play(
-            self.frame.animate.set(width=width).move_to(row.get_center() + DOWN * 0.3),
-            hud.animate.scale(width / self.FRAME_WIDTH).move_to(
-                row.get_center() + UP * (width * 9 / 32 - 0.6 * width / self.FRAME_WIDTH)
-            ),
-            *self.swap_caption(
-                "Data flows left to right; each box is one tensor",
-                row.get_center() + DOWN * 0.3,
-                width,
-            ),
+            self.frame.animate.set(width=width).move_to(centre),
+            hud.animate.scale(zoom).move_to([centre[0], header_y, 0]),
+            *self.swap_caption("Data flows left to right; each box is one tensor", centre, width),
             run_time=1.2,
         )
-        if width > self.FRAME_WIDTH:
-            self.caption.scale(width / self.FRAME_WIDTH).move_to(self.caption)
-        pulse = Dot(radius=0.09 * width / self.FRAME_WIDTH, color=HIGHLIGHT_COLOR)
+        pulse = Dot(radius=0.09 * zoom, color=HIGHLIGHT_COLOR)
         steps = []
         for vol, arrow in zip(vols[1:], arrows, strict=True):
             steps.append(

@@ -291,8 +291,6 @@ class ForwardPassScene(TraceScene):
             run_time=1.5,
         )
         final = self.caption_at(summary, centre + DOWN * width * 0.04, width)
-        final.scale(width / self.FRAME_WIDTH * 0.9).move_to(final)
-        final.next_to(everything, DOWN, buff=0.3)
         self.play(FadeIn(final), run_time=0.6)
         self.wait(1.5)
 

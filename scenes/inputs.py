@@ -1,7 +1,8 @@
 """Which Trace a scene shows.
 
 ``EXPLAINER_TRACE`` (a ``.npz`` written by ``explainer capture``) when set, else a bundled test
-digit captured through the shipped ``models/mnist_bn_cnn.pt`` (``mnist_tinyvgg`` or any other
+digit through ``EXPLAINER_ARCH`` (an architecture name) when set, else through the shipped
+``models/mnist_bn_cnn.pt`` (``mnist_tinyvgg`` or any other
 shipped MNIST model while that one is not trained yet). ``EXPLAINER_TRACE_B`` picks the second
 Trace of the comparison scene; by default the same digit goes through a second shipped model.
 """
@@ -15,6 +16,7 @@ from explainer.trace import Trace
 
 TRACE_ENV = "EXPLAINER_TRACE"
 TRACE_B_ENV = "EXPLAINER_TRACE_B"
+ARCH_ENV = "EXPLAINER_ARCH"
 PREFERRED_MODELS = ("mnist_bn_cnn", "mnist_tinyvgg", "mnist_fast_cnn", "mnist_cnn3_fc3")
 COMPARISON_PARTNERS = ("mnist_mlp", "mnist_linear", "mnist_tinyvgg")
 DEFAULT_DIGIT_INDEX = 7  # a clear "7" in the bundled sample (interleaved 0..9, 0..9, ...)
@@ -59,11 +61,33 @@ def capture_shipped(ckpt, image, label: int | None, source: str) -> Trace:
     return capture_checkpoint(ckpt, image, label=label, source=source)
 
 
+def architecture_trace(arch: str) -> Trace:
+    """The bundled digit through architecture ``arch``: its shipped ``mnist_<arch>`` model
+    when there is one, else fresh (untrained) weights, which still have the right shapes."""
+    from explainer.architectures import build, describe
+    from explainer.capture import capture
+    from explainer.checkpoints import CheckpointError, load_checkpoint, models_dir
+
+    describe(arch)  # one-line error for an unknown name
+    image, label, source = bundled_digit()
+    path = models_dir() / f"mnist_{arch}.pt"
+    if path.exists():
+        try:
+            return capture_shipped(load_checkpoint(path), image, label, source)
+        except CheckpointError:
+            pass
+    return capture(build(arch).eval(), image, label=label, source=f"{source}, untrained weights")
+
+
 def default_trace() -> Trace:
-    """``EXPLAINER_TRACE`` if set, else the bundled digit through the shipped model."""
+    """``EXPLAINER_TRACE`` if set, else the bundled digit through ``EXPLAINER_ARCH`` (an
+    architecture name) if set, else through the shipped model."""
     env = os.environ.get(TRACE_ENV)
     if env:
         return Trace.load(env)
+    arch = os.environ.get(ARCH_ENV)
+    if arch:
+        return architecture_trace(arch)
     image, label, source = bundled_digit()
     return capture_shipped(shipped_model(), image, label, source)
 

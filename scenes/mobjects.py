@@ -480,7 +480,7 @@ def make_morph_animation(source, target, run_time: float = 1.2) -> Animation:
     ``target`` fades in: works between images of different sizes (a 28×28 map pooled to
     14×14, maps flattened into a column), which ``Transform`` cannot interpolate."""
     ghost = source.copy()
-    landing = source.copy().replace(target, stretch=True).set_opacity(0)
+    landing = source.copy().replace(target, stretch=True).fade(1)
     return AnimationGroup(
         Transform(ghost, landing, remover=True), FadeIn(target), run_time=run_time
     )

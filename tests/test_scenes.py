@@ -106,6 +106,27 @@ def test_convolution_numbers_match_the_network(small_trace):
     )
 
 
+def test_default_trace_follows_the_environment(small_trace, tmp_path, monkeypatch):
+    from scenes.inputs import comparison_traces, default_trace
+
+    small_trace.save(tmp_path / "a.npz")
+    monkeypatch.setenv("EXPLAINER_TRACE", str(tmp_path / "a.npz"))
+    got = default_trace()
+    np.testing.assert_array_equal(got.logits, small_trace.logits)
+    other = small_trace.layers[0].output[0]  # any (28, 28) array will do for a second file
+    monkeypatch.delenv("EXPLAINER_TRACE")
+    monkeypatch.setenv("EXPLAINER_ARCH", "linear")
+    lin = default_trace()
+    assert lin.architecture == "linear" and lin.image.shape == other.shape
+    np.testing.assert_array_equal(lin.image, small_trace.image)  # the same bundled digit
+    monkeypatch.setenv("EXPLAINER_TRACE_B", str(tmp_path / "a.npz"))
+    a, b = comparison_traces(lin)
+    assert a is lin and b.architecture == small_trace.architecture
+    monkeypatch.setenv("EXPLAINER_ARCH", "nonsense")
+    with pytest.raises(ExplainerError, match="unknown architecture"):
+        default_trace()
+
+
 def test_convolution_scene_refuses_networks_without_convolutions(sample):
     with pytest.raises(ExplainerError, match="convolution"):
         first_conv(random_trace("mlp", sample))
@@ -137,6 +158,9 @@ def last_frame(scene_cls, tmp_path, **kwargs):
         scene = scene_cls(**kwargs)
         scene.render()
         frame = np.asarray(scene.camera.pixel_array)[..., :3].astype(int).copy()
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / f"{scene_cls.__name__}_last.png", frame.astype(np.uint8))  # to look at
     return scene, frame
 
 
