@@ -222,6 +222,8 @@ img { image-rendering: pixelated; }
 .cbar { display:flex; align-items:center; gap:.5em; font-size:.85em; margin:.2em 0 .8em 0; }
 .cbar .bar { height: .9em; width: 14em; border-radius: 3px; border: 1px solid #8884; }
 .formula { font-size: 1.15em; }
+.sumtable td { padding: .15em .5em; border: none; }
+.sumtable { border-collapse: collapse; margin-top: .8em; }
 </style>
 """
 

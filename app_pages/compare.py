@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from app_pages import common, compute, visuals
 from explainer.architectures import count_parameters, describe
@@ -18,7 +19,6 @@ def summary_rows(models: dict) -> list[dict]:
         rows.append(
             {
                 "model": name,
-                "architecture": describe(c.architecture).title,
                 "parameters": count_parameters(c.model),
                 "test accuracy": m.get("test_accuracy"),
                 "test errors": m.get("test_errors"),
@@ -43,14 +43,13 @@ def curves_spec(models: dict, field: str, title: str) -> dict:
     return {
         "data": {"values": values},
         "height": 260,
-        "title": title,
         "mark": {"type": "line", "point": True},
         "encoding": {
             "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1}},
             "y": {"field": "v", "type": "quantitative", "title": field.replace("_", " "),
                   "scale": {"zero": False}},
-            "color": {"field": "model", "type": "nominal", "legend": {"orient": "bottom",
-                                                                       "columns": 2}},
+            "color": {"field": "model", "type": "nominal",
+                      "legend": {"orient": "bottom", "columns": 3, "title": None}},
             "tooltip": [{"field": "model"}, {"field": "epoch"}, {"field": "v", "format": ".4f"}],
         },
     }  # fmt: skip
@@ -83,6 +82,10 @@ def per_class_spec(models: dict, names: list[str]) -> dict:
     }  # fmt: skip
 
 
+def _has_conv(ckpt) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in ckpt.model.modules())
+
+
 @st.fragment
 def side_by_side(models: dict, digit: common.Digit) -> None:
     st.subheader("The current digit in two models, layer by layer")
@@ -90,7 +93,13 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
     cols = st.columns(2, gap="large")
     for j, col in enumerate(cols):
         with col:
-            default = min(j, len(names) - 1)
+            cnns = [
+                i
+                for i, n in enumerate(names)
+                if models[n].model.get_submodule("normalize")
+                and any(isinstance(m, torch.nn.Conv2d) for m in models[n].model.modules())
+            ]
+            default = cnns[j] if j < len(cnns) else min(j, len(names) - 1)
             name = st.selectbox(f"Model {'AB'[j]}", names, index=default, key=f"cmp_model_{j}")
             c = models[name]
             tr = common.trace_for(c, digit)
@@ -103,8 +112,8 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
             r = tr.layer(layer)
             kind = "relu" if r.output.min() >= 0 else r.kind
             sc = scale_for(r.output, kind)
-            key = f"{common.model_key(c)}|{digit.key}|{layer}|{kind}|40"
-            st.image(visuals.cached_mosaic(key, r.output, sc, 40),
+            key = f"{common.model_key(c)}|{digit.key}|{layer}|{kind}|56"
+            st.image(visuals.cached_mosaic(key, r.output, sc, 56),
                      caption=f"{layer} · {r.description} · {r.shape_text}")  # fmt: skip
             st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
 
@@ -119,9 +128,10 @@ st.dataframe(
     width="stretch",
     column_config={
         "test accuracy": st.column_config.ProgressColumn(
-            "test accuracy", format="percent", min_value=0.9, max_value=1.0
+            "test accuracy", format="percent", min_value=0.8, max_value=1.0
         ),
         "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+        "images / s (batch)": st.column_config.NumberColumn(format="localized"),
     },
 )
 st.caption(
@@ -133,8 +143,12 @@ with st.expander("What each architecture is"):
         a = describe(c.architecture)
         st.markdown(f"**{name}** — *{a.title}*. {a.summary}")
 a, b = st.columns(2)
-a.vega_lite_chart(curves_spec(models, "val_accuracy", "validation accuracy"), width="stretch")
-b.vega_lite_chart(curves_spec(models, "train_loss", "training loss"), width="stretch")
+with a:
+    st.markdown("**Validation accuracy** after each epoch")
+    visuals.chart(curves_spec(models, "val_accuracy", ""))
+with b:
+    st.markdown("**Training loss** after each epoch")
+    visuals.chart(curves_spec(models, "train_loss", ""))
 st.subheader("Per-class accuracy")
-st.vega_lite_chart(per_class_spec(models, names), width="stretch")
+visuals.chart(per_class_spec(models, names))
 side_by_side(models, common.current_digit())

@@ -144,7 +144,7 @@ def show_prediction(d: common.Digit) -> None:
             "correct" if ok else "wrong",
             delta_color="normal" if ok else "inverse",
         )
-    st.vega_lite_chart(visuals.probability_chart(probs, trace.class_names), width="stretch")
+    visuals.chart(visuals.probability_chart(probs, trace.class_names))
     st.caption(
         f"Softmax probabilities of **{ckpt.name}** ({ckpt.architecture}). "
         "Open *Layer by layer* to see how it got there."

@@ -8,7 +8,22 @@ import streamlit as st
 
 from app_pages import common, compute, visuals
 from explainer import style
-from explainer.style import scale_for
+from explainer.style import colorize, scale_for
+
+
+def _top_grid(kernels: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """One row per filter: its kernel ``(kh, kw)`` then its top digits ``(K, 28, 28)`` uint8."""
+    rows = []
+    sc = scale_for(kernels, "kernel")
+    for k, ds_ in zip(kernels, digits, strict=False):
+        kern = visuals.upscale(colorize(k, sc), max(1, 28 // k.shape[0]))
+        kern = np.pad(kern, ((0, 28 - kern.shape[0]), (0, 28 - kern.shape[1] + 4), (0, 0)),
+                      constant_values=255)  # fmt: skip
+        tiles = [np.repeat(d[..., None], 3, axis=2) for d in ds_]
+        tiles = [np.pad(t, ((0, 0), (0, 1), (0, 0)), constant_values=255) for t in tiles]
+        row = np.concatenate([kern, *tiles], axis=1)
+        rows.append(np.pad(row, ((0, 2), (0, 0), (0, 0)), constant_values=255))
+    return visuals.upscale(np.concatenate(rows, axis=0), 3)
 
 
 def embedding_spec(xy, labels, preds, names, idx) -> dict:
@@ -75,8 +90,8 @@ def embedding_spec(xy, labels, preds, names, idx) -> dict:
 def strength_spec(trace) -> dict:
     values = []
     for r in trace.layers:
-        if r.kind in ("normalize", "dropout", "flatten"):
-            continue
+        if r.kind in ("normalize", "dropout", "flatten") or r is trace.layers[-1]:
+            continue  # (the last layer's class scores are on another scale altogether)
         v = r.output
         values.append(
             {
@@ -132,19 +147,25 @@ if convs:
         ci = st.slider("input channel", 0, cin - 1, 0, key=f"flt_in_{layer}") if cin > 1 else 0
         st.markdown(f"**Kernels** of the {cout} filters (input channel {ci})")
         sc = scale_for(r.weight[:, ci], "kernel")
-        st.image(visuals.cached_mosaic(f"{mkey}|{layer}|w{ci}", r.weight[:, ci], sc, 48))
-        st.markdown(visuals.colorbar_html(sc, "weight"), unsafe_allow_html=True)
+        st.image(visuals.cached_mosaic(f"{mkey}|{layer}|w{ci}", r.weight[:, ci], sc, 64))
+        st.markdown(
+            visuals.colorbar_html(sc, label="weight (blue < 0 < red)"), unsafe_allow_html=True
+        )
     with right:
         top = compute.top_images(ckpt, layer)
-        ch = st.number_input("filter", 0, cout - 1, 0, key=f"flt_ch_{layer}")
-        imgs = common.eval_set(ds)[0][top[ch]].astype(np.float32) / 255.0
-        st.markdown(f"**The {compute.TOP_K} test digits that excite filter {ch} most**")
-        st.image(
-            visuals.mosaic(
-                imgs, scale_for(imgs, "input"), cols=compute.TOP_K, cell=84, labels=False
-            )
+        first = st.number_input(
+            f"filters from (of {cout})", 0, max(cout - 8, 0), 0, step=8, key=f"flt_ch_{layer}"
         )
-        st.caption("Ranked by the filter's mean activation over the whole map.")
+        shown = list(range(int(first), min(int(first) + 8, cout)))
+        st.markdown(f"**The {compute.TOP_K} test digits that excite each filter most**")
+        st.image(
+            visuals.cached_bytes(
+                f"{mkey}|{layer}|top|{first}",
+                lambda: _top_grid(r.weight[shown, ci], common.eval_set(ds)[0][top[shown]]),
+            ),
+            caption="left: the filter's kernel; right: the digits with its highest mean "
+            "activation over the whole map",
+        )
 else:
     st.info(
         f"{ckpt.name} has no convolution, so no filters: its first dense layer sees all "
@@ -152,7 +173,7 @@ else:
     )
 
 st.subheader("How strongly each layer responds to the current digit")
-st.vega_lite_chart(strength_spec(trace), width="stretch")
+visuals.chart(strength_spec(trace))
 
 st.subheader("The embedding map")
 method = st.radio(
@@ -165,7 +186,7 @@ method = st.radio(
 xy, idx = compute.embedding(ckpt, method)
 labels = common.eval_set(ds)[1][idx]
 preds = compute.evaluation(ckpt).predicted[idx]
-st.vega_lite_chart(embedding_spec(xy, labels, preds, ckpt.class_names, idx), width="stretch")
+visuals.chart(embedding_spec(xy, labels, preds, ckpt.class_names, idx))
 st.caption(
     f"Each dot is a test digit ({len(idx):,} of them), placed by the numbers the last "
     f"dense layer receives, projected to 2-D with {method}; colour: true class; red "

@@ -79,7 +79,8 @@ def show_maps(key: str, values: np.ndarray, kind: str, title: str, cell: int) ->
     """All channels as one mosaic (cached under ``key``) and its colour bar."""
     sc = scale_for(values, kind)
     st.image(visuals.cached_mosaic(f"{key}|{kind}|{cell}", values, sc, cell), caption=title)
-    st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
+    label = "weight (blue < 0 < red)" if kind == "kernel" else None
+    st.markdown(visuals.colorbar_html(sc, label=label), unsafe_allow_html=True)
 
 
 def show_vector(values: np.ndarray, names: list[str] | None = None, title: str = "") -> None:
@@ -103,7 +104,7 @@ def show_vector(values: np.ndarray, names: list[str] | None = None, title: str =
                 "tooltip": [{"field": "i"}, {"field": "v", "format": ".3f"}],
             },
         }
-        st.vega_lite_chart(spec, width="stretch")
+        visuals.chart(spec)
         return
     sc = scale_for(values, "auto")
     cols = 48
@@ -143,46 +144,61 @@ def conv_explorer(trace: Trace, i: int) -> None:
     )
     patch = _patch(x[ci], row, col, stride, pad, kh, kw)
 
-    left, mid, right = st.columns([1.2, 1, 1])
+    left, right = st.columns([1, 1.6], gap="large")
     with left:
         sc = scale_for(x[ci], "auto")
         rgb = visuals.colorize(x[ci], sc)
-        f = visuals.fit_factor(max(x.shape[1:]), 260)
+        f = visuals.fit_factor(max(x.shape[1:]), 240)
         y0, x0 = row * stride[0] - pad[0], col * stride[1] - pad[1]
         big = visuals.outline(visuals.upscale(rgb, f), y0 * f, x0 * f, kh * f, kw * f)
-        st.image(
-            big,
-            caption=f"input channel {ci}: the {kh}×{kw} receptive field of output "
-            f"({row}, {col}) is framed",
-            width=280,
-        )
+        st.image(big, caption=f"input channel {ci}, the window of output ({row}, {col}) framed")
         st.markdown(visuals.colorbar_html(sc, "input"), unsafe_allow_html=True)
-    with mid:
-        st.markdown(f"**input window** (channel {ci})")
-        st.markdown(visuals.heat_table(patch, scale_for(patch, "auto")), unsafe_allow_html=True)
-        st.markdown(f"**kernel** (filter {ch}, input channel {ci})")
-        st.markdown(
-            visuals.heat_table(w[ch, ci], scale_for(w[ch, ci], "kernel")), unsafe_allow_html=True
-        )
+    prod = contrib[ci]
+    bias = float(b[ch]) if b is not None else 0.0
+    this = float(prod.sum())
+    total = float(contrib.sum()) + bias
+    t1, op1, t2, op2, t3 = st.columns([5, 0.5, 5, 0.5, 5], vertical_alignment="center")
+    t1.markdown(f"**window** (input channel {ci})")
+    t1.markdown(visuals.heat_table(patch, scale_for(patch, "auto")), unsafe_allow_html=True)
+    op1.markdown("<div style='font-size:2em;text-align:center'>×</div>", unsafe_allow_html=True)
+    t2.markdown(f"**kernel** (filter {ch})")
+    kern = w[ch, ci]
+    t2.markdown(visuals.heat_table(kern, scale_for(kern, "kernel")), unsafe_allow_html=True)
+    op2.markdown("<div style='font-size:2em;text-align:center'>=</div>", unsafe_allow_html=True)
+    t3.markdown(f"**the {kh * kw} products**")
+    t3.markdown(visuals.heat_table(prod, scale_for(prod, "auto")), unsafe_allow_html=True)
     with right:
-        prod = contrib[ci]
-        st.markdown(f"**the {kh * kw} products** window × kernel")
-        st.markdown(visuals.heat_table(prod, scale_for(prod, "auto")), unsafe_allow_html=True)
-        bias = float(b[ch]) if b is not None else 0.0
-        this = float(prod.sum())
-        total = float(contrib.sum()) + bias
-        lines = [f"sum of these {kh * kw} products = **{this:.3f}**"]
-        if cin > 1:
-            lines.append(
-                f"+ the same for the other {cin - 1} input channels = "
-                f"**{float(contrib.sum()) - this:+.3f}**"
-            )
-        lines.append(f"+ bias **{bias:+.3f}**")
-        lines.append(
-            f"= **{total:.3f}**, and the layer's real output here is "
-            f"**{float(r.output[ch, row, col]):.3f}** ✓"
+        st.markdown(
+            "Every number a convolution outputs is made the same way: lay the kernel on a "
+            "window of the input, multiply cell by cell, add it all up, add the bias. The "
+            "framed window on the left becomes the framed cell here:"
         )
-        st.markdown("  \n".join(lines))
+        out_map = r.output[ch]
+        osc = scale_for(out_map, "conv")
+        fo = visuals.fit_factor(max(out_map.shape), 150)
+        small = visuals.outline(visuals.upscale(visuals.colorize(out_map, osc), fo),
+                                row * fo, col * fo, fo, fo, width=2)  # fmt: skip
+        st.image(small, caption=f"output map of filter {ch}")
+        rows = [("sum of the " + f"{kh * kw} products", this)]
+        if cin > 1:
+            rows.append(
+                (f"the same for the other {cin - 1} input channels", float(contrib.sum()) - this)
+            )
+        rows.append(("the filter's bias", bias))
+        body = "".join(
+            f"<tr><td>{'+' if i else ''}</td><td>{label}</td>"
+            f"<td style='text-align:right;font-family:monospace'>{v:+.3f}</td></tr>"
+            for i, (label, v) in enumerate(rows)
+        )
+        real = float(r.output[ch, row, col])
+        body += (
+            f"<tr style='border-top:2px solid #888'><td>=</td><td><b>output ({row}, {col}) of "
+            f"filter {ch}</b></td><td style='text-align:right;font-family:monospace'>"
+            f"<b>{total:+.3f}</b></td></tr>"
+        )
+        st.markdown(f"<table class='sumtable'>{body}</table>", unsafe_allow_html=True)
+        ok = "✓ the same" if abs(real - total) < 1e-3 * max(1.0, abs(real)) else "✗ differs"
+        st.caption(f"The layer's real output there: {real:+.3f} ({ok}).")
 
 
 def _patch(m: np.ndarray, row: int, col: int, stride, pad, kh: int, kw: int) -> np.ndarray:
@@ -409,7 +425,9 @@ if r.is_spatial:
         f"{mkey}|{digit.key}|{r.name}",
         r.output,
         kind,
-        f"all {r.shape[0]} output feature map(s), one colour scale for all",
+        f"the {r.shape[0]} output feature maps, on one colour scale"
+        if r.shape[0] > 1
+        else "the output, as an image",
         cell,
     )
 elif r.kind == "linear" and step == n - 1:
@@ -427,8 +445,8 @@ if r.kind == "conv" and r.weight is not None:
         f"{mkey}|{r.name}|w{ci}",
         r.weight[:, ci],
         "kernel",
-        f"kernel of every filter for input channel {ci} (of {cin})",
-        60 if big else 44,
+        f"each filter's {kh}×{kw} weights for input channel {ci} (of {cin})",
+        90 if big else 64,
     )
     conv_explorer(trace, step)
 elif r.kind == "relu":

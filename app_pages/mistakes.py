@@ -26,7 +26,6 @@ def confusion_spec(cm: np.ndarray, names: list[str], selected: tuple[int, int] |
     return {
         "data": {"values": values},
         "height": 430,
-        "params": [{"name": "cell", "select": {"type": "point", "fields": ["ti", "pi"]}}],
         "encoding": {
             "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
                   "axis": {"labelAngle": 0, "labelFontSize": 13, "orient": "top"}},
@@ -35,10 +34,11 @@ def confusion_spec(cm: np.ndarray, names: list[str], selected: tuple[int, int] |
         },
         "layer": [
             {
+                "params": [{"name": "cell", "select": {"type": "point", "fields": ["ti", "pi"]}}],
                 "mark": {"type": "rect", "stroke": "#fff", "strokeWidth": 1.5, "cursor": "pointer"},
                 "encoding": {
                     "color": {
-                        "condition": {"test": "datum.diag", "value": "#e9eef5"},
+                        "condition": {"test": "datum.diag || datum.n == 0", "value": "#eef2f7"},
                         "field": "n", "type": "quantitative",
                         "scale": {"scheme": "oranges", "domain": [0, top]},
                         "title": "mistakes",
@@ -54,7 +54,7 @@ def confusion_spec(cm: np.ndarray, names: list[str], selected: tuple[int, int] |
             {
                 "mark": {"type": "text", "fontSize": 13},
                 "encoding": {
-                    "text": {"field": "n"},
+                    "text": {"condition": {"test": "datum.n > 0", "field": "n"}, "value": ""},
                     "color": {"condition": {"test": f"!datum.diag && datum.n > {top * 0.6}",
                                             "value": "white"}, "value": "#333"},
                 },
@@ -86,7 +86,7 @@ def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
         "mark": {"type": "line", "point": True, "strokeWidth": 3},
         "encoding": {
             "x": {"field": "layer", "type": "ordinal", "sort": names, "title": None,
-                  "axis": {"labelAngle": -40}},
+                  "axis": {"labelAngle": -45, "labelOverlap": False}},
             "y": {"field": "similarity", "type": "quantitative", "title": "cosine similarity",
                   "scale": {"domain": [0, 1]}},
             "color": {"field": "compared with", "type": "nominal",
@@ -123,14 +123,13 @@ worst = np.unravel_index(int(np.argmax(off)), off.shape)
 left, right = st.columns([1.1, 1], gap="large")
 with left:
     st.markdown("**Click a cell** to see the digits of that (true, predicted) pair.")
-    st.vega_lite_chart(
-        confusion_spec(cm, names, None), key="cm_chart", on_select="rerun", width="stretch"
-    )
+    visuals.chart(confusion_spec(cm, names, None), key="cm_chart", on_select="rerun")
 t, p = selected_cell((int(worst[0]), int(worst[1])))
 where = np.flatnonzero((labels == t) & (preds == p))
 with right:
     verb = "read correctly" if t == p else f"read as **{names[p]}**"
-    st.markdown(f"#### {len(where)} digit(s) labelled **{names[t]}**, {verb}")
+    n_txt = f"{len(where)} digit" + ("s" if len(where) != 1 else "")
+    st.markdown(f"#### {n_txt} labelled **{names[t]}**, {verb}")
     if len(where) == 0:
         st.info("No digits in this cell: click another one.")
         st.stop()
@@ -141,11 +140,13 @@ with right:
         thumbs[:, 0],
         style.scale_for(thumbs, "input"),
         56,
-        cols=8,
+        cols=min(8, len(shown)),
     )
     st.image(grid, caption=f"numbered 0 – {len(shown) - 1}" + (
         f" (first {MAX_SHOWN} of {len(where)})" if len(where) > MAX_SHOWN else ""))  # fmt: skip
-    pick = st.number_input("Digit to study", 0, len(shown) - 1, 0, key=f"mist_pick_{t}_{p}")
+    pick = 0
+    if len(shown) > 1:
+        pick = st.number_input("Digit to study", 0, len(shown) - 1, 0, key=f"mist_pick_{t}_{p}")
 
 i = int(shown[int(pick)])
 mistake = common.digit_from_sample(ds, i)
@@ -171,7 +172,7 @@ st.subheader(f"Why {mistake.source} became a {names[p]}")
 tr_m = common.trace_for(ckpt, mistake)
 cols = st.columns([1, 1.3])
 with cols[0]:
-    st.vega_lite_chart(visuals.probability_chart(tr_m.probs, names, 240), width="stretch")
+    visuals.chart(visuals.probability_chart(tr_m.probs, names, 240))
 with cols[1]:
     attributions.side_by_side(ckpt, mistake, good, names)
 
@@ -191,4 +192,4 @@ if good is not None and t != p:
         "(cosine similarity, 1 = identical pattern). Where red overtakes green, the network "
         f"has started to see a {names[p]}."
     )
-    st.vega_lite_chart(divergence_spec(tr_m.names(), series), width="stretch")
+    visuals.chart(divergence_spec(tr_m.names(), series))

@@ -76,7 +76,9 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
             sc = scale_for(w, "kernel")
             key = f"{common.model_key(snap)}|{conv.name}|w"
             st.image(visuals.cached_mosaic(key, w, sc, 40))
-            st.markdown(visuals.colorbar_html(sc, "weight"), unsafe_allow_html=True)
+            st.markdown(
+                visuals.colorbar_html(sc, label="weight (blue < 0 < red)"), unsafe_allow_html=True
+            )
             st.markdown(f"**What they see in the current digit** ({conv.name} output)")
             sc2 = scale_for(conv.output, "conv")
             key2 = f"{common.model_key(snap)}|{digit.key}|{conv.name}"
@@ -87,7 +89,7 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
 
         cm = ev.confusion
         st.markdown("**Confusion matrix** (off-diagonal: mistakes)")
-        st.vega_lite_chart(confusion_spec(cm, snap.class_names, None), width="stretch")
+        visuals.chart(confusion_spec(cm, snap.class_names, None))
     st.caption(
         "Before training the kernels are random noise and every digit gets the same "
         "answer; after one epoch they are already stroke and edge detectors."

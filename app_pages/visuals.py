@@ -65,7 +65,7 @@ def mosaic(
             out[y - 3 : y + ch + 3, x + cw + 1 : x + cw + 3] = hl
             out[y - 3 : y - 1, x - 3 : x + cw + 3] = hl
             out[y + ch + 1 : y + ch + 3, x - 3 : x + cw + 3] = hl
-    if labels and c > 1:
+    if labels and c > 1 and ch >= 56 and h >= 7:
         img = Image.fromarray(out)
         draw = ImageDraw.Draw(img)
         font = _font(max(10, min(16, ch // 5)))
@@ -97,12 +97,22 @@ def cached_mosaic(
     return buf.getvalue()
 
 
-def colorbar_html(scale: Scale, what: str = "") -> str:
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_bytes(key: str, _make) -> bytes:
+    """PNG bytes of the ``uint8`` RGB picture ``_make()`` returns, made once per ``key``."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(_make()).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def colorbar_html(scale: Scale, what: str = "", label: str | None = None) -> str:
     """A small horizontal colour bar with its limits and meaning, as HTML."""
     lut = style._lut(scale.cmap)
     stops = ", ".join(f"rgb({r},{g},{b})" for r, g, b in [*lut[::32].tolist(), lut[-1].tolist()])
     lo, hi = _fmt(scale.vmin), _fmt(scale.vmax)
-    label = f"{what}: {scale.label}" if what else scale.label
+    label = label or (f"{what}: {scale.label}" if what else scale.label)
     return (
         f'<div class="cbar"><span>{lo}</span><div class="bar" style="background: '
         f'linear-gradient(90deg, {stops});"></div><span>{hi}</span>'
@@ -138,7 +148,7 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
             "type": "nominal",
             "sort": None,
             "title": None,
-            "axis": {"labelFontSize": 15, "labelLimit": 140},
+            "axis": {"labelFontSize": 15, "labelLimit": 140, "labelOverlap": False},
         },
         "x": {
             "field": "p",
@@ -193,7 +203,8 @@ def heat_table(values: np.ndarray, scale: Scale, fmt: str = "{:.2f}", mark=None)
             )
             cells.append(
                 f"<td style='background:rgb({r},{g},{b});color:{'#fff' if dark else '#111'};"
-                f"border:{border};padding:.25em .45em;text-align:right;font-family:monospace'>"
+                f"border:{border};padding:.15em .3em;text-align:right;font-family:monospace;"
+                f"font-size:.8em'>"
                 f"{fmt.format(values[i, j])}</td>"
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -229,3 +240,12 @@ def outline(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 3) -> 
     if x + w <= W:
         out[y0:y1, x1 - width : x1] = hl
     return out
+
+
+def chart(spec: dict, **kwargs):
+    """``st.vega_lite_chart`` at the container's width and at the spec's own height (Streamlit
+    would otherwise size quantitative axes to its default)."""
+    h = spec.get("height")
+    if isinstance(h, int):
+        kwargs.setdefault("height", h + 60)  # plot plus axis labels
+    return st.vega_lite_chart(spec, width="stretch", **kwargs)

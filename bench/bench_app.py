@@ -76,22 +76,25 @@ def page_actions(at, page: str) -> list:
         n = len(at.selectbox(key="layer_step").options)
         return [setter(lambda: at.selectbox(key="layer_step"), i) for i in range(n)]
     if page == "mistakes":
-        w = next(w for w in at.number_input if w.label == "Digit to study")
-        key = w.key
-        hi = int(w.max) if w.max is not None else 0
-        picks = [setter(lambda: at.number_input(key=key), i) for i in range(min(hi, 4) + 1)]
-        toggles = [setter(lambda: at.toggle(key="presenter"), v) for v in (True, False)]
-        return picks + toggles * 2
+        toggles = [setter(lambda: at.toggle(key="presenter"), v) for v in (True, False)] * 2
+        w = next((w for w in at.number_input if w.label == "Digit to study"), None)
+        if w is None:  # a cell with a single digit: nothing to pick
+            return toggles
+        key, hi = w.key, int(w.max)
+        return [
+            setter(lambda: at.number_input(key=key), i) for i in range(min(hi, 4) + 1)
+        ] + toggles
     if page == "compare":
         s = next(s for s in at.select_slider if s.label == "layer")
         key, opts = s.key, list(s.options)
         return [setter(lambda: at.select_slider(key=key), o) for o in opts[:8]]
     if page == "filters":
-        w = next((w for w in at.number_input if w.label == "filter"), None)
+        toggles = [setter(lambda: at.toggle(key="presenter"), v) for v in (True, False)] * 2
+        w = next((w for w in at.number_input if str(w.key).startswith("flt_ch_")), None)
         if w is None:
-            return [setter(lambda: at.radio(key="flt_method"), "PCA")] * 4
-        key = w.key
-        return [setter(lambda: at.number_input(key=key), i) for i in range(6)]
+            return toggles
+        key, hi = w.key, int(w.max)
+        return [setter(lambda: at.number_input(key=key), i) for i in range(0, hi + 1, 8)] + toggles
     if page == "training":
         s = next((s for s in at.select_slider if s.label == "Epoch"), None)
         if s is None:

@@ -183,3 +183,17 @@ def test_train_a_small_model_now_makes_it_selectable():
     at.switch_page("app_pages/draw.py").run()
     at.radio(key="source").set_value("Pick a test digit").run()
     assert not at.exception and _prediction(at)
+
+
+@pytest.mark.slow  # a real render: ~10 s on a quiet laptop
+def test_export_renders_a_gif_of_the_current_digit():
+    at = _app()
+    at.switch_page("app_pages/export.py").run()
+    at.selectbox(key="exp_kind").set_value("forward")
+    at.number_input(key="exp_seconds").set_value(6)
+    next(b for b in at.button if b.label == "Render").click().run()
+    assert not at.exception
+    done = at.session_state["export"]
+    assert done["data"][:6] == b"GIF89a" and done["name"].endswith("_forward.gif")
+    gif = Image.open(io.BytesIO(done["data"]))
+    assert gif.size == (640, 360) and gif.n_frames > 1

@@ -7,7 +7,6 @@ Screenshots go to ``test-artifacts/screenshots/`` (or ``$EXPLAINER_SCREENSHOTS``
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -123,13 +122,43 @@ def test_draw_and_visit_every_page(app_url):
         _settle(page)
         assert metric.inner_text().strip()
         assert _errors(page) == []
-        page.screenshot(path=str(shots / "draw.png"), full_page=True)
+
+        _shoot(page, shots, "draw")
+
+        # an upload that is not an image gets a friendly message, not a traceback
+        page.get_by_text("Upload a picture", exact=True).click()
+        _settle(page)
+        page.locator('input[type="file"]').set_input_files(
+            files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"}]
+        )
+        warning = page.locator('[data-testid="stAlertContentWarning"]')
+        warning.wait_for(timeout=20_000)
+        assert "not a readable image" in warning.inner_text()
+        assert _errors(page) == []
+        page.get_by_text("Draw", exact=True).click()
+        _settle(page)
 
         for title, slug in PAGES:
             page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
             page.wait_for_url(f"**/{slug}", timeout=15_000)
             _settle(page, title)
+            if slug == "layers":  # show a convolution: the lesson's richest step
+                page.get_by_role("button", name="Next ▶").click()
+                _settle(page, title)
             assert _errors(page) == [], f"{title}: {_errors(page)}"
-            page.screenshot(path=str(shots / f"{slug}.png"), full_page=True)
+            _shoot(page, shots, slug)
         browser.close()
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists()
+
+
+def _shoot(page, folder: Path, name: str) -> None:
+    """The first screen as ``name.png`` (the README's picture) and the whole page, however
+    long, as ``name_full.png``."""
+    page.screenshot(path=str(folder / f"{name}.png"))
+    height = page.evaluate(
+        "Math.max(...Array.from(document.querySelectorAll('[data-testid=\"stMain\"] *'))"
+        ".map(e => e.scrollHeight), 1000)"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 80, 6000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(folder / f"{name}_full.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
