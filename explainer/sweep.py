@@ -276,6 +276,8 @@ def results_markdown(results: list[TrialResult], c: SweepConfig) -> str:
     for r in order:
         acc = f"{r.val_accuracy:.2%}" if r.val_accuracy is not None else "-"
         status = f"**{r.status}**" if r.status in ("diverged", "failed") else r.status
+        if r.status == "complete" and r.val_accuracy is not None and r.val_accuracy < 0.2:
+            status += ", **chance level** (it did not learn)"
         if r.stopped_by_budget:
             status += " (time budget)"
         lines.append(
