@@ -118,6 +118,9 @@ def build_training(
     kmax = max(float(np.abs(v.kernels).max()) for v in views)
     kscale = style.Scale(style.SIGNED_CMAP, -kmax, kmax, "weight")
     mmax = max(float(v.maps.max()) for v in views) or 1.0
+    # at most 16 maps, big enough to read: the channels most active in the final model
+    strength = views[-1].maps.reshape(len(views[-1].maps), -1).max(1)
+    keep = sorted(np.argsort(strength)[::-1][:16].tolist())
     mscale = style.scale_for(np.array([0.0, mmax]), "relu")
     n = len(views)
     n_frames = round(fps * seconds)
@@ -175,18 +178,13 @@ def build_training(
         )
         # feature maps
         mx0 = int(16 * u) + col_w + int(24 * u)
-        sk.text(
-            mx0,
-            top - 12 * u,
-            f"feature maps of this {names[trace.label] if trace.label is not None else 'digit'}",
-            9,
-            bold=True,
-        )
-        mb = grid_boxes(
-            len(v.maps), v.maps.shape[1:], (top, top + int(230 * u), mx0, mx0 + col_w), gap=2
-        )
-        for b, m in zip(mb, v.maps, strict=True):
-            sk.paste(b, style.colorize(m, mscale))
+        digit = names[trace.label] if trace.label is not None else "digit"
+        of = f", {len(keep)} of {len(v.maps)}" if len(keep) < len(v.maps) else ""
+        sk.text(mx0, top - 12 * u, f"feature maps of this {digit} (ReLU{of})", 9, bold=True)
+        area = (top, top + int(230 * u), mx0, mx0 + col_w)
+        mb = grid_boxes(len(keep), v.maps.shape[1:], area, gap=3)
+        for b, ch in zip(mb, keep, strict=True):
+            sk.paste(b, style.colorize(v.maps[ch], mscale))
         _hbar(
             sk,
             (top + int(246 * u), top + int(254 * u), mx0, mx0 + col_w),
