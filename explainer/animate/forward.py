@@ -314,7 +314,7 @@ def build_forward(
         x = bx0 + round((bar_area[3] - bx0) * g / grow)
         reel.frame([Paste(s_final, (bar_area[0], bar_area[1], bx0, x))])
         mark(len(stages), g, grow)
-    reel.frame([Paste(s_final, (by1 + int(14 * u), by1 + int(40 * u), 0, size[0]))])
+    reel.frame([Paste(s_final, (by1 + int(14 * u), by1 + int(40 * u), bx0 - int(42 * u), size[0]))])
     reel.hold(n_frames - reel.n_frames)
     mark(len(stages), grow, grow)
     schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
