@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from manim import DOWN, UP, FadeIn, FadeOut, Group, Mobject, MovingCameraScene, config
+from manim.camera.moving_camera import MovingCamera
+from PIL import Image
 
 from explainer.trace import LayerRecord, Trace
 from scenes.inputs import default_trace
@@ -15,6 +17,46 @@ from scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
 config.disable_caching = True
 
 
+class FastImageCamera(MovingCamera):
+    """A moving camera that pastes each ``ImageMobject`` into its own screen rectangle.
+
+    Manim's Cairo camera composites every image through a full-frame RGBA buffer (for a
+    feature map of 50×50 screen pixels it allocates and blends 1920×1080 of them), so a
+    scene of 60 small images spent most of its time there. This does the same perspective
+    transform, then blends only the rectangle the image covers, and skips images that are
+    off screen. The result is the same pixels (see ``tests/test_scenes.py``).
+    """
+
+    def display_image_mobject(self, image_mobject, pixel_array: np.ndarray) -> None:
+        corners = self.points_to_subpixel_coords(image_mobject, image_mobject.points)
+        x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
+        h, w = pixel_array.shape[:2]
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return  # off screen
+        sub = Image.fromarray(np.ascontiguousarray(image_mobject.get_pixel_array()))
+        src = np.array([[0, 0], [sub.width, 0], [0, sub.height], [sub.width, sub.height]], float)
+        dst = corners - np.array([x0, y0])
+        rows = []
+        for (x, y), (sx, sy) in zip(dst, src, strict=True):
+            rows.append([x, y, 1, 0, 0, 0, -sx * x, -sx * y])
+            rows.append([0, 0, 0, x, y, 1, -sy * x, -sy * y])
+        try:
+            coeffs = np.linalg.solve(np.array(rows, float), src.reshape(8))
+        except np.linalg.LinAlgError:
+            return  # degenerate (collinear corners): nothing visible
+        warped = sub.transform(
+            size=(int(x1 - x0), int(y1 - y0)),
+            method=Image.Transform.PERSPECTIVE,
+            data=coeffs,
+            resample=image_mobject.resampling_algorithm,
+        )
+        warped = warped.crop((cx0 - x0, cy0 - y0, cx1 - x0, cy1 - y0))
+        region = Image.fromarray(np.ascontiguousarray(pixel_array[cy0:cy1, cx0:cx1]))
+        pixel_array[cy0:cy1, cx0:cx1] = np.asarray(Image.alpha_composite(region, warped))
+
+
 class TraceScene(MovingCameraScene):
     """A scene drawn from one :class:`~explainer.trace.Trace` (``trace=``, else
     :func:`scenes.inputs.default_trace`), on the dark theme, with a header and captions that
@@ -23,6 +65,7 @@ class TraceScene(MovingCameraScene):
     def __init__(self, trace: Trace | None = None, **kwargs) -> None:
         self.trace = trace
         self.caption: Mobject | None = None
+        kwargs.setdefault("camera_class", FastImageCamera)
         super().__init__(**kwargs)
 
     def setup(self) -> None:

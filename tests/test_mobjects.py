@@ -155,3 +155,33 @@ def test_morph_between_different_sizes_is_an_animation():
     anim.begin()
     anim.interpolate(0.5)
     anim.finish()
+
+
+def test_fast_image_camera_draws_the_same_pixels_as_manim():
+    from manim import MovingCamera, tempconfig
+
+    from scenes.common import FastImageCamera
+
+    with tempconfig({"pixel_width": 320, "pixel_height": 180}):
+        mobs = [
+            FeatureMap(RNG.random((28, 28)), kind="relu", height=2.0).shift(
+                np.array([-3.0, 1.0, 0])
+            ),
+            FeatureMap(RNG.normal(size=(7, 7)), kind="conv", height=1.3).shift(
+                np.array([2.5, -1.0, 0])
+            ),
+            FeatureMap(RNG.random((5, 9)), height=1.0).rotate(0.4).shift(np.array([0.3, 0.8, 0])),
+            FeatureMap(RNG.random((14, 14)), height=3.0).shift(
+                np.array([-7.0, -3.5, 0])
+            ),  # half off
+            Label("Hello, layers 3×3", 24).shift(np.array([0.5, -2.5, 0])),
+        ]
+        frames = []
+        for cls in (MovingCamera, FastImageCamera):
+            cam = cls()
+            cam.capture_mobjects(mobs)
+            frames.append(cam.pixel_array[..., :3].astype(int))
+    stock, fast = frames
+    assert stock.std() > 10  # something was drawn
+    diff = np.abs(stock - fast)
+    assert diff.mean() < 1.0 and (diff.max(axis=-1) > 40).mean() < 0.003
