@@ -261,7 +261,7 @@ def build_forward(
         verdict = "  ✓" if trace.correct else f"  ✗ (label {names[trace.label]})"
     ok = style.CORRECT_COLOR if trace.correct is not False else style.WRONG_COLOR
     summary = f"prediction: {trace.predicted_name}  {trace.confidence:.1%}{verdict}"
-    final.text(bx0 - 40 * u, by1 + 26 * u, summary, 9.5, bold=True, color=ok)
+    final.text(size[0] - 16 * u, 38 * u, summary, 10, bold=True, color=ok, anchor="rm")
     base, final, visited = sheets["waiting"].array(), final.array(), sheets["visited"].array()
 
     reel = Reel(base, fps, title=f"forward pass: {trace.checkpoint or trace.architecture}")
@@ -314,7 +314,7 @@ def build_forward(
         x = bx0 + round((bar_area[3] - bx0) * g / grow)
         reel.frame([Paste(s_final, (bar_area[0], bar_area[1], bx0, x))])
         mark(len(stages), g, grow)
-    reel.frame([Paste(s_final, (by1 + int(14 * u), by1 + int(40 * u), bx0 - int(42 * u), size[0]))])
+    reel.frame([Paste(s_final, (int(26 * u), int(50 * u), size[0] // 2, size[0]))])
     reel.hold(n_frames - reel.n_frames)
     mark(len(stages), grow, grow)
     schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
