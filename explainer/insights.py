@@ -695,6 +695,7 @@ def plot_evolution(
         facecolor=th.background,
         squeeze=False,
         gridspec_kw={"height_ratios": [1.6] + [1] * (rows - 1)},
+        layout="constrained",
     )
     k = len(first.class_names)
     for c, t in enumerate(traces):
@@ -723,16 +724,19 @@ def plot_evolution(
             scale = scale_for(np.stack(row), first.layer(layer).kind)
             for c, m in enumerate(maps):
                 ax = axes[r + 1, c]
-                ax.imshow(m[r], cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax)
+                im = ax.imshow(m[r], cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax)
                 ax.set_xticks([])
                 ax.set_yticks([])
             axes[r + 1, 0].set_ylabel(f"ch {r}", fontsize=8, color=th.foreground)
+            bar = fig.colorbar(im, ax=list(axes[r + 1]), fraction=0.02, pad=0.01)
+            bar.ax.tick_params(labelsize=7, colors=th.foreground)
+            if r == 0:
+                bar.set_label("activation\n(blue < 0 < red)", fontsize=7, color=th.foreground)
     fig.suptitle(
-        f"The same digit through training ({first.architecture}"
-        + (f"; rows: {layer} maps, one colour scale per row" if has_maps else "")
+        f"The same digit through training ({first.architecture}; green bar: the true class"
+        + (f"; below: {layer} maps, one colour scale per row" if has_maps else "")
         + ")",
         color=th.foreground,
         fontsize=10,
     )
-    fig.tight_layout()
     return fig

@@ -169,5 +169,5 @@ def test_evolution_captures_each_snapshot(tmp_path, sample):
         np.testing.assert_allclose(t.logits, expected, rtol=1e-6)
         assert t.checkpoint == f"m_epoch{epoch:02d}"
     fig = plot_evolution(traces)
-    assert sum(ax.get_visible() for ax in fig.axes) == 3 * 5
+    assert sum(ax.get_visible() for ax in fig.axes) == 3 * 5 + 4  # + one colour bar per row
     plt.close(fig)
