@@ -190,9 +190,9 @@ class DataFlowScene(TraceScene):
             self.play(*anims, Create(arrow), FadeIn(vol, shift=RIGHT * 0.2), run_time=0.7)
 
         # zoom out to the whole network and let the data flow through it
-        width = max(self.FRAME_WIDTH, row.width + 1.0)
+        width = max(self.FRAME_WIDTH, row.width + 4.0)  # room for the answer on the right
         zoom = width / self.FRAME_WIDTH
-        centre = row.get_center() + DOWN * 0.3 * zoom
+        centre = row.get_center() + RIGHT * 1.4 + DOWN * 0.3 * zoom
         top = centre[1] + width * self.frame.height / self.frame.width / 2
         header_y = top - (0.2 + header.height / 2) * zoom
         self.play(
