@@ -83,61 +83,31 @@ def latency_ms(ckpt: Checkpoint) -> float:
     return _latency_ms(common.model_key(ckpt), ckpt)
 
 
-def _batch_outputs(model: torch.nn.Module, images: np.ndarray, name: str, inputs: bool = False):
-    """Output (or input) of layer ``name`` for ``images`` ``(N, 28, 28)`` uint8, ``(N, ...)``."""
-    module = model.get_submodule(name)
-    got: list[torch.Tensor] = []
-
-    def hook(_m, i, o):
-        got.append((i[0] if inputs else o).detach().float())
-
-    h = module.register_forward_hook(hook)
-    was = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.array(images)).float().div_(255.0).unsqueeze(1)
-            for i in range(0, len(x), 1000):
-                model(x[i : i + 1000])
-    finally:
-        h.remove()
-        model.train(was)
-    return torch.cat(got).numpy()
-
-
 @st.cache_resource(show_spinner="Running every test digit through the layer…", max_entries=16)
-def _top_images(model_key: str, layer: str, dataset: str, _ckpt) -> np.ndarray:
-    acts = _batch_outputs(_ckpt.model, common.eval_set(dataset)[0], layer)
-    score = acts.reshape(acts.shape[0], acts.shape[1], -1).mean(axis=2)  # (N, C)
-    return np.argsort(-score, axis=0)[:TOP_K].T
+def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
+    from explainer.insights import top_activating
+
+    images, labels = common.eval_set(dataset)[:2]
+    return top_activating(_ckpt.model, images, layer, k=TOP_K, labels=labels)
 
 
-def top_images(ckpt: Checkpoint, layer: str) -> np.ndarray:
-    """Indices ``(C, TOP_K)`` into :func:`common.eval_set` of the digits with the highest mean
-    activation of each channel of ``layer``."""
+def top_images(ckpt: Checkpoint, layer: str):
+    """:func:`explainer.insights.top_activating` over :func:`common.eval_set`: for each channel
+    of ``layer`` (at most 64) the :data:`TOP_K` digits that excite it most, with the patch."""
     return _top_images(common.model_key(ckpt), layer, ckpt.dataset, ckpt)
 
 
 @st.cache_resource(show_spinner="Computing the embedding map…", max_entries=16)
-def _embedding(model_key: str, method: str, dataset: str, _ckpt) -> tuple:
-    images = common.eval_set(dataset)[0]
-    idx = np.linspace(0, len(images) - 1, min(EMBED_MAX, len(images))).astype(int)
-    last = [n for n, m in _ckpt.model.named_modules() if isinstance(m, torch.nn.Linear)][-1]
-    feats = _batch_outputs(_ckpt.model, images[idx], last, inputs=True).reshape(len(idx), -1)
-    if method == "PCA":
-        from sklearn.decomposition import PCA
+def _embedding(model_key: str, method: str, dataset: str, _ckpt):
+    from explainer.insights import embedding as project
 
-        xy = PCA(n_components=2, random_state=0).fit_transform(feats)
-    else:
-        from sklearn.manifold import TSNE
-
-        xy = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(feats)
-    return xy.astype(np.float32), idx
+    images, labels = common.eval_set(dataset)[:2]
+    return project(_ckpt.model, images, labels, method=method, n=EMBED_MAX)
 
 
-def embedding(ckpt: Checkpoint, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """2-D map ``(M, 2)`` (PCA or t-SNE) of what the last dense layer receives, and which
-    digits ``(M,)`` of :func:`common.eval_set` it shows (at most :data:`EMBED_MAX`)."""
+def embedding(ckpt: Checkpoint, method: str):
+    """:func:`explainer.insights.embedding` (``"pca"`` or ``"tsne"``) of the first
+    :data:`EMBED_MAX` digits of :func:`common.eval_set`, mistakes included."""
     return _embedding(common.model_key(ckpt), method, ckpt.dataset, ckpt)
 
 

@@ -11,19 +11,24 @@ from explainer import style
 from explainer.style import colorize, scale_for
 
 
-def _top_grid(kernels: np.ndarray, digits: np.ndarray) -> np.ndarray:
-    """One row per filter: its kernel ``(kh, kw)`` then its top digits ``(K, 28, 28)`` uint8."""
-    rows = []
+def _top_grid(kernels: np.ndarray, top, rows_: list[int]) -> np.ndarray:
+    """One row per filter: its kernel, then its top digits with the receptive field framed."""
+    z = 3
     sc = scale_for(kernels, "kernel")
-    for k, ds_ in zip(kernels, digits, strict=False):
-        kern = visuals.upscale(colorize(k, sc), max(1, 28 // k.shape[0]))
-        kern = np.pad(kern, ((0, 28 - kern.shape[0]), (0, 28 - kern.shape[1] + 4), (0, 0)),
-                      constant_values=255)  # fmt: skip
-        tiles = [np.repeat(d[..., None], 3, axis=2) for d in ds_]
-        tiles = [np.pad(t, ((0, 0), (0, 1), (0, 0)), constant_values=255) for t in tiles]
-        row = np.concatenate([kern, *tiles], axis=1)
-        rows.append(np.pad(row, ((0, 2), (0, 0), (0, 0)), constant_values=255))
-    return visuals.upscale(np.concatenate(rows, axis=0), 3)
+    rows = []
+    for kern, c in zip(kernels, rows_, strict=False):
+        k = visuals.upscale(colorize(kern, sc), max(1, 28 // kern.shape[0]) * z)
+        side = 28 * z
+        k = np.pad(k, ((0, side - k.shape[0]), (0, side - k.shape[1] + 12), (0, 0)),
+                   constant_values=255)  # fmt: skip
+        tiles = []
+        for img, (t, le, b, r_) in zip(top.images[c], top.boxes[c], strict=False):
+            rgb = visuals.upscale(np.repeat((img * 255).astype(np.uint8)[..., None], 3, 2), z)
+            rgb = visuals.outline(rgb, t * z, le * z, (b - t) * z, (r_ - le) * z, width=2)
+            tiles.append(np.pad(rgb, ((0, 0), (0, 3), (0, 0)), constant_values=255))
+        rows.append(np.pad(np.concatenate([k, *tiles], axis=1), ((0, 6), (0, 0), (0, 0)),
+                           constant_values=255))  # fmt: skip
+    return np.concatenate(rows, axis=0)
 
 
 def embedding_spec(xy, labels, preds, names, idx) -> dict:
@@ -153,18 +158,19 @@ if convs:
         )
     with right:
         top = compute.top_images(ckpt, layer)
+        n_top = len(top.channels)  # the first 64 channels at most
         first = st.number_input(
-            f"filters from (of {cout})", 0, max(cout - 8, 0), 0, step=8, key=f"flt_ch_{layer}"
+            f"filters from (of {n_top})", 0, max(n_top - 8, 0), 0, step=8, key=f"flt_ch_{layer}"
         )
-        shown = list(range(int(first), min(int(first) + 8, cout)))
+        shown = list(range(int(first), min(int(first) + 8, n_top)))
         st.markdown(f"**The {compute.TOP_K} test digits that excite each filter most**")
         st.image(
             visuals.cached_bytes(
-                f"{mkey}|{layer}|top|{first}",
-                lambda: _top_grid(r.weight[shown, ci], common.eval_set(ds)[0][top[shown]]),
+                f"{mkey}|{layer}|top|{first}|{ci}",
+                lambda: _top_grid(r.weight[shown, ci], top, shown),
             ),
-            caption="left: the filter's kernel; right: the digits with its highest mean "
-            "activation over the whole map",
+            caption="left: the filter's kernel; right: the digits where it fires most, the "
+            "patch it sees (its receptive field) framed around the strongest spot",
         )
 else:
     st.info(
@@ -183,9 +189,8 @@ method = st.radio(
     key="flt_method",
     help="t-SNE keeps neighbours together (slower, computed once per model).",
 )
-xy, idx = compute.embedding(ckpt, method)
-labels = common.eval_set(ds)[1][idx]
-preds = compute.evaluation(ckpt).predicted[idx]
+emb = compute.embedding(ckpt, "pca" if method == "PCA" else "tsne")
+xy, idx, labels, preds = emb.points, emb.indices, emb.labels, emb.predictions
 visuals.chart(embedding_spec(xy, labels, preds, ckpt.class_names, idx))
 st.caption(
     f"Each dot is a test digit ({len(idx):,} of them), placed by the numbers the last "

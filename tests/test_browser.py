@@ -53,7 +53,12 @@ def app_url():
         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # the small fast CNN keeps the test quick; EXPLAINER_APP_MODEL picks another for screenshots
+    env = dict(os.environ)
+    env.setdefault("EXPLAINER_APP_MODEL", "mnist_fast_cnn")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
