@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook
 
 from explainer.architectures import Normalize
 from explainer.errors import ExplainerError
@@ -253,6 +254,15 @@ def _layer_info(model: nn.Module, names: Sequence[str]) -> dict[str, tuple[nn.Mo
     return {n: table[n] for n in names}
 
 
+@contextlib.contextmanager
+def _global_forward_hook(fn: Callable[..., Any]) -> Iterator[None]:
+    handle = register_module_forward_hook(fn)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _hooked_forward(
     model: nn.Module,
     plan: _Plan,
@@ -272,22 +282,26 @@ def _hooked_forward(
     Hooks only record passes run by the calling thread: the app shares one model between
     sessions, and another thread's forward pass must not leak into this capture."""
     owner = threading.get_ident()
+    wanted = {id(plan.named[n]): n for n in names}
     for clone in (False, True):
         seen: list[tuple[str, Any, tuple[int, ...]]] = []
         versions: list[int] = []
 
-        def make_hook(name: str, seen=seen, versions=versions, clone=clone) -> Callable:
-            def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-                if isinstance(output, torch.Tensor) and threading.get_ident() == owner:
-                    inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                    shape = tuple(inp.shape[1:]) if inp is not None else ()
-                    seen.append((name, take(name, output.clone() if clone else output), shape))
-                    versions.append(output._version)
+        def hook(module: nn.Module, inputs: Any, output: Any, seen=seen, versions=versions,
+                 clone=clone) -> None:  # fmt: skip
+            name = wanted.get(id(module))
+            if name is None or threading.get_ident() != owner:
+                return
+            if isinstance(output, torch.Tensor):
+                inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+                shape = tuple(inp.shape[1:]) if inp is not None else ()
+                seen.append((name, take(name, output.clone() if clone else output), shape))
+                versions.append(output._version)
 
-            return hook
-
-        hooks = {n: make_hook(n) for n in names}
-        with torch.no_grad(), _eval_modules(plan.modules), _hooks_on(plan.named, hooks):
+        # One process-wide forward hook instead of one per layer: registering and removing
+        # dozens of handles per digit cost more than the hooks themselves. It ignores every
+        # module but ours and every thread but this one, and is removed in ``finally``.
+        with torch.no_grad(), _eval_modules(plan.modules), _global_forward_hook(hook):
             out = model(x)
         kept = [v for _, v, _ in seen]
         if clone or all(

@@ -104,9 +104,15 @@ def test_only_requested_layers_and_bad_names(sample):
 
 
 def _hook_count(model: nn.Module) -> int:
-    return sum(
+    """Hooks left on the model's modules, plus process-wide module hooks."""
+    from torch.nn.modules import module as torch_module
+
+    own = sum(
         len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
         for m in model.modules()
+    )
+    return (
+        own + len(torch_module._global_forward_hooks) + len(torch_module._global_forward_pre_hooks)
     )
 
 
