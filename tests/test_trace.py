@@ -107,3 +107,26 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("explainer: error: ") and err.count("\n") == 1
     assert cmd.HELP
+
+
+def test_cli_capture_writes_the_same_trace(tmp_path, sample, capsys):
+    from explainer.capture import capture_checkpoint
+    from explainer.checkpoints import load_checkpoint, make_payload, save_checkpoint
+
+    torch.manual_seed(0)
+    payload = make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))
+    ckpt_path = save_checkpoint(tmp_path / "mnist_tinyvgg.pt", payload)
+    out = tmp_path / "t.npz"
+    code = main(["capture", str(ckpt_path), "--digit", "3", "--out", str(out),
+                 "--layers", "block1.conv1", "classifier.fc"])  # fmt: skip
+    assert code == 0 and "block1.conv1" in capsys.readouterr().out
+    got = Trace.load(out)
+    i = int(np.nonzero(sample.labels.numpy() == 3)[0][0])
+    ref = capture_checkpoint(load_checkpoint(ckpt_path), sample.floats()[i, 0], label=3)
+    assert got.names() == ["block1.conv1", "classifier.fc"] and got.label == 3
+    np.testing.assert_array_equal(
+        got.layer("block1.conv1").output, ref.layer("block1.conv1").output
+    )
+    np.testing.assert_array_equal(got.logits, ref.logits)
+    assert main(["capture", str(ckpt_path), "--layers", "nope"]) == 2
+    assert "--list-layers" in capsys.readouterr().err
