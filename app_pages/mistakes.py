@@ -12,57 +12,6 @@ from explainer import style
 MAX_SHOWN = 48
 
 
-def confusion_spec(cm: np.ndarray, names: list[str], selected: tuple[int, int] | None) -> dict:
-    """Vega-Lite heat map with a click selection named ``cell`` over (true, predicted)."""
-    k = len(names)
-    values = [
-        {"true": names[t], "predicted": names[p], "n": int(cm[t, p]), "diag": t == p,
-         "ti": t, "pi": p}
-        for t in range(k) for p in range(k)
-    ]  # fmt: skip
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    top = max(int(off.max()), 1)
-    return {
-        "data": {"values": values},
-        "height": 430,
-        "encoding": {
-            "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
-                  "axis": {"labelAngle": 0, "labelFontSize": 13, "orient": "top"}},
-            "y": {"field": "true", "type": "ordinal", "sort": names, "title": "true label",
-                  "axis": {"labelFontSize": 13}},
-        },
-        "layer": [
-            {
-                "params": [{"name": "cell", "select": {"type": "point", "fields": ["ti", "pi"]}}],
-                "mark": {"type": "rect", "stroke": "#fff", "strokeWidth": 1.5, "cursor": "pointer"},
-                "encoding": {
-                    "color": {
-                        "condition": {"test": "datum.diag || datum.n == 0", "value": "#eef2f7"},
-                        "field": "n", "type": "quantitative",
-                        "scale": {"scheme": "oranges", "domain": [0, top]},
-                        "title": "mistakes",
-                    },
-                    "strokeWidth": {"condition": {"param": "cell", "empty": False, "value": 4},
-                                    "value": 1},
-                    "stroke": {"condition": {"param": "cell", "empty": False,
-                                             "value": style.WRONG_COLOR}, "value": "#fff"},
-                    "tooltip": [{"field": "true"}, {"field": "predicted"},
-                                {"field": "n", "title": "digits"}],
-                },
-            },
-            {
-                "mark": {"type": "text", "fontSize": 13},
-                "encoding": {
-                    "text": {"condition": {"test": "datum.n > 0", "field": "n"}, "value": ""},
-                    "color": {"condition": {"test": f"!datum.diag && datum.n > {top * 0.6}",
-                                            "value": "white"}, "value": "#333"},
-                },
-            },
-        ],
-    }  # fmt: skip
-
-
 def selected_cell(default: tuple[int, int]) -> tuple[int, int]:
     event = st.session_state.get("cm_chart")
     try:
@@ -123,7 +72,7 @@ worst = np.unravel_index(int(np.argmax(off)), off.shape)
 left, right = st.columns([1.1, 1], gap="large")
 with left:
     st.markdown("**Click a cell** to see the digits of that (true, predicted) pair.")
-    visuals.chart(confusion_spec(cm, names, None), key="cm_chart", on_select="rerun")
+    visuals.chart(visuals.confusion_spec(cm, names), key="cm_chart", on_select="rerun")
 t, p = selected_cell((int(worst[0]), int(worst[1])))
 where = np.flatnonzero((labels == t) & (preds == p))
 with right:

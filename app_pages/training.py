@@ -85,11 +85,9 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
             st.image(visuals.cached_mosaic(key2, conv.output, sc2, 40))
             st.markdown(visuals.colorbar_html(sc2), unsafe_allow_html=True)
     with right:
-        from app_pages.mistakes import confusion_spec
-
         cm = ev.confusion
         st.markdown("**Confusion matrix** (off-diagonal: mistakes)")
-        visuals.chart(confusion_spec(cm, snap.class_names, None))
+        visuals.chart(visuals.confusion_spec(cm, snap.class_names))
     st.caption(
         "Before training the kernels are random noise and every digit gets the same "
         "answer; after one epoch they are already stroke and edge detectors."

@@ -186,6 +186,57 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
     }
 
 
+def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
+    """Vega-Lite heat map with a click selection named ``cell`` over (true, predicted)."""
+    k = len(names)
+    values = [
+        {"true": names[t], "predicted": names[p], "n": int(cm[t, p]), "diag": t == p,
+         "ti": t, "pi": p}
+        for t in range(k) for p in range(k)
+    ]  # fmt: skip
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    top = max(int(off.max()), 1)
+    return {
+        "data": {"values": values},
+        "height": 430,
+        "encoding": {
+            "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
+                  "axis": {"labelAngle": 0, "labelFontSize": 13, "orient": "top"}},
+            "y": {"field": "true", "type": "ordinal", "sort": names, "title": "true label",
+                  "axis": {"labelFontSize": 13}},
+        },
+        "layer": [
+            {
+                "params": [{"name": "cell", "select": {"type": "point", "fields": ["ti", "pi"]}}],
+                "mark": {"type": "rect", "stroke": "#fff", "strokeWidth": 1.5, "cursor": "pointer"},
+                "encoding": {
+                    "color": {
+                        "condition": {"test": "datum.diag || datum.n == 0", "value": "#eef2f7"},
+                        "field": "n", "type": "quantitative",
+                        "scale": {"scheme": "oranges", "domain": [0, top]},
+                        "title": "mistakes",
+                    },
+                    "strokeWidth": {"condition": {"param": "cell", "empty": False, "value": 4},
+                                    "value": 1},
+                    "stroke": {"condition": {"param": "cell", "empty": False,
+                                             "value": style.WRONG_COLOR}, "value": "#fff"},
+                    "tooltip": [{"field": "true"}, {"field": "predicted"},
+                                {"field": "n", "title": "digits"}],
+                },
+            },
+            {
+                "mark": {"type": "text", "fontSize": 13},
+                "encoding": {
+                    "text": {"condition": {"test": "datum.n > 0", "field": "n"}, "value": ""},
+                    "color": {"condition": {"test": f"!datum.diag && datum.n > {top * 0.6}",
+                                            "value": "white"}, "value": "#333"},
+                },
+            },
+        ],
+    }  # fmt: skip
+
+
 def heat_table(values: np.ndarray, scale: Scale, fmt: str = "{:.2f}", mark=None) -> str:
     """A small HTML table of numbers coloured by ``scale``; ``mark`` is a boolean mask drawn
     with a thick orange border (the max of a pooling window, the active patch)."""
