@@ -82,7 +82,7 @@ def render_manim(
         options = {
             "quality": QUALITIES[quality],
             "media_dir": media,
-            "format": "gif" if out.suffix.lower() == ".gif" else "mp4",
+            "format": "mp4",  # a GIF is made from it with an adaptive palette (see below)
             "output_file": "scene",
             "disable_caching": True,
             "progress_bar": "none",
@@ -99,8 +99,13 @@ def render_manim(
             scene = cls(**kwargs)
             scene.render()
             produced = Path(scene.renderer.file_writer.movie_file_path)
+            frame_rate = float(scene.camera.frame_rate)
         if not produced.is_file():
             raise ExplainerError(f"Manim did not write a video for {kind!r} (see its log above)")
+        if out.suffix.lower() == ".gif":
+            # Manim's own GIFs use a fixed 8-bit colour cube with dithering, which turns the
+            # dark background into noise; Pillow picks a palette per frame instead.
+            return mp4_to_gif(produced, out, width=None, fps=round(frame_rate))
         with atomic_write(out) as tmp:
             shutil.copyfile(produced, tmp)
     return out
@@ -135,8 +140,9 @@ def mp4_to_gif(
     for i, frame in enumerate(iio.imiter(video, plugin="pyav")):
         if i % step == 0:
             img = Image.fromarray(frame[..., :3])
-            height = round(img.height * width / img.width)
-            frames.append(img.resize((width, height), Image.LANCZOS))
+            if width and width != img.width:
+                img = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+            frames.append(img)
     if not frames:
         raise ExplainerError(f"{video} has no frames")
     out = Path(out)
