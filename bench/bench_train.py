@@ -25,7 +25,7 @@ from explainer.augment import random_affine
 from explainer.data import dataset_info, load_split, load_train_val, resolve_data_dir
 from explainer.train import TrainConfig, fit
 
-FAST_RECIPE = dict(arch="fast_cnn", epochs=1, batch_size=256, lr=0.01)
+FAST_RECIPE = dict(arch="fast_cnn", epochs=1, batch_size=64, lr=0.006)
 
 
 def fast_recipe(data_dir: str | None) -> None:
@@ -40,7 +40,7 @@ def fast_recipe(data_dir: str | None) -> None:
     )
 
 
-def _train_steps(model, batches, channels_last: bool) -> float:
+def _train_steps(model, batches, channels_last: bool) -> list[float]:
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     model.train()
     times = []

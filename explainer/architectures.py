@@ -267,18 +267,19 @@ def _cnn3_fc3(dropout: float = 0.25) -> list[tuple[str, nn.Module]]:
 @register(
     "fast_cnn",
     "Fast CNN (for live training in class)",
-    """Designed here to reach 99% in seconds on a laptop CPU: a 5×5 convolution and early max
-    pooling shrink the image to 14×14 at once, two cheap 3×3 convolutions with batch
-    normalisation follow, and global information is gathered by one last pooling before a
-    small linear layer. Batch normalisation lets it train with a large learning rate.""",
+    """Designed here to reach 99% in about ten seconds on a laptop CPU: a 5×5 convolution with
+    stride 2 reads the digit at half resolution (14×14) straight away, two cheap 3×3
+    convolutions with batch normalisation and max pooling follow (14→7→3), and one small
+    linear layer reads the 576 numbers left. Batch normalisation lets it learn with a large
+    learning rate, so one pass over the training set is enough.""",
     "designed for this project (in the spirit of the GPU 'MNIST speedruns')",
 )
 def _fast_cnn(width: int = 16) -> list[tuple[str, nn.Module]]:
     w = width
     return [
         ("block1", _seq(
-            ("conv1", nn.Conv2d(1, w, 5, padding=2)), ("bn1", nn.BatchNorm2d(w)),
-            ("relu1", nn.ReLU()), ("pool", nn.MaxPool2d(2)),
+            ("conv1", nn.Conv2d(1, w, 5, stride=2, padding=2)), ("bn1", nn.BatchNorm2d(w)),
+            ("relu1", nn.ReLU()),
         )),
         ("block2", _seq(
             ("conv1", nn.Conv2d(w, 2 * w, 3, padding=1)), ("bn1", nn.BatchNorm2d(2 * w)),

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 EXPLAINER=${EXPLAINER:-.venv/bin/explainer}
 
 declare -A RECIPE=(
-  [mnist_fast_cnn]="fast_cnn --epochs 2 --batch-size 128 --lr 0.004"
+  [mnist_fast_cnn]="fast_cnn --epochs 1 --batch-size 64 --lr 0.006"
   [mnist_linear]="linear --epochs 10 --batch-size 128 --lr 0.003"
   [mnist_mlp]="mlp --epochs 10 --batch-size 128 --lr 0.003"
   [mnist_tinyvgg]="tinyvgg --epochs 8 --batch-size 128 --lr 0.003"
