@@ -194,14 +194,17 @@ def build_dataflow(
                             sk.text(x0 + side + 5 * u, yk, name, 7, color=t.muted)
             # labels: alternate below / above so neighbours never collide
             cx = x0 + (side + off * (slabs - 1)) / 2
+            lines = [*b.title.split(" +", 1)[:1], *("+" + x for x in b.title.split(" +", 1)[1:])]
+            lines.append(b.shape_text)
             below = i % 2 == 0
-            ly = (top + height + 14 * u) if below else (top - off * (slabs - 1) - 28 * u)
-            if b.values.ndim == 1 and not below:
-                ly = top + height + 14 * u + 12 * u
-            elif b.values.ndim == 1:
-                ly = top + height + 14 * u
-            sk.text(cx, ly, b.title, 7.5, bold=True, anchor="mm", color=t.foreground)
-            sk.text(cx, ly + 13 * u, b.shape_text, 7.5, anchor="mm", color=t.muted)
+            if below:
+                ly = top + height + 12 * u
+            else:
+                ly = top - off * (slabs - 1) - 12 * u - 13 * u * (len(lines) - 1)
+            for j, line in enumerate(lines):
+                last = j == len(lines) - 1
+                sk.text(cx, ly + 13 * u * j, line, 7.5, bold=not last, anchor="mm",
+                        color=t.muted if last else t.foreground)  # fmt: skip
     # arrows between blocks
     for sk in (base, painted):
         for a, b in itertools.pairwise(boxes):

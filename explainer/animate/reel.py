@@ -135,8 +135,14 @@ class Reel:
             # Fit on every pixel of small sheets and every 4th of big ones: same colours, 4x faster.
             sample = [s[::2, ::2] if s.shape[0] * s.shape[1] > 100_000 else s for s in self.sheets]
             stack = np.concatenate([s.reshape(-1, 3) for s in sample])[:, None, :]
-            fitted = Image.fromarray(stack).quantize(colors, method=Image.Quantize.FASTOCTREE)
-            pal = np.array(fitted.getpalette()[: 3 * colors], dtype=np.uint8).reshape(-1, 3)
+            # the style's own colours (backgrounds, text, frames, highlights) are kept exact
+            reserved = _style_colours()
+            fitted = Image.fromarray(stack).quantize(
+                colors - len(reserved), method=Image.Quantize.FASTOCTREE
+            )
+            n_fit = colors - len(reserved)
+            pal = np.array(fitted.getpalette()[: 3 * n_fit], dtype=np.uint8).reshape(-1, 3)
+            pal = np.concatenate([pal, np.zeros((n_fit - len(pal), 3), np.uint8), reserved])
             pal_img = Image.new("P", (1, 1))
             pal_img.putpalette(pal.flatten().tolist())
             self._indexed = [
@@ -152,3 +158,17 @@ class Reel:
         """Frames as ``(H, W)`` uint8 indices into :meth:`palette` (buffer reused)."""
         self.palette()
         return self._run(self._indexed)
+
+
+def _style_colours() -> np.ndarray:
+    """``(n, 3)`` uint8: every fixed colour of :mod:`explainer.style` (both themes)."""
+    from explainer import style
+
+    names = [
+        c
+        for t in style.THEMES.values()
+        for c in (t.background, t.foreground, t.muted, t.panel, t.accent)
+    ]
+    names += [*style.CLASS_COLORS, *style.KIND_COLORS.values(), style.HIGHLIGHT_COLOR]
+    names += [style.CORRECT_COLOR, style.WRONG_COLOR, "#000000", "#ffffff"]
+    return np.unique(np.array([style.hex_to_rgb(c) for c in names], dtype=np.uint8), axis=0)
