@@ -90,11 +90,11 @@ def build_mistakes(
     pages = max(1, min(-(-len(mistakes) // per_page), n_frames // per_page_frames))
     shown = mistakes[: pages * per_page]
     names = ck.class_names or [str(i) for i in range(10)]
-    where = "test set" if full else "bundled test digits"
+    where = "official test digits" if full else "bundled test digits"
 
     base = Sketch(size, theme)
     base.text(16 * u, 18 * u, f"Mistakes of {ck.name}", 11.5, bold=True)
-    base.text(16 * u, 38 * u, f"{len(mistakes)} of {checked} {where} misclassified "
+    base.text(16 * u, 38 * u, f"{len(mistakes)} of the {checked} {where} misclassified "
               f"({1 - len(mistakes) / checked:.1%} accuracy); the most confident mistakes first.",
               8.5, color=t.muted)  # fmt: skip
     base.text(W - 16 * u, 18 * u, "", 9)
