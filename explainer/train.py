@@ -261,7 +261,7 @@ def fit(
                 F.cross_entropy(val_logits, y_val).item() if len(y_val) else float("nan")
             )
             record["val_accuracy"] = accuracy(val_logits, y_val)
-            record["seconds"] = record.pop("train_seconds") + (time.perf_counter() - t_eval)
+            record["seconds"] = record["train_seconds"] + (time.perf_counter() - t_eval)
             hist.epochs.append(record)
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 sched.step(record["val_accuracy"])
