@@ -15,7 +15,17 @@ import sys
 from explainer import __version__
 from explainer.errors import ExplainerError
 
-COMMANDS = ["train", "data", "predict", "render", "evaluate", "capture", "compare", "sweep", "insights"]
+COMMANDS = [
+    "train",
+    "data",
+    "predict",
+    "render",
+    "evaluate",
+    "capture",
+    "compare",
+    "sweep",
+    "insights",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
