@@ -268,12 +268,13 @@ def _hooked_forward(
     plan: _Plan,
     x: torch.Tensor,
     names: Sequence[str],
-    take: Callable[[str, torch.Tensor], Any],
+    take: Callable[[str, torch.Tensor], Any] | None,
 ) -> tuple[Any, list[tuple[str, Any, tuple[int, ...]]]]:
     """One eval-mode, no-grad pass with forward hooks on ``names``.
 
     Returns the model's output and ``(name, take(output), input shape)`` in the order the
-    layers ran. ``take`` keeps what is needed of each output (a view, a copy, a statistic).
+    layers ran. ``take`` keeps what is needed of each output (a statistic...; ``None``: the
+    output itself, sliced and copied after the pass where it is cheaper).
 
     Views are taken without copying; when a later in-place operation (``ReLU(inplace=True)``)
     changed an output after its hook ran, which the tensor's version counter reveals, the
@@ -294,8 +295,9 @@ def _hooked_forward(
                 return
             if isinstance(output, torch.Tensor):
                 inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                shape = tuple(inp.shape[1:]) if inp is not None else ()
-                seen.append((name, take(name, output.clone() if clone else output), shape))
+                shape = inp.shape[1:] if inp is not None else ()
+                kept = output.clone() if clone else output
+                seen.append((name, kept if take is None else take(name, kept), shape))
                 versions.append(output._version)
 
         # One process-wide forward hook instead of one per layer: registering and removing
@@ -339,7 +341,7 @@ def capture(
     plan = _plan(model)
     names = _check_layers(plan, layers)
     x = as_batch(image)[:1]
-    logits, seen = _hooked_forward(model, plan, x.to(_device_of(model)), names, _first)
+    logits, seen = _hooked_forward(model, plan, x.to(_device_of(model)), names, None)
     if not isinstance(logits, torch.Tensor):
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
 
@@ -355,9 +357,9 @@ def capture(
             LayerRecord(
                 name=name if counts[name] == 1 else f"{name}#{counts[name]}",
                 kind=kind,
-                output=_to_numpy(out).copy(),
+                output=_to_numpy(out)[0].copy(),
                 params=dict(params),
-                input_shape=in_shape,
+                input_shape=tuple(in_shape),
                 weight=weight,
                 bias=bias,
             )
@@ -380,10 +382,6 @@ def capture(
 
 def _join(parts: list[torch.Tensor]) -> torch.Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
-def _first(name: str, t: torch.Tensor) -> torch.Tensor:
-    return t[0]
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
