@@ -123,7 +123,7 @@ def test_draw_and_visit_every_page(app_url):
             page.mouse.move(x0 + fx * w, y0 + fy * w, steps=12)
         page.mouse.up()
         metric = page.locator('[data-testid="stMetric"]').filter(has_text="Prediction")
-        metric.wait_for(timeout=20_000)
+        metric.wait_for(timeout=60_000)
         _settle(page)
         assert metric.inner_text().strip()
         assert _errors(page) == []
@@ -156,8 +156,8 @@ def test_draw_and_visit_every_page(app_url):
 
 
 def _shoot(page, folder: Path, name: str) -> None:
-    """The first screen as ``name.png`` (the README's picture) and the whole page, however
-    long, as ``name_full.png``."""
+    """The first screen as ``folder/name.png`` (the README's picture) and the whole page,
+    however long, as ``test-artifacts/screenshots/name_full.png`` (for review)."""
     page.screenshot(path=str(folder / f"{name}.png"))
     height = page.evaluate(
         "Math.max(...Array.from(document.querySelectorAll('[data-testid=\"stMain\"] *'))"
@@ -165,5 +165,7 @@ def _shoot(page, folder: Path, name: str) -> None:
     )
     page.set_viewport_size({"width": 1400, "height": min(int(height) + 80, 6000)})
     page.wait_for_timeout(500)
-    page.screenshot(path=str(folder / f"{name}_full.png"))
+    full = ROOT / "test-artifacts" / "screenshots"
+    full.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(full / f"{name}_full.png"))
     page.set_viewport_size({"width": 1400, "height": 1000})
