@@ -145,15 +145,18 @@ def mp4_to_gif(
             frames.append(img)
     if not frames:
         raise ExplainerError(f"{video} has no frames")
+    # One palette for the whole GIF (from a collage of frames across the video): unchanged
+    # pixels then stay byte-identical, so each frame stores only the rectangle that changed.
+    picks = frames[:: max(1, len(frames) // 12)][:12]
+    collage = Image.new("RGB", (frames[0].width, frames[0].height * len(picks)))
+    for k, img in enumerate(picks):
+        collage.paste(img, (0, k * img.height))
+    palette = collage.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    indexed = [img.quantize(palette=palette, dither=Image.Dither.NONE) for img in frames]
     out = Path(out)
     with atomic_write(out) as tmp:
-        frames[0].save(
-            tmp,
-            save_all=True,
-            append_images=frames[1:],
-            duration=round(1000 / fps),
-            loop=0,
-            optimize=True,
+        indexed[0].save(
+            tmp, save_all=True, append_images=indexed[1:], duration=round(1000 / fps), loop=0
         )
     return out
 

@@ -49,7 +49,8 @@ from scenes.mobjects import (
     label,
 )
 
-ROW_WIDTH = 5.6  # scene units for one network's volumes
+ROW_WIDTH = 5.6  # scene units for one network's volumes, at most
+ROW_HEIGHT = 1.7
 
 
 def weight_count(trace: Trace) -> int:
@@ -82,6 +83,8 @@ class NetworkRow(Group):
             vol.body.align_to(prev.body, DOWN)
         if chain.width > ROW_WIDTH:
             chain.scale_to_fit_width(ROW_WIDTH)
+        if chain.height > ROW_HEIGHT:
+            chain.scale_to_fit_height(ROW_HEIGHT)
         self.chain = chain
         self.arrows = [
             Arrow(

@@ -404,6 +404,7 @@ class ProbabilityBars(Group):
         self.bars = VGroup()
         self.names = Group()
         self.values = Group()
+        size = min(SMALL_FONT_SIZE + 2, (bar_height + gap) * 60)  # text fits its row
         for i, p in enumerate(probs):
             y = DOWN * i * (bar_height + gap)
             track = Rectangle(width=max_width, height=bar_height, stroke_width=0)
@@ -412,10 +413,8 @@ class ProbabilityBars(Group):
                 width=max(max_width * float(p), 1e-3), height=bar_height, stroke_width=0
             )
             bar.set_fill(self.bar_color, opacity=1).move_to(y, aligned_edge=LEFT)
-            name = label(self.class_names[i], SMALL_FONT_SIZE + 2).next_to(track, LEFT, buff=0.15)
-            value = label(f"{100 * p:.1f}%", SMALL_FONT_SIZE, THEME.muted).next_to(
-                track, RIGHT, buff=0.12
-            )
+            name = label(self.class_names[i], size).next_to(track, LEFT, buff=0.15)
+            value = label(f"{100 * p:.1f}%", size - 2, THEME.muted).next_to(track, RIGHT, buff=0.12)
             self.tracks.add(track)
             self.bars.add(bar)
             self.names.add(name)
