@@ -200,3 +200,17 @@ def test_mistakes_are_real_and_most_confident_first(sample):
     assert ms and all(int(np.argmax(m.probs)) != m.label for m in ms)
     conf = [float(m.probs.max()) for m in ms]
     assert conf == sorted(conf, reverse=True)
+
+
+def test_style_colours_stay_exact_in_the_gif_palette():
+    from explainer.animate.reel import Reel
+
+    base = np.full((50, 60, 3), 255, np.uint8)
+    base[10:20, 10:20] = style.hex_to_rgb(style.THEMES["light"].muted)
+    base[30:40] = np.random.default_rng(0).integers(0, 255, (10, 60, 3))  # 600 other colours
+    reel = Reel(base, fps=5)
+    reel.frame()
+    pal, idx = reel.palette(), next(iter(reel.indexed_frames()))
+    assert len(pal) == 255
+    assert tuple(pal[idx[0, 0]]) == (255, 255, 255)
+    assert tuple(pal[idx[15, 15]]) == style.hex_to_rgb(style.THEMES["light"].muted)

@@ -145,12 +145,7 @@ class Reel:
             pal = np.concatenate([pal, np.zeros((n_fit - len(pal), 3), np.uint8), reserved])
             pal_img = Image.new("P", (1, 1))
             pal_img.putpalette(pal.flatten().tolist())
-            self._indexed = [
-                np.asarray(
-                    Image.fromarray(s).quantize(palette=pal_img, dither=Image.Dither.NONE)
-                ).copy()
-                for s in self.sheets
-            ]
+            self._indexed = [_quantize(s, pal_img, pal[n_fit:], n_fit) for s in self.sheets]
             self._palette = pal
         return self._palette
 
@@ -172,3 +167,24 @@ def _style_colours() -> np.ndarray:
     names += [*style.CLASS_COLORS, *style.KIND_COLORS.values(), style.HIGHLIGHT_COLOR]
     names += [style.CORRECT_COLOR, style.WRONG_COLOR, "#000000", "#ffffff"]
     return np.unique(np.array([style.hex_to_rgb(c) for c in names], dtype=np.uint8), axis=0)
+
+
+def _quantize(rgb: np.ndarray, pal_img, reserved: np.ndarray, first: int) -> np.ndarray:
+    """Palette indices of ``rgb``: Pillow's nearest colour, then pixels that are exactly one of
+    the ``reserved`` colours (palette entries from ``first`` on) get that entry."""
+    from PIL import Image
+
+    idx = np.asarray(
+        Image.fromarray(rgb).quantize(palette=pal_img, dither=Image.Dither.NONE)
+    ).copy()
+    key = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    rkey = (
+        (reserved[:, 0].astype(np.int32) << 16)
+        | (reserved[:, 1].astype(np.int32) << 8)
+        | reserved[:, 2]
+    )
+    order = np.argsort(rkey)
+    pos = np.clip(np.searchsorted(rkey[order], key), 0, len(rkey) - 1)
+    hit = rkey[order][pos] == key
+    idx[hit] = (first + order[pos[hit]]).astype(np.uint8)
+    return idx
