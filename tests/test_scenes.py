@@ -90,13 +90,13 @@ def test_convolution_numbers_match_the_network(small_trace):
     conv, inp = first_conv(small_trace)
     norm = small_trace.layers[0]
     np.testing.assert_array_equal(inp, norm.output[0])
-    pad = conv.params["padding"][0]
+    pad, stride = conv.params["padding"][0], conv.params["stride"][0]
     for ch in (0, conv.shape[0] - 1):
         kernel, bias = conv.weight[ch, 0], float(conv.bias[ch])
-        ours = convolve(inp, kernel, bias, pad)
+        ours = convolve(inp, kernel, bias, pad, stride)
         np.testing.assert_allclose(ours, conv.output[ch], atol=1e-4)
         r, c = np.unravel_index(np.argmax(conv.output[ch]), conv.output[ch].shape)
-        patch, products, total = patch_products(inp, kernel, int(r), int(c), pad)
+        patch, products, total = patch_products(inp, kernel, int(r), int(c), pad, stride)
         assert patch.shape == kernel.shape
         assert total + bias == pytest.approx(float(conv.output[ch][r, c]), abs=1e-4)
         np.testing.assert_allclose(products, patch * kernel)
