@@ -148,9 +148,10 @@ def markdown_table(rows: list[ModelRow], test_set: str) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        plural = "" if r.epochs == 1 else "s"
         lines.append(
             f"| `{r.name}` | {r.title} | {_count(r.parameters)} | {r.test_accuracy:.2%} | "
-            f"{r.test_errors} | {r.train_seconds:.0f} s ({r.epochs} epochs) | "
+            f"{r.test_errors} | {r.train_seconds:.0f} s ({r.epochs} epoch{plural}) | "
             f"{r.eval_images_per_second:,.0f} | {_size(r.file_bytes)} |"
         )
     lines += ["", "Per-class accuracy (the weakest class of each model in bold):", ""]
