@@ -88,7 +88,7 @@ def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
     from explainer.insights import top_activating
 
     images, labels = common.eval_set(dataset)[:2]
-    return top_activating(_ckpt.model, images, layer, k=TOP_K, labels=labels)
+    return top_activating(_ckpt.model, np.array(images), layer, k=TOP_K, labels=labels)
 
 
 def top_images(ckpt: Checkpoint, layer: str):
@@ -102,7 +102,7 @@ def _embedding(model_key: str, method: str, dataset: str, _ckpt):
     from explainer.insights import embedding as project
 
     images, labels = common.eval_set(dataset)[:2]
-    return project(_ckpt.model, images, labels, method=method, n=EMBED_MAX)
+    return project(_ckpt.model, np.array(images), labels, method=method, n=EMBED_MAX)
 
 
 def embedding(ckpt: Checkpoint, method: str):
