@@ -249,11 +249,12 @@ def fit(
 
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     t_start = time.perf_counter()
+    deadline = t_start + c.max_seconds if c.max_seconds else None
     epoch = start_epoch
     try:
         for epoch in range(start_epoch + 1, c.epochs + 1):
             record = _train_epoch(
-                model, opt, sched, c, x_train, y_train, epoch, steps, device, callback
+                model, opt, sched, c, x_train, y_train, epoch, steps, device, callback, deadline
             )
             t_eval = time.perf_counter()
             val_logits = predict_logits(model, x_val, 1000, device)
@@ -288,7 +289,7 @@ def fit(
             if c.patience and epoch - hist.best_epoch >= c.patience:
                 hist.stopped_early = True
                 break
-            if c.max_seconds and time.perf_counter() - t_start > c.max_seconds:
+            if deadline is not None and time.perf_counter() > deadline:
                 hist.stopped_early = True
                 break
     except KeyboardInterrupt:
@@ -314,7 +315,9 @@ def fit(
     return hist
 
 
-def _train_epoch(model, opt, sched, c, x, y, epoch, steps, device, callback) -> dict[str, Any]:
+def _train_epoch(
+    model, opt, sched, c, x, y, epoch, steps, device, callback, deadline=None
+) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(c.seed * 1000 + epoch)
     torch.manual_seed(c.seed * 1000 + epoch)
     perm = torch.randperm(len(x), generator=gen)
@@ -359,6 +362,8 @@ def _train_epoch(model, opt, sched, c, x, y, epoch, steps, device, callback) -> 
             )
         if not math.isfinite(loss.item()):
             break
+        if deadline is not None and time.perf_counter() > deadline:
+            break  # the time budget (--max-seconds) ends the epoch early
     if bar is not None:
         bar.close()
     return {

@@ -131,3 +131,13 @@ def test_bad_options_are_one_line_errors(capsys):
     assert main(["train", "linear", "--epochs", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("explainer: error:") and "\n" not in err
+
+
+def test_a_time_budget_stops_inside_an_epoch(tmp_path, splits):
+    seen = []
+    hist = fit(
+        small(tmp_path, epochs=5, batch_size=10, max_seconds=1e-9, evaluate_test=False),
+        data=splits,
+        callback=lambda e: seen.append(e) if "batch" in e else None,
+    )
+    assert hist.stopped_early and len(hist.epochs) == 1 and len(seen) == 1
