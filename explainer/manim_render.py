@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kinds", nargs="*", help=f"scenes to render (default: {' '.join(SCENES)})")
     parser.add_argument("--out", default="animations", help="folder (default: animations)")
     parser.add_argument("--quality", default="low", choices=list(QUALITIES))
-    parser.add_argument("--gif-width", type=int, default=480)
-    parser.add_argument("--gif-fps", type=int, default=6)
+    parser.add_argument("--gif-width", type=int, default=440)
+    parser.add_argument("--gif-fps", type=int, default=4)
     args = parser.parse_args(argv)
     try:
         for kind in args.kinds or list(SCENES):
