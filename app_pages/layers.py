@@ -28,6 +28,12 @@ def explain(r: LayerRecord) -> str:
             f"a {k[0]}×{k[1]} window of all {cin} input channel(s) by its weights and adds them "
             f"up (plus a bias), producing one feature map per filter: bright where the "
             "window looks like the filter (an edge, a stroke end, a curve)."
+            + (
+                f" The window jumps {p['stride'][0]} pixels at a time (stride {p['stride'][0]}),"
+                " so the maps come out smaller than the input."
+                if max(p.get("stride", [1])) > 1
+                else ""
+            )
         )
     if r.kind == "bn":
         return (

@@ -80,7 +80,9 @@ class LayerRecord:
         if self.kind == "conv":
             k = p.get("kernel_size", [0, 0])
             pad = p.get("padding", [0, 0])
+            stride = p.get("stride", [1, 1])
             pad_text = f", pad {pad[0]}" if any(pad) else ""
+            pad_text += f", stride {stride[0]}" if max(stride) > 1 else ""
             return f"conv {k[0]}×{k[1]}, {p.get('in_channels')}→{p.get('out_channels')}{pad_text}"
         if self.kind == "linear":
             return f"dense {p.get('in_features')}→{p.get('out_features')}"
