@@ -16,6 +16,7 @@ from explainer.animate.writer import distinct_frames, gif_durations, save
 from explainer.architectures import available, build
 from explainer.capture import capture
 from explainer.checkpoints import Checkpoint
+from explainer.data import load_test_or_sample
 from explainer.errors import ExplainerError
 
 SMALL = (480, 270)
@@ -186,7 +187,7 @@ def test_training_compares_snapshots(sample, tiny):
     np.testing.assert_array_equal(
         views[1].kernels, snaps[1].model.block1.conv1.weight.detach()[:, 0].numpy()
     )
-    assert views[0].confusion.sum() == len(sample.labels)
+    assert views[0].confusion.sum() == len(load_test_or_sample("mnist")[0])  # as the animation
     with pytest.raises(ExplainerError, match="at least two"):
         build_animation("training", tiny, snapshots=snaps[:1])
 

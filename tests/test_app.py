@@ -16,7 +16,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
 from explainer.checkpoints import load_checkpoint, models_dir, shipped_checkpoints
-from explainer.data import load_sample
+from explainer.data import load_sample, load_test_or_sample
 from explainer.inference import predict_logits
 from explainer.preprocess import preprocess
 
@@ -95,9 +95,9 @@ def test_blank_canvas_asks_to_draw():
 def test_choosing_another_test_digit_changes_the_prediction():
     at = _app()
     at.radio(key="source").set_value("Pick a test digit").run()
-    sample = load_sample("mnist")
+    digits = load_test_or_sample("mnist")[0]  # what the page offers: test set, else sample
     ckpt = _model(at)
-    preds = predict_logits(ckpt.model, sample.images[:20]).argmax(1).numpy()
+    preds = predict_logits(ckpt.model, digits.images[:20]).argmax(1).numpy()
     i, j = 0, int(np.flatnonzero(preds != preds[0])[0])
     at.number_input(key="test_pos").set_value(i).run()
     first = _prediction(at)
