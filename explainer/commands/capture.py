@@ -8,14 +8,9 @@ HELP = "record one digit's trip through a network (every layer's output) as a tr
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_data_dir
+    from explainer.commands import add_checkpoint, add_data_dir
 
-    p.add_argument(
-        "checkpoint",
-        nargs="?",
-        default="mnist_bn_cnn",
-        help="checkpoint path or shipped name (default: mnist_bn_cnn)",
-    )
+    add_checkpoint(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--index", type=int, help="official test-set index of the digit")
     src.add_argument("--digit", type=int, help="the first bundled test digit of this class")

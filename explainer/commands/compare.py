@@ -8,7 +8,7 @@ HELP = "compare the shipped MNIST models: accuracy, size, speed, per-class accur
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_data_dir
+    from explainer.commands import add_test_source
 
     p.add_argument("models", nargs="*", help="checkpoints to compare (default: models/mnist_*.pt)")
     p.add_argument("--out", help="output folder (default: reports/compare/)")
@@ -18,12 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="markdown",
         help="what to print: the Markdown table or the JSON",
     )
-    p.add_argument(
-        "--sample",
-        action="store_true",
-        help="use the bundled 500-digit sample even when the full test set is there",
-    )
-    add_data_dir(p)
+    add_test_source(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,9 +8,9 @@ HELP = "evaluate a checkpoint on the test set and write a report folder of figur
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_data_dir
+    from explainer.commands import add_checkpoint, add_test_source
 
-    p.add_argument("checkpoint", help="checkpoint path or shipped name (e.g. mnist_bn_cnn)")
+    add_checkpoint(p, default=None)
     p.add_argument("--out", help="report folder (default: reports/<checkpoint name>/)")
     p.add_argument(
         "--format",
@@ -18,12 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="text",
         help="json: print the metrics as JSON instead of a summary",
     )
-    p.add_argument(
-        "--sample",
-        action="store_true",
-        help="use the bundled 500-digit sample even when the full test set is there",
-    )
-    add_data_dir(p)
+    add_test_source(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,14 +8,9 @@ HELP = "write figures of what a network learned: activations, filters' favourite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_data_dir
+    from explainer.commands import add_checkpoint, add_data_dir
 
-    p.add_argument(
-        "checkpoint",
-        nargs="?",
-        default="mnist_bn_cnn",
-        help="checkpoint path or shipped name (default: mnist_bn_cnn)",
-    )
+    add_checkpoint(p)
     p.add_argument("--out", required=True, help="folder for the PNG figures and insights.json")
     p.add_argument(
         "-n",
