@@ -17,12 +17,10 @@ Each hook copies its output the moment the layer runs, so a later in-place opera
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -416,20 +414,9 @@ def _device_of(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-@lru_cache(maxsize=64)
-def _hash_cached(path: str, mtime_ns: int, size: int) -> str:
-    from explainer.checkpoints import file_hash
-
-    return file_hash(path)
-
-
 def checkpoint_hash(ckpt: Any) -> str:
-    """The checkpoint file's short sha256, computed once per file version (cached)."""
-    path = getattr(ckpt, "path", None)
-    if not path or not os.path.exists(path):
-        return ""
-    st = os.stat(path)
-    return _hash_cached(str(path), st.st_mtime_ns, st.st_size)
+    """The checkpoint file's short sha256 (cached per file version by the checkpoint)."""
+    return ckpt.sha256 if getattr(ckpt, "path", None) else ""
 
 
 def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: Any) -> Trace:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,17 @@ class Checkpoint:
 
     @property
     def sha256(self) -> str:
-        """Hash of the file's bytes (empty when the checkpoint was not loaded from a file)."""
-        return file_hash(self.path) if self.path else ""
+        """Short hash of the file's bytes, computed once per file version (empty when the
+        checkpoint was not loaded from a file or the file is gone)."""
+        if not self.path or not self.path.exists():
+            return ""
+        st = self.path.stat()
+        return _hash_cached(str(self.path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=64)
+def _hash_cached(path: str, mtime_ns: int, size: int) -> str:
+    return file_hash(path)
 
 
 def file_hash(path: str | os.PathLike, length: int = 16) -> str:
@@ -93,7 +103,10 @@ def make_payload(
         "dataset": dataset,
         "normalization": {"mean": float(norm.mean), "std": float(norm.std)},
         "class_names": list(class_names),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": {
+            k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+            for k, v in model.state_dict().items()
+        },
         "history": list(history or []),
         "metrics": dict(metrics or {}),
         "config": dict(config or {}),

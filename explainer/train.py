@@ -225,7 +225,7 @@ def fit(
                 "scheduler_state": sched.state_dict() if sched else {},
             }
         return make_payload(
-            model.to(memory_format=torch.contiguous_format),
+            model,
             dataset=info.name,
             class_names=info.class_names,
             arch_kwargs=c.arch_kwargs,
