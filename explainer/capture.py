@@ -1,23 +1,25 @@
-"""Capture every layer's activations with forward hooks, into a :class:`~explainer.trace.Trace`.
+"""Capture one forward pass into a :class:`~explainer.trace.Trace`: a complete dataflow graph.
 
-Works for every registered architecture and for any ``nn.Module``: the capturable layers are
-its leaf modules (those without children), named by their module path (``block1.conv1``).
-Hooks are registered inside ``try`` and always removed in ``finally``; the pass runs in eval
-mode under ``torch.no_grad`` and every module's training flag is restored afterwards.
+Works for every registered architecture and for any ``nn.Module``. Its atomic modules (convs,
+norms, activations, pooling, dense layers... see :mod:`explainer.layers`) become records
+named by their module path (``block1.conv1``); the torch functions its own ``forward`` calls
+between them (``F.relu``, ``F.max_pool2d``, ``x.view``, ``torch.flatten``, the ``+`` of a
+residual block, ``torch.cat``) become records too (``relu``, ``layer1.add``...). Every
+record names the records it consumed (``inputs``; ``"input"`` is the model's input), so any
+record can be recomputed from its inputs (:func:`explainer.recompute.recompute`).
+
+The pass runs once, in eval mode under ``torch.no_grad``; hooks are registered inside ``try``
+and removed in ``finally``, and every module's training flag is restored afterwards.
 
 >>> trace = capture(model, image)                  # image: (28, 28) floats in [0, 1]
 >>> trace.layer("block1.conv1").output.shape       # (C, H, W)
 >>> stats = capture_batch(model, images, reduce="stats")   # per-channel mean / max / zeros
 >>> stats["block1.relu1"].zero_fraction            # (C,)
-
-Each hook copies its output the moment the layer runs, so a later in-place operation (an
-``nn.ReLU(inplace=True)`` after a convolution) cannot change what was recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,105 +28,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook
 
-from explainer.architectures import Normalize
 from explainer.errors import ExplainerError
+from explainer.layers import Plan, layer_kind, layer_params, module_arrays, plan_of
+from explainer.recorder import INPUT, Event, Recorder, watching
 from explainer.trace import LayerRecord, Trace
 
-_KINDS: list[tuple[tuple[type, ...], str]] = [
-    ((Normalize,), "normalize"),
-    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
-    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm), "bn"),
-    ((nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ReLU6), "relu"),
-    (
-        (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d),
-        "pool",
-    ),
-    ((nn.Dropout, nn.Dropout2d, nn.Dropout1d), "dropout"),
-    ((nn.Flatten,), "flatten"),
-    ((nn.Linear,), "linear"),
-]
+__all__ = [
+    "BadImageError", "LayerNameError", "as_batch", "capture", "capture_batch",
+    "capture_checkpoint", "eval_mode", "hooked", "layer_kind", "layer_names", "layer_params",
+]  # fmt: skip
 
-
-def layer_kind(module: nn.Module) -> str:
-    """One of :data:`explainer.trace.KINDS` for a module."""
-    for types, kind in _KINDS:
-        if isinstance(module, types):
-            return kind
-    return "other"
-
-
-def _pair(v: Any) -> list[int]:
-    return [int(v), int(v)] if isinstance(v, int) else [int(x) for x in v]
-
-
-def layer_params(module: nn.Module) -> dict[str, Any]:
-    """Plain-typed (JSON-ready) settings a picture needs to label the layer."""
-    kind = layer_kind(module)
-    p: dict[str, Any] = {"type": type(module).__name__}
-    if isinstance(module, nn.Conv2d):
-        p |= {
-            "in_channels": module.in_channels,
-            "out_channels": module.out_channels,
-            "kernel_size": _pair(module.kernel_size),
-            "stride": _pair(module.stride),
-            "padding": _pair(module.padding)
-            if not isinstance(module.padding, str)
-            else module.padding,
-            "dilation": _pair(module.dilation),
-            "groups": int(module.groups),
-        }
-    elif isinstance(module, nn.Linear):
-        p |= {"in_features": module.in_features, "out_features": module.out_features}
-    elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        p |= {
-            "mode": "max" if isinstance(module, nn.MaxPool2d) else "average",
-            "kernel_size": _pair(module.kernel_size),
-            "stride": _pair(module.stride or module.kernel_size),
-            "padding": _pair(module.padding),
-        }
-    elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        size = module.output_size
-        p |= {
-            "mode": "max" if isinstance(module, nn.AdaptiveMaxPool2d) else "average",
-            "output_size": [None if s is None else int(s) for s in _pair_or_none(size)],
-        }
-    elif kind == "dropout":
-        p["p"] = float(module.p)
-    elif kind == "relu":
-        p["function"] = type(module).__name__
-        if getattr(module, "inplace", False):
-            p["inplace"] = True
-    elif isinstance(module, Normalize):
-        p |= {"mean": float(module.mean), "std": float(module.std)}
-    elif kind == "bn" and hasattr(module, "num_features"):
-        p["num_features"] = int(module.num_features)
-    return p
-
-
-def _pair_or_none(v: Any) -> list[Any]:
-    return [v, v] if v is None or isinstance(v, int) else list(v)
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    """The module paths :func:`capture` accepts: every leaf module, in registration order
-    (for the registry's ``nn.Sequential`` networks that is also the order they run in)."""
-    return list(_plan(model).names)
-
-
-def _check_layers(plan: _Plan, layers: Sequence[str] | str | None) -> list[str]:
-    valid = plan.names
-    if layers is None:
-        return list(valid)
-    if isinstance(layers, str):
-        layers = [layers]
-    bad = [name for name in layers if name not in plan.table]
-    if bad:
-        raise LayerNameError(
-            f"unknown layer(s) {', '.join(map(repr, bad))}; valid names: {', '.join(valid)}"
-        )
-    return list(dict.fromkeys(layers))
+_plan = plan_of  # the name the attribution and insights modules import
 
 
 class LayerNameError(ExplainerError, ValueError):
@@ -136,6 +51,42 @@ class BadImageError(ExplainerError, ValueError):
 
 
 _BadImage = BadImageError  # old private name, kept for callers of the first version
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """The record names :func:`capture` produces for a 28×28 digit, in the order they run
+    (for a tree of ``nn.Sequential`` containers: its atomic modules in registration order;
+    otherwise found once by a pass over a blank digit and cached)."""
+    plan = plan_of(model)
+    if plan.sequential:
+        return plan.names
+    probed = _PROBED.get(model)
+    if probed is None or probed[0] is not plan:
+        x = torch.zeros(1, 1, 28, 28, device=_device_of(model))
+        _, events = _record_pass(model, plan, x, None, None)
+        probed = (plan, [e.name for e in events])
+        _PROBED[model] = probed
+    return list(probed[1])
+
+
+_PROBED: weakref.WeakKeyDictionary[nn.Module, tuple[Plan, list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _check_layers(model: nn.Module, layers: Sequence[str] | str | None) -> set[str] | None:
+    """``None`` (every record) or the set of wanted record names, checked."""
+    if layers is None:
+        return None
+    if isinstance(layers, str):
+        layers = [layers]
+    valid = layer_names(model)
+    bad = [name for name in layers if name not in valid]
+    if bad:
+        raise LayerNameError(
+            f"unknown layer(s) {', '.join(map(repr, bad))}; valid names: {', '.join(valid)}"
+        )
+    return set(layers)
 
 
 def as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -172,7 +123,7 @@ _INT_TYPES = (torch.int8, torch.int16, torch.int32, torch.int64)
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put every submodule in eval mode for the block, then restore each one's own flag
     (also when the block raises). Costs nothing for a model already in eval mode."""
-    with _eval_modules(_plan(model).modules):
+    with _eval_modules(plan_of(model).modules):
         yield model
 
 
@@ -192,124 +143,70 @@ def _eval_modules(modules: list[nn.Module]) -> Iterator[None]:
 def hooked(
     model: nn.Module, hooks: dict[str, Callable[..., Any]], *, pre: bool = False
 ) -> Iterator[nn.Module]:
-    """Register ``{layer name: hook}`` forward hooks (``pre=True``: forward pre-hooks) on the
+    """Register ``{module path: hook}`` forward hooks (``pre=True``: forward pre-hooks) on the
     named modules for the block; they are removed on exit, also when the block raises."""
-    with _hooks_on(_plan(model).named, hooks, pre=pre):
-        yield model
-
-
-@contextlib.contextmanager
-def _hooks_on(
-    named: dict[str, nn.Module], hooks: dict[str, Callable[..., Any]], *, pre: bool = False
-) -> Iterator[None]:
+    named = plan_of(model).named
     handles = []
     try:
         for name, fn in hooks.items():
             m = named[name]
             handles.append(m.register_forward_pre_hook(fn) if pre else m.register_forward_hook(fn))
-        yield
+        yield model
     finally:
         for h in handles:
             h.remove()
 
 
-@dataclass
-class _Plan:
-    """Facts about a model's module tree, computed once while the tree is unchanged."""
-
-    key: tuple[int, ...]
-    modules: list[nn.Module]  # all of them, the model included
-    named: dict[str, nn.Module]  # every named module, containers included
-    names: list[str]  # the leaves, in registration order
-    table: dict[str, tuple[nn.Module, str, dict]]  # leaf name: (module, kind, params)
-
-
-# capture() runs per digit in the app and must stay cheap, so the plan of a model is cached
-# and reused while one walk over its modules finds the same module objects.
-_PLANS: weakref.WeakKeyDictionary[nn.Module, _Plan] = weakref.WeakKeyDictionary()
-
-
-def _plan(model: nn.Module) -> _Plan:
-    pairs = list(model.named_modules())
-    key = tuple(id(m) for _, m in pairs)
-    plan = _PLANS.get(model)
-    if plan is None or plan.key != key:
-        leaves = [(n, m) for n, m in pairs if n and not m._modules]
-        plan = _Plan(
-            key=key,
-            modules=[m for _, m in pairs],
-            named=dict(pairs),
-            names=[n for n, _ in leaves],
-            table={n: (m, layer_kind(m), layer_params(m)) for n, m in leaves},
-        )
-        _PLANS[model] = plan
-    return plan
-
-
-def _layer_info(model: nn.Module, names: Sequence[str]) -> dict[str, tuple[nn.Module, str, dict]]:
-    """``{name: (module, kind, params)}`` for the leaf layers ``names``."""
-    table = _plan(model).table
-    return {n: table[n] for n in names}
-
-
-@contextlib.contextmanager
-def _global_forward_hook(fn: Callable[..., Any]) -> Iterator[None]:
-    handle = register_module_forward_hook(fn)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-def _hooked_forward(
+def _record_pass(
     model: nn.Module,
-    plan: _Plan,
+    plan: Plan,
     x: torch.Tensor,
-    names: Sequence[str],
+    wanted: set[str] | None,
     take: Callable[[str, torch.Tensor], Any] | None,
-) -> tuple[Any, list[tuple[str, Any, tuple[int, ...]]]]:
-    """One eval-mode, no-grad pass with forward hooks on ``names``.
+) -> tuple[Any, list[Event]]:
+    """One eval-mode, no-grad pass, recorded (see :mod:`explainer.recorder`).
 
-    Returns the model's output and ``(name, take(output), input shape)`` in the order the
-    layers ran. ``take`` keeps what is needed of each output (a statistic...; ``None``: the
-    output itself, sliced and copied after the pass where it is cheaper).
-
-    Views are taken without copying; when a later in-place operation (``ReLU(inplace=True)``)
-    changed an output after its hook ran, which the tensor's version counter reveals, the
-    pass is repeated with a copy taken inside the hook, so records are always right.
-
-    Hooks only record passes run by the calling thread: the app shares one model between
-    sessions, and another thread's forward pass must not leak into this capture."""
-    owner = threading.get_ident()
-    wanted = {id(plan.named[n]): n for n in names}
+    Outputs are kept as views; when a later in-place operation (``ReLU(inplace=True)``,
+    ``x += y``) changed one, which its version counter reveals, the pass is repeated with a
+    copy taken the moment each record is made, so records are always right. Only passes run
+    by the calling thread are recorded: the app shares one model between sessions."""
     for clone in (False, True):
-        seen: list[tuple[str, Any, tuple[int, ...]]] = []
-        versions: list[int] = []
-
-        def hook(module: nn.Module, inputs: Any, output: Any, seen=seen, versions=versions,
-                 clone=clone) -> None:  # fmt: skip
-            name = wanted.get(id(module))
-            if name is None or threading.get_ident() != owner:
-                return
-            if isinstance(output, torch.Tensor):
-                inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                shape = inp.shape[1:] if inp is not None else ()
-                kept = output.clone() if clone else output
-                seen.append((name, kept if take is None else take(name, kept), shape))
-                versions.append(output._version)
-
-        # One process-wide forward hook instead of one per layer: registering and removing
-        # dozens of handles per digit cost more than the hooks themselves. It ignores every
-        # module but ours and every thread but this one, and is removed in ``finally``.
-        with torch.no_grad(), _eval_modules(plan.modules), _global_forward_hook(hook):
+        rec = Recorder(plan, x, take=take, wanted=wanted, clone=clone)
+        with torch.no_grad(), _eval_modules(plan.modules), watching(rec):
             out = model(x)
-        kept = [v for _, v, _ in seen]
-        if clone or all(
-            not isinstance(t, torch.Tensor) or t._version == v
-            for t, v in zip(kept, versions, strict=True)
-        ):
-            return out, seen
+        if clone or not rec.changed_in_place():
+            return out, rec.events
     raise AssertionError("unreachable")
+
+
+def _record_of(event: Event, with_weights: bool) -> LayerRecord:
+    """A :class:`LayerRecord` from an event of a batch-of-one pass."""
+    output = event.output
+    arrays: dict[str, np.ndarray] = {}
+    weight = bias = None
+    if event.module is not None:
+        m = event.module
+        if with_weights and event.kind in ("conv", "linear", "bn"):
+            weight = None if getattr(m, "weight", None) is None else _frozen_numpy(m.weight)
+            bias = None if getattr(m, "bias", None) is None else _frozen_numpy(m.bias)
+        tensors = module_arrays(m)
+    else:
+        tensors = dict(event.tensors)
+        w, b = tensors.pop("weight", None), tensors.pop("bias", None)
+        if with_weights:
+            weight = None if w is None else _frozen_numpy(w)
+            bias = None if b is None else _frozen_numpy(b)
+    arrays = {k: _frozen_numpy(t) for k, t in tensors.items()}
+    return LayerRecord(
+        name=event.name,
+        kind=event.kind,
+        output=_to_numpy(output)[0].copy(),
+        params=dict(event.params),
+        inputs=list(event.inputs),
+        weight=weight,
+        bias=bias,
+        arrays=arrays,
+    )
 
 
 def capture(
@@ -327,44 +224,30 @@ def capture(
     source: str = "",
     meta: dict[str, Any] | None = None,
 ) -> Trace:
-    """Run one forward pass of ``image`` and record ``layers`` (default: all of
-    :func:`layer_names`) into a :class:`Trace`.
+    """Run one forward pass of ``image`` and record it into a :class:`Trace` (``layers``: only
+    these record names, see :func:`layer_names`; default: every record).
 
     ``image`` is ``(28, 28)`` in [0, 1] (see :func:`as_batch` for other forms; only the first
-    image of a batch is used). Each record's ``output`` is ``(C, H, W)`` or ``(F,)``; conv and
-    linear records carry ``weight``/``bias`` when ``with_weights`` (read-only arrays shared
-    between traces while the weights do not change). A module that runs twice is recorded
-    twice (``name``, ``name#2``). Unknown layer names raise :class:`LayerNameError` (a
-    ``ValueError``) listing the valid names."""
-    plan = _plan(model)
-    names = _check_layers(plan, layers)
-    x = as_batch(image)[:1]
-    logits, seen = _hooked_forward(model, plan, x.to(_device_of(model)), names, None)
+    image of a batch is used). Each record's ``output`` is ``(C, H, W)`` or ``(F,)``; conv,
+    linear and norm records carry ``weight``/``bias`` when ``with_weights`` (read-only arrays
+    shared between traces while the weights do not change), batch norm its running
+    statistics in ``arrays``. A module that runs twice is recorded twice (``name``,
+    ``name#2``). Unknown layer names raise :class:`LayerNameError` (a ``ValueError``) listing
+    the valid names."""
+    plan = plan_of(model)
+    wanted = _check_layers(model, layers)
+    x = as_batch(image)[:1].to(_device_of(model))
+    logits, events = _record_pass(model, plan, x, wanted, None)
     if not isinstance(logits, torch.Tensor):
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
-
-    records, counts = [], {}
-    for name, out, in_shape in seen:
-        module, kind, params = plan.table[name]
-        counts[name] = counts.get(name, 0) + 1
-        weight = bias = None
-        if with_weights and kind in ("conv", "linear"):
-            weight = _frozen_numpy(module.weight)
-            bias = None if module.bias is None else _frozen_numpy(module.bias)
-        records.append(
-            LayerRecord(
-                name=name if counts[name] == 1 else f"{name}#{counts[name]}",
-                kind=kind,
-                output=_to_numpy(out)[0].copy(),
-                params=dict(params),
-                input_shape=tuple(in_shape),
-                weight=weight,
-                bias=bias,
-            )
-        )
     logits_np = _to_numpy(logits[0]).copy()
+    records = [_record_of(e, with_weights) for e in events]
+    shapes = {INPUT: tuple(x.shape[1:])}
+    for r in records:
+        r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()
+        shapes[r.name] = r.output.shape
     return Trace(
-        image=x[0, 0].numpy().astype(np.float32),
+        image=x[0, 0].cpu().numpy().astype(np.float32),
         layers=records,
         logits=logits_np,
         class_names=list(class_names) if class_names else [str(i) for i in range(len(logits_np))],
@@ -394,15 +277,18 @@ _WEIGHTS: dict[int, tuple[weakref.ref, int, np.ndarray]] = {}
 
 
 def _frozen_numpy(param: torch.Tensor) -> np.ndarray:
-    """A read-only copy of a parameter, cached until the parameter changes (its version
-    counter moves on every in-place update: optimiser steps, ``load_state_dict``)."""
+    """A read-only copy of a tensor, cached until it changes (its version counter moves on
+    every in-place update: optimiser steps, ``load_state_dict``)."""
     key = id(param)
     cached = _WEIGHTS.get(key)
     if cached is not None and cached[0]() is param and cached[1] == param._version:
         return cached[2]
     arr = param.detach().float().cpu().numpy().copy()
     arr.flags.writeable = False
-    ref = weakref.ref(param, lambda _, key=key: _WEIGHTS.pop(key, None))
+    try:
+        ref = weakref.ref(param, lambda _, key=key: _WEIGHTS.pop(key, None))
+    except TypeError:
+        return arr
     _WEIGHTS[key] = (ref, param._version, arr)
     return arr
 
@@ -564,36 +450,36 @@ def capture_batch(
 
     Memory stays at one batch of maps plus what ``reduce`` keeps. Eval mode, no grad, hooks
     removed and modes restored as in :func:`capture`."""
-    plan = _plan(model)
-    names = _check_layers(plan, layers)
+    plan = plan_of(model)
+    wanted = _check_layers(model, layers)
     x_all = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
     if len(x_all) == 0:
         raise BadImageError("capture_batch needs at least one image")
     if reduce not in ("stats", "none") and not callable(reduce):
         raise ValueError(f"reduce must be 'stats', 'none' or a function, got {reduce!r}")
-    acc = {n: _StatsAccumulator() for n in names} if reduce == "stats" else None
-    parts: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    acc: dict[str, _StatsAccumulator] = {}
+    parts: dict[str, list[torch.Tensor]] = {}
+    kinds: dict[str, str] = {}
 
     def take(name: str, output: torch.Tensor) -> Any:
-        if acc is not None:
-            return acc[name].add(output)
+        if reduce == "stats":
+            return acc.setdefault(name, _StatsAccumulator()).add(output)
         return output if reduce == "none" else reduce(output)
 
     device = _device_of(model)
     logits = []
     for i in range(0, len(x_all), batch_size):
         x = as_batch(x_all[i : i + batch_size]).to(device)
-        out, seen = _hooked_forward(model, plan, x, names, take)
+        out, events = _record_pass(model, plan, x, wanted, take)
         logits.append(out.detach().float().cpu())
-        if acc is None:
-            for name, kept, _ in seen:
-                parts[name].append(kept.detach().float().cpu())
+        for e in events:
+            kinds[e.name] = e.kind
+            if reduce != "stats":
+                parts.setdefault(e.name, []).append(e.output.detach().float().cpu())
     count = len(x_all)
-    if acc is not None:
-        values: dict[str, Any] = {
-            n: acc[n].result(n, plan.table[n][1], count) for n in names if acc[n].total is not None
-        }
+    if reduce == "stats":
+        values: dict[str, Any] = {n: acc[n].result(n, kinds[n], count) for n in kinds}
     else:
         # one batch: its outputs as they are (no copy); several: one copy into one array
-        values = {n: _join(parts[n]).numpy() for n in names if parts[n]}
+        values = {n: _join(p).numpy() for n, p in parts.items()}
     return BatchCapture(values=values, logits=torch.cat(logits).numpy(), count=count)

@@ -186,9 +186,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def models_dir() -> Path:
-    """The repository's ``models/`` folder (``EXPLAINER_MODELS_DIR`` overrides it)."""
-    env = os.environ.get("EXPLAINER_MODELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
+    """The shipped models' folder: ``models/`` in a checkout, inside the package when installed
+    (``EXPLAINER_MODELS_DIR`` overrides it); see :mod:`explainer.paths`."""
+    from explainer.paths import models_dir as where
+
+    return where()
 
 
 def shipped_checkpoints(dataset: str | None = None) -> list[Path]:

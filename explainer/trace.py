@@ -24,8 +24,12 @@ from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 
 FORMAT = "mnist-explainer/trace"
-VERSION = 1
-KINDS = ("normalize", "conv", "bn", "relu", "pool", "dropout", "flatten", "linear", "other")
+VERSION = 2
+KINDS = (
+    "normalize", "conv", "bn", "relu", "pool", "dropout", "flatten", "linear", "add", "mul",
+    "concat", "softmax", "other",
+)  # fmt: skip
+INPUT = "input"  # the name under which records refer to the model's input
 
 
 def _plain(value: Any) -> Any:
@@ -46,9 +50,13 @@ class LayerRecord:
     """One layer's output for one image.
 
     ``output`` is ``(C, H, W)`` for image-shaped layers and ``(N,)`` for vectors, batch axis
-    removed. ``params`` holds what a picture needs to label the layer (kernel size, stride,
-    padding, channels, features...). ``weight`` is ``(C_out, C_in, kH, kW)`` for conv and
-    ``(out, in)`` for linear layers when captured with weights; ``bias`` likewise.
+    removed. ``inputs`` names the records it consumed, in argument order (``"input"``: the
+    model's input). ``params`` holds its settings (kernel size, stride, padding, dilation,
+    groups, channels, features, pooling mode, eps...; for a function call also ``function``
+    and the encoded ``call``). ``weight`` is ``(C_out, C_in/groups, kH, kW)`` for conv,
+    ``(out, in)`` for linear and ``(C,)`` for norm layers when captured with weights; ``bias``
+    likewise. ``arrays`` holds the other tensors that define it (batch norm's
+    ``running_mean``/``running_var``, a call's constant arguments).
     """
 
     name: str
@@ -58,6 +66,8 @@ class LayerRecord:
     input_shape: tuple[int, ...] = ()
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
+    inputs: list[str] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -83,19 +93,47 @@ class LayerRecord:
             stride = p.get("stride", [1, 1])
             pad_text = f", pad {pad[0]}" if any(pad) else ""
             pad_text += f", stride {stride[0]}" if max(stride) > 1 else ""
+            pad_text += f", dilation {p['dilation'][0]}" if max(p.get("dilation", [1])) > 1 else ""
+            groups = p.get("groups", 1)
+            if groups > 1:
+                pad_text += ", depthwise" if groups == p.get("in_channels") else f", {groups} groups"
             return f"conv {k[0]}×{k[1]}, {p.get('in_channels')}→{p.get('out_channels')}{pad_text}"
         if self.kind == "linear":
             return f"dense {p.get('in_features')}→{p.get('out_features')}"
+        if self.kind == "pool" and p.get("adaptive"):
+            size = "×".join(str(v) for v in p.get("output_size", []))
+            return f"adaptive {p.get('mode', 'average')} pool to {size}"
         if self.kind == "pool":
             k = p.get("kernel_size", [2, 2])
             return f"{p.get('mode', 'max')} pool {k[0]}×{k[1]}"
         if self.kind == "dropout":
             return f"dropout p={p.get('p', 0):g} (off at test time)"
         if self.kind == "bn":
-            return "batch norm"
+            return {"LayerNorm": "layer norm", "GroupNorm": "group norm"}.get(
+                p.get("type", ""), "batch norm"
+            )
         if self.kind == "relu":
-            return p.get("function", "ReLU")
-        return self.kind
+            return _ACTIVATION_NAMES.get(p.get("function", ""), p.get("function", "ReLU"))
+        if self.kind == "add":
+            return "subtract" if p.get("function") == "sub" else f"add ({len(self.inputs)} inputs)"
+        if self.kind == "concat":
+            return f"concatenate {len(self.inputs)} tensors"
+        if self.kind == "softmax":
+            return "log-softmax" if "log" in str(p.get("function", "")).lower() else "softmax"
+        if self.kind == "flatten":
+            return {"view": "reshape (view)", "reshape": "reshape"}.get(
+                p.get("function", ""), "flatten"
+            )
+        if self.kind == "mul":
+            return "divide" if p.get("function") == "div" else "multiply"
+        return p.get("function", self.kind) if self.kind == "other" else self.kind
+
+
+_ACTIVATION_NAMES = {
+    "relu": "ReLU", "relu_": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "gelu": "GELU",
+    "silu": "SiLU", "leaky_relu": "leaky ReLU", "LeakyReLU": "leaky ReLU", "elu": "ELU",
+    "relu6": "ReLU6", "Tanh": "tanh", "Sigmoid": "sigmoid",
+}  # fmt: skip
 
 
 @dataclass
@@ -155,6 +193,24 @@ class Trace:
         return [r for r in self.layers if r.kind in kinds]
 
     @property
+    def model_input(self) -> np.ndarray:
+        """``(1, H, W)``: the tensor the model received (records name it ``"input"``)."""
+        return self.image[None].astype(np.float32)
+
+    def value(self, name: str) -> np.ndarray:
+        """The output of record ``name``, or the model's input for ``"input"``."""
+        return self.model_input if name == INPUT else self.layer(name).output
+
+    def inputs_of(self, record: LayerRecord | str) -> list[np.ndarray]:
+        """The arrays a record consumed, in its argument order."""
+        rec = self.layer(record) if isinstance(record, str) else record
+        return [self.value(n) for n in rec.inputs]
+
+    def consumers(self, name: str) -> list[LayerRecord]:
+        """The records that read ``name``'s output, in the order they ran."""
+        return [r for r in self.layers if name in r.inputs]
+
+    @property
     def title(self) -> str:
         """``"mnist_bn_cnn: label 7, predicted 7 (99.8%)"``, for figure titles."""
         who = self.checkpoint or self.architecture
@@ -198,6 +254,8 @@ class Trace:
                     "kind": r.kind,
                     "params": r.params,
                     "input_shape": list(r.input_shape),
+                    "inputs": list(r.inputs),
+                    "arrays": sorted(r.arrays),
                     "has_weight": r.weight is not None,
                     "has_bias": r.bias is not None,
                 }
@@ -215,6 +273,8 @@ class Trace:
                 arrays[f"w{i}"] = r.weight
             if r.bias is not None:
                 arrays[f"b{i}"] = r.bias
+            for key, value in r.arrays.items():
+                arrays[f"a{i}.{key}"] = value
         path = Path(path)
         with atomic_write(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -251,8 +311,15 @@ class Trace:
         header = json.loads(str(z["header"]))
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise TraceError(f"{path} is not a mnist-explainer trace (format {header!r:.60})")
-        if int(header.get("version", 0)) > VERSION:
+        version = int(header.get("version", 0))
+        if version > VERSION:
             raise TraceError(f"{path} was written by a newer mnist-explainer; upgrade to read it")
+        if version < VERSION:
+            raise TraceError(
+                f"{path} is an old trace (format {version}) that does not record which layer "
+                "feeds which; capture it again with `explainer capture <model> --out "
+                f"{path.name}`"
+            )
         layers = []
         for i, meta in enumerate(header["layers"]):
             layers.append(
@@ -264,6 +331,8 @@ class Trace:
                     input_shape=tuple(meta.get("input_shape", ())),
                     weight=z[f"w{i}"] if meta.get("has_weight") else None,
                     bias=z[f"b{i}"] if meta.get("has_bias") else None,
+                    inputs=[str(n) for n in meta["inputs"]],
+                    arrays={str(k): z[f"a{i}.{k}"] for k in meta.get("arrays", [])},
                 )
             )
         label = header.get("label")

@@ -1,0 +1,191 @@
+"""Torch function calls between modules: what each is, how it is stored, how it is replayed.
+
+A call such as ``F.relu(x)``, ``x.view(1, -1)`` or ``a + b`` made by a model's own ``forward``
+becomes a Trace record. Its arguments are stored as JSON: a tensor the pass produced is
+``{"ref": record name}``, any other tensor is ``{"const": key}`` (its values are kept in the
+record's arrays), and plain values stay as they are. :func:`replay` calls the same function
+again on those arguments; only the functions named here are ever called, so a Trace file can
+never make the program run anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explainer.errors import ExplainerError
+
+_KIND_OF: dict[str, str] = {}
+for _kind, _names in {
+    "relu": "relu relu_ leaky_relu leaky_relu_ elu elu_ gelu silu sigmoid sigmoid_ tanh tanh_ "
+    "relu6 hardtanh hardtanh_ softplus mish hardswish hardsigmoid selu celu prelu logsigmoid",
+    "pool": "max_pool2d avg_pool2d adaptive_avg_pool2d adaptive_max_pool2d max_pool1d avg_pool1d",
+    "flatten": "flatten view reshape squeeze unsqueeze permute transpose t view_as reshape_as "
+    "unflatten movedim",
+    "add": "add add_ __add__ __iadd__ __radd__ sub sub_ __sub__ __isub__ __rsub__",
+    "mul": "mul mul_ __mul__ __imul__ __rmul__ div div_ __truediv__ __itruediv__ __rtruediv__",
+    "concat": "cat concat concatenate stack",
+    "softmax": "softmax log_softmax",
+    "dropout": "dropout dropout1d dropout2d alpha_dropout feature_alpha_dropout",
+    "conv": "conv1d conv2d",
+    "linear": "linear",
+    "bn": "batch_norm layer_norm group_norm",
+    "other": "mean sum amax amin neg __neg__ abs exp log pow __pow__ clamp clamp_min clamp_max "
+    "clip sqrt square __getitem__ pad interpolate matmul __matmul__ mm bmm normalize",
+}.items():
+    _KIND_OF.update(dict.fromkeys(_names.split(), _kind))
+
+# Calls that never change a float32 tensor's values: their result is the same data.
+ALIASES = frozenset("contiguous clone detach detach_ to float cpu requires_grad_ type_as".split())
+
+_OWNERS: dict[str, Any] = {"Tensor": torch.Tensor, "F": F, "torch": torch}
+
+
+def call_key(func: Callable[..., Any]) -> str:
+    """``"Tensor.view"``, ``"F.relu"`` or ``"torch.tanh"``; ``"?.name"`` for anything else."""
+    name = getattr(func, "__name__", "") or "call"
+    for owner, where in _OWNERS.items():
+        if getattr(where, name, None) is func:
+            return f"{owner}.{name}"
+    if getattr(torch._C.TensorBase, name, None) is func:
+        return f"Tensor.{name}"
+    return f"?.{name}"
+
+
+def short_name(key: str) -> str:
+    """A readable record name for a call: ``"F.relu"`` → ``"relu"``, ``"Tensor.__iadd__"`` →
+    ``"add"``, ``"Tensor.__getitem__"`` → ``"getitem"``."""
+    name = key.split(".", 1)[1].strip("_")
+    if name.startswith(("i", "r")) and name[1:] in ("add", "sub", "mul", "truediv", "matmul"):
+        name = name[1:]
+    return {"truediv": "div", "concatenate": "cat", "concat": "cat"}.get(name, name)
+
+
+def kind_of(key: str) -> str:
+    """The Trace kind of a call (``"other"`` for one not listed)."""
+    return _KIND_OF.get(key.split(".", 1)[1], "other")
+
+
+def replayable(key: str) -> bool:
+    owner, name = key.split(".", 1)
+    return owner in _OWNERS and name in _KIND_OF
+
+
+class CallEncoder:
+    """Turns one call's arguments into JSON, collecting constant tensors on the way."""
+
+    def __init__(self, name_of: Callable[[torch.Tensor], str | None]) -> None:
+        self.name_of = name_of
+        self.consts: dict[str, torch.Tensor] = {}
+        self.refs: list[str] = []
+
+    def encode(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            name = self.name_of(value)
+            if name is not None:
+                self.refs.append(name)
+                return {"ref": name}
+            key = f"const{len(self.consts)}"
+            self.consts[key] = value
+            return {"const": key}
+        if isinstance(value, (list, tuple)):
+            items = [self.encode(v) for v in value]
+            return items if isinstance(value, list) else {"tuple": items}
+        if isinstance(value, slice):
+            return {"slice": [self.encode(value.start), value.stop, value.step]}
+        if value is Ellipsis:
+            return {"ellipsis": True}
+        if isinstance(value, torch.dtype):
+            return {"dtype": str(value).removeprefix("torch.")}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        return {"unknown": type(value).__name__}
+
+
+def decode(value: Any, refs: dict[str, torch.Tensor], consts: dict[str, np.ndarray]) -> Any:
+    """The inverse of :meth:`CallEncoder.encode`: references become the given tensors."""
+    if isinstance(value, list):
+        return [decode(v, refs, consts) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "ref" in value:
+        return refs[value["ref"]]
+    if "const" in value:
+        return torch.from_numpy(np.asarray(consts[value["const"]]).copy())
+    if "tuple" in value:
+        return tuple(decode(v, refs, consts) for v in value["tuple"])
+    if "slice" in value:
+        start, stop, step = value["slice"]
+        return slice(decode(start, refs, consts), stop, step)
+    if "ellipsis" in value:
+        return Ellipsis
+    if "dtype" in value and value["dtype"] in ("float32", "float64", "int64", "bool"):
+        return getattr(torch, value["dtype"])
+    raise ExplainerError(f"a call argument of type {value.get('unknown', value)} cannot be replayed")
+
+
+def replay(call: dict[str, Any], refs: dict[str, torch.Tensor], consts: dict[str, Any]) -> Any:
+    """Call the recorded function again on ``refs`` (record name → batched tensor)."""
+    key = call["key"]
+    if not replayable(key):
+        raise ExplainerError(f"{key} is not a call that can be recomputed")
+    owner, name = key.split(".", 1)
+    func = getattr(_OWNERS[owner], name)
+    args = decode(call["args"], refs, consts)
+    kwargs = {k: decode(v, refs, consts) for k, v in call["kwargs"].items()}
+    return func(*args, **kwargs)
+
+
+# Signatures of the calls whose settings a picture labels (positional order after input).
+_SETTINGS = {
+    "max_pool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "avg_pool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                   "divisor_override"),
+    "adaptive_avg_pool2d": ("output_size",),
+    "adaptive_max_pool2d": ("output_size",),
+    "conv2d": ("weight", "bias", "stride", "padding", "dilation", "groups"),
+    "linear": ("weight", "bias"),
+    "batch_norm": ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+    "leaky_relu": ("negative_slope",),
+    "elu": ("alpha",),
+    "softmax": ("dim",),
+    "log_softmax": ("dim",),
+    "dropout": ("p", "training"),
+    "flatten": ("start_dim", "end_dim"),
+}  # fmt: skip
+
+
+def settings(key: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The named settings of a call (``kernel_size``, ``weight``...) from its arguments."""
+    name = key.split(".", 1)[1]
+    names = _SETTINGS.get(name, ())
+    found = dict(zip(names, args[1:], strict=False))
+    found.update({k: v for k, v in kwargs.items() if k in names})
+    if name in ("max_pool2d", "avg_pool2d", "conv2d"):
+        found = _with_defaults(name, found)
+    return found
+
+
+def _pair(v: Any) -> Any:
+    return [int(v), int(v)] if isinstance(v, int) else list(v) if isinstance(v, tuple) else v
+
+
+def _with_defaults(name: str, found: dict[str, Any]) -> dict[str, Any]:
+    """Pool and conv settings as a module records them: pairs, defaults filled in."""
+    if name == "conv2d":
+        defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+    else:
+        defaults = {"stride": None, "padding": 0, "ceil_mode": False}
+        defaults |= {"dilation": 1} if name == "max_pool2d" else {"count_include_pad": True}
+        found["mode"] = "max" if name == "max_pool2d" else "average"
+    found = {**defaults, **found}
+    if name != "conv2d" and not found["stride"]:
+        found["stride"] = found["kernel_size"]
+    for k in ("kernel_size", "stride", "padding", "dilation"):
+        if k in found:
+            found[k] = _pair(found[k])
+    return found

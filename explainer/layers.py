@@ -1,0 +1,206 @@
+"""What a module is, for a Trace: its kind, its settings and the arrays that define it.
+
+A module whose type is listed here is *atomic*: it becomes one record of a Trace, and what
+it calls inside is not recorded. Any other module is transparent: the capture records the
+atomic modules and the torch functions it calls (``F.relu``, ``x.view``, ``+``...).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from explainer.architectures import Normalize
+
+_ACTIVATIONS = (
+    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ReLU6, nn.Hardtanh,
+    nn.Softplus, nn.Mish, nn.Hardswish, nn.SELU, nn.CELU, nn.PReLU,
+)  # fmt: skip
+
+_KINDS: list[tuple[tuple[type, ...], str]] = [
+    ((Normalize,), "normalize"),
+    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm), "bn"),
+    (_ACTIVATIONS, "relu"),
+    ((nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), "pool"),
+    ((nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout), "dropout"),
+    ((nn.Flatten, nn.Unflatten), "flatten"),
+    ((nn.Linear,), "linear"),
+    ((nn.Softmax, nn.LogSoftmax), "softmax"),
+]
+ATOMIC_TYPES: tuple[type, ...] = tuple(t for types, _ in _KINDS for t in types)
+
+
+def layer_kind(module: nn.Module) -> str:
+    """One of :data:`explainer.trace.KINDS` for a module (``"other"`` when unknown)."""
+    for types, kind in _KINDS:
+        if isinstance(module, types):
+            return kind
+    return "other"
+
+
+def _pair(v: Any) -> list[int]:
+    return [int(v), int(v)] if isinstance(v, int) else [int(x) for x in v]
+
+
+def _pair_or_none(v: Any) -> list[Any]:
+    return [v, v] if v is None or isinstance(v, int) else list(v)
+
+
+def _conv_params(m: nn.Conv2d) -> dict[str, Any]:
+    padding = m.padding if isinstance(m.padding, str) else _pair(m.padding)
+    return {
+        "in_channels": m.in_channels,
+        "out_channels": m.out_channels,
+        "kernel_size": _pair(m.kernel_size),
+        "stride": _pair(m.stride),
+        "padding": padding,
+        "dilation": _pair(m.dilation),
+        "groups": int(m.groups),
+        "padding_mode": m.padding_mode,
+    }
+
+
+def _pool_params(m: nn.Module) -> dict[str, Any]:
+    mode = "max" if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "average"
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        size = [None if s is None else int(s) for s in _pair_or_none(m.output_size)]
+        return {"mode": mode, "adaptive": True, "output_size": size}
+    p: dict[str, Any] = {
+        "mode": mode,
+        "kernel_size": _pair(m.kernel_size),
+        "stride": _pair(m.stride or m.kernel_size),
+        "padding": _pair(m.padding),
+        "ceil_mode": bool(m.ceil_mode),
+    }
+    if isinstance(m, nn.MaxPool2d):
+        p["dilation"] = _pair(m.dilation)
+    else:
+        p["count_include_pad"] = bool(m.count_include_pad)
+        p["divisor_override"] = m.divisor_override
+    return p
+
+
+def _activation_params(m: nn.Module) -> dict[str, Any]:
+    p: dict[str, Any] = {"function": type(m).__name__}
+    for attr in ("negative_slope", "alpha", "approximate", "beta", "threshold", "lambd"):
+        if hasattr(m, attr):
+            p[attr] = getattr(m, attr)
+    if isinstance(m, nn.Hardtanh):
+        p |= {"min_val": float(m.min_val), "max_val": float(m.max_val)}
+    if getattr(m, "inplace", False):
+        p["inplace"] = True
+    return p
+
+
+def _norm_params(m: nn.Module) -> dict[str, Any]:
+    p: dict[str, Any] = {"eps": float(m.eps)}
+    if isinstance(m, nn.GroupNorm):
+        p |= {"num_groups": int(m.num_groups), "num_channels": int(m.num_channels)}
+    elif isinstance(m, nn.LayerNorm):
+        p["normalized_shape"] = list(m.normalized_shape)
+    else:
+        p["num_features"] = int(m.num_features)
+    return p
+
+
+def layer_params(module: nn.Module) -> dict[str, Any]:
+    """Plain-typed (JSON-ready) settings that label the layer and recompute it."""
+    kind = layer_kind(module)
+    p: dict[str, Any] = {"type": type(module).__name__}
+    if kind == "conv":
+        p |= _conv_params(module)
+    elif kind == "linear":
+        p |= {"in_features": module.in_features, "out_features": module.out_features}
+    elif kind == "pool":
+        p |= _pool_params(module)
+    elif kind == "dropout":
+        p["p"] = float(getattr(module, "p", 0.0))
+    elif kind == "relu":
+        p |= _activation_params(module)
+    elif kind == "normalize":
+        p |= {"mean": float(module.mean), "std": float(module.std)}
+    elif kind == "bn":
+        p |= _norm_params(module)
+    elif kind == "flatten" and isinstance(module, nn.Flatten):
+        p |= {"start_dim": int(module.start_dim), "end_dim": int(module.end_dim)}
+    elif kind == "flatten":
+        p |= {"dim": int(module.dim), "unflattened_size": list(module.unflattened_size)}
+    elif kind == "softmax":
+        p |= {"function": type(module).__name__, "dim": module.dim}
+    return p
+
+
+def module_arrays(module: nn.Module) -> dict[str, Any]:
+    """The tensors besides ``weight``/``bias`` that define an atomic module's output:
+    batch norm's running mean and variance, PReLU's slopes."""
+    out = {}
+    for name in ("running_mean", "running_var"):
+        t = getattr(module, name, None)
+        if t is not None:
+            out[name] = t
+    if isinstance(module, nn.PReLU):
+        out["slope"] = module.weight
+    return out
+
+
+@dataclass
+class Plan:
+    """Facts about a model's module tree, computed once while the tree is unchanged."""
+
+    key: tuple[int, ...]
+    modules: list[nn.Module]  # all of them, the model included
+    named: dict[str, nn.Module]  # every named module, containers included
+    path_of: dict[int, str]  # id(module) -> module path
+    atomic: dict[int, tuple[str, str, dict]]  # id(atomic module) -> (path, kind, params)
+    sequential: bool  # only atomic modules and nn.Sequential containers: no functions between
+    table: dict[str, tuple[nn.Module, str, dict]]  # atomic path -> (module, kind, params)
+
+    @property
+    def names(self) -> list[str]:
+        """The atomic modules' paths, in registration order."""
+        return list(self.table)
+
+
+_PLANS: weakref.WeakKeyDictionary[nn.Module, Plan] = weakref.WeakKeyDictionary()
+
+
+def plan_of(model: nn.Module) -> Plan:
+    """The (cached) :class:`Plan` of ``model``; rebuilt when its module tree changes."""
+    pairs = list(model.named_modules())
+    key = tuple(id(m) for _, m in pairs)
+    plan = _PLANS.get(model)
+    if plan is not None and plan.key == key:
+        return plan
+    atomic = {}
+    sequential = True
+    for name, m in pairs:
+        if isinstance(m, ATOMIC_TYPES) and not m._modules:
+            atomic[id(m)] = (name or type(m).__name__, layer_kind(m), layer_params(m))
+        elif m._modules and type(m).forward is nn.Sequential.forward:
+            continue
+        elif m._modules and isinstance(m, (nn.ModuleList, nn.ModuleDict)):
+            continue
+        else:
+            sequential = False
+    plan = Plan(
+        key=key,
+        modules=[m for _, m in pairs],
+        named=dict(pairs),
+        path_of={id(m): n for n, m in pairs},
+        atomic=atomic,
+        sequential=sequential,
+        table={path: (m, kind, params) for (_, m) in pairs if id(m) in atomic
+               for path, kind, params in [atomic[id(m)]]},
+    )
+    _PLANS[model] = plan
+    return plan
+
+
+def frozen_array(t: Any) -> np.ndarray:
+    """A float32 numpy copy of a tensor that owns nothing the model can change later."""
+    return t.detach().float().cpu().numpy().copy()

@@ -1,0 +1,193 @@
+"""One forward pass, recorded as a dataflow graph: every atomic module and every torch call
+between them, each with the names of the records it consumed.
+
+Modules are seen through one process-wide forward hook (and a pre-hook while function calls
+are watched); function calls through a :class:`~torch.overrides.TorchFunctionMode` that is
+only switched on when the model has a ``forward`` of its own (a tree of ``nn.Sequential``
+containers calls nothing between its modules, so it runs at full speed without one).
+
+Tensors are told apart by identity: each recorded output is kept alive for the whole pass so
+its ``id`` cannot be reused. Views are kept without copying; when a later in-place operation
+changed one (its version counter moved), the caller repeats the pass with ``clone=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+from torch.overrides import TorchFunctionMode
+
+from explainer import calls
+from explainer.layers import Plan
+
+INPUT = "input"
+
+
+@dataclass
+class Event:
+    """One recorded operation. ``output`` is the tensor (or what ``take`` kept of it);
+    ``tensors`` are the arrays that define it (weights, running statistics, constants)."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+    inputs: list[str]
+    output: Any
+    module: nn.Module | None = None
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Recorder:
+    """Collects the :class:`Event` list of one pass; see the module docstring."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        x: torch.Tensor,
+        *,
+        take: Callable[[str, torch.Tensor], Any] | None = None,
+        wanted: set[str] | None = None,
+        clone: bool = False,
+    ) -> None:
+        self.plan, self.take, self.wanted, self.clone = plan, take, wanted, clone
+        self.owner = threading.get_ident()
+        self.names: dict[int, str] = {id(x): INPUT}
+        self.alive: list[torch.Tensor] = [x]
+        self.events: list[Event] = []
+        self.versions: list[tuple[torch.Tensor, int]] = []
+        self.counts: dict[str, int] = {}
+        self.busy = False  # inside an atomic module or inside our own hook
+        self.stack: list[str] = []
+
+    # --- naming -------------------------------------------------------------------------
+
+    def name_of(self, t: torch.Tensor) -> str | None:
+        return self.names.get(id(t))
+
+    def _unique(self, base: str) -> str:
+        n = self.counts.get(base, 0) + 1
+        self.counts[base] = n
+        return base if n == 1 else f"{base}#{n}"
+
+    def _add(self, base: str, kind: str, params: dict, inputs: list[str], out: torch.Tensor,
+             module: nn.Module | None = None, tensors: dict | None = None) -> None:  # fmt: skip
+        name = self._unique(base)
+        self.names[id(out)] = name
+        self.alive.append(out)
+        if self.wanted is not None and name not in self.wanted:
+            return
+        kept = out.clone() if self.clone else out
+        self.versions.append((kept, out._version))
+        value = kept if self.take is None else self.take(name, kept)
+        self.events.append(Event(name, kind, params, inputs, value, module, tensors or {}))
+
+    # --- modules ------------------------------------------------------------------------
+
+    def on_module_start(self, module: nn.Module, args: Any) -> None:
+        if threading.get_ident() != self.owner:
+            return
+        if id(module) in self.plan.atomic:
+            self.busy = True
+        else:
+            self.stack.append(self.plan.path_of.get(id(module), ""))
+
+    def on_module_end(self, module: nn.Module, args: Any, output: Any) -> None:
+        if threading.get_ident() != self.owner:
+            return
+        info = self.plan.atomic.get(id(module))
+        if info is None:
+            if self.stack:
+                self.stack.pop()
+            return
+        self.busy = True
+        try:
+            if isinstance(output, torch.Tensor):
+                path, kind, params = info
+                inputs = [self.names.get(id(a), "?") for a in args if isinstance(a, torch.Tensor)]
+                self._add(path, kind, params, inputs, output, module)
+        finally:
+            self.busy = False
+
+    # --- function calls -----------------------------------------------------------------
+
+    def on_call(self, func: Callable[..., Any], args: tuple, kwargs: dict, out: Any) -> None:
+        if self.busy or not isinstance(out, torch.Tensor) or not self._touches(args, kwargs):
+            return
+        key = calls.call_key(func)
+        name = key.split(".", 1)[1]
+        if name in calls.ALIASES or name == "__get__":
+            src = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            if src is not None and id(src) in self.names and name != "__get__":
+                self.names[id(out)] = self.names[id(src)]
+                self.alive.append(out)
+                return
+        encoder = calls.CallEncoder(self.name_of)
+        call = {"key": key, "args": encoder.encode(list(args)),
+                "kwargs": {k: encoder.encode(v) for k, v in kwargs.items()}}  # fmt: skip
+        plain, tensors = {}, dict(encoder.consts)
+        for k, v in calls.settings(key, args, kwargs).items():
+            if isinstance(v, torch.Tensor):
+                tensors[k] = v
+            elif not isinstance(v, (list, tuple)) or all(isinstance(i, int) for i in v):
+                plain[k] = v
+        params = {"function": calls.short_name(key), "call": call, **plain}
+        prefix = f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
+        inputs = list(dict.fromkeys(encoder.refs))
+        self._add(prefix + calls.short_name(key), calls.kind_of(key), params, inputs, out,
+                  tensors=tensors)  # fmt: skip
+
+    def _touches(self, args: tuple, kwargs: dict) -> bool:
+        """Whether a call reads a tensor of this pass (one level into lists and tuples)."""
+        names = self.names
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, torch.Tensor):
+                if id(a) in names:
+                    return True
+            elif isinstance(a, (list, tuple)) and any(
+                isinstance(t, torch.Tensor) and id(t) in names for t in a
+            ):
+                return True
+        return False
+
+    def changed_in_place(self) -> bool:
+        """Whether a kept view was changed after it was recorded (then repeat with copies)."""
+        return any(t._version != v for t, v in self.versions)
+
+
+class _CallWatcher(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.recorder.on_call(func, args, kwargs, out)
+        return out
+
+
+@contextlib.contextmanager
+def watching(recorder: Recorder) -> Iterator[None]:
+    """Hooks (and, unless the model is a plain ``nn.Sequential`` tree, the call watcher) on
+    for the block; all removed on exit, also when the block raises."""
+    handles = [register_module_forward_hook(recorder.on_module_end)]
+    try:
+        if recorder.plan.sequential:
+            yield
+            return
+        handles.append(register_module_forward_pre_hook(recorder.on_module_start))
+        with _CallWatcher(recorder):
+            yield
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,147 @@
+"""Is a loaded Trace consistent? One line naming the first field that is not.
+
+A trace file can be readable and still wrong: fewer class names than logits, a label of 42,
+an image of shape ``(3,)``, no logits, text where an output should be, NaN logits. Pictures
+would crash much later with an ``IndexError`` far from the cause, so :func:`validate_trace`
+checks every field right after loading. It reads the trace by attribute only, so it accepts
+any version of :class:`~explainer.trace.Trace` (records with or without ``inputs`` and
+``arrays``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import numpy as np
+
+from explainer.errors import ExplainerError
+
+MAX_CLASSES = 1000
+MAX_SIDE = 1024  # pixels of the image, per side
+OUTPUT_NDIMS = (0, 1, 2, 3, 4)  # batch axis removed: (C, H, W), (F,), a scalar...
+
+
+class TraceCheckError(ExplainerError):
+    """A trace whose fields do not fit together."""
+
+
+def _fail(field: str, why: str) -> NoReturn:
+    raise TraceCheckError(
+        f"trace field {field} {why}; the file is damaged or was not made by `explainer capture`"
+    )
+
+
+def _numbers(value: Any, field: str, *, ndims: tuple[int, ...], finite: bool = True) -> None:
+    """``value`` must be a real-number ndarray with one of ``ndims`` dimensions."""
+    if not isinstance(value, np.ndarray):
+        _fail(field, f"is a {type(value).__name__}, not an array of numbers")
+    if value.dtype.kind not in "biuf":
+        _fail(field, f"holds {value.dtype} values, not numbers")
+    if value.ndim not in ndims:
+        shapes = " or ".join(f"{n}-D" for n in ndims)
+        _fail(field, f"has shape {value.shape}; expected {shapes}")
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        _fail(field, "holds NaN or infinite values")
+
+
+def _text(value: Any, field: str) -> None:
+    if not isinstance(value, str):
+        _fail(field, f"is a {type(value).__name__}, not text")
+
+
+def _check_head(trace: Any) -> int:
+    """Image, logits, class names and label; returns the number of classes."""
+    _numbers(trace.image, "image", ndims=(2, 3))
+    shape = trace.image.shape
+    if trace.image.ndim == 3 and shape[0] != 1:
+        _fail("image", f"has shape {shape}; expected (28, 28) or (1, 28, 28)")
+    if not all(1 <= s <= MAX_SIDE for s in shape[-2:]):
+        _fail("image", f"has shape {shape}; expected a picture such as (28, 28)")
+    _numbers(trace.logits, "logits", ndims=(1,))
+    k = len(trace.logits)
+    if not 2 <= k <= MAX_CLASSES:
+        _fail("logits", f"has {k} values; expected one per class (2 to {MAX_CLASSES})")
+    names = trace.class_names
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        _fail("class_names", "is not a list of text")
+    if len(names) != k:
+        _fail("class_names", f"has {len(names)} names for {k} logits; expected one per logit")
+    label = trace.label
+    if label is not None and (
+        isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < k
+    ):
+        _fail("label", f"is {label!r}; expected a class index from 0 to {k - 1}, or none")
+    for name in ("architecture", "checkpoint", "checkpoint_hash", "dataset", "source"):
+        _text(getattr(trace, name), name)
+    if not isinstance(trace.meta, dict):
+        _fail("meta", f"is a {type(trace.meta).__name__}, not a mapping")
+    return k
+
+
+def _check_inputs(inputs: Any, where: str, i: int, position: dict[str, int]) -> None:
+    """Each input names ``"input"``, an earlier record, or a record this trace left out
+    (``--layers``); never the record itself or one that comes after it."""
+    if not isinstance(inputs, list) or not all(isinstance(n, str) for n in inputs):
+        _fail(f"{where}.inputs", "is not a list of record names")
+    for n in inputs:
+        if position.get(n, -1) >= i:
+            _fail(f"{where}.inputs", f"names {n[:40]!r}, which is not an earlier record")
+
+
+def _check_record(r: Any, i: int, earlier: set[str], position: dict[str, int]) -> None:
+    """Record ``i``; ``earlier``: names of the records before it, plus ``"input"``;
+    ``position``: where each name first occurs."""
+    where = f"layers[{i}]"
+    _text(r.name, f"{where}.name")
+    if not r.name or r.name in earlier:
+        _fail(f"{where}.name", f"is {r.name!r:.40}; expected a new, non-empty name")
+    where = f"layers[{i}] ({r.name[:40]})"
+    _text(r.kind, f"{where}.kind")
+    _numbers(r.output, f"{where}.output", ndims=OUTPUT_NDIMS, finite=False)
+    if r.output.size == 0:
+        _fail(f"{where}.output", f"is empty (shape {r.output.shape})")
+    if not isinstance(r.params, dict):
+        _fail(f"{where}.params", f"is a {type(r.params).__name__}, not a mapping")
+    shape = getattr(r, "input_shape", ())
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(s, (int, np.integer)) and s >= 0 for s in shape
+    ):
+        _fail(f"{where}.input_shape", f"is {shape!r:.60}; expected sizes")
+    for part in ("weight", "bias"):
+        value = getattr(r, part, None)
+        if value is not None:
+            _numbers(value, f"{where}.{part}", ndims=(1, 2, 3, 4, 5))
+    arrays = getattr(r, "arrays", None) or {}
+    if not isinstance(arrays, dict):
+        _fail(f"{where}.arrays", f"is a {type(arrays).__name__}, not a mapping")
+    for key, value in arrays.items():
+        _numbers(value, f"{where}.arrays[{key!r:.30}]", ndims=OUTPUT_NDIMS, finite=False)
+    inputs = getattr(r, "inputs", None)
+    if inputs is not None:
+        _check_inputs(inputs, where, i, position)
+
+
+def validate_trace(trace: Any, *, error: type[ExplainerError] = TraceCheckError) -> None:
+    """Raise ``error`` (default :class:`TraceCheckError`; one line naming the field) unless
+    every field of ``trace`` has the type, shape and range the pictures rely on."""
+    try:
+        _check_trace(trace)
+    except TraceCheckError as exc:
+        if error is TraceCheckError:
+            raise
+        raise error(str(exc)) from None
+
+
+def _check_trace(trace: Any) -> None:
+    _check_head(trace)
+    if not isinstance(trace.layers, list):
+        _fail("layers", f"is a {type(trace.layers).__name__}, not a list")
+    position: dict[str, int] = {}
+    for i, r in enumerate(trace.layers):
+        name = getattr(r, "name", None)
+        if isinstance(name, str):
+            position.setdefault(name, i)
+    earlier = {"input"}
+    for i, r in enumerate(trace.layers):
+        _check_record(r, i, earlier, position)
+        earlier.add(r.name)
