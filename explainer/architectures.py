@@ -87,8 +87,9 @@ def build(name: str, *, mean: float = 0.1307, std: float = 0.3081, **kwargs) -> 
     arch = describe(name)
     try:
         parts = arch.builder(**kwargs)
-    except TypeError as exc:
-        raise ExplainerError(f"bad arguments for architecture {name!r}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:  # unknown names, negative sizes...
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ExplainerError(f"bad arguments for architecture {name!r}: {first}") from None
     net = Network(OrderedDict([("normalize", Normalize(mean, std)), *parts]))
     net.arch_name = name
     return net

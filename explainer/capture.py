@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from explainer.errors import ExplainerError
-from explainer.layers import Plan, layer_kind, layer_params, module_arrays, plan_of
-from explainer.recorder import INPUT, Event, Recorder, watching
+from explainer.layers import Plan, layer_kind, layer_params, plan_of
+from explainer.recorder import INPUT, Event, Recorder, chain_applies, watching
 from explainer.trace import LayerRecord, Trace
 
 __all__ = [
@@ -170,43 +170,53 @@ def _record_pass(
     ``x += y``) changed one, which its version counter reveals, the pass is repeated with a
     copy taken the moment each record is made, so records are always right. Only passes run
     by the calling thread are recorded: the app shares one model between sessions."""
+    chained = chain_applies(plan)
     for clone in (False, True):
         rec = Recorder(plan, x, take=take, wanted=wanted, clone=clone)
-        with torch.no_grad(), _eval_modules(plan.modules), watching(rec):
-            out = model(x)
+        with torch.no_grad(), _eval_modules(plan.modules):
+            if chained:
+                out = rec.run_chain(x)
+            else:
+                with watching(rec):
+                    out = model(x)
         if clone or not rec.changed_in_place():
             return out, rec.events
     raise AssertionError("unreachable")
 
 
-def _record_of(event: Event, with_weights: bool) -> LayerRecord:
+def _record_of(event: Event, plan: Plan, with_weights: bool) -> LayerRecord:
     """A :class:`LayerRecord` from an event of a batch-of-one pass."""
-    output = event.output
-    arrays: dict[str, np.ndarray] = {}
-    weight = bias = None
     if event.module is not None:
-        m = event.module
-        if with_weights and event.kind in ("conv", "linear", "bn"):
-            weight = None if getattr(m, "weight", None) is None else _frozen_numpy(m.weight)
-            bias = None if getattr(m, "bias", None) is None else _frozen_numpy(m.bias)
-        tensors = module_arrays(m)
+        tensors = plan.tensors[id(event.module)]
     else:
-        tensors = dict(event.tensors)
-        w, b = tensors.pop("weight", None), tensors.pop("bias", None)
-        if with_weights:
-            weight = None if w is None else _frozen_numpy(w)
-            bias = None if b is None else _frozen_numpy(b)
-    arrays = {k: _frozen_numpy(t) for k, t in tensors.items()}
+        tensors = event.tensors
+    arrays = {k: _frozen_numpy(t) for k, t in tensors.items()
+              if with_weights or k not in ("weight", "bias")}  # fmt: skip
+    weight, bias = arrays.pop("weight", None), arrays.pop("bias", None)
     return LayerRecord(
         name=event.name,
         kind=event.kind,
-        output=_to_numpy(output)[0].copy(),
+        output=_output_array(event.output),
         params=dict(event.params),
         inputs=list(event.inputs),
         weight=weight,
         bias=bias,
         arrays=arrays,
     )
+
+
+def _output_array(t: torch.Tensor) -> np.ndarray:
+    """The first image's output as a read-only float32 array. No copy is needed: after the
+    pass only the record holds the tensor, and in-place changes were ruled out (or the pass
+    redone with copies); records of the same tensor (eval-mode dropout) share one array."""
+    try:
+        arr = t.numpy()[0]  # a CPU tensor outside autograd: a view, the fast path
+    except (RuntimeError, TypeError):
+        arr = t.detach().cpu().numpy()[0]
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    arr.flags.writeable = False
+    return arr
 
 
 def capture(
@@ -241,7 +251,7 @@ def capture(
     if not isinstance(logits, torch.Tensor):
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
     logits_np = _to_numpy(logits[0]).copy()
-    records = [_record_of(e, with_weights) for e in events]
+    records = [_record_of(e, plan, with_weights) for e in events]
     shapes = {INPUT: tuple(x.shape[1:])}
     for r in records:
         r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()

@@ -6,38 +6,67 @@ The file is a dict of plain types (str, int, float, list, dict, tensors) so
 ``format``, ``version``, ``architecture``, ``arch_kwargs``, ``dataset``, ``normalization``
 (``mean``, ``std``), ``class_names``, ``state_dict``, ``history`` (a list of per-epoch dicts),
 ``metrics`` (test accuracy and friends), ``config`` (the training recipe), ``epoch``,
-``train_seconds``, ``created``, and for resumable "last" files ``optimizer_state`` and
-``scheduler_state``.
+``train_seconds``, ``created``, and for resumable "last" files ``optimizer_state``,
+``scheduler_state``, ``best_state_dict`` and ``best_epoch``. A model of the user's own class
+also has ``model_class`` (``pkg.mod:Class`` or ``file.py:Class``); ``arch_kwargs`` then holds
+its constructor arguments. Every field's type is checked on load
+(:mod:`explainer.checkpoint_fields`), and the model is built on the meta device and compared
+with the weights before anything big is allocated.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import os
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from explainer.architectures import Network, build
+from explainer import user_code
+from explainer.architectures import Network, Normalize, available, build
+from explainer.checkpoint_fields import (
+    FORMAT,
+    VERSION,
+    CheckpointError,
+    check_state_dict,
+    validate_payload,
+)
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 
-FORMAT = "mnist-explainer/checkpoint"
-VERSION = 1
-
-
-class CheckpointError(ExplainerError):
-    """The file is missing, truncated, or not a mnist-explainer checkpoint."""
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "check_state_dict",
+    "checkpoint_of",
+    "load_checkpoint",
+    "make_payload",
+    "model_from_payload",
+    "read_payload",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "shape_mismatch",
+    "shipped_checkpoints",
+]
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: the rebuilt model in eval mode and its metadata."""
+    """A loaded checkpoint: the rebuilt model in eval mode and its metadata. ``model_class`` is
+    the spec of a user's own class (``pkg.mod:Class`` / ``file.py:Class``), empty for the
+    registry's architectures."""
 
-    model: Network
+    model: nn.Module
     architecture: str
     dataset: str
     class_names: list[str]
@@ -49,6 +78,7 @@ class Checkpoint:
     config: dict[str, Any] = field(default_factory=dict)
     epoch: int = 0
     train_seconds: float = 0.0
+    model_class: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -78,12 +108,16 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+# --- saving ----------------------------------------------------------------------------------
+
+
 def make_payload(
-    model: Network,
+    model: nn.Module,
     *,
-    dataset: str,
-    class_names: list[str],
+    dataset: str = "mnist",
+    class_names: list[str] | None = None,
     arch_kwargs: dict[str, Any] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
@@ -91,17 +125,28 @@ def make_payload(
     train_seconds: float = 0.0,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plain-typed dict that :func:`save_checkpoint` writes."""
-    import datetime as dt
+    """The plain-typed dict that :func:`save_checkpoint` writes, for any ``nn.Module``.
 
-    norm = model.normalize
+    A registry network records its name; any other module records its class
+    (:func:`explainer.user_code.class_spec`) and constructor arguments: ``model_kwargs``
+    (``arch_kwargs`` is the same thing), else the model's own ``model_kwargs`` attribute. They
+    must rebuild the model: a mismatch is refused here rather than when loading.
+    """
+    kwargs = _constructor_kwargs(model, arch_kwargs, model_kwargs)
+    architecture, model_class = _architecture(model)
+    if model_class:
+        _check_rebuilds(model, kwargs)
+    if class_names is None:
+        from explainer.data import dataset_info
+
+        class_names = dataset_info(dataset).class_names
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "architecture": getattr(model, "arch_name", "custom"),
-        "arch_kwargs": dict(arch_kwargs or {}),
+        "architecture": architecture,
+        "arch_kwargs": kwargs,
         "dataset": dataset,
-        "normalization": {"mean": float(norm.mean), "std": float(norm.std)},
+        "normalization": _normalization(model),
         "class_names": list(class_names),
         "state_dict": {
             k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
@@ -115,65 +160,214 @@ def make_payload(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": str(torch.__version__),
     }
+    if model_class:
+        payload["model_class"] = model_class
     payload.update(extra or {})
     return payload
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` atomically (temp file + rename): a crash never leaves half a file."""
+def _constructor_kwargs(model: nn.Module, arch_kwargs: Any, model_kwargs: Any) -> dict[str, Any]:
+    if arch_kwargs and model_kwargs and dict(arch_kwargs) != dict(model_kwargs):
+        raise CheckpointError("give the constructor arguments once: model_kwargs or arch_kwargs")
+    kwargs = model_kwargs or arch_kwargs or getattr(model, "model_kwargs", None) or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"model_kwargs must be a dict, got {type(kwargs).__name__}")
+    user_code.check_plain(kwargs, "model_kwargs")
+    return json.loads(json.dumps(kwargs))  # a copy, in plain types only
+
+
+def _architecture(model: nn.Module) -> tuple[str, str]:
+    """``(name, "")`` for a registry network, ``(class name, class spec)`` for anything else."""
+    if type(model) is Network and model.arch_name in available():
+        return model.arch_name, ""
+    return type(model).__name__, user_code.class_spec(type(model))
+
+
+def _normalization(model: nn.Module) -> dict[str, float]:
+    """The model's own :class:`Normalize` step, if it has one (a user's model may have none)."""
+    norm = next((m for m in model.modules() if isinstance(m, Normalize)), None)
+    return {"mean": float(norm.mean), "std": float(norm.std)} if norm is not None else {}
+
+
+def _check_rebuilds(model: nn.Module, kwargs: dict[str, Any]) -> None:
+    cls = type(model)
+    user_code.check_arguments(cls, kwargs)
+    try:
+        with torch.device("meta"):
+            skeleton = cls(**kwargs)
+    except Exception:  # code that cannot run on the meta device: the load checks the real build
+        return
+    problem = shape_mismatch(model.state_dict(), skeleton.state_dict(), "this model")
+    if problem:
+        raise CheckpointError(
+            f"{cls.__name__}(**{json.dumps(kwargs)}) would not rebuild this model ({problem}): "
+            "pass its constructor arguments, e.g. save_checkpoint(path, model, "
+            "model_kwargs={...})"
+        )
+
+
+def save_checkpoint(
+    path: str | os.PathLike, payload: dict[str, Any] | nn.Module, **make_kwargs: Any
+) -> Path:
+    """Write a checkpoint atomically (temp file + rename): a crash never leaves half a file.
+
+    ``payload`` is a dict from :func:`make_payload`, or a model (then ``make_kwargs`` go to
+    :func:`make_payload`, e.g. ``save_checkpoint("my.pt", net, model_kwargs={"hidden": 64})``).
+    What :func:`load_checkpoint` would refuse (NaN weights, malformed fields) is never written.
+    """
+    if isinstance(payload, nn.Module):
+        payload = make_payload(payload, **make_kwargs)
+    elif make_kwargs:
+        raise ExplainerError("save_checkpoint: options such as model_kwargs need a model")
+    validate_payload(payload, str(path))
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
 
 
+# --- loading ---------------------------------------------------------------------------------
+
+
 def read_payload(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint's dict with ``weights_only=True``; one-line errors for bad files."""
+    """Read and validate a checkpoint's dict (``weights_only=True``); one-line errors for bad,
+    foreign or malformed files. Nothing is imported and nothing is unpickled."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path} (see `ls models/` for shipped ones)")
+    _check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for foreign or cut files
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or not made by torch.save: {first})"
+            f"{path} is not a readable checkpoint (truncated or not made by torch.save: "
+            f"{user_code.one_line(exc, 160)})"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is not a mnist-explainer checkpoint (train one with `explainer train`)"
-        )
-    if int(payload.get("version", 0)) > VERSION:
-        raise CheckpointError(f"{path} was written by a newer mnist-explainer; upgrade to read it")
-    return payload
+    return validate_payload(payload, str(path))
 
 
-def model_from_payload(payload: dict[str, Any]) -> Network:
-    norm = payload.get("normalization", {})
-    model = build(
-        payload["architecture"],
-        mean=norm.get("mean", 0.1307),
-        std=norm.get("std", 0.3081),
-        **payload.get("arch_kwargs", {}),
-    )
+def _check_archive(path: Path) -> None:
+    """torch.save writes an uncompressed zip: anything else (a cut file, a legacy pickle, a zip
+    whose entries would inflate) is refused before torch reads a byte of it."""
     try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
+        with zipfile.ZipFile(path) as zf:
+            entries = zf.infolist()
+    except Exception:  # BadZipFile and friends: not a zip, or cut
         raise CheckpointError(
-            f"weights do not fit architecture {payload['architecture']!r}: "
-            f"{str(exc).splitlines()[0][:160]}"
+            f"{path} is not a readable checkpoint (truncated, or not made by torch.save)"
+        ) from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries):
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (compressed entries: not made by torch.save)"
+        )
+
+
+def shape_mismatch(
+    have: dict[str, torch.Tensor], want: dict[str, torch.Tensor], label: str = "the file"
+) -> str:
+    """The first difference between two state dicts' names and shapes ('' when they fit)."""
+    missing = [k for k in want if k not in have]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        return f"{label} has no tensor {missing[0]!r}{more}"
+    extra = [k for k in have if k not in want]
+    if extra:
+        return f"{label} has a tensor {extra[0]!r} the model does not have"
+    for k, w in want.items():
+        if tuple(have[k].shape) != tuple(w.shape):
+            return f"{k!r} is {list(have[k].shape)} in {label} but {list(w.shape)} in the model"
+    return ""
+
+
+def model_from_payload(
+    payload: dict[str, Any],
+    *,
+    code: str | None = None,
+    allow_import: bool = False,
+    where: str = "the checkpoint",
+) -> nn.Module:
+    """Rebuild the model (eval mode, CPU) of a validated payload.
+
+    The architecture is first built on the meta device (no memory) and its tensor names and
+    shapes compared with the file's; only a model that fits is built for real. A user's own
+    class is imported only with consent: ``code`` (a spec, used instead of the recorded one)
+    or ``allow_import=True`` (import the class the file names).
+    """
+    make, user = _maker(payload, code, allow_import, where)
+    state = payload["state_dict"]
+    skeleton = _build(make, where, meta=True, user=user)
+    name = payload["architecture"]
+    if skeleton is not None:
+        problem = shape_mismatch(state, skeleton.state_dict())
+        if problem:
+            raise CheckpointError(f"{where}: the weights do not fit {name}: {problem}")
+    model = _build(make, where, meta=False, user=user)
+    try:
+        model.load_state_dict(state)
+    except Exception as exc:  # what the shape check could not see (a user class off meta)
+        raise CheckpointError(
+            f"{where}: the weights do not fit {name}: {user_code.one_line(exc, 160)}"
         ) from None
     return model.eval()
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Load a checkpoint and rebuild its model (in eval mode, on the CPU)."""
+def _maker(
+    payload: dict[str, Any], code: str | None, allow_import: bool, where: str
+) -> tuple[Callable[[], nn.Module], bool]:
+    """A function that builds the payload's model, and whether it runs the user's code."""
+    kwargs = payload.get("arch_kwargs", {})
+    spec = payload.get("model_class", "")
+    if not spec:
+        arch = payload["architecture"]
+        if arch not in available():
+            raise CheckpointError(
+                f"{where}: field 'architecture' is {arch!r}, not one of: {', '.join(available())}"
+            )
+        norm = payload.get("normalization", {})
+        mean, std = norm.get("mean", 0.1307), norm.get("std", 0.3081)
+        return (lambda: build(arch, mean=mean, std=std, **kwargs)), False
+    if not code and not allow_import:
+        raise CheckpointError(
+            f"{where} holds a model of your own class {spec}; loading it imports and runs that "
+            f"code, so do it only for a file you trust: pass --code {spec} "
+            f"(Python: code={spec!r} or allow_import=True)"
+        )
+    cls = user_code.import_class(code or spec)
+    return (lambda: user_code.construct(cls, kwargs)), True
+
+
+def _build(make: Callable[[], nn.Module], where: str, *, meta: bool, user: bool):
+    try:
+        if not meta:
+            return make()
+        with torch.device("meta"):
+            return make()
+    except ExplainerError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    except Exception as exc:  # e.g. arch_kwargs asking for a negative or absurd size
+        if meta and user:
+            return None  # the user's code cannot run on the meta device: build it for real
+        raise CheckpointError(
+            f"{where}: field 'arch_kwargs' does not build the architecture: "
+            f"{user_code.one_line(exc, 160)}"
+        ) from None
+
+
+def load_checkpoint(
+    path: str | os.PathLike, *, code: str | None = None, allow_import: bool = False
+) -> Checkpoint:
+    """Load a checkpoint (a path, or a shipped model's short name such as ``mnist_bn_cnn``) and
+    rebuild its model in eval mode on the CPU. A model of the user's own class needs ``code``
+    (``"my_net.py:MyNet"`` / ``"pkg.mod:MyNet"``) or ``allow_import=True``; see
+    :func:`model_from_payload`."""
+    path = resolve_checkpoint(path)
     payload = read_payload(path)
+    model = model_from_payload(payload, code=code, allow_import=allow_import, where=str(path))
     return Checkpoint(
-        model=model_from_payload(payload),
+        model=model,
         architecture=payload["architecture"],
         dataset=payload.get("dataset", "mnist"),
         class_names=list(payload.get("class_names", [])),
-        path=Path(path),
+        path=path,
         arch_kwargs=dict(payload.get("arch_kwargs", {})),
         normalization=dict(payload.get("normalization", {})),
         history=list(payload.get("history", [])),
@@ -181,7 +375,25 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         config=dict(payload.get("config", {})),
         epoch=int(payload.get("epoch", 0)),
         train_seconds=float(payload.get("train_seconds", 0.0)),
+        model_class=payload.get("model_class", ""),
         raw=payload,
+    )
+
+
+def checkpoint_of(
+    model: nn.Module, *, dataset: str = "mnist", class_names: list[str] | None = None
+) -> Checkpoint:
+    """A :class:`Checkpoint` around a model in memory (no file), e.g. ``Predictor(my_net)``."""
+    from explainer.data import dataset_info
+
+    arch = getattr(model, "arch_name", "") if isinstance(model, Network) else ""
+    return Checkpoint(
+        model=model.eval(),
+        architecture=arch or type(model).__name__,
+        dataset=dataset,
+        class_names=list(class_names or dataset_info(dataset).class_names),
+        arch_kwargs=dict(getattr(model, "model_kwargs", None) or {}),
+        normalization=_normalization(model),
     )
 
 

@@ -25,6 +25,7 @@ COMMANDS = [
     "compare",
     "sweep",
     "insights",
+    "app",
 ]
 
 
@@ -39,13 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"explainer.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _extra_ok=getattr(module, "ACCEPTS_EXTRA", False))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args._extra_ok:  # only `explainer app` passes options on (to Streamlit)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args._extra_ok:
+        args.extra = extra
     try:
         return int(args._run(args) or 0)
     except ExplainerError as exc:

@@ -11,7 +11,6 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from explainer.architectures import Normalize
@@ -135,6 +134,18 @@ def layer_params(module: nn.Module) -> dict[str, Any]:
     return p
 
 
+def defining_tensors(module: nn.Module) -> dict[str, Any]:
+    """``weight`` and ``bias`` of conv, dense and norm layers (where they have them), and
+    :func:`module_arrays`."""
+    out = {}
+    if layer_kind(module) in ("conv", "linear", "bn"):
+        for name in ("weight", "bias"):
+            t = getattr(module, name, None)
+            if t is not None:
+                out[name] = t
+    return out | module_arrays(module)
+
+
 def module_arrays(module: nn.Module) -> dict[str, Any]:
     """The tensors besides ``weight``/``bias`` that define an atomic module's output:
     batch norm's running mean and variance, PReLU's slopes."""
@@ -159,6 +170,13 @@ class Plan:
     atomic: dict[int, tuple[str, str, dict]]  # id(atomic module) -> (path, kind, params)
     sequential: bool  # only atomic modules and nn.Sequential containers: no functions between
     table: dict[str, tuple[nn.Module, str, dict]]  # atomic path -> (module, kind, params)
+    tensors: dict[int, dict[str, Any]]  # id(atomic module) -> weight, bias, running stats...
+    chain: list[tuple[nn.Module, str, str, dict]] | None  # sequential: the steps in order
+
+    @property
+    def containers(self) -> list[nn.Module]:
+        """The modules that are not atomic (the model itself included)."""
+        return [m for m in self.modules if id(m) not in self.atomic]
 
     @property
     def names(self) -> list[str]:
@@ -171,11 +189,11 @@ _PLANS: weakref.WeakKeyDictionary[nn.Module, Plan] = weakref.WeakKeyDictionary()
 
 def plan_of(model: nn.Module) -> Plan:
     """The (cached) :class:`Plan` of ``model``; rebuilt when its module tree changes."""
-    pairs = list(model.named_modules())
-    key = tuple(id(m) for _, m in pairs)
     plan = _PLANS.get(model)
-    if plan is not None and plan.key == key:
+    if plan is not None and plan.key == _tree_key(model):
         return plan
+    pairs = list(model.named_modules())
+    key = _tree_key(model)
     atomic = {}
     sequential = True
     for name, m in pairs:
@@ -196,11 +214,33 @@ def plan_of(model: nn.Module) -> Plan:
         sequential=sequential,
         table={path: (m, kind, params) for (_, m) in pairs if id(m) in atomic
                for path, kind, params in [atomic[id(m)]]},
+        tensors={id(m): defining_tensors(m) for _, m in pairs if id(m) in atomic},
+        chain=_chain(model, atomic) if sequential and id(model) not in atomic else None,
     )
     _PLANS[model] = plan
     return plan
 
 
-def frozen_array(t: Any) -> np.ndarray:
-    """A float32 numpy copy of a tensor that owns nothing the model can change later."""
-    return t.detach().float().cpu().numpy().copy()
+def _tree_key(model: nn.Module) -> tuple[int, ...]:
+    """The ids of every module of the tree, in a fixed walk order: it changes when a module
+    is added, removed or replaced (cheaper than ``named_modules``, checked on every pass)."""
+    key, todo = [], [model]
+    while todo:
+        m = todo.pop()
+        key.append(id(m))
+        todo.extend(c for c in m._modules.values() if c is not None)
+    return tuple(key)
+
+
+def _chain(model: nn.Module, atomic: dict[int, tuple]) -> list[tuple]:
+    """The atomic modules of a tree of ``nn.Sequential`` containers in the order the tree
+    calls them (a module listed twice is called twice), as ``(module, path, kind, params)``."""
+    steps = []
+    for child in model._modules.values():
+        if child is None:
+            continue
+        if id(child) in atomic:
+            steps.append((child, *atomic[id(child)]))
+        else:
+            steps.extend(_chain(child, atomic))
+    return steps

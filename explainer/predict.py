@@ -85,6 +85,14 @@ class Predictor:
     def predict(self, image: ImageLike) -> Prediction:
         """Preprocess one picture (path, bytes, PIL image or canvas array) and classify it.
         Raises :class:`~explainer.errors.ExplainerError` subclasses for unusable pictures."""
+        from PIL import Image
+
+        accepted = (str, os.PathLike, bytes, np.ndarray, Image.Image)
+        if not isinstance(image, accepted) and not hasattr(image, "read"):
+            raise TypeError(
+                "Predictor.predict takes a file path, bytes, an open binary file, a PIL image "
+                f"or a numpy array, not {type(image).__name__}"
+            )
         pre = preprocess(image)
         return self._prediction(self.probabilities(pre.image[None])[0], pre)
 

@@ -26,6 +26,7 @@ import contextlib
 import io
 import os
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ WORK_SIZE = 256  # long side of the working copy: plenty for one digit, fast on 
 BOX = 20  # MNIST: the digit fits a 20×20 box ...
 FIELD = 28  # ... inside a 28×28 field
 MIN_CONTRAST = 0.08  # ink must differ from the paper by at least this much (of full scale)
-TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 px wide in the 20×20 box
+TARGET_STROKE = 2.4  # MNIST strokes are about 2-3 px wide in the 20×20 box ...
+STROKE_RANGE = (1.5, 3.8)  # ... and widths in this range are left alone (see normalise_stroke)
+STROKE_WORK = 80  # long side (px) of the crop while its strokes are widened or thinned
 
 ImageLike = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray
 
@@ -69,6 +72,8 @@ class Preprocessed:
     (every model normalises inside). ``steps``: ``[(name, (H, W) float32 in [0, 1]), ...]`` from
     the raw picture to ``image``, for display. ``inverted``: whether the colours were flipped.
     ``bbox``: the ink's box ``(top, left, bottom, right)`` in the ``original`` step's pixels.
+    ``stroke``: the strokes' width before normalisation, in pixels of the 20×20 box (MNIST: about
+    2-3; a blob or a dot: as wide as the box).
     """
 
     image: np.ndarray
@@ -76,6 +81,7 @@ class Preprocessed:
     inverted: bool = False
     bbox: tuple[int, int, int, int] = (0, 0, 0, 0)
     source: str = ""
+    stroke: float = 0.0
 
     def tensor(self):
         """The image as a ``(1, 1, 28, 28)`` float32 torch tensor, ready for any model."""
@@ -91,12 +97,14 @@ class Preprocessed:
         raise KeyError(f"no step {name!r}; steps: {[n for n, _ in self.steps]}")
 
 
-STEP_NAMES = ("original", "inverted", "cleaned", "cropped", "scaled", "centred")
+STEP_NAMES = ("original", "inverted", "cleaned", "cropped", "stroke", "scaled", "centred")
+SWITCHABLE = STEP_NAMES[1:]  # every step after reading can be switched off (the lesson page)
 STEP_TITLES = {
     "original": "your picture (grey)",
     "inverted": "inverted: ink is white",
     "cleaned": "background removed",
     "cropped": "cropped to the ink",
+    "stroke": "stroke width like MNIST",
     "scaled": "scaled to fit 20×20",
     "centred": "28×28, centred on mass",
 }
@@ -149,6 +157,7 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         why = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        why = why.split(" <", 1)[0]  # PIL names the stream: "<_io.BytesIO object at 0x7f...>"
         raise UnreadableImageError(
             f"{name}: not a readable image ({why}); use PNG, JPEG, BMP, WebP or GIF"
         ) from None
@@ -180,9 +189,8 @@ def to_gray(source: ImageLike) -> np.ndarray:
         arr = _array_to_float(source, describe_source(source))
     else:
         im = open_image(source)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            arr = np.asarray(im, dtype=np.float32)
-            arr = arr / max(float(arr.max()), 1.0)
+        if im.mode in WIDE_MODES:  # 16-bit, 32-bit, float: shrunk first, like 8-bit pictures
+            arr = _wide_to_float(_shrink(im))
         else:
             has_alpha = im.mode in ("RGBA", "LA", "PA") or (
                 im.mode == "P" and "transparency" in im.info
@@ -197,10 +205,44 @@ def to_gray(source: ImageLike) -> np.ndarray:
             arr = _luminance(arr)
         elif arr.shape[2] == 1:
             arr = arr[..., 0]
-    if isinstance(source, np.ndarray) and max(arr.shape) > WORK_SIZE:
-        im = Image.fromarray(arr.astype(np.float32), mode="F")
-        arr = np.asarray(_shrink(im), dtype=np.float32)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _wide_to_float(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit or float picture (already shrunk) as [0, 1] floats; pixels that are
+    NaN or infinite take the picture's median (one bad pixel must not blank the picture)."""
+    arr = np.array(im, dtype=np.float32)
+    return _finite_unit(arr, integer=im.mode != "F")
+
+
+def _finite_unit(arr: np.ndarray, integer: bool) -> np.ndarray:
+    """Non-finite pixels set to the median of the others, then scaled into [0, 1]: integers
+    by their largest value, floats left alone when already in [0, 1], else min-max."""
+    bad = ~np.isfinite(arr)
+    if bad.all():
+        raise UnreadableImageError("the picture has no finite pixel values (all NaN or inf)")
+    if bad.any():
+        arr = np.where(bad, np.float32(np.median(arr[~bad])), arr)
+    if integer:
+        return arr / max(float(arr.max()), 1.0)
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return arr
+    if lo >= 0.0 and hi <= 255.0:
+        return arr / 255.0
+    return (arr - lo) / max(hi - lo, 1e-12)
+
+
+def _block_mean(a: np.ndarray) -> np.ndarray:
+    """An array larger than :data:`WORK_SIZE` averaged over k×k blocks (no full-size float
+    copy is made), so huge arrays cost no more than their own bytes."""
+    k = -(-max(a.shape[:2]) // WORK_SIZE)
+    h, w = (a.shape[0] // k) * k, (a.shape[1] // k) * k
+    blocks = a[:h, :w].reshape(h // k, k, w // k, k, *a.shape[2:])
+    return blocks.mean(axis=(1, 3), dtype=np.float64 if a.dtype == np.float64 else np.float32)
 
 
 def _array_to_float(a: np.ndarray, name: str) -> np.ndarray:
@@ -213,12 +255,19 @@ def _array_to_float(a: np.ndarray, name: str) -> np.ndarray:
     if a.size == 0:
         raise UnreadableImageError(f"{name}: the array is empty")
     if a.dtype == np.bool_:
-        return a.astype(np.float32)
-    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.uint8)
+        top = 1.0
+    elif np.issubdtype(a.dtype, np.integer):
         top = 255.0 if a.max() <= 255 else float(np.iinfo(a.dtype).max)
+    elif not np.issubdtype(a.dtype, np.floating):
+        raise UnreadableImageError(f"{name}: expected numbers in the image array, got {a.dtype}")
+    else:
+        top = 0.0
+    if max(a.shape[:2]) > WORK_SIZE:
+        a = _block_mean(a)
+    if top:
         return a.astype(np.float32) / top
-    out = np.nan_to_num(a.astype(np.float32))
-    return out / 255.0 if out.max() > 1.0 else out
+    return _finite_unit(a.astype(np.float32), integer=False)
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -248,38 +297,45 @@ def _shrink(im: Image.Image) -> Image.Image:
 # --- the MNIST recipe -----------------------------------------------------------------------
 
 
-def preprocess(source: ImageLike) -> Preprocessed:
+def preprocess(source: ImageLike, off: Collection[str] = ()) -> Preprocessed:
     """Turn a picture of one digit into an MNIST-style ``(28, 28)`` float32 image in [0, 1].
 
     ``source``: a path, bytes, a PIL image, or an array ``(H, W)`` / ``(H, W, 3)`` /
     ``(H, W, 4)`` (the drawing canvas: white strokes on a transparent or black background).
+    ``off``: steps to skip, for the lesson "why preprocessing matters" (names from
+    :data:`SWITCHABLE`; a skipped step still appears, showing its input unchanged).
     Raises :class:`NoInkError` when nothing stands out from the background."""
     name = describe_source(source) if not isinstance(source, bytes) else "uploaded bytes"
+    unknown = set(off) - set(SWITCHABLE)
+    if unknown:
+        raise PreprocessError(f"no step {sorted(unknown)} to switch off; choose from {SWITCHABLE}")
     gray = to_gray(source)
     steps: list[tuple[str, np.ndarray]] = [("original", gray)]
-
     if float(gray.max() - gray.min()) < 2 * MIN_CONTRAST:
         raise NoInkError(f"{name}: no ink found (the picture is blank); draw or photograph a digit")
-    inverted = _background_is_light(gray)
+    inverted = _background_is_light(gray) and "inverted" not in off
     ink = 1.0 - gray if inverted else gray
     steps.append(("inverted", ink))
 
-    cleaned = clean_background(ink)
-    if not cleaned.any():
+    cleaned = ink if "cleaned" in off else clean_background(ink)
+    if not (cleaned > 0.05).any():
         raise NoInkError(f"{name}: no ink found (nothing stands out from the background)")
     steps.append(("cleaned", cleaned))
 
-    top, left, bottom, right = ink_bbox(cleaned)
-    crop = cleaned[top:bottom, left:right]
-    crop = thicken(crop, scale=BOX / max(crop.shape))
+    box = (0, 0, *cleaned.shape) if "cropped" in off else ink_bbox(cleaned)
+    crop = cleaned[box[0] : box[2], box[1] : box[3]]
     steps.append(("cropped", crop))
 
-    scaled = fit_box(crop, BOX)
+    width = stroke_width(crop) * BOX / max(crop.shape)
+    stroked = crop if "stroke" in off else normalise_stroke(crop)
+    steps.append(("stroke", stroked))
+
+    scaled = fit_box(stroked, FIELD if "scaled" in off else BOX)
     steps.append(("scaled", scaled))
 
-    final = paste_centred(scaled, FIELD)
+    final = paste_centred(scaled, FIELD, by_mass="centred" not in off)
     steps.append(("centred", final))
-    return Preprocessed(final, steps, inverted, (top, left, bottom, right), name)
+    return Preprocessed(final, steps, inverted, box, name, width)
 
 
 def _background_is_light(gray: np.ndarray) -> bool:
@@ -292,11 +348,13 @@ def _background_is_light(gray: np.ndarray) -> bool:
 
 def clean_background(ink: np.ndarray) -> np.ndarray:
     """``(H, W)`` light-on-dark in [0, 1] to the same with the background set to exactly 0:
-    lighting flattened, noise cut by an Otsu threshold, specks dropped, strokes stretched to 1."""
+    lighting flattened (only when the paper is uneven), noise cut by an Otsu threshold, specks
+    and ruled lines dropped, strokes stretched to 1. No stroke is ever hollowed: the paper's
+    level is estimated from the paper alone (see :func:`background_level`)."""
     from scipy import ndimage
 
     h, w = ink.shape
-    flat = ink - _background_level(ink)
+    flat = ink - background_level(ink)
     if min(h, w) >= 32:  # denoise photos; MNIST-sized pictures are clean already
         flat = ndimage.gaussian_filter(flat, sigma=max(h, w) / 400.0 + 0.3)
     sub = flat[::2, ::2]
@@ -307,7 +365,7 @@ def clean_background(ink: np.ndarray) -> np.ndarray:
     if hi - paper < max(MIN_CONTRAST, 6.0 * noise):
         return np.zeros_like(flat)
     t = otsu_threshold(flat)
-    mask = flat > t
+    mask = _drop_lines(flat > t)
     labels, n = ndimage.label(mask)
     if n == 0:
         return np.zeros_like(flat)
@@ -322,10 +380,36 @@ def clean_background(ink: np.ndarray) -> np.ndarray:
     return (stretched * near).astype(np.float32)
 
 
+def _drop_lines(mask: np.ndarray) -> np.ndarray:
+    """Remove ruled and squared-paper lines: thin rows (columns) of ink that run across at
+    least 3/4 of the picture. Where a stroke crosses the line, the line's pixels are kept, so
+    the stroke is not cut."""
+    from scipy import ndimage
+
+    h, w = mask.shape
+    if min(h, w) < 48:
+        return mask
+    rows = mask.mean(axis=1) >= 0.75
+    cols = mask.mean(axis=0) >= 0.75
+    if not rows.any() and not cols.any():
+        return mask
+    row_line = np.zeros_like(mask)
+    row_line[rows, :] = True
+    col_line = np.zeros_like(mask)
+    col_line[:, cols] = True
+    rest = mask & ~row_line & ~col_line
+    if not rest.any():
+        return mask
+    # where a stroke crosses a line, it has ink just above and below it: keep the crossing
+    near_v = ndimage.binary_dilation(rest, structure=np.ones((9, 1), bool))
+    near_h = ndimage.binary_dilation(rest, structure=np.ones((1, 9), bool))
+    return rest | (mask & ((row_line & near_v) | (col_line & near_h)))
+
+
 def _drop_specks_and_edges(mask: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """Keep the strokes: drop specks (much smaller than the largest part) and bands that lie
-    along the picture's edge (a table or the page's shadow around the paper), unless nothing
-    else would be left."""
+    """Keep the strokes: drop specks (much smaller than the largest part, or small and far from
+    it: a stray dot) and bands that lie along the picture's edge (a table or the page's shadow
+    around the paper), unless nothing else would be left."""
     from scipy import ndimage
 
     h, w = mask.shape
@@ -337,26 +421,69 @@ def _drop_specks_and_edges(mask: np.ndarray, labels: np.ndarray, n: int) -> np.n
     in_band = ndimage.sum(band, labels, index=index) / np.maximum(sizes, 1)
     big = sizes >= max(0.05 * sizes.max(), 2)
     strokes = index[big & (in_band < 0.7)]
-    return np.isin(labels, strokes if len(strokes) else index[big])
+    keep = strokes if len(strokes) else index[big]
+    keep = _drop_far_dots(labels, keep, sizes)
+    return np.isin(labels, keep)
 
 
-def _background_level(ink: np.ndarray) -> np.ndarray | float:
-    """The paper's brightness at every pixel: a grey opening at coarse scale (strokes removed,
-    shadows and vignetting kept), or the median for small pictures."""
+def _drop_far_dots(labels: np.ndarray, keep: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Of the kept parts, drop compact small ones (under a fifth of the largest) that lie
+    further from the largest part than its own size: a pen dot beside the digit."""
+    from scipy import ndimage
+
+    if len(keep) < 2:
+        return keep
+    main = int(keep[np.argmax(sizes[keep - 1])])
+    boxes = ndimage.find_objects(labels)
+    t, b = boxes[main - 1][0].start, boxes[main - 1][0].stop
+    le, r = boxes[main - 1][1].start, boxes[main - 1][1].stop
+    reach = max(b - t, r - le)
+    out = []
+    for k in keep:
+        sy, sx = boxes[k - 1]
+        gap_y = max(t - sy.stop, sy.start - b, 0)
+        gap_x = max(le - sx.stop, sx.start - r, 0)
+        extent = max(sy.stop - sy.start, sx.stop - sx.start)
+        small = sizes[k - 1] < 0.2 * sizes[main - 1] and extent < 0.3 * reach
+        if k == main or not small or max(gap_y, gap_x) < 0.25 * reach:
+            out.append(k)
+    return np.asarray(out)
+
+
+def background_level(ink: np.ndarray) -> np.ndarray | float:
+    """The paper's brightness: one number when the paper is even (canvas exports, scans,
+    MNIST: nothing is flattened), else a smooth map of shadows and vignetting.
+
+    The map is a normalised convolution of the paper alone: a rough ink mask (Otsu above a
+    low-percentile background, holes filled, widened) is left out, and the paper around it is
+    averaged in. Strokes, however wide, never enter the estimate, so they are never
+    subtracted from themselves."""
     from scipy import ndimage
 
     h, w = ink.shape
     if max(h, w) < 64:
         return float(np.median(ink))
-    small = np.asarray(
-        Image.fromarray(ink, mode="F").resize((32, 32), Image.Resampling.BOX), dtype=np.float32
-    )
-    opened = ndimage.grey_opening(small, size=(7, 7))
-    opened = ndimage.uniform_filter(opened, size=5)
-    return np.asarray(
-        Image.fromarray(opened, mode="F").resize((w, h), Image.Resampling.BILINEAR),
-        dtype=np.float32,
-    )
+    small = _resize(ink, 32, 32)
+    rough = ndimage.percentile_filter(small, 10, size=9, mode="nearest")
+    rough = ndimage.uniform_filter(rough, size=5, mode="nearest")
+    resid = small - rough
+    mask = resid > max(otsu_threshold(np.clip(resid, 0, 1)), MIN_CONTRAST / 2)
+    mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
+    paper = ~ndimage.binary_dilation(mask, iterations=1)
+    if paper.mean() < 0.2:
+        return float(np.percentile(small, 10))
+    num = ndimage.gaussian_filter(small * paper, 4.0, mode="nearest")
+    den = ndimage.gaussian_filter(paper.astype(np.float32), 4.0, mode="nearest")
+    level = num / np.maximum(den, 1e-3)
+    level = np.where(den > 1e-3, level, float(np.median(small[paper])))
+    if float(np.percentile(level, 99) - np.percentile(level, 1)) < 0.04:
+        return float(np.median(small[paper]))  # even paper: subtract one number, flatten nothing
+    return _resize(level.astype(np.float32), h, w, Image.Resampling.BILINEAR)
+
+
+def _resize(img: np.ndarray, h: int, w: int, method=Image.Resampling.BOX) -> np.ndarray:
+    im = Image.fromarray(img.astype(np.float32), mode="F")
+    return np.asarray(im.resize((w, h), method), dtype=np.float32)
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 128) -> float:
@@ -383,30 +510,58 @@ def ink_bbox(img: np.ndarray, level: float = 0.05) -> tuple[int, int, int, int]:
 
 
 def stroke_width(img: np.ndarray, level: float = 0.5) -> float:
-    """Mean stroke width in pixels: ink area divided by half its outline length."""
+    """Typical stroke width in pixels: twice the distance from the strokes' centre lines (the
+    ridge of the distance map) to the paper, median over the ridge. A blob is as wide as it is
+    big; a hairline is 1 px. Small pictures are measured enlarged, for sub-pixel widths."""
     from scipy import ndimage
 
+    up = max(1, -(-STROKE_WORK // max(img.shape)))
+    if up > 1:
+        img = _resize(img, img.shape[0] * up, img.shape[1] * up, Image.Resampling.BILINEAR)
     mask = img > level
-    area = float(mask.sum())
-    if area == 0:
+    if not mask.any():
         return 0.0
-    outline = float((mask & ~ndimage.binary_erosion(mask)).sum())
-    return 2.0 * area / max(outline, 1.0)
+    d = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    ridge = mask & (d >= ndimage.maximum_filter(d, size=3) - 0.5)
+    return float(2.0 * np.median(d[ridge]) - 1.0) / up
 
 
-def thicken(crop: np.ndarray, scale: float) -> np.ndarray:
-    """Widen thin pen strokes so they are about :data:`TARGET_STROKE` px wide after scaling by
-    ``scale`` (a fine-liner photographed large would otherwise fade to a faint hairline)."""
+def _ridge(mask: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    width = stroke_width(crop) * scale
-    if width <= 0 or width >= TARGET_STROKE * 0.75:
+    d = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    return mask & (d >= ndimage.maximum_filter(d, size=3) - 0.5)
+
+
+def normalise_stroke(crop: np.ndarray) -> np.ndarray:
+    """Bring the strokes of a cropped digit to MNIST's width, :data:`TARGET_STROKE` px in the
+    20×20 box, both ways: fine pens are widened, markers and fat brushes thinned. Widths inside
+    MNIST's own range (:data:`STROKE_RANGE`) are left alone.
+
+    The work is done with the crop's long side at :data:`STROKE_WORK` px (4× the box), by a
+    grey dilation or erosion with a disk. Thinning keeps every stroke's centre line at the
+    target width, so a stroke narrower than the eraser is thinned, never erased or broken."""
+    from scipy import ndimage
+
+    width = stroke_width(crop) * BOX / max(crop.shape)
+    lo, hi = STROKE_RANGE
+    if width <= 0 or lo <= width <= hi:
         return crop
-    grow = round((TARGET_STROKE - width) / scale / 2.0)
-    if grow < 1:
-        return crop
-    pad = np.pad(crop, grow)
-    return ndimage.grey_dilation(pad, footprint=_disk(grow)).astype(np.float32)
+    scale = STROKE_WORK / max(crop.shape)
+    h, w = (max(1, round(n * scale)) for n in crop.shape)
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    work = np.clip(_resize(crop, h, w, method), 0.0, 1.0)
+    per_px = STROKE_WORK / BOX  # work pixels per box pixel
+    change = (TARGET_STROKE - width) * per_px / 2.0  # radius to add (+) or remove (-)
+    r = max(1, round(abs(change)))
+    work = np.pad(work, r)
+    if change > 0:
+        return ndimage.grey_dilation(work, footprint=_disk(r)).astype(np.float32)
+    core = ndimage.grey_erosion(work, footprint=_disk(r))
+    keep = round(TARGET_STROKE * per_px / 2.0)
+    spine = ndimage.binary_dilation(_ridge(work > 0.5), structure=_disk(keep)) & (work > 0.5)
+    spine = ndimage.gaussian_filter(spine.astype(np.float32), 0.7)
+    return np.clip(np.maximum(core, spine), 0.0, 1.0).astype(np.float32)
 
 
 def _disk(r: int) -> np.ndarray:
@@ -427,15 +582,27 @@ def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
     return np.clip(out / peak, 0.0, 1.0) if peak > 0 else out
 
 
-def paste_centred(patch: np.ndarray, size: int = FIELD) -> np.ndarray:
-    """Paste ``patch`` into a ``(size, size)`` black field so that its centre of mass lands on
-    the field's centre (kept fully inside the field)."""
+def paste_centred(patch: np.ndarray, size: int = FIELD, by_mass: bool = True) -> np.ndarray:
+    """Paste ``patch`` into a ``(size, size)`` black field so that its centre of mass (or, with
+    ``by_mass=False``, its middle) lands on the field's centre (kept fully inside the field)."""
     from scipy import ndimage
 
     h, w = patch.shape
-    cy, cx = ndimage.center_of_mass(patch) if patch.sum() > 0 else (h / 2, w / 2)
+    if by_mass and patch.sum() > 0:
+        cy, cx = ndimage.center_of_mass(patch)
+    else:
+        cy, cx = (h - 1) / 2, (w - 1) / 2
     top = int(np.clip(round(size / 2 - cy), 0, size - h))
     left = int(np.clip(round(size / 2 - cx), 0, size - w))
     out = np.zeros((size, size), dtype=np.float32)
     out[top : top + h, left : left + w] = patch
     return out
+
+
+def plain_resize(source: ImageLike) -> np.ndarray:
+    """The naive baseline: the whole picture in grey, inverted when its background is light,
+    squeezed to 28×28 (no cleaning, cropping, stroke width or centring). ``(28, 28)`` float32."""
+    gray = to_gray(source)
+    ink = 1.0 - gray if _background_is_light(gray) else gray
+    im = Image.fromarray(ink.astype(np.float32), mode="F").resize((FIELD, FIELD), Image.BOX)
+    return np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)

@@ -159,6 +159,16 @@ class Recorder:
                 return True
         return False
 
+    def run_chain(self, x: torch.Tensor) -> torch.Tensor:
+        """Run a sequential plan's steps one after the other, recording each: what the tree
+        of ``nn.Sequential`` containers does, without hooks (see :func:`chain_applies`)."""
+        h, names = x, self.names
+        for module, path, kind, params in self.plan.chain:
+            out = module(h)
+            self._add(path, kind, params, [names.get(id(h), "?")], out, module)
+            h = out
+        return h
+
     def changed_in_place(self) -> bool:
         """Whether a kept view was changed after it was recorded (then repeat with copies)."""
         return any(t._version != v for t, v in self.versions)
@@ -174,6 +184,20 @@ class _CallWatcher(TorchFunctionMode):
         out = func(*args, **kwargs)
         self.recorder.on_call(func, args, kwargs, out)
         return out
+
+
+def chain_applies(plan: Plan) -> bool:
+    """Whether running the plan's chain is exactly ``model(x)``: a sequential tree with no
+    hooks on its containers and no process-wide module hooks."""
+    if plan.chain is None or _global_module_hooks():
+        return False
+    return not any(m._forward_hooks or m._forward_pre_hooks for m in plan.containers)
+
+
+def _global_module_hooks() -> bool:
+    from torch.nn.modules import module as torch_module
+
+    return bool(torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks)
 
 
 @contextlib.contextmanager

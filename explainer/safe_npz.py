@@ -42,6 +42,14 @@ class NpzError(ExplainerError):
     """A file that is not a ``.npz`` within the limits."""
 
 
+class NpzArrays(dict):
+    """The arrays by name; ``files`` lists the names, as ``numpy.lib.npyio.NpzFile`` does."""
+
+    @property
+    def files(self) -> list[str]:
+        return list(self)
+
+
 def _mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MB" if n < 2**40 else f"{n / 2**40:,.1f} TB"
 
@@ -109,7 +117,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail) -> np.ndarray
 
 def open_bounded_npz(
     path: str | os.PathLike, *, error: type[ExplainerError] = NpzError
-) -> dict[str, np.ndarray]:
+) -> NpzArrays:
     """All arrays of the ``.npz`` at ``path`` by name (without ``.npy``), read only after
     every limit of this module was checked; a one-line ``error`` (default :class:`NpzError`)
     for anything else. The arrays are writable and own their memory."""
@@ -137,7 +145,7 @@ def open_bounded_npz(
                     fail(f"member {info.filename[:60]!r} inflates to {_mb(info.file_size)}")
             if total > MAX_TOTAL_BYTES:
                 fail(f"it inflates to {_mb(total)}; a trace needs at most {_mb(MAX_TOTAL_BYTES)}")
-            return {info.filename[:-4]: _read_member(zf, info, fail) for info in infos}
+            return NpzArrays((info.filename[:-4], _read_member(zf, info, fail)) for info in infos)
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         why = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
         fail(f"reading it failed ({why})")

@@ -22,6 +22,8 @@ import numpy as np
 
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
+from explainer.safe_npz import open_bounded_npz
+from explainer.trace_checks import validate_trace
 
 FORMAT = "mnist-explainer/trace"
 VERSION = 2
@@ -286,12 +288,10 @@ class Trace:
         path = Path(path)
         if not path.is_file():
             raise TraceError(f"trace not found: {path} (make one with `explainer capture`)")
-        try:
-            z = np.load(path, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise TraceError(f"{path} is not a mnist-explainer trace (a plain .npy array)")
-            with z:
-                return cls._from_npz(z, path)
+        try:  # sizes checked before reading (safe_npz), every field checked after (trace_checks)
+            trace = cls._from_npz(open_bounded_npz(path, error=TraceError), path)
+            validate_trace(trace, error=TraceError)
+            return trace
         except TraceError:
             raise
         except (

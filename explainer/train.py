@@ -3,9 +3,13 @@
 The whole split lives in memory as one tensor; each epoch draws a seeded permutation and
 (optionally) augments each batch with one batched affine warp. Every epoch is seeded with
 ``seed * 1000 + epoch``, so a run is reproducible on one device and ``--resume`` continues it
-exactly. Checkpoints: the best epoch (by validation accuracy) goes to ``out``, the latest state
-with optimizer and scheduler to ``<out>.last.pt`` (for ``--resume``), and epoch snapshots to
-``<out folder>/snapshots/<name>_epochNN.pt``. Ctrl-C saves the latest state and stops cleanly.
+exactly. Checkpoints: the latest state with optimizer, scheduler and the best weights so far
+goes to ``<out>.last.pt`` after every epoch (for ``--resume``), epoch snapshots to
+``<out folder>/snapshots/<name>_epochNN.pt``, and when the run ends the best epoch (by
+validation accuracy) to ``out`` with its model card. Ctrl-C saves the latest state and stops
+cleanly. A run whose loss or weights become NaN/infinite stops at once and saves nothing from
+that epoch on: ``out`` and its card are left as they were (``History.diverged``, ``reason``).
+``config.code`` trains a user's own class (``file.py:Class`` / ``pkg.mod:Class``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explainer.architectures import Network, build, count_parameters, describe
+from explainer import user_code
+from explainer.architectures import build, count_parameters, describe
 from explainer.augment import random_affine
-from explainer.checkpoints import make_payload, read_payload, save_checkpoint
-from explainer.data import Split, dataset_info, load_split, load_train_val
+from explainer.checkpoints import make_payload, read_payload, save_checkpoint, shape_mismatch
+from explainer.data import DatasetInfo, Split, dataset_info, load_split, load_train_val
 from explainer.errors import ExplainerError
 from explainer.inference import accuracy, pick_device, predict_logits
 from explainer.io import write_text_atomic
@@ -66,13 +71,20 @@ class TrainConfig:
     data_dir: str | None = None
     channels_last: bool = True
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    code: str = ""
     train_limit: int = 0
     max_seconds: float = 0.0
     evaluate_test: bool = True
     progress: bool = True
 
     def validate(self) -> None:
-        describe(self.arch)
+        if self.code:
+            user_code.parse_spec(self.code)
+        else:
+            describe(self.arch)
+        if not isinstance(self.arch_kwargs, dict):
+            raise ExplainerError("--arch-kwargs / --model-kwargs must be a JSON object, e.g. '{}'")
+        user_code.check_plain(self.arch_kwargs, "--arch-kwargs")
         dataset_info(self.dataset)
         if self.optimizer not in OPTIMIZERS:
             raise ExplainerError(f"unknown optimizer {self.optimizer!r}; choose {OPTIMIZERS}")
@@ -101,6 +113,8 @@ class History:
     stopped_early: bool = False
     interrupted: bool = False
     diverged: bool = False
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     checkpoint: Path | None = None
     model: nn.Module | None = field(default=None, repr=False)
@@ -118,6 +132,37 @@ def default_out(config: TrainConfig) -> Path:
     from explainer.checkpoints import models_dir
 
     return models_dir() / f"{config.dataset}_{config.arch}.pt"
+
+
+def build_model(c: TrainConfig) -> nn.Module:
+    """Fresh weights for a run: the registry's ``c.arch``, or the user's class ``c.code``."""
+    if c.code:
+        return user_code.build_from_spec(c.code, c.arch_kwargs)
+    info = dataset_info(c.dataset)
+    return build(c.arch, mean=info.mean, std=info.std, **c.arch_kwargs)
+
+
+def check_forward(model: nn.Module, x: torch.Tensor, classes: int, name: str) -> None:
+    """One forward pass of a couple of digits before training: a model that cannot read
+    ``(N, 1, 28, 28)`` digits or does not return ``(N, classes)`` logits is a one-line error."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as exc:  # the user's own forward(): report it in one line
+        raise ExplainerError(
+            f"{name} cannot read a batch of digits of shape {tuple(x.shape)}: "
+            f"{user_code.one_line(exc)}"
+        ) from None
+    finally:
+        model.train(was_training)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != (len(x), classes):
+        raise ExplainerError(
+            f"{name} returns {shape} for {len(x)} digits; it must return logits of shape "
+            f"(N, {classes})"
+        )
 
 
 def last_path(out: Path) -> Path:
@@ -164,7 +209,8 @@ def fit(
     test: Split | None = None,
     callback: ProgressCallback | None = None,
 ) -> History:
-    """Train ``config.arch`` on ``config.dataset`` and return its :class:`History`.
+    """Train ``config.arch`` (or the user's class ``config.code``) on ``config.dataset`` and
+    return its :class:`History`.
 
     ``data`` (train, validation) and ``test`` may be given to train on something other than the
     official splits (tests, the app's live training). ``callback`` receives a dict after every
@@ -175,6 +221,38 @@ def fit(
     c.validate()
     info = dataset_info(c.dataset)
     device = pick_device(c.device)
+    (x_train, y_train), (x_val, y_val) = _tensors(c, data)
+    torch.manual_seed(c.seed)
+    fmt = torch.channels_last if c.channels_last else torch.contiguous_format
+    model = build_model(c).to(device, memory_format=fmt)
+    probe = (x_val if len(x_val) else x_train)[:2].to(device, memory_format=fmt)
+    check_forward(model, probe, len(info.class_names), c.code or c.arch)
+    steps = 1 if c.dry_run else max(1, len(x_train) // c.batch_size)
+    opt = make_optimizer(model, c)
+    run = _Run(c, info, model, opt, make_scheduler(opt, c, steps), Path(c.out) if c.out else None)
+    start_epoch = run.resume() if c.resume else run.begin()
+    t_start = time.perf_counter()
+    deadline = t_start + c.max_seconds if c.max_seconds else None
+    try:
+        for epoch in range(start_epoch + 1, c.epochs + 1):
+            record = _train_epoch(
+                model, opt, run.sched, c, x_train, y_train, epoch, steps, device, callback, deadline
+            )
+            t_eval = time.perf_counter()
+            record |= _validation(model, x_val, y_val, device)
+            record["seconds"] = record["train_seconds"] + (time.perf_counter() - t_eval)
+            run.hist.epochs.append(record)
+            if not run.end_epoch(record, callback, deadline):
+                break
+    except KeyboardInterrupt:
+        # <out>.last.pt already holds the state at the end of the last finished epoch, so
+        # --resume repeats the interrupted epoch exactly; nothing half-done is written.
+        run.hist.interrupted = True
+    run.hist.seconds = time.perf_counter() - t_start
+    return run.finish(test)
+
+
+def _tensors(c: TrainConfig, data: tuple[Split, Split] | None):
     train, val = (
         data if data is not None else load_train_val(c.dataset, c.val_fraction, c.seed, c.data_dir)
     )
@@ -182,137 +260,196 @@ def fit(
         train = train.subset(torch.arange(min(c.train_limit, len(train))))
     if c.dry_run:
         val = val.subset(torch.arange(min(1000, len(val))))
-    x_train, y_train = train.floats(), train.labels
-    x_val, y_val = val.floats(), val.labels
+    return (train.floats(), train.labels), (val.floats(), val.labels)
 
-    torch.manual_seed(c.seed)
-    model = build(c.arch, mean=info.mean, std=info.std, **c.arch_kwargs)
-    memory_format = torch.channels_last if c.channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format)
-    steps = 1 if c.dry_run else max(1, len(x_train) // c.batch_size)
-    opt = make_optimizer(model, c)
-    sched = make_scheduler(opt, c, steps)
-    out = Path(c.out) if c.out else None
-    hist = History()
-    start_epoch = 0
 
-    if c.resume:
+def _validation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device) -> dict[str, float]:
+    logits = predict_logits(model, x, 1000, device)
+    loss = F.cross_entropy(logits, y).item() if len(y) else float("nan")
+    return {"val_loss": loss, "val_accuracy": accuracy(logits, y)}
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {
+        k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+        for k, v in state.items()
+    }
+
+
+def nonfinite(record: dict[str, Any], model: nn.Module) -> str:
+    """Why an epoch left the model unusable ('' when its loss and every weight are finite)."""
+    if not math.isfinite(record["train_loss"]):
+        return f"the training loss became {record['train_loss']}"
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return f"weight {name!r} became NaN or infinite"
+    return ""
+
+
+@dataclass
+class _Run:
+    """One training run's state between epochs, and everything it writes."""
+
+    c: TrainConfig
+    info: DatasetInfo
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: Any
+    out: Path | None
+    hist: History = field(default_factory=History)
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def payload(self, epoch: int, resumable: bool = False, metrics: dict | None = None) -> dict:
+        extra = {}
+        if resumable:
+            extra = {
+                "optimizer_state": self.opt.state_dict(),
+                "scheduler_state": self.sched.state_dict() if self.sched else {},
+                "best_state_dict": self.best_state,
+                "best_epoch": self.hist.best_epoch,
+            }
+        return make_payload(
+            self.model,
+            dataset=self.info.name,
+            class_names=self.info.class_names,
+            arch_kwargs=self.c.arch_kwargs,
+            history=self.hist.epochs,
+            metrics=metrics,
+            config=self.c.recipe(),
+            epoch=epoch,
+            train_seconds=sum(r["seconds"] for r in self.hist.epochs),
+            extra=extra,
+        )
+
+    def snapshot_due(self, epoch: int) -> bool:
+        c = self.c
+        return self.out is not None and (
+            epoch in c.snapshot_epochs or (c.save_every > 0 and epoch % c.save_every == 0)
+        )
+
+    def save_epoch(self, epoch: int) -> None:
+        """The resume state (with the best weights so far) and the snapshot due, if any."""
+        if self.out is not None:
+            save_checkpoint(last_path(self.out), self.payload(epoch, resumable=True))
+        if self.snapshot_due(epoch):
+            save_checkpoint(snapshot_path(self.out, epoch), self.payload(epoch))
+
+    def begin(self) -> int:
+        self.best_state = _cpu_copy(self.model.state_dict())
+        self.save_epoch(0)  # Ctrl-C always finds an epoch-boundary state
+        return 0
+
+    def resume(self) -> int:
+        """Load ``<out>.last.pt``: weights, optimizer, scheduler, history and the best epoch's
+        weights (so a resumed run never saves its last weights under the best epoch's name)."""
+        out, c, hist = self.out, self.c, self.hist
         if out is None or not last_path(out).exists():
             where = last_path(out) if out else "<out>.last.pt"
             raise ExplainerError(
                 f"nothing to resume: {where} does not exist (train without --resume first)"
             )
-        state = read_payload(last_path(out))
-        model.load_state_dict(state["state_dict"])
-        opt.load_state_dict(state["optimizer_state"])
-        if sched is not None and state.get("scheduler_state"):
-            sched.load_state_dict(state["scheduler_state"])
-        hist.epochs = list(state["history"])
-        start_epoch = int(state["epoch"])
-        prev = max(hist.epochs, key=lambda r: r["val_accuracy"], default=None)
-        if prev:
-            hist.best_epoch, hist.best_val_accuracy = prev["epoch"], prev["val_accuracy"]
-        if start_epoch >= c.epochs:
+        state = read_payload(last_path(out))  # one-line errors, NaN weights refused
+        self._check_resumable(state, last_path(out))
+        self.model.load_state_dict(state["state_dict"])
+        hist.epochs = list(state.get("history", []))
+        start = int(state.get("epoch", 0))
+        if start >= c.epochs:
             raise ExplainerError(
-                f"{last_path(out)} already ran {start_epoch} epochs; raise --epochs to go on"
+                f"{last_path(out)} already ran {start} epochs; raise --epochs to go on"
             )
+        if "best_state_dict" in state:
+            self.best_state = state["best_state_dict"]
+            hist.best_epoch = int(state.get("best_epoch", start))
+        else:  # an older resume file: its last weights are the only ones it has, say so
+            self.best_state, hist.best_epoch = _cpu_copy(self.model.state_dict()), start
+        best = [r for r in hist.epochs if r.get("epoch") == hist.best_epoch]
+        hist.best_val_accuracy = float(best[0].get("val_accuracy", 0.0)) if best else 0.0
+        return start
 
-    def payload(epoch: int, with_state: bool = False, metrics: dict | None = None) -> dict:
-        extra = {}
-        if with_state:
-            extra = {
-                "optimizer_state": opt.state_dict(),
-                "scheduler_state": sched.state_dict() if sched else {},
-            }
-        return make_payload(
-            model,
-            dataset=info.name,
-            class_names=info.class_names,
-            arch_kwargs=c.arch_kwargs,
-            history=hist.epochs,
-            metrics=metrics,
-            config=c.recipe(),
-            epoch=epoch,
-            train_seconds=sum(r["seconds"] for r in hist.epochs),
-            extra=extra,
-        )
-
-    def snapshot_due(epoch: int) -> bool:
-        return out is not None and (
-            epoch in c.snapshot_epochs or (c.save_every > 0 and epoch % c.save_every == 0)
-        )
-
-    if start_epoch == 0 and snapshot_due(0):
-        save_checkpoint(snapshot_path(out, 0), payload(0))
-    if start_epoch == 0 and out is not None:  # Ctrl-C always finds an epoch-boundary state
-        save_checkpoint(last_path(out), payload(0, with_state=True))
-
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    t_start = time.perf_counter()
-    deadline = t_start + c.max_seconds if c.max_seconds else None
-    epoch = start_epoch
-    try:
-        for epoch in range(start_epoch + 1, c.epochs + 1):
-            record = _train_epoch(
-                model, opt, sched, c, x_train, y_train, epoch, steps, device, callback, deadline
+    def _check_resumable(self, state: dict[str, Any], where: Path) -> None:
+        c = self.c
+        name = type(self.model).__name__ if c.code else c.arch
+        kwargs = state.get("arch_kwargs", {})
+        problem = shape_mismatch(state["state_dict"], self.model.state_dict())
+        if state["architecture"] != name or kwargs != c.arch_kwargs or problem:
+            raise ExplainerError(
+                f"{where} is the resume state of {state['architecture']} {kwargs}, not of "
+                f"{name} {c.arch_kwargs}: resume with the same architecture and arguments, or "
+                "train into another --out"
             )
-            t_eval = time.perf_counter()
-            val_logits = predict_logits(model, x_val, 1000, device)
-            record["val_loss"] = (
-                F.cross_entropy(val_logits, y_val).item() if len(y_val) else float("nan")
-            )
-            record["val_accuracy"] = accuracy(val_logits, y_val)
-            record["seconds"] = record["train_seconds"] + (time.perf_counter() - t_eval)
-            hist.epochs.append(record)
-            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(record["val_accuracy"])
-            elif isinstance(sched, torch.optim.lr_scheduler.StepLR):
-                sched.step()
-            if not math.isfinite(record["train_loss"]):
-                hist.diverged = True
-            improved = record["val_accuracy"] > hist.best_val_accuracy or not hist.epochs[:-1]
-            if improved:
-                hist.best_epoch, hist.best_val_accuracy = epoch, record["val_accuracy"]
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if out is not None:
-                    save_checkpoint(out, payload(epoch))
-            if out is not None:
-                save_checkpoint(last_path(out), payload(epoch, with_state=True))
-            if snapshot_due(epoch):
-                save_checkpoint(snapshot_path(out, epoch), payload(epoch))
-            if callback:
-                callback(record | {"done": True})
-            if c.progress:
-                _print_epoch(record, c.epochs)
-            if hist.diverged or c.dry_run:
-                break
-            if c.patience and epoch - hist.best_epoch >= c.patience:
-                hist.stopped_early = True
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                hist.stopped_early = True
-                break
-    except KeyboardInterrupt:
-        # <out>.last.pt already holds the state at the end of the last finished epoch, so
-        # --resume repeats the interrupted epoch exactly; nothing half-done is written.
-        hist.interrupted = True
-    hist.seconds = time.perf_counter() - t_start
+        try:
+            self.opt.load_state_dict(state.get("optimizer_state", {}))
+            if self.sched is not None and state.get("scheduler_state"):
+                self.sched.load_state_dict(state["scheduler_state"])
+        except Exception as exc:  # torch raises KeyError/ValueError for a foreign state
+            raise ExplainerError(
+                f"{where} cannot be resumed with these options ({user_code.one_line(exc, 100)}):"
+                " use the same --optimizer and --scheduler, or train into another --out"
+            ) from None
 
-    model.load_state_dict(best_state)
-    model = model.to("cpu", memory_format=torch.contiguous_format).eval()
-    hist.model = model
-    if c.evaluate_test and not hist.interrupted and not c.dry_run:
-        test = test if test is not None else load_split(c.dataset, train=False, data_dir=c.data_dir)
-        hist.test_metrics = test_metrics(model, test)
-    if out is not None and hist.epochs and not hist.interrupted:
-        best = payload(
-            hist.best_epoch,
-            metrics=hist.test_metrics | {"best_val_accuracy": hist.best_val_accuracy},
-        )
-        save_checkpoint(out, best)
-        hist.checkpoint = out
-        write_model_card(out, c, hist, model)
-    return hist
+    def end_epoch(self, record: dict[str, Any], callback, deadline: float | None) -> bool:
+        """Book-keeping after an epoch; ``False`` when the run must stop."""
+        c, hist, epoch = self.c, self.hist, record["epoch"]
+        if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.sched.step(record["val_accuracy"])
+        elif isinstance(self.sched, torch.optim.lr_scheduler.StepLR):
+            self.sched.step()
+        reason = nonfinite(record, self.model)
+        if reason:  # nothing of this epoch is written: no model, resume state or snapshot
+            hist.diverged = True
+            hist.reason = f"training diverged in epoch {epoch}: {reason}"
+        elif record["val_accuracy"] > hist.best_val_accuracy or not hist.epochs[:-1]:
+            hist.best_epoch, hist.best_val_accuracy = epoch, record["val_accuracy"]
+            self.best_state = _cpu_copy(self.model.state_dict())
+        if not reason:
+            self.save_epoch(epoch)
+        if callback:
+            callback(record | {"done": True})
+        if c.progress:
+            _print_epoch(record, c.epochs)
+        if hist.diverged or c.dry_run:
+            return False
+        if c.patience and epoch - hist.best_epoch >= c.patience:
+            hist.stopped_early = True
+            return False
+        if deadline is not None and time.perf_counter() > deadline:
+            hist.stopped_early = True
+            return False
+        return True
+
+    def finish(self, test: Split | None) -> History:
+        """The best weights back in the model; the test metrics, the chance-level warning, and
+        (unless the run diverged or was interrupted) ``out`` and its model card."""
+        c, hist = self.c, self.hist
+        self.model.load_state_dict(self.best_state)
+        model = self.model.to("cpu", memory_format=torch.contiguous_format).eval()
+        hist.model = model
+        if hist.diverged or hist.interrupted:
+            return hist
+        if c.evaluate_test and not c.dry_run:
+            if test is None:
+                test = load_split(c.dataset, train=False, data_dir=c.data_dir)
+            hist.test_metrics = test_metrics(model, test)
+        warning = chance_warning(hist.best_val_accuracy, len(self.info.class_names))
+        if warning and not c.dry_run:
+            hist.warnings.append(warning)
+        if self.out is not None and hist.epochs:
+            metrics = hist.test_metrics | {"best_val_accuracy": hist.best_val_accuracy}
+            save_checkpoint(self.out, self.payload(hist.best_epoch, metrics=metrics))
+            hist.checkpoint = self.out
+            write_model_card(self.out, c, hist, model)
+        return hist
+
+
+def chance_warning(best_val_accuracy: float, classes: int) -> str:
+    """A warning when the best validation accuracy is within twice chance level."""
+    if not (math.isfinite(best_val_accuracy) and best_val_accuracy < 2 / classes):
+        return ""
+    return (
+        f"the best validation accuracy is {best_val_accuracy:.1%}, about chance level "
+        f"({1 / classes:.0%} for {classes} classes): this model learned nothing useful; try a "
+        "smaller --lr, another --optimizer or more epochs"
+    )
 
 
 def _train_epoch(
@@ -337,15 +474,17 @@ def _train_epoch(
         yb = yb.to(device)
         logits = model(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
+        n, value = len(yb), loss.item()
+        total_loss += value * n
+        correct += (logits.argmax(1) == yb).sum().item()
+        seen += n
+        if not math.isfinite(value):
+            break  # diverged: no step with a non-finite gradient; the epoch reports it
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if isinstance(sched, torch.optim.lr_scheduler.OneCycleLR):
             sched.step()
-        n = len(yb)
-        total_loss += loss.item() * n
-        correct += (logits.argmax(1) == yb).sum().item()
-        seen += n
         if bar is not None:
             bar.update(1)
             if step % 10 == 0:
@@ -360,8 +499,6 @@ def _train_epoch(
                     "accuracy": correct / seen,
                 }
             )
-        if not math.isfinite(loss.item()):
-            break
         if deadline is not None and time.perf_counter() > deadline:
             break  # the time budget (--max-seconds) ends the epoch early
     if bar is not None:
@@ -416,16 +553,22 @@ def test_metrics(model: nn.Module, test: Split, batch_size: int = 1000) -> dict[
     }
 
 
-def write_model_card(out: Path, c: TrainConfig, hist: History, model: Network) -> Path:
+def write_model_card(out: Path, c: TrainConfig, hist: History, model: nn.Module) -> Path:
     """``<out>.json`` beside the checkpoint: recipe, seed, time, test accuracy, how to reproduce."""
     from explainer.checkpoints import file_hash
 
-    arch = describe(c.arch)
+    if c.code:
+        title, summary = user_code.describe_class(type(model))
+        name = type(model).__name__
+    else:
+        arch = describe(c.arch)
+        title, summary, name = arch.title, arch.summary, c.arch
     card = {
         "name": out.stem,
-        "architecture": c.arch,
-        "title": arch.title,
-        "summary": arch.summary,
+        "architecture": name,
+        **({"code": c.code} if c.code else {}),
+        "title": title,
+        "summary": summary,
         "parameters": count_parameters(model),
         "dataset": c.dataset,
         "recipe": c.recipe(),
@@ -439,6 +582,7 @@ def write_model_card(out: Path, c: TrainConfig, hist: History, model: Network) -
         "checkpoint_sha256": file_hash(out),
         "file_bytes": out.stat().st_size,
         **{k: v for k, v in hist.test_metrics.items()},
+        **({"warnings": hist.warnings} if hist.warnings else {}),
         "reproduce": reproduce_command(c),
     }
     return write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
@@ -447,10 +591,11 @@ def write_model_card(out: Path, c: TrainConfig, hist: History, model: Network) -
 def reproduce_command(c: TrainConfig) -> str:
     """The ``explainer train`` command line that re-creates this recipe."""
     default = TrainConfig()
-    parts = ["explainer train", c.arch]
+    parts = ["explainer train", f"--code {c.code}" if c.code else c.arch]
     for f in fields(c):
         if f.name in {
             "arch",
+            "code",
             "out",
             "resume",
             "data_dir",

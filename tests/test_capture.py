@@ -171,7 +171,11 @@ def test_user_module_with_inplace_ops_and_reuse(sample):
         relu1 = torch.relu(conv)
         relu2 = torch.relu(relu1 - 0.1)
         logits = net.head(relu2.flatten(1))
-    assert trace.names() == ["conv", "act", "act#2", "head"]
+    assert trace.names() == ["conv", "act", "sub", "act#2", "flatten", "head"]
+    assert [r.inputs for r in trace.layers] == [
+        ["input"], ["conv"], ["act"], ["sub"], ["act#2"], ["flatten"]
+    ]
+    np.testing.assert_array_equal(trace.layer("sub").output, (relu1 - 0.1)[0].numpy())
     assert (conv < 0).any()  # the recorded conv output must still hold its negative values
     np.testing.assert_array_equal(trace.layer("conv").output, conv[0].numpy())
     np.testing.assert_array_equal(trace.layer("act").output, relu1[0].numpy())

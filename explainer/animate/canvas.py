@@ -23,9 +23,7 @@ class Canvas:
     """A matplotlib figure of ``size = (width, height)`` pixels addressed in pixel coordinates."""
 
     def __init__(self, size: tuple[int, int], theme: str = "light") -> None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        import matplotlib  # no matplotlib.use(): it would switch a notebook's inline backend off
         from matplotlib.figure import Figure
 
         self.width, self.height = int(size[0]), int(size[1])

@@ -10,6 +10,7 @@ one output cell); then the kernel sweeps the whole map; then ReLU and max poolin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +143,22 @@ def _number_grid(
                 anchor="mm",
             )
     return (y, y + h * cell, x, x + w * cell)
+
+
+def _schedule(fps: float, oh: int, n_frames: int) -> tuple[int, int, int, int, int]:
+    """Frames of the intro, detail cells, frames per detail step, sweep and tail."""
+    intro = max(1, round(fps * 0.8))
+    detail_cells = 4 if n_frames >= 120 else 2
+    per_step = max(1, round(fps * 0.55))
+    sweep = max(oh // 2, round(fps * 2))
+    tail = max(6, round(fps * 4.5))
+    return intro, detail_cells, per_step, sweep, tail
+
+
+def _frames(fps: float, oh: int, n_frames: int) -> tuple[int, int, int, int]:
+    """The frames each part of the schedule needs (their sum must fit in ``n_frames``)."""
+    intro, cells, per_step, sweep, tail = _schedule(fps, oh, n_frames)
+    return intro, cells * 3 * per_step, sweep, tail
 
 
 def build_convolution(
@@ -317,16 +334,15 @@ def build_convolution(
         return Paste(sheet, (0, ch, 0, cw), (calc_box[0], calc_box[2]))
 
     # --- schedule ---------------------------------------------------------------------------
-    intro = max(1, round(fps * 0.8))
-    detail_cells = 4 if n_frames >= 120 else 2
-    per_step = max(1, round(fps * 0.55))
-    sweep = max(oh // 2, round(fps * 2))
-    tail = max(6, round(fps * 4.5))
+    intro, detail_cells, per_step, sweep, tail = _schedule(fps, oh, n_frames)
     needed = intro + detail_cells * 3 * per_step + sweep + tail
     if needed > n_frames:
+        s = math.ceil(needed / fps)  # the smallest whole --seconds whose schedule fits
+        while sum(_frames(fps, oh, round(fps * s))) > round(fps * s):
+            s += 1
         raise ExplainerError(
             f"{n_frames} frames are too few for the convolution animation; "
-            f"use --seconds {needed / fps + 1:.0f} or more"
+            f"use --seconds {s} or more"
         )
 
     y_c, x_c = np.unravel_index(int(np.argmax(cn.output)), cn.output.shape)

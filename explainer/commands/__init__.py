@@ -34,3 +34,43 @@ def add_checkpoint(parser: argparse.ArgumentParser, default: str | None = "mnist
             default=default,
             help=f"checkpoint path or shipped name (default: {default})",
         )
+
+
+def add_snapshots(parser: argparse.ArgumentParser) -> None:
+    """``--snapshots PT...``: checkpoints saved during training, oldest first."""
+    parser.add_argument(
+        "--snapshots",
+        nargs="+",
+        metavar="PT",
+        help="checkpoints saved during training, oldest first (default: "
+        "models/snapshots/<checkpoint>_epochNN.pt, then the checkpoint)",
+    )
+
+
+def snapshot_files(given: list[str] | None, ckpt) -> list:
+    """The ``--snapshots`` files, each checked to exist, or the shipped ones of ``ckpt``."""
+    from explainer.animate.training import snapshot_paths
+    from explainer.checkpoints import resolve_checkpoint
+    from explainer.errors import ExplainerError
+
+    if not given:
+        return snapshot_paths(ckpt)
+    paths = [resolve_checkpoint(p) for p in given]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ExplainerError(f"--snapshots: not found: {', '.join(missing)}")
+    if len(paths) < 2:
+        raise ExplainerError(
+            "--snapshots needs at least two checkpoints (e.g. an early epoch and the final one)"
+        )
+    return paths
+
+
+def check_rate(fps: float | None, seconds: float | None) -> None:
+    """``--fps`` 1 to 60 and ``--seconds`` 1 to 120 when given (0 is not "the default")."""
+    from explainer.errors import ExplainerError
+
+    if fps is not None and not 1 <= fps <= 60:
+        raise ExplainerError(f"--fps {fps:g} is out of range; use 1 to 60")
+    if seconds is not None and not 1 <= seconds <= 120:
+        raise ExplainerError(f"--seconds {seconds:g} is out of range; use 1 to 120")

@@ -31,11 +31,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from explainer.checkpoints import load_checkpoint, resolve_checkpoint
     from explainer.errors import ExplainerError
+    from explainer.io import check_writable
     from explainer.trace import Trace
 
     if args.show:
         print(Trace.load(args.show).summary())
         return 0
+    if args.out:
+        if not str(args.out).endswith(".npz"):
+            raise ExplainerError(f"--out {args.out}: a trace is saved as .npz, e.g. trace.npz")
+        check_writable(args.out)
     ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
     if args.list_layers:
         from explainer.capture import layer_kind
@@ -44,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
             if name and not module._modules:
                 print(f"{name:<24} {layer_kind(module)}")
         return 0
-    if args.out and not str(args.out).endswith(".npz"):
-        raise ExplainerError(f"--out {args.out}: a trace is saved as .npz, e.g. trace.npz")
     trace = _capture(args, ckpt)
     print(trace.summary())
     if args.out:

@@ -24,8 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from explainer.compare import compare, write_comparison
+    from explainer.compare import DEFAULT_OUT, compare, write_comparison
+    from explainer.io import check_writable
 
+    check_writable(args.out or DEFAULT_OUT, folder=True)
     result = compare(args.models or None, data_dir=args.data_dir, sample_only=args.sample)
     files = write_comparison(result.rows, result.test_set, args.out)
     print(files[2 if args.format == "json" else 0].read_text(), end="")

@@ -25,9 +25,15 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from explainer.evaluate import evaluate, summary_lines, write_report
+    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.evaluate import default_report_dir, evaluate, summary_lines, write_report
+    from explainer.io import check_writable
 
-    ev = evaluate(args.checkpoint, data_dir=args.data_dir, sample_only=args.sample)
+    if args.out:
+        check_writable(args.out, folder=True)
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    check_writable(args.out or default_report_dir(ckpt), folder=True)
+    ev = evaluate(ckpt, data_dir=args.data_dir, sample_only=args.sample)
     folder = write_report(ev, args.out)
     if args.format == "json":
         print(json.dumps(ev.metrics(), indent=2))

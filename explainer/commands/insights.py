@@ -8,7 +8,7 @@ HELP = "write figures of what a network learned: activations, filters' favourite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_checkpoint, add_data_dir
+    from explainer.commands import add_checkpoint, add_data_dir, add_snapshots
 
     add_checkpoint(p)
     p.add_argument("--out", required=True, help="folder for the PNG figures and insights.json")
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=int, default=0, help="which loaded digit to explain (0)")
     p.add_argument("--theme", choices=["light", "dark"], default="light")
     p.add_argument("--dpi", type=int, default=100)
+    add_snapshots(p)
     add_data_dir(p)
 
 
@@ -45,13 +46,16 @@ def run(args: argparse.Namespace) -> int:
 
     from explainer import attribution, insights
     from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
     from explainer.errors import ExplainerError
-    from explainer.io import atomic_write, write_text_atomic
+    from explainer.io import atomic_write, check_writable, write_text_atomic
 
     if args.images < 1:
         raise ExplainerError("--images must be at least 1")
+    check_writable(args.out, folder=True)
     ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    snapshots = snapshot_files(args.snapshots, ckpt) if args.snapshots else None
     split, full = load_test_or_sample(ckpt.dataset, args.data_dir)
     n = min(args.images, len(split))
     images, labels = split.images[:n], split.labels[:n]
@@ -119,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
         summary[f"embedding_{method}_misclassified"] = int(emb.wrong.sum())
 
     try:
-        from explainer.animate.training import snapshot_paths
-
-        paths = snapshot_paths(ckpt)
+        paths = snapshots or snapshot_files(None, ckpt)
     except (ImportError, ExplainerError) as exc:
         print(f"  no training evolution: {exc}")
     else:

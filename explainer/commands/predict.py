@@ -33,16 +33,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explainer.errors import ExplainerError
-    from explainer.io import write_text_atomic
+    from explainer.io import check_writable, write_text_atomic
     from explainer.predict import Predictor, kaggle_submission, read_kaggle_csv, summarize
 
     if not args.paths and not args.kaggle:
         raise ExplainerError("give image files or folders to predict, or --kaggle test.csv")
+    if args.out:
+        check_writable(args.out)
+    if args.save_preprocessed:
+        check_writable(args.save_preprocessed, folder=True, option="--save-preprocessed")
     if args.kaggle:
+        out = check_writable(args.out or "submission.csv")
         images = read_kaggle_csv(args.kaggle)
         predictor = Predictor(args.model)
         text = kaggle_submission(predictor, images)
-        out = Path(args.out or "submission.csv")
         write_text_atomic(out, text)
         print(
             f"wrote {out}: {len(images)} predictions (ImageId,Label) by {predictor.checkpoint.name}"
@@ -122,10 +126,11 @@ def save_steps(rows, folder: Path) -> int:
     from explainer.predict import steps_figure
 
     n = 0
+    used: set[str] = set()
     for r in rows:
         if r.prediction is None or r.prediction.preprocessed is None:
             continue
-        stem = Path(r.file).stem
+        stem = _unique_stem(Path(r.file), r.prediction.preprocessed.steps, used)
         for i, (name, img) in enumerate(r.prediction.preprocessed.steps):
             im = Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8), mode="L")
             if max(im.size) < 224:
@@ -139,3 +144,20 @@ def save_steps(rows, folder: Path) -> int:
         )
         n += 1
     return n
+
+
+def _unique_stem(path: Path, steps, used: set[str]) -> str:
+    """A file-name stem for ``path``'s pictures that no earlier picture used: ``seven``, then
+    ``seven_jpg`` for ``seven.jpg``, then ``seven_jpg_2``...; adds its names to ``used``."""
+    base = path.stem
+    candidates = [base, f"{base}_{path.suffix.lstrip('.').lower() or 'file'}"]
+    k = 2
+    while True:
+        for stem in candidates:
+            names = {f"{stem}_{i}_{name}.png" for i, (name, _) in enumerate(steps)}
+            names.add(f"{stem}_steps.png")
+            if not names & used:
+                used.update(names)
+                return stem
+        candidates = [f"{candidates[1]}_{k}"]
+        k += 1

@@ -7,14 +7,16 @@ import argparse
 HELP = "render an animation (forward, dataflow, convolution, training, mistakes) to GIF/MP4/PNG"
 
 KINDS = ("forward", "dataflow", "convolution", "training", "mistakes")
+DEFAULT_CHECKPOINT = "mnist_bn_cnn"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_data_dir
+    from explainer.commands import add_data_dir, add_snapshots
 
     p.add_argument("kind", choices=KINDS, help="which animation")
-    p.add_argument("--checkpoint", "--model", dest="checkpoint", default="mnist_bn_cnn",
-                   help="checkpoint path or shipped name (default: mnist_bn_cnn)")  # fmt: skip
+    p.add_argument("--checkpoint", "--model", dest="checkpoint",
+                   help="checkpoint path or shipped name (default: mnist_bn_cnn, or the "
+                   "trace's own model with --trace)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument("--index", type=int, help="official test-set index of the digit")
     src.add_argument("--digit", type=int, help="the first bundled test digit of this class")
@@ -28,9 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layer", help="convolution: the conv layer to show (default: the first)")
     p.add_argument("--channel", type=int, help="convolution: the output channel (default: the "
                    "most active)")  # fmt: skip
-    p.add_argument("--snapshots", nargs="+", metavar="PT",
-                   help="training: checkpoints saved during training (default: "
-                   "models/snapshots/<checkpoint>_epochNN.pt, then the checkpoint)")  # fmt: skip
+    add_snapshots(p)
     p.add_argument("--engine", choices=["matplotlib", "manim"], default="matplotlib")
     p.add_argument("--quality", choices=["low", "medium", "high"], default="medium",
                    help="manim engine only: render quality")  # fmt: skip
@@ -95,41 +95,89 @@ def load_trace(args: argparse.Namespace, ckpt):
 
 
 def run(args: argparse.Namespace) -> int:
-    from explainer.animate import check_kind, render_animation
+    from explainer.animate import check_kind
     from explainer.animate.writer import check_extension
-    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.commands import check_rate, snapshot_files
+    from explainer.io import check_writable
 
     check_kind(args.kind)
     check_extension(args.out)
     size = parse_size(args.size)
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
-    trace = None if args.kind == "mistakes" else load_trace(args, ckpt)
+    check_rate(args.fps, args.seconds)
+    check_writable(args.out)
+    ckpt, trace = _checkpoint_and_trace(args)
     options: dict = {}
     if args.kind == "convolution":
+        _check_conv_layer(trace, args.layer)
         options = {"layer": args.layer, "channel": args.channel}
     elif args.kind == "training":
-        from explainer.animate.training import snapshot_paths
-
-        options = {"snapshots": args.snapshots or snapshot_paths(ckpt)}
+        options = {"snapshots": snapshot_files(args.snapshots, ckpt)}
     elif args.kind == "mistakes":
         options = {"checkpoint": ckpt, "data_dir": args.data_dir}
-    if args.engine == "manim":
-        from explainer.errors import ExplainerError
+    out = _render(args, trace, size, options)
+    print(f"wrote {out}")
+    return 0
 
-        try:
-            from explainer.manim_render import render_manim
-        except ImportError:
-            raise ExplainerError("the manim engine is not installed in this copy") from None
-        if trace is None:
-            raise ExplainerError(
-                f"the manim engine cannot render {args.kind!r}; use --engine matplotlib"
-            )
-        fps = args.fps or {"low": 15, "medium": 30, "high": 60}[args.quality]
-        out = render_manim(args.kind, trace, args.out, quality=args.quality, fps=fps)
-    else:
-        out = render_animation(
+
+def _checkpoint_and_trace(args: argparse.Namespace):
+    """The checkpoint and the Trace the options ask for. With ``--trace`` the checkpoint is the
+    trace's own model; a different ``--checkpoint`` is refused, never silently ignored."""
+    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.errors import ExplainerError
+    from explainer.trace import Trace
+
+    if not args.trace:
+        ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT))
+        return ckpt, None if args.kind == "mistakes" else load_trace(args, ckpt)
+    trace = Trace.load(args.trace)
+    if args.checkpoint is None:
+        if args.kind not in ("training", "mistakes"):
+            return None, trace
+        ckpt = load_checkpoint(resolve_checkpoint(trace.checkpoint or DEFAULT_CHECKPOINT))
+        return ckpt, trace
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    same = (
+        trace.checkpoint_hash == ckpt.sha256
+        if trace.checkpoint_hash and ckpt.sha256
+        else trace.checkpoint == ckpt.name
+    )
+    if not same:
+        raise ExplainerError(
+            f"--trace {args.trace} was captured with {trace.checkpoint or trace.architecture!r}, "
+            f"not --checkpoint {args.checkpoint}; drop --checkpoint, or capture a new trace "
+            f"with `explainer capture {args.checkpoint} --out FILE.npz`"
+        )
+    return ckpt, trace
+
+
+def _check_conv_layer(trace, layer: str | None) -> None:
+    """``--layer`` must be one of the conv layers the convolution animation can show."""
+    from explainer.animate.convolution import conv_layers
+    from explainer.errors import ExplainerError
+
+    names = [r.name for r in conv_layers(trace)]
+    if layer is not None and names and layer not in names:
+        what = "not a convolution" if layer in trace.names() else "no layer"
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise ExplainerError(f"--layer {layer!r}: {what} {layer!r}; conv layers: {shown}")
+
+
+def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dict):
+    from explainer.animate import render_animation
+    from explainer.errors import ExplainerError
+
+    if args.engine == "matplotlib":
+        return render_animation(
             args.kind, trace, args.out, fps=args.fps, seconds=args.seconds, size=size,
             theme=args.theme, **options,
         )  # fmt: skip
-    print(f"wrote {out}")
-    return 0
+    try:
+        from explainer.manim_render import render_manim
+    except ImportError:
+        raise ExplainerError("the manim engine is not installed in this copy") from None
+    if trace is None:
+        raise ExplainerError(
+            f"the manim engine cannot render {args.kind!r}; use --engine matplotlib"
+        )
+    fps = args.fps or {"low": 15, "medium": 30, "high": 60}[args.quality]
+    return render_manim(args.kind, trace, args.out, quality=args.quality, fps=fps)

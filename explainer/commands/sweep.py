@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         data_dir=args.data_dir,
     )
+    from explainer.io import check_writable
+
+    check_writable(c.out_dir(), folder=True)
     results = run_sweep(c)
     files = write_results(results, c)
     print()

@@ -1,11 +1,12 @@
-"""``explainer train ARCH``: train a registered architecture and write its checkpoint and card."""
+"""``explainer train ARCH`` / ``explainer train --code my_net.py:MyNet``: train a registered
+architecture or your own model class, and write its checkpoint and model card."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-HELP = "train an architecture; writes models/<dataset>_<arch>.pt and a JSON model card"
+HELP = "train an architecture or your own class; writes a checkpoint and a JSON model card"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,7 +15,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from explainer.train import OPTIMIZERS, SCHEDULERS, TrainConfig
 
     d = TrainConfig()
-    p.add_argument("arch", choices=available(), help="architecture to train")
+    p.add_argument(
+        "arch", nargs="?", choices=available(), help="architecture to train (or use --code)"
+    )
+    p.add_argument(
+        "--code",
+        default="",
+        metavar="FILE.py:CLASS",
+        help="train your own nn.Module class instead: path/to/file.py:Class or "
+        "package.module:Class (its constructor arguments: --model-kwargs)",
+    )
     p.add_argument("--dataset", default=d.dataset, help="mnist or fashion_mnist")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -64,12 +74,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also save snapshots at these epochs",
     )
     p.add_argument("--out", help="checkpoint path (default: models/<dataset>_<arch>.pt)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="without --out: replace the model already in models/ (refused otherwise)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>.last.pt")
     p.add_argument(
-        "--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels-last batches (default: on for the registry's networks, off with --code)",
     )
     p.add_argument(
-        "--arch-kwargs", type=json.loads, default={}, help="JSON of architecture options"
+        "--arch-kwargs",
+        "--model-kwargs",
+        dest="arch_kwargs",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="constructor arguments as a JSON object, e.g. '{\"hidden\": 64}'",
     )
     p.add_argument("--train-limit", type=int, default=0, help="train on the first N images only")
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after this many seconds")
@@ -83,6 +107,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir(p)
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{}}', got {text!r}")
+    return value
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
@@ -92,18 +126,55 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def run(args: argparse.Namespace) -> int:
+def make_config(args: argparse.Namespace):
+    """The :class:`TrainConfig` of the options; without ``--out`` the default file in models/,
+    which must not exist yet unless ``--force`` (or ``--resume``) says to go on."""
     from dataclasses import fields
-    from pathlib import Path
 
-    from explainer.train import TrainConfig, default_out, fit, last_path
+    from explainer.errors import ExplainerError
+    from explainer.train import TrainConfig, default_out
+    from explainer.user_code import parse_spec
 
+    if bool(args.arch) == bool(args.code):
+        raise ExplainerError(
+            "give an architecture to train (e.g. `explainer train fast_cnn`) or your own class "
+            "with --code path/to/file.py:Class, not both"
+            if args.arch
+            else "name an architecture to train, e.g. `explainer train fast_cnn`, or your own "
+            "class with --code path/to/file.py:Class"
+        )
+    if args.code:
+        args.arch = parse_spec(args.code)[1].rpartition(".")[2]
+    if args.channels_last is None:
+        args.channels_last = not args.code  # a user's forward() may .view() its input
     config = TrainConfig(
         **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     )
     if config.out is None and not config.dry_run:
-        config.out = str(default_out(config))
+        out = default_out(config)
+        if out.exists() and not (args.force or config.resume):
+            raise ExplainerError(
+                f"{out} exists (a shipped or earlier model) and would be replaced: train into "
+                "another file with --out my_model.pt, or pass --force to replace it"
+            )
+        config.out = str(out)
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from explainer.errors import ExplainerError
+    from explainer.train import fit, last_path
+
+    config = make_config(args)
     hist = fit(config)
+    if hist.diverged:
+        kept = f"; {config.out} is unchanged" if config.out and Path(config.out).exists() else ""
+        raise ExplainerError(
+            f"{hist.reason}: nothing was saved{kept}; try a smaller --lr (now {config.lr:g})"
+        )
     if hist.interrupted:
         where = f" in {last_path(Path(config.out))}" if config.out else ""
         print(
@@ -118,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     m = hist.test_metrics
-    status = "diverged" if hist.diverged else "stopped early" if hist.stopped_early else "done"
+    status = "stopped early" if hist.stopped_early else "done"
     print(
         f"{status}: best epoch {hist.best_epoch}, val accuracy {hist.best_val_accuracy:.4f}, "
         f"{hist.seconds:.0f}s"
@@ -130,4 +201,6 @@ def run(args: argparse.Namespace) -> int:
         )
     if hist.checkpoint:
         print(f"wrote {hist.checkpoint} and {hist.checkpoint.with_suffix('.json')}")
+    for warning in hist.warnings:
+        print(f"explainer: warning: {warning}", file=sys.stderr)
     return 0

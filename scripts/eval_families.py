@@ -1,0 +1,74 @@
+"""Accuracy of every synthetic family (explainer.testsets), per model: MNIST-style
+preprocessing against a plain resize of the whole picture, plus the "not a digit" flag rates.
+
+    .venv/bin/python scripts/eval_families.py [--n 200] [--models mnist_bn_cnn,mnist_tinyvgg]
+
+Prints a Markdown table (the one in README, section evaluate). Digits are official MNIST test
+digits when EXPLAINER_DATA_DIR has them, else the bundled sample (seeded picks, 1 per index).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def pick_digits(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    from explainer.data import load_test_or_sample
+
+    split, _ = load_test_or_sample("mnist")
+    idx = np.random.default_rng(seed).permutation(len(split))[:n]
+    return split.images.numpy()[idx], split.labels.numpy()[idx]
+
+
+def main() -> None:
+    import torch
+
+    from explainer import testsets
+    from explainer.checkpoints import shipped_checkpoints
+    from explainer.predict import Predictor
+    from explainer.preprocess import PreprocessError, plain_resize, preprocess
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--models", default="")
+    ap.add_argument("--families", default="")
+    ap.add_argument("--ood", type=int, default=0, help="pictures per not-a-digit kind")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    names = (
+        args.models.split(",") if args.models else [p.stem for p in shipped_checkpoints("mnist")]
+    )
+    preds = {m: Predictor(m) for m in names}
+    fams = args.families.split(",") if args.families else list(testsets.ALL_FAMILIES)
+    digits, labels = pick_digits(args.n)
+    print("| family | " + " | ".join(f"`{m}` (plain)" for m in names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for fam in fams:
+        t0 = time.perf_counter()
+        pics = testsets.make_family(fam, digits, labels, seed=0)
+        ys = np.array([y for _, y in pics])
+        ours, plain, flagged = [], [], []
+        for pic, _ in pics:
+            try:
+                ours.append(preprocess(pic).image)
+            except PreprocessError:
+                ours.append(np.zeros((28, 28), np.float32))
+            plain.append(plain_resize(pic))
+        ours, plain = np.stack(ours), np.stack(plain)
+        cells = []
+        for p in preds.values():
+            a = (p.probabilities(ours).argmax(1) == ys).mean()
+            b = (p.probabilities(plain).argmax(1) == ys).mean()
+            if hasattr(p, "ood_flags"):
+                flagged.append(p.ood_flags(ours).mean())
+            cells.append(f"{a:.1%} ({b:.1%})")
+        dt = time.perf_counter() - t0
+        extra = f" flagged {flagged[0]:.1%}" if flagged else ""
+        print(f"| {fam} | " + " | ".join(cells) + f" |  <!-- {dt:.0f}s{extra} -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()

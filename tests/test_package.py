@@ -1,0 +1,273 @@
+"""Installable anywhere: the shipped models travel inside the wheel, ``EXPLAINER_MODELS_DIR``
+overrides them, ``explainer app`` starts Streamlit with its own options, and a wheel built from
+this checkout works in a fresh environment from a folder outside the checkout.
+
+The wheel tests build the wheel from a copy of the checkout (nothing is written into it),
+install it with ``pip install --no-deps`` into a new venv that reuses this venv's installed
+dependencies through a ``.pth`` file, and run the installed ``explainer`` from a temporary
+folder with the checkout nowhere on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from explainer import paths
+from explainer.checkpoints import models_dir, resolve_checkpoint, shipped_checkpoints
+from explainer.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+WHEEL_LIMIT = 25 * 2**20
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "media", "test-artifacts",
+    "reports", "runs", "animations", "docs", ".pytest_cache", ".ruff_cache", "*.last.pt",
+)  # fmt: skip
+# The app pages and the Manim scenes become part of the package when they move from app_pages/
+# and scenes/ into explainer/app/ and explainer/scenes/ (see the README, "Install"); until then
+# a wheel cannot carry them and those two checks are expected to fail.
+MOVED = (ROOT / "explainer" / "app" / "main.py").is_file()
+MOVED_SCENES = (ROOT / "explainer" / "scenes" / "forward_pass.py").is_file()
+
+
+# --- in the checkout --------------------------------------------------------------------------
+
+
+def test_models_dir_is_the_checkouts_models_folder(monkeypatch):
+    monkeypatch.delenv("EXPLAINER_MODELS_DIR", raising=False)
+    assert paths.source_checkout() == ROOT
+    assert models_dir() == ROOT / "models"
+    assert resolve_checkpoint("mnist_fast_cnn") == ROOT / "models" / "mnist_fast_cnn.pt"
+
+
+def test_models_dir_env_overrides(monkeypatch, tmp_path):
+    shutil.copyfile(ROOT / "models" / "mnist_tinyvgg.pt", tmp_path / "mnist_mine.pt")
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(tmp_path))
+    assert models_dir() == tmp_path
+    assert shipped_checkpoints() == [tmp_path / "mnist_mine.pt"]
+    assert resolve_checkpoint("mnist_mine") == tmp_path / "mnist_mine.pt"
+    with pytest.raises(Exception, match="shipped models: mnist_mine"):
+        resolve_checkpoint("mnist_fast_cnn")
+
+
+def test_every_package_is_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "explainer").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert found - listed == set(), "add these packages to [tool.setuptools] packages"
+    mapped = config["package-dir"]
+    for name in listed:  # and each listed one is a real folder (package-dir maps a prefix)
+        parts = name.split(".")
+        cut = max((i for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in mapped), default=0)
+        base = ROOT / mapped[".".join(parts[:cut])] if cut else ROOT
+        assert base.joinpath(*parts[cut:]).is_dir(), name
+
+
+def _exec_capture(monkeypatch) -> list:
+    """Replace the exec that ``explainer app`` ends with by a recorder."""
+    from explainer.commands import app
+
+    calls: list = []
+
+    def fake_exec(path, argv, env):
+        calls.append((path, argv, env))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(app.os, "execve", fake_exec)
+    monkeypatch.setattr(app.subprocess, "call", lambda cmd, env: fake_exec(cmd[0], cmd, env))
+    return calls
+
+
+def test_app_passes_streamlit_options_on(monkeypatch):
+    calls = _exec_capture(monkeypatch)
+    with pytest.raises(SystemExit):
+        main(["app", "--server.port", "8502", "--server.address=0.0.0.0", "--theme.base", "dark"])
+    (path, argv, env) = calls[0]
+    assert path == sys.executable
+    assert argv[1:4] == ["-m", "streamlit", "run"]
+    assert Path(argv[4]) == paths.app_script() and Path(argv[4]).is_file()
+    assert argv[5:] == ["--server.port", "8502", "--server.address=0.0.0.0", "--theme.base", "dark"]
+    assert env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+
+
+def test_other_commands_still_refuse_unknown_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "where", "--server.port", "1"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --server.port 1" in capsys.readouterr().err
+
+
+def test_app_without_pages_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(paths, "PACKAGE_DIR", tmp_path / "explainer")
+    calls = _exec_capture(monkeypatch)
+    assert main(["app"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("explainer: error: this installation has no app pages") and not calls
+    assert err.count("\n") == 1
+
+
+# --- a built wheel in a fresh environment ------------------------------------------------------
+
+
+def _run(cmd: list, cwd: Path, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{cmd} failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+def _clean_env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "EXPLAINER_"))}
+    env.update(HOME=str(home), MPLBACKEND="Agg", PIP_NO_INDEX="1")
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """``(wheel, source copy)``: the wheel built from a copy of this checkout."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    shutil.copytree(ROOT, src, ignore=COPY_IGNORE)
+    env = _clean_env(tmp)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp / "dist"), str(src)],
+        tmp, env,
+    )  # fmt: skip
+    (wheel,) = (tmp / "dist").glob("mnist_explainer-*.whl")
+    return wheel, src
+
+
+@pytest.fixture(scope="module")
+def installed(built, tmp_path_factory):
+    """``(bin folder, env, work folder)`` of a new venv holding only the wheel, whose ``.pth``
+    reuses this venv's installed dependencies (torch, streamlit, manim...)."""
+    wheel, _ = built
+    tmp = tmp_path_factory.mktemp("venv")
+    venv = tmp / "venv"
+    env = _clean_env(tmp)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp, env)
+    py = venv / "bin" / "python"
+    site = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp, env)
+    deps = sysconfig.get_path("purelib")
+    (Path(site.stdout.strip()) / "reuse_explainer_deps.pth").write_text(deps + "\n")
+    _run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], tmp, env)
+    work = tmp / "elsewhere"
+    work.mkdir()
+    return venv / "bin", env, work
+
+
+def test_wheel_is_small_and_carries_the_models(built):
+    wheel, _ = built
+    assert wheel.stat().st_size < WHEEL_LIMIT
+    names = set(zipfile.ZipFile(wheel).namelist())
+    models = ROOT / "models"
+    shipped = {f"explainer/models/{p.relative_to(models)}" for p in models.rglob("*.pt")}
+    shipped -= {n for n in shipped if n.endswith(".last.pt")}
+    assert shipped and shipped <= names
+    assert "explainer/assets/mnist_sample.npz" in names
+    assert "explainer/commands/app.py" in names
+    assert not any(n.startswith(("models/", "scenes/", "app_pages/", "tests/")) for n in names)
+
+
+def test_sdist_builds_and_carries_the_models(built, tmp_path):
+    _, src = built
+    code = (
+        "import sys; from setuptools import build_meta as b; "
+        f"print(b.build_sdist({str(tmp_path)!r}))"
+    )
+    res = _run([sys.executable, "-c", code], src, _clean_env(tmp_path))
+    sdist = tmp_path / res.stdout.strip().splitlines()[-1]
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    assert {"pyproject.toml", "models/mnist_fast_cnn.pt", "explainer/cli.py"} <= names
+
+
+def test_wheel_renders_outside_the_checkout(installed):
+    bin_dir, env, work = installed
+    where = _run(
+        [str(bin_dir / "python"), "-c",
+         "import explainer.paths as p; print(p.PACKAGE_DIR); print(p.models_dir())"],
+        work, env,
+    ).stdout.split()  # fmt: skip
+    assert not Path(where[0]).is_relative_to(ROOT)
+    assert Path(where[1]) == Path(where[0]) / "models"
+    res = _run(
+        [str(bin_dir / "explainer"), "render", "forward", "--model", "mnist_fast_cnn",
+         "--digit", "3", "--out", "forward.gif", "--fps", "6", "--seconds", "12"],
+        work, env,
+    )  # fmt: skip
+    assert "wrote forward.gif" in res.stdout
+    from PIL import Image
+
+    with Image.open(work / "forward.gif") as im:
+        assert im.n_frames > 5
+    # the packaged model is the repository's: same prediction for the same digit
+    probe = (
+        "from explainer.checkpoints import load_checkpoint, resolve_checkpoint as r; "
+        "from explainer.data import load_sample; from explainer.inference import predict_logits; "
+        "c = load_checkpoint(r('mnist_fast_cnn')); s = load_sample(); "
+        "print(''.join(map(str, predict_logits(c.model, s.floats()[:40]).argmax(1).tolist())))"
+    )
+    theirs = _run([str(bin_dir / "python"), "-c", probe], work, env).stdout.strip()
+    ours = _run([sys.executable, "-c", probe], ROOT, _clean_env(work)).stdout.strip()
+    assert theirs == ours and len(theirs) == 40
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.xfail(not MOVED, reason="app pages not yet inside the package", strict=True)
+def test_wheel_app_answers_its_health_check(installed):
+    bin_dir, env, work = installed
+    port = _free_port()
+    cmd = [str(bin_dir / "explainer"), "app", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
+            pytest.fail(f"`explainer app` did not answer within 60 s: {out[-1500:]}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(not MOVED_SCENES, reason="scenes not yet inside the package", strict=True)
+def test_wheel_renders_a_manim_scene(installed):
+    bin_dir, env, work = installed
+    res = _run(
+        [str(bin_dir / "explainer"), "render", "forward", "--engine", "manim", "--quality", "low",
+         "--model", "mnist_fast_cnn", "--digit", "3", "--out", "manim.mp4"],
+        work, env, timeout=600,
+    )  # fmt: skip
+    assert (work / "manim.mp4").stat().st_size > 10_000, res.stdout
