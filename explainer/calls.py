@@ -40,7 +40,9 @@ for _kind, _names in {
     _KIND_OF.update(dict.fromkeys(_names.split(), _kind))
 
 # Calls that never change a float32 tensor's values: their result is the same data.
-ALIASES = frozenset("contiguous clone detach detach_ to float cpu requires_grad_ type_as".split())
+ALIASES = frozenset(
+    ["contiguous", "clone", "detach", "detach_", "to", "float", "cpu", "requires_grad_", "type_as"]
+)
 
 _OWNERS: dict[str, Any] = {"Tensor": torch.Tensor, "F": F, "torch": torch}
 
@@ -125,7 +127,9 @@ def decode(value: Any, refs: dict[str, torch.Tensor], consts: dict[str, np.ndarr
         return Ellipsis
     if "dtype" in value and value["dtype"] in ("float32", "float64", "int64", "bool"):
         return getattr(torch, value["dtype"])
-    raise ExplainerError(f"a call argument of type {value.get('unknown', value)} cannot be replayed")
+    raise ExplainerError(
+        f"a call argument of type {value.get('unknown', value)} cannot be replayed"
+    )
 
 
 def replay(call: dict[str, Any], refs: dict[str, torch.Tensor], consts: dict[str, Any]) -> Any:

@@ -69,9 +69,7 @@ def layer_names(model: nn.Module) -> list[str]:
     return list(probed[1])
 
 
-_PROBED: weakref.WeakKeyDictionary[nn.Module, tuple[Plan, list[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+_PROBED: weakref.WeakKeyDictionary[nn.Module, tuple[Plan, list[str]]] = weakref.WeakKeyDictionary()
 
 
 def _check_layers(model: nn.Module, layers: Sequence[str] | str | None) -> set[str] | None:
@@ -186,10 +184,7 @@ def _record_pass(
 
 def _record_of(event: Event, plan: Plan, with_weights: bool) -> LayerRecord:
     """A :class:`LayerRecord` from an event of a batch-of-one pass."""
-    if event.module is not None:
-        tensors = plan.tensors[id(event.module)]
-    else:
-        tensors = event.tensors
+    tensors = event.tensors if event.module is None else plan.tensors[id(event.module)]
     arrays = {k: _frozen_numpy(t) for k, t in tensors.items()
               if with_weights or k not in ("weight", "bias")}  # fmt: skip
     weight, bias = arrays.pop("weight", None), arrays.pop("bias", None)

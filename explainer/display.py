@@ -215,7 +215,8 @@ def _layer_rows(trace: Trace) -> str:
             html.escape(r.shape_text),
             f"{lo:.3g} … {hi:.3g}",
         ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        td = "<td style='padding:1px 10px 1px 0;text-align:left'>"
+        rows.append("<tr>" + "".join(f"{td}{c}</td>" for c in cells) + "</tr>")
     return "".join(rows)
 
 
@@ -230,7 +231,7 @@ def trace_html(trace: Trace) -> str:
     )
     source = f"<div style='font-size:11px;color:#777'>{html.escape(trace.source)}</div>"
     th = "".join(
-        f"<th style='text-align:left'>{h}</th>"
+        f"<th style='text-align:left;padding-right:10px'>{h}</th>"
         for h in ("layer", "kind", "what it does", "output", "range")
     )
     table = (

@@ -199,11 +199,7 @@ def plan_of(model: nn.Module) -> Plan:
     for name, m in pairs:
         if isinstance(m, ATOMIC_TYPES) and not m._modules:
             atomic[id(m)] = (name or type(m).__name__, layer_kind(m), layer_params(m))
-        elif m._modules and type(m).forward is nn.Sequential.forward:
-            continue
-        elif m._modules and isinstance(m, (nn.ModuleList, nn.ModuleDict)):
-            continue
-        else:
+        elif not _calls_only_children(m):
             sequential = False
     plan = Plan(
         key=key,
@@ -212,13 +208,25 @@ def plan_of(model: nn.Module) -> Plan:
         path_of={id(m): n for n, m in pairs},
         atomic=atomic,
         sequential=sequential,
-        table={path: (m, kind, params) for (_, m) in pairs if id(m) in atomic
-               for path, kind, params in [atomic[id(m)]]},
+        table={
+            path: (m, kind, params)
+            for (_, m) in pairs
+            if id(m) in atomic
+            for path, kind, params in [atomic[id(m)]]
+        },
         tensors={id(m): defining_tensors(m) for _, m in pairs if id(m) in atomic},
         chain=_chain(model, atomic) if sequential and id(model) not in atomic else None,
     )
     _PLANS[model] = plan
     return plan
+
+
+def _calls_only_children(m: nn.Module) -> bool:
+    """A container whose own code runs no torch function: ``nn.Sequential`` (its forward
+    only calls its children) or a list/dict of modules (never called itself)."""
+    if not m._modules:
+        return False
+    return type(m).forward is nn.Sequential.forward or isinstance(m, nn.ModuleList | nn.ModuleDict)
 
 
 def _tree_key(model: nn.Module) -> tuple[int, ...]:

@@ -98,7 +98,9 @@ class LayerRecord:
             pad_text += f", dilation {p['dilation'][0]}" if max(p.get("dilation", [1])) > 1 else ""
             groups = p.get("groups", 1)
             if groups > 1:
-                pad_text += ", depthwise" if groups == p.get("in_channels") else f", {groups} groups"
+                pad_text += (
+                    ", depthwise" if groups == p.get("in_channels") else f", {groups} groups"
+                )
             return f"conv {k[0]}×{k[1]}, {p.get('in_channels')}→{p.get('out_channels')}{pad_text}"
         if self.kind == "linear":
             return f"dense {p.get('in_features')}→{p.get('out_features')}"

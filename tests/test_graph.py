@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from zoo import ZOO, build_zoo
 
 from explainer.architectures import available, build
 from explainer.capture import capture, capture_batch, layer_names
 from explainer.recompute import check_trace, recompute
 from explainer.trace import Trace, TraceError
-from zoo import ZOO, build_zoo
 
 
 def _model(name: str) -> torch.nn.Module:

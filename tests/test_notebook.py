@@ -59,7 +59,7 @@ def test_walkthrough_runs_offline_and_shows_its_pictures(tmp_path, monkeypatch):
     traces = [h for h in html if "<table" in h and "block1.conv1" in h]
     assert traces, "a Trace at the end of a cell shows its HTML table"
     assert "data:image/png;base64," in traces[0]
-    gifs = [h for h in html if h.startswith("<img src=\"data:image/gif;base64,")]
+    gifs = [h for h in html if h.startswith('<img src="data:image/gif;base64,')]
     assert len(gifs) >= 3, "forward, convolution and the own model's forward animations"
     figures = [o for o in _outputs(nb, "data") if "image/png" in o["data"]]
     assert len(figures) >= 6
@@ -67,3 +67,109 @@ def test_walkthrough_runs_offline_and_shows_its_pictures(tmp_path, monkeypatch):
     assert errors == []
     assert not any(os.scandir(tmp_path / "no-data")) if (tmp_path / "no-data").exists() else True
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["no-data"])
+
+
+# --- the display helpers themselves -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_trace():
+    import torch
+    from torch import nn
+
+    from explainer.capture import capture
+    from explainer.data import load_sample
+
+    class Odd(nn.Module):  # a user's module whose names need escaping in HTML
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.fc = nn.Linear(2 * 28 * 28, 3)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).flatten(1))
+
+    torch.manual_seed(0)
+    sample = load_sample()
+    names = ["<b>zero</b>", "one & two", "three"]
+    return capture(Odd(), sample.floats()[0, 0], label=1, class_names=names)
+
+
+def test_trace_html_shows_digit_prediction_and_every_layer(tiny_trace):
+    from explainer.display import digit_png, trace_html
+
+    page = trace_html(tiny_trace)
+    probs = tiny_trace.probs
+    assert page.count("<tr>") == len(tiny_trace.layers) + 1
+    for r in tiny_trace.layers:
+        assert f"<code>{r.name}</code>" in page and r.shape_text in page
+    assert base64.b64encode(digit_png(tiny_trace.image)).decode() in page
+    assert f"{float(probs.max()):.1%}" in page
+    assert "<b>zero</b>" not in page and "&lt;b&gt;zero&lt;/b&gt;" in page  # escaped
+    assert ("right" if tiny_trace.correct else "wrong") in page
+
+
+def test_digit_png_is_the_image_scaled_up():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from explainer.display import digit_png
+
+    img = np.zeros((28, 28), np.float32)
+    img[3, 5] = 1.0
+    with Image.open(io.BytesIO(digit_png(img, scale=4))) as im:
+        a = np.asarray(im)
+    assert a.shape == (112, 112)
+    assert (a[12:16, 20:24] == 255).all() and a.sum() == 255 * 16
+
+
+def test_trace_png_is_a_picture(tiny_trace):
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(tiny_trace._repr_png_())) as im:
+        assert im.format == "PNG" and im.width > 400
+
+
+def test_media_embeds_and_saves(tmp_path):
+    from explainer.display import Media
+    from explainer.errors import ExplainerError
+
+    gif = tmp_path / "a.gif"
+    gif.write_bytes(b"GIF89a-not-really")
+    m = Media.from_file(gif, width=300)
+    html = m._repr_html_()
+    assert html.startswith('<img src="data:image/gif;base64,')
+    assert base64.b64decode(html.split("base64,")[1].split('"')[0]) == gif.read_bytes()
+    assert m._repr_png_() is None and "width:300px" in html
+    assert Media(b"x", ".mp4")._repr_html_().startswith("<video")
+    assert Media(b"png", ".png")._repr_png_() == b"png"
+    assert m.save(tmp_path / "b.gif").read_bytes() == gif.read_bytes()
+    with pytest.raises(ExplainerError, match="save it as"):
+        m.save(tmp_path / "b.png")
+    with pytest.raises(ExplainerError, match=r"use \.gif, \.mp4 or \.png"):
+        Media(b"", ".exe")
+    with pytest.raises(ExplainerError, match="not found"):
+        Media.from_file(tmp_path / "missing.gif")
+
+
+def test_show_prints_outside_a_notebook(tiny_trace, capsys):
+    tiny_trace.show()
+    assert capsys.readouterr().out.strip() == tiny_trace.summary()
+
+
+def test_animate_returns_the_rendered_gif(tiny_trace, tmp_path):
+    from PIL import Image
+
+    from explainer.display import animate
+
+    out = tmp_path / "f.gif"
+    m = animate("forward", tiny_trace, out, fps=5, seconds=10, size=(480, 270))
+    assert m.data == out.read_bytes() and m.suffix == ".gif"
+    with Image.open(out) as im:
+        assert im.size == (480, 270) and im.n_frames > 3
+    m2 = animate("forward", tiny_trace, fps=5, seconds=10, size=(480, 270))
+    assert m2.data[:6] == b"GIF89a" and [p.name for p in tmp_path.iterdir()] == ["f.gif"]
