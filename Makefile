@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint format models gallery bench clean
+.PHONY: setup demo test test-all lint format models gallery bench mutants clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,9 @@ models: setup
 
 gallery: setup
 	bash scripts/make_gallery.sh
+
+mutants: setup
+	$(PY) scripts/mutants.py
 
 bench: setup
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

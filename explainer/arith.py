@@ -16,7 +16,7 @@ total (views say "rounded" when none do).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -441,3 +441,253 @@ def pool_aligned_block(trace: Trace, layer: LayerRecord | str, channel: int, siz
             if score > best_score:
                 best, best_score = (y, x), score
     return best
+
+
+# --- what the convolution views show (GIF, Manim scene, app) -------------------------------
+
+
+def conv_geometry(rec: LayerRecord) -> tuple[list[int], list[int], list[int]]:
+    """``(stride, padding, dilation)`` of a conv record, each ``[rows, columns]``."""
+    stride = [int(v) for v in rec.params.get("stride", [1, 1])]
+    dilation = [int(v) for v in rec.params.get("dilation", [1, 1])]
+    return stride, _conv_padding(rec), dilation
+
+
+def pick_conv(trace: Trace, layer: LayerRecord | str | None = None) -> LayerRecord:
+    """The conv record a view shows: ``layer``, or the first convolution; one-line errors
+    for a network without one and for a layer that is not a convolution."""
+    convs = conv_layers(trace)
+    if not convs:
+        raise ExplainerError(
+            f"{trace.checkpoint or trace.architecture} has no convolution layer to show; pick a "
+            "CNN checkpoint (e.g. --checkpoint mnist_bn_cnn)"
+        )
+    if layer is None:
+        return convs[0]
+    rec = trace.layer(layer) if isinstance(layer, str) else layer
+    if rec not in convs:
+        names = ", ".join(r.name for r in convs[:12]) + (", ..." if len(convs) > 12 else "")
+        raise ExplainerError(f"layer {rec.name!r} is not a convolution; conv layers: {names}")
+    return rec
+
+
+def conv_channel_map(trace: Trace, layer: LayerRecord | str, channel: int) -> np.ndarray:
+    """``(H_out, W_out)``: one output channel of a conv layer worked out from its real input
+    (every input channel of its group, zero padding, stride, dilation) plus the bias, in
+    float64; checked against the captured map (:class:`ArithMismatch` names the cell)."""
+    rec = _record(trace, layer, ("conv",))
+    if rec.weight is None or not rec.is_spatial:
+        raise ExplainerError(f"{rec.name} was captured without weights; capture it again")
+    if rec.params.get("padding_mode", "zeros") != "zeros":
+        raise ExplainerError(f"{rec.name} pads with {rec.params['padding_mode']}, not zeros")
+    inp = _input(trace, rec)
+    c_out, h_out, w_out = rec.output.shape
+    groups = int(rec.params.get("groups", 1))
+    per_group = inp.shape[0] // groups
+    first = (channel // (c_out // groups)) * per_group
+    (sy, sx), (py, px), (dy, dx) = conv_geometry(rec)
+    kernel = rec.weight[channel].astype(np.float64)
+    padded = np.pad(inp[first : first + per_group], ((0, 0), (py, py), (px, px)))
+    out = np.zeros((h_out, w_out))
+    for i in range(kernel.shape[1]):
+        for j in range(kernel.shape[2]):
+            window = padded[:, i * dy : i * dy + sy * (h_out - 1) + 1 : sy,
+                            j * dx : j * dx + sx * (w_out - 1) + 1 : sx]  # fmt: skip
+            out += np.tensordot(kernel[:, i, j], window, axes=1)
+    out += 0.0 if rec.bias is None else float(rec.bias[channel])
+    check_block(rec, out, (channel,))
+    return out
+
+
+@dataclass
+class ConvSum:
+    """One conv output as a view writes it: the products of one input channel (``shown``, a
+    position in ``cell.in_channels``), the sum each other input channel adds (from
+    :attr:`ConvCell.channel_sums`), the bias and the output, with ``decimals`` at which the
+    written figures add up (``exact``; otherwise the view says they are rounded)."""
+
+    cell: ConvCell
+    shown: int
+    decimals: int
+    exact: bool
+
+    @property
+    def in_channel(self) -> int:
+        return self.cell.in_channels[self.shown]
+
+    @property
+    def patch(self) -> np.ndarray:
+        return self.cell.patch[self.shown]
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.cell.kernel[self.shown]
+
+    @property
+    def products(self) -> np.ndarray:
+        return self.cell.products[self.shown]
+
+    @property
+    def shown_sum(self) -> float:
+        return float(self.cell.channel_sums[self.shown])
+
+    @property
+    def n_others(self) -> int:
+        return len(self.cell.in_channels) - 1
+
+    @property
+    def others(self) -> float:
+        """What the other input channels add: the sum of their own channel sums."""
+        return float(np.delete(self.cell.channel_sums, self.shown).sum())
+
+    @property
+    def terms(self) -> list[float]:
+        """The terms of the last addition: this channel's sum, the others', the bias."""
+        return [self.shown_sum, *([self.others] if self.n_others else []), self.cell.bias]
+
+    @property
+    def value(self) -> float:
+        return self.cell.value
+
+
+def _adds_up(terms: np.ndarray | list[float], total: float, d: int) -> bool:
+    return decimals_that_add_up(np.asarray(terms), total, start=d, most=d) == d
+
+
+def conv_sum(cell: ConvCell, shown: int | None = None, start: int = 2, most: int = 3) -> ConvSum:
+    """How to write ``cell``: the input channel ``shown`` (default: the one that adds the
+    most), at the fewest decimals (``start``..``most``) where the written products add up to
+    the written channel sum and the written terms to the written output."""
+    if shown is None:
+        shown = int(np.argmax(np.abs(cell.channel_sums)))
+    if not 0 <= shown < len(cell.in_channels):
+        n = len(cell.in_channels)
+        raise ExplainerError(
+            f"{cell.layer} output channel {cell.channel} reads {n} input channel(s), not {shown}"
+        )
+    cs = ConvSum(cell, shown, most, False)
+    for d in range(start, most + 1):
+        if _adds_up(cs.products, cs.shown_sum, d) and _adds_up(cs.terms, cs.value, d):
+            return ConvSum(cell, shown, d, True)
+    return cs
+
+
+def conv_sum_lines(cs: ConvSum) -> list[tuple[str, str]]:
+    """The written sum, as ``(words, number)`` lines: this channel's products, what the other
+    input channels add, the bias, ``=`` the output (the last line)."""
+    d, k = cs.decimals, cs.products.size
+    where = f" (input channel {cs.in_channel})" if len(cs.cell.in_channels) > 1 else ""
+    lines = [(f"sum of the {k} products{where}", fmt(cs.shown_sum, d))]
+    if cs.n_others:
+        n = cs.n_others
+        lines.append((f"+ the other {n} input channel{'s' if n > 1 else ''}", fmt(cs.others, d)))
+    lines.append(("+ bias", fmt(cs.cell.bias, d)))
+    lines.append((f"= output [{cs.cell.y}, {cs.cell.x}]", fmt(cs.value, d)))
+    return lines
+
+
+def activation_formula(rec: LayerRecord) -> str:
+    """The activation ``rec`` applies, as a learner reads it: ``"max(0, x)"``, ``"tanh(x)"``..."""
+    name = activation_name(rec)
+    slope = rec.params.get("negative_slope", 0.01)
+    return {
+        "relu": "max(0, x)",
+        "tanh": "tanh(x)",
+        "sigmoid": "1 / (1 + e^−x)",
+        "leaky_relu": f"x if x ≥ 0, else {slope:g}·x",
+        "elu": "x if x > 0, else e^x − 1",
+        "gelu": "x · Φ(x)",
+        "silu": "x · sigmoid(x)",
+        "relu6": "min(max(0, x), 6)",
+    }.get(name, name)
+
+
+@dataclass
+class Step:
+    """One record of the path after a conv layer, on the block: ``values`` are its output
+    there (for pooling: the pooled cells whose windows lie inside the block), ``top_left``
+    where they sit in its output map; ``cells`` the worked cells (norm or pool)."""
+
+    record: LayerRecord
+    values: np.ndarray
+    top_left: tuple[int, int]
+    cells: list = field(default_factory=list)
+
+
+@dataclass
+class NextBlock:
+    """A ``size``×``size`` block of one conv output channel and what the records after the
+    layer (:func:`path_after`) do to it, each step checked against the network. ``rest``:
+    records on the path this project does not work out by hand; ``then``: what reads the
+    result."""
+
+    layer: str
+    channel: int
+    y: int
+    x: int
+    before: np.ndarray
+    steps: list[Step]
+    rest: list[LayerRecord]
+    then: list[LayerRecord]
+
+
+def _pool_step(trace: Trace, rec: LayerRecord, channel: int, y: int, x: int, size: int) -> Step:
+    (kh, kw), (sy, sx), (py, px) = (rec.params[k] for k in ("kernel_size", "stride", "padding"))
+    iys = [
+        i for i in range(rec.output.shape[1]) if y <= i * sy - py and i * sy - py + kh <= y + size
+    ]
+    ixs = [
+        j for j in range(rec.output.shape[2]) if x <= j * sx - px and j * sx - px + kw <= x + size
+    ]
+    cells = [[pool_cell(trace, rec, channel, i, j) for j in ixs] for i in iys]
+    values = np.array([[c.value for c in row] for row in cells]).reshape(len(iys), len(ixs))
+    top_left = (iys[0], ixs[0]) if iys and ixs else (0, 0)
+    return Step(rec, values, top_left, [c for row in cells for c in row])
+
+
+def _step(trace: Trace, rec: LayerRecord, current: np.ndarray, ch: int, y: int, x: int) -> Step:
+    h, w = current.shape
+    index = (ch, slice(y, y + h), slice(x, x + w))
+    if rec.kind == "bn":
+        cells = [norm_cell(trace, rec, (ch, y + i, x + j)) for i in range(h) for j in range(w)]
+        values = np.array([c.value for c in cells]).reshape(h, w)
+    elif rec.kind == "relu":
+        values, cells = activation_map(trace, rec, current), []
+    else:  # dropout: the identity at test time
+        values, cells = current.copy(), []
+    check_block(rec, values, index)
+    return Step(rec, values, (y, x), cells)
+
+
+def next_block(trace: Trace, layer: LayerRecord | str, channel: int, size: int = 4) -> NextBlock:
+    """The block of ``layer``'s output channel ``channel`` that the "what happens next" panels
+    follow through the real path: on the pooling's grid, with negative values entering the
+    activation where there are any; every value checked (conv cells, batch norm from running
+    statistics, the activation used, the pooling used)."""
+    rec = _record(trace, layer, ("conv",))
+    path = path_after(trace, rec)
+    pool = next((r for r in path if r.kind == "pool"), None)
+    acts = [i for i, r in enumerate(path) if r.kind == "relu"]
+    pick = path[acts[0] - 1] if acts and acts[0] > 0 else rec
+    size = min(size, *rec.output.shape[1:])
+    y, x = pool_aligned_block(trace, pick, channel, size, pool)
+    before = np.array([[conv_cell(trace, rec, channel, y + i, x + j).value for j in range(size)]
+                       for i in range(size)])  # fmt: skip
+    steps: list[Step] = []
+    current = before
+    for i, r in enumerate(path):
+        try:
+            if r.kind == "pool":
+                step = _pool_step(trace, r, channel, y, x, size)
+                if step.values.size == 0:
+                    raise ExplainerError(f"{r.name}: no pooling window inside the block")
+            else:
+                step = _step(trace, r, current, channel, y, x)
+        except ArithMismatch:
+            raise
+        except ExplainerError:
+            return NextBlock(rec.name, channel, y, x, before, steps, path[i:], [])
+        steps.append(step)
+        current = step.values
+    last = path[-1].name if path else rec.name
+    return NextBlock(rec.name, channel, y, x, before, steps, [], trace.consumers(last))

@@ -20,7 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explainer.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
+from explainer.checkpoints import (
+    Checkpoint,
+    checkpoint_of,
+    load_checkpoint,
+    resolve_checkpoint,
+)
 from explainer.errors import ExplainerError
 from explainer.preprocess import ImageLike, Preprocessed, preprocess
 
@@ -65,14 +70,23 @@ class PredictionRow:
 
 
 class Predictor:
-    """A checkpoint ready to classify pictures: a path, a shipped name, or a loaded
-    :class:`~explainer.checkpoints.Checkpoint`."""
+    """A checkpoint ready to classify pictures: a path, a shipped name, a loaded
+    :class:`~explainer.checkpoints.Checkpoint`, or a model in memory (any ``nn.Module`` that
+    maps ``(N, 1, 28, 28)`` images in [0, 1] to logits). ``code`` is passed to
+    :func:`~explainer.checkpoints.load_checkpoint` for a checkpoint of your own class."""
 
-    def __init__(self, checkpoint: str | os.PathLike | Checkpoint = "mnist_bn_cnn") -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | Checkpoint | torch.nn.Module = "mnist_bn_cnn",
+        *,
+        code: str | None = None,
+    ) -> None:
         if isinstance(checkpoint, Checkpoint):
             self.checkpoint = checkpoint
+        elif isinstance(checkpoint, torch.nn.Module):
+            self.checkpoint = checkpoint_of(checkpoint)
         else:
-            self.checkpoint = load_checkpoint(resolve_checkpoint(checkpoint))
+            self.checkpoint = load_checkpoint(resolve_checkpoint(checkpoint), code=code)
         self.model = self.checkpoint.model.eval()
         self.class_names = self.checkpoint.class_names or [str(i) for i in range(10)]
 

@@ -86,7 +86,7 @@ class ResNetish(nn.Module):
 
 
 class StridedNet(nn.Module):
-    """Strided convs with GELU / SiLU / LeakyReLU, a depthwise conv, a functional SiLU."""
+    """Strided and dilated convs with GELU / SiLU / LeakyReLU, a depthwise conv, a functional SiLU."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,7 +94,7 @@ class StridedNet(nn.Module):
         self.act1 = nn.GELU()
         self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
         self.act2 = nn.SiLU()
-        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1, dilation=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=2, dilation=2)
         self.act3 = nn.LeakyReLU(0.1)
         self.head = nn.Linear(16 * 7 * 7, 10)
 

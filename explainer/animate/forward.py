@@ -16,6 +16,7 @@ from explainer import style
 from explainer.animate.canvas import Canvas, Sketch, as_tiles, blit, colorize_tiles, grid_boxes
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
+from explainer.flowgraph import chip_label, inputs_text, is_output, output_meaning
 from explainer.trace import LayerRecord, Trace
 
 
@@ -29,6 +30,8 @@ class Stage:
     subtitle: str
     values: np.ndarray  # (C, H, W) or (n,)
     scale: style.Scale
+    chip: str = "op"  # a few letters for the layer chip (conv, BN, tanh, add...)
+    output: str = ""  # for the model's output record: what its values mean
 
     @property
     def spatial(self) -> bool:
@@ -41,13 +44,13 @@ def stages_of(trace: Trace) -> list[Stage]:
     for r in trace.layers:
         if r.kind == "dropout":
             continue
-        out.append(_stage(r))
+        out.append(_stage(r, output_meaning(r) if is_output(trace, r) else ""))
     if not out:
         raise ExplainerError("this trace has no layers to show; capture it with all layers")
     return out
 
 
-def _stage(r: LayerRecord) -> Stage:
+def _stage(r: LayerRecord, output: str = "") -> Stage:
     values = r.output if r.output.ndim in (1, 3) else r.output.reshape(-1)
     scale = style.layer_scale(values, r.kind)
     if r.is_spatial:
@@ -55,13 +58,16 @@ def _stage(r: LayerRecord) -> Stage:
     else:
         what = f"{values.size} values"
     colour = "blue < 0 < red" if scale.signed else "dark = 0, bright = strong"
+    combines = inputs_text(r)
     return Stage(
         r.name,
         r.kind,
-        f"{r.name}  ·  {r.description}",
+        f"{r.name}  ·  {r.description}" + (f":  {combines}" if combines else ""),
         f"output {r.shape_text}: {what}  ({colour})",
         values,
         scale,
+        chip_label(r),
+        output,
     )
 
 
@@ -132,7 +138,7 @@ def _stage_sheets(
         units = boxes
     else:
         tiles = as_tiles(stage.values)
-        if stage.values.size == len(class_names):
+        if stage.output and stage.values.size == len(class_names):
             labels = class_names
             grid = (grid[0], grid[1] - int(40 * u), grid[2], grid[3])
         boxes = grid_boxes(1, tiles.shape, grid)
@@ -146,7 +152,7 @@ def _stage_sheets(
             sk.text(
                 (x0 + x1) / 2,
                 y1 + 30 * u,
-                "one score (logit) per class",
+                stage.output,
                 8,
                 color=t.muted,
                 anchor="mt",
@@ -239,7 +245,7 @@ def build_forward(
     plain = cv.render()
     blit(plain, lay.input, style.colorize(trace.image, style.scale_for(trace.image, "input")))
     # Everything that changes is drawn with Pillow on copies of that one matplotlib render.
-    chip_labels = [style.KIND_SHORT.get(st.kind, "op") for st in stages] + ["prob"]
+    chip_labels = [st.chip for st in stages] + ["prob"]
     chip_kinds = [st.kind for st in stages] + ["softmax"]
     sheets = {}
     for state in ("waiting", "active", "visited"):

@@ -21,8 +21,20 @@ def add_test_source(parser: argparse.ArgumentParser) -> None:
     add_data_dir(parser)
 
 
+def add_code(parser: argparse.ArgumentParser) -> None:
+    """``--code FILE.py:CLASS``: consent to import a user's model class for its checkpoint."""
+    parser.add_argument(
+        "--code",
+        metavar="FILE.py:CLASS",
+        help="for a checkpoint of your own model class: the class to import (path/to/file.py:Class "
+        "or package.module:Class); this runs that code, so use it only for files you trust",
+    )
+
+
 def add_checkpoint(parser: argparse.ArgumentParser, default: str | None = "mnist_bn_cnn") -> None:
-    """The positional checkpoint: a path or a shipped name; optional when ``default`` is set."""
+    """The positional checkpoint: a path or a shipped name; optional when ``default`` is set.
+    Also adds ``--code`` (pass ``args.code`` to ``load_checkpoint``)."""
+    add_code(parser)
     if default is None:
         parser.add_argument(
             "checkpoint", help="checkpoint path or shipped name (e.g. mnist_bn_cnn)"

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         if not str(args.out).endswith(".npz"):
             raise ExplainerError(f"--out {args.out}: a trace is saved as .npz, e.g. trace.npz")
         check_writable(args.out)
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     if args.list_layers:
         from explainer.capture import layer_kind
 

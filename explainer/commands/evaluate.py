@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out:
         check_writable(args.out, folder=True)
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     check_writable(args.out or default_report_dir(ckpt), folder=True)
     ev = evaluate(ckpt, data_dir=args.data_dir, sample_only=args.sample)
     folder = write_report(ev, args.out)

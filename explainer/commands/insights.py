@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise ExplainerError("--images must be at least 1")
     check_writable(args.out, folder=True)
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     snapshots = snapshot_files(args.snapshots, ckpt) if args.snapshots else None
     split, full = load_test_or_sample(ckpt.dataset, args.data_dir)
     n = min(args.images, len(split))

@@ -10,7 +10,10 @@ HELP = "predict the digit in image files or folders (or a Kaggle test.csv)"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images")
+    from explainer.commands import add_code
+
     p.add_argument("--model", default="mnist_bn_cnn", help="checkpoint path or shipped name")
+    add_code(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--out", help="write the table / CSV / JSON to this file instead of stdout")
     p.add_argument(
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kaggle:
         out = check_writable(args.out or "submission.csv")
         images = read_kaggle_csv(args.kaggle)
-        predictor = Predictor(args.model)
+        predictor = Predictor(args.model, code=args.code)
         text = kaggle_submission(predictor, images)
         write_text_atomic(out, text)
         print(
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
 
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model, code=args.code)
     rows = predictor.predict_many(args.paths)
     if not rows:
         raise ExplainerError(f"no image files in {', '.join(args.paths)}")

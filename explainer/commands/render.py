@@ -11,7 +11,7 @@ DEFAULT_CHECKPOINT = "mnist_bn_cnn"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_data_dir, add_snapshots
+    from explainer.commands import add_code, add_data_dir, add_snapshots
 
     p.add_argument("kind", choices=KINDS, help="which animation")
     p.add_argument("--checkpoint", "--model", dest="checkpoint",
@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=["matplotlib", "manim"], default="matplotlib")
     p.add_argument("--quality", choices=["low", "medium", "high"], default="medium",
                    help="manim engine only: render quality")  # fmt: skip
+    add_code(p)
     add_data_dir(p)
 
 
@@ -127,15 +128,19 @@ def _checkpoint_and_trace(args: argparse.Namespace):
     from explainer.trace import Trace
 
     if not args.trace:
-        ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT))
+        ckpt = load_checkpoint(
+            resolve_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT), code=args.code
+        )
         return ckpt, None if args.kind == "mistakes" else load_trace(args, ckpt)
     trace = Trace.load(args.trace)
     if args.checkpoint is None:
         if args.kind not in ("training", "mistakes"):
             return None, trace
-        ckpt = load_checkpoint(resolve_checkpoint(trace.checkpoint or DEFAULT_CHECKPOINT))
+        ckpt = load_checkpoint(
+            resolve_checkpoint(trace.checkpoint or DEFAULT_CHECKPOINT), code=args.code
+        )
         return ckpt, trace
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     same = (
         trace.checkpoint_hash == ckpt.sha256
         if trace.checkpoint_hash and ckpt.sha256

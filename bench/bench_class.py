@@ -1,0 +1,381 @@
+"""Serving a class: N learners drawing at once on the app served by one process (issue 14).
+
+One chromium (Debian's, driven by Playwright as in tests/test_browser.py), one browser context
+per learner. Each learner opens the app, then every ``--every`` seconds for ``--seconds``
+seconds clears the canvas and draws a digit (a 1, 7, 0, 2, 3 or 5, each learner in its own
+order, never the same digit twice in a row). The time from the mouse-up that ends the stroke
+to the moment the page shows the new prediction is measured; a prediction that is not the
+digit this learner just drew (another session's digit, or a stale one) counts as an error, and
+so does a timeout or an exception on the page. The server's resident memory is sampled
+throughout.
+
+Reported per N (``--learners 1,5,10,20``): median and 95th-percentile latency, errors, the
+server's memory before, at its peak and after the learners left. Goal at N = 10 (issue 14):
+p95 <= 1.5 s, no error, server memory <= 2 GB.
+
+``--nginx K`` runs K app processes behind nginx with deploy/nginx.conf (ports rewritten) and
+checks that every browser stayed on one process (sticky sessions).
+
+Everything (browsers and server) shares this machine's CPUs, so the figures are for the whole
+classroom on one laptop; the load average is printed beside them.
+
+Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--nginx 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("EXPLAINER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+GOAL_P95_S, GOAL_MEMORY_MB = 1.5, 2048
+WAIT_S = 20.0  # a prediction later than this is an error
+# Single strokes, in canvas fractions, each read as its digit by every shipped MNIST model.
+SHAPES = {
+    "1": [(0.52, 0.15), (0.50, 0.85)],
+    "7": [(0.25, 0.22), (0.75, 0.22), (0.62, 0.45), (0.48, 0.80)],
+    "0": [
+        (0.5 + 0.2 * math.sin(2 * math.pi * k / 24), 0.5 - 0.3 * math.cos(2 * math.pi * k / 24))
+        for k in range(25)
+    ],
+    "2": [(0.28, 0.30), (0.40, 0.18), (0.60, 0.18), (0.70, 0.32), (0.62, 0.50), (0.30, 0.82),
+          (0.75, 0.82)],
+    "3": [(0.30, 0.20), (0.62, 0.18), (0.68, 0.32), (0.48, 0.48), (0.70, 0.62), (0.64, 0.80),
+          (0.30, 0.82)],
+    "5": [(0.70, 0.18), (0.35, 0.18), (0.32, 0.45), (0.60, 0.45), (0.70, 0.62), (0.60, 0.80),
+          (0.30, 0.80)],
+}  # fmt: skip
+ORDER = list(SHAPES)
+PREDICTION_JS = """(expected) => {
+  const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+    .find(e => e.innerText.includes('Prediction'));
+  const v = m && m.querySelector('[data-testid="stMetricValue"]');
+  return v ? v.innerText.trim() : null;
+}"""
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc=None, log: Path | None = None, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-1500:] if log else ""
+            raise SystemExit(f"the app exited with status {proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer its health check within {timeout:.0f} s")
+
+
+def start_app(port: int, model: str, log: Path) -> subprocess.Popen:
+    """``explainer app`` on ``port`` (one process: the command execs Streamlit)."""
+    cmd = [
+        sys.executable, "-m", "explainer", "app", "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    env = dict(os.environ, EXPLAINER_APP_MODEL=model)
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    m = re.search(r"VmRSS:\s+(\d+) kB", text)
+    return int(m.group(1)) / 1024 if m else 0.0
+
+
+class MemoryWatch(threading.Thread):
+    """Samples the resident memory of ``pids`` (summed) twice a second."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.samples, self.stop = pids, [], threading.Event()
+
+    def now(self) -> float:
+        return sum(rss_mb(p) for p in self.pids)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            self.samples.append(self.now())
+
+
+def start_nginx(tmp: Path, listen: int, backends: list[int]) -> subprocess.Popen:
+    """nginx in the foreground with deploy/nginx.conf, its ports rewritten, logging each
+    request's route cookie and upstream so stickiness can be checked."""
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    site = site.replace("listen 80;", f"listen {listen};").replace("listen [::]:80;", "")
+    servers = "".join(f"    server 127.0.0.1:{p};\n" for p in backends)
+    site = re.sub(r"(    server 127\.0\.0\.1:\d+;\n)+", servers, site)
+    (tmp / "site.conf").write_text(site)
+    (tmp / "nginx.conf").write_text(
+        f"worker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\n"
+        "events { worker_connections 1024; }\nhttp {\n"
+        "  log_format route '$explainer_route $upstream_addr $request_uri';\n"
+        f"  access_log {tmp}/access.log route;\n"
+        f"  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;\n"
+        f"  include {tmp}/site.conf;\n}}\n"
+    )
+    return subprocess.Popen(
+        ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"]
+    )
+
+
+def sticky_report(log: Path) -> tuple[int, int, dict[str, int]]:
+    """``(browsers, browsers seen on more than one process, stream connections per process)``
+    from the nginx access log (WebSocket and media requests only)."""
+    routes: dict[str, set[str]] = {}
+    streams: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[1] == "-" or not parts[2].startswith(("/_stcore/", "/media")):
+            continue
+        routes.setdefault(parts[0], set()).add(parts[1])
+        if parts[2].startswith("/_stcore/stream"):
+            streams[parts[1]] = streams.get(parts[1], 0) + 1
+    return len(routes), sum(len(v) > 1 for v in routes.values()), streams
+
+
+# --- learners ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Learner:
+    index: int
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def open_app(browser, url: str) -> tuple:
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await ctx.new_page()
+    await page.goto(url, timeout=180_000)
+    canvas = page.locator("canvas.upper-canvas").first
+    await canvas.wait_for(timeout=180_000)
+    await page.get_by_text("The canvas is empty").first.wait_for(timeout=180_000)
+    return ctx, page, canvas
+
+
+async def draw(page, canvas, digit: str) -> float:
+    """Draw ``digit``'s stroke; returns the monotonic time of the mouse-up."""
+    box = await canvas.bounding_box()
+    x0, y0, w = box["x"], box["y"], box["width"]
+    pts = SHAPES[digit]
+    await page.mouse.move(x0 + pts[0][0] * w, y0 + pts[0][1] * w)
+    await page.mouse.down()
+    for fx, fy in pts[1:]:
+        await page.mouse.move(x0 + fx * w, y0 + fy * w, steps=4)
+    t0 = time.monotonic()
+    await page.mouse.up()
+    return t0
+
+
+async def wait_prediction(page, expected: str) -> str | None:
+    """Poll the page until it shows ``expected``; returns what it showed last."""
+    deadline = time.monotonic() + WAIT_S
+    shown = None
+    while time.monotonic() < deadline:
+        shown = await page.evaluate(PREDICTION_JS, expected)
+        if shown == expected:
+            return shown
+        await asyncio.sleep(0.03)
+    return shown
+
+
+async def clear(page) -> None:
+    await page.get_by_role("button", name="Reset canvas").first.click()
+    await page.get_by_text("The canvas is empty").first.wait_for(timeout=WAIT_S * 1000)
+
+
+async def learn(page, canvas, me: Learner, start: float, stop: float, every: float) -> None:
+    slot, k = start, 0
+    while slot < stop:
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        digit = ORDER[(me.index + k) % len(ORDER)]
+        try:
+            if k:
+                await clear(page)
+            t0 = await draw(page, canvas, digit)
+            shown = await wait_prediction(page, digit)
+            if shown == digit:
+                me.latencies.append(time.monotonic() - t0)
+            else:
+                me.errors.append(f"drew {digit}, page showed {shown!r} after {WAIT_S:.0f} s")
+            if await page.locator('[data-testid="stException"]').count():
+                me.errors.append("an exception on the page")
+        except Exception as exc:  # a browser-side failure is a measured error, not a crash
+            me.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+        k += 1
+        slot += every
+        if slot < time.monotonic():  # the answer took longer than the interval: skip a turn
+            slot = time.monotonic()
+
+
+async def classroom(url: str, n: int, seconds: float, every: float) -> list[Learner]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        opened = []
+        for _ in range(n):  # one by one, as a class arrives; the first load is not measured
+            opened.append(await open_app(browser, url))
+        learners = [Learner(i) for i in range(n)]
+        start = time.monotonic() + 1.0
+        await asyncio.gather(
+            *[
+                learn(page, canvas, me, start + me.index * every / n, start + seconds, every)
+                for (_ctx, page, canvas), me in zip(opened, learners, strict=True)
+            ]
+        )
+        for ctx, _page, _canvas in opened:
+            await ctx.close()
+        await browser.close()
+    return learners
+
+
+# --- one run -------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def run_once(n: int, args: argparse.Namespace) -> dict:
+    """N learners against a fresh server (or ``--nginx`` servers); returns the figures."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-class-"))
+    ports = [free_port() for _ in range(max(1, args.nginx))]
+    apps = [start_app(p, args.model, tmp / f"app{p}.log") for p in ports]
+    proxy = None
+    try:
+        for p, proc in zip(ports, apps, strict=True):
+            wait_healthy(f"http://127.0.0.1:{p}", proc, tmp / f"app{p}.log")
+        url = f"http://127.0.0.1:{ports[0]}"
+        if args.nginx:
+            listen = free_port()
+            proxy = start_nginx(tmp, listen, ports)
+            url = f"http://127.0.0.1:{listen}"
+            wait_healthy(url)
+        watch = MemoryWatch([a.pid for a in apps])
+        before = watch.now()
+        watch.start()
+        t = time.monotonic()
+        learners = asyncio.run(classroom(url, n, args.seconds, args.every))
+        wall = time.monotonic() - t
+        time.sleep(args.settle)
+        watch.stop.set()
+        after = watch.now()
+        result = summarize(n, learners, before, max(watch.samples, default=before), after, wall)
+        if args.nginx:
+            browsers, split, streams = sticky_report(tmp / "access.log")
+            result |= {"browsers": browsers, "not_sticky": split, "streams": streams}
+        return result
+    finally:
+        for proc in [*apps, *([proxy] if proxy else [])]:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def summarize(n, learners, before, peak, after, wall) -> dict:
+    lat = [x for me in learners for x in me.latencies]
+    errors = [e for me in learners for e in me.errors]
+    return {
+        "learners": n,
+        "predictions": len(lat),
+        "median_s": statistics.median(lat) if lat else float("nan"),
+        "p95_s": percentile(lat, 0.95),
+        "max_s": max(lat, default=float("nan")),
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:5],
+        "memory_before_mb": round(before),
+        "memory_peak_mb": round(peak),
+        "memory_after_mb": round(after),
+        "wall_s": round(wall, 1),
+        "load": os.getloadavg()[0],
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--learners", default="1,5,10,20", help="comma-separated N values")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--every", type=float, default=2.0, help="seconds between drawings")
+    p.add_argument("--model", default="mnist_bn_cnn", help="the app's model (the default one)")
+    p.add_argument("--nginx", type=int, default=0, help="K app processes behind nginx")
+    p.add_argument("--settle", type=float, default=5.0, help="seconds before memory 'after'")
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"no chromium at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
+        return 2
+    if args.nginx and not shutil.which("nginx"):
+        print("nginx is not installed: apt-get install nginx", file=sys.stderr)
+        return 2
+    results, ok = [], True
+    for n in [int(x) for x in args.learners.split(",")]:
+        r = run_once(n, args)
+        results.append(r)
+        print(json.dumps(r), flush=True)
+        if n == 10:
+            ok &= r["p95_s"] <= GOAL_P95_S and not r["errors"]
+            ok &= r["memory_peak_mb"] <= GOAL_MEMORY_MB
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0 if ok else 1
+
+
+def print_table(results: list[dict]) -> None:
+    head = "| learners | predictions | median | p95 | errors | server memory before/peak/after | load |"
+    print(f"\n{head}")
+    print("|---:|---:|---:|---:|---:|---|---:|")
+    for r in results:
+        print(
+            f"| {r['learners']} | {r['predictions']} | {r['median_s']:.2f} s | {r['p95_s']:.2f} s "
+            f"| {r['errors']} | {r['memory_before_mb']} / {r['memory_peak_mb']} / "
+            f"{r['memory_after_mb']} MB | {r['load']:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Break the code on purpose, one mutant at a time, and check that a test goes red.
+
+Each mutant is an exact text replacement in one file plus the tests that should catch it.
+The file is restored after each run (also on Ctrl-C). A mutant whose text is no longer in
+its file is reported as "stale": update it here when the code moves. Exit status 1 when a
+mutant survives or is stale, so `make mutants` fails loudly.
+
+    python scripts/mutants.py            # all of them
+    python scripts/mutants.py conv       # only those whose name contains "conv"
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+GRAPH = ("tests/test_graph.py", "tests/test_capture.py")
+ARITH = ("tests/test_arith.py",)
+CONV_VIEWS = ("tests/test_conv_views.py", "tests/test_animate.py")
+TRAIN = ("tests/test_train.py",)
+CKPT = ("tests/test_checkpoints.py",)
+
+MUTANTS = [
+    # --- capture and the trace -------------------------------------------------------------
+    Mutant("padding recorded from stride", "explainer/layers.py",
+           "padding = m.padding if isinstance(m.padding, str) else _pair(m.padding)",
+           "padding = m.padding if isinstance(m.padding, str) else _pair(m.stride)", GRAPH),
+    Mutant("dilation not recorded", "explainer/layers.py",
+           '"dilation": _pair(m.dilation),\n        "groups"', '"dilation": [1, 1],\n        "groups"',
+           GRAPH + ARITH),
+    Mutant("inputs: previous record instead of the real one", "explainer/recorder.py",
+           'inputs = [self.names.get(id(a), "?") for a in args if isinstance(a, torch.Tensor)]',
+           "inputs = [self.events[-1].name if self.events else INPUT]", GRAPH),
+    Mutant("function calls not recorded", "explainer/recorder.py",
+           "self.recorder.on_call(func, args, kwargs, out)", "pass", GRAPH),
+    Mutant("in-place changes not detected", "explainer/capture.py",
+           "if clone or not rec.changed_in_place():", "if True:", GRAPH),
+    Mutant("call arguments: refs dropped", "explainer/calls.py",
+           '                self.refs.append(name)\n                return {"ref": name}',
+           '                return {"ref": name}', GRAPH),
+    Mutant("batch-norm statistics not stored", "explainer/layers.py",
+           'for name in ("running_mean", "running_var"):', "for name in ():", GRAPH + ARITH),
+    Mutant("trace inputs not saved", "explainer/trace.py",
+           '"inputs": list(r.inputs),', '"inputs": [],', ("tests/test_graph.py",)),
+    Mutant("pool stride defaults to 1", "explainer/calls.py",
+           'found["stride"] = found["kernel_size"]', 'found["stride"] = [1, 1]', GRAPH),
+    # --- the arithmetic --------------------------------------------------------------------
+    Mutant("conv view takes the wrong kernel slice", "explainer/arith.py",
+           "kernel = rec.weight[channel].astype(np.float64)",
+           "kernel = rec.weight[0].astype(np.float64)", ARITH + CONV_VIEWS),
+    Mutant("conv window ignores padding", "explainer/arith.py",
+           "rows = [y * sy - py + i * dy", "rows = [y * sy + i * dy", ARITH),
+    Mutant("conv sum misses the bias", "explainer/arith.py",
+           "return self.total + self.bias", "return self.total", ARITH),
+    Mutant("no check against the network", "explainer/arith.py",
+           "if not math.isfinite(value) or abs(value - captured) > tol:", "if False:",
+           ARITH + CONV_VIEWS),
+    Mutant("pooling off the network's grid", "explainer/arith.py",
+           "rows = [y * sy - py + i for i in range(kh)]",
+           "rows = [y * sy - py + i + 1 for i in range(kh)]", ARITH),
+    Mutant("minus sign lost", "explainer/arith.py",
+           "return MINUS + text[1:]", "return text[1:]", ARITH),
+    Mutant("path skips batch norm", "explainer/arith.py",
+           'nxt[0].kind not in ("bn", "relu", "pool", "dropout")',
+           'nxt[0].kind not in ("relu", "pool", "dropout")', ARITH),
+    Mutant("block not on the pooling grid", "explainer/arith.py",
+           "step = int(pool.params[\"stride\"][0])", "step = 1", ARITH),
+    # --- training and checkpoints ------------------------------------------------------------
+    Mutant("early stopping disabled", "explainer/train.py",
+           "if c.patience and epoch - hist.best_epoch >= c.patience:", "if False:", TRAIN),
+]  # fmt: skip
+
+
+def run(m: Mutant) -> str:
+    path = ROOT / m.path
+    original = path.read_text()
+    if original.count(m.old) != 1:
+        return "stale"
+    tests = [t for t in m.tests if (ROOT / t).exists()]
+    try:
+        path.write_text(original.replace(m.old, m.new))
+        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    finally:
+        path.write_text(original)
+    return "killed" if proc.returncode != 0 else "SURVIVED"
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not argv or any(a in m.name for a in argv)]
+    results = []
+    for m in chosen:
+        start = time.perf_counter()
+        outcome = run(m)
+        results.append((m, outcome))
+        print(f"{outcome:<9} {m.name}  ({m.path}, {time.perf_counter() - start:.0f} s)", flush=True)
+    bad = [(m, o) for m, o in results if o != "killed"]
+    print(f"\n{len(results) - len(bad)} of {len(results)} mutants killed")
+    for m, o in bad:
+        print(f"  {o}: {m.name} ({m.path})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
