@@ -366,14 +366,13 @@ def main() -> int:
 
 
 def print_table(results: list[dict]) -> None:
-    head = "| learners | predictions | median | p95 | errors | server memory before/peak/after | load |"
-    print(f"\n{head}")
+    print("\n| learners | predictions | median | p95 | errors | server memory (MB) | load |")
     print("|---:|---:|---:|---:|---:|---|---:|")
     for r in results:
         print(
             f"| {r['learners']} | {r['predictions']} | {r['median_s']:.2f} s | {r['p95_s']:.2f} s "
-            f"| {r['errors']} | {r['memory_before_mb']} / {r['memory_peak_mb']} / "
-            f"{r['memory_after_mb']} MB | {r['load']:.1f} |"
+            f"| {r['errors']} | {r['memory_before_mb']} before, {r['memory_peak_mb']} peak, "
+            f"{r['memory_after_mb']} after | {r['load']:.1f} |"
         )
 
 

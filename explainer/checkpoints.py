@@ -47,6 +47,7 @@ __all__ = [
     "VERSION",
     "Checkpoint",
     "CheckpointError",
+    "check_rebuilds",
     "check_state_dict",
     "checkpoint_of",
     "load_checkpoint",
@@ -129,13 +130,11 @@ def make_payload(
 
     A registry network records its name; any other module records its class
     (:func:`explainer.user_code.class_spec`) and constructor arguments: ``model_kwargs``
-    (``arch_kwargs`` is the same thing), else the model's own ``model_kwargs`` attribute. They
-    must rebuild the model: a mismatch is refused here rather than when loading.
+    (``arch_kwargs`` is the same thing), else the model's own ``model_kwargs`` attribute.
+    ``save_checkpoint(path, model, ...)`` also checks that they rebuild the model.
     """
     kwargs = _constructor_kwargs(model, arch_kwargs, model_kwargs)
     architecture, model_class = _architecture(model)
-    if model_class:
-        _check_rebuilds(model, kwargs)
     if class_names is None:
         from explainer.data import dataset_info
 
@@ -189,7 +188,9 @@ def _normalization(model: nn.Module) -> dict[str, float]:
     return {"mean": float(norm.mean), "std": float(norm.std)} if norm is not None else {}
 
 
-def _check_rebuilds(model: nn.Module, kwargs: dict[str, Any]) -> None:
+def check_rebuilds(model: nn.Module, kwargs: dict[str, Any]) -> None:
+    """Raise unless ``type(model)(**kwargs)`` has the model's tensor names and shapes (checked
+    on the meta device; skipped for code that cannot run there)."""
     cls = type(model)
     user_code.check_arguments(cls, kwargs)
     try:
@@ -212,11 +213,14 @@ def save_checkpoint(
     """Write a checkpoint atomically (temp file + rename): a crash never leaves half a file.
 
     ``payload`` is a dict from :func:`make_payload`, or a model (then ``make_kwargs`` go to
-    :func:`make_payload`, e.g. ``save_checkpoint("my.pt", net, model_kwargs={"hidden": 64})``).
+    :func:`make_payload`, e.g. ``save_checkpoint("my.pt", net, model_kwargs={"hidden": 64})``,
+    and a model of the user's own class must be rebuilt by its class and those arguments).
     What :func:`load_checkpoint` would refuse (NaN weights, malformed fields) is never written.
     """
     if isinstance(payload, nn.Module):
-        payload = make_payload(payload, **make_kwargs)
+        model, payload = payload, make_payload(payload, **make_kwargs)
+        if payload.get("model_class"):
+            check_rebuilds(model, payload["arch_kwargs"])
     elif make_kwargs:
         raise ExplainerError("save_checkpoint: options such as model_kwargs need a model")
     validate_payload(payload, str(path))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import signal
@@ -35,6 +36,8 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:  # /proc, /sys: the folder is there but takes no new files
+        return "it takes no new files"
     return (exc.strerror or type(exc).__name__).lower()
 
 

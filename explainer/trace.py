@@ -222,12 +222,17 @@ class Trace:
         return f"{who}: {label}predicted {self.predicted_name} ({self.confidence:.1%})"
 
     def summary(self) -> str:
-        """A plain-text table: one line per layer (name, kind, description, output shape,
-        value range), then the prediction."""
-        rows = [("layer", "kind", "what it does", "output", "min", "max")]
+        """A plain-text table: one line per layer (name, kind, description, what it reads,
+        output shape, value range), then the prediction."""
+        rows = [("layer", "kind", "what it does", "reads", "output", "min", "max")]
+        previous = INPUT
         for r in self.layers:
             lo, hi = (float(r.output.min()), float(r.output.max())) if r.output.size else (0, 0)
-            rows.append((r.name, r.kind, r.description, r.shape_text, f"{lo:.3g}", f"{hi:.3g}"))
+            reads = "↑" if r.inputs == [previous] else ", ".join(r.inputs)
+            rows.append(
+                (r.name, r.kind, r.description, reads, r.shape_text, f"{lo:.3g}", f"{hi:.3g}")
+            )
+            previous = r.name
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows

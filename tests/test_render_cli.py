@@ -72,7 +72,11 @@ def test_render_png_from_a_saved_trace(ckpt_path, tmp_path, sample):
     ("extra", "message"),
     [
         (["--out", "x.webm"], "must end in .gif, .mp4, .png"),
-        (["--out", "x.gif", "--layer", "nope"], "no layer 'nope'"),
+        (["--out", "x.gif", "--layer", "nope"], "--layer 'nope' is not a layer of this model"),
+        (["--out", "x.gif", "--layer", "block1.relu1"], "is not a convolution; conv layers"),
+        (["--out", "x.gif", "--fps", "0"], "--fps 0 is out of range"),
+        (["--out", "x.gif", "--seconds", "0"], "--seconds 0 is out of range"),
+        (["--out", "/proc/x.gif"], "cannot write in /proc"),
         (["--out", "x.gif", "--size", "big"], "not WIDTHxHEIGHT"),
         (["--out", "x.gif", "--digit", "12"], "--digit 12 is not a class"),
         (["--out", "x.gif", "--fps", "500"], "--fps 500 is out of range"),

@@ -2,17 +2,19 @@
 activations as the data reaches them.
 
 Each block is one step that changes the tensor (a convolution or dense layer together with the
-batch norm / ReLU / dropout right after it, a pooling, the flatten), drawn as a stack of
-feature maps (side ∝ map size, stack depth ∝ number of channels) or as a column of neurons;
-the block shows what leaves it. A pulse travels along the arrows and each block lights up with
-its activations when the pulse arrives; the last block is the softmax with the prediction.
+batch norm / activation / dropout that only follow it, a pooling, the flatten, an addition, a
+concatenation; see :func:`explainer.flowgraph.flow_blocks`), drawn as a stack of feature maps
+(side ∝ map size, stack depth ∝ number of channels) or as a column of neurons; the block shows
+what leaves it. Arrows follow the real dataflow: a block fed by the one before it gets a
+straight arrow, any other input (a residual connection, a second branch) an arrow over the
+top. A pulse travels along them and each block lights up with its activations when the pulse
+arrives; the last block is the softmax with the prediction.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,47 +22,50 @@ from explainer import style
 from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
+from explainer.flowgraph import flow_blocks, record_label
 from explainer.trace import Trace
-
-_STARTS = ("conv", "linear", "pool", "flatten")
-_FOLLOWERS = ("bn", "relu", "dropout", "other")
 
 
 @dataclass
 class Block:
-    """One box of the diagram: its label, the tensor leaving it and how to colour it."""
+    """One box of the diagram: its label lines, the tensor leaving it, how to colour it and
+    the blocks it reads (indices into the list, 0 = the input)."""
 
     title: str
     values: np.ndarray  # (C, H, W) or (n,)
     kind: str  # the kind of the block's last layer (decides the colour scale)
     colour: str  # the kind colour of its main layer
+    sources: list[int] = field(default_factory=list)
 
     @property
     def shape_text(self) -> str:
         return "×".join(str(s) for s in self.values.shape)
 
+    @property
+    def lines(self) -> list[str]:
+        """The title, one step per line: ``["conv 3×3", "+BN", "+ReLU"]``."""
+        head, *rest = self.title.split(" + ")
+        return [head, *("+" + x for x in rest)]
+
+
+def _label(rec) -> str:
+    return "dense" if rec.kind == "linear" else record_label(rec)
+
 
 def blocks_of(trace: Trace) -> list[Block]:
-    """The input, one block per tensor-changing step, and the softmax."""
+    """The input, one block per tensor-changing step (with the real inputs of each), and
+    the softmax."""
     blocks = [Block("input", trace.image[None], "input", style.KIND_COLORS["input"])]
-    for r in trace.layers:
-        if r.kind in _STARTS:
-            label = {"conv": "conv", "linear": "dense", "pool": "pool", "flatten": "flatten"}[
-                r.kind
-            ]
-            if r.kind == "conv":
-                ks = r.params.get("kernel_size", [3])[0]
-                label = f"conv {ks}×{ks}"
-            blocks.append(Block(label, r.output, r.kind, style.KIND_COLORS[r.kind]))
-        elif r.kind in _FOLLOWERS and len(blocks) > 1:
-            b = blocks[-1]
-            extra = {"bn": "+BN", "relu": "+ReLU"}.get(r.kind, "")
-            if extra and extra not in b.title:
-                b.title += f" {extra}"
-            b.values, b.kind = r.output, r.kind if r.kind != "dropout" else b.kind
+    for fb in flow_blocks(trace):
+        last = next((r for r in reversed(fb.records) if r.kind != "dropout"), fb.first)
+        colour = style.KIND_COLORS.get(fb.first.kind, style.KIND_COLORS["other"])
+        title = " + ".join(_label(r) for r in fb.shown)
+        blocks.append(Block(title, fb.output, last.kind, colour, [s + 1 for s in fb.sources]))
     if len(blocks) == 1:
         raise ExplainerError("this trace has no layers to draw; capture it with all layers")
-    blocks.append(Block("softmax", trace.probs, "probability", style.KIND_COLORS["softmax"]))
+    blocks.append(
+        Block("softmax", trace.probs, "probability", style.KIND_COLORS["softmax"], [len(blocks) - 1])
+    )
     return blocks
 
 

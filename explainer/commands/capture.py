@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 HELP = "record one digit's trip through a network (every layer's output) as a trace .npz"
 
 
@@ -43,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.out)
     ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     if args.list_layers:
-        from explainer.capture import layer_kind
+        from explainer.capture import capture
 
-        for name, module in ckpt.model.named_modules():
-            if name and not module._modules:
-                print(f"{name:<24} {layer_kind(module)}")
+        blank = capture(ckpt.model, np.zeros((28, 28), np.float32))
+        for r in blank.layers:
+            print(f"{r.name:<24} {r.kind:<9} {r.description:<32} <- {', '.join(r.inputs)}")
         return 0
     trace = _capture(args, ckpt)
     print(trace.summary())

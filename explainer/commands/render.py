@@ -162,9 +162,9 @@ def _check_conv_layer(trace, layer: str | None) -> None:
 
     names = [r.name for r in conv_layers(trace)]
     if layer is not None and names and layer not in names:
-        what = "not a convolution" if layer in trace.names() else "no layer"
+        what = "is not a convolution" if layer in trace.names() else "is not a layer of this model"
         shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        raise ExplainerError(f"--layer {layer!r}: {what} {layer!r}; conv layers: {shown}")
+        raise ExplainerError(f"--layer {layer!r} {what}; conv layers: {shown}")
 
 
 def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dict):
