@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from explainer.errors import ExplainerError
-from explainer.layers import Plan, layer_kind, layer_params, plan_of
+from explainer.layers import Plan, layer_kind, layer_params, plan_of, tensors_of
 from explainer.recorder import INPUT, Event, Recorder, chain_applies, watching
 from explainer.trace import LayerRecord, Trace
 
@@ -184,7 +184,8 @@ def _record_pass(
 
 def _record_of(event: Event, plan: Plan, with_weights: bool) -> LayerRecord:
     """A :class:`LayerRecord` from an event of a batch-of-one pass."""
-    tensors = event.tensors if event.module is None else plan.tensors[id(event.module)]
+    m = event.module
+    tensors = event.tensors if m is None else tensors_of(m, plan.tensors[id(m)])
     arrays = {k: _frozen_numpy(t) for k, t in tensors.items()
               if with_weights or k not in ("weight", "bias")}  # fmt: skip
     weight, bias = arrays.pop("weight", None), arrays.pop("bias", None)

@@ -107,7 +107,9 @@ def record_label(rec: LayerRecord) -> str:
     p = rec.params
     if rec.kind == "conv":
         k = p.get("kernel_size", [0, 0])
-        return f"conv {k[0]}×{k[1]}" + (f" /{p['stride'][0]}" if max(p.get("stride", [1])) > 1 else "")
+        return f"conv {k[0]}×{k[1]}" + (
+            f" /{p['stride'][0]}" if max(p.get("stride", [1])) > 1 else ""
+        )
     if rec.kind == "bn":
         return "BN" if rec.description == "batch norm" else rec.description
     if rec.kind == "pool":

@@ -134,28 +134,27 @@ def layer_params(module: nn.Module) -> dict[str, Any]:
     return p
 
 
-def defining_tensors(module: nn.Module) -> dict[str, Any]:
-    """``weight`` and ``bias`` of conv, dense and norm layers (where they have them), and
-    :func:`module_arrays`."""
-    out = {}
+def defining_tensors(module: nn.Module) -> dict[str, str]:
+    """``{record key: module attribute}`` of the tensors that define an atomic module's
+    output besides its input: ``weight`` and ``bias`` of conv, dense and norm layers, batch
+    norm's running mean and variance, PReLU's slopes (only those the module has)."""
+    keys = {}
     if layer_kind(module) in ("conv", "linear", "bn"):
-        for name in ("weight", "bias"):
-            t = getattr(module, name, None)
-            if t is not None:
-                out[name] = t
-    return out | module_arrays(module)
-
-
-def module_arrays(module: nn.Module) -> dict[str, Any]:
-    """The tensors besides ``weight``/``bias`` that define an atomic module's output:
-    batch norm's running mean and variance, PReLU's slopes."""
-    out = {}
-    for name in ("running_mean", "running_var"):
-        t = getattr(module, name, None)
-        if t is not None:
-            out[name] = t
+        keys |= {"weight": "weight", "bias": "bias"}
+    keys |= {"running_mean": "running_mean", "running_var": "running_var"}
     if isinstance(module, nn.PReLU):
-        out["slope"] = module.weight
+        keys = {"slope": "weight"}
+    return {k: attr for k, attr in keys.items() if getattr(module, attr, None) is not None}
+
+
+def tensors_of(module: nn.Module, keys: dict[str, str]) -> dict[str, Any]:
+    """The module's current tensors for :func:`defining_tensors` keys (read each time: a
+    parameter may have been replaced since the plan was made)."""
+    params, buffers = module._parameters, module._buffers
+    out = {}
+    for key, attr in keys.items():
+        t = params.get(attr)
+        out[key] = buffers.get(attr) if t is None else t
     return out
 
 
@@ -170,7 +169,7 @@ class Plan:
     atomic: dict[int, tuple[str, str, dict]]  # id(atomic module) -> (path, kind, params)
     sequential: bool  # only atomic modules and nn.Sequential containers: no functions between
     table: dict[str, tuple[nn.Module, str, dict]]  # atomic path -> (module, kind, params)
-    tensors: dict[int, dict[str, Any]]  # id(atomic module) -> weight, bias, running stats...
+    tensors: dict[int, dict[str, str]]  # id(atomic module) -> its defining_tensors keys
     chain: list[tuple[nn.Module, str, str, dict]] | None  # sequential: the steps in order
 
     @property

@@ -377,6 +377,12 @@ class _Run:
                 f"{name} {c.arch_kwargs}: resume with the same architecture and arguments, or "
                 "train into another --out"
             )
+        planned = state.get("config", {}).get("epochs", c.epochs)
+        if isinstance(self.sched, torch.optim.lr_scheduler.OneCycleLR) and planned != c.epochs:
+            raise ExplainerError(
+                f"{where} follows a one-cycle schedule planned for {planned} epochs: resume it "
+                f"with --epochs {planned}, or train with --scheduler step/plateau/none to extend"
+            )
         try:
             self.opt.load_state_dict(state.get("optimizer_state", {}))
             if self.sched is not None and state.get("scheduler_state"):

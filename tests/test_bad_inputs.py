@@ -485,11 +485,12 @@ def load_trace_layers(path):
     return Trace.load(path).layers
 
 
-def test_the_suggested_seconds_are_enough(trace_path, tmp_path, capsys):
-    base = ["render", "convolution", "--trace", trace_path, "--fps", "4", "--size", "480x270"]
-    err = run_cli(capsys, *base, "--seconds", "4", "--out", tmp_path / "a.png")
+@pytest.mark.parametrize("kind", ["convolution", "forward"])
+def test_the_suggested_seconds_are_enough(trace_path, tmp_path, capsys, kind):
+    base = ["render", kind, "--trace", trace_path, "--fps", "4", "--size", "480x270"]
+    err = run_cli(capsys, *base, "--seconds", "2", "--out", tmp_path / "a.png")
     need = int(re.search(r"use --seconds (\d+) or more", err).group(1))
-    assert need > 4
+    assert need > 2
     err = run_cli(capsys, *base, "--seconds", str(need - 1), "--out", tmp_path / "a.png")
     assert f"--seconds {need} or more" in err
     assert main([*map(str, base), "--seconds", str(need), "--out", str(tmp_path / "a.png")]) == 0

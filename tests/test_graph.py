@@ -135,3 +135,16 @@ def test_batch_capture_sees_function_records(sample):
         ref = F.relu(model.conv2(F.relu(model.conv1(sample.floats()[:5]))))
     np.testing.assert_allclose(got["relu#2"], ref.numpy(), rtol=1e-6)
     assert got["flatten"].shape == (5, 16 * 12 * 12)
+
+
+def test_a_replaced_parameter_is_seen_by_the_next_capture(sample):
+    model = build("tinyvgg").eval()
+    first = capture(model, sample.floats()[0, 0])
+    conv = model.get_submodule("block1.conv1")
+    conv.weight = torch.nn.Parameter(conv.weight.detach() * 2)
+    again = capture(model, sample.floats()[0, 0])
+    np.testing.assert_array_equal(again.layer("block1.conv1").weight, conv.weight.detach().numpy())
+    assert not np.array_equal(
+        first.layer("block1.conv1").weight, again.layer("block1.conv1").weight
+    )
+    assert check_trace(again) == []

@@ -104,6 +104,19 @@ def test_app_passes_streamlit_options_on(monkeypatch):
     assert Path(argv[4]) == paths.app_script() and Path(argv[4]).is_file()
     assert argv[5:] == ["--server.port", "8502", "--server.address=0.0.0.0", "--theme.base", "dark"]
     assert env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+    assert env["STREAMLIT_SERVER_MAX_UPLOAD_SIZE"] == "10"
+
+
+def test_app_defaults_are_the_checkouts_streamlit_config():
+    tomllib = pytest.importorskip("tomllib")
+    from explainer.commands.app import STREAMLIT_DEFAULTS, env_name
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    flat = {f"{s}.{k}": v for s, opts in config.items() for k, v in opts.items()}
+    flat.pop("server.headless")  # `explainer app` opens a browser on a teacher's laptop
+    assert flat == STREAMLIT_DEFAULTS
+    assert env_name("server.maxUploadSize") == "STREAMLIT_SERVER_MAX_UPLOAD_SIZE"
+    assert env_name("theme.primaryColor") == "STREAMLIT_THEME_PRIMARY_COLOR"
 
 
 def test_other_commands_still_refuse_unknown_options(capsys):

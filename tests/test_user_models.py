@@ -107,7 +107,10 @@ def test_loading_a_users_class_needs_consent(net_file, tmp_path):
     with pytest.raises(CheckpointError, match="--code") as err:
         load_checkpoint(path)
     assert "\n" not in str(err.value) and spec(net_file.resolve()) in str(err.value)
-    for ckpt in (load_checkpoint(path, code=spec(net_file)), load_checkpoint(path, allow_import=True)):
+    for ckpt in (
+        load_checkpoint(path, code=spec(net_file)),
+        load_checkpoint(path, allow_import=True),
+    ):
         assert type(ckpt.model).__name__ == "MyNet" and not ckpt.model.training
         assert ckpt.arch_kwargs == {"hidden": 48} and ckpt.model_class == spec(net_file.resolve())
         for k, v in net.state_dict().items():
@@ -193,7 +196,7 @@ def test_bad_code_specs_are_one_line_errors(net_file, make_spec, match):
 
 def test_code_that_fails_to_import_is_a_one_line_error(tmp_path):
     (tmp_path / "broken.py").write_text("import torch\nraise RuntimeError('oops\\nmore')\n")
-    with pytest.raises(UserCodeError, match="importing .*broken.py failed: RuntimeError: oops"):
+    with pytest.raises(UserCodeError, match=r"importing .*broken.py failed: RuntimeError: oops"):
         import_class(f"{tmp_path}/broken.py:Net")
 
 
@@ -209,6 +212,7 @@ def test_fit_trains_a_users_class_with_snapshots_and_resume(net_file, tmp_path, 
         channels_last=False,
         out=str(tmp_path / "mine.pt"),
         save_every=1,
+        scheduler="step",
         patience=5,
         augment=True,
     )

@@ -13,6 +13,7 @@ arrives; the last block is the softmax with the prediction.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -64,7 +65,9 @@ def blocks_of(trace: Trace) -> list[Block]:
     if len(blocks) == 1:
         raise ExplainerError("this trace has no layers to draw; capture it with all layers")
     blocks.append(
-        Block("softmax", trace.probs, "probability", style.KIND_COLORS["softmax"], [len(blocks) - 1])
+        Block(
+            "softmax", trace.probs, "probability", style.KIND_COLORS["softmax"], [len(blocks) - 1]
+        )
     )
     return blocks
 
@@ -86,21 +89,37 @@ def _geometry(b: Block, u: float) -> tuple[int, int, int, int]:
     return int(16 * u), height, 1, 0
 
 
-def build_dataflow(
-    trace: Trace,
-    *,
-    fps: float = 15,
-    seconds: float = 10,
-    size: tuple[int, int] = (800, 450),
-    theme: str = "light",
-) -> Reel:
-    """The data-flow animation as a :class:`Reel`; ``reel.meta["blocks"]`` lists the blocks and
-    ``reel.meta["boxes"]`` their pixel boxes."""
-    blocks = blocks_of(trace)
+@dataclass
+class _Slot:
+    """Where one block is drawn: its stack's origin and size, and its label lines' span."""
+
+    x: int
+    top: int
+    side: int
+    height: int
+    slabs: int
+    off: int
+    label_top: float = 0.0
+    label_bottom: float = 0.0
+    label_x: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def box(self) -> Box:
+        return (self.top - self.off * (self.slabs - 1), self.top + self.height, self.x,
+                self.x + self.side + self.off * (self.slabs - 1))  # fmt: skip
+
+    @property
+    def cx(self) -> float:
+        return self.x + (self.side + self.off * (self.slabs - 1)) / 2
+
+    @property
+    def upper(self) -> float:
+        """The highest pixel of the block and its labels."""
+        return min(self.box[0], self.label_top)
+
+
+def _slots(blocks: list[Block], size: tuple[int, int], u: float) -> list[_Slot]:
     W, H = size
-    u = min(W / 800, H / 450)
-    t = style.theme(theme)
-    n_frames = round(fps * seconds)
     geo = [_geometry(b, u) for b in blocks]
     widths = [g[0] + g[3] * (g[2] - 1) for g in geo]
     margin = int(24 * u)
@@ -110,115 +129,155 @@ def build_dataflow(
         geo = [(max(8, int(g[0] * shrink)), max(8, int(g[1] * shrink)), g[2], g[3]) for g in geo]
         widths = [g[0] + g[3] * (g[2] - 1) for g in geo]
         gap = (W - 2 * margin - sum(widths) - int(46 * u)) / max(1, len(blocks) - 1)
-    mid = int(H * 0.44)
-
-    base = Sketch(size, theme)
-    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
-    base.text(
-        margin,
-        18 * u,
-        f"Data flow through {trace.checkpoint or trace.architecture}",
-        11.5,
-        bold=True,
-    )
-    base.text(margin, 38 * u, "Blocks are sized by the tensor leaving each step "
-              "(height: map size, depth: channels) "
-              "and painted with its real values.", 8.5, color=t.muted)  # fmt: skip
-    painted = None
-    boxes: list[Box] = []
-    x = margin
-    slots = []
-    for side, height, slabs, off in geo:
-        width = side + off * (slabs - 1)
+    mid = int(H * 0.47)
+    slots, x = [], margin
+    for (side, height, slabs, off), width in zip(geo, widths, strict=True):
         top = mid - height // 2 + off * (slabs - 1) // 2
-        box = (top - off * (slabs - 1), top + height, x, x + width)
-        boxes.append(box)
-        slots.append((x, top, side, height, slabs, off))
+        slots.append(_Slot(x, top, side, height, slabs, off))
         x = round(x + width + gap)
+    return slots
+
+
+def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], pred: int,
+                u: float) -> None:  # fmt: skip
+    """One block on ``sk``: grey placeholders, or (``paint``) its real values."""
+    t = sk.theme
+    if b.kind == "probability":
+        scale = style.scale_for(b.values, "probability")
+    else:
+        scale = style.layer_scale(b.values, b.kind)
+    if b.values.ndim == 3:
+        order = np.argsort(b.values.reshape(len(b.values), -1).mean(1))[-s.slabs :]
+        for k, ch in enumerate(order):  # strongest in front
+            sx, sy = s.x + s.off * (s.slabs - 1 - k), s.top - s.off * (s.slabs - 1 - k)
+            if paint:
+                sk.paste((sy, sy + s.side, sx, sx + s.side),
+                         style.colorize(_resize(b.values[ch], s.side, s.side), scale))  # fmt: skip
+            else:
+                sk.draw.rectangle((sx, sy, sx + s.side - 1, sy + s.side - 1), fill=t.panel)
+            sk.draw.rectangle((sx - 1, sy - 1, sx + s.side, sy + s.side),
+                              outline=b.colour if paint else t.muted)  # fmt: skip
+        return
+    n, x0, top, side, height = b.values.size, s.x, s.top, s.side, s.height
+    if paint:
+        rows = np.arange(height) * n // height
+        col = style.colorize(b.values[rows], scale)[:, None, :].repeat(side, 1)
+        if n <= 16:
+            col[(np.arange(height) * n % height) < n] = style.hex_to_rgb(t.background)
+        sk.paste((top, top + height, x0, x0 + side), col)
+    else:
+        sk.draw.rectangle((x0, top, x0 + side - 1, top + height - 1), fill=t.panel)
+    sk.draw.rectangle((x0 - 1, top - 1, x0 + side, top + height),
+                      outline=b.colour if paint else t.muted)  # fmt: skip
+    if b.kind != "probability":
+        return
+    for k, name in enumerate(names):
+        yk = top + (k + 0.5) * height / n
+        hit = paint and k == pred
+        text = f"{name} {b.values[k]:.0%}" if hit else name
+        sk.text(x0 + side + 5 * u, yk, text, 8 if hit else 7, bold=hit,
+                color=t.foreground if hit else t.muted)  # fmt: skip
+        if hit:
+            sk.draw.rectangle((x0 - 3, yk - height / n / 2 - 1, x0 + side + 2, yk + height / n / 2),
+                              outline=style.HIGHLIGHT_COLOR, width=2)  # fmt: skip
+
+
+def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float) -> None:
+    """Labels alternate below / above the blocks; a label that would touch the previous one
+    on its side goes to the other side, else one row further out."""
+    ends: dict[tuple[str, int], float] = {}  # right edge of the last label per (side, row)
+    for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
+        lines = [*b.lines, b.shape_text]
+        half = max(sk.text_width(x, 7.5, bold=True) for x in lines) / 2 + 3 * u
+        pref = ("below", "above") if i % 2 == 0 else ("above", "below")
+        options = [(side, row) for row in range(4) for side in pref]
+        side, row = next(o for o in options if s.cx - half >= ends.get(o, -1e9))
+        ends[(side, row)] = s.cx + half
+        depth = 13 * u * len(lines) + 4 * u
+        if side == "below":
+            s.label_top = s.top + s.height + 12 * u + row * depth
+        else:
+            s.label_top = s.box[0] - 12 * u - 13 * u * (len(lines) - 1) - row * depth
+        s.label_bottom = s.label_top + 13 * u * (len(lines) - 1)
+        s.label_x = (s.cx - half, s.cx + half)
+
+
+def _draw_labels(sk: Sketch, b: Block, s: _Slot, u: float) -> None:
+    lines = [*b.lines, b.shape_text]
+    for j, line in enumerate(lines):
+        last = j == len(lines) - 1
+        sk.text(s.cx, s.label_top + 13 * u * j, line, 7.5, bold=not last, anchor="mm",
+                color=sk.theme.muted if last else sk.theme.foreground)  # fmt: skip
+
+
+def _paths(blocks: list[Block], slots: list[_Slot], mid: int, u: float) -> dict:
+    """The polyline of every edge ``(source, block)``: straight from the block before,
+    over the top (each on its own lane where they overlap) from any other."""
+    paths: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    lanes: list[tuple[int, int, int]] = []  # (from, to, lane)
+    for i, b in enumerate(blocks):
+        for src in b.sources:
+            a, s = slots[src], slots[i]
+            if src == i - 1:
+                paths[(src, i)] = [(a.box[3] + 3 * u, mid), (s.box[2] - 3 * u, mid)]
+                continue
+            busy = {lane for f, t, lane in lanes if not (t < src or f > i)}
+            lane = min(k for k in range(len(lanes) + 1) if k not in busy)
+            lanes.append((src, i, lane))
+            span = [x for x in slots if x.label_x[1] > a.cx and x.label_x[0] < s.cx]
+            high = min(x.upper for x in [*span, *slots[src : i + 1]])
+            y = max(58 * u, high - (10 + 9 * lane) * u)
+            paths[(src, i)] = [(a.cx, a.upper - 3 * u), (a.cx, y), (s.cx, y),
+                               (s.cx, s.upper - 3 * u)]  # fmt: skip
+    return paths
+
+
+def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
+    t = sk.theme
+    sk.line(pts, color=t.muted, width=max(1, int(u)))
+    (x0, y0), (x1, y1) = pts[-2], pts[-1]
+    d = math.hypot(x1 - x0, y1 - y0) or 1.0
+    ux, uy = (x1 - x0) / d, (y1 - y0) / d
+    tip = (x1, y1)
+    back = (x1 - 6 * u * ux, y1 - 6 * u * uy)
+    sk.draw.polygon([tip, (back[0] - 4 * u * uy, back[1] + 4 * u * ux),
+                     (back[0] + 4 * u * uy, back[1] - 4 * u * ux)], fill=t.muted)  # fmt: skip
+
+
+def _along(pts: list[tuple[float, float]], frac: float) -> tuple[float, float]:
+    """The point ``frac`` of the way along a polyline."""
+    seg = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(pts)]
+    goal = frac * sum(seg)
+    for (a, b), length in zip(itertools.pairwise(pts), seg, strict=True):
+        if goal <= length and length > 0:
+            f = goal / length
+            return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f
+        goal -= length
+    return pts[-1]
+
+
+def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme: str, u: float):
+    """The base (placeholders) and painted pictures, and the edges' polylines."""
+    W, H = size
+    t = style.theme(theme)
+    margin = int(24 * u)
+    mid = int(H * 0.47)
+    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
+    base = Sketch(size, theme)
+    who = trace.checkpoint or trace.architecture
+    base.text(margin, 18 * u, f"Data flow through {who}", 11.5, bold=True)
+    base.text(margin, 38 * u, "Blocks are sized by the tensor leaving each step "
+              "(height: map size, depth: channels), painted with its real values; "
+              "arrows: what each step reads.", 8.5, color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
-    for i, (b, (x0, top, side, height, slabs, off)) in enumerate(zip(blocks, slots, strict=True)):
-        scale = (
-            style.layer_scale(b.values, b.kind)
-            if b.kind != "probability"
-            else style.scale_for(b.values, "probability")
-        )
-        for sk, paint in ((base, False), (painted, True)):
-            if b.values.ndim == 3:
-                order = np.argsort(b.values.reshape(len(b.values), -1).mean(1))[
-                    -slabs:
-                ]  # strongest in front
-                for s, ch in enumerate(order):
-                    sx = x0 + off * (slabs - 1 - s)
-                    sy = top - off * (slabs - 1 - s)
-                    box = (sy, sy + side, sx, sx + side)
-                    if paint:
-                        sk.paste(box, style.colorize(_resize(b.values[ch], side, side), scale))
-                    else:
-                        sk.draw.rectangle((sx, sy, sx + side - 1, sy + side - 1), fill=t.panel)
-                    sk.draw.rectangle(
-                        (sx - 1, sy - 1, sx + side, sy + side),
-                        outline=b.colour if paint else t.muted,
-                    )
-            else:
-                n = b.values.size
-                box = (top, top + height, x0, x0 + side)
-                if paint:
-                    rows = np.arange(height) * n // height
-                    col = style.colorize(b.values[rows], scale)[:, None, :].repeat(side, 1)
-                    if n <= 16:
-                        col[(np.arange(height) * n % height) < n] = style.hex_to_rgb(t.background)
-                    sk.paste(box, col)
-                else:
-                    sk.draw.rectangle((x0, top, x0 + side - 1, top + height - 1), fill=t.panel)
-                sk.draw.rectangle(
-                    (x0 - 1, top - 1, x0 + side, top + height),
-                    outline=b.colour if paint else t.muted,
-                )
-                if b.kind == "probability":
-                    for k, name in enumerate(names):
-                        yk = top + (k + 0.5) * height / n
-                        hit = k == trace.prediction
-                        if paint:
-                            text = f"{name} {b.values[k]:.0%}" if hit else name
-                            ink = t.foreground if hit else t.muted
-                            sk.text(
-                                x0 + side + 5 * u, yk, text, 8 if hit else 7, bold=hit, color=ink
-                            )
-                            if hit:
-                                sk.draw.rectangle(
-                                    (
-                                        x0 - 3,
-                                        yk - height / n / 2 - 1,
-                                        x0 + side + 2,
-                                        yk + height / n / 2,
-                                    ),
-                                    outline=style.HIGHLIGHT_COLOR,
-                                    width=2,
-                                )
-                        else:
-                            sk.text(x0 + side + 5 * u, yk, name, 7, color=t.muted)
-            # labels: alternate below / above so neighbours never collide
-            cx = x0 + (side + off * (slabs - 1)) / 2
-            lines = [*b.title.split(" +", 1)[:1], *("+" + x for x in b.title.split(" +", 1)[1:])]
-            lines.append(b.shape_text)
-            below = i % 2 == 0
-            if below:
-                ly = top + height + 12 * u
-            else:
-                ly = top - off * (slabs - 1) - 12 * u - 13 * u * (len(lines) - 1)
-            for j, line in enumerate(lines):
-                last = j == len(lines) - 1
-                sk.text(cx, ly + 13 * u * j, line, 7.5, bold=not last, anchor="mm",
-                        color=t.muted if last else t.foreground)  # fmt: skip
-    # arrows between blocks
-    for sk in (base, painted):
-        for a, b in itertools.pairwise(boxes):
-            y = mid
-            sk.line([(a[3] + 3 * u, y), (b[2] - 5 * u, y)], color=t.muted, width=max(1, int(u)))
-            sk.draw.polygon(
-                [(b[2] - 3 * u, y), (b[2] - 9 * u, y - 4 * u), (b[2] - 9 * u, y + 4 * u)],
-                fill=t.muted,
-            )
+    _place_labels(base, blocks, slots, u)
+    paths = _paths(blocks, slots, mid, u)
+    for sk, paint in ((base, False), (painted, True)):
+        for b, s in zip(blocks, slots, strict=True):
+            _draw_block(sk, b, s, paint, names, trace.prediction, u)
+            _draw_labels(sk, b, s, u)
+        for pts in paths.values():
+            _draw_path(sk, pts, u)
         _legend(sk, (H - int(44 * u), W, margin), u)
     summary = f"prediction: {trace.predicted_name} ({trace.confidence:.0%})"
     if trace.label is not None:
@@ -232,12 +291,32 @@ def build_dataflow(
         anchor="rm",
         color=style.CORRECT_COLOR if trace.correct is not False else style.WRONG_COLOR,
     )
+    return base, painted, paths  # fmt: skip
 
+
+def build_dataflow(
+    trace: Trace,
+    *,
+    fps: float = 15,
+    seconds: float = 10,
+    size: tuple[int, int] = (800, 450),
+    theme: str = "light",
+) -> Reel:
+    """The data-flow animation as a :class:`Reel`; ``reel.meta["blocks"]`` lists the blocks,
+    ``reel.meta["boxes"]`` their pixel boxes and ``reel.meta["paths"]`` the arrows'
+    polylines by ``(source, block)``."""
+    blocks = blocks_of(trace)
+    W, H = size
+    u = min(W / 800, H / 450)
+    n_frames = round(fps * seconds)
+    slots = _slots(blocks, size, u)
+    boxes = [s.box for s in slots]
+    base, painted, paths = _sketches(trace, blocks, slots, size, theme, u)
     reel = Reel(base.array(), fps, title=f"data flow: {trace.checkpoint or trace.architecture}")
     s_paint = reel.add_sheet(painted.array())
-    dot = Sketch((int(14 * u), int(14 * u)), theme)
     r = int(14 * u)
-    dot.draw.ellipse((1, 1, r - 2, r - 2), fill=style.HIGHLIGHT_COLOR, outline=t.foreground)
+    dot = Sketch((r, r), theme)
+    dot.draw.ellipse((1, 1, r - 2, r - 2), fill=style.HIGHLIGHT_COLOR, outline=dot.theme.foreground)
     s_dot = reel.add_sheet(dot.array())
 
     hop = max(2, round(fps * 0.3))
@@ -248,37 +327,36 @@ def build_dataflow(
             f"{n_frames} frames are too few for {len(blocks)} blocks; "
             f"use --seconds {need / fps + 1:.0f} or more"
         )
-    spare = n_frames - need
-    dwell = spare // (2 * len(blocks))  # a pause at each block, the rest held at the end
-    reel.frame([Paste(s_paint, _grow(boxes[0]))])
+    dwell = (n_frames - need) // (2 * len(blocks))  # a pause at each block, the rest at the end
+    reel.frame([Paste(s_paint, _grow(slots[0], H, W, u))])
     reel.hold(intro - 1 + dwell)
     for i in range(1, len(blocks)):
-        a, b = boxes[i - 1], boxes[i]
-        x_from, x_to = a[3] + 4 * u, b[2] - 4 * u - r
+        src = i - 1 if i - 1 in blocks[i].sources else blocks[i].sources[0]
+        pts = paths[(src, i)]
         prev = None
         for h in range(hop):
-            xx = int(x_from + (x_to - x_from) * h / max(1, hop - 1))
-            at = (mid - r // 2, xx)
+            px, py = _along(pts, h / max(1, hop - 1))
+            at = (max(0, min(H - r, int(py - r / 2))), max(0, min(W - r, int(px - r / 2))))
             pastes = (
                 [] if prev is None else [Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r))]
             )
             pastes.append(Paste(s_dot, (0, r, 0, r), at))
             reel.frame(pastes)
             prev = at
-        reel.frame(
-            [Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r)), Paste(s_paint, _grow(b))]
-        )
+        reel.frame([Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r)),
+                    Paste(s_paint, _grow(slots[i], H, W, u))])  # fmt: skip
         reel.hold(dwell)
     reel.frame([Paste(s_paint, (0, int(34 * u), W // 2, W))])
     reel.hold(n_frames - reel.n_frames)
-    reel.meta = {"blocks": blocks, "boxes": boxes}
+    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths}
     return reel
 
 
-def _grow(box: Box, pad: int = 90) -> Box:
-    """A block's box widened to take its labels and class names along."""
-    y0, y1, x0, x1 = box
-    return (max(0, y0 - 40), y1 + 60, max(0, x0 - 22), x1 + pad if pad else x1)
+def _grow(s: _Slot, height: int, width: int, u: float) -> Box:
+    """A block's box widened to take its labels and class names along (within the frame)."""
+    y0, y1, x0, x1 = s.box
+    top, bottom = min(y0, s.label_top) - 8 * u, max(y1, s.label_bottom) + 8 * u
+    return (max(0, int(top)), min(height, int(bottom)), max(0, x0 - 22), min(width, x1 + 90))
 
 
 def _legend(sk: Sketch, where: tuple[int, int, int], u: float) -> None:
@@ -296,7 +374,7 @@ def _legend(sk: Sketch, where: tuple[int, int, int], u: float) -> None:
             style.colorize(
                 np.linspace(0, 1, 40)[None].repeat(8, 0), style.Scale(style.POSITIVE_CMAP, 0, 1, "")
             ),
-            "after ReLU: dark = 0, bright = strong",
+            "values ≥ 0: dark = 0, bright = strong",
         ),
         (
             style.colorize(

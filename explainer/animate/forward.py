@@ -8,6 +8,7 @@ the data is. Dropout layers are skipped: they do nothing at test time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,7 +193,7 @@ def build_forward(
         need = (2 * (len(stages) + 1) + intro + outro) / fps
         raise ExplainerError(
             f"{seconds:g} s at {fps:g} frames/s is too short for {len(stages)} layers; "
-            f"use --seconds {need:.0f} or more"
+            f"use --seconds {math.ceil(need)} or more"
         )
     names = trace.class_names or [str(i) for i in range(len(trace.logits))]
     lay = _layout(size, len(stages) + 1, max(len(n) for n in names))

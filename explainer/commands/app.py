@@ -13,6 +13,24 @@ import sys
 
 HELP = "start the Streamlit app; Streamlit's own options (--server.port 8502, ...) pass on"
 ACCEPTS_EXTRA = True  # explainer.cli hands unknown options to this command instead of refusing
+# The checkout's .streamlit/config.toml, which Streamlit reads only when started in the checkout
+# (tests/test_package.py keeps the two equal). Given as environment variables, so the learner's
+# own options on the command line still win.
+STREAMLIT_DEFAULTS = {
+    "server.maxUploadSize": 10,
+    "server.runOnSave": False,
+    "browser.gatherUsageStats": False,
+    "client.toolbarMode": "minimal",
+    "theme.base": "light",
+    "theme.primaryColor": "#1f6fd1",
+    "theme.font": "sans serif",
+}
+
+
+def env_name(option: str) -> str:
+    """``server.maxUploadSize`` -> ``STREAMLIT_SERVER_MAX_UPLOAD_SIZE`` (Streamlit's rule)."""
+    snake = "".join(f"_{c}" if c.isupper() else c for c in option.replace(".", "_"))
+    return f"STREAMLIT_{snake.upper()}"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +52,9 @@ def streamlit_command(extra: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     cmd = streamlit_command(list(args.extra))
     env = dict(os.environ)
-    env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")  # a classroom may be offline
+    for option, value in STREAMLIT_DEFAULTS.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        env.setdefault(env_name(option), text)
     if os.name == "posix":  # become Streamlit: one process, so a signal reaches the server
         sys.stdout.flush()
         sys.stderr.flush()
