@@ -44,6 +44,9 @@ ALIASES = frozenset(
     ["contiguous", "clone", "detach", "detach_", "to", "float", "cpu", "requires_grad_", "type_as"]
 )
 
+# A constant argument bigger than this is not kept in the trace (its call cannot be replayed).
+MAX_CONST_VALUES = 1 << 20
+
 _OWNERS: dict[str, Any] = {"Tensor": torch.Tensor, "F": F, "torch": torch}
 
 
@@ -91,6 +94,8 @@ class CallEncoder:
             if name is not None:
                 self.refs.append(name)
                 return {"ref": name}
+            if value.numel() > MAX_CONST_VALUES:
+                return {"unknown": f"tensor of {value.numel()} values"}
             key = f"const{len(self.consts)}"
             self.consts[key] = value
             return {"const": key}

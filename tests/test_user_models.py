@@ -251,4 +251,5 @@ def test_cli_trains_a_users_class_and_commands_take_code(net_file, tmp_path, dat
     assert "fc1" in capsys.readouterr().out
     assert main(["evaluate", str(out), "--code", spec(net_file), "--sample", "--out",
                  str(tmp_path / "report"), "--format", "json"]) == 0  # fmt: skip
-    assert json.loads(capsys.readouterr().out)["test_images"] == 500
+    report = json.loads(capsys.readouterr().out)
+    assert report["architecture"] == "MyNet" and report["images"] == 500

@@ -266,9 +266,9 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
     base = Sketch(size, theme)
     who = trace.checkpoint or trace.architecture
     base.text(margin, 18 * u, f"Data flow through {who}", 11.5, bold=True)
-    base.text(margin, 38 * u, "Blocks are sized by the tensor leaving each step "
-              "(height: map size, depth: channels), painted with its real values; "
-              "arrows: what each step reads.", 8.5, color=t.muted)  # fmt: skip
+    base.text(margin, 38 * u, "Each block is the tensor leaving one step (height: map size, "
+              "depth: channels) in its real values; arrows: what each step reads.", 8.5,
+              color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
     _place_labels(base, blocks, slots, u)
     paths = _paths(blocks, slots, mid, u)
