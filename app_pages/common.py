@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ torch.set_num_threads(
     int(os.environ.get("EXPLAINER_TORCH_THREADS") or max(1, min(4, (os.cpu_count() or 2) // 2)))
 )
 
+MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the largest shipped model is ~5 MB
 PREFERRED_MODELS = ["bn_cnn", "tinyvgg", "fast_cnn", "cnn3_fc3", "basic_cnn", "mlp", "linear"]
 GET_DATA_HINT = (
     "The full test set is not on this machine, so this page uses the 500 bundled test digits. "
@@ -90,17 +92,95 @@ def live_models() -> dict[str, Checkpoint]:
     return st.session_state.setdefault("live_models", {})
 
 
+def uploaded_models() -> dict[str, Checkpoint]:
+    """Checkpoints uploaded in the sidebar in this browser session."""
+    return st.session_state.setdefault("uploaded_models", {})
+
+
+@dataclass
+class NamedCheckpoint(Checkpoint):
+    """A checkpoint shown under a name of its own (an upload: its file is gone)."""
+
+    label: str = "model"
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+
+@st.cache_resource(show_spinner=False)
+def _load_path(path: str, mtime: float, code: str) -> Checkpoint | str:
+    try:
+        return load_checkpoint(path, code=code or None)
+    except ExplainerError as exc:
+        return str(exc)
+
+
+def env_model() -> dict[str, Checkpoint]:
+    """``EXPLAINER_APP_MODEL`` when it is a checkpoint file (not a shipped name): that model,
+    read with ``weights_only``. A model of the user's own class needs ``EXPLAINER_APP_CODE``
+    (``my_net.py:MyNet``): the person starting the app agreeing to import that code."""
+    wanted = os.environ.get("EXPLAINER_APP_MODEL", "")
+    if not wanted.endswith(".pt"):
+        return {}
+    path = Path(wanted).expanduser()
+    mtime = path.stat().st_mtime if path.is_file() else 0.0
+    got = _load_path(str(path), mtime, os.environ.get("EXPLAINER_APP_CODE", ""))
+    if isinstance(got, str):
+        st.session_state["_model_error"] = f"EXPLAINER_APP_MODEL: {got}"
+        return {}
+    return {got.name: got}
+
+
 def all_models(dataset: str) -> dict[str, Checkpoint]:
-    live = {k: v for k, v in live_models().items() if v.dataset == dataset}
-    return shipped_models(dataset) | live
+    extra = env_model() | uploaded_models() | live_models()
+    return shipped_models(dataset) | {k: v for k, v in extra.items() if v.dataset == dataset}
 
 
 def datasets_with_models() -> list[str]:
+    extra = env_model() | uploaded_models() | live_models()
     return [
-        d
-        for d in DATASETS
-        if shipped_checkpoints(d) or any(c.dataset == d for c in live_models().values())
+        d for d in DATASETS if shipped_checkpoints(d) or any(c.dataset == d for c in extra.values())
     ]
+
+
+def add_uploaded_checkpoint(name: str, data: bytes) -> str:
+    """Load an uploaded checkpoint of a registry architecture and add it to the model list;
+    returns its name. Read with ``weights_only`` from a private temporary file: nothing is
+    unpickled and no code is imported (a checkpoint of the user's own class is refused)."""
+    if not data:
+        raise ExplainerError(f"{name} is empty (0 bytes)")
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise ExplainerError(
+            f"{name} is {len(data) / 1e6:.0f} MB; the app takes checkpoints up to "
+            f"{MAX_CHECKPOINT_BYTES / 1e6:.0f} MB"
+        )
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    label = f"{Path(name).stem} (uploaded)"
+    models = uploaded_models()
+    if label in models and models[label].__dict__.get("_app_key") == f"upload:{digest}":
+        return label
+    fd, tmp = tempfile.mkstemp(suffix=".pt")  # mode 0600: only this user reads it
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        ckpt = load_checkpoint(tmp)  # no code=: a user's own class is refused, never imported
+    except ExplainerError as exc:
+        text = str(exc).replace(tmp, name)
+        if "your own class" in text:
+            text = (
+                f"{name} holds a model of its own class; the app never imports code from an "
+                "upload. Upload a checkpoint of a registered architecture, or start the app "
+                "with EXPLAINER_APP_MODEL=file.pt EXPLAINER_APP_CODE=my_net.py:MyNet"
+            )
+        raise ExplainerError(text) from None
+    finally:
+        os.unlink(tmp)
+    fields = {f: getattr(ckpt, f) for f in Checkpoint.__dataclass_fields__}
+    named = NamedCheckpoint(**(fields | {"path": None}), label=label)
+    named.__dict__["_app_key"] = f"upload:{digest}"
+    models[label] = named
+    return label
 
 
 def current_dataset() -> str:
@@ -127,6 +207,7 @@ def model_label(name: str, ckpt: Checkpoint | None = None) -> str:
     acc = ckpt.metrics.get("test_accuracy") if ckpt else None
     tail = f" · {acc:.2%}" if acc else ""
     live = " (trained here)" if name in live_models() else ""
+    live = live or (" (your file)" if name in env_model() else "")
     return f"{name}{live}{tail}"
 
 
@@ -241,6 +322,7 @@ def sidebar() -> None:
     """Dataset switch, model picker and presenter mode (in the router, so every page has them)."""
     st.markdown(BASE_CSS, unsafe_allow_html=True)
     with st.sidebar:
+        upload_checkpoint()
         dsets = datasets_with_models() or ["mnist"]
         if len(dsets) > 1:
             st.radio(
@@ -255,11 +337,14 @@ def sidebar() -> None:
         models = all_models(current_dataset())
         if "_next_model" in st.session_state:
             st.session_state["model"] = st.session_state.pop("_next_model")
+        if error := st.session_state.pop("_model_error", None):
+            st.error(error)
         if models:
             names = list(models)
             labels = {n: model_label(n, c) for n, c in models.items()}
             if st.session_state.get("model") not in names:
                 wanted = os.environ.get("EXPLAINER_APP_MODEL", "")
+                wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted
                 st.session_state["model"] = wanted if wanted in names else names[0]
             st.selectbox(
                 "Model",
@@ -272,6 +357,29 @@ def sidebar() -> None:
         st.toggle("Presenter mode", key="presenter", help="Large type for a projector.")
     if st.session_state.get("presenter"):
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+
+
+def upload_checkpoint() -> None:
+    """The sidebar's "your own checkpoint" uploader (a ``.pt`` of a registered
+    architecture); a new upload becomes the selected model."""
+    up = st.file_uploader(
+        "Your checkpoint (.pt)",
+        type=["pt"],
+        key="ckpt_upload",
+        help="A checkpoint saved by `explainer train` (any registered architecture). It is "
+        "read as plain tensors: nothing in it is run.",
+    )
+    if up is None:
+        return
+    try:
+        name = add_uploaded_checkpoint(up.name, up.getvalue())
+    except ExplainerError as exc:
+        st.warning(str(exc))
+        return
+    if st.session_state.get("_uploaded") != name + str(up.file_id):
+        st.session_state["_uploaded"] = name + str(up.file_id)
+        st.session_state["dataset"] = uploaded_models()[name].dataset
+        st.session_state["model"] = name
 
 
 def sidebar_digit() -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from app_pages import common, compute, visuals
-from explainer.architectures import count_parameters, describe
+from explainer.architectures import available, count_parameters, describe
 from explainer.style import scale_for
 
 
@@ -93,12 +93,7 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
     cols = st.columns(2, gap="large")
     for j, col in enumerate(cols):
         with col:
-            cnns = [
-                i
-                for i, n in enumerate(names)
-                if models[n].model.get_submodule("normalize")
-                and any(isinstance(m, torch.nn.Conv2d) for m in models[n].model.modules())
-            ]
+            cnns = [i for i, n in enumerate(names) if _has_conv(models[n])]
             default = cnns[j] if j < len(cnns) else min(j, len(names) - 1)
             name = st.selectbox(f"Model {'AB'[j]}", names, index=default, key=f"cmp_model_{j}")
             c = models[name]
@@ -140,8 +135,11 @@ st.caption(
 )
 with st.expander("What each architecture is"):
     for name, c in models.items():
-        a = describe(c.architecture)
-        st.markdown(f"**{name}** — *{a.title}*. {a.summary}")
+        if c.architecture in available():
+            a = describe(c.architecture)
+            st.markdown(f"**{name}** — *{a.title}*. {a.summary}")
+        else:
+            st.markdown(f"**{name}** — your own class `{c.model_class or c.architecture}`.")
 a, b = st.columns(2)
 with a:
     st.markdown("**Validation accuracy** after each epoch")

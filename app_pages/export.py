@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, compute
 from explainer.errors import ExplainerError
 
 TITLES = {
@@ -33,8 +33,25 @@ def available_kinds() -> list[str]:
 
 
 def snapshots_for(ckpt) -> list[Path]:
-    folder = common.models_root() / "snapshots"
-    return sorted(folder.glob(f"{ckpt.name}_epoch*.pt")) if ckpt.path else []
+    """The checkpoint's epoch snapshots, then its own file (none for an upload or a model
+    trained here)."""
+    from explainer.insights import snapshot_paths
+
+    return snapshot_paths(ckpt, strict=False) if ckpt.path else []
+
+
+def report_options(kind: str, ckpt, trace) -> dict:
+    """What the training and mistakes animations read, computed here by the library."""
+    if kind == "training":
+        from explainer.insights import training_evolution
+
+        snaps = snapshots_for(ckpt)
+        return {"evolution": training_evolution(snaps, trace.image, label=trace.label)}
+    if kind == "mistakes":
+        from explainer.evaluate import mistake_report
+
+        return {"report": mistake_report(compute.evaluation(ckpt))}
+    return {}
 
 
 st.title("Export")
@@ -63,9 +80,6 @@ if kind == "training":
             "in the sidebar (its snapshots ship with the project)."
         )
         st.stop()
-    options["snapshots"] = [str(p) for p in snaps]
-elif kind == "mistakes":
-    options["checkpoint"] = ckpt
 
 if st.button("Render", type="primary", icon=":material/movie:"):
     trace = common.trace_for(ckpt, digit)
@@ -76,6 +90,7 @@ if st.button("Render", type="primary", icon=":material/movie:"):
         try:
             from explainer.animate import render_animation
 
+            options = report_options(kind, ckpt, trace)
             render_animation(
                 kind, trace, out, seconds=float(seconds), size=SIZES[size_name], **options
             )

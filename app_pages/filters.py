@@ -8,6 +8,8 @@ import streamlit as st
 
 from app_pages import common, compute, visuals
 from explainer import style
+from explainer.arith import conv_layers
+from explainer.errors import ExplainerError
 from explainer.style import colorize, scale_for
 
 
@@ -136,7 +138,7 @@ ds = common.current_dataset()
 digit = common.current_digit()
 trace = common.trace_for(ckpt, digit)
 mkey = common.model_key(ckpt)
-convs = [r for r in trace.layers if r.kind == "conv"]
+convs = conv_layers(trace)
 
 if convs:
     layer = st.selectbox(
@@ -157,7 +159,11 @@ if convs:
             visuals.colorbar_html(sc, label="weight (blue < 0 < red)"), unsafe_allow_html=True
         )
     with right:
-        top = compute.top_images(ckpt, layer)
+        try:
+            top = compute.top_images(ckpt, layer)
+        except ExplainerError as exc:  # e.g. a module used twice: its second call is not a layer
+            st.info(f"No top digits for {layer}: {exc}")
+            st.stop()
         n_top = len(top.channels)  # the first 64 channels at most
         first = st.number_input(
             f"filters from (of {n_top})", 0, max(n_top - 8, 0), 0, step=8, key=f"flt_ch_{layer}"

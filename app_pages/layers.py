@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, visuals
+from app_pages import common, conv_window, visuals
+from explainer import arith
 from explainer.style import scale_for
 from explainer.trace import LayerRecord, Trace
 
@@ -77,8 +78,10 @@ def explain(r: LayerRecord) -> str:
 
 
 def layer_input(trace: Trace, i: int) -> np.ndarray:
-    """What layer ``i`` received: the previous layer's output (the image for the first)."""
-    return trace.image[None] if i == 0 else trace.layers[i - 1].output
+    """What layer ``i`` received: the output of the record its ``inputs`` name (the first
+    one, for additions and concatenations; the model's input for ``"input"``)."""
+    r = trace.layers[i]
+    return trace.inputs_of(r)[0] if r.inputs else trace.model_input
 
 
 def show_maps(key: str, values: np.ndarray, kind: str, title: str, cell: int) -> None:
@@ -127,98 +130,84 @@ def show_vector(values: np.ndarray, names: list[str] | None = None, title: str =
 
 @st.fragment
 def conv_explorer(trace: Trace, i: int) -> None:
-    """Pick an output cell: its receptive field, the kernel, the products and their sum."""
+    """Pick an output cell: its window on the layer's real input, the kernel, the products,
+    what every other input channel adds, the bias (all from explainer.arith, checked)."""
     r = trace.layers[i]
-    x = layer_input(trace, i)
-    w, b = r.weight, r.bias
-    if w is None or x.ndim != 3:
+    if r.weight is None or not r.is_spatial:
         return
-    cout, cin, kh, kw = w.shape
-    stride = r.params.get("stride", [1, 1])
-    pad = r.params.get("padding", [0, 0])
+    cout = r.weight.shape[0]
+    kh, kw = r.weight.shape[2:]
     _, oh, ow = r.output.shape
     st.markdown("#### One output number, by hand")
     c1, c2, c3, c4 = st.columns(4)
-    ch = c1.number_input("filter (output channel)", 0, cout - 1, 0, key=f"cx_ch_{r.name}")
-    default_cell = np.unravel_index(int(np.argmax(r.output[ch])), (oh, ow))
-    row = c2.slider("output row", 0, oh - 1, int(default_cell[0]), key=f"cx_row_{r.name}_{ch}")
-    col = c3.slider("output column", 0, ow - 1, int(default_cell[1]), key=f"cx_col_{r.name}_{ch}")
-    contrib = _products(x, w[ch], row, col, stride, pad)  # (cin, kh, kw)
-    strongest = int(np.argmax(np.abs(contrib).sum(axis=(1, 2))))
-    ci = c4.number_input(
-        "input channel shown", 0, cin - 1, strongest if cin > 1 else 0, key=f"cx_in_{r.name}_{ch}"
-    )
-    patch = _patch(x[ci], row, col, stride, pad, kh, kw)
-
+    ch = int(c1.number_input("filter (output channel)", 0, cout - 1, 0, key=f"cx_ch_{r.name}"))
+    dy, dx = conv_window.default_cell(trace, r.name, ch)
+    row = c2.slider("output row", 0, oh - 1, dy, key=f"cx_row_{r.name}_{ch}")
+    col = c3.slider("output column", 0, ow - 1, dx, key=f"cx_col_{r.name}_{ch}")
+    best = conv_window.conv_window(trace, r.name, ch, row, col)
+    group = best.cell.in_channels
+    ci = c4.selectbox("input channel shown", group, index=best.shown, key=f"cx_in_{r.name}_{ch}")
+    cs = conv_window.conv_window(trace, r.name, ch, row, col, ci)
+    x = trace.inputs_of(r)[0]
     left, right = st.columns([1, 1.6], gap="large")
     with left:
         sc = scale_for(x[ci], "auto")
-        rgb = visuals.colorize(x[ci], sc)
         f = visuals.fit_factor(max(x.shape[1:]), 240)
-        y0, x0 = row * stride[0] - pad[0], col * stride[1] - pad[1]
-        big = visuals.outline(visuals.upscale(rgb, f), y0 * f, x0 * f, kh * f, kw * f)
-        st.image(big, caption=f"input channel {ci}, the window of output ({row}, {col}) framed")
+        ddy, ddx = arith.conv_geometry(r)[2]
+        span = ((kh - 1) * ddy + 1) * f, ((kw - 1) * ddx + 1) * f
+        rgb = visuals.upscale(visuals.colorize(x[ci], sc), f)
+        big = visuals.outline(rgb, cs.cell.rows[0] * f, cs.cell.cols[0] * f, *span)
+        st.image(big, caption=f"{r.inputs[0]}, channel {ci}: the window of output ({row}, {col})")
         st.markdown(visuals.colorbar_html(sc, "input"), unsafe_allow_html=True)
-    prod = contrib[ci]
-    bias = float(b[ch]) if b is not None else 0.0
-    this = float(prod.sum())
-    total = float(contrib.sum()) + bias
+    fmt = conv_window.Fmt(cs.decimals)
     t1, op1, t2, op2, t3 = st.columns([5, 0.5, 5, 0.5, 5], vertical_alignment="center")
-    t1.markdown(f"**window** (input channel {ci})")
-    t1.markdown(visuals.heat_table(patch, scale_for(patch, "auto")), unsafe_allow_html=True)
+    t1.markdown(f"**window** ({r.inputs[0]}, channel {ci})")
+    t1.markdown(
+        visuals.heat_table(cs.patch, scale_for(cs.patch, "auto"), fmt), unsafe_allow_html=True
+    )
     op1.markdown("<div style='font-size:2em;text-align:center'>×</div>", unsafe_allow_html=True)
-    t2.markdown(f"**kernel** (filter {ch})")
-    kern = w[ch, ci]
-    t2.markdown(visuals.heat_table(kern, scale_for(kern, "kernel")), unsafe_allow_html=True)
+    t2.markdown(f"**kernel** (filter {ch}, input channel {ci})")
+    t2.markdown(visuals.heat_table(cs.kernel, scale_for(cs.kernel, "kernel"), fmt),
+                unsafe_allow_html=True)  # fmt: skip
     op2.markdown("<div style='font-size:2em;text-align:center'>=</div>", unsafe_allow_html=True)
     t3.markdown(f"**the {kh * kw} products**")
-    t3.markdown(visuals.heat_table(prod, scale_for(prod, "auto")), unsafe_allow_html=True)
+    t3.markdown(visuals.heat_table(cs.products, scale_for(cs.products, "auto"), fmt),
+                unsafe_allow_html=True)  # fmt: skip
     with right:
-        st.markdown(
-            "Every number a convolution outputs is made the same way: lay the kernel on a "
-            "window of the input, multiply cell by cell, add it all up, add the bias. The "
-            "framed window on the left becomes the framed cell here:"
-        )
-        out_map = r.output[ch]
-        osc = scale_for(out_map, "conv")
-        fo = visuals.fit_factor(max(out_map.shape), 150)
-        small = visuals.outline(visuals.upscale(visuals.colorize(out_map, osc), fo),
-                                row * fo, col * fo, fo, fo, width=2)  # fmt: skip
-        st.image(small, caption=f"output map of filter {ch}")
-        rows = [("sum of the " + f"{kh * kw} products", this)]
-        if cin > 1:
-            rows.append(
-                (f"the same for the other {cin - 1} input channels", float(contrib.sum()) - this)
-            )
-        rows.append(("the filter's bias", bias))
-        body = "".join(
-            f"<tr><td>{'+' if i else ''}</td><td>{label}</td>"
-            f"<td style='text-align:right;font-family:monospace'>{v:+.3f}</td></tr>"
-            for i, (label, v) in enumerate(rows)
-        )
-        real = float(r.output[ch, row, col])
-        body += (
-            f"<tr style='border-top:2px solid #888'><td>=</td><td><b>output ({row}, {col}) of "
-            f"filter {ch}</b></td><td style='text-align:right;font-family:monospace'>"
-            f"<b>{total:+.3f}</b></td></tr>"
-        )
-        st.markdown(f"<table class='sumtable'>{body}</table>", unsafe_allow_html=True)
-        ok = "✓ the same" if abs(real - total) < 1e-3 * max(1.0, abs(real)) else "✗ differs"
-        st.caption(f"The layer's real output there: {real:+.3f} ({ok}).")
+        _window_sum(r, cs, ch, row, col)
 
 
-def _patch(m: np.ndarray, row: int, col: int, stride, pad, kh: int, kw: int) -> np.ndarray:
-    """The ``(kh, kw)`` window of ``m`` under output cell (row, col), zeros in the padding."""
-    padded = np.pad(m, ((pad[0], pad[0]), (pad[1], pad[1])))
-    y, x = row * stride[0], col * stride[1]
-    return padded[y : y + kh, x : x + kw]
-
-
-def _products(x: np.ndarray, w: np.ndarray, row: int, col: int, stride, pad) -> np.ndarray:
-    """Element-wise window × kernel for every input channel: ``(C_in, kh, kw)``."""
-    kh, kw = w.shape[1:]
-    win = np.stack([_patch(x[c], row, col, stride, pad, kh, kw) for c in range(x.shape[0])])
-    return win * w
+def _window_sum(r: LayerRecord, cs: arith.ConvSum, ch: int, row: int, col: int) -> None:
+    """The output map with the cell framed, and the written sum."""
+    st.markdown(
+        "Every number a convolution outputs is made the same way: lay the kernel on a window "
+        "of every input channel, multiply cell by cell, add it all up, add the bias. The "
+        "framed window on the left becomes the framed cell here:"
+    )
+    out_map = r.output[ch]
+    osc = scale_for(out_map, "conv")
+    fo = visuals.fit_factor(max(out_map.shape), 150)
+    small = visuals.outline(visuals.upscale(visuals.colorize(out_map, osc), fo),
+                            row * fo, col * fo, fo, fo, width=2)  # fmt: skip
+    st.image(small, caption=f"output map of filter {ch}")
+    lines = arith.conv_sum_lines(cs)
+    body = "".join(
+        f"<tr><td>{words}</td><td style='text-align:right;font-family:monospace'>{num}</td></tr>"
+        for words, num in lines[:-1]
+    )
+    words, num = lines[-1]
+    body += (
+        f"<tr style='border-top:2px solid #888'><td><b>{words} of filter {ch}</b></td>"
+        f"<td style='text-align:right;font-family:monospace'><b>{num}</b></td></tr>"
+    )
+    st.markdown(f"<table class='sumtable'>{body}</table>", unsafe_allow_html=True)
+    note = (
+        "The written figures add up exactly."
+        if cs.exact
+        else f"Figures rounded to {cs.decimals} decimals; the sum uses the exact values."
+    )
+    real = arith.fmt(cs.cell.captured, cs.decimals)
+    st.caption(f"{note} The layer's real output there: {real} (checked: the same).")
 
 
 def _hot_cell(values: np.ndarray) -> tuple[int, int, int]:

@@ -12,9 +12,11 @@ import streamlit as st
 import torch
 
 from app_pages import common, compute, visuals
+from explainer.arith import first_conv
 from explainer.checkpoints import Checkpoint
 from explainer.data import Split, dataset_info, load_sample, load_train_val
 from explainer.inference import accuracy, predict_logits
+from explainer.insights import snapshot_paths
 from explainer.style import scale_for
 
 LIVE_ARCH = "fast_cnn"
@@ -33,13 +35,9 @@ class LiveCheckpoint(Checkpoint):
         return self.label
 
 
-def snapshot_paths(name: str) -> list[Path]:
-    return sorted((common.models_root() / "snapshots").glob(f"{name}_epoch*.pt"))
-
-
-def first_conv(trace):
-    convs = trace.of_kind("conv")
-    return convs[0] if convs else None
+def snapshots_of(ckpt: Checkpoint) -> list[Path]:
+    """The epoch snapshots of a checkpoint (without the final file), oldest first."""
+    return snapshot_paths(ckpt, final=False, strict=False)
 
 
 def epoch_view(name: str, snaps: list[Path]) -> None:
@@ -192,12 +190,12 @@ def live_training() -> None:
 
 st.title("Training")
 ckpt = common.current_model()
-snaps = snapshot_paths(ckpt.name)
+snaps = snapshots_of(ckpt)
 owner = ckpt.name
 if not snaps:
-    for name in common.shipped_models(common.current_dataset()):
-        if snapshot_paths(name):
-            owner, snaps = name, snapshot_paths(name)
+    for name, other in common.shipped_models(common.current_dataset()).items():
+        if snapshots_of(other):
+            owner, snaps = name, snapshots_of(other)
             break
 if snaps:
     st.markdown(f"**{owner}** as it was saved during training: slide through the epochs.")

@@ -574,3 +574,55 @@ def summary_lines(ev: Evaluation) -> list[str]:
         names = ev.class_names
         lines.append(f"most common mistake: {names[i]} read as {names[j]} ({off[i, j]} times)")
     return lines
+
+
+# --- the mistakes, as the mistakes animation draws them ----------------------------------
+
+
+@dataclass
+class Mistake:
+    """One misclassified image: ``image`` ``(28, 28)`` in [0, 1], its index in the official
+    test set, the true label and the probabilities ``(K,)``."""
+
+    image: np.ndarray
+    index: int
+    label: int
+    probs: np.ndarray
+
+    @property
+    def top2(self) -> list[int]:
+        """The two most likely classes, most likely first."""
+        return [int(i) for i in np.argsort(-self.probs, kind="stable")[:2]]
+
+
+@dataclass
+class MistakeReport:
+    """The most confident mistakes of one model (``mistakes``, most confident first, at most
+    ``limit`` of them), out of ``errors`` mistakes on ``checked`` images."""
+
+    model: str
+    class_names: list[str]
+    mistakes: list[Mistake]
+    errors: int
+    checked: int
+    official: bool
+
+    @property
+    def accuracy(self) -> float:
+        return 1 - self.errors / self.checked if self.checked else float("nan")
+
+
+def mistake_report(ev: Evaluation, limit: int | None = MAX_MISTAKES_SHOWN) -> MistakeReport:
+    """The :class:`MistakeReport` of an :class:`Evaluation`: its images, true labels and
+    probabilities, in the order of :meth:`Evaluation.mistakes`."""
+    listed = ev.mistakes()
+    shown = listed if limit is None else listed[:limit]
+    images = ev.split.images
+    out = []
+    for m in shown:
+        img = images[m["position"]].numpy()
+        img = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+        out.append(Mistake(img, m["index"], int(ev.labels[m["position"]]), ev.probs[m["position"]]))
+    return MistakeReport(
+        ev.checkpoint.name, ev.class_names, out, len(listed), len(ev.labels), ev.official
+    )

@@ -9,7 +9,10 @@ Each question has a function returning plain data (numpy arrays in small datacla
   excite it most, with the patch (the channel's receptive field) that did;
 - :func:`embedding` / :func:`plot_embedding`: the penultimate layer of N digits projected to
   2-D with PCA or t-SNE, coloured by class, mistakes marked;
-- :func:`evolution` / :func:`plot_evolution`: one digit captured through every epoch snapshot.
+- :func:`evolution` / :func:`plot_evolution`: one digit captured through every epoch snapshot;
+- :func:`snapshot_paths`: where a checkpoint's epoch snapshots are; :func:`training_evolution`:
+  what the training animation draws of them (a Trace, the first layer's weights, the digit's
+  values after it and a confusion matrix per snapshot).
 
 Everything takes images as ``(N, 1, 28, 28)`` floats in [0, 1] or ``(N, 28, 28)`` uint8, e.g.
 ``load_sample().images`` (500 bundled digits, fast enough for the app on 2 CPU cores).
@@ -18,9 +21,11 @@ Everything takes images as ``(N, 1, 28, 28)`` floats in [0, 1] or ``(N, 28, 28)`
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -683,8 +688,10 @@ def plot_evolution(
         raise ExplainerError("no traces to plot")
     first = traces[0]
     if layer is None:
-        convs = first.of_kind("conv")
-        layer = convs[0].name if convs else None
+        from explainer.arith import first_conv
+
+        conv = first_conv(first)
+        layer = conv.name if conv is not None else None
     cols = len(traces)
     has_maps = layer is not None and all(layer in t.names() for t in traces)
     rows = 1 + (channels if has_maps else 0)
@@ -740,3 +747,135 @@ def plot_evolution(
         fontsize=10,
     )
     return fig
+
+
+# --- 5. training evolution, as the animations draw it -------------------------------------
+
+
+def snapshot_paths(checkpoint: Any, *, final: bool = True, strict: bool = True) -> list[Path]:
+    """The epoch snapshots of a checkpoint (a :class:`~explainer.checkpoints.Checkpoint`, a
+    path or a shipped name): ``models/snapshots/<name>_epochNN.pt`` in epoch order, then
+    (``final``) the checkpoint's own file. ``strict``: a one-line error when there are none
+    (else an empty list). The one place that knows where snapshots live."""
+    from explainer.checkpoints import models_dir, resolve_checkpoint
+
+    if hasattr(checkpoint, "model"):
+        path = checkpoint.path
+        stem = path.stem if path is not None else checkpoint.name
+    else:
+        path = resolve_checkpoint(checkpoint)
+        stem = path.stem
+    found = []
+    for p in (models_dir() / "snapshots").glob(f"{stem}_epoch*.pt"):
+        m = re.fullmatch(rf"{re.escape(stem)}_epoch(\d+)\.pt", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    if not found and strict:
+        raise ExplainerError(
+            f"no epoch snapshots of {stem} in {models_dir() / 'snapshots'}; train with "
+            "`explainer train ... --snapshot-epochs 0,1,2,5` or pass --snapshots FILE..."
+        )
+    tail = [path] if final and found and path is not None and path.is_file() else []
+    return [p for _, p in sorted(found)] + tail
+
+
+@dataclass
+class SnapshotView:
+    """One snapshot as the training animation shows it: the digit's :class:`Trace`, the
+    first layer's weights ``(K, h, w)`` (conv kernels, or a dense layer's 784 weights per unit
+    as 28×28 templates), the digit's values after that layer's activation (``(C, H, W)`` maps
+    or an ``(N,)`` vector), the confusion matrix ``(K, K)`` (rows: true class) and accuracy."""
+
+    label: str
+    epoch: int
+    trace: Trace
+    kernels: np.ndarray
+    kernels_title: str
+    maps: np.ndarray
+    maps_title: str
+    confusion: np.ndarray
+    accuracy: float
+
+
+@dataclass
+class TrainingEvolution:
+    """Every snapshot's :class:`SnapshotView`, oldest first, and the digits they were
+    scored on (``test_set``, e.g. "the 500 bundled test digits")."""
+
+    views: list[SnapshotView]
+    test_set: str
+    architecture: str
+
+
+def first_layer_view(trace: Trace) -> tuple[np.ndarray, str, np.ndarray, str]:
+    """``(weights, what they are, values after the first layer's path, what they are)``
+    for the first conv layer of ``trace`` or, without one, its first dense layer."""
+    from explainer.arith import first_conv, path_after
+
+    first = first_conv(trace)
+    if first is not None:
+        w = first.weight
+        kernels = w[:, 0] if w.shape[1] == 1 else w.mean(1)
+        what = f"{first.name}: {len(kernels)} kernels of {'×'.join(map(str, kernels.shape[1:]))}"
+    else:
+        first = next((r for r in trace.layers if r.kind == "linear" and r.weight is not None), None)
+        if first is None or first.weight.shape[1] != trace.image.size:
+            raise ExplainerError(
+                "the training view needs a conv layer or a dense layer reading every pixel"
+            )
+        kernels = first.weight.reshape(-1, *trace.image.shape)
+        what = f"{first.name}: each unit's {first.weight.shape[1]} weights as a picture"
+    after = [r for r in path_after(trace, first) if r.kind != "pool"]
+    last = next((r for r in reversed(after) if r.kind == "relu"), after[-1] if after else first)
+    how = f"after {last.description}" if last is not first else f"{first.name} output"
+    return kernels.astype(np.float32), what, last.output, f"{last.name} ({how})"
+
+
+def _snapshot_label(ck: Any, i: int) -> str:
+    is_snapshot = ck.path is not None and "_epoch" in ck.path.name
+    if is_snapshot or ck.path is None:
+        return "epoch 0 (untrained)" if i == 0 and ck.epoch == 0 else f"epoch {ck.epoch}"
+    return f"final (epoch {ck.epoch})"
+
+
+def training_evolution(
+    snapshots: Sequence[Any],
+    image: np.ndarray | torch.Tensor,
+    *,
+    label: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    images: np.ndarray | torch.Tensor | None = None,
+    labels: np.ndarray | torch.Tensor | None = None,
+) -> TrainingEvolution:
+    """What the training animation draws, for each of ``snapshots`` (checkpoints or paths,
+    oldest first): the digit ``image`` captured through it, its first layer's weights and
+    the digit's values after that layer, and its confusion matrix on ``images``/``labels``
+    (default: the test set when on disk, else the 500 bundled test digits)."""
+    from explainer.capture import capture_checkpoint
+    from explainer.checkpoints import load_checkpoint
+    from explainer.inference import predict_logits
+
+    if len(snapshots) < 2:
+        raise ExplainerError("the training animation needs at least two snapshots")
+    ckpts = [s if hasattr(s, "model") else load_checkpoint(s) for s in snapshots]
+    where = f"{len(labels) if labels is not None else 0} given digits"
+    if images is None or labels is None:
+        from explainer.data import load_test_or_sample
+
+        test, full = load_test_or_sample(ckpts[-1].dataset, data_dir)
+        images, labels = test.floats(), test.labels
+        where = f"the {len(labels)} {'test' if full else 'bundled test'} digits"
+    x = _images(images)
+    y = np.asarray(labels).astype(int)
+    views = []
+    for i, ck in enumerate(ckpts):
+        tr = capture_checkpoint(ck, image, label=label)
+        kernels, k_title, maps, m_title = first_layer_view(tr)
+        pred = predict_logits(ck.model, x).argmax(1).numpy()
+        k = len(ck.class_names) or int(pred.max()) + 1
+        conf = np.zeros((k, k), dtype=np.int64)
+        np.add.at(conf, (y, pred), 1)
+        acc = float(np.trace(conf) / max(1, conf.sum()))
+        views.append(SnapshotView(_snapshot_label(ck, i), int(ck.epoch), tr, kernels, k_title,
+                                  maps, m_title, conf, acc))  # fmt: skip
+    return TrainingEvolution(views, where, ckpts[-1].architecture)

@@ -448,8 +448,10 @@ class _Run:
 
 
 def chance_warning(best_val_accuracy: float, classes: int) -> str:
-    """A warning when the best validation accuracy is within twice chance level."""
-    if not (math.isfinite(best_val_accuracy) and best_val_accuracy < 2 / classes):
+    """A warning when the best validation accuracy is close to chance level: below chance plus
+    a ninth of the way to 100% (20% for 10 classes)."""
+    chance = 1 / classes
+    if not (math.isfinite(best_val_accuracy) and best_val_accuracy < chance + (1 - chance) / 9):
         return ""
     return (
         f"the best validation accuracy is {best_val_accuracy:.1%}, about chance level "

@@ -7,6 +7,7 @@ from manim import DOWN, UP, FadeIn, FadeOut, Group, Mobject, MovingCameraScene, 
 from manim.camera.moving_camera import MovingCamera
 from PIL import Image
 
+from explainer.flowgraph import record_label
 from explainer.trace import LayerRecord, Trace
 from scenes.inputs import default_trace
 from scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
@@ -115,14 +116,9 @@ class TraceScene(MovingCameraScene):
 
 
 def short_description(record: LayerRecord) -> str:
-    """``"conv 3×3"``, ``"BN"``, ``"ReLU"``, ``"max pool 2×2"``, ``"dense 1152→256"``."""
-    p = record.params
-    if record.kind == "conv":
-        k = p.get("kernel_size", [0, 0])
-        return f"conv {k[0]}×{k[1]}"
-    if record.kind == "bn":
-        return "BN"
-    return record.description
+    """``"conv 3×3"``, ``"BN"``, ``"tanh"``, ``"max pool 2×2"``, ``"add"``, ``"dense 1152→256"``
+    (see :func:`explainer.flowgraph.record_label`)."""
+    return record_label(record)
 
 
 def layer_title(records: list[LayerRecord]) -> str:

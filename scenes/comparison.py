@@ -37,7 +37,7 @@ from manim import (
 from explainer.style import CORRECT_COLOR, HIGHLIGHT_COLOR, WRONG_COLOR, scale_for
 from explainer.trace import Trace
 from scenes.common import TraceScene
-from scenes.data_flow import Volume, flow_blocks
+from scenes.data_flow import Block, Volume, flow_arrows, flow_blocks
 from scenes.inputs import comparison_traces
 from scenes.mobjects import (
     FONT_SIZE,
@@ -86,12 +86,9 @@ class NetworkRow(Group):
         if chain.height > ROW_HEIGHT:
             chain.scale_to_fit_height(ROW_HEIGHT)
         self.chain = chain
-        self.arrows = [
-            Arrow(
-                a.face.get_right(), b.face.get_left(), buff=0.05, stroke_width=2, tip_length=0.12
-            ).set_color(THEME.muted)
-            for a, b in zip(self.volumes, self.volumes[1:], strict=False)
-        ]
+        edges = flow_arrows([None, *self.volumes], [Block(), *blocks], buff=0.05,
+                            stroke_width=2, tip_length=0.12)  # fmt: skip
+        self.arrows = [arrow for _, _, arrow in edges]
         name = trace.checkpoint or trace.architecture
         self.title = label(name, FONT_SIZE + 2)
         self.subtitle = label(

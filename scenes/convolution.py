@@ -1,8 +1,12 @@
-"""ConvolutionScene: one real kernel of the first convolution sliding over the digit.
+"""ConvolutionScene: one real kernel of the first convolution sliding over its real input.
 
-The patch under the kernel is highlighted, its products with the nine (or 25) weights are
-written out and summed with the bias into one output value, then the whole output map fills in
-as the kernel sweeps the image; ReLU and max pooling follow on that same map.
+Every number comes from :mod:`explainer.arith`, checked against the network when the scene is
+built: the input is the record the convolution consumed, the patch under the kernel is
+highlighted, one input channel's products are written out, then their sum, what the other
+input channels add and the bias give one output value (at decimals where the written figures
+add up, or marked "rounded"). The whole output map fills in as the kernel sweeps the input;
+then the records that really follow the layer (batch norm, the activation used, the pooling
+used, with one window lit on its own grid) are shown as that channel's real maps.
 
     manim -ql scenes/convolution.py ConvolutionScene
 """
@@ -10,6 +14,9 @@ as the kernel sweeps the image; ReLU and max pooling follow on that same map.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # `manim scenes/convolution.py`
@@ -27,14 +34,18 @@ from manim import (
     FadeOut,
     Group,
     ReplacementTransform,
+    Square,
     TransformFromCopy,
     UpdateFromAlphaFunc,
+    VGroup,
     linear,
 )
 
+from explainer import arith
+from explainer.arith import ArithMismatch
 from explainer.errors import ExplainerError
-from explainer.style import HIGHLIGHT_COLOR, scale_for
-from explainer.trace import LayerRecord, Trace
+from explainer.style import HIGHLIGHT_COLOR, colorize, layer_scale, scale_for
+from explainer.trace import INPUT, LayerRecord, Trace
 from scenes.common import TraceScene
 from scenes.mobjects import (
     FONT_SIZE,
@@ -42,29 +53,68 @@ from scenes.mobjects import (
     THEME,
     ColorBar,
     FeatureMap,
-    Kernel,
     label,
     make_morph_animation,
 )
 
 
+@contextmanager
+def _if_workable() -> Iterator[None]:
+    """Skip a check this project cannot work out by hand; a mismatch still stops the scene."""
+    try:
+        yield
+    except ArithMismatch:
+        raise
+    except ExplainerError:
+        pass
+
+
+@dataclass
+class SceneStep:
+    """A record after the convolution, drawn as the channel's map: ``values`` are the
+    network's own (checked where a cell is worked out), ``window`` the pooling window lit up
+    (pooling only)."""
+
+    record: LayerRecord
+    values: np.ndarray
+    kind: str
+    title: str
+    caption: str
+    window: arith.PoolCell | None = None
+
+
+@dataclass
+class SceneNumbers:
+    """Everything the scene writes or draws, from :mod:`explainer.arith`, checked."""
+
+    conv: LayerRecord
+    channel: int
+    inputs: np.ndarray
+    input_label: str
+    output: np.ndarray
+    cells: list[arith.ConvSum]
+    steps: list[SceneStep]
+
+    @property
+    def in_channel(self) -> int:
+        return self.cells[-1].in_channel
+
+    @property
+    def input_map(self) -> np.ndarray:
+        return self.inputs[self.in_channel]
+
+
 def first_conv(trace: Trace) -> tuple[LayerRecord, np.ndarray]:
-    """The first convolution of a Trace and the ``(H, W)`` map it reads (the normalised
-    digit). One-line error for networks without a single-channel convolution."""
-    for i, r in enumerate(trace.layers):
-        if (
-            r.kind == "conv"
-            and r.weight is not None
-            and r.weight.ndim == 4
-            and r.weight.shape[1] == 1
-        ):
-            prev = trace.layers[i - 1].output if i > 0 else trace.image[None]
-            inp = prev[0] if prev.ndim == 3 else trace.image
-            return r, np.asarray(inp, dtype=np.float32)
-    raise ExplainerError(
-        f"the convolution scene needs a network with a convolution on the image; "
-        f"{trace.checkpoint or trace.architecture} has none (try mnist_bn_cnn or mnist_tinyvgg)"
-    )
+    """The first convolution of a Trace and the ``(C_in, H, W)`` input it read (the record its
+    ``inputs`` name). One-line error for networks without a convolution."""
+    try:
+        conv = arith.pick_conv(trace)
+    except ExplainerError:
+        raise ExplainerError(
+            f"the convolution scene needs a network with a convolution; "
+            f"{trace.checkpoint or trace.architecture} has none (try mnist_bn_cnn)"
+        ) from None
+    return conv, np.asarray(trace.inputs_of(conv)[0], dtype=np.float64)
 
 
 def pick_channel(record: LayerRecord, image: np.ndarray) -> int:
@@ -81,117 +131,155 @@ def pick_channel(record: LayerRecord, image: np.ndarray) -> int:
     return int(np.argmax(score / (out.reshape(out.shape[0], -1).std(axis=1) + 1e-6)))
 
 
-def patch_products(
-    inp: np.ndarray, kernel: np.ndarray, row: int, col: int, padding: int, stride: int = 1
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """For output pixel ``(row, col)``: the ``(kH, kW)`` input patch (zero padded), its
-    element-wise products with ``kernel`` and their sum (without the bias)."""
-    kh, kw = kernel.shape
-    padded = np.pad(inp, padding)
-    patch = padded[row * stride : row * stride + kh, col * stride : col * stride + kw]
-    products = patch * kernel
-    return patch, products, float(products.sum())
-
-
-def convolve(
-    inp: np.ndarray, kernel: np.ndarray, bias: float, padding: int, stride: int = 1
-) -> np.ndarray:
-    """The ``(H', W')`` cross-correlation PyTorch's ``Conv2d`` computes, for one channel."""
-    kh, kw = kernel.shape
-    padded = np.pad(inp.astype(np.float64), padding)
-    h = (padded.shape[0] - kh) // stride + 1
-    w = (padded.shape[1] - kw) // stride + 1
-    out = np.zeros((h, w))
-    for i in range(kh):
-        for j in range(kw):
-            out += kernel[i, j] * padded[i : i + stride * h : stride, j : j + stride * w : stride]
-    return (out + bias).astype(np.float32)
-
-
-def max_pool(x: np.ndarray, k: int = 2) -> np.ndarray:
-    """``(H, W)`` → ``(H // k, W // k)``: the maximum of each ``k × k`` block (floor mode)."""
-    h, w = (x.shape[0] // k) * k, (x.shape[1] // k) * k
-    return x[:h, :w].reshape(h // k, k, w // k, k).max(axis=(1, 3))
-
-
 def showcase_positions(out: np.ndarray, kernel_size: int) -> list[tuple[int, int]]:
-    """Two output pixels worth computing by hand: the strongest response and a quiet one."""
+    """Two output pixels worth computing by hand: a quiet one and the strongest response."""
     strong = tuple(int(v) for v in np.unravel_index(np.argmax(out), out.shape))
-    quiet = (kernel_size, kernel_size)
+    quiet = (min(kernel_size, out.shape[0] - 1), min(kernel_size, out.shape[1] - 1))
     return [quiet, strong] if quiet != strong else [strong]
 
 
-def following(trace: Trace, record: LayerRecord, kinds: tuple[str, ...]) -> LayerRecord | None:
-    """The first layer after ``record`` of one of ``kinds``, if it comes before the next conv."""
-    names = trace.names()
-    for r in trace.layers[names.index(record.name) + 1 :]:
-        if r.kind == "conv":
-            return None
-        if r.kind in kinds:
-            return r
-    return None
+def _step(trace: Trace, r: LayerRecord, ch: int) -> SceneStep | None:
+    """The scene's picture of record ``r`` (channel ``ch``), its numbers checked."""
+    values = r.output[ch]
+    if r.kind == "bn":
+        hot = tuple(int(v) for v in np.unravel_index(np.argmax(np.abs(values)), values.shape))
+        with _if_workable():
+            arith.norm_cell(trace, r, (ch, *hot))
+        return SceneStep(r, values, "bn", r.description,
+                         f"{r.description.capitalize()} shifts and rescales this channel "
+                         "with numbers learned in training")  # fmt: skip
+    if r.kind == "relu":
+        with _if_workable():
+            mine = arith.activation_map(trace, r, trace.inputs_of(r)[0][ch])
+            arith.check_block(r, mine, (ch,))
+        formula = arith.activation_formula(r)
+        extra = ": negatives become 0" if arith.activation_name(r) in ("relu", "relu6") else ""
+        return SceneStep(r, values, "relu", r.description,
+                         f"{r.description} at every value, {formula}{extra}")  # fmt: skip
+    if r.kind == "pool":
+        py, px = (int(v) for v in np.unravel_index(np.argmax(values), values.shape))
+        window = None
+        with _if_workable():
+            window = arith.pool_cell(trace, r, ch, py, px)
+        (kh, kw) = r.params.get("kernel_size", [0, 0]) if not r.params.get("adaptive") else (0, 0)
+        how = "largest value" if r.params.get("mode") == "max" else "average"
+        size = f"{r.input_shape[-2]}×{r.input_shape[-1]} → {values.shape[0]}×{values.shape[1]}"
+        text = f"each {kh}×{kw} window keeps its {how}" if kh else "each region keeps its average"
+        return SceneStep(r, values, "pool", r.description,
+                         f"{r.description.capitalize()}: {text}, {size}", window)  # fmt: skip
+    return None  # dropout: nothing to see at test time
+
+
+def scene_numbers(trace: Trace) -> SceneNumbers:
+    """The numbers of :class:`ConvolutionScene`: the first convolution's input (the record it
+    consumed), a channel that lights up on the ink, two output values worked out over every
+    input channel, the whole map and the records that follow it, all checked."""
+    conv, inputs = first_conv(trace)
+    ch = pick_channel(conv, trace.image)
+    output = arith.conv_channel_map(trace, conv, ch)
+    k = int(conv.weight.shape[-1])
+    most = 3 if k <= 3 else 2
+    positions = showcase_positions(output, k)
+    strong = arith.conv_sum(arith.conv_cell(trace, conv, ch, *positions[-1]), most=most)
+    cells = [
+        arith.conv_sum(arith.conv_cell(trace, conv, ch, *p), strong.shown, most=most)
+        for p in positions[:-1]
+    ] + [strong]
+    src = conv.inputs[0]
+    what = "the digit" if src == INPUT else f"{src} ({trace.layer(src).description})"
+    steps = [s for r in arith.path_after(trace, conv) if (s := _step(trace, r, ch)) is not None]
+    return SceneNumbers(conv, ch, inputs, what, output, cells, steps)
+
+
+def _grid(values: np.ndarray, decimals: int, cell: float, fs: float, color: str) -> Group:
+    nums = Group(*[label(arith.fmt(float(v), decimals), fs, color) for v in values.ravel()])
+    for n in nums:
+        n.scale_to_fit_width(min(n.width, cell * 1.25))
+    return nums.arrange_in_grid(rows=values.shape[0], buff=(0.18, 0.12))
+
+
+def kernel_grid(weights: np.ndarray, cell: float, font_size: float, decimals: int = 2) -> Group:
+    """The kernel as coloured squares with its weights written in (true minus signs)."""
+    scale = scale_for(weights, "kernel")
+    colours = colorize(weights, scale)
+    squares, numbers = VGroup(), Group()
+    for (r, c), w in np.ndenumerate(weights):
+        sq = Square(side_length=cell, stroke_color=THEME.muted, stroke_width=1)
+        sq.set_fill("#" + "".join(f"{int(v):02x}" for v in colours[r, c]), opacity=1)
+        sq.move_to(RIGHT * c * cell + DOWN * r * cell)
+        light = colours[r, c].astype(int).sum() > 3 * 150
+        num = label(arith.fmt(float(w), decimals), font_size, "#111111" if light else "#f0f0f0")
+        num.scale_to_fit_width(min(num.width, cell * 0.9)).move_to(sq)
+        squares.add(sq)
+        numbers.add(num)
+    return Group(squares, numbers)
 
 
 class ConvolutionScene(TraceScene):
     """A real kernel at work (see the module docstring)."""
 
     def construct(self) -> None:
-        trace = self.trace
-        conv, inp = first_conv(trace)
-        ch = pick_channel(conv, trace.image)
-        kernel = conv.weight[ch, 0]
-        bias = float(conv.bias[ch]) if conv.bias is not None else 0.0
-        pad = int(conv.params.get("padding", [0, 0])[0])
-        stride = int(conv.params.get("stride", [1, 1])[0])
-        k = kernel.shape[0]
-        out = conv.output[ch]
-        conv_scale = scale_for(out, "conv")
-
-        header = self.make_header(f"Convolution: filter {ch} of {conv.name}")
-        self.play(FadeIn(header), run_time=0.6)
-
-        digit = FeatureMap(trace.image, scale_for(trace.image, "input"), height=3.6)
+        nums = scene_numbers(self.trace)
+        self.numbers = nums
+        conv, ch = nums.conv, nums.channel
+        self.play(FadeIn(self.make_header(f"Convolution: filter {ch} of {conv.name}")),
+                  run_time=0.6)  # fmt: skip
+        kind = "input" if conv.inputs[0] == INPUT else "conv"
+        digit = FeatureMap(nums.input_map, layer_scale(nums.inputs, kind), height=3.6)
         digit.move_to(LEFT * 4.6 + DOWN * 0.2)
-        digit_cap = label(f"input {trace.image.shape[0]}×{trace.image.shape[1]}", SMALL_FONT_SIZE)
-        digit_cap.next_to(digit, DOWN, buff=0.15)
-        output = FeatureMap(out, conv_scale, height=3.6).move_to(RIGHT * 4.6 + DOWN * 0.2)
-        out_cap = label(f"output map {out.shape[0]}×{out.shape[1]}", SMALL_FONT_SIZE).next_to(
-            output, DOWN, buff=0.15
-        )
+        h, w = nums.input_map.shape
+        where = f", channel {nums.in_channel}" if nums.inputs.shape[0] > 1 else ""
+        digit_cap = label(f"input: {nums.input_label}{where}, {h}×{w}", SMALL_FONT_SIZE)
+        digit_cap.scale_to_fit_width(min(digit_cap.width, 4.0)).next_to(digit, DOWN, buff=0.15)
+        conv_scale = scale_for(nums.output, "conv")
+        output = FeatureMap(nums.output, conv_scale, height=3.6).move_to(RIGHT * 4.6 + DOWN * 0.2)
+        oh, ow = nums.output.shape
+        out_cap = label(f"output map {oh}×{ow}", SMALL_FONT_SIZE).next_to(output, DOWN, buff=0.15)
         out_bar = ColorBar(conv_scale, width=2.2, text="value (blue < 0 < red)").next_to(
             out_cap, DOWN, buff=0.2
         )
-
+        k = int(conv.weight.shape[-1])
         cell = 0.42 if k <= 3 else 0.3
-        kern = Kernel(kernel, cell=cell, font_size=SMALL_FONT_SIZE - (0 if k <= 3 else 4))
-        kern_cap = label(f"kernel {k}×{k}", SMALL_FONT_SIZE)
+        kern = kernel_grid(nums.cells[-1].kernel, cell, SMALL_FONT_SIZE - (0 if k <= 3 else 4),
+                           nums.cells[-1].decimals)  # fmt: skip
+        kern_cap = label(f"kernel {k}×{k}" + (f" (input channel {nums.in_channel})" if where
+                         else ""), SMALL_FONT_SIZE)  # fmt: skip
         kern_group = Group(kern, kern_cap.next_to(kern, UP, buff=0.12)).move_to(
             UP * 1.4 + LEFT * 1.5
         )
-
-        self.play(
-            *self.swap_caption("The digit, and one learned filter of the first convolution"),
-            FadeIn(digit, digit_cap),
-        )
+        self.play(*self.swap_caption("The input, and one learned filter of the convolution"),
+                  FadeIn(digit, digit_cap))  # fmt: skip
         self.play(FadeIn(kern_group), run_time=0.8)
         self.play(
-            *self.swap_caption(f"Each output value = Σ weight × pixel + bias, on a {k}×{k} patch"),
+            *self.swap_caption(f"Each output value = Σ weight × input + bias, on a {k}×{k} patch"),
             FadeIn(output.frame, out_cap, out_bar),
             run_time=0.8,
         )
+        highlight = self.by_hand(nums, digit, output, conv_scale, cell, kern_group)
+        self.sweep(nums, digit, output, highlight)
+        self.play(FadeOut(kern_group, digit, digit_cap), FadeOut(self.caption), run_time=0.6)
+        self.caption = None
+        self.play(FadeOut(out_cap, out_bar), run_time=0.3)
+        self.next_steps(nums, output, conv_scale)
 
-        # --- two values computed by hand ---------------------------------------------------
-        panel: Group | None = None
-        highlight = None
-        out_mark = None
+    def window(self, fmap: FeatureMap, cs: arith.ConvSum):
+        """The frame around the input window of a worked cell (dilation included)."""
+        dy, dx = arith.conv_geometry(self.numbers.conv)[2]
+        kh, kw = cs.kernel.shape
+        size = ((kh - 1) * dy + 1, (kw - 1) * dx + 1)
+        return fmap.make_highlight(cs.cell.rows[0], cs.cell.cols[0], size)
+
+    def by_hand(self, nums, digit, output, conv_scale, cell, kern_group):
+        """Two output values worked out: patch, products, the sum over every input channel."""
+        panel = highlight = out_mark = None
         computed = []
-        for row, col in showcase_positions(out, k):
-            patch, products, total = patch_products(inp, kernel, row, col, pad, stride)
-            box = digit.make_highlight(row * stride - pad, col * stride - pad, k)
+        for cs in nums.cells:
+            row, col = cs.cell.y, cs.cell.x
+            box = self.window(digit, cs)
             mark = output.make_highlight(row, col, 1)
-            new_panel = self.product_panel(patch, products, total, bias, cell, kern_group)
+            new_panel = self.product_panel(cs, cell, kern_group)
             value_pixel = FeatureMap(
-                out[row : row + 1, col : col + 1], conv_scale, height=output.cell_size
+                nums.output[row : row + 1, col : col + 1], conv_scale, height=output.cell_size
             )
             value_pixel.move_to(output.pixel_center(row, col))
             anims = [Create(box) if highlight is None else ReplacementTransform(highlight, box)]
@@ -207,47 +295,46 @@ class ConvolutionScene(TraceScene):
             computed.append(value_pixel)
             self.wait(0.8)
             highlight, out_mark, panel = box, mark, new_panel
+        self.play(FadeOut(panel, out_mark), run_time=0.6)
+        self.remove(*computed)
+        return highlight
 
-        # --- the sweep ------------------------------------------------------------------------
-        rows, cols = out.shape
+    def sweep(self, nums, digit, output, highlight) -> None:
+        """The window slides over every position while the output map fills in."""
+        rows, cols = nums.output.shape
+        (sy, sx), (py, px), _ = arith.conv_geometry(nums.conv)
 
         def follow(m, alpha: float) -> None:
             i = min(int(alpha * rows * cols), rows * cols - 1)
             r, c = divmod(i, cols)
-            m.move_to(digit.make_highlight(r * stride - pad, c * stride - pad, k))
+            m.move_to(digit.make_highlight(r * sy - py, c * sx - px, m_size))
 
-        self.play(
-            *self.swap_caption(
-                "The same kernel slides over every position: the output map fills in"
-            ),
-            FadeOut(panel, out_mark),
-            run_time=0.6,
-        )
+        (kh, kw), (dy, dx) = nums.conv.weight.shape[2:], arith.conv_geometry(nums.conv)[2]
+        m_size = ((kh - 1) * dy + 1, (kw - 1) * dx + 1)
+        caption = "The same kernel slides over every position: the output map fills in"
+        self.play(*self.swap_caption(caption), run_time=0.6)
         self.play(
             UpdateFromAlphaFunc(highlight, follow, rate_func=linear),
             output.make_fill_animation(run_time=3.5),
             run_time=3.5,
             rate_func=linear,
         )
-        self.remove(*computed)  # now part of the filled map
         self.add(output)
         self.play(FadeOut(highlight), run_time=0.3)
         self.wait(0.5)
 
-        # --- batch norm, ReLU, max pooling on this map -------------------------------------------
-        steps = self.after_conv_steps(trace, conv, ch)
-        self.play(FadeOut(kern_group, digit, digit_cap), FadeOut(self.caption), run_time=0.6)
-        self.caption = None
-        self.play(FadeOut(out_cap, out_bar), run_time=0.3)
+    def next_steps(self, nums: SceneNumbers, output: FeatureMap, conv_scale) -> None:
+        """The records that follow the convolution, each as the channel's real map."""
         self.play(output.animate.scale(0.62).move_to(LEFT * 5.2 + UP * 0.35), run_time=0.8)
         out_cap = label("convolution", SMALL_FONT_SIZE).next_to(output, DOWN, buff=0.15)
         out_bar = ColorBar(conv_scale, width=1.6, text="value").next_to(out_cap, DOWN, buff=0.2)
         self.play(FadeIn(out_cap, out_bar), run_time=0.4)
         maps = [Group(output, out_cap, out_bar)]
-        for values, kind, title, caption in steps:
-            scale = scale_for(values, kind)
-            fm = FeatureMap(values, scale, height=3.6 * 0.62 * values.shape[0] / out.shape[0])
-            cap = label(title, SMALL_FONT_SIZE)
+        height = 3.6 * 0.62 / nums.output.shape[0]
+        for step in nums.steps[:3]:
+            scale = layer_scale(step.values, step.kind)
+            fm = FeatureMap(step.values, scale, height=height * step.values.shape[0])
+            cap = label(step.title, SMALL_FONT_SIZE)
             bar = ColorBar(scale, width=1.6, text="value")
             g = Group(fm, cap.next_to(fm, DOWN, buff=0.15))
             bar.next_to(g, DOWN, buff=0.2)
@@ -259,9 +346,9 @@ class ConvolutionScene(TraceScene):
             arrow = Arrow(
                 maps[-1][0].get_right(), fm.get_left(), buff=0.1, stroke_width=3
             ).set_color(THEME.muted)
-            self.play(*self.swap_caption(caption), Create(arrow), run_time=0.7)
-            if kind == "pool":
-                self.play(*self.pool_demo(maps[-1][0], fm), run_time=1.6)
+            self.play(*self.swap_caption(step.caption), Create(arrow), run_time=0.7)
+            if step.window is not None:
+                self.play(*self.pool_demo(maps[-1][0], fm, step.window), run_time=1.6)
                 self.play(FadeIn(g), run_time=0.6)
             else:
                 self.play(TransformFromCopy(maps[-1][0].frame, fm.frame), FadeIn(g), run_time=1.0)
@@ -270,68 +357,38 @@ class ConvolutionScene(TraceScene):
         self.result_maps = [m[0] for m in maps]  # the FeatureMaps left on screen, in order
         self.wait(1.2)
 
-    def product_panel(self, patch, products, total, bias, cell, kern_group) -> Group:
-        """[patch values, products, sum line], laid out under the kernel."""
-        fs = SMALL_FONT_SIZE - (0 if patch.shape[0] <= 3 else 4)
+    def product_panel(self, cs: arith.ConvSum, cell: float, kern_group) -> Group:
+        """[patch values, products, sum lines], laid out under the kernel."""
+        fs = SMALL_FONT_SIZE - (0 if cs.patch.shape[0] <= 3 else 4)
+        d = cs.decimals
 
         def grid(values: np.ndarray, title: str, color: str) -> Group:
-            nums = Group(*[label(f"{v:.2f}", fs, color) for v in values.ravel()])
-            for n in nums:
-                n.scale_to_fit_width(min(n.width, cell * 1.25))
-            nums.arrange_in_grid(rows=values.shape[0], buff=(0.18, 0.12))
+            nums = _grid(values, d, cell, fs, color)
             return Group(
                 label(title, SMALL_FONT_SIZE, THEME.muted).next_to(nums, UP, buff=0.12), nums
             )
 
-        xs = grid(patch, "patch x (normalised)", THEME.foreground)
-        prods = grid(products, "w × x", HIGHLIGHT_COLOR)
+        xs = grid(cs.patch, "input patch x", THEME.foreground)
+        prods = grid(cs.products, "w × x", HIGHLIGHT_COLOR)
         xs.next_to(kern_group, RIGHT, buff=0.5).align_to(kern_group, DOWN)
         prods.next_to(kern_group, DOWN, buff=0.45).align_to(kern_group, LEFT).shift(RIGHT * 0.5)
-        line = label(
-            f"Σ = {total:.2f}   + bias {bias:.2f}   = {total + bias:.2f}",
-            FONT_SIZE,
-            HIGHLIGHT_COLOR,
-        )
-        line.next_to(prods, DOWN, buff=0.3)
-        return Group(xs, prods, line)
+        lines = arith.conv_sum_lines(cs)
+        text = "   ".join(f"{words} {number}" for words, number in lines[:-1])
+        if not cs.exact:
+            text += f"   (figures rounded to {d} decimals)"
+        first = label(text, SMALL_FONT_SIZE, THEME.foreground)
+        first.scale_to_fit_width(min(first.width, 9.0))
+        total = label(f"{lines[-1][0]} = {lines[-1][1]}", FONT_SIZE, HIGHLIGHT_COLOR)
+        sums = Group(first, total).arrange(DOWN, buff=0.12).next_to(prods, DOWN, buff=0.3)
+        return Group(xs, prods, sums)
 
-    def pool_demo(self, source: FeatureMap, target: FeatureMap) -> list:
-        """A 2×2 block on ``source`` and its pooled pixel on ``target`` light up."""
-        r, c = np.unravel_index(np.argmax(target.values), target.values.shape)
+    def pool_demo(self, source: FeatureMap, target: FeatureMap, cell: arith.PoolCell) -> list:
+        """One pooling window on its real grid and its pooled value light up."""
+        h, w = cell.window.shape
         return [
-            Create(source.make_highlight(2 * r, 2 * c, 2)),
-            Create(target.make_highlight(int(r), int(c), 1)),
+            Create(source.make_highlight(cell.rows[0], cell.cols[0], (h, w))),
+            Create(target.make_highlight(cell.y, cell.x, 1)),
         ]
 
-    def after_conv_steps(self, trace: Trace, conv: LayerRecord, ch: int) -> list[tuple]:
-        """(values, scale kind, title, caption) for batch norm, ReLU and max pooling."""
-        steps = []
-        current = conv.output[ch]
-        bn = following(trace, conv, ("bn",))
-        if bn is not None and bn.is_spatial:
-            current = bn.output[ch]
-            steps.append(
-                (current, "bn", "batch norm", "Batch norm shifts and rescales this channel")
-            )
-        relu = following(trace, conv, ("relu",))
-        if relu is not None and relu.is_spatial:
-            current = relu.output[ch]
-        else:
-            current = np.maximum(current, 0)
-        steps.append(
-            (current, "relu", "ReLU", "ReLU keeps positive values and sets negatives to 0")
-        )
-        pool = next((r for r in trace.layers if r.kind == "pool"), None)
-        kp = int(pool.params.get("kernel_size", [2, 2])[0]) if pool is not None else 2
-        steps.append(
-            (
-                max_pool(current, kp),
-                "pool",
-                f"max pool {kp}×{kp}",
-                f"Max pooling keeps the largest of each {kp}×{kp} block: half the size",
-            )
-        )
-        return steps
 
-
-__all__ = ["ConvolutionScene", "convolve", "first_conv", "max_pool", "patch_products"]
+__all__ = ["ConvolutionScene", "SceneNumbers", "first_conv", "kernel_grid", "scene_numbers"]

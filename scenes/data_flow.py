@@ -24,10 +24,13 @@ import numpy as np
 from manim import (
     DOWN,
     LEFT,
+    PI,
     RIGHT,
     UP,
+    AnimationGroup,
     Arrow,
     Create,
+    CurvedArrow,
     Dot,
     FadeIn,
     Group,
@@ -39,6 +42,8 @@ from manim import (
     linear,
 )
 
+from explainer.flowgraph import flow_blocks as graph_blocks
+from explainer.flowgraph import inputs_text
 from explainer.style import HIGHLIGHT_COLOR, scale_for
 from explainer.trace import LayerRecord, Trace
 from scenes.common import TraceScene, short_description
@@ -53,6 +58,7 @@ class Block:
 
     records: list[LayerRecord] = field(default_factory=list)
     image: np.ndarray | None = None  # the input, for the first block
+    sources: list[int] = field(default_factory=list)  # the blocks it reads (0: the input)
 
     @property
     def output(self) -> np.ndarray:
@@ -68,19 +74,40 @@ class Block:
             return "input"
         return " + ".join(short_description(r) for r in self.records if r.kind != "dropout")
 
+    @property
+    def note(self) -> str:
+        """What an addition or concatenation combines (``"block.bn2 + stem.2"``), else ''."""
+        return inputs_text(self.records[0]) if self.records else ""
+
 
 def flow_blocks(trace: Trace) -> list[Block]:
-    """The volumes of :class:`DataFlowScene`: the input, then one block per conv, pool,
-    flatten or dense layer, with the shape-keeping layers after it (BN, ReLU, dropout)."""
+    """The volumes of :class:`DataFlowScene`: the input, then the blocks of
+    :func:`explainer.flowgraph.flow_blocks` (a conv, pool, flatten, dense layer, addition or
+    concatenation with the shape-keeping layers that only follow it), each with the blocks
+    it reads."""
     blocks = [Block(image=trace.image)]
-    for r in trace.layers:
-        if r.kind == "normalize":
-            continue
-        if r.kind in STARTS_VOLUME or len(blocks) == 1:
-            blocks.append(Block([r]))
-        else:
-            blocks[-1].records.append(r)
+    for b in graph_blocks(trace):
+        blocks.append(Block(list(b.records), sources=[s + 1 for s in b.sources]))
     return blocks
+
+
+def flow_arrows(vols: list, blocks: list[Block], **style) -> list[tuple[int, int, VMobject]]:
+    """``(source, block, arrow)`` for every edge: straight from the volume before, arched
+    over the top from any other (a shortcut, a second branch); ``None`` volumes are left
+    out."""
+    out = []
+    for i, b in enumerate(blocks):
+        for src in b.sources:
+            a, v = vols[src], vols[i]
+            if a is None or v is None:
+                continue
+            if src == i - 1:
+                arrow = Arrow(a.face.get_right(), v.face.get_left(), **style)
+            else:
+                start, end = a.title.get_top() + UP * 0.08, v.title.get_top() + UP * 0.08
+                arrow = CurvedArrow(start, end, angle=-PI / 3, stroke_width=2)
+            out.append((src, i, arrow.set_color(THEME.muted)))
+    return out
 
 
 def volume_size(shape: tuple[int, ...]) -> tuple[float, float, float]:
@@ -138,6 +165,9 @@ class Volume(Group):
         shape_text = "×".join(map(str, block.shape))
         self.shape_label = label(shape_text, SMALL_FONT_SIZE, THEME.foreground)
         self.title = label(block.title, SMALL_FONT_SIZE - 1, THEME.muted)
+        if block.note:
+            note = label(block.note, SMALL_FONT_SIZE - 3, THEME.muted)
+            self.title = Group(self.title, note).arrange(DOWN, buff=0.05)
         box = Group(*parts, dims)
         self.title.next_to(box, UP, buff=0.15)
         self.shape_label.next_to(box, DOWN, buff=0.12)
@@ -173,9 +203,10 @@ class DataFlowScene(TraceScene):
             run_time=0.8,
         )
         self.play(FadeIn(vols[0]), run_time=0.8)
+        edges = flow_arrows(vols, blocks, buff=0.08, stroke_width=3)
         arrows = []
         for i in range(1, len(vols)):
-            prev, vol = vols[i - 1], vols[i]
+            vol = vols[i]
             shift = vol.get_right()[0] + 0.6 - self.frame.get_right()[0]
             anims = []
             if shift > 0:
@@ -184,10 +215,10 @@ class DataFlowScene(TraceScene):
                     hud.animate.shift(RIGHT * shift),
                     self.caption.animate.shift(RIGHT * shift),
                 ]
-            arrow = Arrow(prev.face.get_right(), vol.face.get_left(), buff=0.08, stroke_width=3)
-            arrow.set_color(THEME.muted)
-            arrows.append(arrow)
-            self.play(*anims, Create(arrow), FadeIn(vol, shift=RIGHT * 0.2), run_time=0.7)
+            into = [arrow for _, dst, arrow in edges if dst == i]
+            arrows += into
+            self.play(*anims, *[Create(a) for a in into], FadeIn(vol, shift=RIGHT * 0.2),
+                      run_time=0.7)  # fmt: skip
 
         # zoom out to the whole network and let the data flow through it
         width = max(self.FRAME_WIDTH, row.width + 4.0)  # room for the answer on the right
@@ -203,9 +234,17 @@ class DataFlowScene(TraceScene):
         )
         pulse = Dot(radius=0.09 * zoom, color=HIGHLIGHT_COLOR)
         steps = []
-        for vol, arrow in zip(vols[1:], arrows, strict=True):
+        for i, vol in enumerate(vols[1:], start=1):
+            into = [arrow for _, dst, arrow in edges if dst == i]
             steps.append(
-                MoveAlongPath(pulse.copy(), arrow, rate_func=linear, run_time=0.35, remover=True)
+                AnimationGroup(
+                    *[
+                        MoveAlongPath(
+                            pulse.copy(), a, rate_func=linear, run_time=0.35, remover=True
+                        )
+                        for a in into
+                    ]
+                )
             )
             steps.append(
                 Indicate(vol.outline(), color=HIGHLIGHT_COLOR, scale_factor=1.05, run_time=0.35)
@@ -224,4 +263,4 @@ class DataFlowScene(TraceScene):
 
 ORIGIN_OFFSET = np.array([0.0, -0.2, 0.0])
 
-__all__ = ["DataFlowScene", "Volume", "flow_blocks", "volume_size"]
+__all__ = ["DataFlowScene", "Volume", "flow_arrows", "flow_blocks", "volume_size"]

@@ -20,11 +20,13 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:  # `manim scenes/fo
 import numpy as np
 from manim import (
     DOWN,
+    PI,
     RIGHT,
     UP,
     AnimationGroup,
     Arrow,
     Create,
+    CurvedArrow,
     FadeIn,
     FadeOut,
     Group,
@@ -32,6 +34,8 @@ from manim import (
     VGroup,
 )
 
+from explainer.arith import confidence_text
+from explainer.flowgraph import flow_blocks, inputs_text, output_meaning
 from explainer.style import scale_for
 from explainer.trace import LayerRecord, Trace
 from scenes.common import TraceScene, layer_title
@@ -55,6 +59,8 @@ class Stage:
 
     kind: str
     records: list[LayerRecord] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
+    reads_previous: bool = True
 
     @property
     def record(self) -> LayerRecord | None:
@@ -72,35 +78,60 @@ class Stage:
 def forward_stages(trace: Trace) -> list[Stage]:
     """Group a Trace's layers into the pictures of :class:`ForwardPassScene`.
 
-    A chain conv → (bn) → (ReLU) is one ``maps`` stage, each pooling its own; flatten, each
-    dense layer with its activation, and the output layer (``logits``) follow, then ``probs``.
-    Normalisation and dropout (off at test time) are not drawn.
+    The blocks of :func:`explainer.flowgraph.flow_blocks` (a conv → BN → activation on one
+    path is one picture; a pooling, an addition, a concatenation each its own): image-shaped
+    ones are ``maps``, the flatten ``flatten``, vectors ``dense``, and the block that returns
+    the model's output ``logits``; then ``probs``. Normalisation and dropout (off at test
+    time) are not drawn. ``Stage.sources`` are the stages a stage reads (0: the input).
     """
-    layers = [r for r in trace.layers if r.kind not in ("normalize", "dropout")]
+    blocks = flow_blocks(trace)
     stages = [Stage("input")]
-    chain: list[LayerRecord] = []
-    for i, r in enumerate(layers):
-        nxt = layers[i + 1] if i + 1 < len(layers) else None
-        chain.append(r)
-        if r.is_spatial:
-            if (
-                r.kind == "pool"
-                or nxt is None
-                or nxt.kind in ("conv", "pool")
-                or not nxt.is_spatial
-            ):
-                stages.append(Stage("maps", chain))
-                chain = []
-        elif r.kind == "flatten":
-            stages.append(Stage("flatten", chain))
-            chain = []
-        elif nxt is None or nxt.kind in ("linear", "flatten"):
-            stages.append(Stage("logits" if nxt is None else "dense", chain))
-            chain = []
-    if chain:
-        stages.append(Stage("logits", chain))
-    stages.append(Stage("probs"))
+    stage_of = {-1: [0]}  # block index -> the stages that stand for it (0: the input)
+    for i, b in enumerate(blocks):
+        records = [r for r in b.records if r.kind != "dropout"]
+        sources = list(dict.fromkeys(k for s in b.sources for k in stage_of[s]))
+        if not records:  # dropout alone: drawn as what it passes on
+            stage_of[i] = sources
+            continue
+        if i == len(blocks) - 1 and not b.last.is_spatial:
+            kind = "logits"
+        elif b.last.is_spatial:
+            kind = "maps"
+        else:
+            kind = "flatten" if b.first.kind == "flatten" else "dense"
+        stages.append(Stage(kind, records, sources=sources))
+        stage_of[i] = [len(stages) - 1]
+    stages.append(Stage("probs", sources=[len(stages) - 1]))
+    for i, st in enumerate(stages):
+        st.reads_previous = i == 0 or (i - 1) in st.sources
     return stages
+
+
+def _maps_caption(stage: Stage, trace: Trace) -> str:
+    r, first = stage.record, stage.records[0]
+    if first.kind == "pool":
+        if first.params.get("adaptive"):
+            size = "×".join(str(v) for v in first.shape[1:])
+            how = "the largest value" if first.params.get("mode") == "max" else "the mean"
+            return f"Adaptive pooling keeps {how} of each map: {size} per channel"
+        k = first.params.get("kernel_size", [2, 2])[0]
+        size = f"{trace.value(first.inputs[0]).shape[-1]}→{first.shape[-1]} pixels"
+        if first.params.get("mode", "max") == "max":
+            return f"Max pooling keeps the strongest of each {k}×{k} block: {size}"
+        return f"Average pooling keeps the mean of each {k}×{k} block: {size}"
+    if first.kind in ("add", "concat", "mul"):
+        what = inputs_text(first)
+        if first.kind == "add":
+            return f"Adds {what} value by value (a shortcut around the layers between)"
+        if first.kind == "concat":
+            chans = " + ".join(str(trace.value(n).shape[0]) for n in first.inputs)
+            return f"Stacks the maps of {what}: {chans} = {r.shape[0]} channels"
+        return f"Multiplies every value: {what}"
+    if first.kind != "conv":
+        return f"{stage.title}: {r.shape_text}"
+    c = first.params.get("out_channels", first.shape[0])
+    k = first.params.get("kernel_size", [3, 3])[0]
+    return f"{c} filters of {k}×{k} slide over their input; each map lights up on its pattern"
 
 
 def stage_caption(stage: Stage, trace: Trace) -> str:
@@ -109,18 +140,9 @@ def stage_caption(stage: Stage, trace: Trace) -> str:
     if stage.kind == "input":
         return "A 28×28 digit: every pixel is a number, 0 = background, 1 = ink"
     if stage.kind == "maps" and r is not None:
-        if r.kind == "pool":
-            k = r.params.get("kernel_size", [2, 2])[0]
-            size = f"{r.input_shape[-1]}→{r.shape[-1]} pixels"
-            return f"Max pooling keeps the strongest of each {k}×{k} block: {size}"
-        conv = next((x for x in stage.records if x.kind == "conv"), None)
-        if conv is None:
-            return f"{stage.title}: {r.shape_text}"
-        c = conv.params.get("out_channels", conv.shape[0])
-        k = conv.params.get("kernel_size", [3, 3])[0]
-        return f"{c} filters of {k}×{k} slide over the image; each map lights up on its pattern"
+        return _maps_caption(stage, trace)
     if stage.kind == "flatten" and r is not None:
-        shape = "×".join(map(str, r.input_shape))
+        shape = "×".join(map(str, trace.value(stage.records[0].inputs[0]).shape))
         return f"Flatten: the {shape} values become one column of {r.shape[0]}"
     if stage.kind == "dense" and r is not None:
         lin = stage.records[0]
@@ -128,13 +150,13 @@ def stage_caption(stage: Stage, trace: Trace) -> str:
         return (
             f"Dense layer: each of {r.shape[0]} neurons weighs all {n_in} inputs (bright = active)"
         )
-    if stage.kind == "logits":
-        return "Output layer: one score (logit) per class"
-    p = trace.confidence * 100
+    if stage.kind == "logits" and r is not None:
+        return f"Output layer ({stage.title}): {output_meaning(r)}"
+    p = confidence_text(trace.confidence)
     verdict = ""
     if trace.label is not None:
         verdict = " ✓ correct" if trace.correct else f" ✗ (label {trace.class_names[trace.label]})"
-    return f"Softmax turns scores into probabilities: “{trace.predicted_name}” at {p:.1f}%{verdict}"
+    return f"Softmax turns scores into probabilities: “{trace.predicted_name}” at {p}{verdict}"
 
 
 def map_height_for(size: int) -> float:
@@ -165,7 +187,8 @@ class ForwardPassScene(TraceScene):
         if stage.kind == "maps":
             c, h, _ = r.shape
             channels = None
-            if prev is not None and prev.kind == "maps" and prev.record.shape[0] == c:
+            same = stage.records[0].kind in ("pool", "add", "mul", "bn", "relu")
+            if same and stage.reads_previous and prev.kind == "maps" and prev.record.shape[0] == c:
                 channels = prev.mobject.stack.channels  # pooling: the same channels, shrunk
             stack = FeatureMapStack(
                 r.output,
@@ -260,7 +283,9 @@ class ForwardPassScene(TraceScene):
             arrow = Arrow(old.main.get_right(), end, buff=0.12, stroke_width=3).set_color(
                 THEME.muted
             )
-            dense = st.kind in ("dense", "logits")  # drawn with connection lines instead
+            dense = st.kind in ("dense", "logits") and st.reads_previous  # connection lines
+            skips = self.skip_arrows(stages, st, i)
+            arrow = VGroup(arrow, *skips) if st.reads_previous else skips
             self.play(
                 self.frame.animate.shift(shift),
                 hud.animate.shift(shift),
@@ -285,7 +310,7 @@ class ForwardPassScene(TraceScene):
         width = everything.width + 1.0
         centre = everything.get_center()
         model = trace.checkpoint or trace.architecture
-        summary = f"{model}: “{trace.predicted_name}” ({100 * trace.confidence:.1f}%)"
+        summary = f"{model}: “{trace.predicted_name}” ({confidence_text(trace.confidence)})"
         self.play(
             self.frame.animate.set(width=width).move_to(centre + DOWN * width * 0.04),
             run_time=1.5,
@@ -294,8 +319,20 @@ class ForwardPassScene(TraceScene):
         self.play(FadeIn(final), run_time=0.6)
         self.wait(1.5)
 
+    @staticmethod
+    def skip_arrows(stages: list[Stage], st: Stage, i: int) -> VGroup:
+        """Arrows over the top from each stage ``st`` reads other than the one before it (a
+        shortcut, a second branch)."""
+        arrows = VGroup()
+        for src in [s for s in st.sources if s != i - 1]:
+            a, b = stages[src].mobject.main, st.mobject.main
+            arrow = CurvedArrow(a.get_top() + UP * 0.1, b.get_top() + UP * 0.1, angle=-PI / 3)
+            arrows.add(arrow.set_color(THEME.muted).set_stroke(width=3))
+        return arrows
+
     def stage_animation(self, st: Stage, prev: Stage, new: Group, old: Group):
-        if st.kind == "maps" and prev.kind == "maps" and st.record.kind == "pool":
+        pooled = st.records[0].kind == "pool" and st.reads_previous
+        if st.kind == "maps" and prev.kind == "maps" and pooled:
             return AnimationGroup(
                 *[make_morph_animation(a, b) for a, b in zip(old.parts, new.parts, strict=False)],
                 FadeIn(

@@ -72,21 +72,32 @@ def test_forward_panels_are_the_colormapped_activations(tiny):
 
 
 def test_convolution_numbers_reproduce_the_captured_output(tiny):
-    from explainer.animate.convolution import conv_numbers
+    """Each worked cell: the shown channel's products, the other channels' own sums (not a
+    remainder) and the bias, against torch's conv on the layer's real input."""
+    import torch.nn.functional as F
+
+    from explainer.animate.convolution import conv_view
 
     for layer in ("block1.conv1", "block1.conv2"):
-        cn = conv_numbers(tiny, layer, channel=3)
         rec = tiny.layer(layer)
-        for y, x in [(0, 0), (5, 9), (14, 14), (27, 27)]:
-            products, others, value = cn.cell(y, x)
-            assert products.shape == (3, 3)
-            assert value == pytest.approx(float(rec.output[3, y, x]), abs=1e-4)
-            assert value == pytest.approx(products.sum() + others + cn.bias, abs=1e-9)
+        cv = conv_view(tiny, layer, channel=3)
+        x = torch.from_numpy(np.array(tiny.inputs_of(rec)[0], np.float32))[None]
+        w = torch.from_numpy(rec.weight)
+        for cs in cv.cells:
+            y, xx, c = cs.cell.y, cs.cell.x, cs.in_channel
+            one = torch.zeros_like(x)
+            one[:, c] = x[:, c]
+            ref_shown = F.conv2d(one, w, None, 1, 1)[0, 3, y, xx].item()
+            ref_others = F.conv2d(x - one, w, None, 1, 1)[0, 3, y, xx].item()
+            assert cs.products.shape == (3, 3)
+            assert cs.shown_sum == pytest.approx(ref_shown, abs=1e-4)
+            assert cs.others == pytest.approx(ref_others, abs=1e-4)
+            assert cs.value == pytest.approx(float(rec.output[3, y, xx]), abs=1e-4)
 
 
 def test_convolution_output_panel_shows_the_output_channel(tiny):
     reel = build_animation("convolution", tiny, fps=8, seconds=16, layer="block1.conv1", channel=2)
-    cn, (y0, y1, x0, x1) = reel.meta["numbers"], reel.meta["output_box"]
+    cn, (y0, y1, x0, x1) = reel.meta["view"], reel.meta["output_box"]
     # after the sweep, the full pre-ReLU output map is on screen
     frames = [f.copy() for f in reel.frames()]
     h, w = cn.output.shape
@@ -175,32 +186,45 @@ def test_gif_durations_add_up():
     assert sum(d) == round(7 / 15 * 100) * 10
 
 
-def test_training_compares_snapshots(sample, tiny):
+def test_training_draws_the_library_evolution(sample, tiny):
+    from explainer.insights import training_evolution
+
     snaps = [
         Checkpoint(model=_model("tinyvgg", s), architecture="tinyvgg", dataset="mnist",
                    class_names=[str(i) for i in range(10)], epoch=s)
         for s in (1, 2)
     ]  # fmt: skip
-    reel = build_animation("training", tiny, snapshots=snaps, fps=5, seconds=4)
+    evolution = training_evolution(snaps, tiny.image, label=tiny.label)
+    reel = build_animation("training", tiny, evolution=evolution, fps=5, seconds=4)
     assert reel.n_frames == 20
     views = reel.meta["views"]
     np.testing.assert_array_equal(
         views[1].kernels, snaps[1].model.block1.conv1.weight.detach()[:, 0].numpy()
     )
-    assert views[0].confusion.sum() == len(load_test_or_sample("mnist")[0])  # as the animation
+    # the maps are the digit's values after the first conv's activation, from its own trace
+    np.testing.assert_array_equal(views[0].maps, views[0].trace.layer("block1.relu1").output)
+    assert views[0].confusion.sum() == len(load_test_or_sample("mnist")[0])
     with pytest.raises(ExplainerError, match="at least two"):
-        build_animation("training", tiny, snapshots=snaps[:1])
+        training_evolution(snaps[:1], tiny.image)
 
 
 def test_mistakes_are_real_and_most_confident_first(sample):
+    from explainer.evaluate import evaluate, mistake_report
+
     ck = Checkpoint(model=_model("tinyvgg", 3), architecture="tinyvgg", dataset="mnist",
                     class_names=[str(i) for i in range(10)])  # fmt: skip
-    reel = build_animation("mistakes", None, checkpoint=ck, fps=5, seconds=10)
+    report = mistake_report(evaluate(ck, sample_only=True))
+    reel = build_animation("mistakes", None, report=report, fps=5, seconds=10)
     assert reel.n_frames == 50
     ms = reel.meta["mistakes"]
     assert ms and all(int(np.argmax(m.probs)) != m.label for m in ms)
     conf = [float(m.probs.max()) for m in ms]
     assert conf == sorted(conf, reverse=True)
+    images = sample.images.numpy().astype(np.float32) / 255.0
+    for m in ms[:5]:  # each card's digit is the test digit its index names
+        i = int(np.flatnonzero(sample.indices.numpy() == m.index)[0])
+        np.testing.assert_array_equal(m.image, images[i])
+        assert m.label == int(sample.labels[i])
 
 
 def test_style_colours_stay_exact_in_the_gif_palette():

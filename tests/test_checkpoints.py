@@ -139,3 +139,134 @@ def test_models_folder_is_small():
 
     total = sum(p.stat().st_size for p in models_dir().rglob("*") if p.is_file())
     assert total < 25 * 2**20
+
+
+def linear_payload(**changes) -> dict:
+    payload = make_payload(build("linear"), dataset="mnist", class_names=list("0123456789"))
+    payload.update(changes)
+    return payload
+
+
+def test_load_checkpoint_accepts_a_shipped_short_name():
+    from explainer.checkpoints import models_dir
+
+    by_name = load_checkpoint("mnist_fast_cnn")
+    by_path = load_checkpoint(models_dir() / "mnist_fast_cnn.pt")
+    assert by_name.path == by_path.path and by_name.architecture == "fast_cnn"
+    for k, v in by_path.model.state_dict().items():
+        assert torch.equal(v, by_name.model.state_dict()[k]), k
+
+
+def _set(key, value):
+    return lambda p: p.update({key: value})
+
+
+MALFORMED = {
+    "no state_dict": (lambda p: p.pop("state_dict"), "'state_dict'"),
+    "no architecture": (lambda p: p.pop("architecture"), "'architecture'"),
+    "version abc": (_set("version", "abc"), "field 'version' must be an integer"),
+    "newer version": (_set("version", 99), "newer mnist-explainer"),
+    "architecture list": (_set("architecture", ["linear"]), "field 'architecture'"),
+    "unknown architecture": (_set("architecture", "resnet"), "field 'architecture'"),
+    "arch_kwargs list": (_set("arch_kwargs", [10]), "field 'arch_kwargs' must be a dict"),
+    "arch_kwargs wrong type": (_set("arch_kwargs", {"hidden": "big"}), "field 'arch_kwargs'"),
+    "arch_kwargs unknown": (_set("arch_kwargs", {"depth": 3}), "field 'arch_kwargs'"),
+    "arch_kwargs negative": (_set("arch_kwargs", {"hidden": -5}), "field 'arch_kwargs'"),
+    "class_names str": (_set("class_names", "0123456789"), "field 'class_names'"),
+    "class_names ints": (_set("class_names", list(range(10))), "field 'class_names'"),
+    "history dict": (_set("history", {"epoch": 1}), "field 'history'"),
+    "metrics list": (_set("metrics", [0.9]), "field 'metrics'"),
+    "epoch str": (_set("epoch", "1"), "field 'epoch'"),
+    "std zero": (_set("normalization", {"mean": 0.1, "std": 0.0}), "field 'normalization'"),
+    "model_class int": (_set("model_class", 3), "field 'model_class'"),
+    "weights list": (lambda p: p["state_dict"].update({"fc1.weight": [1.0]}), "'fc1.weight'"),
+    "state_dict list": (_set("state_dict", [1.0]), "field 'state_dict' must be a dict"),
+}
+
+
+@pytest.mark.parametrize("spoil, match", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_fields_are_one_line_errors_naming_the_field(tmp_path, spoil, match):
+    payload = linear_payload()
+    spoil(payload)
+    torch.save(payload, tmp_path / "bad.pt")  # written as-is: save_checkpoint would refuse it
+    with pytest.raises(CheckpointError, match=match) as err:
+        load_checkpoint(tmp_path / "bad.pt")
+    assert "\n" not in str(err.value) and "bad.pt" in str(err.value)
+
+
+def test_nonfinite_weights_are_refused_on_load_and_never_saved(tmp_path):
+    poisoned = linear_payload()
+    poisoned["state_dict"]["fc2.bias"][3] = float("nan")
+    torch.save(poisoned, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=r"nan.pt: tensor 'fc2.bias' holds NaN") as err:
+        load_checkpoint(tmp_path / "nan.pt")
+    assert "\n" not in str(err.value)
+    good = save_checkpoint(tmp_path / "good.pt", linear_payload())
+    before = good.read_bytes()
+    with pytest.raises(CheckpointError, match="fc2.bias"):
+        save_checkpoint(good, poisoned)
+    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "good.pt",
+        "nan.pt",
+    ]
+
+
+def test_a_compressed_archive_is_refused_before_reading(tmp_path):
+    import zipfile
+
+    good = save_checkpoint(tmp_path / "good.pt", linear_payload())
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(tmp_path / "z.pt", "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="compressed"):
+        load_checkpoint(tmp_path / "z.pt")
+
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+from explainer.checkpoints import CheckpointError, load_checkpoint
+load_checkpoint(sys.argv[1])  # warm up: imports and the allocator
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+errors = []
+for path in sys.argv[2:]:
+    try:
+        load_checkpoint(path)
+        errors.append("loaded")
+    except CheckpointError as exc:
+        errors.append(str(exc))
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+print(json.dumps({"grew_mib": grew / 1024, "errors": errors}))
+"""
+
+
+def test_a_small_file_cannot_make_the_loader_allocate_much(tmp_path):
+    """37 KB files whose arch_kwargs ask for 10**6 or 10**9 hidden units (the old loader built
+    the 3 GB model first), and one whose weights are views repeating a single number."""
+    import subprocess
+    import sys
+
+    good = save_checkpoint(tmp_path / "good.pt", linear_payload())
+    files = []
+    for hidden in (10**6, 10**9):
+        torch.save(linear_payload(arch_kwargs={"hidden": hidden}), tmp_path / f"h{hidden}.pt")
+        files.append(tmp_path / f"h{hidden}.pt")
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in build("linear", hidden=10**6).state_dict().items()}
+    views = {k: torch.zeros(()).expand(shape) for k, shape in shapes.items()}
+    torch.save(linear_payload(arch_kwargs={"hidden": 10**6}, state_dict=views), tmp_path / "v.pt")
+    files.append(tmp_path / "v.pt")
+    assert all(f.stat().st_size < 64_000 for f in files)
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(good), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert [("do not fit" in e, "declares" in e) for e in report["errors"]] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ], report["errors"]
+    assert report["grew_mib"] < 64, report

@@ -16,13 +16,7 @@ from explainer.capture import capture
 from explainer.errors import ExplainerError
 from explainer.style import HIGHLIGHT_COLOR, colorize, hex_to_rgb
 from scenes.comparison import ArchitectureComparisonScene, human_count, weight_count
-from scenes.convolution import (
-    ConvolutionScene,
-    convolve,
-    first_conv,
-    max_pool,
-    patch_products,
-)
+from scenes.convolution import ConvolutionScene, first_conv, scene_numbers
 from scenes.data_flow import DataFlowScene, flow_blocks
 from scenes.forward_pass import ForwardPassScene, forward_stages
 from tests.conftest import shipped
@@ -87,23 +81,21 @@ def test_bn_cnn_stage_titles(sample):
 
 
 def test_convolution_numbers_match_the_network(small_trace):
+    """The scene's map and worked cells against torch's conv on the layer's real input."""
     conv, inp = first_conv(small_trace)
-    norm = small_trace.layers[0]
-    np.testing.assert_array_equal(inp, norm.output[0])
-    pad, stride = conv.params["padding"][0], conv.params["stride"][0]
-    for ch in (0, conv.shape[0] - 1):
-        kernel, bias = conv.weight[ch, 0], float(conv.bias[ch])
-        ours = convolve(inp, kernel, bias, pad, stride)
-        np.testing.assert_allclose(ours, conv.output[ch], atol=1e-4)
-        r, c = np.unravel_index(np.argmax(conv.output[ch]), conv.output[ch].shape)
-        patch, products, total = patch_products(inp, kernel, int(r), int(c), pad, stride)
-        assert patch.shape == kernel.shape
-        assert total + bias == pytest.approx(float(conv.output[ch][r, c]), abs=1e-4)
-        np.testing.assert_allclose(products, patch * kernel)
-    x = torch.from_numpy(conv.output[:1])
-    np.testing.assert_allclose(
-        max_pool(conv.output[0]), torch.nn.functional.max_pool2d(x, 2)[0].numpy()
-    )
+    np.testing.assert_array_equal(inp, small_trace.value(conv.inputs[0]))
+    nums = scene_numbers(small_trace)
+    p = conv.params
+    ref = torch.nn.functional.conv2d(
+        torch.tensor(np.array(inp, np.float32))[None], torch.tensor(conv.weight),
+        torch.tensor(conv.bias), p["stride"], p["padding"], p["dilation"], p["groups"],
+    )[0, nums.channel].numpy()  # fmt: skip
+    np.testing.assert_allclose(nums.output, ref, atol=1e-4)
+    for cs in nums.cells:
+        assert cs.value == pytest.approx(float(ref[cs.cell.y, cs.cell.x]), abs=1e-4)
+        np.testing.assert_allclose(cs.products, cs.patch * conv.weight[nums.channel, cs.shown])
+    for step in nums.steps:  # the maps after the conv are the network's own records
+        np.testing.assert_array_equal(step.values, step.record.output[nums.channel])
 
 
 def test_default_trace_follows_the_environment(small_trace, tmp_path, monkeypatch):
@@ -222,13 +214,20 @@ def test_forward_pass_last_frame(small_trace, tmp_path):
 
 def test_convolution_last_frame(small_trace, tmp_path):
     scene, frame = last_frame(ConvolutionScene, tmp_path, trace=small_trace)
-    relu_map, pool_map = scene.result_maps[-2], scene.result_maps[-1]
-    for fm in (relu_map, pool_map):
+    maps, steps = scene.result_maps, scene.numbers.steps
+    assert len(maps) == len(steps) + 1 and steps  # the conv map, then one map per real step
+    for fm in maps[-2:]:
         r, c = np.unravel_index(np.argmax(fm.values), fm.values.shape)
         expected = colorize(fm.values[r, c], fm.value_scale)
         got = colour_at(frame, to_pixel(scene, fm.pixel_center(int(r), int(c))))
         np.testing.assert_allclose(got, expected, atol=40)
-    np.testing.assert_allclose(pool_map.values, max_pool(relu_map.values))
+    F = torch.nn.functional
+    for before, after, step in zip(maps[:-1], maps[1:], steps, strict=True):
+        x = torch.from_numpy(np.array(before.values))[None]
+        kind = "relu" if step.record.description == "ReLU" else step.record.kind
+        ref = {"relu": F.relu, "pool": lambda t: F.max_pool2d(t, 2)}.get(kind)
+        if ref is not None and step.record.params.get("mode", "max") == "max":
+            np.testing.assert_allclose(after.values, ref(x)[0].numpy(), atol=1e-6)
 
 
 def test_data_flow_and_comparison_last_frames(small_trace, sample, tmp_path):

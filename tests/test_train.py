@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -5,10 +6,17 @@ import torch
 import torch.nn.functional as F
 
 from explainer.architectures import build
-from explainer.checkpoints import load_checkpoint, read_payload
+from explainer.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    make_payload,
+    read_payload,
+    save_checkpoint,
+)
 from explainer.cli import main
-from explainer.data import stratified_split
-from explainer.train import TrainConfig, fit, last_path, snapshot_path
+from explainer.data import Split, stratified_split
+from explainer.errors import ExplainerError
+from explainer.train import TrainConfig, chance_warning, fit, last_path, snapshot_path
 
 
 @pytest.fixture(scope="module")
@@ -94,22 +102,58 @@ def test_ctrl_c_saves_the_state_and_stops_cleanly(tmp_path, splits):
     assert [r["epoch"] for r in resumed.epochs] == [1, 2, 3]
 
 
+def fresh(splits) -> tuple[Split, Split]:
+    """Copies of the splits whose labels a test may change."""
+    return tuple(Split(s.images.clone(), s.labels.clone(), s.dataset) for s in splits)
+
+
+def spoil_after_epoch(val: Split, epoch: int = 1):
+    """A callback that, once ``epoch`` is done, gives the validation digits labels no
+    prediction can match: no later epoch can improve on it."""
+
+    def callback(event):
+        if event.get("done") and event["epoch"] == epoch:
+            val.labels.fill_(-100)
+
+    return callback
+
+
 @pytest.mark.parametrize("scheduler", ["onecycle", "plateau", "step", "none"])
-def test_every_scheduler_runs_and_early_stopping_stops(tmp_path, splits, scheduler):
+def test_every_scheduler_runs(tmp_path, splits, scheduler):
     hist = fit(
         small(
-            tmp_path,
-            epochs=2,
-            scheduler=scheduler,
-            evaluate_test=False,
-            augment=True,
-            patience=1,
-            lr=1e-9,
-            train_limit=100,
+            tmp_path, epochs=2, scheduler=scheduler, step_size=1, evaluate_test=False, augment=True
         ),
         data=splits,
     )
-    assert 1 <= len(hist.epochs) <= 2
+    assert [r["epoch"] for r in hist.epochs] == [1, 2] and not hist.stopped_early
+    assert hist.epochs[0]["lr"] != hist.epochs[1]["lr"] or scheduler in ("plateau", "none")
+
+
+def test_early_stopping_stops_after_patience_epochs_without_progress(tmp_path, splits):
+    train, val = fresh(splits)
+    config = small(tmp_path, epochs=6, patience=2, evaluate_test=False, train_limit=100)
+    hist = fit(config, data=(train, val), callback=spoil_after_epoch(val))
+    assert hist.stopped_early and hist.best_epoch == 1
+    assert [r["epoch"] for r in hist.epochs] == [1, 2, 3]
+
+
+def test_resume_keeps_the_best_epochs_weights(tmp_path, splits):
+    """Regression: a resumed run started its "best" from the resumed *last* state, so when no
+    later epoch improved, the last weights were saved under the best epoch's label."""
+    train, val = fresh(splits)
+    kw = dict(scheduler="step", evaluate_test=False, snapshot_epochs=[1])
+    first = fit(small(tmp_path, epochs=2, **kw), data=(train, val), callback=spoil_after_epoch(val))
+    assert first.best_epoch == 1 and first.epochs[1]["val_accuracy"] == 0.0
+    resumed = fit(small(tmp_path, epochs=3, resume=True, **kw), data=(train, val))
+    assert [r["epoch"] for r in resumed.epochs] == [1, 2, 3] and resumed.best_epoch == 1
+    out = tmp_path / "m.pt"
+    best, epoch1 = read_payload(out), read_payload(snapshot_path(out, 1))
+    last = read_payload(last_path(out))
+    assert best["epoch"] == 1 and last["epoch"] == 3
+    for k, v in epoch1["state_dict"].items():
+        assert torch.equal(best["state_dict"][k], v), k
+    assert not all(torch.equal(last["state_dict"][k], v) for k, v in epoch1["state_dict"].items())
 
 
 def test_a_huge_learning_rate_is_reported_as_diverged(tmp_path, splits):
@@ -120,6 +164,96 @@ def test_a_huge_learning_rate_is_reported_as_diverged(tmp_path, splits):
         data=splits,
     )
     assert hist.diverged
+
+
+def test_a_diverged_run_saves_no_model_and_keeps_the_existing_file(tmp_path, splits):
+    out = tmp_path / "m.pt"
+    save_checkpoint(out, make_payload(build("fast_cnn")))
+    before = out.read_bytes()
+    config = small(tmp_path, lr=1e30, optimizer="sgd", scheduler="none", save_every=1)
+    hist = fit(config, data=splits, test=splits[1])
+    assert hist.diverged and hist.reason.startswith("training diverged in epoch 1")
+    assert out.read_bytes() == before and not (tmp_path / "m.json").exists()
+    assert not snapshot_path(out, 1).exists()
+    assert all(bool(torch.isfinite(p).all()) for p in hist.model.parameters())
+
+
+def test_weights_that_become_nan_after_a_good_epoch_stop_the_run(tmp_path, splits, monkeypatch):
+    import explainer.train as train
+
+    original = train._train_epoch
+
+    def poisoned(model, *args, **kwargs):  # the loss stays finite, a weight does not
+        record = original(model, *args, **kwargs)
+        if record["epoch"] == 2:
+            with torch.no_grad():
+                model.classifier.fc.weight[0, 0] = float("inf")
+        return record
+
+    monkeypatch.setattr(train, "_train_epoch", poisoned)
+    hist = fit(small(tmp_path, epochs=3, evaluate_test=False), data=splits)
+    assert hist.diverged and "epoch 2" in hist.reason and "classifier.fc.weight" in hist.reason
+    assert [r["epoch"] for r in hist.epochs] == [1, 2] and hist.best_epoch == 1
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "m.json").exists()
+    assert read_payload(last_path(tmp_path / "m.pt"))["epoch"] == 1  # the last good state
+    assert all(bool(torch.isfinite(p).all()) for p in hist.model.parameters())
+
+
+def test_chance_level_gets_a_warning(tmp_path, splits):
+    assert chance_warning(0.12, 10).startswith("the best validation accuracy is 12.0%")
+    assert chance_warning(0.35, 10) == "" and chance_warning(0.6, 2) == ""
+    assert "50% for 2 classes" in chance_warning(0.45, 2)
+    train, val = fresh(splits)
+    val.labels.fill_(-100)  # nothing can be right: accuracy 0, below chance
+    hist = fit(small(tmp_path, epochs=1), data=(train, val), test=splits[1])
+    assert len(hist.warnings) == 1 and "chance level" in hist.warnings[0]
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["warnings"] == hist.warnings
+    good = fit(small(tmp_path / "g", epochs=2), data=splits, test=splits[1])
+    assert good.best_val_accuracy > 0.2 and good.warnings == []
+
+
+def test_resume_refuses_another_architecture_and_poisoned_states(tmp_path, splits):
+    fit(small(tmp_path, epochs=1, evaluate_test=False), data=splits)
+    for other in (dict(arch="tinyvgg"), dict(arch_kwargs={"width": 8})):
+        with pytest.raises(ExplainerError, match="resume state of fast_cnn") as err:
+            fit(small(tmp_path, epochs=2, resume=True, **other), data=splits)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ExplainerError, match="one-cycle schedule planned for 1 epochs"):
+        fit(small(tmp_path, epochs=2, resume=True, scheduler="onecycle"), data=splits)
+    last = last_path(tmp_path / "m.pt")
+    state = read_payload(last)
+    state["state_dict"]["classifier.fc.bias"][3] = float("nan")
+    torch.save(state, last)
+    with pytest.raises(CheckpointError, match=r"m.last.pt: tensor 'classifier.fc.bias' holds NaN"):
+        fit(small(tmp_path, epochs=2, resume=True), data=splits)
+
+
+def test_cli_refuses_to_replace_a_shipped_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(tmp_path))
+    shipped = tmp_path / "mnist_fast_cnn.pt"
+    shipped.write_bytes(b"the shipped model")
+    assert main(["train", "fast_cnn", "--lr", "1e30", "--optimizer", "sgd"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--force" in err and "--out" in err and "\n" not in err
+    assert shipped.read_bytes() == b"the shipped model" and list(tmp_path.iterdir()) == [shipped]
+
+
+def test_cli_diverging_and_chance_level_runs(tmp_path, monkeypatch, capsys, dataset_dir):
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(tmp_path))
+    shipped = save_checkpoint(tmp_path / "mnist_fast_cnn.pt", make_payload(build("fast_cnn")))
+    card = tmp_path / "mnist_fast_cnn.json"
+    card.write_text("{}")
+    before = shipped.read_bytes()
+    quick = ["--epochs", "1", "--train-limit", "1000", "--quiet", "--data-dir", str(dataset_dir)]
+    rc = main(["train", "fast_cnn", "--lr", "1e30", "--optimizer", "sgd", "--force", *quick])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "diverged in epoch 1" in err and "\n" not in err
+    assert shipped.read_bytes() == before and card.read_text() == "{}"
+    out = tmp_path / "adam.pt"
+    assert main(["train", "fast_cnn", "--lr", "1e6", "--out", str(out), "--no-test", *quick]) == 0
+    assert "chance level" in capsys.readouterr().err
+    assert load_checkpoint(out).epoch == 1
 
 
 def test_train_dry_run_end_to_end(dataset_dir, capsys):

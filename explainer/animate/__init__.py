@@ -4,9 +4,12 @@
 >>> render_animation("forward", trace, "forward.gif", fps=15, seconds=12)   # doctest: +SKIP
 
 Kinds (:data:`KINDS`): ``forward``, ``dataflow`` and ``convolution`` read one
-:class:`~explainer.trace.Trace`; ``training`` also needs ``snapshots`` (checkpoints saved
-during training, see :func:`explainer.animate.training.snapshot_paths`); ``mistakes`` needs a
-``checkpoint`` (and reads the test digits itself; the trace is not used).
+:class:`~explainer.trace.Trace`; ``training`` also reads ``evolution=`` (a
+:class:`~explainer.insights.TrainingEvolution` from :func:`explainer.insights.training_evolution`
+of the snapshots :func:`explainer.insights.snapshot_paths` finds); ``mistakes`` reads
+``report=`` (a :class:`~explainer.evaluate.MistakeReport` from
+:func:`explainer.evaluate.mistake_report`; the trace is not used). No animator loads a
+checkpoint or runs a model: that work is done in the library, for any model.
 
 Every kind builds a :class:`~explainer.animate.reel.Reel` (frames composed in numpy from a few
 pictures drawn once) and :mod:`explainer.animate.writer` writes it, atomically.
@@ -68,7 +71,7 @@ def build_animation(
     if not seconds and d_seconds is None:
         from explainer.animate.forward import default_seconds
 
-        seconds = default_seconds(trace) if trace is not None else 12.0
+        seconds = default_seconds(trace, fps) if trace is not None else 12.0
     seconds = float(seconds or d_seconds)
     w, h = int(size[0]), int(size[1])
     if not (320 <= w <= 3840 and 180 <= h <= 2160):
@@ -99,10 +102,9 @@ def render_animation(
     """Build the ``kind`` animation and write it to ``out_path`` (``.gif``, ``.mp4`` or
     ``.png`` = the last frame), atomically; returns the path.
 
-    ``training`` needs ``snapshots=[checkpoint or path, ...]``; ``mistakes`` needs
-    ``checkpoint=`` (a :class:`~explainer.checkpoints.Checkpoint` or a path) and takes
-    ``data_dir=`` (default: the full test set when present, else the bundled sample);
-    ``convolution`` takes ``layer=`` and ``channel=``.
+    ``training`` needs ``evolution=training_evolution(snapshots, trace.image)``
+    (:mod:`explainer.insights`); ``mistakes`` needs ``report=mistake_report(evaluate(ckpt))``
+    (:mod:`explainer.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``.
     """
     if writer is None:
         check_extension(out_path)

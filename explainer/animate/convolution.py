@@ -92,9 +92,10 @@ def conv_view(
     y_c, x_c = (int(v) for v in np.unravel_index(int(np.argmax(output)), output.shape))
     n_cells = min(n_cells, ow)
     x0 = int(np.clip(x_c - n_cells // 2, 0, ow - n_cells))
-    first = arith.conv_sum(arith.conv_cell(trace, rec, channel, y_c, x0))
+    most = 3 if max(rec.weight.shape[2:]) <= 3 else 2  # what fits in the grid's cells
+    first = arith.conv_sum(arith.conv_cell(trace, rec, channel, y_c, x0), most=most)
     cells = [first] + [
-        arith.conv_sum(arith.conv_cell(trace, rec, channel, y_c, x0 + d), first.shown)
+        arith.conv_sum(arith.conv_cell(trace, rec, channel, y_c, x0 + d), first.shown, most=most)
         for d in range(1, n_cells)
     ]
     stride, padding, dilation = arith.conv_geometry(rec)
@@ -183,9 +184,10 @@ def _layout(cv: ConvView, size: tuple[int, int]) -> _Layout:
     oh, ow = cv.output.shape
     kh, kw = cv.kernel_shape
     top = int(70 * u)
-    f_in = max(1, int(174 * u) // max(ph, pw))
+    side = int((174 if max(kh, kw) <= 3 else 140) * u)  # room for the numbers of large kernels
+    f_in = max(1, side // max(ph, pw))
     in_box = (top, top + ph * f_in, int(22 * u), int(22 * u) + pw * f_in)
-    f_out = max(1, int(174 * u) // max(oh, ow))
+    f_out = max(1, side // max(oh, ow))
     out_x1 = W - int(60 * u)
     out_box = (top, top + oh * f_out, out_x1 - ow * f_out, out_x1)
     calc_box = (
@@ -195,7 +197,7 @@ def _layout(cv: ConvView, size: tuple[int, int]) -> _Layout:
         out_box[2] - int(22 * u),
     )
     cw, ch = calc_box[3] - calc_box[2], calc_box[1] - calc_box[0]
-    cell = int(min((cw - 50 * u) / (2 * kw), (ch - 110 * u) / (2 * kh), 40 * u))
+    cell = int(min((cw - 50 * u) / (2 * kw), (ch - 70 * u) / (2 * kh), 40 * u))
     return _Layout(W, H, u, in_box, f_in, out_box, f_out, calc_box, max(cell, 8), H - int(30 * u))
 
 
@@ -244,7 +246,7 @@ def _calc_sheet(cs: ConvSum, cv: ConvView, lay: _Layout, theme: str, stage: int,
     kh, kw = cs.kernel.shape
     gy, gx, sym_w = int(26 * u), int(4 * u), int(34 * u)
     x_kernel = gx + kw * cell + sym_w
-    patch_title = "input patch" + (f" (channel {cs.in_channel})" if cs.n_others else "")
+    patch_title = "input patch"
     sk.text(
         gx, gy - 12 * u, patch_title, _fit(sk, patch_title, x_kernel - gx, 8.5, True), bold=True
     )
@@ -339,7 +341,7 @@ def _after_text(nb: NextBlock) -> str:
         names = ", ".join(f"{r.name} ({r.description})" for r in nb.rest)
         return f"then {names}: not worked out by hand here"
     if nb.then:
-        names = ", ".join(r.name for r in nb.then)
+        names = ", ".join(f"{r.name} ({r.description})" for r in nb.then)
         return f"then {names} read{'s' if len(nb.then) == 1 else ''} these values"
     return "these values are the network's output"
 
@@ -350,9 +352,9 @@ def _block_grids(sk: Sketch, cv: ConvView, lay: _Layout, i: int, scales: dict) -
     step = nb.steps[i]
     prev_rec = cv.layer if i == 0 else nb.steps[i - 1].record
     prev = nb.before if i == 0 else nb.steps[i - 1].values
-    c = min(lay.cell, int(34 * u))
-    cx, cy = lay.calc_box[2] + int(4 * u), lay.calc_box[0] + int(26 * u)
     n = prev.shape[0]
+    c = int(min(34 * u, (lay.calc_box[3] - lay.calc_box[2] - 44 * u) / (2 * n)))
+    cx, cy = lay.calc_box[2] + int(4 * u), lay.calc_box[0] + int(26 * u)
     title = prev_rec.name
     sk.text(cx, cy - 12 * u, title, _fit(sk, title, n * c + 30 * u, 8.5, True), bold=True)
     where = f"rows {nb.y}–{nb.y + n - 1}, columns {nb.x}–{nb.x + n - 1} of channel {nb.channel}"
@@ -392,8 +394,9 @@ def _step_sheet(cv: ConvView, lay: _Layout, base: np.ndarray, theme: str, i: int
         rec = step.record
     else:
         y, rec = cb[0] + int(26 * u), cv.layer
-        lines, caption = [], f"Next: {_after_text(nb)}."
-    if i == max(0, len(nb.steps) - 1):
+        after = _after_text(nb)
+        lines, caption = [], after[0].upper() + after[1:] + "."
+    if nb.steps and i == len(nb.steps) - 1:
         lines = [*lines, _after_text(nb)]
     for k, line in enumerate(lines):
         muted = k == len(lines) - 1 and i == max(0, len(nb.steps) - 1)
@@ -406,7 +409,7 @@ def _step_sheet(cv: ConvView, lay: _Layout, base: np.ndarray, theme: str, i: int
 
 def _step_map(sk: Sketch, cv: ConvView, lay: _Layout, rec: LayerRecord, step, scales) -> None:
     """``rec``'s map of the channel on the right, the block (or its pooled cells) framed."""
-    ob, u, nb = lay.out_box, lay.u, cv.next
+    ob, u = lay.out_box, lay.u
     m = rec.output[cv.channel]
     f = max(1, (ob[3] - ob[2]) // max(m.shape))
     box = (ob[0], ob[0] + m.shape[0] * f, ob[2], ob[2] + m.shape[1] * f)
@@ -416,10 +419,10 @@ def _step_map(sk: Sketch, cv: ConvView, lay: _Layout, rec: LayerRecord, step, sc
     sk.box(box)
     if step is not None:
         (y, x), (h, w) = step.top_left, step.values.shape
-    else:
-        (y, x), (h, w) = (nb.y, nb.x), nb.before.shape
-    sk.draw.rectangle((box[2] + x * f - 1, box[0] + y * f - 1, box[2] + (x + w) * f,
-                       box[0] + (y + h) * f), outline=style.HIGHLIGHT_COLOR, width=2)  # fmt: skip
+        x0, y0 = box[2] + x * f, box[0] + y * f
+        sk.draw.rectangle(
+            (x0 - 1, y0 - 1, x0 + w * f, y0 + h * f), outline=style.HIGHLIGHT_COLOR, width=2
+        )
     _hbar(sk, (box[1] + 16 * u, box[1] + 24 * u, box[2], box[3]), scales[rec.name],
           f"{rec.name} output")  # fmt: skip
 
@@ -433,7 +436,7 @@ def _schedule(fps: float, oh: int, n_frames: int, n_next: int = 2) -> tuple[int,
     detail_cells = 4 if n_frames >= 120 else 2
     per_step = max(1, round(fps * 0.55))
     sweep = max(oh // 2, round(fps * 2))
-    tail = max(6, round(fps * 2.25 * max(1, n_next)))
+    tail = max(6, round(fps * 1.8 * max(1, n_next)))
     return intro, detail_cells, per_step, sweep, tail
 
 

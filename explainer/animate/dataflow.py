@@ -22,6 +22,7 @@ import numpy as np
 from explainer import style
 from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Box, Paste, Reel
+from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
 from explainer.flowgraph import flow_blocks, record_label
 from explainer.trace import Trace
@@ -174,7 +175,7 @@ def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], p
     for k, name in enumerate(names):
         yk = top + (k + 0.5) * height / n
         hit = paint and k == pred
-        text = f"{name} {b.values[k]:.0%}" if hit else name
+        text = f"{name} {confidence_text(float(b.values[k]))}" if hit else name
         sk.text(x0 + side + 5 * u, yk, text, 8 if hit else 7, bold=hit,
                 color=t.foreground if hit else t.muted)  # fmt: skip
         if hit:
@@ -279,7 +280,7 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
         for pts in paths.values():
             _draw_path(sk, pts, u)
         _legend(sk, (H - int(44 * u), W, margin), u)
-    summary = f"prediction: {trace.predicted_name} ({trace.confidence:.0%})"
+    summary = f"prediction: {trace.predicted_name} ({confidence_text(trace.confidence)})"
     if trace.label is not None:
         summary += "  ✓ correct" if trace.correct else f"  ✗ the label is {names[trace.label]}"
     painted.text(

@@ -16,6 +16,7 @@ import numpy as np
 from explainer import style
 from explainer.animate.canvas import Canvas, Sketch, as_tiles, blit, colorize_tiles, grid_boxes
 from explainer.animate.reel import Box, Paste, Reel
+from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
 from explainer.flowgraph import chip_label, inputs_text, is_output, output_meaning
 from explainer.trace import LayerRecord, Trace
@@ -72,9 +73,12 @@ def _stage(r: LayerRecord, output: str = "") -> Stage:
     )
 
 
-def default_seconds(trace: Trace) -> float:
-    """0.8 s per layer shown plus 2.2 s for the input and the prediction, at least 10 s."""
-    return max(10.0, round(0.8 * (len(stages_of(trace)) + 1) + 2.2))
+def default_seconds(trace: Trace, fps: float = 15) -> float:
+    """0.8 s per layer shown plus 2.2 s for the input and the prediction, at least 10 s, and
+    long enough for two frames per layer at ``fps``."""
+    n = len(stages_of(trace))
+    need = math.ceil((2 * (n + 1) + 2 + round(fps * 0.6) + round(fps * 1.6)) / fps)
+    return max(10.0, round(0.8 * (n + 1) + 2.2), need)
 
 
 @dataclass
@@ -185,7 +189,7 @@ def build_forward(
     and ``schedule`` (per frame: stage, revealed units, units)."""
     stages = stages_of(trace)
     if seconds is None:
-        seconds = default_seconds(trace)
+        seconds = default_seconds(trace, fps)
     n_frames = round(fps * seconds)
     intro, outro = round(fps * 0.6), round(fps * 1.6)
     per_stage = (n_frames - intro - outro) // (len(stages) + 1)
@@ -262,12 +266,12 @@ def build_forward(
         if xb - xa >= 1:
             final.draw.rectangle((xa + 1, size[1] - ya, xb, size[1] - yb - 1), fill=colour)
         if p >= 0.005:
-            final.text(xb + 4 * u, size[1] - (ya + yb) / 2, f"{p:.0%}", 7.5)
+            final.text(xb + 4 * u, size[1] - (ya + yb) / 2, confidence_text(float(p)), 7.5)
     verdict = ""
     if trace.correct is not None:
         verdict = "  ✓" if trace.correct else f"  ✗ (label {names[trace.label]})"
     ok = style.CORRECT_COLOR if trace.correct is not False else style.WRONG_COLOR
-    summary = f"prediction: {trace.predicted_name}  {trace.confidence:.1%}{verdict}"
+    summary = f"prediction: {trace.predicted_name}  {confidence_text(trace.confidence)}{verdict}"
     final.text(size[0] - 16 * u, 38 * u, summary, 10, bold=True, color=ok, anchor="rm")
     base, final, visited = sheets["waiting"].array(), final.array(), sheets["visited"].array()
 

@@ -1,84 +1,40 @@
 """``mistakes``: a reel of test digits the model gets wrong, with its top-2 probabilities.
 
-The most confident mistakes come first (those say the most about the model). The digits are
-the official test set when it is on disk, else the 500 bundled test digits.
+It draws a :class:`~explainer.evaluate.MistakeReport` (from
+:func:`explainer.evaluate.mistake_report` of :func:`explainer.evaluate.evaluate`): the most
+confident mistakes first (those say the most about the model), on the official test set when
+it was on disk, else the 500 bundled test digits. It loads nothing and runs no model.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
-import numpy as np
-
 from explainer import style
 from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Paste, Reel
+from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
-
-
-@dataclass
-class Mistake:
-    """One misclassified digit: ``image`` ``(28, 28)`` in [0, 1], its test index, the true
-    label, and the probabilities ``(K,)``."""
-
-    image: np.ndarray
-    index: int
-    label: int
-    probs: np.ndarray
-
-    @property
-    def top2(self) -> list[int]:
-        return [int(i) for i in np.argsort(self.probs)[::-1][:2]]
-
-
-def find_mistakes(
-    checkpoint, data_dir: str | os.PathLike | None = None
-) -> tuple[list[Mistake], int, bool]:
-    """``(mistakes sorted by confidence, number of digits checked, full test set?)``."""
-    import torch
-
-    from explainer.data import load_test_or_sample
-    from explainer.inference import predict_logits
-
-    test, full = load_test_or_sample(checkpoint.dataset, data_dir)
-    logits = predict_logits(checkpoint.model, test.images)
-    probs = torch.softmax(logits, 1).numpy()
-    pred = probs.argmax(1)
-    labels = test.labels.numpy()
-    wrong = np.nonzero(pred != labels)[0]
-    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])]
-    ids = getattr(test, "indices", None)
-    out = [
-        Mistake(
-            test.images[i].numpy().astype(np.float32) / 255.0,
-            int(ids[i]) if ids is not None else int(i),
-            int(labels[i]),
-            probs[i],
-        )
-        for i in wrong
-    ]
-    return out, len(labels), full
+from explainer.evaluate import MistakeReport
 
 
 def build_mistakes(
     *,
-    checkpoint,
+    report: MistakeReport,
     fps: float = 10,
     seconds: float = 12,
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
-    data_dir: str | os.PathLike | None = None,
     per_page: int = 4,
 ) -> Reel:
     """Pages of ``per_page`` mistakes, each card appearing in turn; ``reel.meta["mistakes"]``."""
-    from explainer.checkpoints import load_checkpoint
-
-    ck = checkpoint if hasattr(checkpoint, "model") else load_checkpoint(checkpoint)
-    mistakes, checked, full = find_mistakes(ck, data_dir)
+    if not isinstance(report, MistakeReport):
+        raise ExplainerError(
+            "the mistakes animation needs report=mistake_report(evaluate(checkpoint)) "
+            "(explainer.evaluate)"
+        )
+    mistakes, checked, full = report.mistakes, report.checked, report.official
     if not mistakes:
         raise ExplainerError(
-            f"{ck.name} classifies all {checked} test digits correctly: no mistakes to show"
+            f"{report.model} classifies all {checked} test digits correctly: no mistakes to show"
         )
     W, H = size
     u = min(W / 800, H / 450)
@@ -89,18 +45,18 @@ def build_mistakes(
     per_page_frames = per_page * card_frames + page_hold
     pages = max(1, min(-(-len(mistakes) // per_page), n_frames // per_page_frames))
     shown = mistakes[: pages * per_page]
-    names = ck.class_names or [str(i) for i in range(10)]
+    names = report.class_names or [str(i) for i in range(len(mistakes[0].probs))]
     where = "official test digits" if full else "bundled test digits"
 
     base = Sketch(size, theme)
-    base.text(16 * u, 18 * u, f"Mistakes of {ck.name}", 11.5, bold=True)
-    base.text(16 * u, 38 * u, f"{len(mistakes)} of the {checked} {where} misclassified "
-              f"({1 - len(mistakes) / checked:.1%} accuracy); the most confident mistakes first.",
+    base.text(16 * u, 18 * u, f"Mistakes of {report.model}", 11.5, bold=True)
+    base.text(16 * u, 38 * u, f"{report.errors} of the {checked} {where} misclassified "
+              f"({report.accuracy:.1%} accuracy); the most confident mistakes first.",
               8.5, color=t.muted)  # fmt: skip
     base.text(W - 16 * u, 18 * u, "", 9)
     card_w = (W - 32 * u) / per_page
     img_f = max(1, int(min(card_w - 40 * u, 250 * u) // 28))
-    reel = Reel(base.array(), fps, title=f"mistakes: {ck.name}")
+    reel = Reel(base.array(), fps, title=f"mistakes: {report.model}")
     card_boxes = []
     for p in range(pages):
         page = Sketch.on(reel.sheets[0], theme)
@@ -129,7 +85,7 @@ def build_mistakes(
             )
             for r, cls in enumerate(m.top2):
                 by = ty + int(38 * u) + r * int(22 * u)
-                bx0, bx1 = x0 + int(56 * u), x1 - int(44 * u)
+                bx0, bx1 = x0 + int(56 * u), x1 - int(58 * u)
                 colour = (
                     style.WRONG_COLOR
                     if r == 0
@@ -141,12 +97,12 @@ def build_mistakes(
                     (bx0, by - 7 * u, bx0 + max(1, (bx1 - bx0) * float(m.probs[cls])), by + 7 * u),
                     fill=colour,
                 )
-                page.text(bx1 + 4 * u, by, f"{m.probs[cls]:.0%}", 8.5)
+                page.text(bx1 + 4 * u, by, confidence_text(float(m.probs[cls])), 8.5)
             if m.label not in m.top2:
                 page.text(
                     (x0 + x1) / 2,
                     ty + int(86 * u),
-                    f"true class {names[m.label]}: {m.probs[m.label]:.1%}",
+                    f"true class {names[m.label]}: {confidence_text(float(m.probs[m.label]))}",
                     8,
                     anchor="mm",
                     color=t.muted,

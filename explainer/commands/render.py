@@ -112,9 +112,17 @@ def run(args: argparse.Namespace) -> int:
         _check_conv_layer(trace, args.layer)
         options = {"layer": args.layer, "channel": args.channel}
     elif args.kind == "training":
-        options = {"snapshots": snapshot_files(args.snapshots, ckpt)}
+        from explainer.insights import training_evolution
+
+        snaps = snapshot_files(args.snapshots, ckpt)
+        evolution = training_evolution(
+            snaps, trace.image, label=trace.label, data_dir=args.data_dir
+        )
+        options = {"evolution": evolution}
     elif args.kind == "mistakes":
-        options = {"checkpoint": ckpt, "data_dir": args.data_dir}
+        from explainer.evaluate import evaluate, mistake_report
+
+        options = {"report": mistake_report(evaluate(ckpt, data_dir=args.data_dir))}
     out = _render(args, trace, size, options)
     print(f"wrote {out}")
     return 0
@@ -157,7 +165,7 @@ def _checkpoint_and_trace(args: argparse.Namespace):
 
 def _check_conv_layer(trace, layer: str | None) -> None:
     """``--layer`` must be one of the conv layers the convolution animation can show."""
-    from explainer.animate.convolution import conv_layers
+    from explainer.arith import conv_layers
     from explainer.errors import ExplainerError
 
     names = [r.name for r in conv_layers(trace)]

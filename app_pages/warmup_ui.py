@@ -1,0 +1,140 @@
+"""The app's side of :mod:`explainer.warmup` (a helper module, not a page).
+
+- :func:`start`: queue the warm-up of the sidebar's model (once per checkpoint file version
+  and process, ahead of any other model's), called by the router on every run;
+- :func:`sidebar_progress`: its progress bar in the sidebar, refreshed every 2 s until done;
+- :func:`render`: an animation rendered with visible progress (``st.status``: preparing the
+  data, drawing, then a bar over the frames written).
+
+``EXPLAINER_WARMUP=0`` turns the background warm-up off (pages then compute on first view).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app_pages import common, compute
+from explainer import warmup
+from explainer.checkpoints import Checkpoint
+from explainer.errors import ExplainerError
+
+_started: set[str] = set()  # per process: model keys already queued
+
+
+def enabled() -> bool:
+    return os.environ.get("EXPLAINER_WARMUP", "1").strip().lower() not in ("0", "no", "off")
+
+
+def training_snapshots(ckpt: Checkpoint) -> list[Path]:
+    """The snapshots the Training page shows for ``ckpt``: its own, else those of the first
+    shipped model of its dataset that has some."""
+    from explainer.insights import snapshot_paths
+
+    if ckpt.path is not None and (own := snapshot_paths(ckpt, final=False, strict=False)):
+        return own
+    for other in common.shipped_models(ckpt.dataset).values():
+        if found := snapshot_paths(other, final=False, strict=False):
+            return found
+    return []
+
+
+def start(ckpt: Checkpoint) -> None:
+    """Queue everything the slow pages need about ``ckpt`` (first in line), once."""
+    if not enabled() or ckpt.path is None:
+        return
+    key = common.model_key(ckpt)
+    if key in _started:
+        return
+    _started.add(key)
+    try:
+        tasks = warmup.app_tasks(
+            ckpt, training_snapshots(ckpt), top_k=compute.TOP_K, embed_n=compute.EMBED_MAX
+        )
+    except ExplainerError:
+        return  # a model the warm-up cannot plan for: its pages compute on first view
+    warmup.submit(tasks, first=True)
+
+
+def sidebar_progress() -> None:
+    """While the warm-up runs: a progress bar in the sidebar (refreshed every 2 s); when it
+    ends, one rerun of the page, which then reads the results."""
+    if enabled() and not warmup.progress().finished:
+        with st.sidebar:
+            _live_progress()
+
+
+@st.fragment(run_every=2.0)
+def _live_progress() -> None:
+    p = warmup.progress()
+    if p.finished:
+        st.rerun()
+    st.progress(p.fraction, text=p.text())
+
+
+class _ReportingReel:
+    """A reel whose frames, when read, move a progress callback ``(done, total)``."""
+
+    def __init__(self, reel: Any, report: Callable[[int, int], None]) -> None:
+        self._reel, self._report = reel, report
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reel, name)
+
+    def _counted(self, frames: Iterator) -> Iterator:
+        n = self._reel.n_frames
+        for i, frame in enumerate(frames):
+            self._report(i, n)
+            yield frame
+        self._report(n, n)
+
+    def frames(self) -> Iterator:
+        return self._counted(self._reel.frames())
+
+    def indexed_frames(self) -> Iterator:
+        return self._counted(self._reel.indexed_frames())
+
+
+def render(
+    kind: str,
+    trace: Any,
+    out: Path,
+    *,
+    prepare: Callable[[], dict] | None = None,
+    **kwargs: Any,
+) -> float:
+    """Render the ``kind`` animation to ``out`` (as
+    :func:`explainer.animate.render_animation`, ``kwargs`` included) inside an ``st.status``
+    that says each step: ``prepare()`` (the options the animation reads, e.g. a training
+    evolution), drawing, and a bar over the frames written. Returns the seconds taken."""
+    from explainer.animate import build_animation
+    from explainer.animate.writer import check_extension, save
+
+    check_extension(out)
+    t0 = time.perf_counter()
+    with st.status("Rendering…", expanded=True) as status:
+        if prepare is not None:
+            st.write("Preparing the numbers the animation shows…")
+            kwargs.update(prepare())
+        st.write("Drawing the pictures…")
+        reel = build_animation(kind, trace, **kwargs)
+        bar = st.progress(0.0, text=f"writing {reel.n_frames} frames…")
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if done < total and now - last[0] < 0.3:
+                return
+            last[0] = now
+            text = f"frame {done} of {total}" if done < total else "compressing the file…"
+            bar.progress(done / max(total, 1), text=text)
+
+        save(_ReportingReel(reel, report), out)
+        secs = time.perf_counter() - t0
+        status.update(label=f"Rendered in {secs:.1f} s", state="complete", expanded=False)
+    return secs

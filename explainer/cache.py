@@ -1,0 +1,412 @@
+"""A small on-disk cache of slow results, so the app's pages open at once on the next launch.
+
+A result is stored under its key: the checkpoint file's hash (:attr:`Checkpoint.sha256`), the
+digits it was computed on (dataset name, count and a hash of the pixels and labels), the
+function's name and version, and its parameters. One key is one ``.npz`` file in
+``<cache folder>/<checkpoint hash>/``, holding the arrays and, as a JSON text array, the key
+itself and the result's plain values. So a retrained checkpoint (a new hash) or another test
+set never reads an old result.
+
+- The folder: ``EXPLAINER_CACHE_DIR``, default ``~/.cache/mnist-explainer/results``; created
+  readable by its owner only.
+- Writes are atomic (:func:`explainer.io.atomic_write`): a reader never sees half a file.
+- Reads are bounded (:func:`explainer.safe_npz.open_bounded_npz`: sizes checked before
+  anything is read, nothing unpickled); a file that is damaged, foreign, or of the wrong
+  shape is ignored, recomputed and replaced. A folder that cannot be written only means no
+  disk cache: the result is still returned.
+- One computation per key at a time in a process: a page asking for what the warm-up is
+  computing waits for it instead of doing the work twice.
+
+The typed wrappers :func:`evaluation`, :func:`top_activating` and :func:`embedding` are drop-in
+replacements for :func:`explainer.evaluate.evaluate`, :func:`explainer.insights.top_activating`
+and :func:`explainer.insights.embedding`; :func:`cached` caches any function returning arrays.
+A checkpoint without a file (trained in the app) is computed and not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from explainer.errors import ExplainerError
+from explainer.io import atomic_write
+
+if TYPE_CHECKING:
+    from explainer.checkpoints import Checkpoint
+    from explainer.evaluate import Evaluation
+    from explainer.insights import Embedding, TopActivations
+
+ENV_VAR = "EXPLAINER_CACHE_DIR"
+FORMAT = 1  # bump when the file layout changes: every old file then misses
+KEY_FIELD, META_FIELD = "__key__", "__meta__"
+MAX_JSON_BYTES = 4 * 2**20
+
+log = logging.getLogger(__name__)
+Arrays = dict[str, np.ndarray]
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$EXPLAINER_CACHE_DIR``, else ``results/`` in the user cache folder
+    (``~/.cache/mnist-explainer/results``; ``$XDG_CACHE_HOME`` moves it)."""
+    from explainer.data import default_data_dir
+
+    env = os.environ.get(ENV_VAR, "").strip()
+    return Path(env).expanduser() if env else default_data_dir() / "results"
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+_fingerprints: dict[int, tuple[weakref.ref, str, str]] = {}
+_fp_lock = threading.Lock()
+
+
+def _digest_of(obj: np.ndarray | torch.Tensor, dtype: Any = None) -> str:
+    arr = obj.detach().cpu().numpy() if isinstance(obj, torch.Tensor) else np.asarray(obj)
+    arr = arr if dtype is None else arr.astype(dtype, copy=False)
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def fingerprint(obj: np.ndarray | torch.Tensor, dtype: Any = None) -> str:
+    """A short hash of an array's dtype, shape and bytes (after conversion to ``dtype`` when
+    given), remembered per array object (the 10,000 test digits hash in a few ms, once: the
+    app passes the same read-only arrays every time)."""
+    with _fp_lock:
+        hit = _fingerprints.get(id(obj))
+        if hit is not None and hit[0]() is obj and hit[2] == str(dtype):
+            return hit[1]
+    digest = _digest_of(obj, dtype)
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:  # not weak-referenceable: hash every time
+        return digest
+    with _fp_lock:
+        _fingerprints[id(obj)] = (ref, digest, str(dtype))
+        if len(_fingerprints) > 256:
+            for k in [k for k, (r, *_) in _fingerprints.items() if r() is None]:
+                del _fingerprints[k]
+    return digest
+
+
+def data_key(dataset: str, images: Any, labels: Any = None) -> str:
+    """``"<dataset>:<count>:<hash of images>:<hash of labels>"``: which digits a result is of
+    (labels hashed as int64, so the same labels in another integer type give the same key)."""
+    lab = "-" if labels is None else fingerprint(labels, np.int64)
+    return f"{dataset}:{len(images)}:{fingerprint(images)}:{lab}"
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What a result depends on. ``checkpoint`` is the file's sha256 (never empty here)."""
+
+    checkpoint: str
+    data: str
+    function: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def text(self) -> str:
+        body = {"format": FORMAT, "checkpoint": self.checkpoint, "data": self.data,
+                "function": self.function, "params": dict(self.params)}  # fmt: skip
+        return json.dumps(body, sort_keys=True, default=str)
+
+    def filename(self) -> str:
+        digest = hashlib.sha256(self.text().encode()).hexdigest()[:20]
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.function)[:40]
+        return f"{safe}-{digest}.npz"
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class CacheMiss(ExplainerError):
+    """A cache file that is absent, damaged, or not the result asked for (then recomputed)."""
+
+
+def _text_array(obj: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj, sort_keys=True).encode(), dtype=np.uint8).copy()
+
+
+def _from_text_array(arr: np.ndarray) -> Any:
+    if arr.dtype != np.uint8 or arr.ndim != 1 or arr.size > MAX_JSON_BYTES:
+        raise CacheMiss("a text field is not a short byte string")
+    try:
+        return json.loads(arr.tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CacheMiss(f"a text field is not JSON ({exc})") from None
+
+
+class ResultCache:
+    """Arrays and plain values by :class:`CacheKey`, as ``.npz`` files under ``root``.
+
+    ``hits``, ``misses`` and ``computed`` count what happened (for tests and benchmarks)."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else cache_dir()
+        self.hits = self.misses = self.computed = 0
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._write_failed = False
+
+    def path(self, key: CacheKey) -> Path:
+        return self.root / key.checkpoint / key.filename()
+
+    def load(self, key: CacheKey) -> tuple[Arrays, dict] | None:
+        """The arrays and plain values stored under ``key``, or None (absent or unusable)."""
+        from explainer.safe_npz import open_bounded_npz
+
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            arrays = dict(open_bounded_npz(path, error=CacheMiss))
+            if _from_text_array(arrays.pop(KEY_FIELD, np.zeros(0, np.uint8))) != json.loads(
+                key.text()
+            ):
+                raise CacheMiss("it was written for another key")
+            meta = _from_text_array(arrays.pop(META_FIELD, _text_array({})))
+            if not isinstance(meta, dict):
+                raise CacheMiss("its plain values are not a JSON object")
+        except (CacheMiss, OSError) as exc:
+            log.warning("ignoring cache file %s: %s", path, str(exc)[:200])
+            return None
+        return arrays, meta
+
+    def store(self, key: CacheKey, arrays: Mapping[str, np.ndarray], meta: Mapping) -> bool:
+        """Write one result atomically; False (logged once) when the folder is not writable."""
+        path = self.path(key)
+        payload = {n: np.ascontiguousarray(a) for n, a in arrays.items()}
+        if any(a.dtype.hasobject for a in payload.values()):
+            raise ExplainerError(f"{key.function}: only numeric and text arrays can be cached")
+        payload[KEY_FIELD] = _text_array(json.loads(key.text()))
+        payload[META_FIELD] = _text_array(dict(meta))
+        try:
+            for folder in (self.root, path.parent):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **payload)
+        except (ExplainerError, OSError) as exc:
+            if not self._write_failed:
+                log.warning("results are not kept on disk: %s", str(exc)[:200])
+            self._write_failed = True
+            return False
+        return True
+
+    def _lock(self, key: CacheKey) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key.filename(), threading.Lock())
+
+    def get_or_compute(
+        self,
+        key: CacheKey,
+        compute: Callable[[], tuple[Mapping[str, np.ndarray], Mapping]],
+        check: Callable[[Arrays, dict], None] | None = None,
+    ) -> tuple[Arrays, dict]:
+        """The stored result of ``key``, else ``compute()`` (stored, then returned). ``check``
+        raises :class:`CacheMiss` (or KeyError/ValueError) for a stored result it cannot use;
+        it is then recomputed and replaced."""
+        with self._lock(key):
+            got = self.load(key)
+            if got is not None and check is not None:
+                try:
+                    check(*got)
+                except (CacheMiss, KeyError, ValueError, TypeError, IndexError) as exc:
+                    log.warning("ignoring cache file %s: %s", self.path(key), str(exc)[:200])
+                    got = None
+            if got is not None:
+                self.hits += 1
+                return got
+            self.misses += 1
+            arrays, meta = compute()
+            self.computed += 1
+            self.store(key, arrays, meta)
+            return {n: np.asarray(a) for n, a in arrays.items()}, dict(meta)
+
+    def has(self, key: CacheKey) -> bool:
+        """Whether a readable file exists for ``key`` (without checking its contents)."""
+        return self.path(key).is_file()
+
+
+_default: ResultCache | None = None
+_default_lock = threading.Lock()
+
+
+def default_cache() -> ResultCache:
+    """The process's cache in :func:`cache_dir` (made again when the setting changes)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.root != cache_dir():
+            _default = ResultCache()
+        return _default
+
+
+def cached(
+    ckpt: Checkpoint,
+    data: str,
+    function: str,
+    params: Mapping[str, Any],
+    compute: Callable[[], tuple[Mapping[str, np.ndarray], Mapping]],
+    check: Callable[[Arrays, dict], None] | None = None,
+    cache: ResultCache | None = None,
+) -> tuple[Arrays, dict]:
+    """``compute()`` through the cache, keyed by ``ckpt``'s hash, ``data``, ``function`` and
+    ``params``; computed and not stored when the checkpoint has no file (no hash)."""
+    sha = ckpt.sha256 if getattr(ckpt, "path", None) is not None else ""
+    if not sha:
+        arrays, meta = compute()
+        return {n: np.asarray(a) for n, a in arrays.items()}, dict(meta)
+    key = CacheKey(sha, data, function, dict(params))
+    return (cache or default_cache()).get_or_compute(key, compute, check)
+
+
+def _need(cond: bool, why: str) -> None:
+    if not cond:
+        raise CacheMiss(why)
+
+
+# --- evaluate --------------------------------------------------------------------------------
+
+
+def _confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    return np.bincount(labels * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
+
+
+def evaluation(ckpt: Checkpoint, *, cache: ResultCache | None = None) -> Evaluation:
+    """:func:`explainer.evaluate.evaluate` of ``ckpt`` on its default test set (official when
+    on disk, else the bundled sample), its probabilities, loss and report read from the cache
+    when this checkpoint file was evaluated on these digits before."""
+    from explainer.data import load_test_or_sample
+    from explainer.evaluate import Evaluation, evaluate
+
+    split, official = load_test_or_sample(ckpt.dataset)
+    y = split.labels.numpy() if isinstance(split.labels, torch.Tensor) else split.labels
+    made: list[Evaluation] = []
+
+    def compute():
+        ev = evaluate(ckpt)
+        made.append(ev)
+        meta = {"loss": float(ev.loss), "report": ev.report, "official": bool(ev.official)}
+        return {"probs": ev.probs.astype(np.float32)}, meta
+
+    def check(arrays: Arrays, meta: dict) -> None:
+        p = arrays["probs"]
+        _need(p.dtype == np.float32 and p.ndim == 2 and p.shape[0] == len(y), "probs shape")
+        _need(p.shape[1] > int(y.max(initial=0)) and bool(np.isfinite(p).all()), "probs values")
+        _need(isinstance(meta.get("report"), dict) and "loss" in meta, "report missing")
+
+    data = data_key(ckpt.dataset, split.images, split.labels)
+    arrays, meta = cached(ckpt, data, "evaluate.v1", {}, compute, check, cache)
+    if made:
+        return made[0]
+    probs = arrays["probs"]
+    pred = probs.argmax(1)
+    cm = _confusion(np.asarray(y, dtype=np.int64), pred, probs.shape[1])
+    return Evaluation(
+        checkpoint=ckpt, split=split, official=official, probs=probs, labels=np.asarray(y),
+        predicted=pred, loss=float(meta["loss"]), confusion=cm, report=meta["report"],
+    )  # fmt: skip
+
+
+# --- insights --------------------------------------------------------------------------------
+
+_TOP_FIELDS = ("channels", "indices", "values", "positions", "boxes", "images")
+
+
+def top_activating(
+    ckpt: Checkpoint,
+    images: np.ndarray | torch.Tensor,
+    layer: str,
+    *,
+    k: int = 9,
+    labels: np.ndarray | None = None,
+    cache: ResultCache | None = None,
+) -> TopActivations:
+    """:func:`explainer.insights.top_activating` of ``ckpt.model`` (all channels, at most 64),
+    through the cache."""
+    from explainer.insights import TopActivations
+    from explainer.insights import top_activating as compute_top
+
+    made: list[TopActivations] = []
+
+    def compute():
+        top = compute_top(ckpt.model, images, layer, k=k, labels=labels)
+        made.append(top)
+        arrays = {f: np.asarray(getattr(top, f)) for f in _TOP_FIELDS}
+        if top.labels is not None:
+            arrays["labels"] = np.asarray(top.labels)
+        return arrays, {"layer": top.layer, "patch_size": int(top.patch_size)}
+
+    def check(arrays: Arrays, meta: dict) -> None:
+        _need(all(f in arrays for f in _TOP_FIELDS), "top fields")
+        _need(all(arrays[f].dtype.kind == "i" for f in _TOP_FIELDS[:2]), "top index dtype")
+        c, kk = arrays["indices"].shape
+        _need(arrays["images"].shape[:2] == (c, kk) and arrays["boxes"].shape == (c, kk, 4), "top")
+        _need(int(arrays["indices"].max(initial=0)) < len(images), "top indices")
+        _need(meta.get("layer") == layer, "top layer")
+
+    data = data_key(ckpt.dataset, images, labels)
+    params = {"layer": layer, "k": int(k), "labels": labels is not None}
+    arrays, meta = cached(ckpt, data, "top_activating.v1", params, compute, check, cache)
+    if made:
+        return made[0]
+    return TopActivations(
+        layer=meta["layer"],
+        labels=arrays.get("labels"),
+        patch_size=int(meta["patch_size"]),
+        **{f: arrays[f] for f in _TOP_FIELDS},
+    )
+
+
+_EMB_FIELDS = ("points", "labels", "predictions", "indices", "features", "explained")
+
+
+def embedding(
+    ckpt: Checkpoint,
+    images: np.ndarray | torch.Tensor,
+    labels: np.ndarray,
+    method: str = "pca",
+    n: int = 1000,
+    *,
+    cache: ResultCache | None = None,
+) -> Embedding:
+    """:func:`explainer.insights.embedding` of ``ckpt.model`` (default layer and seed), through
+    the cache."""
+    from explainer.insights import Embedding
+    from explainer.insights import embedding as compute_embedding
+
+    made: list[Embedding] = []
+
+    def compute():
+        emb = compute_embedding(ckpt.model, images, labels, method=method, n=n)
+        made.append(emb)
+        arrays = {f: np.asarray(getattr(emb, f)) for f in _EMB_FIELDS}
+        return arrays, {"layer": emb.layer, "method": emb.method}
+
+    def check(arrays: Arrays, meta: dict) -> None:
+        _need(all(f in arrays for f in _EMB_FIELDS), "embedding fields")
+        _need(arrays["indices"].dtype.kind == "i", "embedding index dtype")
+        m = len(arrays["indices"])
+        _need(m == min(n, len(images)) and arrays["points"].shape == (m, 2), "embedding shape")
+        _need(len(arrays["labels"]) == m and len(arrays["predictions"]) == m, "embedding labels")
+        _need(meta.get("method") == method, "embedding method")
+
+    data = data_key(ckpt.dataset, images, labels)
+    params = {"method": method, "n": int(n)}
+    arrays, meta = cached(ckpt, data, "embedding.v1", params, compute, check, cache)
+    if made:
+        return made[0]
+    return Embedding(
+        layer=meta["layer"], method=meta["method"], **{f: arrays[f] for f in _EMB_FIELDS}
+    )

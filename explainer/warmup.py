@@ -1,0 +1,280 @@
+"""Compute in the background what the app's slow pages need, so they open at once.
+
+One worker thread per process (started by the first :func:`submit`) runs :class:`Task`\\ s in
+order; each computes a result through :mod:`explainer.cache`, so it lands on disk, keyed by the
+checkpoint's hash, and the next launch only reads it. :func:`app_tasks` lists what the app's
+pages ask for about one checkpoint (its test-set evaluation for Mistakes, the top digits of
+every conv layer and the embedding maps for Inside the filters, the evaluation of each epoch
+snapshot for Training and its GIF); :func:`progress` says how far it is, for ``st.progress``.
+
+The worker runs at a lower CPU priority (``nice`` 10, on Linux) so a page a learner is looking
+at gets the CPU first; a page that asks for a result the worker is computing waits for it (the
+cache computes each key once). A task that fails is logged and skipped: the page that needs
+the result computes it itself and shows its own message.
+
+``python -m explainer.warmup [--model NAME ...]`` fills the cache ahead of time (e.g. before a
+class), with a progress line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from explainer import cache
+
+if TYPE_CHECKING:
+    from explainer.checkpoints import Checkpoint
+
+TOP_K = 6  # the Inside-the-filters page's digits per filter
+EMBED_MAX = 2000  # its embedding map's points
+METHODS = ("pca", "tsne")
+NICE = 10
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Task:
+    """One unit of warm-up: ``run()`` computes (and caches) something; ``key`` makes a task
+    submitted twice run once; ``label`` is what the progress bar says meanwhile."""
+
+    key: str
+    label: str
+    run: Callable[[], Any]
+
+
+@dataclass
+class Progress:
+    """``done`` of ``total`` tasks run (``failed`` of them failed), ``current`` the running
+    task's label (empty when idle), ``seconds`` since the current batch of work began."""
+
+    done: int
+    total: int
+    current: str
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.total == 0 else min(1.0, self.done / self.total)
+
+    def text(self) -> str:
+        if self.finished:
+            return f"Pages ready ({self.total} results prepared)"
+        return f"Preparing the pages ({self.done + 1}/{self.total}): {self.current}…"
+
+
+class Warmup:
+    """A queue of :class:`Task` run by one daemon thread, started on the first submit."""
+
+    def __init__(self, nice: int = NICE) -> None:
+        self.nice = nice
+        self._cond = threading.Condition()
+        self._queue: deque[Task] = deque()
+        self._seen: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._done = self._total = 0
+        self._current = ""
+        self._failed: list[str] = []
+        self._since = time.monotonic()
+
+    def submit(self, tasks: Iterable[Task], *, first: bool = False) -> int:
+        """Queue the tasks not submitted before, in order, after those waiting (before them
+        when ``first``: the model a learner just picked goes ahead); how many were new."""
+        with self._cond:
+            new = [t for t in tasks if t.key not in self._seen]
+            if new and self.progress().finished:
+                self._done = self._total = 0
+                self._since = time.monotonic()
+            self._seen.update(t.key for t in new)
+            if first:
+                self._queue.extendleft(reversed(new))
+            else:
+                self._queue.extend(new)
+            self._total += len(new)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="warmup", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+            return len(new)
+
+    def progress(self) -> Progress:
+        with self._cond:
+            return Progress(self._done, self._total, self._current, list(self._failed),
+                            time.monotonic() - self._since)  # fmt: skip
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every submitted task has run (True), or ``timeout`` seconds (False)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._done < self._total:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def _lower_priority(self) -> None:
+        if self.nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+            with contextlib.suppress(OSError):  # per thread on Linux; elsewhere best effort
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+
+    def _loop(self) -> None:
+        self._lower_priority()
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                task = self._queue.popleft()
+                self._current = task.label
+            try:
+                task.run()
+            except Exception as exc:  # a failed warm-up only means the page computes it
+                why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                log.warning("warm-up: %s failed: %s", task.label, why)
+                with self._cond:
+                    self._failed.append(f"{task.label}: {why}")
+            with self._cond:
+                self._done += 1
+                self._current = ""
+                self._cond.notify_all()
+
+
+WARMUP = Warmup()
+
+
+def submit(tasks: Iterable[Task], *, first: bool = False) -> int:
+    """:meth:`Warmup.submit` on the process's warm-up (started on first use)."""
+    return WARMUP.submit(tasks, first=first)
+
+
+def progress() -> Progress:
+    """How far the process's warm-up is."""
+    return WARMUP.progress()
+
+
+# --- what the app's pages need -------------------------------------------------------------
+
+
+def eval_arrays(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The digits the app's pages use: the official test set's images ``(N, 28, 28)`` uint8
+    and labels when on disk, else the bundled sample's (same values as the app's
+    ``common.eval_set``, so the cache keys match)."""
+    from explainer.data import load_test_or_sample
+
+    split, _ = load_test_or_sample(dataset)
+    return split.images.numpy(), split.labels.numpy()
+
+
+def conv_layers(ckpt: Checkpoint) -> list[str]:
+    """Names of the conv layers the Inside-the-filters page offers, in order."""
+    from explainer.arith import conv_layers as convs_of
+    from explainer.capture import capture_checkpoint
+
+    return [r.name for r in convs_of(capture_checkpoint(ckpt, np.zeros((28, 28), np.float32)))]
+
+
+def _count(dataset: str) -> str:
+    from explainer.data import find_data_dir
+
+    return "10,000 test digits" if find_data_dir(dataset) is not None else "500 bundled digits"
+
+
+def app_tasks(
+    ckpt: Checkpoint,
+    snapshots: Sequence[str | os.PathLike] = (),
+    *,
+    top_k: int = TOP_K,
+    embed_n: int = EMBED_MAX,
+    methods: Sequence[str] = METHODS,
+) -> list[Task]:
+    """What the slow pages compute for ``ckpt`` (and its epoch ``snapshots``), most needed
+    first: the evaluation (Mistakes, the mistakes GIF), the first conv layer's top digits and
+    the PCA map (Inside the filters), the newest snapshot then the others (Training, the
+    training GIF), the other conv layers, t-SNE. Empty for a checkpoint without a file."""
+    sha = ckpt.sha256 if ckpt.path is not None else ""
+    if not sha:
+        return []
+    ds, name, n = ckpt.dataset, ckpt.name, _count(ckpt.dataset)
+
+    def top(layer: str) -> Task:
+        def run() -> None:
+            images, labels = eval_arrays(ds)
+            cache.top_activating(ckpt, images, layer, k=top_k, labels=labels)
+
+        return Task(f"{sha}|top|{layer}|{top_k}", f"the digits exciting {name}'s {layer}", run)
+
+    def emb(method: str) -> Task:
+        def run() -> None:
+            images, labels = eval_arrays(ds)
+            cache.embedding(ckpt, images, labels, method, embed_n)
+
+        label = f"{name}'s {'PCA' if method == 'pca' else 't-SNE'} map"
+        return Task(f"{sha}|emb|{method}|{embed_n}", label, run)
+
+    def snap(path: Path) -> Task:
+        def run() -> None:
+            from explainer.checkpoints import load_checkpoint
+
+            cache.evaluation(load_checkpoint(path))
+
+        return Task(f"snap|{path}|{path.stat().st_mtime_ns}", f"scoring {path.stem} on {n}", run)
+
+    convs = conv_layers(ckpt)
+    snaps = [Path(p) for p in snapshots]
+    tasks = [
+        Task(f"data|{ds}", f"reading the {n}", lambda: eval_arrays(ds)),
+        Task(f"{sha}|evaluate", f"running {name} on {n}", lambda: cache.evaluation(ckpt)),
+    ]
+    tasks += [top(convs[0])] if convs else []
+    tasks += [emb(m) for m in methods[:1]]
+    tasks += [snap(p) for p in snaps[-1:] + snaps[:-1]]
+    tasks += [top(c) for c in convs[1:]] + [emb(m) for m in methods[1:]]
+    return tasks
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m explainer.warmup``: fill the results cache for shipped models."""
+    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.errors import ExplainerError
+    from explainer.insights import snapshot_paths
+
+    ap = argparse.ArgumentParser(prog="python -m explainer.warmup", description=__doc__)
+    ap.add_argument("--model", action="append", default=[], help="checkpoint name or path")
+    args = ap.parse_args(argv)
+    try:
+        for spec in args.model or ["mnist_bn_cnn"]:
+            ckpt = load_checkpoint(resolve_checkpoint(spec))
+            snaps = snapshot_paths(ckpt, final=False, strict=False)
+            submit(app_tasks(ckpt, snaps))
+        while not WARMUP.wait(1.0):
+            print(f"\r{progress().text()[:110]:110s}", end="", file=sys.stderr, flush=True)
+    except ExplainerError as exc:
+        print(f"explainer: error: {exc}", file=sys.stderr)
+        return 2
+    p = progress()
+    print(f"\r{p.text()} in {p.seconds:.0f} s; cache: {cache.cache_dir()}", file=sys.stderr)
+    for line in p.failed:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 1 if p.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
