@@ -10,9 +10,9 @@ from pathlib import Path
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # app_pages/, however we are started
-from app_pages import common
+from app_pages import common, launch
 
-st.set_page_config(page_title="mnist-explainer", page_icon=":material/draw:", layout="wide")
+st.set_page_config(page_title="mnist-explainer", page_icon=launch.page_icon(), layout="wide")
 
 PAGES = [
     st.Page("app_pages/draw.py", title="Draw & predict", icon=":material/draw:", default=True),
@@ -45,5 +45,6 @@ PAGES = [
 
 page = st.navigation(PAGES)
 common.sidebar()
+launch.warm_up()  # the slow pages' results, computed in the background
 page.run()
 common.sidebar_digit()

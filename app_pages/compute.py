@@ -15,8 +15,9 @@ import streamlit as st
 import torch
 
 from app_pages import common
+from explainer import cache
 from explainer.checkpoints import Checkpoint, load_checkpoint
-from explainer.evaluate import Evaluation, evaluate
+from explainer.evaluate import Evaluation
 
 EMBED_MAX = 2000  # points on the embedding map (t-SNE on more is too slow for a live page)
 TOP_K = 6
@@ -24,7 +25,7 @@ TOP_K = 6
 
 @st.cache_resource(show_spinner="Running the test digits through the model…", max_entries=32)
 def _evaluation(model_key: str, _ckpt: Checkpoint) -> Evaluation:
-    return evaluate(_ckpt)
+    return cache.evaluation(_ckpt)  # read from disk when warmed up (explainer.warmup)
 
 
 def evaluation(ckpt: Checkpoint) -> Evaluation:
@@ -85,10 +86,8 @@ def latency_ms(ckpt: Checkpoint) -> float:
 
 @st.cache_resource(show_spinner="Running every test digit through the layer…", max_entries=16)
 def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
-    from explainer.insights import top_activating
-
     images, labels = common.eval_set(dataset)[:2]
-    return top_activating(_ckpt.model, np.array(images), layer, k=TOP_K, labels=labels)
+    return cache.top_activating(_ckpt, np.array(images), layer, k=TOP_K, labels=labels)
 
 
 def top_images(ckpt: Checkpoint, layer: str):
@@ -99,10 +98,8 @@ def top_images(ckpt: Checkpoint, layer: str):
 
 @st.cache_resource(show_spinner="Computing the embedding map…", max_entries=16)
 def _embedding(model_key: str, method: str, dataset: str, _ckpt):
-    from explainer.insights import embedding as project
-
     images, labels = common.eval_set(dataset)[:2]
-    return project(_ckpt.model, np.array(images), labels, method=method, n=EMBED_MAX)
+    return cache.embedding(_ckpt, np.array(images), labels, method, EMBED_MAX)
 
 
 def embedding(ckpt: Checkpoint, method: str):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common, compute
+from app_pages import common, compute, launch
 from explainer.errors import ExplainerError
 
 TITLES = {
@@ -46,7 +46,12 @@ def report_options(kind: str, ckpt, trace) -> dict:
         from explainer.insights import training_evolution
 
         snaps = snapshots_for(ckpt)
-        return {"evolution": training_evolution(snaps, trace.image, label=trace.label)}
+
+        def predict(ck):  # each snapshot's test predictions, from the cache when warmed up
+            return compute.evaluation(ck).predicted
+
+        evo = training_evolution(snaps, trace.image, label=trace.label, predict=predict)
+        return {"evolution": evo}
     if kind == "mistakes":
         from explainer.evaluate import mistake_report
 
@@ -84,15 +89,17 @@ if kind == "training":
 if st.button("Render", type="primary", icon=":material/movie:"):
     trace = common.trace_for(ckpt, digit)
     suffix = ".gif" if fmt == "GIF" else ".mp4"
-    with st.spinner("Rendering…"), tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{kind}{suffix}"
         t = time.perf_counter()
-        try:
-            from explainer.animate import render_animation
-
-            options = report_options(kind, ckpt, trace)
-            render_animation(
-                kind, trace, out, seconds=float(seconds), size=SIZES[size_name], **options
+        try:  # with progress: preparing, drawing, a bar over the frames
+            launch.render(
+                kind,
+                trace,
+                out,
+                prepare=lambda: report_options(kind, ckpt, trace),
+                seconds=float(seconds),
+                size=SIZES[size_name],
             )
         except ExplainerError as exc:
             st.warning(f"Could not render it: {exc}")

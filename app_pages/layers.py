@@ -1,5 +1,7 @@
 """Page 2, Layer by layer: the lesson. Previous / Next through the network on the current
-digit; every layer explained in plain words, with its real numbers."""
+digit; every layer explained in plain words, with its real numbers. Every hand computation
+comes from :mod:`app_pages.layer_views` (explainer.arith), checked against the layer's captured
+output when the panel is built; a mismatch shows one error line instead of numbers."""
 
 from __future__ import annotations
 
@@ -7,81 +9,18 @@ import numpy as np
 import streamlit as st
 
 from app_pages import common, conv_window, visuals
+from app_pages import layer_views as lv
 from explainer import arith
+from explainer.arith import ArithMismatch, fmt
+from explainer.errors import ExplainerError
 from explainer.style import scale_for
 from explainer.trace import LayerRecord, Trace
 
 
-def explain(r: LayerRecord) -> str:
-    """Two or three plain sentences about what layer ``r`` does, with its real settings."""
-    p = r.params
-    if r.kind == "normalize":
-        return (
-            f"Shifts and scales every pixel: (x − {p.get('mean', 0):.4f}) / {p.get('std', 1):.4f}, "
-            "the mean and spread of the training images. Background pixels become slightly "
-            "negative, ink clearly positive, so the network starts from centred numbers."
-        )
-    if r.kind == "conv":
-        k = p.get("kernel_size", [3, 3])
-        cin, cout = p.get("in_channels"), p.get("out_channels")
-        return (
-            f"Slides {cout} small {k[0]}×{k[1]} filters over the image. Each filter multiplies "
-            f"a {k[0]}×{k[1]} window of all {cin} input channel(s) by its weights and adds them "
-            f"up (plus a bias), producing one feature map per filter: bright where the "
-            "window looks like the filter (an edge, a stroke end, a curve)."
-            + (
-                f" The window jumps {p['stride'][0]} pixels at a time (stride {p['stride'][0]}),"
-                " so the maps come out smaller than the input."
-                if max(p.get("stride", [1])) > 1
-                else ""
-            )
-        )
-    if r.kind == "bn":
-        return (
-            "Batch normalisation: every channel is shifted and rescaled with statistics "
-            "learned during training, γ·(x − μ)/√(σ² + ε) + β. It keeps the numbers in a "
-            "healthy range so the next layers train faster; it does not mix channels."
-        )
-    if r.kind == "relu":
-        return (
-            "ReLU keeps positive values and replaces every negative value by zero: "
-            "max(0, x). This bend is what lets a stack of layers learn more than one big "
-            "linear formula. Black cells below are the zeros it created."
-        )
-    if r.kind == "pool":
-        k = p.get("kernel_size", [2, 2])
-        return (
-            f"{p.get('mode', 'max').capitalize()} pooling keeps one number per {k[0]}×{k[1]} "
-            "window: the strongest response. The maps shrink, so later layers see a wider "
-            "part of the digit and a small shift of the pen barely matters."
-        )
-    if r.kind == "dropout":
-        return (
-            f"Dropout switches off a random {p.get('p', 0):.0%} of the values while training, "
-            "so the network cannot rely on any single one. At prediction time it does "
-            "nothing: output = input."
-        )
-    if r.kind == "flatten":
-        return (
-            "Flatten lays every number of the feature maps out in one long row (channel by "
-            "channel, row by row). Nothing is computed; from here on, position is just an "
-            "index, and dense layers connect everything to everything."
-        )
-    if r.kind == "linear":
-        return (
-            f"A dense layer: each of its {p.get('out_features')} outputs is a weighted sum of "
-            f"all {p.get('in_features')} inputs plus a bias, z = W·x + b. The weights are "
-            "what training learned; a large positive weight means ‘this input is evidence "
-            "for me’."
-        )
-    return "A layer of a kind this page does not explain in detail; its output is shown below."
-
-
-def layer_input(trace: Trace, i: int) -> np.ndarray:
-    """What layer ``i`` received: the output of the record its ``inputs`` name (the first
-    one, for additions and concatenations; the model's input for ``"input"``)."""
-    r = trace.layers[i]
-    return trace.inputs_of(r)[0] if r.inputs else trace.model_input
+def shape_in(trace: Trace, r: LayerRecord) -> str:
+    """``"8×28×28"``, or ``"8×28×28 + 8×28×28"`` for a record that reads several tensors."""
+    values = trace.inputs_of(r) if r.inputs else [trace.model_input]
+    return " + ".join("×".join(map(str, v.shape)) for v in values)
 
 
 def show_maps(key: str, values: np.ndarray, kind: str, title: str, cell: int) -> None:
@@ -144,10 +83,14 @@ def conv_explorer(trace: Trace, i: int) -> None:
     dy, dx = conv_window.default_cell(trace, r.name, ch)
     row = c2.slider("output row", 0, oh - 1, dy, key=f"cx_row_{r.name}_{ch}")
     col = c3.slider("output column", 0, ow - 1, dx, key=f"cx_col_{r.name}_{ch}")
-    best = conv_window.conv_window(trace, r.name, ch, row, col)
+    best = worked(conv_window.conv_window, trace, r.name, ch, row, col)
+    if best is None:
+        return
     group = best.cell.in_channels
     ci = c4.selectbox("input channel shown", group, index=best.shown, key=f"cx_in_{r.name}_{ch}")
-    cs = conv_window.conv_window(trace, r.name, ch, row, col, ci)
+    cs = worked(conv_window.conv_window, trace, r.name, ch, row, col, ci)
+    if cs is None:
+        return
     x = trace.inputs_of(r)[0]
     left, right = st.columns([1, 1.6], gap="large")
     with left:
@@ -210,150 +153,200 @@ def _window_sum(r: LayerRecord, cs: arith.ConvSum, ch: int, row: int, col: int) 
     st.caption(f"{note} The layer's real output there: {real} (checked: the same).")
 
 
-def _hot_cell(values: np.ndarray) -> tuple[int, int, int]:
-    _c, h, w = values.shape
-    idx = int(np.argmax(np.abs(values)))
-    return int(idx // (h * w)), int((idx // w) % h), int(idx % w)
+# --- the panels: every number from app_pages.layer_views (explainer.arith), checked -----------
 
 
-def relu_panel(trace: Trace, i: int) -> None:
-    r = trace.layers[i]
-    x = layer_input(trace, i)
-    if x.ndim == 3:
-        neg = (x < 0).mean()
-        ch = int(np.argmax((x < 0).sum(axis=(1, 2)) * (x > 0).any(axis=(1, 2))))
-        _, h, w = x.shape
-        y0, x0 = max(0, h // 2 - 3), max(0, w // 2 - 3)
-        before = x[ch, y0 : y0 + 6, x0 : x0 + 6]
-        after = r.output[ch, y0 : y0 + 6, x0 : x0 + 6]
-    else:
-        neg = (x < 0).mean()
-        ch, before, after = 0, x[None, :8], r.output[None, :8]
-    st.markdown(f"#### ReLU on real numbers: {neg:.0%} of the values were negative and became 0")
-    a, b = st.columns(2)
-    m = float(max(np.abs(before).max(), 1e-6))
-    with a:
-        st.markdown(f"**before** (channel {ch}, a window from the middle)")
-        st.markdown(
-            visuals.heat_table(before, scale_for(before, "auto", m), mark=before < 0),
-            unsafe_allow_html=True,
-        )
-    with b:
-        st.markdown("**after** max(0, x): framed cells were negative")
-        st.markdown(
-            visuals.heat_table(after, scale_for(after, "auto", m), mark=before < 0),
-            unsafe_allow_html=True,
-        )
-
-
-def pool_panel(trace: Trace, i: int) -> None:
-    r = trace.layers[i]
-    x = layer_input(trace, i)
-    if x.ndim != 3 or r.output.ndim != 3:
-        return
-    k = r.params.get("kernel_size", [2, 2])
-    s = r.params.get("stride", k)
-    ch, row, col = _hot_cell(r.output)
-    y0, x0 = max(0, (row - 1) * s[0]), max(0, (col - 1) * s[1])
-    region = x[ch, y0 : y0 + 3 * s[0], x0 : x0 + 3 * s[1]]
-    win = x[ch, row * s[0] : row * s[0] + k[0], col * s[1] : col * s[1] + k[1]]
-    mark = np.zeros_like(region, bool)
-    wy, wx = row * s[0] - y0, col * s[1] - x0
-    mark[wy : wy + k[0], wx : wx + k[1]] = region[wy : wy + k[0], wx : wx + k[1]] == win.max()
-    st.markdown(f"#### Pooling on real numbers (channel {ch}, its strongest output cell)")
-    a, b = st.columns(2)
-    sc = scale_for(region, "auto")
-    with a:
-        st.markdown(f"**input**: the {k[0]}×{k[1]} window's maximum is framed")
-        st.markdown(visuals.heat_table(region, sc, mark=mark), unsafe_allow_html=True)
-    with b:
-        st.markdown("**output** cell")
-        st.markdown(
-            f"max({', '.join(f'{v:.2f}' for v in win.ravel())}) = "
-            f"**{float(r.output[ch, row, col]):.3f}**"
-        )
-
-
-def bn_panel(ckpt, trace: Trace, i: int) -> None:
-    r = trace.layers[i]
+def worked(build, *args):
+    """``build(*args)``, the numbers of a panel, checked against the captured output; on a
+    mismatch one error line and no numbers, on a record not worked by hand a short note."""
     try:
-        m = ckpt.model.get_submodule(r.name)
-    except AttributeError:
+        return build(*args)
+    except ArithMismatch as exc:
+        st.error(str(exc))
+    except ExplainerError as exc:
+        st.caption(f"Not worked out by hand here: {exc}")
+    return None
+
+
+def _table(values: np.ndarray, decimals: int, mark=None, m: float | None = None) -> str:
+    return visuals.heat_table(values, scale_for(values, "auto", m), conv_window.Fmt(decimals),
+                              mark=mark)  # fmt: skip
+
+
+def relu_panel(trace: Trace, r: LayerRecord) -> None:
+    v = worked(lv.activation_view, trace, r)
+    if v is None:
         return
-    x = layer_input(trace, i)
-    ch, row, col = (
-        _hot_cell(r.output) if r.output.ndim == 3 else (int(np.argmax(r.output)), None, None)
-    )
-    xv = float(x[ch, row, col]) if row is not None else float(x[ch])
-    yv = float(r.output[ch, row, col]) if row is not None else float(r.output[ch])
-    mu, var = float(m.running_mean[ch]), float(m.running_var[ch])
-    g = float(m.weight[ch].detach()) if m.weight is not None else 1.0
-    beta = float(m.bias[ch].detach()) if m.bias is not None else 0.0
-    st.markdown(f"#### Batch norm on a real number (channel {ch})")
-    st.markdown(
-        f"γ·(x − μ)/√(σ² + ε) + β = {g:.3f}·({xv:.3f} − {mu:.3f})/√({var:.3f} + {m.eps:g})"
-        f" + {beta:.3f} = **{yv:.3f}**"
-    )
+    name = arith.activation_name(r)
+    if name in ("relu", "relu6"):
+        title = f"{v.negative:.0%} of the values were negative and became 0"
+    else:
+        title = f"{r.description} on real numbers ({v.negative:.0%} of the inputs are negative)"
+    st.markdown(f"#### {title}")
+    where = "8 of its values (the most negative and the most positive)"
+    if len(v.index) == 3:
+        ch, ys, xs = v.index
+        where = f"channel {ch}, rows {ys.start}–{ys.stop - 1}, columns {xs.start}–{xs.stop - 1}"
+        where += f" (on {v.grid.name}'s grid)" if v.grid is not None else ""
+    a, b = st.columns(2)
+    m = float(max(np.abs(v.before).max(), 1e-6))
+    with a:
+        st.markdown(f"**before**: {lv.reads(r)}, {where}")
+        st.markdown(_table(v.before, 3, v.before < 0, m), unsafe_allow_html=True)
+    with b:
+        st.markdown(f"**after** {v.formula}: framed cells were negative")
+        st.markdown(_table(v.after, 3, v.before < 0, m), unsafe_allow_html=True)
+    st.caption("Figures rounded to 3 decimals; checked against the layer's own output.")
 
 
-def normalize_panel(trace: Trace) -> None:
-    r = trace.layers[0]
-    mean, std = r.params.get("mean", 0.0), r.params.get("std", 1.0)
-    ink = float(trace.image.max())
-    st.markdown(
-        f"Background pixel: (0 − {mean:.4f}) / {std:.4f} = **{(0 - mean) / std:.3f}**; "
-        f"brightest ink: ({ink:.2f} − {mean:.4f}) / {std:.4f} = "
-        f"**{(ink - mean) / std:.3f}**"
-    )
-
-
-def linear_panel(trace: Trace, i: int) -> None:
-    r = trace.layers[i]
-    x = layer_input(trace, i).ravel()
-    w, b = r.weight, r.bias
-    last = i == max(j for j, q in enumerate(trace.layers) if q.kind == "linear")
-    unit = trace.prediction if last else int(np.argmax(r.output))
-    if w is None:
+def pool_panel(trace: Trace, r: LayerRecord) -> None:
+    v = worked(lv.pool_view, trace, r)
+    if v is None:
         return
-    terms = w[unit] * x
-    top = np.argsort(-np.abs(terms))[:6]
-    name = trace.class_names[unit] if last else f"unit {unit}"
-    st.markdown(f"#### z = W·x + b for **{name}**, the {len(x)} products summed")
-    parts = " ".join(
-        f"{'+' if terms[j] >= 0 else '−'} {abs(w[unit, j]):.2f}·{x[j]:.2f}" for j in top
-    )
-    bias = float(b[unit]) if b is not None else 0.0
+    c = v.cell
+    how = "maximum" if c.mode == "max" else "average"
+    st.markdown(f"#### Pooling on real numbers (channel {c.channel}, its strongest output cell)")
+    a, b = st.columns(2)
+    with a:
+        ry, rx = v.region_at
+        st.markdown(f"**input** ({lv.reads(r)}, from row {ry}, column {rx}): the window of "
+                    f"output ({c.y}, {c.x}) and its {how} are framed")  # fmt: skip
+        if v.region.size <= 64:
+            st.markdown(_table(v.region, v.decimals, v.mark), unsafe_allow_html=True)
+    with b:
+        st.markdown(f"**output** cells on the network's own grid ({v.block.shape[0]}×"
+                    f"{v.block.shape[1]})")  # fmt: skip
+        st.markdown(_table(v.block, v.decimals), unsafe_allow_html=True)
+    st.markdown(f"output ({c.y}, {c.x}) = {v.formula()}")
+    note = "" if v.exact else f" Figures rounded to {v.decimals} decimals."
+    st.caption(f"Checked against the layer's own output.{note}")
+
+
+def bn_panel(trace: Trace, r: LayerRecord) -> None:
+    v = worked(lv.norm_view, trace, r)
+    if v is None:
+        return
+    at = ", ".join(str(i) for i in v.index)
+    st.markdown(f"#### Batch norm on a real number (channel {v.cell.channel}, position ({at}))")
+    st.markdown("  \n".join(v.lines()))
+    note = "The written figures give the written result." if v.exact else (
+        f"Figures rounded to {v.decimals} decimals; each step uses the exact values.")  # fmt: skip
+    st.caption(f"{note} μ and σ² are the running statistics learned in training; checked "
+               "against the layer's own output.")  # fmt: skip
+
+
+def normalize_panel(trace: Trace, r: LayerRecord) -> None:
+    v = worked(lv.normalize_view, trace, r)
+    if v is None:
+        return
+    parts = [
+        f"{what}: ({fmt(x, 2)} − {fmt(v.mean, 4)}) / {fmt(v.std, 4)} = **{fmt(y, 3)}**"
+        for what, (x, y) in zip(("darkest pixel", "brightest pixel"), v.pixels, strict=True)
+    ]
+    st.markdown("; ".join(parts))
+
+
+def linear_panel(trace: Trace, r: LayerRecord) -> None:
+    v = worked(lv.dense_view, trace, r)
+    if v is None:
+        return
+    row, d = v.row, v.decimals
+    st.markdown(f"#### z = W·x + b for **{v.name}**, the {len(row.inputs)} products summed")
+    body = [
+        f"<tr><td>input {int(j)}</td><td>{fmt(row.weights[j], d)} × {fmt(row.inputs[j], d)}"
+        f"</td><td style='text-align:right;font-family:monospace'>{lv.plus(row.products[j], d)}"
+        "</td></tr>"
+        for j in v.top
+    ]
+    rest = len(row.inputs) - len(v.top)
+    for words, value in ((f"the other {rest} products", v.rest), ("bias", row.bias)):
+        body.append(f"<tr><td colspan=2>{words}</td><td style='text-align:right;"
+                    f"font-family:monospace'>{lv.plus(value, d)}</td></tr>")  # fmt: skip
+    body.append(f"<tr style='border-top:2px solid #888'><td colspan=2><b>= z for {v.name}</b>"
+                f"</td><td style='text-align:right;font-family:monospace'><b>"
+                f"{fmt(row.value, d)}</b></td></tr>")  # fmt: skip
+    st.markdown(f"<table class='sumtable'>{''.join(body)}</table>", unsafe_allow_html=True)
+    note = "The written terms add up exactly" if v.exact else (
+        f"Figures rounded to {d} decimals; the sum uses the exact values")  # fmt: skip
+    st.caption(f"{note} (weights and inputs are rounded too; each product is of the exact "
+               "values). Checked against the layer's own output.")  # fmt: skip
+    if r is trace.layers[-1] and r.output.shape == trace.logits.shape:
+        softmax_panel(trace, None)
+
+
+def softmax_panel(trace: Trace, r: LayerRecord | None) -> None:
+    v = worked(lv.softmax_view, trace, r)
+    if v is None:
+        return
+    sm, d = v.softmax, v.decimals
+    k = int(np.argmax(sm.probs))
+    names = trace.class_names if len(trace.class_names) == len(sm.probs) else None
+    who = names[k] if names else str(k)
+    st.markdown("#### Softmax turns the scores into probabilities")
     st.markdown(
-        f"z = {parts} + … ({len(x) - len(top)} smaller terms) {bias:+.2f} (bias) = "
-        f"**{float(r.output[unit]):.3f}**"
+        r"$p_k = \dfrac{e^{z_k - \max z}}{\sum_j e^{z_j - \max z}}$ — for "
+        f"**{who}**: {fmt(sm.shifted_exp[k], d)} / {fmt(sm.total, d)} = "
+        f"**{arith.confidence_text(float(sm.probs[k]))}**"
     )
-    if last:
-        z = trace.logits.astype(np.float64)
-        e = np.exp(z - z.max())
-        st.markdown("#### Softmax turns the scores into probabilities")
-        st.markdown(
-            r"$p_k = \dfrac{e^{z_k}}{\sum_j e^{z_j}}$ — for the prediction: "
-            f"e^{z[unit]:.2f} / Σ = **{e[unit] / e.sum():.2%}**"
-        )
-        rows = [
-            {
-                "class": n,
-                "score z": float(z[k]),
-                "e^(z − max)": float(e[k]),
-                "probability": float(e[k] / e.sum()),
-            }
-            for k, n in enumerate(trace.class_names)
-        ]
-        st.dataframe(
-            rows,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "probability": st.column_config.ProgressColumn(
-                    "probability", format="percent", min_value=0.0, max_value=1.0
-                )
-            },
-        )
+    rows = [
+        {"class": names[i] if names else str(i), "score z": fmt(z, 3),
+         "e^(z − max)": fmt(e, d), "probability": float(p)}
+        for i, (z, e, p) in enumerate(zip(sm.logits, sm.shifted_exp, sm.probs, strict=True))
+    ]  # fmt: skip
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={
+        "probability": st.column_config.ProgressColumn(
+            "probability", format="percent", min_value=0.0, max_value=1.0)})  # fmt: skip
+    note = "the written e^(z − max) add up to the written Σ" if v.exact else (
+        f"figures rounded to {d} decimals")  # fmt: skip
+    st.caption(f"Computed from {lv.reads(r) if r else 'the logits'}; {note}; checked against "
+               "the network's own probabilities.")  # fmt: skip
+
+
+def elementwise_panel(trace: Trace, r: LayerRecord) -> None:
+    v = worked(lv.elementwise_view, trace, r)
+    if v is None:
+        return
+    ew, d = v.ew, v.decimals
+    a, b = ew.operands
+    st.markdown(f"#### {a} {ew.op} {b}, at its {len(ew.cells)} largest outputs")
+    body = "".join(
+        f"<tr><td>{idx}</td><td style='font-family:monospace'>{fmt(x, d)} {ew.op} {lv.paren(y, d)}"
+        f" = <b>{fmt(o, d)}</b></td></tr>"
+        for idx, x, y, o in ew.cells
+    )
+    st.markdown(f"<table class='sumtable'><tr><td>position</td><td>{a} {ew.op} {b}</td></tr>"
+                f"{body}</table>", unsafe_allow_html=True)  # fmt: skip
+    note = "the written figures add up" if v.exact else f"figures rounded to {d} decimals"
+    st.caption(f"Every position is done the same way; {note}; checked against the output.")
+
+
+def concat_panel(trace: Trace, r: LayerRecord) -> None:
+    parts = worked(lv.concat_view, trace, r)
+    if parts:
+        st.markdown("  \n".join(parts))
+        st.caption("Checked: each input appears unchanged in its part of the output.")
+
+
+def flatten_panel(trace: Trace, r: LayerRecord, shape_in: str) -> None:
+    n = int(np.prod(trace.inputs_of(r)[0].shape))
+    st.markdown(f"**{shape_in} = {n} numbers** → {r.shape_text}.")
+    got = worked(lv.flatten_view, trace, r)
+    if got is not None:
+        k, src, value = got
+        at = ", ".join(str(i) for i in src)
+        st.markdown(f"For example value #{k} of the output is {lv.reads(r)}[{at}] = "
+                    f"{fmt(value, 3)}: the same number, moved.")  # fmt: skip
+
+
+def record_panel(trace: Trace, r: LayerRecord, shape_in: str) -> None:
+    """The worked numbers of record ``r`` (the conv explorer is drawn by the page)."""
+    panels = {"relu": relu_panel, "pool": pool_panel, "bn": bn_panel, "linear": linear_panel,
+              "normalize": normalize_panel, "add": elementwise_panel, "mul": elementwise_panel,
+              "concat": concat_panel, "softmax": softmax_panel}  # fmt: skip
+    if r.kind == "flatten":
+        flatten_panel(trace, r, shape_in)
+    elif r.kind in panels:
+        panels[r.kind](trace, r)
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -368,7 +361,7 @@ big = common.presenter()
 st.title("Layer by layer")
 st.caption(
     f"**{ckpt.name}** reading {digit.source}: prediction **{trace.predicted_name}** "
-    f"({trace.confidence:.1%}). Step through every layer with the real numbers."
+    f"({arith.confidence_text(trace.confidence)}). Step through every layer with the real numbers."
 )
 
 if st.session_state.get("layer_step", 0) >= n:
@@ -399,21 +392,21 @@ step = b2.selectbox(
 b3.button("Next ▶", on_click=_go, args=(1,), disabled=step >= n - 1, width="stretch")
 
 r = trace.layers[step]
-x_in = layer_input(trace, step)
-shape_in = "×".join(map(str, x_in.shape))
+text_in = shape_in(trace, r)
 desc = f" · {r.description}" if r.description != r.kind else ""
 st.header(f"{r.name}{desc}")
 c_text, c_shape = st.columns([3, 1.2])
-c_text.markdown(explain(r))
+c_text.markdown(lv.explain(r))
 c_shape.markdown(
     f"<div style='font-size:.9em;opacity:.7'>shape in → out</div>"
-    f"<div style='font-size:1.6em;font-weight:600'>{shape_in} → {r.shape_text}</div>",
+    f"<div style='font-size:1.6em;font-weight:600'>{text_in} → {r.shape_text}</div>"
+    f"<div style='font-size:.9em;opacity:.7'>reads {lv.reads(r)}</div>",
     unsafe_allow_html=True,
 )
 
 cell = 110 if big else 76
 if r.kind == "normalize":
-    normalize_panel(trace)
+    record_panel(trace, r, text_in)
 if r.is_spatial:
     kind = "relu" if r.kind in ("relu", "pool") and r.output.min() >= 0 else r.kind
     show_maps(
@@ -425,12 +418,12 @@ if r.is_spatial:
         else "the output, as an image",
         cell,
     )
-elif r.kind == "linear" and step == n - 1:
+elif r.output.ndim == 1 and r.output.shape == trace.logits.shape and step == n - 1:
     show_vector(r.output, trace.class_names, "class score (logit)")
-else:
+elif r.output.ndim == 1:
     show_vector(r.output, None, "output unit")
 
-if r.kind == "conv" and r.weight is not None:
+if r.kind == "conv" and r.weight is not None and r.weight.ndim == 4:
     cout, cin, kh, kw = r.weight.shape
     st.subheader(f"The {cout} learned {kh}×{kw} kernels")
     ci = 0
@@ -444,15 +437,5 @@ if r.kind == "conv" and r.weight is not None:
         90 if big else 64,
     )
     conv_explorer(trace, step)
-elif r.kind == "relu":
-    relu_panel(trace, step)
-elif r.kind == "pool":
-    pool_panel(trace, step)
-elif r.kind == "bn":
-    bn_panel(ckpt, trace, step)
-elif r.kind == "flatten":
-    st.markdown(
-        f"**{shape_in} = {int(np.prod(x_in.shape))} numbers** → one vector of {r.shape_text}."
-    )
-elif r.kind == "linear":
-    linear_panel(trace, step)
+elif r.kind != "normalize":
+    record_panel(trace, r, text_in)

@@ -17,7 +17,9 @@ p95 <= 1.5 s, no error, server memory <= 2 GB.
 checks that every browser stayed on one process (sticky sessions).
 
 Everything (browsers and server) shares this machine's CPUs, so the figures are for the whole
-classroom on one laptop; the load average is printed beside them.
+classroom on one laptop; the load average, the server's CPU time per drawing and the browsers'
+CPU time are printed beside them. The app's background warm-up (:mod:`explainer.warmup`) is off
+unless ``--warmup``: before a class, ``python -m explainer.warmup`` fills its cache ahead.
 
 Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--nginx 2]``
 """
@@ -99,14 +101,14 @@ def wait_healthy(url: str, proc=None, log: Path | None = None, timeout: float = 
     raise SystemExit(f"{url} did not answer its health check within {timeout:.0f} s")
 
 
-def start_app(port: int, model: str, log: Path) -> subprocess.Popen:
+def start_app(port: int, model: str, log: Path, warmup: bool) -> subprocess.Popen:
     """``explainer app`` on ``port`` (one process: the command execs Streamlit)."""
     cmd = [
         sys.executable, "-m", "explainer", "app", "--server.port", str(port),
         "--server.address", "127.0.0.1", "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    env = dict(os.environ, EXPLAINER_APP_MODEL=model)
+    env = dict(os.environ, EXPLAINER_APP_MODEL=model, EXPLAINER_WARMUP="1" if warmup else "0")
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -318,7 +320,7 @@ def run_once(n: int, args: argparse.Namespace) -> dict:
     """N learners against a fresh server (or ``--nginx`` servers); returns the figures."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-class-"))
     ports = [free_port() for _ in range(max(1, args.nginx))]
-    apps = [start_app(p, args.model, tmp / f"app{p}.log") for p in ports]
+    apps = [start_app(p, args.model, tmp / f"app{p}.log", args.warmup) for p in ports]
     proxy = None
     try:
         for p, proc in zip(ports, apps, strict=True):
@@ -385,6 +387,12 @@ def main() -> int:
     p.add_argument("--model", default="mnist_bn_cnn", help="the app's model (the default one)")
     p.add_argument("--nginx", type=int, default=0, help="K app processes behind nginx")
     p.add_argument("--settle", type=float, default=5.0, help="seconds before memory 'after'")
+    p.add_argument(
+        "--warmup",
+        action="store_true",
+        help="leave the app's background warm-up on (default off: a class starts after "
+        "`python -m explainer.warmup` has filled the cache)",
+    )
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     if not Path(CHROMIUM).exists():

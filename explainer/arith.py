@@ -691,3 +691,135 @@ def next_block(trace: Trace, layer: LayerRecord | str, channel: int, size: int =
         current = step.values
     last = path[-1].name if path else rec.name
     return NextBlock(rec.name, channel, y, x, before, steps, [], trace.consumers(last))
+
+
+# --- the records between layers: adaptive pooling, +, ×, concatenation, reshape, softmax ------
+
+
+def adaptive_pool_cell(
+    trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: int
+) -> PoolCell:
+    """Output ``(channel, y, x)`` of an adaptive max/average pooling: its region of the input
+    (rows ``⌊y·H/h⌋`` to ``⌈(y+1)·H/h⌉``, likewise columns), checked."""
+    rec = _record(trace, layer, ("pool",))
+    if not rec.params.get("adaptive") or not rec.is_spatial:
+        raise ExplainerError(f"{rec.name} is not an adaptive pooling of feature maps")
+    inp = _input(trace, rec)[channel]
+    (h, w), (oh, ow) = inp.shape, rec.output.shape[1:]
+    rows = list(range(y * h // oh, -(-(y + 1) * h // oh)))
+    cols = list(range(x * w // ow, -(-(x + 1) * w // ow)))
+    cell = PoolCell(rec.name, channel, y, x, rec.params.get("mode", "average"),
+                    inp[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy(), rows, cols,
+                    float(rec.output[channel, y, x]))  # fmt: skip
+    _check(cell.value, cell.captured, f"{rec.name} channel {channel} at ({y}, {x})")
+    return cell
+
+
+_ADD = {"add": "+", "sub": "−", "mul": "×", "div": "/"}
+_OPS = ("add", "sub", "mul", "div", "truediv")
+
+
+@dataclass
+class Elementwise:
+    """``out = a ⊕ b`` (``+ − × /``) cell by cell: ``operands`` names what each side is (a
+    record, or a number the call passed), ``cells`` holds ``(index, a, b, out)`` checked."""
+
+    layer: str
+    op: str
+    operands: list[str]
+    cells: list[tuple[tuple[int, ...], float, float, float]]
+
+
+def _operand(trace: Trace, rec: LayerRecord, arg: object) -> tuple[str, np.ndarray]:
+    shape = rec.output.shape
+    if isinstance(arg, dict) and "ref" in arg:
+        return str(arg["ref"]), np.broadcast_to(_as64(trace.value(str(arg["ref"]))), shape)
+    if isinstance(arg, dict) and "const" in arg and str(arg["const"]) in rec.arrays:
+        value = _as64(rec.arrays[str(arg["const"])])
+        value = value[0] if value.ndim == len(shape) + 1 else value
+        return "a constant", np.broadcast_to(value, shape)
+    if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+        return fmt(float(arg), 4).rstrip("0").rstrip("."), np.full(shape, float(arg))
+    raise ExplainerError(f"{rec.name}: an operand this project does not work out by hand")
+
+
+def _as64(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def elementwise(trace: Trace, layer: LayerRecord | str, n: int = 4) -> Elementwise:
+    """An addition, subtraction, multiplication or division between records (a residual
+    ``+``, ``x * 0.5``): ``n`` cells (the largest outputs) worked out and checked."""
+    rec = trace.layer(layer) if isinstance(layer, str) else layer
+    call = rec.params.get("call") or {}
+    name = str(call.get("key", "")).split(".")[-1].strip("_")
+    swap = name.startswith("r") and name[1:] in _OPS  # __rsub__(a, b) is b − a
+    name = name[1:] if name[:1] in ("i", "r") and name[1:] in _OPS else name
+    base = {"truediv": "div"}.get(name, name)
+    args = list(call.get("args", []))
+    if rec.kind not in ("add", "mul") or base not in _ADD or len(args) != 2:
+        raise ExplainerError(f"{rec.name} is not an addition or product of two tensors")
+    if call.get("kwargs", {}).get("alpha", 1) != 1:
+        raise ExplainerError(f"{rec.name} scales its second operand (alpha)")
+    (na, a), (nb, b) = (_operand(trace, rec, v) for v in (args[::-1] if swap else args))
+    apply = {"+": np.add, "−": np.subtract, "×": np.multiply, "/": np.divide}[_ADD[base]]
+    cells = []
+    for flat in np.argsort(-np.abs(rec.output), axis=None, kind="stable")[:n]:
+        idx = tuple(int(i) for i in np.unravel_index(int(flat), rec.output.shape))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = float(apply(a[idx], b[idx]))
+        _check(value, float(rec.output[idx]), f"{rec.name} at {idx}")
+        cells.append((idx, float(a[idx]), float(b[idx]), float(rec.output[idx])))
+    return Elementwise(rec.name, _ADD[base], [na, nb], cells)
+
+
+def concat_parts(trace: Trace, layer: LayerRecord | str) -> tuple[int, list[tuple[str, int, int]]]:
+    """A concatenation as ``(axis, [(record, start, stop), ...])`` (axis without the batch
+    axis): each input's values sit unchanged at ``start:stop`` of the output, checked."""
+    rec = trace.layer(layer) if isinstance(layer, str) else layer
+    call = rec.params.get("call") or {}
+    if rec.kind != "concat" or str(call.get("key", "")).split(".")[-1] == "stack":
+        raise ExplainerError(f"{rec.name} is not a concatenation")
+    args = call.get("args", [])
+    dim = call.get("kwargs", {}).get("dim", args[1] if len(args) > 1 else 0)
+    axis = int(dim) - 1 if int(dim) > 0 else int(dim) + rec.output.ndim
+    if not 0 <= axis < rec.output.ndim:
+        raise ExplainerError(f"{rec.name} joins along the batch axis")
+    parts, start = [], 0
+    for name, value in zip(rec.inputs, trace.inputs_of(rec), strict=True):
+        stop = start + value.shape[axis]
+        index = (slice(None),) * axis + (slice(start, stop),)
+        check_block(rec, _as64(value), index)
+        parts.append((name, start, stop))
+        start = stop
+    if start != rec.output.shape[axis]:
+        raise ArithMismatch(f"{rec.name}: its inputs do not fill its output along axis {axis}")
+    return axis, parts
+
+
+def flat_position(trace: Trace, layer: LayerRecord | str, k: int) -> tuple[int, ...]:
+    """Where value ``k`` of a flatten/view/reshape's output came from in its input (row-major
+    order, as torch lays it out), checked: the two numbers are the same."""
+    rec = _record(trace, layer, ("flatten",))
+    inp = _input(trace, rec)
+    if inp.size != rec.output.size:
+        raise ArithMismatch(f"{rec.name}: {inp.size} values in, {rec.output.size} out")
+    src = tuple(int(i) for i in np.unravel_index(k, inp.shape))
+    out = tuple(int(i) for i in np.unravel_index(k, rec.output.shape))
+    _check(float(inp[src]), float(rec.output[out]), f"{rec.name} value {k}")
+    return src
+
+
+def softmax_of(trace: Trace, layer: LayerRecord | str) -> Softmax:
+    """A softmax (or log-softmax) record of a vector, from its real input, checked against
+    its output (probabilities, or their logarithms)."""
+    rec = _record(trace, layer, ("softmax",))
+    if rec.output.ndim != 1:
+        raise ExplainerError(f"{rec.name} is a softmax over feature maps, not a vector")
+    z = _input(trace, rec).ravel()
+    sm = Softmax(z, np.exp(z - z.max()))
+    log = "log" in str(rec.params.get("function", rec.params.get("type", ""))).lower()
+    shown = np.log(sm.probs) if log else sm.probs
+    for k, (mine, theirs) in enumerate(zip(shown, rec.output, strict=True)):
+        _check(float(mine), float(theirs), f"{rec.name} class {k}")
+    return sm

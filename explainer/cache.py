@@ -2,10 +2,10 @@
 
 A result is stored under its key: the checkpoint file's hash (:attr:`Checkpoint.sha256`), the
 digits it was computed on (dataset name, count and a hash of the pixels and labels), the
-function's name and version, and its parameters. One key is one ``.npz`` file in
-``<cache folder>/<checkpoint hash>/``, holding the arrays and, as a JSON text array, the key
-itself and the result's plain values. So a retrained checkpoint (a new hash) or another test
-set never reads an old result.
+function's name and parameters, and a hash of the library's source code. One key is one
+``.npz`` file in ``<cache folder>/<checkpoint hash>/``, holding the arrays and, as JSON text
+arrays, the key itself and the result's plain values. So a retrained checkpoint (a new hash),
+another test set or an edited library never reads an old result.
 
 - The folder: ``EXPLAINER_CACHE_DIR``, default ``~/.cache/mnist-explainer/results``; created
   readable by its owner only.
@@ -25,6 +25,8 @@ A checkpoint without a file (trained in the app) is computed and not stored.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -108,18 +110,38 @@ def data_key(dataset: str, images: Any, labels: Any = None) -> str:
     return f"{dataset}:{len(images)}:{fingerprint(images)}:{lab}"
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the library's source (``explainer/*.py``): results computed by another
+    version of the code are not read (one edit anywhere recomputes; correct before fast)."""
+    h = hashlib.blake2b(digest_size=6)
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        with contextlib.suppress(OSError):
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class CacheKey:
-    """What a result depends on. ``checkpoint`` is the file's sha256 (never empty here)."""
+    """What a result depends on. ``checkpoint`` is the file's sha256 (never empty here);
+    ``code`` the library's :func:`code_version`."""
 
     checkpoint: str
     data: str
     function: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    code: str = field(default_factory=code_version)
 
     def text(self) -> str:
-        body = {"format": FORMAT, "checkpoint": self.checkpoint, "data": self.data,
-                "function": self.function, "params": dict(self.params)}  # fmt: skip
+        body = {
+            "format": FORMAT,
+            "checkpoint": self.checkpoint,
+            "data": self.data,
+            "function": self.function,
+            "params": dict(self.params),
+            "code": self.code,
+        }
         return json.dumps(body, sort_keys=True, default=str)
 
     def filename(self) -> str:

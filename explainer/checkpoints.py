@@ -335,24 +335,29 @@ def _maker(
             f"code, so do it only for a file you trust: pass --code {spec} "
             f"(Python: code={spec!r} or allow_import=True)"
         )
-    cls = user_code.import_class(code or spec)
+    try:
+        cls = user_code.import_class(code or spec)
+    except ExplainerError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
     return (lambda: user_code.construct(cls, kwargs)), True
 
 
 def _build(make: Callable[[], nn.Module], where: str, *, meta: bool, user: bool):
+    """``make()``, on the meta device when ``meta``; a user's class that cannot run there gives
+    ``None`` (it is then checked after the real build)."""
     try:
         if not meta:
             return make()
         with torch.device("meta"):
             return make()
-    except ExplainerError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
     except Exception as exc:  # e.g. arch_kwargs asking for a negative or absurd size
-        if meta and user:
-            return None  # the user's code cannot run on the meta device: build it for real
+        why = str(exc) if isinstance(exc, ExplainerError) else user_code.one_line(exc, 160)
+        if user and isinstance(exc, ExplainerError):
+            raise CheckpointError(f"{where}: {why}") from None
+        if user and meta:
+            return None
         raise CheckpointError(
-            f"{where}: field 'arch_kwargs' does not build the architecture: "
-            f"{user_code.one_line(exc, 160)}"
+            f"{where}: field 'arch_kwargs' does not build the model: {why}"
         ) from None
 
 

@@ -83,6 +83,7 @@ def compare(
     *,
     data_dir: str | os.PathLike | None = None,
     sample_only: bool = False,
+    code: str | None = None,
 ) -> Comparison:
     """Rows for ``models`` (paths or shipped names; default: every shipped MNIST model, where
     unreadable files are skipped and listed), measured on the official test set when on disk,
@@ -97,7 +98,7 @@ def compare(
     rows, skipped = [], []
     for path in paths:
         try:
-            ckpt = load_checkpoint(path)
+            ckpt = load_checkpoint(path, code=code)
         except CheckpointError as exc:
             if models:
                 raise
@@ -112,7 +113,9 @@ def compare(
             ModelRow(
                 name=ckpt.name,
                 architecture=ckpt.architecture,
-                title=describe(ckpt.architecture).title,
+                title=ckpt.architecture  # a user's own class: its name
+                if ckpt.model_class
+                else describe(ckpt.architecture).title,
                 parameters=count_parameters(ckpt.model),
                 test_accuracy=float((pred == y).float().mean()),
                 test_errors=int((pred != y).sum()),

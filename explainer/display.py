@@ -283,6 +283,15 @@ class TraceDisplay:
     def _repr_png_(self) -> bytes:
         return trace_png(self)  # type: ignore[arg-type]
 
+    def __repr__(self) -> str:
+        t: Any = self
+        return f"<Trace {t.title}; {len(t.layers)} layers>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form (what a notebook stores beside the HTML): the summary
+        table, not every array."""
+        printer.text("Trace(...)" if cycle else self.summary())  # type: ignore[attr-defined]
+
     def show(self) -> None:
         """Display the Trace in a notebook; print its summary anywhere else."""
         if not _ipython_display(self):

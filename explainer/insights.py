@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -846,11 +846,14 @@ def training_evolution(
     data_dir: str | os.PathLike | None = None,
     images: np.ndarray | torch.Tensor | None = None,
     labels: np.ndarray | torch.Tensor | None = None,
+    predict: Callable[[Any], np.ndarray] | None = None,
 ) -> TrainingEvolution:
     """What the training animation draws, for each of ``snapshots`` (checkpoints or paths,
     oldest first): the digit ``image`` captured through it, its first layer's weights and
     the digit's values after that layer, and its confusion matrix on ``images``/``labels``
-    (default: the test set when on disk, else the 500 bundled test digits)."""
+    (default: the test set when on disk, else the 500 bundled test digits). ``predict(ckpt)``,
+    when given, returns a checkpoint's predictions on those digits (e.g. from
+    :func:`explainer.cache.evaluation`) instead of running the model over them."""
     from explainer.capture import capture_checkpoint
     from explainer.checkpoints import load_checkpoint
     from explainer.inference import predict_logits
@@ -871,7 +874,7 @@ def training_evolution(
     for i, ck in enumerate(ckpts):
         tr = capture_checkpoint(ck, image, label=label)
         kernels, k_title, maps, m_title = first_layer_view(tr)
-        pred = predict_logits(ck.model, x).argmax(1).numpy()
+        pred = predict(ck) if predict else predict_logits(ck.model, x).argmax(1).numpy()
         k = len(ck.class_names) or int(pred.max()) + 1
         conf = np.zeros((k, k), dtype=np.int64)
         np.add.at(conf, (y, pred), 1)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from explainer.display import TraceDisplay  # how a Trace shows itself in a notebook
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 from explainer.safe_npz import open_bounded_npz
@@ -140,8 +141,8 @@ _ACTIVATION_NAMES = {
 }  # fmt: skip
 
 
-@dataclass
-class Trace:
+@dataclass(repr=False)  # TraceDisplay's short repr, not every array
+class Trace(TraceDisplay):
     """One forward pass, captured. See the module docstring."""
 
     image: np.ndarray

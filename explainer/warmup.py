@@ -59,7 +59,8 @@ class Task:
 @dataclass
 class Progress:
     """``done`` of ``total`` tasks run (``failed`` of them failed), ``current`` the running
-    task's label (empty when idle), ``seconds`` since the current batch of work began."""
+    task's label (empty when idle), ``seconds`` from the first task of this round of work to
+    the last one's end (or to now, while it runs)."""
 
     done: int
     total: int
@@ -94,6 +95,7 @@ class Warmup:
         self._current = ""
         self._failed: list[str] = []
         self._since = time.monotonic()
+        self._took = 0.0
 
     def submit(self, tasks: Iterable[Task], *, first: bool = False) -> int:
         """Queue the tasks not submitted before, in order, after those waiting (before them
@@ -117,8 +119,9 @@ class Warmup:
 
     def progress(self) -> Progress:
         with self._cond:
-            return Progress(self._done, self._total, self._current, list(self._failed),
-                            time.monotonic() - self._since)  # fmt: skip
+            busy = self._done < self._total
+            took = time.monotonic() - self._since if busy else self._took
+            return Progress(self._done, self._total, self._current, list(self._failed), took)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every submitted task has run (True), or ``timeout`` seconds (False)."""
@@ -154,6 +157,7 @@ class Warmup:
             with self._cond:
                 self._done += 1
                 self._current = ""
+                self._took = time.monotonic() - self._since
                 self._cond.notify_all()
 
 

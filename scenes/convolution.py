@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # `manim scenes/convolution.py`
@@ -94,6 +94,7 @@ class SceneNumbers:
     output: np.ndarray
     cells: list[arith.ConvSum]
     steps: list[SceneStep]
+    then: list[LayerRecord] = field(default_factory=list)  # what reads the last step's output
 
     @property
     def in_channel(self) -> int:
@@ -170,6 +171,17 @@ def _step(trace: Trace, r: LayerRecord, ch: int) -> SceneStep | None:
     return None  # dropout: nothing to see at test time
 
 
+def input_label(trace: Trace, src: str) -> str:
+    """How the caption names what the convolution read: ``"the digit"``, ``"the normalized
+    digit"``, or the record's name (with its description when that says more)."""
+    if src == INPUT:
+        return "the digit"
+    rec = trace.layer(src)
+    if rec.kind == "normalize":
+        return "the normalized digit"
+    return src if rec.description in (src, rec.kind) else f"{src} ({rec.description})"
+
+
 def scene_numbers(trace: Trace) -> SceneNumbers:
     """The numbers of :class:`ConvolutionScene`: the first convolution's input (the record it
     consumed), a channel that lights up on the ink, two output values worked out over every
@@ -185,34 +197,59 @@ def scene_numbers(trace: Trace) -> SceneNumbers:
         arith.conv_sum(arith.conv_cell(trace, conv, ch, *p), strong.shown, most=most)
         for p in positions[:-1]
     ] + [strong]
-    src = conv.inputs[0]
-    what = "the digit" if src == INPUT else f"{src} ({trace.layer(src).description})"
-    steps = [s for r in arith.path_after(trace, conv) if (s := _step(trace, r, ch)) is not None]
-    return SceneNumbers(conv, ch, inputs, what, output, cells, steps)
+    what = input_label(trace, conv.inputs[0])
+    path = arith.path_after(trace, conv)
+    steps = [s for r in path if (s := _step(trace, r, ch)) is not None]
+    then = trace.consumers(path[-1].name if path else conv.name)
+    return SceneNumbers(conv, ch, inputs, what, output, cells, steps, then)
+
+
+def _numbers(values: np.ndarray, decimals: int, cell: float, fs: float, colors) -> list:
+    """Labels of ``values`` (true minus signs), all at one size: the widest fits a cell, so a
+    negative number is never drawn smaller than a positive one."""
+    nums = [label(arith.fmt(float(v), decimals), fs, c)
+            for v, c in zip(values.ravel(), colors, strict=True)]  # fmt: skip
+    widest = max(n.width for n in nums)
+    if widest > cell * 0.92:
+        for n in nums:
+            n.scale(cell * 0.92 / widest)
+    return nums
 
 
 def _grid(values: np.ndarray, decimals: int, cell: float, fs: float, color: str) -> Group:
-    nums = Group(*[label(arith.fmt(float(v), decimals), fs, color) for v in values.ravel()])
-    for n in nums:
-        n.scale_to_fit_width(min(n.width, cell * 1.25))
-    return nums.arrange_in_grid(rows=values.shape[0], buff=(0.18, 0.12))
+    """Numbers on a ``cell``-sized grid, like :func:`kernel_grid` without the colours."""
+    nums = _numbers(values, decimals, cell, fs, [color] * values.size)
+    for (r, c), n in zip(np.ndindex(values.shape), nums, strict=True):
+        n.move_to(RIGHT * c * cell + DOWN * r * cell)
+    return Group(*nums)
 
 
 def kernel_grid(weights: np.ndarray, cell: float, font_size: float, decimals: int = 2) -> Group:
-    """The kernel as coloured squares with its weights written in (true minus signs)."""
+    """The kernel as coloured squares with its weights written in (true minus signs, every
+    weight at the same size)."""
     scale = scale_for(weights, "kernel")
     colours = colorize(weights, scale)
-    squares, numbers = VGroup(), Group()
-    for (r, c), w in np.ndenumerate(weights):
+    squares = VGroup()
+    inks = []
+    for (r, c), _w in np.ndenumerate(weights):
         sq = Square(side_length=cell, stroke_color=THEME.muted, stroke_width=1)
         sq.set_fill("#" + "".join(f"{int(v):02x}" for v in colours[r, c]), opacity=1)
         sq.move_to(RIGHT * c * cell + DOWN * r * cell)
-        light = colours[r, c].astype(int).sum() > 3 * 150
-        num = label(arith.fmt(float(w), decimals), font_size, "#111111" if light else "#f0f0f0")
-        num.scale_to_fit_width(min(num.width, cell * 0.9)).move_to(sq)
         squares.add(sq)
-        numbers.add(num)
-    return Group(squares, numbers)
+        inks.append("#111111" if colours[r, c].astype(int).sum() > 3 * 150 else "#f0f0f0")
+    numbers = _numbers(weights, decimals, cell, font_size, inks)
+    for sq, num in zip(squares, numbers, strict=True):
+        num.move_to(sq)
+    return Group(squares, Group(*numbers))
+
+
+MAP_HEIGHT, MAP_X, GRID_Y = 2.6, 5.4, 0.95  # the input and output maps beside the grids
+STEP_HEIGHT = 2.2  # each map of "what happens next"
+
+
+def grid_cell(k: int) -> float:
+    """The side of one number's cell for a k×k kernel (three grids fit between the maps)."""
+    return min(0.8, 2.4 / k)
 
 
 class ConvolutionScene(TraceScene):
@@ -225,28 +262,27 @@ class ConvolutionScene(TraceScene):
         self.play(FadeIn(self.make_header(f"Convolution: filter {ch} of {conv.name}")),
                   run_time=0.6)  # fmt: skip
         kind = "input" if conv.inputs[0] == INPUT else "conv"
-        digit = FeatureMap(nums.input_map, layer_scale(nums.inputs, kind), height=3.6)
-        digit.move_to(LEFT * 4.6 + DOWN * 0.2)
+        digit = FeatureMap(nums.input_map, layer_scale(nums.inputs, kind), height=MAP_HEIGHT)
+        digit.move_to(LEFT * MAP_X + DOWN * 0.3)
         h, w = nums.input_map.shape
         where = f", channel {nums.in_channel}" if nums.inputs.shape[0] > 1 else ""
         digit_cap = label(f"input: {nums.input_label}{where}, {h}×{w}", SMALL_FONT_SIZE)
-        digit_cap.scale_to_fit_width(min(digit_cap.width, 4.0)).next_to(digit, DOWN, buff=0.15)
+        digit_cap.scale_to_fit_width(min(digit_cap.width, 2.9)).next_to(digit, DOWN, buff=0.15)
         conv_scale = scale_for(nums.output, "conv")
-        output = FeatureMap(nums.output, conv_scale, height=3.6).move_to(RIGHT * 4.6 + DOWN * 0.2)
+        output = FeatureMap(nums.output, conv_scale, height=MAP_HEIGHT)
+        output.move_to(RIGHT * MAP_X + DOWN * 0.3)
         oh, ow = nums.output.shape
         out_cap = label(f"output map {oh}×{ow}", SMALL_FONT_SIZE).next_to(output, DOWN, buff=0.15)
-        out_bar = ColorBar(conv_scale, width=2.2, text="value (blue < 0 < red)").next_to(
+        out_bar = ColorBar(conv_scale, width=1.6, text="value (blue < 0 < red)").next_to(
             out_cap, DOWN, buff=0.2
         )
         k = int(conv.weight.shape[-1])
-        cell = 0.42 if k <= 3 else 0.3
-        kern = kernel_grid(nums.cells[-1].kernel, cell, SMALL_FONT_SIZE - (0 if k <= 3 else 4),
-                           nums.cells[-1].decimals)  # fmt: skip
-        kern_cap = label(f"kernel {k}×{k}" + (f" (input channel {nums.in_channel})" if where
-                         else ""), SMALL_FONT_SIZE)  # fmt: skip
-        kern_group = Group(kern, kern_cap.next_to(kern, UP, buff=0.12)).move_to(
-            UP * 1.4 + LEFT * 1.5
-        )
+        cell = grid_cell(k)
+        kern = kernel_grid(nums.cells[-1].kernel, cell, SMALL_FONT_SIZE, nums.cells[-1].decimals)
+        kern.move_to(UP * GRID_Y)
+        kern_cap = label(f"kernel w {k}×{k}" + (f" (input channel {nums.in_channel})" if where
+                         else ""), SMALL_FONT_SIZE, THEME.muted)  # fmt: skip
+        kern_group = Group(kern, kern_cap.next_to(kern, UP, buff=0.15))
         self.play(*self.swap_caption("The input, and one learned filter of the convolution"),
                   FadeIn(digit, digit_cap))  # fmt: skip
         self.play(FadeIn(kern_group), run_time=0.8)
@@ -325,12 +361,13 @@ class ConvolutionScene(TraceScene):
 
     def next_steps(self, nums: SceneNumbers, output: FeatureMap, conv_scale) -> None:
         """The records that follow the convolution, each as the channel's real map."""
-        self.play(output.animate.scale(0.62).move_to(LEFT * 5.2 + UP * 0.35), run_time=0.8)
+        self.play(output.animate.scale(STEP_HEIGHT / MAP_HEIGHT).move_to(LEFT * 5.2 + UP * 0.35),
+                  run_time=0.8)  # fmt: skip
         out_cap = label("convolution", SMALL_FONT_SIZE).next_to(output, DOWN, buff=0.15)
         out_bar = ColorBar(conv_scale, width=1.6, text="value").next_to(out_cap, DOWN, buff=0.2)
         self.play(FadeIn(out_cap, out_bar), run_time=0.4)
         maps = [Group(output, out_cap, out_bar)]
-        height = 3.6 * 0.62 / nums.output.shape[0]
+        height = STEP_HEIGHT / nums.output.shape[0]
         for step in nums.steps[:3]:
             scale = layer_scale(step.values, step.kind)
             fm = FeatureMap(step.values, scale, height=height * step.values.shape[0])
@@ -355,32 +392,49 @@ class ConvolutionScene(TraceScene):
             self.wait(0.8)
             maps.append(g)
         self.result_maps = [m[0] for m in maps]  # the FeatureMaps left on screen, in order
+        if nums.then:
+            names = " and ".join(f"{r.name} ({r.description})" for r in nums.then[:2])
+            self.play(*self.swap_caption(f"Next, {names} reads these maps"), run_time=0.6)
         self.wait(1.2)
 
     def product_panel(self, cs: arith.ConvSum, cell: float, kern_group) -> Group:
-        """[patch values, products, sum lines], laid out under the kernel."""
-        fs = SMALL_FONT_SIZE - (0 if cs.patch.shape[0] <= 3 else 4)
+        """[patch values, products, sum lines]: the patch left of the kernel (×), the products
+        right of it (=), the written sum under the three."""
+        kern, kern_cap = kern_group
         d = cs.decimals
 
-        def grid(values: np.ndarray, title: str, color: str) -> Group:
-            nums = _grid(values, d, cell, fs, color)
-            return Group(
-                label(title, SMALL_FONT_SIZE, THEME.muted).next_to(nums, UP, buff=0.12), nums
-            )
+        def grid(values: np.ndarray, title: str, color: str, side) -> Group:
+            nums = _grid(values, d, cell, SMALL_FONT_SIZE, color)
+            nums.next_to(kern, side, buff=0.5).match_y(kern)
+            head = label(title, SMALL_FONT_SIZE, THEME.muted).move_to(nums).match_y(kern_cap)
+            sign = label("×" if side is LEFT else "=", FONT_SIZE, THEME.muted)
+            sign.move_to((nums.get_center() + kern.get_center()) / 2).match_y(kern)
+            sign.set_x((nums.get_right()[0] + kern.get_left()[0]) / 2 if side is LEFT
+                       else (nums.get_left()[0] + kern.get_right()[0]) / 2)  # fmt: skip
+            return Group(head, nums, sign)
 
-        xs = grid(cs.patch, "input patch x", THEME.foreground)
-        prods = grid(cs.products, "w × x", HIGHLIGHT_COLOR)
-        xs.next_to(kern_group, RIGHT, buff=0.5).align_to(kern_group, DOWN)
-        prods.next_to(kern_group, DOWN, buff=0.45).align_to(kern_group, LEFT).shift(RIGHT * 0.5)
+        xs = grid(cs.patch, "input patch x", THEME.foreground, LEFT)
+        prods = grid(cs.products, "w × x", HIGHLIGHT_COLOR, RIGHT)
+        return Group(xs, prods, self.sum_table(cs, kern))
+
+    def sum_table(self, cs: arith.ConvSum, above) -> Group:
+        """The written sum as a small table: words left, numbers right, the output last."""
         lines = arith.conv_sum_lines(cs)
-        text = "   ".join(f"{words} {number}" for words, number in lines[:-1])
+        rows = Group()
+        for i, (words, number) in enumerate(lines):
+            last = i == len(lines) - 1
+            size, color = (FONT_SIZE, HIGHLIGHT_COLOR) if last else (SMALL_FONT_SIZE + 2, None)
+            w, n = label(words, size, color), label(number, size, color)
+            n.next_to(w, RIGHT, buff=0.3)
+            rows.add(Group(w, n))
+        rows.arrange(DOWN, buff=0.1, aligned_edge=LEFT)
+        right = max(r[1].get_right()[0] for r in rows)
+        for r in rows:  # numbers right-aligned in one column
+            r[1].shift(RIGHT * (right - r[1].get_right()[0]))
         if not cs.exact:
-            text += f"   (figures rounded to {d} decimals)"
-        first = label(text, SMALL_FONT_SIZE, THEME.foreground)
-        first.scale_to_fit_width(min(first.width, 9.0))
-        total = label(f"{lines[-1][0]} = {lines[-1][1]}", FONT_SIZE, HIGHLIGHT_COLOR)
-        sums = Group(first, total).arrange(DOWN, buff=0.12).next_to(prods, DOWN, buff=0.3)
-        return Group(xs, prods, sums)
+            note = f"(figures rounded to {cs.decimals} decimals; the sum uses the exact values)"
+            rows.add(label(note, SMALL_FONT_SIZE - 2, THEME.muted).next_to(rows, DOWN, buff=0.1))
+        return rows.next_to(above, DOWN, buff=0.3).set_x(0)
 
     def pool_demo(self, source: FeatureMap, target: FeatureMap, cell: arith.PoolCell) -> list:
         """One pooling window on its real grid and its pooled value light up."""

@@ -4,12 +4,17 @@ when it is missing, and fail instead when ``EXPLAINER_REQUIRE_DATA=1`` (set by `
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import matplotlib
 import pytest
 
 matplotlib.use("Agg")
+# The app's background warm-up stays off (tests/test_warmup.py turns it on) and its results
+# cache lives in a temporary folder, not in the user's ~/.cache.
+os.environ.setdefault("EXPLAINER_WARMUP", "0")
+os.environ.setdefault("EXPLAINER_CACHE_DIR", tempfile.mkdtemp(prefix="explainer-cache-"))
 
 from explainer import data
 from explainer.checkpoints import load_checkpoint, models_dir

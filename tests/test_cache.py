@@ -73,6 +73,9 @@ def test_round_trip_through_the_disk(root):
     other = cache.CacheKey("abc123", "mnist:3:x:y", "demo.v1", {"layer": "conv2", "k": 2})
     again.get_or_compute(other, compute)
     assert len(calls) == 2  # other parameters: another result
+    edited = cache.CacheKey("abc123", "mnist:3:x:y", "demo.v1", {"layer": "conv1", "k": 2}, "x")
+    again.get_or_compute(edited, compute)
+    assert len(calls) == 3 and key.code == cache.code_version() != "x"  # other library code
 
 
 def test_evaluation_is_read_back_equal_to_a_fresh_one(ckpt, root):
@@ -216,3 +219,19 @@ def test_the_data_key_depends_on_the_digits_not_the_label_type():
     changed[0, 0, 0] ^= 1
     assert cache.data_key("mnist", changed, labels) != key
     assert cache.data_key("mnist", images, np.roll(labels, 1)) != key
+
+
+def test_training_evolution_reads_the_predictions_from_the_cache(ckpt, root):
+    from explainer.insights import training_evolution
+
+    store = cache.ResultCache(root)
+    image = load_sample().images[3].numpy()
+    ref = training_evolution([ckpt, ckpt], image)
+    got = training_evolution(
+        [ckpt, ckpt], image, predict=lambda ck: cache.evaluation(ck, cache=store).predicted
+    )
+    assert store.computed == 1 and store.hits == 1  # evaluated once, then read back
+    for a, b in zip(got.views, ref.views, strict=True):
+        np.testing.assert_array_equal(a.confusion, b.confusion)
+        assert a.accuracy == b.accuracy
+    assert got.test_set == ref.test_set

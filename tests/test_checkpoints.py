@@ -203,7 +203,7 @@ def test_nonfinite_weights_are_refused_on_load_and_never_saved(tmp_path):
     assert "\n" not in str(err.value)
     good = save_checkpoint(tmp_path / "good.pt", linear_payload())
     before = good.read_bytes()
-    with pytest.raises(CheckpointError, match="fc2.bias"):
+    with pytest.raises(CheckpointError, match=r"fc2\.bias"):
         save_checkpoint(good, poisoned)
     assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
         "good.pt",

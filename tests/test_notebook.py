@@ -59,6 +59,12 @@ def test_walkthrough_runs_offline_and_shows_its_pictures(tmp_path, monkeypatch):
     traces = [h for h in html if "<table" in h and "block1.conv1" in h]
     assert traces, "a Trace at the end of a cell shows its HTML table"
     assert "data:image/png;base64," in traces[0]
+    texts = [
+        o["data"]["text/plain"]
+        for o in _outputs(nb, "data")
+        if "<table" in o["data"].get("text/html", "")
+    ]
+    assert texts and all(t.startswith("layer") and "array(" not in t for t in texts)
     gifs = [h for h in html if h.startswith('<img src="data:image/gif;base64,')]
     assert len(gifs) >= 3, "forward, convolution and the own model's forward animations"
     figures = [o for o in _outputs(nb, "data") if "image/png" in o["data"]]
@@ -154,6 +160,10 @@ def test_media_embeds_and_saves(tmp_path):
         Media(b"", ".exe")
     with pytest.raises(ExplainerError, match="not found"):
         Media.from_file(tmp_path / "missing.gif")
+
+
+def test_repr_is_short(tiny_trace):
+    assert repr(tiny_trace) == f"<Trace {tiny_trace.title}; {len(tiny_trace.layers)} layers>"
 
 
 def test_show_prints_outside_a_notebook(tiny_trace, capsys):

@@ -253,3 +253,6 @@ def test_cli_trains_a_users_class_and_commands_take_code(net_file, tmp_path, dat
                  str(tmp_path / "report"), "--format", "json"]) == 0  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert report["architecture"] == "MyNet" and report["images"] == 500
+    assert main(["compare", str(out), "--code", spec(net_file), "--sample", "--out",
+                 str(tmp_path / "cmp"), "--format", "json"]) == 0  # fmt: skip
+    assert "MyNet" in capsys.readouterr().out

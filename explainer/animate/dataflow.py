@@ -184,22 +184,35 @@ def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], p
 
 
 def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float) -> None:
-    """Labels alternate below / above the blocks; a label that would touch the previous one
-    on its side goes to the other side, else one row further out."""
-    ends: dict[tuple[str, int], float] = {}  # right edge of the last label per (side, row)
+    """Labels alternate below / above the blocks; a label that would touch another block, the
+    class names or a label already placed goes to the other side, else one row further out."""
+    taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
+    if blocks[-1].kind == "probability":  # the class names right of the softmax column
+        b = slots[-1].box
+        taken.append((b[0], b[1], b[3], b[3] + 60 * u))
+
+    def free(r: tuple[float, float, float, float]) -> bool:
+        return all(r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3] for t in taken)
+
     for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
         lines = [*b.lines, b.shape_text]
         half = max(sk.text_width(x, 7.5, bold=True) for x in lines) / 2 + 3 * u
-        pref = ("below", "above") if i % 2 == 0 else ("above", "below")
-        options = [(side, row) for row in range(4) for side in pref]
-        side, row = next(o for o in options if s.cx - half >= ends.get(o, -1e9))
-        ends[(side, row)] = s.cx + half
         depth = 13 * u * len(lines) + 4 * u
-        if side == "below":
-            s.label_top = s.top + s.height + 12 * u + row * depth
-        else:
-            s.label_top = s.box[0] - 12 * u - 13 * u * (len(lines) - 1) - row * depth
-        s.label_bottom = s.label_top + 13 * u * (len(lines) - 1)
+        pref = ("below", "above") if i % 2 == 0 else ("above", "below")
+        for row in range(6):
+            spots = []
+            for side in pref:
+                if side == "below":
+                    top = s.top + s.height + 12 * u + row * depth
+                else:
+                    top = s.box[0] - 12 * u - 13 * u * (len(lines) - 1) - row * depth
+                spots.append((top - 7 * u, top + 13 * u * (len(lines) - 1) + 7 * u))
+            hit = next((sp for sp in spots if free((*sp, s.cx - half, s.cx + half))), None)
+            if hit is not None or row == 5:
+                y0, y1 = hit or spots[0]
+                break
+        taken.append((y0, y1, s.cx - half, s.cx + half))
+        s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
         s.label_x = (s.cx - half, s.cx + half)
 
 

@@ -266,7 +266,12 @@ def build_forward(
         if xb - xa >= 1:
             final.draw.rectangle((xa + 1, size[1] - ya, xb, size[1] - yb - 1), fill=colour)
         if p >= 0.005:
-            final.text(xb + 4 * u, size[1] - (ya + yb) / 2, confidence_text(float(p)), 7.5)
+            text, y = confidence_text(float(p)), size[1] - (ya + yb) / 2
+            if xb + 6 * u + final.text_width(text, 7.5) < size[0]:
+                final.text(xb + 4 * u, y, text, 7.5)
+            else:  # no room right of a long bar: inside its end
+                ink = style.text_on(style.hex_to_rgb(colour))
+                final.text(xb - 3 * u, y, text, 7.5, anchor="rm", color=ink)
     verdict = ""
     if trace.correct is not None:
         verdict = "  ✓" if trace.correct else f"  ✗ (label {names[trace.label]})"

@@ -8,7 +8,7 @@ HELP = "compare the shipped MNIST models: accuracy, size, speed, per-class accur
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.commands import add_test_source
+    from explainer.commands import add_code, add_test_source
 
     p.add_argument("models", nargs="*", help="checkpoints to compare (default: models/mnist_*.pt)")
     p.add_argument("--out", help="output folder (default: reports/compare/)")
@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="markdown",
         help="what to print: the Markdown table or the JSON",
     )
+    add_code(p)
     add_test_source(p)
 
 
@@ -28,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from explainer.io import check_writable
 
     check_writable(args.out or DEFAULT_OUT, folder=True)
-    result = compare(args.models or None, data_dir=args.data_dir, sample_only=args.sample)
+    result = compare(
+        args.models or None, data_dir=args.data_dir, sample_only=args.sample, code=args.code
+    )
     files = write_comparison(result.rows, result.test_set, args.out)
     print(files[2 if args.format == "json" else 0].read_text(), end="")
     for reason in result.skipped:

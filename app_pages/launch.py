@@ -1,8 +1,10 @@
-"""The app's side of :mod:`explainer.warmup` (a helper module, not a page).
+"""What the app does at launch and for long work (a helper module, not a page).
 
-- :func:`start`: queue the warm-up of the sidebar's model (once per checkpoint file version
-  and process, ahead of any other model's), called by the router on every run;
-- :func:`sidebar_progress`: its progress bar in the sidebar, refreshed every 2 s until done;
+- :func:`page_icon`: the browser tab's icon, drawn here from a bundled digit (a Material icon
+  would be fetched from fonts.gstatic.com: no internet, no icon);
+- :func:`warm_up`: queue :mod:`explainer.warmup` for the sidebar's model (once per checkpoint
+  file version and process, ahead of any other model's) and show its progress in the sidebar,
+  refreshed every 2 s until done; called by the router on every run;
 - :func:`render`: an animation rendered with visible progress (``st.status``: preparing the
   data, drawing, then a bar over the frames written).
 
@@ -17,7 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
+from PIL import Image
 
 from app_pages import common, compute
 from explainer import warmup
@@ -61,6 +65,15 @@ def start(ckpt: Checkpoint) -> None:
     warmup.submit(tasks, first=True)
 
 
+def warm_up() -> None:
+    """Start the warm-up of the sidebar's model (see :func:`start`) and show its progress."""
+    models = common.all_models(common.current_dataset())
+    ckpt = models.get(st.session_state.get("model", "")) or next(iter(models.values()), None)
+    if ckpt is not None:
+        start(ckpt)
+    sidebar_progress()
+
+
 def sidebar_progress() -> None:
     """While the warm-up runs: a progress bar in the sidebar (refreshed every 2 s); when it
     ends, one rerun of the page, which then reads the results."""
@@ -75,6 +88,21 @@ def _live_progress() -> None:
     if p.finished:
         st.rerun()
     st.progress(p.fraction, text=p.text())
+
+
+@st.cache_resource(show_spinner=False)
+def page_icon() -> Image.Image:
+    """A 64×64 icon: a bundled test digit in the app's accent colour, on transparent."""
+    from explainer.data import load_sample
+    from explainer.style import THEMES, hex_to_rgb
+
+    s = load_sample("mnist")
+    ink = s.images[int((s.labels == 7).nonzero()[0, 0])].numpy()
+    ink = np.kron(np.pad(ink, 2), np.ones((2, 2), np.uint8))
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., :3] = hex_to_rgb(THEMES["light"].accent)
+    rgba[..., 3] = ink
+    return Image.fromarray(rgba, "RGBA")
 
 
 class _ReportingReel:

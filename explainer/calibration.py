@@ -1,0 +1,139 @@
+"""Honest confidence: temperature scaling and the expected calibration error (ECE).
+
+A network's softmax is often over-sure: "99%" answers are right less than 99% of the time.
+Temperature scaling (Guo et al. 2017) divides every logit by one number ``T`` fitted on the
+validation split (the seeded split of :func:`explainer.data.load_train_val`) so that the
+probabilities match how often the model is right there. It never changes which class wins.
+
+``T`` is stored in the checkpoint under ``calibration`` (``temperature``, ``ece_before``,
+``ece_after``, ``bins``, ``images``, ``split``) beside the out-of-distribution statistics of
+:mod:`explainer.ood`; :func:`temperature_of` reads it back (1.0 when absent).
+
+"Sure" in the app and in ``explainer predict`` is this calibrated probability: a share of the
+ten forced choices, not a promise that the picture is a digit at all (see :mod:`explainer.ood`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainer.errors import ExplainerError
+
+ECE_BINS = 15
+KEY = "calibration"
+
+
+class CalibrationError(ExplainerError):
+    """A checkpoint's ``calibration`` entry is malformed."""
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins
+    and weighted by how many answers fall in each (0 = perfectly calibrated)."""
+    conf, right = reliability(probs, labels, bins)[2:]
+    counts = reliability(probs, labels, bins)[1]
+    n = max(int(counts.sum()), 1)
+    return float(sum(c * abs(a - f) for c, a, f in zip(counts, right, conf, strict=True)) / n)
+
+
+def reliability(
+    probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per confidence bin: ``edges`` (bins + 1), ``counts``, mean ``confidence`` and
+    ``accuracy`` (0 for empty bins) of the arg-max answers."""
+    probs = np.asarray(probs, dtype=np.float64)
+    conf = probs.max(1)
+    right = (probs.argmax(1) == np.asarray(labels)).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    counts = np.bincount(which, minlength=bins).astype(np.float64)
+    safe = np.maximum(counts, 1)
+    mean_conf = np.bincount(which, weights=conf, minlength=bins) / safe
+    acc = np.bincount(which, weights=right, minlength=bins) / safe
+    return edges, counts, mean_conf, acc
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The ``T > 0`` minimising the cross-entropy of ``softmax(logits / T)`` (L-BFGS on
+    ``log T``, so it stays positive)."""
+    logits = logits.detach().double()
+    labels = labels.long()
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(log_t.exp().item())
+    return t if math.isfinite(t) and 0.01 < t < 100 else 1.0
+
+
+def softmax_t(logits: torch.Tensor | np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(logits / T)`` as a float32 numpy array."""
+    x = torch.as_tensor(np.asarray(logits, dtype=np.float32)) / float(temperature)
+    return torch.softmax(x, dim=-1).numpy()
+
+
+def calibration_entry(
+    val_logits: torch.Tensor, val_labels: torch.Tensor, split: str
+) -> dict[str, Any]:
+    """Fit ``T`` on validation logits; the dict stored in the checkpoint under ``calibration``."""
+    t = fit_temperature(val_logits, val_labels)
+    y = val_labels.numpy()
+    return {
+        "temperature": t,
+        "ece_before": expected_calibration_error(softmax_t(val_logits, 1.0), y),
+        "ece_after": expected_calibration_error(softmax_t(val_logits, t), y),
+        "bins": ECE_BINS,
+        "images": len(y),
+        "split": split,
+    }
+
+
+def temperature_of(raw: dict[str, Any]) -> float:
+    """The fitted temperature stored in a checkpoint's dict (``Checkpoint.raw``), else 1.0."""
+    entry = raw.get(KEY)
+    if entry is None:
+        return 1.0
+    t = entry.get("temperature") if isinstance(entry, dict) else None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0.01 < float(t) < 100):
+        raise CalibrationError(
+            f"the checkpoint's calibration.temperature is {t!r}, not a number in (0.01, 100); "
+            "refit it with `python scripts/calibrate_models.py`"
+        )
+    return float(t)
+
+
+def reliability_figure(probs_before: np.ndarray, probs_after: np.ndarray, labels: np.ndarray, title: str = ""):
+    """The reliability diagram: accuracy against confidence per bin, before and after
+    temperature scaling (a calibrated model follows the diagonal), with the ECE of each."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.2), layout="constrained", sharey=True)
+    for ax, probs, name in zip(axes, (probs_before, probs_after), ("before", "after"), strict=True):
+        edges, counts, conf, acc = reliability(probs, labels)
+        mid = 0.5 * (edges[1:] + edges[:-1])
+        used = counts > 0
+        ax.bar(mid[used], acc[used], width=edges[1] - edges[0], color="#9db7d5",
+               edgecolor="#345", label="accuracy in the bin")  # fmt: skip
+        ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+        ax.plot(conf[used], acc[used], "o", color="#c0392b", ms=4, label="mean confidence")
+        ece = expected_calibration_error(probs, labels)
+        ax.set_title(f"{name} temperature scaling: ECE {ece:.2%}", fontsize=10.5)
+        ax.set_xlabel("confidence (probability of the answer)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("how often the answer is right")
+    axes[0].legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
