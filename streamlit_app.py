@@ -44,7 +44,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+launch.warm_up()  # the slow pages' results, computed in the background (progress: sidebar top)
 common.sidebar()
-launch.warm_up()  # the slow pages' results, computed in the background
 page.run()
 common.sidebar_digit()

@@ -66,9 +66,12 @@ def start(ckpt: Checkpoint) -> None:
 
 
 def warm_up() -> None:
-    """Start the warm-up of the sidebar's model (see :func:`start`) and show its progress."""
+    """Start the warm-up of the sidebar's model (see :func:`start`) and show its progress;
+    called before ``common.sidebar()``, so the bar sits at the top of the sidebar."""
     models = common.all_models(common.current_dataset())
-    ckpt = models.get(st.session_state.get("model", "")) or next(iter(models.values()), None)
+    wanted = st.session_state.get("model") or os.environ.get("EXPLAINER_APP_MODEL", "")
+    wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted  # as common.sidebar()
+    ckpt = models.get(wanted) or next(iter(models.values()), None)
     if ckpt is not None:
         start(ckpt)
     sidebar_progress()

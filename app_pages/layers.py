@@ -5,6 +5,9 @@ output when the panel is built; a mismatch shows one error line instead of numbe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import streamlit as st
 
@@ -153,10 +156,12 @@ def _window_sum(r: LayerRecord, cs: arith.ConvSum, ch: int, row: int, col: int) 
     st.caption(f"{note} The layer's real output there: {real} (checked: the same).")
 
 
+T = TypeVar("T")
+
 # --- the panels: every number from app_pages.layer_views (explainer.arith), checked -----------
 
 
-def worked(build, *args):
+def worked(build: Callable[..., T], *args: object) -> T | None:
     """``build(*args)``, the numbers of a panel, checked against the captured output; on a
     mismatch one error line and no numbers, on a record not worked by hand a short note."""
     try:
@@ -240,7 +245,7 @@ def normalize_panel(trace: Trace, r: LayerRecord) -> None:
     if v is None:
         return
     parts = [
-        f"{what}: ({fmt(x, 2)} − {fmt(v.mean, 4)}) / {fmt(v.std, 4)} = **{fmt(y, 3)}**"
+        f"{what}: ({fmt(x, 3)} − {fmt(v.mean, 4)}) / {fmt(v.std, 4)} = **{fmt(y, 3)}**"
         for what, (x, y) in zip(("darkest pixel", "brightest pixel"), v.pixels, strict=True)
     ]
     st.markdown("; ".join(parts))
@@ -419,7 +424,8 @@ if r.is_spatial:
         cell,
     )
 elif r.output.ndim == 1 and r.output.shape == trace.logits.shape and step == n - 1:
-    show_vector(r.output, trace.class_names, "class score (logit)")
+    what = "class score (logit)" if r.kind == "linear" else f"{r.description} of each class"
+    show_vector(r.output, trace.class_names, what)
 elif r.output.ndim == 1:
     show_vector(r.output, None, "output unit")
 

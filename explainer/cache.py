@@ -8,7 +8,8 @@ arrays, the key itself and the result's plain values. So a retrained checkpoint 
 another test set or an edited library never reads an old result.
 
 - The folder: ``EXPLAINER_CACHE_DIR``, default ``~/.cache/mnist-explainer/results``; created
-  readable by its owner only.
+  readable by its owner only. It holds one file per result: storing a result removes its
+  copies made by other versions of the library, so editing the code does not make it grow.
 - Writes are atomic (:func:`explainer.io.atomic_write`): a reader never sees half a file.
 - Reads are bounded (:func:`explainer.safe_npz.open_bounded_npz`: sizes checked before
   anything is read, nothing unpickled); a file that is damaged, foreign, or of the wrong
@@ -133,21 +134,27 @@ class CacheKey:
     params: Mapping[str, Any] = field(default_factory=dict)
     code: str = field(default_factory=code_version)
 
-    def text(self) -> str:
+    def text(self, code: bool = True) -> str:
         body = {
             "format": FORMAT,
             "checkpoint": self.checkpoint,
             "data": self.data,
             "function": self.function,
             "params": dict(self.params),
-            "code": self.code,
         }
+        if code:
+            body["code"] = self.code
         return json.dumps(body, sort_keys=True, default=str)
 
-    def filename(self) -> str:
-        digest = hashlib.sha256(self.text().encode()).hexdigest()[:20]
+    def stem(self) -> str:
+        """The file name without the code version: the same result of any library version."""
+        digest = hashlib.sha256(self.text(code=False).encode()).hexdigest()[:20]
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.function)[:40]
-        return f"{safe}-{digest}.npz"
+        return f"{safe}-{digest}"
+
+    def filename(self) -> str:
+        code = "".join(c for c in self.code if c.isalnum())[:16] or "none"
+        return f"{self.stem()}-{code}.npz"
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -224,6 +231,10 @@ class ResultCache:
                 log.warning("results are not kept on disk: %s", str(exc)[:200])
             self._write_failed = True
             return False
+        for old in path.parent.glob(f"{key.stem()}-*.npz"):  # other library versions' copies
+            if old.name != path.name:
+                with contextlib.suppress(OSError):
+                    old.unlink()
         return True
 
     def _lock(self, key: CacheKey) -> threading.Lock:

@@ -252,6 +252,16 @@ def grid_cell(k: int) -> float:
     return min(0.8, 2.4 / k)
 
 
+def kernel_group(nums: SceneNumbers) -> Group:
+    """The kernel grid (at the middle of the frame) and its title above it."""
+    k = int(nums.conv.weight.shape[-1])
+    cs = nums.cells[-1]
+    kern = kernel_grid(cs.kernel, grid_cell(k), SMALL_FONT_SIZE, cs.decimals).move_to(UP * GRID_Y)
+    where = f" (input channel {nums.in_channel})" if nums.inputs.shape[0] > 1 else ""
+    kern_cap = label(f"kernel w {k}×{k}{where}", SMALL_FONT_SIZE, THEME.muted)
+    return Group(kern, kern_cap.next_to(kern, UP, buff=0.15))
+
+
 class ConvolutionScene(TraceScene):
     """A real kernel at work (see the module docstring)."""
 
@@ -278,11 +288,7 @@ class ConvolutionScene(TraceScene):
         )
         k = int(conv.weight.shape[-1])
         cell = grid_cell(k)
-        kern = kernel_grid(nums.cells[-1].kernel, cell, SMALL_FONT_SIZE, nums.cells[-1].decimals)
-        kern.move_to(UP * GRID_Y)
-        kern_cap = label(f"kernel w {k}×{k}" + (f" (input channel {nums.in_channel})" if where
-                         else ""), SMALL_FONT_SIZE, THEME.muted)  # fmt: skip
-        kern_group = Group(kern, kern_cap.next_to(kern, UP, buff=0.15))
+        kern_group = kernel_group(nums)
         self.play(*self.swap_caption("The input, and one learned filter of the convolution"),
                   FadeIn(digit, digit_cap))  # fmt: skip
         self.play(FadeIn(kern_group), run_time=0.8)
@@ -445,4 +451,11 @@ class ConvolutionScene(TraceScene):
         ]
 
 
-__all__ = ["ConvolutionScene", "SceneNumbers", "first_conv", "kernel_grid", "scene_numbers"]
+__all__ = [
+    "ConvolutionScene",
+    "SceneNumbers",
+    "first_conv",
+    "kernel_grid",
+    "kernel_group",
+    "scene_numbers",
+]

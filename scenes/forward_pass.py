@@ -331,7 +331,7 @@ class ForwardPassScene(TraceScene):
         return arrows
 
     def stage_animation(self, st: Stage, prev: Stage, new: Group, old: Group):
-        pooled = st.records[0].kind == "pool" and st.reads_previous
+        pooled = bool(st.records) and st.records[0].kind == "pool" and st.reads_previous
         if st.kind == "maps" and prev.kind == "maps" and pooled:
             return AnimationGroup(
                 *[make_morph_animation(a, b) for a, b in zip(old.parts, new.parts, strict=False)],

@@ -76,6 +76,8 @@ def test_round_trip_through_the_disk(root):
     edited = cache.CacheKey("abc123", "mnist:3:x:y", "demo.v1", {"layer": "conv1", "k": 2}, "x")
     again.get_or_compute(edited, compute)
     assert len(calls) == 3 and key.code == cache.code_version() != "x"  # other library code
+    names = sorted(p.name for p in (root / "abc123").glob("*.npz"))
+    assert names == sorted([again.path(other).name, again.path(edited).name])  # replaced
 
 
 def test_evaluation_is_read_back_equal_to_a_fresh_one(ckpt, root):

@@ -260,3 +260,48 @@ def test_cli_prints_a_mismatch_as_one_line(nets, tmp_path, capsys):
     assert code != 0
     assert err.startswith("explainer: error: ") and "\n" not in err and "conv2" in err
     assert not (tmp_path / "c.gif").exists()
+
+
+@pytest.mark.parametrize("name", ["mnist_bn_cnn", "tanh_lenet", "strided"])
+def test_scene_panel_is_readable_and_clear_of_the_maps(nets, name):
+    """Every weight at one size (a negative one keeps its minus sign and is not shrunk more
+    than a positive one), and the worked panel stays between the two maps and above the
+    caption line."""
+    pytest.importorskip("manim")
+    from scenes.convolution import (
+        GRID_Y,
+        MAP_HEIGHT,
+        MAP_X,
+        ConvolutionScene,
+        kernel_group,
+        scene_numbers,
+    )
+
+    nums = scene_numbers(nets[name].trace)
+    kern_group = kernel_group(nums)
+    squares, numbers = kern_group[0]
+    heights = {round(n.height, 6) for n in numbers}
+    assert len(heights) == 1, heights  # one size for every weight
+    assert all(n.width <= squares[0].width for n in numbers)
+    signs = np.sign(nums.cells[-1].kernel.ravel())
+    if (signs < 0).any() and (signs > 0).any():  # "−0.158" is wider than "0.158": sign kept
+        neg = max(n.width for n, s in zip(numbers, signs, strict=True) if s < 0)
+        pos = max(n.width for n, s in zip(numbers, signs, strict=True) if s > 0)
+        assert neg > pos * 0.99
+    scene = ConvolutionScene(trace=nets[name].trace)
+    scene.numbers = nums
+    cell = squares[0].width
+    for cs in nums.cells:
+        panel = scene.product_panel(cs, cell, kern_group)
+        left, right = panel.get_left()[0], panel.get_right()[0]
+        maps_edge = MAP_X - MAP_HEIGHT / 2  # the maps are square (28×28 inputs)
+        assert -maps_edge < left and right < maps_edge, (left, right)
+        assert panel.get_bottom()[1] > -3.2 and panel.get_top()[1] < GRID_Y + 1.7
+        xs, prods, sums = panel
+        assert (
+            xs.get_right()[0]
+            < kern_group.get_left()[0]
+            < kern_group.get_right()[0]
+            < (prods.get_left()[0])
+        )
+        assert sums.get_top()[1] < min(xs.get_bottom()[1], kern_group.get_bottom()[1])

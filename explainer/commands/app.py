@@ -19,6 +19,8 @@ ACCEPTS_EXTRA = True  # explainer.cli hands unknown options to this command inst
 STREAMLIT_DEFAULTS = {
     "server.maxUploadSize": 10,
     "server.runOnSave": False,
+    "server.fileWatcherType": "none",
+    "runner.postScriptGC": False,
     "browser.gatherUsageStats": False,
     "client.toolbarMode": "minimal",
     "theme.base": "light",
