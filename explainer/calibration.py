@@ -31,7 +31,9 @@ class CalibrationError(ExplainerError):
     """A checkpoint's ``calibration`` entry is malformed."""
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins
     and weighted by how many answers fall in each (0 = perfectly calibrated)."""
     conf, right = reliability(probs, labels, bins)[2:]
@@ -112,7 +114,9 @@ def temperature_of(raw: dict[str, Any]) -> float:
     return float(t)
 
 
-def reliability_figure(probs_before: np.ndarray, probs_after: np.ndarray, labels: np.ndarray, title: str = ""):
+def reliability_figure(
+    probs_before: np.ndarray, probs_after: np.ndarray, labels: np.ndarray, title: str = ""
+):
     """The reliability diagram: accuracy against confidence per bin, before and after
     temperature scaling (a calibrated model follows the diagonal), with the ECE of each."""
     import matplotlib.pyplot as plt
@@ -137,3 +141,48 @@ def reliability_figure(probs_before: np.ndarray, probs_after: np.ndarray, labels
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def evaluation_calibration(probs: np.ndarray, labels: np.ndarray, raw: dict[str, Any]) -> dict:
+    """ECE on an evaluated set before and after the checkpoint's temperature, and the probs
+    after (``softmax(log p / T)`` equals ``softmax(logits / T)``)."""
+    t = temperature_of(raw)
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-30, 1.0))
+    after = softmax_t(logp, t)
+    return {
+        "temperature": t,
+        "fitted": KEY in raw,
+        "ece_before": expected_calibration_error(probs, labels),
+        "ece_after": expected_calibration_error(after, labels),
+        "probs_after": after,
+    }
+
+
+def write_calibration(ev, folder) -> list:
+    """For ``explainer evaluate``: ``reliability.png`` (before / after temperature scaling) and
+    ``calibration.json`` in ``folder``; returns the files written. ``ev``: an Evaluation."""
+    import json
+    from pathlib import Path
+
+    from explainer.evaluate import save_figure
+    from explainer.io import write_text_atomic
+
+    c = evaluation_calibration(ev.probs, ev.labels, ev.checkpoint.raw or {})
+    title = f"{ev.checkpoint.name}: temperature T = {c['temperature']:.3f}"
+    fig = reliability_figure(ev.probs, c.pop("probs_after"), ev.labels, title)
+    body = json.dumps({**c, "bins": ECE_BINS, "images": len(ev.labels)}, indent=2) + "\n"
+    return [
+        save_figure(fig, Path(folder) / "reliability.png"),
+        write_text_atomic(Path(folder) / "calibration.json", body),
+    ]
+
+
+def summary_line(ev) -> str:
+    """One line for the terminal: the ECE before and after temperature scaling."""
+    c = evaluation_calibration(ev.probs, ev.labels, ev.checkpoint.raw or {})
+    if not c["fitted"]:
+        return "calibration: no temperature fitted (python scripts/calibrate_models.py)"
+    return (
+        f"calibration error (ECE) {c['ece_before']:.2%} -> {c['ece_after']:.2%} "
+        f"after temperature scaling (T = {c['temperature']:.3f})"
+    )

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 
 from explainer import style
+from explainer.calibration import summary_line as calibration_summary
+from explainer.calibration import write_calibration
 from explainer.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
 from explainer.data import Split, dataset_info, load_sample, load_test_or_sample
 from explainer.io import atomic_write, write_text_atomic
@@ -225,6 +227,7 @@ def write_report(ev: Evaluation, out: str | os.PathLike | None = None) -> Path:
     if kernels is not None:
         figure("kernels.png", kernels)
     figure("class_distribution.png", distribution_figure(ev))
+    ev.files += write_calibration(ev, folder)  # reliability.png, calibration.json
     text("report.md", report_markdown(ev))
     return folder
 
@@ -573,6 +576,7 @@ def summary_lines(ev: Evaluation) -> list[str]:
         i, j = np.unravel_index(int(off.argmax()), off.shape)
         names = ev.class_names
         lines.append(f"most common mistake: {names[i]} read as {names[j]} ({off[i, j]} times)")
+    lines.append(calibration_summary(ev))
     return lines
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explainer.calibration import softmax_t, temperature_of
 from explainer.checkpoints import (
     Checkpoint,
     checkpoint_of,
@@ -27,16 +28,22 @@ from explainer.checkpoints import (
     resolve_checkpoint,
 )
 from explainer.errors import ExplainerError
-from explainer.preprocess import ImageLike, Preprocessed, preprocess
+from explainer.ood import OodRule, energy
+from explainer.preprocess import BOX, ImageLike, Preprocessed, ink_bbox, preprocess, stroke_width
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-CSV_COLUMNS = ("file", "prediction", "confidence", "top2", "top2_confidence", "error")
+CSV_COLUMNS = (
+    "file", "prediction", "confidence", "top2", "top2_confidence", "not_a_digit", "error",
+)  # fmt: skip
 
 
 @dataclass
 class Prediction:
-    """One picture's outcome. ``probs``: ``(classes,)`` float32 softmax; ``label`` the arg-max
-    index, ``class_name`` its name; ``top2`` the runner-up; ``preprocessed`` what the model saw."""
+    """One picture's outcome. ``probs``: ``(classes,)`` float32 softmax of the logits divided by
+    the checkpoint's fitted temperature (:mod:`explainer.calibration`); ``label`` the arg-max
+    index, ``class_name`` its name; ``top2`` the runner-up; ``preprocessed`` what the model saw.
+    ``not_a_digit``: the picture does not look like a digit (:mod:`explainer.ood`), ``why`` says
+    why; the forced answer is still given. ``energy``: the out-of-distribution score."""
 
     label: int
     class_name: str
@@ -46,6 +53,9 @@ class Prediction:
     top2_name: str
     top2_confidence: float
     preprocessed: Preprocessed | None = field(default=None, repr=False)
+    not_a_digit: bool = False
+    why: str = ""
+    energy: float = float("nan")
 
 
 @dataclass
@@ -65,6 +75,7 @@ class PredictionRow:
             "confidence": float(f"{p.confidence:.6g}") if p else None,
             "top2": p.top2_name if p else None,
             "top2_confidence": float(f"{p.top2_confidence:.6g}") if p else None,
+            "not_a_digit": p.not_a_digit if p else None,
             "error": self.error,
         }
 
@@ -89,12 +100,37 @@ class Predictor:
             self.checkpoint = load_checkpoint(resolve_checkpoint(checkpoint), code=code)
         self.model = self.checkpoint.model.eval()
         self.class_names = self.checkpoint.class_names or [str(i) for i in range(10)]
+        raw = getattr(self.checkpoint, "raw", None) or {}
+        self.temperature = temperature_of(raw)
+        self.ood = OodRule.from_raw(raw)
 
     @torch.inference_mode()
-    def probabilities(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Softmax ``(N, classes)`` for MNIST-style images ``(N, 28, 28)`` float in [0, 1]."""
+    def logits(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Logits ``(N, classes)`` for MNIST-style images ``(N, 28, 28)`` float in [0, 1]."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-        return torch.softmax(self.model(x).float(), dim=1).numpy()
+        return self.model(x).float().numpy()
+
+    def probabilities(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Calibrated softmax ``(N, classes)`` (logits divided by the fitted temperature) for
+        MNIST-style images ``(N, 28, 28)`` float in [0, 1]."""
+        return softmax_t(self.logits(images), self.temperature)
+
+    def not_a_digit(
+        self,
+        images: np.ndarray,
+        strokes: np.ndarray | None = None,
+        logits: np.ndarray | None = None,
+    ) -> list[str]:
+        """Why each MNIST-style image ``(N, 28, 28)`` does not look like a digit ("" when it
+        does; all "" when the checkpoint has no calibrated rule). ``strokes``: preprocessing's
+        stroke widths (:attr:`Preprocessed.stroke`), measured here when not given."""
+        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
+        if self.ood is None:
+            return [""] * len(images)
+        if strokes is None:
+            strokes = np.array([_box_stroke(im) for im in images])
+        logits = self.logits(images) if logits is None else logits
+        return self.ood.reasons(logits, images, np.asarray(strokes))
 
     def predict(self, image: ImageLike) -> Prediction:
         """Preprocess one picture (path, bytes, PIL image or canvas array) and classify it.
@@ -108,13 +144,17 @@ class Predictor:
                 f"or a numpy array, not {type(image).__name__}"
             )
         pre = preprocess(image)
-        return self._prediction(self.probabilities(pre.image[None])[0], pre)
+        return self._prediction(pre.image, pre)
 
     def predict_preprocessed(self, image28: np.ndarray) -> Prediction:
         """Classify an already MNIST-style image ``(28, 28)`` in [0, 1] (no preprocessing)."""
-        return self._prediction(self.probabilities(np.asarray(image28)[None])[0], None)
+        return self._prediction(np.asarray(image28, dtype=np.float32), None)
 
-    def _prediction(self, probs: np.ndarray, pre: Preprocessed | None) -> Prediction:
+    def _prediction(self, image: np.ndarray, pre: Preprocessed | None) -> Prediction:
+        logits = self.logits(image[None])
+        probs = softmax_t(logits, self.temperature)[0]
+        strokes = None if pre is None else np.array([pre.stroke])
+        why = self.not_a_digit(image[None], strokes, logits)[0]
         order = np.argsort(-probs)
         a, b = int(order[0]), int(order[1])
         return Prediction(
@@ -126,6 +166,9 @@ class Predictor:
             self.class_names[b],
             float(probs[b]),
             pre,
+            bool(why),
+            why,
+            float(energy(logits)[0]),
         )
 
     def predict_many(self, paths: Iterable[str | os.PathLike]) -> list[PredictionRow]:
@@ -139,6 +182,13 @@ class Predictor:
             except Exception as exc:  # keep the batch going, whatever happens
                 rows.append(PredictionRow(str(path), None, f"{type(exc).__name__}: {exc}"[:200]))
         return rows
+
+
+def _box_stroke(image28: np.ndarray) -> float:
+    """Stroke width of an MNIST-style image in pixels of its 20×20 box."""
+    top, left, bottom, right = ink_bbox(image28)
+    crop = image28[top:bottom, left:right]
+    return stroke_width(crop) * BOX / max(crop.shape)
 
 
 def _strip_name(message: str, name: str) -> str:
@@ -254,7 +304,10 @@ def steps_figure(pred: Prediction, title: str = ""):
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability", fontsize=9.5)
     ax.set_title(
-        f"prediction: {pred.class_name} ({pred.confidence:.0%})", fontsize=10.5, fontweight="bold"
+        f"prediction: {pred.class_name} ({pred.confidence:.0%})"
+        + ("\nthis does not look like a digit" if pred.not_a_digit else ""),
+        fontsize=10.5,
+        fontweight="bold",
     )
     ax.tick_params(labelsize=8.5)
     ax.grid(axis="x", alpha=0.3)

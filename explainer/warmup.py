@@ -7,10 +7,12 @@ pages ask for about one checkpoint (its test-set evaluation for Mistakes, the to
 every conv layer and the embedding maps for Inside the filters, the evaluation of each epoch
 snapshot for Training and its GIF); :func:`progress` says how far it is, for ``st.progress``.
 
-The worker runs at a lower CPU priority (``nice`` 10, on Linux) so a page a learner is looking
-at gets the CPU first; a page that asks for a result the worker is computing waits for it (the
-cache computes each key once). A task that fails is logged and skipped: the page that needs
-the result computes it itself and shows its own message.
+A page that asks for a result the worker is computing waits for it (the cache computes each
+key once), so the worker keeps the normal CPU priority: at ``nice`` 10 on the busy 2-core
+development machine it got a small share of the CPU (36 s in 7 minutes) and such a page
+waited with it (``Warmup(nice=10)`` still lowers it, on Linux). A task that fails is
+logged and skipped: the page that needs the result computes it itself and shows its own
+message.
 
 ``python -m explainer.warmup [--model NAME ...]`` fills the cache ahead of time (e.g. before a
 class), with a progress line.
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 TOP_K = 6  # the Inside-the-filters page's digits per filter
 EMBED_MAX = 2000  # its embedding map's points
 METHODS = ("pca", "tsne")
-NICE = 10
+NICE = 0  # no lower CPU priority by default: a page waiting for a result must not wait longer
 
 log = logging.getLogger(__name__)
 

@@ -16,28 +16,23 @@ import time
 import torch
 
 
-def calibrate_file(path, data_dir=None, fit_images: int = 10_000, dry_run: bool = False) -> dict:
+def calibrate_file(path, data_dir=None, dry_run: bool = False) -> dict:
     from explainer import ood
     from explainer.calibration import KEY, calibration_entry
     from explainer.checkpoints import load_checkpoint, save_checkpoint
     from explainer.data import load_train_val
+    from explainer.inference import predict_logits
 
     ckpt = load_checkpoint(path)
     cfg = ckpt.config or {}
     frac, seed = float(cfg.get("val_fraction", 0.15)) or 0.15, int(cfg.get("seed", 0))
-    train, val = load_train_val(ckpt.dataset, frac, seed, data_dir)
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:fit_images]
-    fit_set = train.subset(pick)
-    val_logits, val_feats = ood.logits_and_features(ckpt.model, val.floats())
-    _, fit_feats = ood.logits_and_features(ckpt.model, fit_set.floats())
+    _, val = load_train_val(ckpt.dataset, frac, seed, data_dir)
+    logits = predict_logits(ckpt.model, val.floats())
     split = f"{ckpt.dataset} validation split (val_fraction {frac}, seed {seed})"
-    entry = calibration_entry(val_logits, val.labels, split)
-    k = len(ckpt.class_names) or val_logits.shape[1]
-    model = ood.calibrate(ood.fit(fit_feats, fit_set.labels, k), val_feats)
-    entry["ood"] = model.to_dict(ood.QUANTILE, ood.feature_layer(ckpt.model)[0])
-    entry["ood"]["fit_images"] = len(fit_set)
+    entry = calibration_entry(logits, val.labels, split)
+    entry["ood"] = ood.fit_rule(logits, val.images.numpy() / 255.0).to_dict()
     if not dry_run:
-        payload = dict(ckpt.raw)
+        payload = torch.load(path, map_location="cpu", weights_only=True)  # as stored
         payload[KEY] = entry
         save_checkpoint(path, payload)
     return entry

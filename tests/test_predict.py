@@ -39,7 +39,8 @@ def test_predict_matches_the_model_on_the_preprocessed_image(sample, tinyvgg):
     canvas[40:240, 40:240, :3], canvas[40:240, 40:240, 3] = 255, big
     p = predictor.predict(canvas)
     with torch.no_grad():
-        probs = torch.softmax(tinyvgg.model(p.preprocessed.tensor()), 1)[0].numpy()
+        logits = tinyvgg.model(p.preprocessed.tensor())
+        probs = torch.softmax(logits / predictor.temperature, 1)[0].numpy()  # calibrated
     np.testing.assert_allclose(p.probs, probs, rtol=1e-5, atol=1e-6)
     assert p.label == int(probs.argmax()) and p.confidence == pytest.approx(probs.max())
     assert p.top2 != p.label and p.top2_confidence == pytest.approx(np.sort(probs)[-2])
@@ -91,9 +92,10 @@ def test_cli_save_preprocessed_writes_every_step(photo_folder, tinyvgg, tmp_path
     main(["predict", str(photo_folder / "d1_1.png"), "--model", str(tinyvgg.path),
           "--save-preprocessed", str(steps)])  # fmt: skip
     names = sorted(p.name for p in steps.iterdir())
-    assert names[0] == "d1_1_0_original.png" and names[5] == "d1_1_5_centred.png"
-    assert names[6] == "d1_1_steps.png" and len(names) == 7
-    assert Image.open(steps / "d1_1_5_centred.png").size == (224, 224)
+    assert names[0] == "d1_1_0_original.png" and names[6] == "d1_1_6_centred.png"
+    assert names[4] == "d1_1_4_stroke.png"
+    assert names[7] == "d1_1_steps.png" and len(names) == 8
+    assert Image.open(steps / "d1_1_6_centred.png").size == (224, 224)
     assert Image.open(steps / "d1_1_steps.png").width >= 800
 
 

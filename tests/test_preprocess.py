@@ -168,3 +168,107 @@ def test_huge_and_broken_files_get_one_line_errors(tmp_path):
         preprocess(empty)
     with pytest.raises(UnreadableImageError, match="expected an image array"):
         preprocess(np.zeros((3, 4, 5, 6)))
+
+
+# --- stroke width, bold strokes, wide pixel formats ------------------------------------------
+
+
+def _width_in_box(image28: np.ndarray) -> float:
+    from explainer.preprocess import BOX, ink_bbox, stroke_width
+
+    t, l, b, r = ink_bbox(image28)
+    crop = image28[t:b, l:r]
+    return stroke_width(crop) * BOX / max(crop.shape)
+
+
+@pytest.mark.parametrize("grow", [-1, 6, 12, 16])
+def test_stroke_width_is_brought_to_mnist_both_ways(sample, tinyvgg, grow):
+    """Dilated (marker, brush) and eroded (fine pen) MNIST digits come out with MNIST-wide
+    strokes, and are read like the original digit."""
+    from explainer import testsets
+    from explainer.preprocess import STROKE_RANGE
+
+    predictor = Predictor(tinyvgg)
+    widths, same = [], 0
+    for d, y in zip(sample.images[:20].numpy(), sample.labels[:20].numpy(), strict=True):
+        big = testsets.big_ink(d, 220)
+        ink = testsets.thin_line(big, 1) if grow < 0 else testsets.restroke(big, grow)
+        pre = preprocess(np.pad(ink, 30))
+        widths.append(_width_in_box(pre.image))
+        same += predictor.predict_preprocessed(pre.image).label == y
+    lo, hi = STROKE_RANGE
+    assert lo - 0.3 <= np.median(widths) <= hi, widths
+    assert same >= 18, same
+
+
+def test_bold_stroke_is_never_hollowed(sample, tinyvgg):
+    """Regression: a bold 2 on a clean canvas used to come out as two hollow rings (the
+    lighting flattening subtracted the stroke from itself) and was read as an 8."""
+    from explainer import testsets
+
+    two = sample.images[int(np.flatnonzero(sample.labels.numpy() == 2)[0])].numpy()
+    ink = np.pad(testsets.restroke(testsets.big_ink(two, 220), 14), 30)
+    pre = preprocess(testsets.canvas(ink))
+    cleaned = pre.step("cleaned") > 0.5
+    drawn = ink > 0.5
+    assert (cleaned & drawn).sum() / drawn.sum() > 0.97  # every stroke pixel is still ink
+    assert Predictor(tinyvgg).predict_preprocessed(pre.image).label == 2
+
+
+def test_clean_background_is_not_flattened():
+    from explainer.preprocess import background_level
+
+    canvas = np.zeros((280, 280), np.float32)
+    canvas[40:240, 60:200] = 1.0  # a huge filled stroke
+    assert isinstance(background_level(canvas), float)
+    assert background_level(canvas) == 0.0
+
+
+def test_16_bit_picture_is_shrunk_before_any_work(tmp_path):
+    """A big 16-bit PNG is decoded and shrunk like an 8-bit one: numpy never holds it at full
+    size in floats (before: 64 MB of floats for this picture, ~1 GB for 7000×7000)."""
+    import tracemalloc
+
+    a = np.full((4000, 4000), 60000, np.uint16)
+    a[1000:3000, 1800:2200] = 2000  # a dark "1"
+    path = tmp_path / "big16.png"
+    Image.fromarray(a).save(path)
+    assert Image.open(path).mode.startswith("I")
+    tracemalloc.start()
+    pre = preprocess(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16e6, peak
+    assert max(pre.step("original").shape) == 256 and pre.inverted
+
+
+def test_nan_pixel_does_not_blank_a_float_tiff(tmp_path, sample, tinyvgg):
+    d = (
+        1.0
+        - np.asarray(Image.fromarray(sample.images[4].numpy()).resize((140, 140)), np.float32) / 255
+    )
+    d[5, 7] = np.nan
+    d[100, 3] = np.inf
+    path = tmp_path / "digit.tif"
+    Image.fromarray(d.astype(np.float32), mode="F").save(path)
+    pre = preprocess(path)
+    assert np.isfinite(pre.image).all() and pre.image.max() == pytest.approx(1.0, abs=0.01)
+    assert Predictor(tinyvgg).predict_preprocessed(pre.image).label == int(sample.labels[4])
+    arr = d.copy()
+    arr[0, 0] = np.nan
+    assert np.isfinite(preprocess(arr).image).all()
+
+
+def test_every_step_can_be_switched_off(sample):
+    from explainer.preprocess import SWITCHABLE, PreprocessError
+
+    photo = fake_photo(sample.images[2].numpy())
+    full = preprocess(photo)
+    for step in SWITCHABLE:
+        pre = preprocess(photo, off={step})
+        assert [n for n, _ in pre.steps] == [n for n, _ in full.steps]
+        assert pre.image.shape == (28, 28)
+    assert not preprocess(photo, off={"inverted"}).inverted
+    assert preprocess(photo, off={"cropped"}).step("cropped").shape == full.step("cleaned").shape
+    with pytest.raises(PreprocessError, match="no step"):
+        preprocess(photo, off={"sharpen"})

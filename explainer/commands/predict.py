@@ -91,14 +91,15 @@ def format_rows(rows, fmt: str) -> str:
         w.writerows({k: "" if v is None else v for k, v in d.items()} for d in dicts)
         return buf.getvalue()
     width = max(len("file"), *(len(d["file"]) for d in dicts))
-    lines = [f"{'file':<{width}}  digit  confidence  runner-up"]
+    lines = [f"{'file':<{width}}  digit  confidence  runner-up      looks like a digit?"]
     for d in dicts:
         if d["error"]:
             lines.append(f"{d['file']:<{width}}  error: {d['error']}")
         else:
             lines.append(
                 f"{d['file']:<{width}}  {d['prediction']:>5}  {d['confidence']:>10.1%}"
-                f"  {d['top2']} ({d['top2_confidence']:.1%})"
+                f"  {d['top2']} ({d['top2_confidence']:.1%})".ljust(15)
+                + ("  no: this does not look like a digit" if d["not_a_digit"] else "  yes")
             )
     return "\n".join(lines) + "\n"
 
