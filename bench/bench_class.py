@@ -399,7 +399,8 @@ def main() -> int:
         print(f"no chromium at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
         return 2
     if args.nginx and not shutil.which("nginx"):
-        print("nginx is not installed: apt-get install nginx", file=sys.stderr)
+        print("nginx is not installed: apt-get install nginx (or EXPLAINER_NGINX=1 make setup)",
+              file=sys.stderr)  # fmt: skip
         return 2
     results, ok = [], True
     for n in [int(x) for x in args.learners.split(",")]:

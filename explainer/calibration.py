@@ -87,13 +87,18 @@ def softmax_t(logits: torch.Tensor | np.ndarray, temperature: float = 1.0) -> np
 def calibration_entry(
     val_logits: torch.Tensor, val_labels: torch.Tensor, split: str
 ) -> dict[str, Any]:
-    """Fit ``T`` on validation logits; the dict stored in the checkpoint under ``calibration``."""
-    t = fit_temperature(val_logits, val_labels)
+    """Fit ``T`` on validation logits; the dict stored in the checkpoint under ``calibration``.
+    When the fitted ``T`` (lowest cross-entropy) would raise the ECE, ``T = 1`` is kept."""
     y = val_labels.numpy()
+    fitted = fit_temperature(val_logits, val_labels)
+    before = expected_calibration_error(softmax_t(val_logits, 1.0), y)
+    after = expected_calibration_error(softmax_t(val_logits, fitted), y)
+    t = fitted if after <= before else 1.0  # never make the ECE worse (the dense toy models)
     return {
         "temperature": t,
-        "ece_before": expected_calibration_error(softmax_t(val_logits, 1.0), y),
-        "ece_after": expected_calibration_error(softmax_t(val_logits, t), y),
+        "fitted_temperature": fitted,
+        "ece_before": before,
+        "ece_after": min(after, before),
         "bins": ECE_BINS,
         "images": len(y),
         "split": split,

@@ -15,6 +15,8 @@ what an addition adds.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,3 +175,129 @@ def output_meaning(rec: LayerRecord) -> str:
 def block_title(block: FlowBlock) -> str:
     """``"conv 3×3 + BN + ReLU"``, ``"add + ReLU"``."""
     return " + ".join(record_label(r) for r in block.shown)
+
+
+# --- counts ----------------------------------------------------------------------------------
+
+
+def tensor_count(trace: Trace) -> int:
+    """How many tensors a picture of ``trace`` draws: the input and each block's output (the
+    one count every scene and caption uses)."""
+    return 1 + len(flow_blocks(trace))
+
+
+def parameter_count(trace: Trace) -> int | None:
+    """The learned numbers the Trace holds (conv, dense and norm weights and biases): the
+    model's parameter count when it was captured with weights, ``None`` when it was not."""
+    if any(r.weight is None for r in trace.layers if r.kind in ("conv", "linear")):
+        return None
+    return sum(
+        (r.weight.size if r.weight is not None else 0) + (r.bias.size if r.bias is not None else 0)
+        for r in trace.layers
+    )
+
+
+# --- words a picture uses for the input and the answer ----------------------------------------
+
+_ITEM_WORDS = {"mnist": "digit", "fashion_mnist": "item"}
+
+
+def item_word(
+    dataset: str = "", class_names: Sequence[str] | None = None, plural: bool = False
+) -> str:
+    """What one input picture is called: ``"digit"`` for MNIST (class names ``0``..``9``),
+    ``"item"`` for Fashion-MNIST, else ``"image"`` (``plural``: with an ``s``). The class
+    names decide when given (a Fashion-MNIST model is never "digit"), else the dataset."""
+    from explainer.data import FASHION_CLASSES
+
+    if class_names:
+        names = [str(n) for n in class_names]
+        if names == [str(i) for i in range(len(names))]:
+            word = "digit"
+        else:
+            word = "item" if names == FASHION_CLASSES else "image"
+    else:
+        word = _ITEM_WORDS.get(str(dataset).lower().replace("-", "_"), "image")
+    return word + "s" if plural else word
+
+
+def dataset_title(dataset: str) -> str:
+    """``"MNIST"``, ``"Fashion-MNIST"``, or the name as given for another dataset."""
+    from explainer.data import DATASETS
+
+    info = DATASETS.get(str(dataset).lower().replace("-", "_"))
+    return info.title if info is not None else str(dataset)
+
+
+_TEST_KEY = re.compile(r"^([a-z_]+):test:(\d+)$")  # the app's key: "mnist:test:0"
+_TEST_TEXT = re.compile(r"^test (?:digit|item|image) #(\d+)$")  # "test digit #370"
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".npy")
+
+
+def source_title(trace: Trace, limit: int = 40) -> str:
+    """Where the picture came from, as a learner reads it: ``"MNIST test digit #0"`` (never
+    the app's internal ``mnist:test:0``), a file's name without its folders, or the source
+    text shortened to ``limit`` characters; ``""`` when the trace does not say."""
+    src = (trace.source or "").strip()
+    if not src:
+        return ""
+    word = item_word(trace.dataset, trace.class_names)
+    key = _TEST_KEY.match(src)
+    if key:
+        return f"{dataset_title(key.group(1))} test {word} #{int(key.group(2))}"
+    text = _TEST_TEXT.match(src)
+    if text:
+        return f"{dataset_title(trace.dataset)} test {word} #{int(text.group(1))}"
+    if "/" in src or "\\" in src or src.lower().endswith(_IMAGE_SUFFIXES):
+        src = re.split(r"[\\/]", src.rstrip("/\\"))[-1]
+    head = src.split(":", 1)[0]
+    if ":" in src and head in _ITEM_WORDS:  # another app key: "mnist:draw:..."
+        src = f"a drawn {word}" if ":draw" in src else f"a {dataset_title(head)} {word}"
+    return src if len(src) <= limit else src[: limit - 1] + "…"
+
+
+def tied_classes(probs: np.ndarray, tol: float = 1e-6) -> list[int]:
+    """The classes whose probability equals the highest one (within ``tol``): one index
+    when the model has a single answer."""
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    return [int(i) for i in np.flatnonzero(p >= p.max() - tol)]
+
+
+@dataclass
+class Verdict:
+    """The answer as a picture states it: ``text`` (``"prediction: 7  > 99.9%"`` or
+    ``"tie: 10 classes at 10.0% each"``), ``note`` (``"✓ correct"``, ``"✗ the label is 3"``,
+    ``""``) and ``state``: ``"correct"``, ``"wrong"``, ``"tie"`` or ``"unlabelled"``."""
+
+    text: str
+    note: str
+    state: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.text}  {self.note}" if self.note else self.text
+
+
+def verdict(probs: np.ndarray, class_names: Sequence[str], label: int | None = None) -> Verdict:
+    """What the model answered for one picture: its prediction with :func:`confidence_text`,
+    or, when several classes share the highest probability, that they tie (argmax would just
+    pick the first of them)."""
+    from explainer.arith import confidence_text
+
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    names = [str(n) for n in class_names] if class_names else [str(i) for i in range(p.size)]
+    tied = tied_classes(p)
+    truth = names[label] if label is not None else ""
+    if len(tied) > 1:
+        who = " and ".join(names[i] for i in tied) if len(tied) <= 3 else f"{len(tied)} classes"
+        note = "" if label is None else (
+            f"the label {truth} is one of them" if label in tied else f"the label is {truth}"
+        )  # fmt: skip
+        return Verdict(f"tie: {who} at {confidence_text(float(p[tied[0]]))} each", note, "tie")
+    best = tied[0]
+    text = f"prediction: {names[best]}  {confidence_text(float(p[best]))}"
+    if label is None:
+        return Verdict(text, "", "unlabelled")
+    if best == label:
+        return Verdict(text, "✓ correct", "correct")
+    return Verdict(text, f"✗ the label is {truth}", "wrong")

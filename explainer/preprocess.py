@@ -41,8 +41,8 @@ WORK_SIZE = 256  # long side of the working copy: plenty for one digit, fast on 
 BOX = 20  # MNIST: the digit fits a 20×20 box ...
 FIELD = 28  # ... inside a 28×28 field
 MIN_CONTRAST = 0.08  # ink must differ from the paper by at least this much (of full scale)
-TARGET_STROKE = 2.4  # MNIST strokes are about 2-3 px wide in the 20×20 box ...
-STROKE_RANGE = (1.5, 3.8)  # ... and widths in this range are left alone (see normalise_stroke)
+TARGET_STROKE = 2.5  # MNIST strokes are about 2-3 px wide in the 20×20 box ...
+STROKE_RANGE = (1.5, 4.0)  # ... and widths in this range are left alone (see normalise_stroke)
 STROKE_WORK = 80  # long side (px) of the crop while its strokes are widened or thinned
 
 ImageLike = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray
@@ -205,6 +205,8 @@ def to_gray(source: ImageLike) -> np.ndarray:
             arr = _luminance(arr)
         elif arr.shape[2] == 1:
             arr = arr[..., 0]
+    if max(arr.shape) > WORK_SIZE:
+        arr = np.asarray(_shrink(Image.fromarray(arr.astype(np.float32), mode="F")), np.float32)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 
@@ -239,7 +241,7 @@ def _finite_unit(arr: np.ndarray, integer: bool) -> np.ndarray:
 def _block_mean(a: np.ndarray) -> np.ndarray:
     """An array larger than :data:`WORK_SIZE` averaged over k×k blocks (no full-size float
     copy is made), so huge arrays cost no more than their own bytes."""
-    k = -(-max(a.shape[:2]) // WORK_SIZE)
+    k = max(1, max(a.shape[:2]) // WORK_SIZE)  # at least WORK_SIZE px remain on the long side
     h, w = (a.shape[0] // k) * k, (a.shape[1] // k) * k
     blocks = a[:h, :w].reshape(h // k, k, w // k, k, *a.shape[2:])
     return blocks.mean(axis=(1, 3), dtype=np.float64 if a.dtype == np.float64 else np.float32)
@@ -263,7 +265,7 @@ def _array_to_float(a: np.ndarray, name: str) -> np.ndarray:
         raise UnreadableImageError(f"{name}: expected numbers in the image array, got {a.dtype}")
     else:
         top = 0.0
-    if max(a.shape[:2]) > WORK_SIZE:
+    if max(a.shape[:2]) >= 2 * WORK_SIZE:
         a = _block_mean(a)
     if top:
         return a.astype(np.float32) / top
@@ -326,8 +328,8 @@ def preprocess(source: ImageLike, off: Collection[str] = ()) -> Preprocessed:
     crop = cleaned[box[0] : box[2], box[1] : box[3]]
     steps.append(("cropped", crop))
 
-    width = stroke_width(crop) * BOX / max(crop.shape)
-    stroked = crop if "stroke" in off else normalise_stroke(crop)
+    width = box_stroke_width(crop)
+    stroked = crop if "stroke" in off else normalise_stroke(crop, width)
     steps.append(("stroke", stroked))
 
     scaled = fit_box(stroked, FIELD if "scaled" in off else BOX)
@@ -359,7 +361,10 @@ def clean_background(ink: np.ndarray) -> np.ndarray:
         flat = ndimage.gaussian_filter(flat, sigma=max(h, w) / 400.0 + 0.3)
     sub = flat[::2, ::2]
     paper = float(np.median(sub))
-    noise = 1.4826 * float(np.median(np.abs(sub - paper)))  # robust std of the paper's grain
+    # robust std of the paper's grain, from differences of pixels 2 apart (smooth shading and
+    # a left-over table edge cancel out; the grain does not)
+    step = flat[:, 2:] - flat[:, :-2] if w > 2 else sub - paper
+    noise = 1.4826 * float(np.median(np.abs(step[::2, ::2]))) / np.sqrt(2.0)
     flat = np.clip(flat, 0.0, 1.0)
     hi = float(flat.max())
     if hi - paper < max(MIN_CONTRAST, 6.0 * noise):
@@ -533,7 +538,13 @@ def _ridge(mask: np.ndarray) -> np.ndarray:
     return mask & (d >= ndimage.maximum_filter(d, size=3) - 0.5)
 
 
-def normalise_stroke(crop: np.ndarray) -> np.ndarray:
+def box_stroke_width(crop: np.ndarray) -> float:
+    """Stroke width of a cropped digit in pixels of the 20×20 box, measured on the crop scaled
+    into the box, exactly as on an MNIST digit (whose widths define :data:`STROKE_RANGE`)."""
+    return stroke_width(fit_box(crop, BOX))
+
+
+def normalise_stroke(crop: np.ndarray, width: float | None = None) -> np.ndarray:
     """Bring the strokes of a cropped digit to MNIST's width, :data:`TARGET_STROKE` px in the
     20×20 box, both ways: fine pens are widened, markers and fat brushes thinned. Widths inside
     MNIST's own range (:data:`STROKE_RANGE`) are left alone.
@@ -543,7 +554,7 @@ def normalise_stroke(crop: np.ndarray) -> np.ndarray:
     target width, so a stroke narrower than the eraser is thinned, never erased or broken."""
     from scipy import ndimage
 
-    width = stroke_width(crop) * BOX / max(crop.shape)
+    width = box_stroke_width(crop) if width is None else width
     lo, hi = STROKE_RANGE
     if width <= 0 or lo <= width <= hi:
         return crop

@@ -133,6 +133,9 @@ KIND_COLORS = {
     "dropout": "#b0b0b0",
     "flatten": "#17becf",
     "linear": "#d62728",
+    "add": "#e7298a",
+    "mul": "#8c564b",
+    "concat": "#a6761d",
     "softmax": "#ffb000",
     "other": "#7f7f7f",
 }
@@ -146,6 +149,9 @@ KIND_SHORT = {
     "dropout": "drop",
     "flatten": "flat",
     "linear": "fc",
+    "add": "add",
+    "mul": "mul",
+    "concat": "cat",
     "softmax": "soft",
     "other": "op",
 }
@@ -160,6 +166,13 @@ def layer_scale(values: np.ndarray, kind: str) -> Scale:
     if kind == "relu" and np.asarray(values).size and np.asarray(values).min() >= 0:
         return scale_for(values, "relu")
     return scale_for(values, kind if kind in SIGNED_KINDS | POSITIVE_KINDS else "auto")
+
+
+def mix(colour: str, other: str, amount: float) -> str:
+    """``colour`` blended with ``other`` (``amount`` of ``colour``, 0..1), as ``"#rrggbb"``."""
+    a, b = np.array(hex_to_rgb(colour), float), np.array(hex_to_rgb(other), float)
+    r, g, bl = (round(float(v)) for v in amount * a + (1 - amount) * b)
+    return f"#{r:02x}{g:02x}{bl:02x}"
 
 
 def text_on(rgb: tuple[int, int, int] | np.ndarray) -> str:

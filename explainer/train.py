@@ -78,13 +78,13 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        if self.code:
-            user_code.parse_spec(self.code)
-        else:
-            describe(self.arch)
         if not isinstance(self.arch_kwargs, dict):
             raise ExplainerError("--arch-kwargs / --model-kwargs must be a JSON object, e.g. '{}'")
         user_code.check_plain(self.arch_kwargs, "--arch-kwargs")
+        if self.code:  # import it now: a wrong --code fails before the data is loaded
+            user_code.check_arguments(user_code.import_class(self.code), self.arch_kwargs)
+        else:
+            describe(self.arch)
         dataset_info(self.dataset)
         if self.optimizer not in OPTIMIZERS:
             raise ExplainerError(f"unknown optimizer {self.optimizer!r}; choose {OPTIMIZERS}")

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
+
 import numpy as np
-from manim import DOWN, UP, FadeIn, FadeOut, Group, Mobject, MovingCameraScene, config
+from manim import (
+    DOWN,
+    UP,
+    Animation,
+    FadeIn,
+    FadeOut,
+    Group,
+    Mobject,
+    MovingCameraScene,
+    config,
+    smooth,
+    squish_rate_func,
+)
 from manim.camera.moving_camera import MovingCamera
 from PIL import Image
 
+from explainer.errors import ExplainerError
 from explainer.flowgraph import record_label
 from explainer.trace import LayerRecord, Trace
 from scenes.inputs import default_trace
@@ -16,6 +33,30 @@ from scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
 # images that hashing costs more than rendering, so it is off (manim.cfg is only read from
 # the current folder, hence here).
 config.disable_caching = True
+
+PACE_ENV = "EXPLAINER_PACE"
+# seconds each step stays still after it is drawn, with its caption, before the next one
+# starts: "class" leaves time to say the caption out loud, "readme" makes a short loop.
+PACES = {"class": 2.5, "readme": 0.8}
+
+
+def pace_hold(pace: str | None = None) -> float:
+    """The hold of ``pace`` (default ``EXPLAINER_PACE``, else ``"class"``), in seconds."""
+    pace = pace or os.environ.get(PACE_ENV) or "class"
+    if pace not in PACES:
+        raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return PACES[pace]
+
+
+def noun(trace: Trace) -> str:
+    """What one input is called: ``"digit"`` for MNIST, ``"image"`` for anything else."""
+    return "digit" if trace.dataset == "mnist" else "image"
+
+
+def source_text(trace: Trace) -> str:
+    """Where the input came from, in the dataset's words ("test image #0", not "digit")."""
+    text = trace.source or "input"
+    return text if noun(trace) == "digit" else re.sub(r"\bdigit\b", noun(trace), text)
 
 
 class FastImageCamera(MovingCamera):
@@ -63,9 +104,11 @@ class TraceScene(MovingCameraScene):
     :func:`scenes.inputs.default_trace`), on the dark theme, with a header and captions that
     follow the camera."""
 
-    def __init__(self, trace: Trace | None = None, **kwargs) -> None:
+    def __init__(self, trace: Trace | None = None, pace: str | None = None, **kwargs) -> None:
         self.trace = trace
+        self.hold = pace_hold(pace)
         self.caption: Mobject | None = None
+        self.timeline: list[Beat] = []
         kwargs.setdefault("camera_class", FastImageCamera)
         super().__init__(**kwargs)
 
@@ -79,17 +122,38 @@ class TraceScene(MovingCameraScene):
     def frame(self):
         return self.camera.frame
 
+    @property
+    def noun(self) -> str:
+        return noun(self.trace)
+
+    def play(self, *args, **kwargs) -> None:
+        """Play, and note in :attr:`timeline` when it ran and which caption it brought in."""
+        start = self.renderer.time
+        anims = [a for a in args if hasattr(a, "mobject")]  # animations and `.animate` builders
+        shown = [a.mobject for a in anims if isinstance(a, Animation) and a.is_introducer()
+                 and a.mobject in self._captions]  # fmt: skip
+        visual = any(not _is_chrome(a.mobject, self) for a in anims)
+        super().play(*args, **kwargs)
+        text = shown[-1].text if shown else None
+        self.timeline.append(Beat(start, self.renderer.time, text, visual))
+
+    def wait(self, duration: float = 1.0, *args, **kwargs) -> None:
+        start = self.renderer.time
+        super().wait(duration, *args, **kwargs)
+        self.timeline.append(Beat(start, self.renderer.time, None, False))
+
     def header_text(self) -> str:
         t = self.trace
         model = t.checkpoint or t.architecture
         truth = f", label {t.class_names[t.label]}" if t.label is not None and t.class_names else ""
-        return f"{model} · {t.source or 'input'}{truth}"
+        return f"{model} · {source_text(t)}{truth}"
 
     def make_header(self, title: str) -> Group:
         head = Group(
             label(title, FONT_SIZE + 6), label(self.header_text(), SMALL_FONT_SIZE, THEME.muted)
         )
         head.arrange(DOWN, buff=0.08)
+        head.is_chrome = True
         return head.next_to(self.frame.get_top(), DOWN, buff=0.2)
 
     def caption_at(self, text: str, center: np.ndarray | None = None, width: float | None = None):
@@ -106,13 +170,53 @@ class TraceScene(MovingCameraScene):
         return cap.move_to(c + DOWN * (h / 2 - 0.45 * zoom))
 
     def swap_caption(self, text: str, center: np.ndarray | None = None, width: float | None = None):
-        """Animations replacing the current caption with ``text``."""
+        """Animations replacing the current caption with ``text``, to play together with what
+        it describes: the old one is gone (first 40% of the play) before the new one comes."""
         new = self.caption_at(text, center, width)
-        anims = [FadeIn(new, shift=UP * 0.15)]
+        self._captions.add(new)
+        anims = [FadeIn(new, shift=UP * 0.15, rate_func=squish_rate_func(smooth, 0.4, 1.0))]
         if self.caption is not None:
-            anims.append(FadeOut(self.caption))
+            anims.append(FadeOut(self.caption, rate_func=squish_rate_func(smooth, 0.0, 0.4)))
         self.caption = new
         return anims
+
+    def hide_caption(self) -> list:
+        """Animations taking the current caption away (none when there is none)."""
+        old, self.caption = self.caption, None
+        return [] if old is None else [FadeOut(old)]
+
+    @property
+    def _captions(self) -> set:
+        if not hasattr(self, "_caption_set"):
+            self._caption_set: set = set()
+        return self._caption_set
+
+    def captions(self) -> list[Beat]:
+        """The beats of :attr:`timeline` that brought in a caption, in order."""
+        return [b for b in self.timeline if b.caption is not None]
+
+
+@dataclass
+class Beat:
+    """One ``play``/``wait`` of a scene: from ``start`` to ``end`` seconds of the video, the
+    caption it brought in (if any) and whether it drew anything besides captions, header and
+    camera (``visual``)."""
+
+    start: float
+    end: float
+    caption: str | None
+    visual: bool
+
+
+def _is_chrome(mob: Mobject, scene: TraceScene) -> bool:
+    """Captions, the header and the camera frame: what is not the picture itself."""
+    if mob is scene.camera.frame or mob in scene._captions or getattr(mob, "is_chrome", False):
+        return True
+    return (
+        isinstance(mob, Group)
+        and bool(mob.submobjects)
+        and all(_is_chrome(m, scene) for m in mob.submobjects)
+    )
 
 
 def short_description(record: LayerRecord) -> str:

@@ -42,8 +42,9 @@ from manim import (
     linear,
 )
 
+from explainer.arith import confidence_text
 from explainer.flowgraph import flow_blocks as graph_blocks
-from explainer.flowgraph import inputs_text
+from explainer.flowgraph import inputs_text, tensor_count
 from explainer.style import HIGHLIGHT_COLOR, scale_for
 from explainer.trace import LayerRecord, Trace
 from scenes.common import TraceScene, short_description
@@ -67,6 +68,10 @@ class Block:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.output.shape)
+
+    @property
+    def shape_text(self) -> str:
+        return "×".join(map(str, self.shape))
 
     @property
     def title(self) -> str:
@@ -179,6 +184,13 @@ class Volume(Group):
         return self.face.frame
 
 
+def block_caption(blocks: list[Block], i: int) -> str:
+    """What volume ``i`` does to the shape: ``"max pool 2×2: 32×28×28 → 32×14×14"``."""
+    b = blocks[i]
+    into = " and ".join("×".join(map(str, blocks[s].shape)) for s in b.sources)
+    return f"{b.title}: {into} → {'×'.join(map(str, b.shape))}"
+
+
 class DataFlowScene(TraceScene):
     """Tensor shapes as volumes, data flowing through (see the module docstring)."""
 
@@ -197,33 +209,31 @@ class DataFlowScene(TraceScene):
 
         header = self.make_header("Data flow: tensor shapes")
         hud = Group(header)
-        self.play(
-            FadeIn(header),
-            *self.swap_caption(f"{trace.architecture}: {len(blocks)} tensors from input to output"),
-            run_time=0.8,
-        )
-        self.play(FadeIn(vols[0]), run_time=0.8)
+        hud.is_chrome = True
+        model = trace.checkpoint or trace.architecture
+        n = tensor_count(trace)
+        self.play(FadeIn(header), run_time=0.6)
+        intro = f"{model}: {n} tensors from input to output; the input is {blocks[0].shape_text}"
+        self.play(FadeIn(vols[0]), *self.swap_caption(intro), run_time=1.0)
+        self.wait(self.hold)
         edges = flow_arrows(vols, blocks, buff=0.08, stroke_width=3)
-        arrows = []
         for i in range(1, len(vols)):
             vol = vols[i]
-            shift = vol.get_right()[0] + 0.6 - self.frame.get_right()[0]
-            anims = []
-            if shift > 0:
-                anims += [
-                    self.frame.animate.shift(RIGHT * shift),
-                    hud.animate.shift(RIGHT * shift),
-                    self.caption.animate.shift(RIGHT * shift),
-                ]
+            shift = max(0.0, vol.get_right()[0] + 0.6 - self.frame.get_right()[0])
+            centre = self.frame.get_center() + RIGHT * shift
             into = [arrow for _, dst, arrow in edges if dst == i]
-            arrows += into
-            self.play(*anims, *[Create(a) for a in into], FadeIn(vol, shift=RIGHT * 0.2),
-                      run_time=0.7)  # fmt: skip
+            self.play(self.frame.animate.shift(RIGHT * shift), hud.animate.shift(RIGHT * shift),
+                      *[Create(a) for a in into], FadeIn(vol, shift=RIGHT * 0.2),
+                      *self.swap_caption(block_caption(blocks, i), centre),
+                      run_time=1.2)  # fmt: skip
+            self.wait(self.hold)
+        self.flow(trace, vols, blocks, edges, row, header, hud)
 
-        # zoom out to the whole network and let the data flow through it
-        width = max(self.FRAME_WIDTH, row.width + 4.0)  # room for the answer on the right
+    def flow(self, trace: Trace, vols, blocks, edges, row: Group, header, hud: Group) -> None:
+        """Zoom out, a pulse runs along every edge, then back to the output and the answer."""
+        width = max(self.FRAME_WIDTH, row.width + 2.0)
         zoom = width / self.FRAME_WIDTH
-        centre = row.get_center() + RIGHT * 1.4 + DOWN * 0.3 * zoom
+        centre = row.get_center() + DOWN * 0.3 * zoom
         top = centre[1] + width * self.frame.height / self.frame.width / 2
         header_y = top - (0.2 + header.height / 2) * zoom
         self.play(
@@ -236,31 +246,40 @@ class DataFlowScene(TraceScene):
         steps = []
         for i, vol in enumerate(vols[1:], start=1):
             into = [arrow for _, dst, arrow in edges if dst == i]
-            steps.append(
-                AnimationGroup(
-                    *[
-                        MoveAlongPath(
-                            pulse.copy(), a, rate_func=linear, run_time=0.35, remover=True
-                        )
-                        for a in into
-                    ]
-                )
-            )
+            steps.append(AnimationGroup(*[
+                MoveAlongPath(pulse.copy(), a, rate_func=linear, run_time=0.35, remover=True)
+                for a in into
+            ]))  # fmt: skip
             steps.append(
                 Indicate(vol.outline(), color=HIGHLIGHT_COLOR, scale_factor=1.05, run_time=0.35)
             )
         self.play(Indicate(vols[0].outline(), color=HIGHLIGHT_COLOR, run_time=0.35))
         self.play(Succession(*steps))
-        answer = label(
-            f"→ “{trace.predicted_name}” ({100 * trace.confidence:.0f}%)",
-            30 * width / self.FRAME_WIDTH,
-            HIGHLIGHT_COLOR,
+        self.wait(self.hold / 2)
+        # back to a readable frame: the last tensors and the answer
+        answer = label(f"→ “{trace.predicted_name}”", 30, HIGHLIGHT_COLOR)
+        answer.next_to(vols[-1].face, RIGHT, buff=0.25)
+        home = np.array([answer.get_right()[0] + 0.8 - self.FRAME_WIDTH / 2, 0, 0])
+        home[0] = max(home[0], row.get_left()[0] + self.FRAME_WIDTH / 2 - 0.6)
+        head_y = self.FRAME_WIDTH * self.frame.height / self.frame.width / 2 - 0.2
+        verdict = ""
+        if trace.label is not None:
+            verdict = (
+                " ✓ correct" if trace.correct else f" ✗ (label {trace.class_names[trace.label]})"
+            )
+        text = f"The {len(trace.class_names)} scores give “{trace.predicted_name}” at " + (
+            f"{confidence_text(trace.confidence)}{verdict}"
         )
-        answer.next_to(vols[-1].face, RIGHT, buff=0.2)
-        self.play(FadeIn(answer, shift=RIGHT * 0.2), run_time=0.6)
-        self.wait(1.5)
+        self.play(
+            self.frame.animate.set(width=self.FRAME_WIDTH).move_to(home),
+            hud.animate.scale(1 / zoom).move_to([home[0], head_y - header.height / zoom / 2, 0]),
+            *self.hide_caption(),
+            run_time=1.2,
+        )
+        self.play(FadeIn(answer, shift=RIGHT * 0.2), *self.swap_caption(text), run_time=0.8)
+        self.wait(self.hold + 1.0)
 
 
 ORIGIN_OFFSET = np.array([0.0, -0.2, 0.0])
 
-__all__ = ["DataFlowScene", "Volume", "flow_arrows", "flow_blocks", "volume_size"]
+__all__ = ["DataFlowScene", "Volume", "block_caption", "flow_arrows", "flow_blocks", "volume_size"]

@@ -10,6 +10,7 @@ prediction highlighted; a caption says what each step does and the camera follow
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,8 @@ from manim import (
 from explainer.arith import confidence_text
 from explainer.flowgraph import flow_blocks, inputs_text, output_meaning
 from explainer.style import scale_for
-from explainer.trace import LayerRecord, Trace
-from scenes.common import TraceScene, layer_title
+from explainer.trace import INPUT, LayerRecord, Trace
+from scenes.common import TraceScene, layer_title, noun
 from scenes.mobjects import (
     SMALL_FONT_SIZE,
     THEME,
@@ -129,16 +130,32 @@ def _maps_caption(stage: Stage, trace: Trace) -> str:
         return f"Multiplies every value: {what}"
     if first.kind != "conv":
         return f"{stage.title}: {r.shape_text}"
-    c = first.params.get("out_channels", first.shape[0])
-    k = first.params.get("kernel_size", [3, 3])[0]
-    return f"{c} filters of {k}×{k} slide over their input; each map lights up on its pattern"
+    return _conv_caption(first, trace)
+
+
+def _conv_caption(conv: LayerRecord, trace: Trace) -> str:
+    """What a convolution reads, from its input record: the image, or the maps before it."""
+    c = conv.params.get("out_channels", conv.shape[0])
+    k = conv.params.get("kernel_size", [3, 3])[0]
+    src = conv.inputs[0] if conv.inputs else INPUT
+    cin = trace.value(src).shape[0]
+    reads_image = src == INPUT or (
+        trace.layer(src).kind == "normalize" and trace.layer(src).inputs == [INPUT]
+    )
+    maps = "the map" if cin == 1 else f"the {cin} maps"
+    what = f"the {noun(trace)}" if reads_image else f"{maps} before them"
+    groups = conv.params.get("groups", 1)
+    if groups > 1 and groups == cin:
+        return f"{c} filters of {k}×{k}, each sliding over one of {maps} before them"
+    return f"{c} filters of {k}×{k} slide over {what}; each map lights up on its pattern"
 
 
 def stage_caption(stage: Stage, trace: Trace) -> str:
     """One short sentence saying what the step does."""
     r = stage.record
     if stage.kind == "input":
-        return "A 28×28 digit: every pixel is a number, 0 = background, 1 = ink"
+        h, w = trace.image.shape[-2:]
+        return f"A {h}×{w} {noun(trace)}: every pixel is a number from 0 (black) to 1 (white)"
     if stage.kind == "maps" and r is not None:
         return _maps_caption(stage, trace)
     if stage.kind == "flatten" and r is not None:
@@ -175,7 +192,8 @@ class ForwardPassScene(TraceScene):
         if stage.kind == "input":
             fm = FeatureMap(trace.image, scale_for(trace.image, "input"), height=2.6)
             cap = Group(
-                label("input", SMALL_FONT_SIZE + 2), label("1×28×28", SMALL_FONT_SIZE, THEME.muted)
+                label("input", SMALL_FONT_SIZE + 2),
+                label("1×" + "×".join(map(str, trace.image.shape)), SMALL_FONT_SIZE, THEME.muted),
             ).arrange(DOWN, buff=0.06)
             cap.next_to(fm, DOWN, buff=0.15)
             bar = ColorBar(fm.value_scale, width=1.6, text="pixel value").next_to(
@@ -218,7 +236,7 @@ class ForwardPassScene(TraceScene):
         if stage.kind in ("dense", "logits"):
             names = trace.class_names if stage.kind == "logits" else None
             kind = "relu" if r.kind == "relu" else "linear"
-            col = NeuronColumn(r.output, kind=kind, max_shown=12, names=names)
+            col = NeuronColumn(r.output, kind=kind, max_shown=10, names=names, names_side=RIGHT)
             n = r.shape[0]
             shown = f"{col.shown} of {n} (most active)" if col.shown < n else f"{n} neurons"
             cap = Group(
@@ -230,7 +248,8 @@ class ForwardPassScene(TraceScene):
             g = Group(col, cap, bar)
             g.main, g.parts, g.column = col.neurons, list(col.neurons), col
             return g
-        bars = ProbabilityBars(trace.probs, trace.class_names, max_width=2.2)
+        bars = ProbabilityBars(trace.probs, trace.class_names, max_width=2.2, bar_height=0.2,
+                               gap=0.08)  # fmt: skip
         cap = label("probability", SMALL_FONT_SIZE + 2).next_to(bars, DOWN, buff=0.25)
         g = Group(bars, cap)
         g.main, g.parts, g.bars = bars.tracks, list(bars.bars), bars
@@ -246,6 +265,29 @@ class ForwardPassScene(TraceScene):
                 lines.add(line.set_stroke(THEME.muted, opacity=0.5))
         return [Create(lines, lag_ratio=0.02)]
 
+    # the band between the header and the caption line that the pictures may use (frame
+    # centred at y = 0, 12 units wide, so 6.75 high)
+    TOP, BOTTOM = 2.1, -2.55
+
+    def layout(self, mobs: list[Group]) -> Group:
+        """Stages left to right, their main pictures on one line, all inside the band between
+        the header and the caption (a stage too tall for it is shrunk)."""
+        band = self.TOP - self.BOTTOM
+        for m in mobs:
+            if m.height > band:
+                m.scale(band / m.height, about_point=m.main.get_center())
+        for prev, m in itertools.pairwise(mobs):
+            gap = self.STEP + (0.5 if m.stage_kind in ("dense", "logits", "probs") else 0)
+            m.next_to(prev, RIGHT, buff=gap)
+        up = max(m.get_top()[1] - m.main.get_center()[1] for m in mobs)
+        down = max(m.main.get_center()[1] - m.get_bottom()[1] for m in mobs)
+        line = (self.TOP - up + self.BOTTOM + down) / 2
+        for m in mobs:
+            m.shift(UP * (line - m.main.get_center()[1]))
+        everything = Group(*mobs)
+        everything.shift(RIGHT * (mobs[0].get_left()[0] + self.FRAME_WIDTH / 2 - 0.6) * -1)
+        return everything
+
     def construct(self) -> None:
         trace = self.trace
         self.frame.set(width=self.FRAME_WIDTH)
@@ -254,23 +296,17 @@ class ForwardPassScene(TraceScene):
         prev_stage: Stage | None = None
         for st in stages:
             st.mobject = self.build_stage(st, trace, prev_stage)
-            if mobs:
-                gap = self.STEP + (0.5 if st.kind in ("dense", "logits", "probs") else 0)
-                st.mobject.next_to(mobs[-1], RIGHT, buff=gap)
-                st.mobject.align_to(mobs[-1], UP)
+            st.mobject.stage_kind = st.kind
             mobs.append(st.mobject)
             prev_stage = st
-        everything = Group(*mobs)
-        everything.move_to(RIGHT * (everything.width / 2 - self.FRAME_WIDTH / 2 + 1.5) + DOWN * 0.1)
-        for m in mobs:  # centre each stage's picture on the same horizontal line
-            m.shift(UP * (0.6 - m.main.get_center()[1]))
+        everything = self.layout(mobs)
 
-        arrows = []
         header = self.make_header("Forward pass")
         hud = Group(header)
-        self.play(FadeIn(header), *self.swap_caption(stage_caption(stages[0], trace)), run_time=0.8)
-        self.play(FadeIn(mobs[0]), run_time=1.0)
-        self.wait(0.6)
+        hud.is_chrome = True
+        self.play(FadeIn(header), run_time=0.6)
+        self.play(FadeIn(mobs[0]), *self.swap_caption(stage_caption(stages[0], trace)), run_time=1)
+        self.wait(self.hold)
 
         for i in range(1, len(stages)):
             st, prev = stages[i], stages[i - 1]
@@ -278,46 +314,53 @@ class ForwardPassScene(TraceScene):
             target_x = (old.get_center()[0] + new.get_center()[0]) / 2
             target_x = max(target_x, new.get_right()[0] - self.FRAME_WIDTH / 2 + 0.4)
             shift = RIGHT * (target_x - self.frame.get_center()[0])
-            centre = self.frame.get_center() + shift
+            start = old.column.get_right() if prev.kind == "logits" else old.main.get_right()
             end = new.bars.names.get_left() if st.kind == "probs" else new.main.get_left()
-            arrow = Arrow(old.main.get_right(), end, buff=0.12, stroke_width=3).set_color(
-                THEME.muted
-            )
+            arrow = Arrow(start, end, buff=0.12, stroke_width=3).set_color(THEME.muted)
             dense = st.kind in ("dense", "logits") and st.reads_previous  # connection lines
             skips = self.skip_arrows(stages, st, i)
             arrow = VGroup(arrow, *skips) if st.reads_previous else skips
-            self.play(
-                self.frame.animate.shift(shift),
-                hud.animate.shift(shift),
-                *self.swap_caption(stage_caption(st, trace), centre),
-                run_time=0.9,
-            )
-            if not dense:
-                self.play(Create(arrow), run_time=0.3)
-                arrows.append(arrow)
+            drawn = [] if dense else [Create(arrow)]
+            # the old caption leaves with the camera; the new one comes with its picture
+            self.play(self.frame.animate.shift(shift), hud.animate.shift(shift),
+                      *self.hide_caption(), *drawn, run_time=1.0)  # fmt: skip
             for old_stage in stages[: max(0, i - 2)]:  # off screen: stop drawing it
                 self.remove(old_stage.mobject)
-            self.play(self.stage_animation(st, prev, new, old), run_time=1.6)
-            self.wait(0.4 if st.kind != "probs" else 0.2)
+            self.play(
+                self.stage_animation(st, prev, new, old),
+                *self.swap_caption(stage_caption(st, trace)),
+                run_time=1.6,
+            )
             if st.kind == "probs":
                 self.play(new.bars.make_highlight_animation(), run_time=0.8)
-                self.wait(0.8)
+            self.wait(self.hold)
+        self.finale(trace, mobs, everything, header, hud)
 
-        # the whole network at a glance
-        self.play(FadeOut(header), FadeOut(self.caption), run_time=0.4)
-        self.caption = None
+    def finale(self, trace: Trace, mobs: list[Group], everything: Group, header, hud) -> None:
+        """The whole network at a glance, then back to the prediction, which stays on screen."""
+        home = self.frame.get_center()
+        self.play(FadeOut(header), *self.hide_caption(), run_time=0.5)
         self.add(*mobs)
         width = everything.width + 1.0
-        centre = everything.get_center()
+        centre = everything.get_center() + DOWN * width * 0.04
+        self.play(self.frame.animate.set(width=width).move_to(centre), run_time=1.5)
+        steps = len(mobs) - 2
+        glance = f"The whole network: {steps} steps from the pixels to the scores"
+        self.play(*self.swap_caption(glance, centre, width), run_time=0.6)
+        self.wait(self.hold)
+        self.play(*self.hide_caption(), run_time=0.4)
+        self.play(self.frame.animate.set(width=self.FRAME_WIDTH).move_to(home), run_time=1.5)
+        verdict = ""
+        if trace.label is not None:
+            verdict = (
+                " ✓ correct" if trace.correct else f" ✗ (label {trace.class_names[trace.label]})"
+            )
         model = trace.checkpoint or trace.architecture
-        summary = f"{model}: “{trace.predicted_name}” ({confidence_text(trace.confidence)})"
-        self.play(
-            self.frame.animate.set(width=width).move_to(centre + DOWN * width * 0.04),
-            run_time=1.5,
+        summary = (
+            f"{model} reads “{trace.predicted_name}” ({confidence_text(trace.confidence)}){verdict}"
         )
-        final = self.caption_at(summary, centre + DOWN * width * 0.04, width)
-        self.play(FadeIn(final), run_time=0.6)
-        self.wait(1.5)
+        self.play(FadeIn(header), *self.swap_caption(summary), run_time=0.8)
+        self.wait(self.hold + 1.0)
 
     @staticmethod
     def skip_arrows(stages: list[Stage], st: Stage, i: int) -> VGroup:

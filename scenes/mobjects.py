@@ -30,11 +30,11 @@ from manim import (
     LaggedStart,
     Rectangle,
     Square,
-    SurroundingRectangle,
     Transform,
     VGroup,
 )
 
+from explainer.arith import MINUS, confidence_text, fmt
 from explainer.style import HIGHLIGHT_COLOR, THEMES, Scale, colorize, hex_to_rgb, scale_for
 
 THEME = THEMES["dark"]
@@ -300,7 +300,7 @@ class Kernel(Group):
             sq.set_fill(_hex(colours[r, c]), opacity=1)
             sq.move_to(RIGHT * c * cell + DOWN * r * cell)
             light = colours[r, c].astype(int).sum() > 3 * 150
-            num = label(f"{w:.{decimals}f}", font_size, "#111111" if light else "#f0f0f0")
+            num = label(fmt(float(w), decimals), font_size, "#111111" if light else "#f0f0f0")
             num.scale_to_fit_width(min(num.width, cell * 0.9)).move_to(sq)
             self.cells.add(sq)
             self.numbers.add(num)
@@ -316,7 +316,7 @@ class NeuronColumn(Group):
     the most active ones, in index order, with "⋮" where others are left out).
 
     Built *lit*; call :meth:`turn_off` first and play :meth:`make_light_animation` to light them.
-    ``names`` labels each neuron (e.g. class names for an output layer).
+    ``names`` labels each neuron (e.g. class names for an output layer), on ``names_side``.
     """
 
     def __init__(
@@ -329,6 +329,7 @@ class NeuronColumn(Group):
         radius: float = 0.11,
         gap: float = 0.05,
         names: Sequence[str] | None = None,
+        names_side: np.ndarray = LEFT,
     ) -> None:
         values = np.asarray(values, dtype=np.float32).ravel()
         self.values = values
@@ -352,7 +353,8 @@ class NeuronColumn(Group):
         self.names = Group()
         if names is not None:
             for circ, i in zip(self.neurons, self.indices, strict=True):
-                self.names.add(label(str(names[i]), SMALL_FONT_SIZE).next_to(circ, LEFT, buff=0.1))
+                name = label(str(names[i]), SMALL_FONT_SIZE)
+                self.names.add(name.next_to(circ, names_side, buff=0.1))
             parts.append(self.names)
         super().__init__(*parts)
 
@@ -382,7 +384,8 @@ class ProbabilityBars(Group):
     """Softmax probabilities ``(K,)`` as horizontal bars with class names and percentages.
 
     Bars are ``max_width`` long at probability 1; the tallest is drawn in the highlight colour
-    by :meth:`make_highlight_animation`.
+    by :meth:`make_highlight_animation`. Percentages as :func:`explainer.arith.confidence_text`
+    writes them ("> 99.9%", "< 0.1%"); ``font_size`` defaults to what fits a row.
     """
 
     def __init__(
@@ -394,6 +397,7 @@ class ProbabilityBars(Group):
         bar_height: float = 0.26,
         gap: float = 0.1,
         color: str | None = None,
+        font_size: float | None = None,
     ) -> None:
         probs = np.asarray(probs, dtype=np.float32).ravel()
         self.probs = probs
@@ -404,7 +408,8 @@ class ProbabilityBars(Group):
         self.bars = VGroup()
         self.names = Group()
         self.values = Group()
-        size = min(SMALL_FONT_SIZE + 2, (bar_height + gap) * 60)  # text fits its row
+        self.row_pitch = bar_height + gap
+        size = font_size or min(SMALL_FONT_SIZE + 2, self.row_pitch * 52)  # text fits its row
         for i, p in enumerate(probs):
             y = DOWN * i * (bar_height + gap)
             track = Rectangle(width=max_width, height=bar_height, stroke_width=0)
@@ -414,7 +419,8 @@ class ProbabilityBars(Group):
             )
             bar.set_fill(self.bar_color, opacity=1).move_to(y, aligned_edge=LEFT)
             name = label(self.class_names[i], size).next_to(track, LEFT, buff=0.15)
-            value = label(f"{100 * p:.1f}%", size - 2, THEME.muted).next_to(track, RIGHT, buff=0.12)
+            value = label(confidence_text(float(p)), size - 2, THEME.muted)
+            value.next_to(track, RIGHT, buff=0.12)
             self.tracks.add(track)
             self.bars.add(bar)
             self.names.add(name)
@@ -440,8 +446,12 @@ class ProbabilityBars(Group):
     ) -> Animation:
         """Colour bar ``index`` (default: the winner) and frame its row."""
         i = self.winner if index is None else index
-        row = Group(self.names[i], self.tracks[i], self.values[i])
-        self.highlight_box = SurroundingRectangle(row, color=HIGHLIGHT_COLOR, buff=0.06)
+        track = self.tracks[i]
+        pad = min(0.06, (self.row_pitch - track.height) / 2)  # inside the row, clear of the next
+        left, right = self.names[i].get_left()[0] - 0.04, self.values[i].get_right()[0] + 0.04
+        self.highlight_box = Rectangle(
+            width=right - left, height=track.height + 2 * pad, color=HIGHLIGHT_COLOR
+        ).move_to([(left + right) / 2, track.get_center()[1], 0])
         name = self.names[i]
         return AnimationGroup(
             self.bars[i].animate.set_fill(HIGHLIGHT_COLOR),
@@ -462,10 +472,10 @@ class ColorBar(Group):
         self.image = pixel_image(colorize(ramp, scale), height)
         self.image.stretch_to_fit_width(width)
         frame = Rectangle(width=width, height=height, stroke_color=THEME.muted, stroke_width=1)
-        lo = label(_fmt(scale.vmin), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
+        lo = label(tick_text(scale.vmin), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
             self.image, LEFT, 0.1
         )
-        hi = label(_fmt(scale.vmax), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
+        hi = label(tick_text(scale.vmax), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
             self.image, RIGHT, 0.1
         )
         name = label(text or scale.label, SMALL_FONT_SIZE - 2, THEME.muted).next_to(
@@ -485,8 +495,13 @@ def make_morph_animation(source, target, run_time: float = 1.2) -> Animation:
     )
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.2g}" if abs(v) < 10 else f"{v:.0f}"
+def tick_text(v: float) -> str:
+    """A colour-bar end value: two significant figures, a true minus sign (U+2212), which stays
+    readable at 480p where a hyphen shrinks to a dot."""
+    text = f"{v:.2g}" if abs(v) < 10 else f"{v:.0f}"
+    if float(text) == 0:
+        return "0"
+    return MINUS + text[1:] if text.startswith("-") else text
 
 
 def _hex(rgb: np.ndarray) -> str:

@@ -15,6 +15,10 @@ command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 if [ "${EXPLAINER_BROWSER_TESTS:-1}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   need_pkgs+=(chromium)
 fi
+# nginx: only for `bench/bench_class.py --nginx 2` (several app processes, deploy/nginx.conf)
+if [ "${EXPLAINER_NGINX:-0}" = 1 ] && ! command -v nginx >/dev/null 2>&1; then
+  need_pkgs+=(nginx)
+fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

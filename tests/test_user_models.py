@@ -256,3 +256,13 @@ def test_cli_trains_a_users_class_and_commands_take_code(net_file, tmp_path, dat
     assert main(["compare", str(out), "--code", spec(net_file), "--sample", "--out",
                  str(tmp_path / "cmp"), "--format", "json"]) == 0  # fmt: skip
     assert "MyNet" in capsys.readouterr().out
+
+
+def test_cli_train_with_a_wrong_code_spec_fails_before_loading_data(tmp_path, capsys):
+    args = ["train", "--code", f"{tmp_path}/missing.py:Net", "--out", str(tmp_path / "m.pt")]
+    assert main([*args, "--data-dir", str(tmp_path / "no_data_here")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"explainer: error: --code: no file {tmp_path}/missing.py (expected " + (
+        "path/to/file.py:Class or package.module:Class)"
+    )
+    assert list(tmp_path.iterdir()) == []
