@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from zoo import ZOO, build_zoo
 
 from explainer import arith
 from explainer.capture import capture
 from explainer.checkpoints import load_checkpoint, resolve_checkpoint
 from explainer.trace import Trace
-from zoo import ZOO, build_zoo
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_a_perturbed_weight_is_refused(bn_trace):
     weight[7, 0, 1, 1] += 0.5
     rec.weight = weight
     y, x = np.unravel_index(np.argmax(np.abs(bn_trace.value(rec.inputs[0])[0])), (14, 14))
-    with pytest.raises(arith.ArithMismatch, match="block2.conv1 channel 7"):
+    with pytest.raises(arith.ArithMismatch, match=r"block2\.conv1 channel 7"):
         arith.conv_cell(bn_trace, rec, 7, int(y), int(x))
 
 
@@ -96,8 +96,11 @@ def test_batch_norm_activation_pool_dense_softmax_match_torch(bn_trace):
     cell = arith.pool_cell(t, pool, 4, 5, 6)
     assert cell.value == float(ref[4, 5, 6]) and cell.rows == [10, 11] and cell.cols == [12, 13]
     fc = t.of_kind("linear")[-1]
-    ref = F.linear(torch.from_numpy(np.array(t.value(fc.inputs[0]))),
-                   torch.from_numpy(np.array(fc.weight)), torch.from_numpy(np.array(fc.bias)))
+    ref = F.linear(
+        torch.from_numpy(np.array(t.value(fc.inputs[0]))),
+        torch.from_numpy(np.array(fc.weight)),
+        torch.from_numpy(np.array(fc.bias)),
+    )
     assert arith.dense_row(t, fc, 3).value == pytest.approx(float(ref[3]), abs=1e-4)
     np.testing.assert_allclose(arith.softmax(t).probs, torch.softmax(torch.tensor(t.logits), 0),
                                rtol=1e-5)  # fmt: skip

@@ -173,7 +173,12 @@ def test_user_module_with_inplace_ops_and_reuse(sample):
         logits = net.head(relu2.flatten(1))
     assert trace.names() == ["conv", "act", "sub", "act#2", "flatten", "head"]
     assert [r.inputs for r in trace.layers] == [
-        ["input"], ["conv"], ["act"], ["sub"], ["act#2"], ["flatten"]
+        ["input"],
+        ["conv"],
+        ["act"],
+        ["sub"],
+        ["act#2"],
+        ["flatten"],
     ]
     np.testing.assert_array_equal(trace.layer("sub").output, (relu1 - 0.1)[0].numpy())
     assert (conv < 0).any()  # the recorded conv output must still hold its negative values

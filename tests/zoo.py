@@ -86,7 +86,7 @@ class ResNetish(nn.Module):
 
 
 class StridedNet(nn.Module):
-    """Strided and dilated convs with GELU / SiLU / LeakyReLU, a depthwise conv, a functional SiLU."""
+    """Strided and dilated convs, GELU / SiLU / LeakyReLU, a depthwise conv, a functional SiLU."""
 
     def __init__(self) -> None:
         super().__init__()
