@@ -17,6 +17,9 @@ st.set_page_config(page_title="mnist-explainer", page_icon=launch.page_icon(), l
 PAGES = [
     st.Page("app_pages/draw.py", title="Draw & predict", icon=":material/draw:", default=True),
     st.Page(
+        "app_pages/preprocessing.py", title="Why preprocessing matters", url_path="preprocessing"
+    ),
+    st.Page(
         "app_pages/layers.py", title="Layer by layer", icon=":material/layers:", url_path="layers"
     ),
     st.Page(

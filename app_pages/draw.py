@@ -20,9 +20,10 @@ def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> co
     key = common.image_key(np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw, prefix)
     cache = st.session_state.setdefault("_prep_cache", {})
     if key not in cache:
-        p = preprocess(raw)
+        p = preprocess(raw)  # its steps are small: the picture is shrunk to 256 px first
         cache.clear()
         cache[key] = common.Digit(key, p.image, None, source, common.current_dataset(), p.steps)
+        st.session_state["_prep_stroke"] = {key: p.stroke}  # for the not-a-digit flag
     return cache[key]
 
 
@@ -114,7 +115,7 @@ def show_steps(d: common.Digit) -> None:
     for col, (name, img) in zip(cols, d.steps, strict=False):
         h, w = img.shape
         f = visuals.fit_factor(max(h, w), 140)
-        shown = common.zoom(img, f) if f > 1 else img
+        shown = _square(common.zoom(img, f) if f > 1 else img)  # keeps the step's aspect ratio
         col.image(
             np.clip(shown, 0, 1),
             caption=f"{STEP_TITLES.get(name, name)} · {w}×{h}",
@@ -123,11 +124,24 @@ def show_steps(d: common.Digit) -> None:
         )
 
 
+def _square(img: np.ndarray) -> np.ndarray:
+    """Pad to a square with grey bars, so equal-width columns never stretch a tall crop."""
+    h, w = img.shape
+    n = max(h, w)
+    out = np.full((n, n), 0.35, np.float32)
+    out[(n - h) // 2 : (n - h) // 2 + h, (n - w) // 2 : (n - w) // 2 + w] = img
+    return out
+
+
 def show_prediction(d: common.Digit) -> None:
+    from explainer.calibration import softmax_t
+    from explainer.predict import Predictor
+
     ckpt = common.current_model()
     trace = common.trace_for(ckpt, d)
-    probs = trace.probs
-    pred = trace.prediction
+    predictor = Predictor(ckpt)  # reads the fitted temperature and the not-a-digit rule
+    probs = softmax_t(trace.logits, predictor.temperature)
+    pred = int(probs.argmax())
     m1, m2 = st.columns(2)
     m1.metric(
         "Prediction",
@@ -144,10 +158,20 @@ def show_prediction(d: common.Digit) -> None:
             "correct" if ok else "wrong",
             delta_color="normal" if ok else "inverse",
         )
+    stroke = st.session_state.get("_prep_stroke", {}).get(d.key)
+    why = predictor.not_a_digit(d.image[None], None if stroke is None else np.array([stroke]))[0]
+    if why and common.current_dataset() == "mnist":
+        st.warning(
+            f"**This does not look like a digit** ({why}). The model must still pick one "
+            "of its ten classes: the forced answer is shown.",
+            icon=":material/help:",
+        )
     visuals.chart(visuals.probability_chart(probs, trace.class_names))
     st.caption(
-        f"Softmax probabilities of **{ckpt.name}** ({ckpt.architecture}). "
-        "Open *Layer by layer* to see how it got there."
+        f"Probabilities of **{ckpt.name}** ({ckpt.architecture}), calibrated on the validation "
+        f"digits (temperature {predictor.temperature:.2f}). *Sure* means: of the ten answers it "
+        "must choose from, the share it gives this one; answers given 90% sure were right about "
+        "90% of the time on real digits. Open *Layer by layer* to see how it got there."
     )
 
 

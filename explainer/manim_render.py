@@ -60,13 +60,15 @@ def render_manim(
     quality: str = "low",
     fps: int | None = None,
     resolution: tuple[int, int] | None = None,
+    pace: str | None = None,
 ) -> Path:
     """Render scene ``kind`` of ``trace`` to ``out`` (``.mp4`` or ``.gif``) and return its path.
 
     ``trace`` may be ``None`` (the scene's default: a bundled digit through the shipped model)
     and, for ``"comparison"``, a pair of Traces. ``quality`` is low (854×480, 15 fps), medium
     (1280×720, 30 fps) or high (1920×1080, 60 fps); ``fps`` and ``resolution`` (width, height)
-    override it.
+    override it. ``pace`` is ``"class"`` (each caption held long enough to read it out loud;
+    the default, or ``EXPLAINER_PACE``) or ``"readme"`` (a short loop).
     """
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
@@ -75,6 +77,9 @@ def render_manim(
         raise ExplainerError(f"unknown quality {quality!r}; choose one of: {', '.join(QUALITIES)}")
     cls = scene_class(kind)
     kwargs = _scene_kwargs(kind, trace)
+    from scenes.common import pace_name
+
+    kwargs["pace"] = pace_name(pace)  # a one-line error before anything renders
 
     from manim import tempconfig
 
@@ -173,11 +178,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", default="low", choices=list(QUALITIES))
     parser.add_argument("--gif-width", type=int, default=440)
     parser.add_argument("--gif-fps", type=int, default=4)
+    parser.add_argument(
+        "--pace",
+        default="class",
+        choices=["class", "readme"],
+        help="class: each caption held long enough to read it out loud (default); "
+        "readme: a short loop",
+    )
     args = parser.parse_args(argv)
     try:
         for kind in args.kinds or list(SCENES):
             video = render_manim(
-                kind, None, Path(args.out) / f"manim_{kind}.mp4", quality=args.quality
+                kind,
+                None,
+                Path(args.out) / f"manim_{kind}.mp4",
+                quality=args.quality,
+                pace=args.pace,
             )
             gif = mp4_to_gif(video, video.with_suffix(".gif"), args.gif_width, args.gif_fps)
             print(f"wrote {video} and {gif}", flush=True)

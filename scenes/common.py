@@ -36,15 +36,25 @@ config.disable_caching = True
 
 PACE_ENV = "EXPLAINER_PACE"
 # seconds each step stays still after it is drawn, with its caption, before the next one
-# starts: "class" leaves time to say the caption out loud, "readme" makes a short loop.
-PACES = {"class": 2.5, "readme": 0.8}
+# starts: "class" leaves time to read the caption out loud (at least 2 s, more for a long
+# one), "readme" makes a short loop.
+PACES = {"class": 2.0, "readme": 0.8}
+WORDS_PER_SECOND = 2.5  # a teacher reading aloud, about 150 words a minute
 
 
-def pace_hold(pace: str | None = None) -> float:
-    """The hold of ``pace`` (default ``EXPLAINER_PACE``, else ``"class"``), in seconds."""
+def pace_name(pace: str | None = None) -> str:
+    """``pace``, else ``EXPLAINER_PACE``, else ``"class"``; one-line error for anything else."""
     pace = pace or os.environ.get(PACE_ENV) or "class"
     if pace not in PACES:
         raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return pace
+
+
+def read_time(text: str, pace: str = "class") -> float:
+    """How long a caption stays on screen, still, at ``pace``: at class pace the time to say
+    it out loud (2.5 words a second, at least 2 s), at readme pace 0.8 s."""
+    if pace == "class":
+        return max(PACES["class"], len(text.split()) / WORDS_PER_SECOND)
     return PACES[pace]
 
 
@@ -106,7 +116,8 @@ class TraceScene(MovingCameraScene):
 
     def __init__(self, trace: Trace | None = None, pace: str | None = None, **kwargs) -> None:
         self.trace = trace
-        self.hold = pace_hold(pace)
+        self.pace = pace_name(pace)
+        self.hold = PACES[self.pace]
         self.caption: Mobject | None = None
         self.timeline: list[Beat] = []
         kwargs.setdefault("camera_class", FastImageCamera)
@@ -132,15 +143,17 @@ class TraceScene(MovingCameraScene):
         anims = [a for a in args if hasattr(a, "mobject")]  # animations and `.animate` builders
         shown = [a.mobject for a in anims if isinstance(a, Animation) and a.is_introducer()
                  and a.mobject in self._captions]  # fmt: skip
+        hides = any(isinstance(a, Animation) and a.is_remover() and a.mobject in self._captions
+                    for a in anims)  # fmt: skip
         visual = any(not _is_chrome(a.mobject, self) for a in anims)
         super().play(*args, **kwargs)
         text = shown[-1].text if shown else None
-        self.timeline.append(Beat(start, self.renderer.time, text, visual))
+        self.timeline.append(Beat(start, self.renderer.time, text, visual, hides))
 
     def wait(self, duration: float = 1.0, *args, **kwargs) -> None:
         start = self.renderer.time
         super().wait(duration, *args, **kwargs)
-        self.timeline.append(Beat(start, self.renderer.time, None, False))
+        self.timeline.append(Beat(start, self.renderer.time, None, False, False))
 
     def header_text(self) -> str:
         t = self.trace
@@ -169,16 +182,30 @@ class TraceScene(MovingCameraScene):
             cap.scale_to_fit_width(0.92 * w)
         return cap.move_to(c + DOWN * (h / 2 - 0.45 * zoom))
 
-    def swap_caption(self, text: str, center: np.ndarray | None = None, width: float | None = None):
+    def swap_caption(
+        self,
+        text: str,
+        center: np.ndarray | None = None,
+        width: float | None = None,
+        by: float = 1.0,
+    ):
         """Animations replacing the current caption with ``text``, to play together with what
-        it describes: the old one is gone (first 40% of the play) before the new one comes."""
+        it describes: the old one is gone (first 40% of the swap) before the new one comes;
+        the swap takes the first ``by`` of the play (all of it by default)."""
         new = self.caption_at(text, center, width)
         self._captions.add(new)
-        anims = [FadeIn(new, shift=UP * 0.15, rate_func=squish_rate_func(smooth, 0.4, 1.0))]
+        fade_in = squish_rate_func(smooth, 0.4 * by, by)
+        anims = [FadeIn(new, shift=UP * 0.15, rate_func=fade_in)]
         if self.caption is not None:
-            anims.append(FadeOut(self.caption, rate_func=squish_rate_func(smooth, 0.0, 0.4)))
+            anims.append(FadeOut(self.caption, rate_func=squish_rate_func(smooth, 0.0, 0.4 * by)))
         self.caption = new
         return anims
+
+    def hold_caption(self, extra: float = 0.0, already: float = 0.0) -> None:
+        """Wait while the current caption is read (see :func:`read_time`), less the ``already``
+        seconds it has been on screen since it came, plus ``extra``."""
+        text = self.caption.text if self.caption is not None else ""
+        self.wait(max(0.2, read_time(text, self.pace) - already) + extra)
 
     def hide_caption(self) -> list:
         """Animations taking the current caption away (none when there is none)."""
@@ -199,13 +226,14 @@ class TraceScene(MovingCameraScene):
 @dataclass
 class Beat:
     """One ``play``/``wait`` of a scene: from ``start`` to ``end`` seconds of the video, the
-    caption it brought in (if any) and whether it drew anything besides captions, header and
-    camera (``visual``)."""
+    caption it brought in (if any), whether it drew anything besides captions, header and
+    camera (``visual``) and whether it took a caption away (``hides``)."""
 
     start: float
     end: float
     caption: str | None
     visual: bool
+    hides: bool = False
 
 
 def _is_chrome(mob: Mobject, scene: TraceScene) -> bool:

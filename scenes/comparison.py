@@ -34,9 +34,11 @@ from manim import (
     linear,
 )
 
+from explainer.arith import confidence_text
+from explainer.flowgraph import parameter_count, tensor_count
 from explainer.style import CORRECT_COLOR, HIGHLIGHT_COLOR, WRONG_COLOR, scale_for
 from explainer.trace import Trace
-from scenes.common import TraceScene
+from scenes.common import TraceScene, source_text
 from scenes.data_flow import Block, Volume, flow_arrows, flow_blocks
 from scenes.inputs import comparison_traces
 from scenes.mobjects import (
@@ -49,34 +51,38 @@ from scenes.mobjects import (
     label,
 )
 
-ROW_WIDTH = 5.6  # scene units for one network's volumes, at most
-ROW_HEIGHT = 1.7
+ROW_WIDTH = 6.2  # scene units for one network's volumes, at most
+ROW_HEIGHT = 1.4
+BAR_FONT = 16  # class names on the bars (a digit about 10 px high at 854×480)
 
 
-def weight_count(trace: Trace) -> int:
-    """Weights and biases of the conv and dense layers captured in ``trace``."""
-    return sum(
-        (r.weight.size if r.weight is not None else 0) + (r.bias.size if r.bias is not None else 0)
-        for r in trace.layers
-    )
+def count_text(n: int | None) -> str:
+    """A count as a learner reads it, exact: ``437738`` → ``"437,738"``."""
+    return "?" if n is None else f"{n:,}"
 
 
-def human_count(n: int) -> str:
-    """``1234567`` → ``"1.23 M"``, ``7740`` → ``"7.7 k"``."""
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f} M"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f} k"
-    return str(n)
+def network_text(trace: Trace) -> str:
+    """``"12 tensors · 437,738 parameters"``: the tensors its pictures draw (input included)
+    and the parameters it learned (when the Trace holds its weights)."""
+    params = parameter_count(trace)
+    tail = "" if params is None else f" · {count_text(params)} parameters"
+    return f"{tensor_count(trace)} tensors{tail}"
+
+
+def verdict_text(trace: Trace) -> str:
+    """``"“7” > 99.9% ✓"``."""
+    mark = "" if trace.correct is None else (" ✓" if trace.correct else " ✗")
+    return f"“{trace.predicted_name}” {confidence_text(trace.confidence)}{mark}"
 
 
 class NetworkRow(Group):
-    """One network of the comparison: title, volumes (skipping the shared input) and bars."""
+    """One network of the comparison: name and counts, its volumes (skipping the shared input,
+    unlabelled: too small to read), its verdict under them, its softmax bars at the right."""
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
         blocks = flow_blocks(trace)[1:]
-        self.volumes = [Volume(b) for b in blocks]
+        self.volumes = [Volume(b, labelled=False) for b in blocks]
         chain = Group(*self.volumes)
         for prev, vol in zip(self.volumes, self.volumes[1:], strict=False):
             vol.next_to(prev, RIGHT, buff=0.45)
@@ -89,33 +95,24 @@ class NetworkRow(Group):
         edges = flow_arrows([None, *self.volumes], [Block(), *blocks], buff=0.05,
                             stroke_width=2, tip_length=0.12)  # fmt: skip
         self.arrows = [arrow for _, _, arrow in edges]
-        name = trace.checkpoint or trace.architecture
-        self.title = label(name, FONT_SIZE + 2)
-        self.subtitle = label(
-            f"{len(blocks)} tensors · {human_count(weight_count(trace))} weights",
-            SMALL_FONT_SIZE,
-            THEME.muted,
-        )
+        self.title = label(trace.checkpoint or trace.architecture, FONT_SIZE + 2)
+        self.subtitle = label(network_text(trace), SMALL_FONT_SIZE + 1, THEME.muted)
         head = Group(self.title, self.subtitle).arrange(RIGHT, buff=0.3, aligned_edge=DOWN)
-        head.next_to(chain, UP, buff=0.25).align_to(chain, LEFT)
-        self.bars = ProbabilityBars(
-            trace.probs, trace.class_names, max_width=1.4, bar_height=0.12, gap=0.04
-        )
-        self.bars.next_to(chain, RIGHT, buff=0.9)
-        self.head = head
-        super().__init__(head, chain, *self.arrows, self.bars)
-
-    def verdict(self) -> Group:
-        t = self.trace
-        ok = t.correct
+        head.next_to(chain, UP, buff=0.3).align_to(chain, LEFT)
+        ok = trace.correct
         color = CORRECT_COLOR if ok or ok is None else WRONG_COLOR
-        mark = "" if ok is None else (" ✓" if ok else " ✗")
-        text = label(f"“{t.predicted_name}” {100 * t.confidence:.1f}%{mark}", FONT_SIZE, color)
-        return text.next_to(self.bars, DOWN, buff=0.15)
+        self.verdict = label(verdict_text(trace), FONT_SIZE, color)
+        self.verdict.next_to(chain, DOWN, buff=0.3).align_to(chain, LEFT)
+        self.bars = ProbabilityBars(trace.probs, trace.class_names, max_width=1.5,
+                                    bar_height=0.19, gap=0.09, font_size=BAR_FONT)  # fmt: skip
+        self.bars.next_to(Group(head, chain), RIGHT, buff=0.9)
+        self.bars.match_y(Group(head, chain, self.verdict))
+        self.head = head
+        super().__init__(head, chain, *self.arrows, self.verdict, self.bars)
 
 
 class ArchitectureComparisonScene(TraceScene):
-    """Two networks, one digit (see the module docstring)."""
+    """Two networks, one input (see the module docstring)."""
 
     def __init__(self, trace: Trace | None = None, trace_b: Trace | None = None, **kwargs) -> None:
         self.trace_b = trace_b
@@ -129,11 +126,30 @@ class ArchitectureComparisonScene(TraceScene):
     def header_text(self) -> str:
         t = self.trace
         truth = f", label {t.class_names[t.label]}" if t.label is not None and t.class_names else ""
-        return f"{t.source or 'one digit'}{truth}"
+        return f"{source_text(t)}{truth}"
+
+    # the band between the header and the caption line (frame 8 units high, centred at 0)
+    TOP, BOTTOM = 2.75, -3.15
+
+    def layout(self, rows: list[NetworkRow], digit: Group) -> None:
+        """Both rows in the band, one above the other, their bars in one column at the right."""
+        band = self.TOP - self.BOTTOM
+        tall = sum(r.height for r in rows) + 0.35
+        if tall > band:
+            for r in rows:
+                r.scale(band / tall)
+        rows[0].next_to(UP * self.TOP, DOWN, buff=0)
+        rows[1].next_to(rows[0], DOWN, buff=0.35 * min(1, band / tall))
+        right = self.frame.get_right()[0] - 0.25
+        for r in rows:
+            r.align_to(digit, LEFT).shift(RIGHT * (digit.width + 0.7))
+        reach = max(r.bars.get_right()[0] - r.bars.tracks.get_left()[0] for r in rows)
+        for r in rows:  # both sets of bars in one column, ending at the frame's right edge
+            r.bars.shift(RIGHT * (right - reach - r.bars.tracks.get_left()[0]))
 
     def construct(self) -> None:
         a, b = self.trace, self.trace_b
-        header = self.make_header("Two networks, one digit")
+        header = self.make_header(f"Two networks, one {self.noun}")
         digit = FeatureMap(a.image, scale_for(a.image, "input"), height=2.2).move_to(
             LEFT * 5.9 + DOWN * 0.3
         )
@@ -141,20 +157,14 @@ class ArchitectureComparisonScene(TraceScene):
             digit, DOWN, buff=0.3
         )
         rows = self.rows = [NetworkRow(a), NetworkRow(b)]
-        rows[0].move_to(RIGHT * 0.9 + UP * 1.25)
-        rows[1].move_to(RIGHT * 0.9 + DOWN * 1.85)
-        for r in rows:
-            r.align_to(rows[0], LEFT)
-        bars_x = max(r.chain.get_right()[0] for r in rows) + 0.9
-        for r in rows:  # both sets of bars in one column
-            r.bars.shift(RIGHT * (bars_x - r.bars.get_left()[0]))
-        self.play(
-            FadeIn(header),
-            FadeIn(digit, bar),
-            *self.swap_caption("The same digit goes into both networks"),
-            run_time=1.0,
-        )
+        self.layout(rows, digit)
+        self.play(FadeIn(header), run_time=0.6)
+        self.play(FadeIn(digit, bar),
+                  *self.swap_caption(f"The same {self.noun} goes into both networks"),
+                  run_time=1.0)  # fmt: skip
+        self.hold_caption()
         for row in rows:
+            name = row.trace.checkpoint or row.trace.architecture
             feed = Arrow(
                 digit.get_right(), row.volumes[0].face.get_left(), buff=0.1, stroke_width=2.5
             )
@@ -164,6 +174,7 @@ class ArchitectureComparisonScene(TraceScene):
                 Create(feed),
                 LaggedStart(*[FadeIn(v, shift=RIGHT * 0.1) for v in row.volumes], lag_ratio=0.15),
                 *[Create(ar) for ar in row.arrows],
+                *self.swap_caption(f"{name}: {network_text(row.trace)}"),
                 run_time=1.4,
             )
             pulse = Dot(radius=0.06, color=HIGHLIGHT_COLOR)
@@ -176,15 +187,21 @@ class ArchitectureComparisonScene(TraceScene):
                 ),
                 run_time=1.2,
             )
+            self.hold_caption(already=1.2)
             self.play(row.bars.make_grow_animation(), run_time=1.0)
-            self.play(row.bars.make_highlight_animation(), FadeIn(row.verdict()), run_time=0.7)
+            self.play(row.bars.make_highlight_animation(), FadeIn(row.verdict),
+                      *self.swap_caption(f"{name} reads {verdict_text(row.trace)}"),
+                      run_time=0.8)  # fmt: skip
+            self.hold_caption()
         self.play(*self.swap_caption(self.summary(a, b)), run_time=0.8)
-        self.wait(2.0)
+        self.hold_caption(extra=1.0)
 
     @staticmethod
     def summary(a: Trace, b: Trace) -> str:
         na, nb = a.checkpoint or a.architecture, b.checkpoint or b.architecture
         if a.prediction == b.prediction:
+            if confidence_text(a.confidence) == confidence_text(b.confidence):
+                return f"Both read “{a.predicted_name}”, equally sure"
             more = na if a.confidence >= b.confidence else nb
             return f"Both read “{a.predicted_name}”; {more} is more sure"
         return f"They disagree: {na} reads “{a.predicted_name}”, {nb} reads “{b.predicted_name}”"
@@ -195,6 +212,7 @@ __all__ = [
     "AnimationGroup",
     "ArchitectureComparisonScene",
     "NetworkRow",
-    "human_count",
-    "weight_count",
+    "count_text",
+    "network_text",
+    "verdict_text",
 ]

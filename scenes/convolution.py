@@ -289,9 +289,10 @@ class ConvolutionScene(TraceScene):
         k = int(conv.weight.shape[-1])
         cell = grid_cell(k)
         kern_group = kernel_group(nums)
-        self.play(*self.swap_caption("The input, and one learned filter of the convolution"),
-                  FadeIn(digit, digit_cap))  # fmt: skip
-        self.play(FadeIn(kern_group), run_time=0.8)
+        self.play(FadeIn(digit, digit_cap), FadeIn(kern_group),
+                  *self.swap_caption("The input, and one learned filter of the convolution"),
+                  run_time=1.4)  # fmt: skip
+        self.hold_caption()
         self.play(
             *self.swap_caption(f"Each output value = Σ weight × input + bias, on a {k}×{k} patch"),
             FadeIn(output.frame, out_cap, out_bar),
@@ -299,8 +300,7 @@ class ConvolutionScene(TraceScene):
         )
         highlight = self.by_hand(nums, digit, output, conv_scale, cell, kern_group)
         self.sweep(nums, digit, output, highlight)
-        self.play(FadeOut(kern_group, digit, digit_cap), FadeOut(self.caption), run_time=0.6)
-        self.caption = None
+        self.play(FadeOut(kern_group, digit, digit_cap), *self.hide_caption(), run_time=0.6)
         self.play(FadeOut(out_cap, out_bar), run_time=0.3)
         self.next_steps(nums, output, conv_scale)
 
@@ -354,16 +354,17 @@ class ConvolutionScene(TraceScene):
         (kh, kw), (dy, dx) = nums.conv.weight.shape[2:], arith.conv_geometry(nums.conv)[2]
         m_size = ((kh - 1) * dy + 1, (kw - 1) * dx + 1)
         caption = "The same kernel slides over every position: the output map fills in"
-        self.play(*self.swap_caption(caption), run_time=0.6)
-        self.play(
+        fill = output.make_fill_animation(run_time=3.5)
+        fill.rate_func = linear
+        self.play(  # no play-wide rate_func: it would override the caption's fade
             UpdateFromAlphaFunc(highlight, follow, rate_func=linear),
-            output.make_fill_animation(run_time=3.5),
+            fill,
+            *self.swap_caption(caption, by=0.25),  # with the first moves of the kernel
             run_time=3.5,
-            rate_func=linear,
         )
         self.add(output)
         self.play(FadeOut(highlight), run_time=0.3)
-        self.wait(0.5)
+        self.hold_caption(already=2.6)
 
     def next_steps(self, nums: SceneNumbers, output: FeatureMap, conv_scale) -> None:
         """The records that follow the convolution, each as the channel's real map."""
@@ -389,19 +390,21 @@ class ConvolutionScene(TraceScene):
             arrow = Arrow(
                 maps[-1][0].get_right(), fm.get_left(), buff=0.1, stroke_width=3
             ).set_color(THEME.muted)
-            self.play(*self.swap_caption(step.caption), Create(arrow), run_time=0.7)
+            self.play(Create(arrow), *self.hide_caption(), run_time=0.5)
+            caption = self.swap_caption(step.caption)  # with the map it describes
             if step.window is not None:
-                self.play(*self.pool_demo(maps[-1][0], fm, step.window), run_time=1.6)
+                self.play(*self.pool_demo(maps[-1][0], fm, step.window), *caption, run_time=1.6)
                 self.play(FadeIn(g), run_time=0.6)
             else:
-                self.play(TransformFromCopy(maps[-1][0].frame, fm.frame), FadeIn(g), run_time=1.0)
-            self.wait(0.8)
+                self.play(TransformFromCopy(maps[-1][0].frame, fm.frame), FadeIn(g), *caption,
+                          run_time=1.0)  # fmt: skip
+            self.hold_caption()
             maps.append(g)
         self.result_maps = [m[0] for m in maps]  # the FeatureMaps left on screen, in order
         if nums.then:
             names = " and ".join(f"{r.name} ({r.description})" for r in nums.then[:2])
             self.play(*self.swap_caption(f"Next, {names} reads these maps"), run_time=0.6)
-        self.wait(1.2)
+        self.hold_caption(extra=0.6)
 
     def product_panel(self, cs: arith.ConvSum, cell: float, kern_group) -> Group:
         """[patch values, products, sum lines]: the patch left of the kernel (×), the products

@@ -1,9 +1,10 @@
 """DataFlowScene: the network's tensor shapes as volumes, with the data flowing through them.
 
 Each convolution, pooling, flatten and dense layer starts a new volume (C deep, H high, W
-wide, every dimension labelled); batch norm, ReLU and dropout keep the shape and join the
-volume before them. The front face of each volume shows the real feature map with the most
-activity, so the boxes are not empty. Works for every registered architecture:
+wide: the shape written under it, the channels on its side); batch norm, ReLU and dropout
+keep the shape and join the volume before them. The front face of each volume shows the real
+feature map with the most activity, so the boxes are not empty.
+Works for every registered architecture:
 
     manim -ql scenes/data_flow.py DataFlowScene
     EXPLAINER_ARCH=basic_cnn manim -ql scenes/data_flow.py DataFlowScene
@@ -129,7 +130,7 @@ class Volume(Group):
     """A pseudo-3D box for one tensor with labelled dimensions and its strongest map on the
     front face (a vector: its values as a coloured column)."""
 
-    def __init__(self, block: Block) -> None:
+    def __init__(self, block: Block, labelled: bool = True) -> None:
         w, h, d = volume_size(block.shape)
         dx, dy = d * 0.7, d * 0.45
         out = block.output
@@ -149,23 +150,10 @@ class Volume(Group):
         self.top = Polygon(tl, tr, tr + o, tl + o, fill_color="#3b4356", **style)
         self.side = Polygon(br, br + o, tr + o, tr, fill_color="#2a3040", **style)
         parts: list = [self.top, self.side, self.face] if d > 0 else [self.face]
-        dims = Group()
+        dims = Group()  # the depth (channels) on the side; height and width: the shape label
         if len(block.shape) == 3:
-            c, hh, ww = block.shape
-            dims.add(
-                label(str(hh), SMALL_FONT_SIZE - 2, THEME.muted).next_to(self.face, LEFT, 0.06)
-            )
-            dims.add(
-                label(str(ww), SMALL_FONT_SIZE - 2, THEME.muted).next_to(self.face, DOWN, 0.06)
-            )
-            depth = label(str(c), SMALL_FONT_SIZE - 2, THEME.muted)
-            dims.add(depth.move_to(br + o / 2 + RIGHT * 0.18 + DOWN * 0.1))
-        else:
-            dims.add(
-                label(str(block.shape[0]), SMALL_FONT_SIZE - 2, THEME.muted).next_to(
-                    self.face, DOWN, 0.06
-                )
-            )
+            depth = label(str(block.shape[0]), SMALL_FONT_SIZE - 2, THEME.muted)
+            dims.add(depth.next_to(br + o / 2, RIGHT, buff=0.08 + dx / 2))
         self.dims = dims
         shape_text = "×".join(map(str, block.shape))
         self.shape_label = label(shape_text, SMALL_FONT_SIZE, THEME.foreground)
@@ -177,7 +165,10 @@ class Volume(Group):
         self.title.next_to(box, UP, buff=0.15)
         self.shape_label.next_to(box, DOWN, buff=0.12)
         self.body = Group(*parts)
-        super().__init__(self.body, dims, self.title, self.shape_label)
+        if labelled:
+            super().__init__(self.body, dims, self.title, self.shape_label)
+        else:  # too small to read (a row of the comparison): the box alone, titles for arrows
+            super().__init__(self.body)
 
     def outline(self) -> VMobject:
         """The front face's frame, to flash as the data passes."""
@@ -215,7 +206,7 @@ class DataFlowScene(TraceScene):
         self.play(FadeIn(header), run_time=0.6)
         intro = f"{model}: {n} tensors from input to output; the input is {blocks[0].shape_text}"
         self.play(FadeIn(vols[0]), *self.swap_caption(intro), run_time=1.0)
-        self.wait(self.hold)
+        self.hold_caption()
         edges = flow_arrows(vols, blocks, buff=0.08, stroke_width=3)
         for i in range(1, len(vols)):
             vol = vols[i]
@@ -226,7 +217,7 @@ class DataFlowScene(TraceScene):
                       *[Create(a) for a in into], FadeIn(vol, shift=RIGHT * 0.2),
                       *self.swap_caption(block_caption(blocks, i), centre),
                       run_time=1.2)  # fmt: skip
-            self.wait(self.hold)
+            self.hold_caption()
         self.flow(trace, vols, blocks, edges, row, header, hud)
 
     def flow(self, trace: Trace, vols, blocks, edges, row: Group, header, hud: Group) -> None:
@@ -239,7 +230,7 @@ class DataFlowScene(TraceScene):
         self.play(
             self.frame.animate.set(width=width).move_to(centre),
             hud.animate.scale(zoom).move_to([centre[0], header_y, 0]),
-            *self.swap_caption("Data flows left to right; each box is one tensor", centre, width),
+            *self.hide_caption(),
             run_time=1.2,
         )
         pulse = Dot(radius=0.09 * zoom, color=HIGHLIGHT_COLOR)
@@ -253,7 +244,9 @@ class DataFlowScene(TraceScene):
             steps.append(
                 Indicate(vol.outline(), color=HIGHLIGHT_COLOR, scale_factor=1.05, run_time=0.35)
             )
-        self.play(Indicate(vols[0].outline(), color=HIGHLIGHT_COLOR, run_time=0.35))
+        flows = "Data flows left to right; each box is one tensor"
+        self.play(Indicate(vols[0].outline(), color=HIGHLIGHT_COLOR),
+                  *self.swap_caption(flows, centre, width), run_time=0.8)  # fmt: skip
         self.play(Succession(*steps))
         self.wait(self.hold / 2)
         # back to a readable frame: the last tensors and the answer
@@ -277,7 +270,7 @@ class DataFlowScene(TraceScene):
             run_time=1.2,
         )
         self.play(FadeIn(answer, shift=RIGHT * 0.2), *self.swap_caption(text), run_time=0.8)
-        self.wait(self.hold + 1.0)
+        self.hold_caption(extra=1.0)
 
 
 ORIGIN_OFFSET = np.array([0.0, -0.2, 0.0])

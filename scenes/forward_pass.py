@@ -147,7 +147,8 @@ def _conv_caption(conv: LayerRecord, trace: Trace) -> str:
     groups = conv.params.get("groups", 1)
     if groups > 1 and groups == cin:
         return f"{c} filters of {k}×{k}, each sliding over one of {maps} before them"
-    return f"{c} filters of {k}×{k} slide over {what}; each map lights up on its pattern"
+    verb = "slide over" if reads_image else "read"
+    return f"{c} filters of {k}×{k} {verb} {what}"
 
 
 def stage_caption(stage: Stage, trace: Trace) -> str:
@@ -155,7 +156,7 @@ def stage_caption(stage: Stage, trace: Trace) -> str:
     r = stage.record
     if stage.kind == "input":
         h, w = trace.image.shape[-2:]
-        return f"A {h}×{w} {noun(trace)}: every pixel is a number from 0 (black) to 1 (white)"
+        return f"A {h}×{w} {noun(trace)}: each pixel is a number from 0 (black) to 1 (white)"
     if stage.kind == "maps" and r is not None:
         return _maps_caption(stage, trace)
     if stage.kind == "flatten" and r is not None:
@@ -306,7 +307,7 @@ class ForwardPassScene(TraceScene):
         hud.is_chrome = True
         self.play(FadeIn(header), run_time=0.6)
         self.play(FadeIn(mobs[0]), *self.swap_caption(stage_caption(stages[0], trace)), run_time=1)
-        self.wait(self.hold)
+        self.hold_caption()
 
         for i in range(1, len(stages)):
             st, prev = stages[i], stages[i - 1]
@@ -333,7 +334,7 @@ class ForwardPassScene(TraceScene):
             )
             if st.kind == "probs":
                 self.play(new.bars.make_highlight_animation(), run_time=0.8)
-            self.wait(self.hold)
+            self.hold_caption()
         self.finale(trace, mobs, everything, header, hud)
 
     def finale(self, trace: Trace, mobs: list[Group], everything: Group, header, hud) -> None:
@@ -347,7 +348,7 @@ class ForwardPassScene(TraceScene):
         steps = len(mobs) - 2
         glance = f"The whole network: {steps} steps from the pixels to the scores"
         self.play(*self.swap_caption(glance, centre, width), run_time=0.6)
-        self.wait(self.hold)
+        self.hold_caption()
         self.play(*self.hide_caption(), run_time=0.4)
         self.play(self.frame.animate.set(width=self.FRAME_WIDTH).move_to(home), run_time=1.5)
         verdict = ""
@@ -360,7 +361,7 @@ class ForwardPassScene(TraceScene):
             f"{model} reads “{trace.predicted_name}” ({confidence_text(trace.confidence)}){verdict}"
         )
         self.play(FadeIn(header), *self.swap_caption(summary), run_time=0.8)
-        self.wait(self.hold + 1.0)
+        self.hold_caption(extra=1.0)
 
     @staticmethod
     def skip_arrows(stages: list[Stage], st: Stage, i: int) -> VGroup:

@@ -22,8 +22,9 @@ COMPARISON_PARTNERS = ("mnist_mlp", "mnist_linear", "mnist_tinyvgg")
 DEFAULT_DIGIT_INDEX = 7  # a clear "7" in the bundled sample (interleaved 0..9, 0..9, ...)
 
 
-def shipped_model(preferred: tuple[str, ...] = PREFERRED_MODELS):
-    """The first readable shipped checkpoint of ``preferred`` (else any shipped MNIST model)."""
+def shipped_model(preferred: tuple[str, ...] = PREFERRED_MODELS, dataset: str = "mnist"):
+    """The first readable shipped checkpoint of ``preferred`` (else any shipped model of
+    ``dataset``)."""
     from explainer.checkpoints import (
         CheckpointError,
         load_checkpoint,
@@ -32,14 +33,14 @@ def shipped_model(preferred: tuple[str, ...] = PREFERRED_MODELS):
     )
 
     paths = [models_dir() / f"{name}.pt" for name in preferred]
-    for path in [*paths, *shipped_checkpoints("mnist")]:
+    for path in [*paths, *shipped_checkpoints(dataset)]:
         if path.exists():
             try:
                 return load_checkpoint(path)
             except CheckpointError:
                 continue  # being written by a training run, or from an older version
     raise ExplainerError(
-        f"no trained model in {models_dir()}: run `make models` or set {TRACE_ENV}"
+        f"no trained {dataset} model in {models_dir()}: run `make models` or set {TRACE_ENV}"
     )
 
 
@@ -93,14 +94,18 @@ def default_trace() -> Trace:
 
 
 def comparison_traces(first: Trace | None = None) -> tuple[Trace, Trace]:
-    """Two Traces of the same digit: ``first`` (default :func:`default_trace`) and
-    ``EXPLAINER_TRACE_B`` if set, else the digit through a simpler shipped model."""
+    """Two Traces of the same input: ``first`` (default :func:`default_trace`) and
+    ``EXPLAINER_TRACE_B`` if set, else the input through a simpler shipped model of the same
+    dataset."""
     first = first or default_trace()
     env = os.environ.get(TRACE_B_ENV)
     if env:
         return first, Trace.load(env)
     partners = [p for p in COMPARISON_PARTNERS if p != first.checkpoint]
-    ckpt = shipped_model(tuple(partners))
+    others = tuple(partners) if first.dataset == "mnist" else ()
+    ckpt = shipped_model(others, dataset=first.dataset)
     if ckpt.name == first.checkpoint:
-        raise ExplainerError(f"only one shipped model; set {TRACE_B_ENV} to compare with another")
+        raise ExplainerError(
+            f"only one shipped {first.dataset} model; set {TRACE_B_ENV} to compare with another"
+        )
     return first, capture_shipped(ckpt, first.image, first.label, first.source)

@@ -44,30 +44,51 @@ def main() -> None:
     preds = {m: Predictor(m) for m in names}
     fams = args.families.split(",") if args.families else list(testsets.ALL_FAMILIES)
     digits, labels = pick_digits(args.n)
-    print("| family | " + " | ".join(f"`{m}` (plain)" for m in names) + " |")
-    print("|---|" + "---:|" * len(names))
+    print("| family | " + " | ".join(f"`{m}` (plain)" for m in names) + " | flagged |")
+    print("|---|" + "---:|" * (len(names) + 1))
     for fam in fams:
         t0 = time.perf_counter()
         pics = testsets.make_family(fam, digits, labels, seed=0)
         ys = np.array([y for _, y in pics])
-        ours, plain, flagged = [], [], []
+        ours, plain, strokes = [], [], []
         for pic, _ in pics:
             try:
-                ours.append(preprocess(pic).image)
+                pre = preprocess(pic)
+                ours.append(pre.image)
+                strokes.append(pre.stroke)
             except PreprocessError:
                 ours.append(np.zeros((28, 28), np.float32))
+                strokes.append(0.0)
             plain.append(plain_resize(pic))
         ours, plain = np.stack(ours), np.stack(plain)
         cells = []
         for p in preds.values():
             a = (p.probabilities(ours).argmax(1) == ys).mean()
             b = (p.probabilities(plain).argmax(1) == ys).mean()
-            if hasattr(p, "ood_flags"):
-                flagged.append(p.ood_flags(ours).mean())
             cells.append(f"{a:.1%} ({b:.1%})")
+        first = next(iter(preds.values()))
+        flagged = np.mean([bool(r) for r in first.not_a_digit(ours, np.array(strokes))])
         dt = time.perf_counter() - t0
-        extra = f" flagged {flagged[0]:.1%}" if flagged else ""
-        print(f"| {fam} | " + " | ".join(cells) + f" |  <!-- {dt:.0f}s{extra} -->", flush=True)
+        print(f"| {fam} | " + " | ".join(cells) + f" | {flagged:.1%} |  <!-- {dt:.0f}s -->",
+              flush=True)  # fmt: skip
+    if args.ood:
+        not_digits(first, args.ood)
+
+
+def not_digits(predictor, n: int) -> None:
+    """Flag rates of the not-a-digit kinds (a picture with no ink at all counts as caught)."""
+    from explainer import testsets
+    from explainer.preprocess import NoInkError
+
+    print(f"\n| not a digit ({n} each) | flagged | of which no ink at all |\n|---|---:|---:|")
+    for kind in testsets.NOT_DIGITS:
+        flagged = blank = 0
+        for pic in testsets.make_not_digits(kind, n, seed=11):
+            try:
+                flagged += predictor.predict(pic).not_a_digit
+            except NoInkError:
+                blank += 1
+        print(f"| {kind} | {(flagged + blank) / n:.1%} | {blank / n:.1%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ MUTANTS = [
     Mutant("block not on the pooling grid", "explainer/arith.py",
            "step = int(pool.params[\"stride\"][0])", "step = 1", ARITH),
     # --- training and checkpoints ------------------------------------------------------------
+    Mutant("loading ignores the architecture's arguments", "explainer/checkpoints.py",
+           "return (lambda: build(arch, mean=mean, std=std, **kwargs)), False",
+           "return (lambda: build(arch, mean=mean, std=std)), False", CKPT),
+    Mutant("loading ignores a user class's arguments", "explainer/user_code.py",
+           "model = cls(**kwargs)", "model = cls()", ("tests/test_user_models.py",)),
+    Mutant("resume starts the best state from the last state", "explainer/train.py",
+           'self.best_state = state["best_state_dict"]',
+           "self.best_state = _cpu_copy(self.model.state_dict())", TRAIN),
     Mutant("early stopping disabled", "explainer/train.py",
            "if c.patience and epoch - hist.best_epoch >= c.patience:", "if False:", TRAIN),
 ]  # fmt: skip

@@ -13,6 +13,11 @@ checkpoint or runs a model: that work is done in the library, for any model.
 
 Every kind builds a :class:`~explainer.animate.reel.Reel` (frames composed in numpy from a few
 pictures drawn once) and :mod:`explainer.animate.writer` writes it, atomically.
+
+``pace`` (:data:`PACES`) sets the default length: ``"class"`` (the default) holds each step
+long enough to say it out loud (each forward layer at least 2 s, each mistakes card 3 s, each
+training snapshot 4 s, each data-flow block about 1.5 s); ``"readme"`` is a short loop. An
+explicit ``seconds`` wins: the same steps share that length.
 """
 
 from __future__ import annotations
@@ -28,18 +33,22 @@ from explainer.errors import ExplainerError
 from explainer.trace import Trace
 
 KINDS = ("forward", "dataflow", "convolution", "training", "mistakes")
-DEFAULTS: dict[str, tuple[float, float | None]] = {  # fps, seconds (None: depends on the model)
+PACES = ("class", "readme")
+DEFAULTS: dict[str, tuple[float, float | None]] = {  # fps, seconds (None: depends on the pace)
     "forward": (15, None),
-    "dataflow": (15, 10),
+    "dataflow": (15, None),
     "convolution": (12, 16),
-    "training": (10, 10),
-    "mistakes": (10, 12),
+    "training": (10, None),
+    "mistakes": (10, None),
 }
 DEFAULT_SIZE = (800, 450)
+MAX_SECONDS = 120  # for a length asked for; a pace's own length may reach LONGEST
+LONGEST = 300
 
 __all__ = [
     "DEFAULTS",
     "KINDS",
+    "PACES",
     "CountingWriter",
     "Paste",
     "Reel",
@@ -54,6 +63,34 @@ def check_kind(kind: str) -> str:
     return kind
 
 
+def check_pace(pace: str) -> str:
+    if pace not in PACES:
+        raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return pace
+
+
+def paced_seconds(
+    kind: str, trace: Trace | None, fps: float, pace: str, options: dict[str, Any]
+) -> float:
+    """The length ``pace`` gives the ``kind`` animation of this trace / report, capped at
+    :data:`LONGEST` seconds."""
+    d_seconds = DEFAULTS[kind][1]
+    if d_seconds is not None:
+        return float(d_seconds)
+    module = importlib.import_module(f"explainer.animate.{kind}")
+    if kind == "mistakes":
+        what: Any = options.get("report")
+    elif kind == "training":
+        what = options.get("evolution")
+    else:
+        what = trace
+    if what is None or (kind == "training" and not hasattr(what, "views")):
+        return 12.0  # the builder says what is missing
+    if kind == "mistakes" and not hasattr(what, "mistakes"):
+        return 12.0
+    return float(min(LONGEST, module.default_seconds(what, fps, pace)))
+
+
 def build_animation(
     kind: str,
     trace: Trace | None,
@@ -62,28 +99,28 @@ def build_animation(
     seconds: float | None = None,
     size: tuple[int, int] = DEFAULT_SIZE,
     theme: str = "light",
+    pace: str = "class",
     **options: Any,
 ) -> Reel:
-    """The :class:`Reel` of one kind (``options`` go to that kind's ``build_<kind>``)."""
+    """The :class:`Reel` of one kind (``options`` go to that kind's ``build_<kind>``);
+    without ``seconds``, the length ``pace`` gives it."""
     check_kind(kind)
-    d_fps, d_seconds = DEFAULTS[kind]
-    fps = float(fps or d_fps)
-    if not seconds and d_seconds is None:
-        from explainer.animate.forward import default_seconds
-
-        seconds = default_seconds(trace, fps) if trace is not None else 12.0
-    seconds = float(seconds or d_seconds)
+    check_pace(pace)
+    fps = float(fps or DEFAULTS[kind][0])
     w, h = int(size[0]), int(size[1])
     if not (320 <= w <= 3840 and 180 <= h <= 2160):
         raise ExplainerError(f"size {w}x{h} is out of range; use between 320x180 and 3840x2160")
     if not 1 <= fps <= 60:
         raise ExplainerError(f"--fps {fps:g} is out of range; use 1 to 60")
-    if not 1 <= seconds <= 120:
-        raise ExplainerError(f"--seconds {seconds:g} is out of range; use 1 to 120")
-    builder = getattr(importlib.import_module(f"explainer.animate.{kind}"), f"build_{kind}")
+    if seconds and not 1 <= seconds <= MAX_SECONDS:
+        raise ExplainerError(f"--seconds {seconds:g} is out of range; use 1 to {MAX_SECONDS}")
     if kind != "mistakes" and trace is None:
         raise ExplainerError(f"the {kind} animation needs a trace (a digit through a model)")
+    seconds = float(seconds or paced_seconds(kind, trace, fps, pace, options))
+    builder = getattr(importlib.import_module(f"explainer.animate.{kind}"), f"build_{kind}")
     args = (trace,) if kind != "mistakes" else ()
+    if kind != "convolution":  # the convolution steps keep their timing at every pace
+        options["pace"] = pace
     return builder(*args, fps=fps, seconds=seconds, size=(w, h), theme=theme, **options)
 
 
@@ -96,6 +133,7 @@ def render_animation(
     seconds: float | None = None,
     size: tuple[int, int] = DEFAULT_SIZE,
     theme: str = "light",
+    pace: str = "class",
     writer: Any = None,
     **options: Any,
 ) -> Path:
@@ -104,9 +142,12 @@ def render_animation(
 
     ``training`` needs ``evolution=training_evolution(snapshots, trace.image)``
     (:mod:`explainer.insights`); ``mistakes`` needs ``report=mistake_report(evaluate(ckpt))``
-    (:mod:`explainer.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``.
+    (:mod:`explainer.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``;
+    ``pace="class"`` or ``"readme"`` sets the default length (see the module's doc).
     """
     if writer is None:
         check_extension(out_path)
-    reel = build_animation(kind, trace, fps=fps, seconds=seconds, size=size, theme=theme, **options)
+    reel = build_animation(
+        kind, trace, fps=fps, seconds=seconds, size=size, theme=theme, pace=pace, **options
+    )
     return save(reel, out_path, writer)

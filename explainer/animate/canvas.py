@@ -116,9 +116,11 @@ class Canvas:
         scale: style.Scale,
         label: str = "",
         orientation: str = "vertical",
-        ticks: int = 5,
+        ticks: int | Sequence[float] = 5,
+        fontsize: float = 8,
     ):
-        """A colour bar for ``scale`` in the pixel box (ticks and label beside it)."""
+        """A colour bar for ``scale`` in the pixel box (ticks and label beside it); ``ticks``:
+        how many (about), or the tick values."""
         import matplotlib
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
@@ -128,11 +130,14 @@ class Canvas:
             sm = ScalarMappable(Normalize(scale.vmin, scale.vmax), scale.cmap)
             cb = self.fig.colorbar(sm, cax=cax, orientation=orientation)
             cb.outline.set_edgecolor(self.theme.muted)
-            cb.locator = matplotlib.ticker.MaxNLocator(ticks)
-            cb.update_ticks()
-            cax.tick_params(labelsize=8, length=2)
+            if isinstance(ticks, int):
+                cb.locator = matplotlib.ticker.MaxNLocator(ticks)
+                cb.update_ticks()
+            else:
+                cb.set_ticks(list(ticks), labels=[f"{v:g}".replace("-", "−") for v in ticks])
+            cax.tick_params(labelsize=fontsize, length=2)
             if label:
-                cb.set_label(label, fontsize=8)
+                cb.set_label(label, fontsize=fontsize)
         return cb
 
     def render(self) -> np.ndarray:
@@ -238,6 +243,23 @@ def _font_cached(px: int, bold: bool):
     return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), px)
 
 
+def text_width(s: str, pt: float = 9, bold: bool = False) -> float:
+    """Pixel width of ``s`` at ``pt`` points (100 dpi, DejaVu Sans: as matplotlib draws it)."""
+    return float(_font(pt * 100 / 72, bold).getlength(s))
+
+
+def fit_text(s: str, pt: float, width: float, bold: bool = False, least: float = 0.7):
+    """``(text, pt)`` that fits ``width`` pixels: ``s`` at ``pt`` points, else at a smaller
+    size down to ``least`` × ``pt``, else shortened with "…" at that size."""
+    for k in np.linspace(1.0, least, 7):
+        if text_width(s, pt * k, bold) <= width:
+            return s, pt * k
+    small = pt * least
+    while len(s) > 1 and text_width(s + "…", small, bold) > width:
+        s = s[:-1]
+    return s.rstrip() + "…", small
+
+
 def nice_ticks(vmin: float, vmax: float, n: int = 5) -> list[float]:
     """Round tick values inside ``[vmin, vmax]`` (matplotlib's ``MaxNLocator``)."""
     from matplotlib.ticker import MaxNLocator
@@ -297,6 +319,23 @@ class Sketch:
 
     def text_width(self, s: str, pt: float = 9, bold: bool = False) -> float:
         return self.draw.textlength(s, font=_font(pt * 100 / 72, bold))
+
+    def fitted(
+        self,
+        x: float,
+        y: float,
+        s: str,
+        pt: float,
+        width: float,
+        *,
+        bold: bool = False,
+        color: str | None = None,
+        anchor: str = "lm",
+    ) -> float:
+        """:meth:`text` made to fit ``width`` pixels (:func:`fit_text`); its width."""
+        s, pt = fit_text(s, pt, width, bold)
+        self.text(x, y, s, pt, bold=bold, color=color, anchor=anchor)
+        return self.text_width(s, pt, bold)
 
     def box(
         self, box: Box, *, edge: str | None = None, face: str | None = None, lw: int = 1

@@ -20,12 +20,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explainer import style
-from explainer.animate.canvas import Sketch
+from explainer.animate.canvas import Sketch, text_width
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
-from explainer.flowgraph import flow_blocks, record_label
+from explainer.flowgraph import flow_blocks, record_label, tied_classes, verdict
 from explainer.trace import Trace
+
+# seconds: before the first hop, each hop along an arrow, the pause at each block, the end
+PACES = {
+    "class": {"intro": 1.0, "hop": 0.4, "dwell": 1.2, "outro": 4.0},
+    "readme": {"intro": 0.5, "hop": 0.3, "dwell": 0.0, "outro": 0.0},
+}
+LABEL_PT = 7.5
 
 
 @dataclass
@@ -87,7 +94,28 @@ def _geometry(b: Block, u: float) -> tuple[int, int, int, int]:
         slabs = 1 if v.shape[0] == 1 else min(8, 1 + round(1.2 * math.log2(v.shape[0])))
         return side, side, slabs, max(2, int(4 * u))
     height = int(min(210, 40 + 18 * math.log2(max(2, v.size))) * u)
+    if b.kind == "probability":  # one readable row per class, bars as long as the probability
+        return int(40 * u), int(max(height, min(210, 15 * v.size) * u)), 1, 0
     return int(16 * u), height, 1, 0
+
+
+def _label_width(b: Block, k: float) -> float:
+    return max(text_width(x, LABEL_PT * k, bold=True) for x in [*b.lines, b.shape_text])
+
+
+def _names_pt(b: Block, height: int, k: float) -> float:
+    """The class names' size beside the softmax rows: as big as the rows allow."""
+    return min(8 * k, height / max(1, b.values.size) * 0.62 * 72 / 100)
+
+
+def _tail(b: Block, names: list[str], height: int, k: float, u: float) -> float:
+    """Width right of the softmax for its class names (the predicted one with its %)."""
+    if b.kind != "probability":
+        return 6 * u
+    pt = _names_pt(b, height, k)
+    best = max(text_width(f"{n} {confidence_text(float(p))}", pt, True)
+               for n, p in zip(names, b.values, strict=False))  # fmt: skip
+    return max(max(text_width(n, pt) for n in names), best) + 10 * u
 
 
 @dataclass
@@ -103,6 +131,7 @@ class _Slot:
     label_top: float = 0.0
     label_bottom: float = 0.0
     label_x: tuple[float, float] = (0.0, 0.0)
+    line_h: float = 13.0
 
     @property
     def box(self) -> Box:
@@ -119,23 +148,45 @@ class _Slot:
         return min(self.box[0], self.label_top)
 
 
-def _slots(blocks: list[Block], size: tuple[int, int], u: float) -> list[_Slot]:
+def _pack(widths: list[int], label_w: list[float], gap: float, u: float) -> list[float]:
+    """The left edges of blocks of ``widths`` packed from 0: at least ``gap`` apart, and far
+    enough apart that labels on the same side (every second block) do not touch."""
+    xs: list[float] = []
+    for i, w in enumerate(widths):
+        x = 0.0 if i == 0 else xs[-1] + widths[i - 1] + gap
+        if i >= 2:
+            cx_prev = xs[i - 2] + widths[i - 2] / 2
+            x = max(x, cx_prev + (label_w[i] + label_w[i - 2]) / 2 + 6 * u - w / 2)
+        xs.append(x)
+    return xs
+
+
+def _slots(blocks: list[Block], size: tuple[int, int], u: float, k: float = 1.0,
+           names: list[str] | None = None) -> list[_Slot]:  # fmt: skip
+    """Blocks from left to right, far enough apart for their labels, shrunk when the frame
+    is too narrow; the softmax keeps room on its right for the class names."""
     W, H = size
-    geo = [_geometry(b, u) for b in blocks]
-    widths = [g[0] + g[3] * (g[2] - 1) for g in geo]
+    names = names or [str(i) for i in range(blocks[-1].values.size)]
     margin = int(24 * u)
-    gap = (W - 2 * margin - sum(widths) - int(46 * u)) / max(1, len(blocks) - 1)
-    if gap < 10 * u:
-        shrink = (W - 2 * margin - int(46 * u) - 10 * u * (len(blocks) - 1)) / sum(widths)
-        geo = [(max(8, int(g[0] * shrink)), max(8, int(g[1] * shrink)), g[2], g[3]) for g in geo]
-        widths = [g[0] + g[3] * (g[2] - 1) for g in geo]
-        gap = (W - 2 * margin - sum(widths) - int(46 * u)) / max(1, len(blocks) - 1)
+    label_w = [_label_width(b, k) for b in blocks]
+    geo = [_geometry(b, u) for b in blocks]
+    for shrink in np.linspace(1.0, 0.3, 15):
+        g = [(max(8, int(a * shrink)), max(8, int(h * shrink)), n, o) for a, h, n, o in geo]
+        if blocks[-1].kind == "probability":  # its rows stay readable
+            g[-1] = (max(8, int(geo[-1][0] * max(shrink, 0.6))), geo[-1][1], 1, 0)
+        widths = [a + o * (n - 1) for a, _, n, o in g]
+        xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u)
+        tail = _tail(blocks[-1], names, g[-1][1], k, u)
+        room = W - 2 * margin - tail - (max(0.0, label_w[0] / 2 - widths[0] / 2))
+        if xs[-1] + widths[-1] <= room:
+            break
+    lead = max(0.0, label_w[0] / 2 - widths[0] / 2)
+    spare = max(0.0, room - xs[-1] - widths[-1]) / max(1, len(blocks) - 1)
     mid = int(H * 0.47)
-    slots, x = [], margin
-    for (side, height, slabs, off), width in zip(geo, widths, strict=True):
+    slots = []
+    for i, ((side, height, slabs, off), x) in enumerate(zip(g, xs, strict=True)):
         top = mid - height // 2 + off * (slabs - 1) // 2
-        slots.append(_Slot(x, top, side, height, slabs, off))
-        x = round(x + width + gap)
+        slots.append(_Slot(round(margin + lead + x + i * spare), top, side, height, slabs, off))
     return slots
 
 
@@ -160,6 +211,9 @@ def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], p
                               outline=b.colour if paint else t.muted)  # fmt: skip
         return
     n, x0, top, side, height = b.values.size, s.x, s.top, s.side, s.height
+    if b.kind == "probability":
+        _draw_softmax(sk, b, s, paint, names, u)
+        return
     if paint:
         rows = np.arange(height) * n // height
         col = style.colorize(b.values[rows], scale)[:, None, :].repeat(side, 1)
@@ -170,34 +224,48 @@ def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], p
         sk.draw.rectangle((x0, top, x0 + side - 1, top + height - 1), fill=t.panel)
     sk.draw.rectangle((x0 - 1, top - 1, x0 + side, top + height),
                       outline=b.colour if paint else t.muted)  # fmt: skip
-    if b.kind != "probability":
-        return
-    for k, name in enumerate(names):
-        yk = top + (k + 0.5) * height / n
-        hit = paint and k == pred
-        text = f"{name} {confidence_text(float(b.values[k]))}" if hit else name
-        sk.text(x0 + side + 5 * u, yk, text, 8 if hit else 7, bold=hit,
-                color=t.foreground if hit else t.muted)  # fmt: skip
-        if hit:
-            sk.draw.rectangle((x0 - 3, yk - height / n / 2 - 1, x0 + side + 2, yk + height / n / 2),
-                              outline=style.HIGHLIGHT_COLOR, width=2)  # fmt: skip
 
 
-def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float) -> None:
+def _draw_softmax(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], u: float) -> None:
+    """The softmax as one row per class: a bar as long as its probability, the class name on
+    the right, the prediction (every tied class) highlighted with its percentage."""
+    t = sk.theme
+    n, x0, top, side, height = b.values.size, s.x, s.top, s.side, s.height
+    k = max(0.7, u)
+    row = height / n
+    pt = _names_pt(b, height, k)
+    tied = set(tied_classes(b.values)) if paint else set()
+    sk.draw.rectangle((x0 - 1, top - 1, x0 + side, top + height), fill=t.panel,
+                      outline=b.colour if paint else t.muted)  # fmt: skip
+    for i, name in enumerate(names[:n]):
+        y0, y1 = top + i * row + 1, top + (i + 1) * row - 1
+        p = float(b.values[i])
+        hit = i in tied
+        if paint and p * side >= 1:
+            colour = style.HIGHLIGHT_COLOR if hit else t.muted
+            sk.draw.rectangle((x0, y0, x0 + p * side - 1, y1 - 1), fill=colour)
+        text = f"{name} {confidence_text(p)}" if hit else name
+        sk.text(x0 + side + 5 * u, (y0 + y1) / 2, text, pt, bold=hit,
+                color=t.foreground if hit or not paint else t.muted)  # fmt: skip
+
+
+def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float,
+                  tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
     """Labels alternate below / above the blocks; a label that would touch another block, the
     class names or a label already placed goes to the other side, else one row further out."""
     taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
     if blocks[-1].kind == "probability":  # the class names right of the softmax column
         b = slots[-1].box
-        taken.append((b[0], b[1], b[3], b[3] + 60 * u))
+        taken.append((b[0], b[1], b[3], b[3] + tail))
 
     def free(r: tuple[float, float, float, float]) -> bool:
         return all(r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3] for t in taken)
 
+    line_h = 13 * u * k / max(0.7, u)
     for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
         lines = [*b.lines, b.shape_text]
-        half = max(sk.text_width(x, 7.5, bold=True) for x in lines) / 2 + 3 * u
-        depth = 13 * u * len(lines) + 4 * u
+        half = _label_width(b, k) / 2 + 3 * u
+        depth = line_h * len(lines) + 4 * u
         pref = ("below", "above") if i % 2 == 0 else ("above", "below")
         for row in range(6):
             spots = []
@@ -205,8 +273,8 @@ def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float)
                 if side == "below":
                     top = s.top + s.height + 12 * u + row * depth
                 else:
-                    top = s.box[0] - 12 * u - 13 * u * (len(lines) - 1) - row * depth
-                spots.append((top - 7 * u, top + 13 * u * (len(lines) - 1) + 7 * u))
+                    top = s.box[0] - 12 * u - line_h * (len(lines) - 1) - row * depth
+                spots.append((top - 7 * u, top + line_h * (len(lines) - 1) + 7 * u))
             hit = next((sp for sp in spots if free((*sp, s.cx - half, s.cx + half))), None)
             if hit is not None or row == 5:
                 y0, y1 = hit or spots[0]
@@ -214,14 +282,15 @@ def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float)
         taken.append((y0, y1, s.cx - half, s.cx + half))
         s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
         s.label_x = (s.cx - half, s.cx + half)
+        s.line_h = line_h
 
 
-def _draw_labels(sk: Sketch, b: Block, s: _Slot, u: float) -> None:
+def _draw_labels(sk: Sketch, b: Block, s: _Slot, u: float, k: float = 1.0) -> None:
     lines = [*b.lines, b.shape_text]
     for j, line in enumerate(lines):
         last = j == len(lines) - 1
-        sk.text(s.cx, s.label_top + 13 * u * j, line, 7.5, bold=not last, anchor="mm",
-                color=sk.theme.muted if last else sk.theme.foreground)  # fmt: skip
+        sk.text(s.cx, s.label_top + s.line_h * j, line, LABEL_PT * k, bold=not last,
+                anchor="mm", color=sk.theme.muted if last else sk.theme.foreground)  # fmt: skip
 
 
 def _paths(blocks: list[Block], slots: list[_Slot], mid: int, u: float) -> dict:
@@ -274,58 +343,74 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
     """The base (placeholders) and painted pictures, and the edges' polylines."""
     W, H = size
     t = style.theme(theme)
+    k = max(0.7, u)
     margin = int(24 * u)
     mid = int(H * 0.47)
     names = trace.class_names or [str(i) for i in range(len(trace.logits))]
     base = Sketch(size, theme)
     who = trace.checkpoint or trace.architecture
-    base.text(margin, 18 * u, f"Data flow through {who}", 11.5, bold=True)
-    base.text(margin, 38 * u, "Each block is the tensor leaving one step (height: map size, "
-              "depth: channels) in its real values; arrows: what each step reads.", 8.5,
-              color=t.muted)  # fmt: skip
+    base.fitted(margin, 18 * u, f"Data flow through {who}", 11.5 * k, W * 0.46, bold=True)
+    base.fitted(margin, 38 * u, "Each block is the tensor leaving one step (height: map size, "
+                "depth: channels) in its real values; arrows: what each step reads.", 8.5 * k,
+                W - 2 * margin, color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
-    _place_labels(base, blocks, slots, u)
+    tail = _tail(blocks[-1], names, slots[-1].height, k, u)
+    _place_labels(base, blocks, slots, u, tail, k)
     paths = _paths(blocks, slots, mid, u)
     for sk, paint in ((base, False), (painted, True)):
         for b, s in zip(blocks, slots, strict=True):
             _draw_block(sk, b, s, paint, names, trace.prediction, u)
-            _draw_labels(sk, b, s, u)
+            _draw_labels(sk, b, s, u, k)
         for pts in paths.values():
             _draw_path(sk, pts, u)
         _legend(sk, (H - int(44 * u), W, margin), u)
-    summary = f"prediction: {trace.predicted_name} ({confidence_text(trace.confidence)})"
-    if trace.label is not None:
-        summary += "  ✓ correct" if trace.correct else f"  ✗ the label is {names[trace.label]}"
-    painted.text(
-        W - margin,
-        18 * u,
-        summary,
-        11,
-        bold=True,
-        anchor="rm",
-        color=style.CORRECT_COLOR if trace.correct is not False else style.WRONG_COLOR,
-    )
-    return base, painted, paths  # fmt: skip
+    v = verdict(trace.probs, names, trace.label)
+    colour = {"correct": style.CORRECT_COLOR, "wrong": style.WRONG_COLOR}.get(v.state, t.foreground)
+    painted.fitted(W - margin, 18 * u, v.line, 11 * k, W * 0.5, bold=True, anchor="rm",
+                   color=colour)  # fmt: skip
+    return base, painted, paths, tail
+
+
+def default_seconds(trace: Trace, fps: float = 15, pace: str = "class") -> float:
+    """The length at ``pace``: class: 1 s, then 1.6 s per block (0.4 s along the arrow, 1.2 s
+    to say what it is), 4 s on the prediction; readme: 10 s (longer when 0.3 s per arrow needs
+    it)."""
+    p = _pace(pace)
+    n = len(blocks_of(trace))
+    wanted = p["intro"] + (n - 1) * (p["hop"] + p["dwell"]) + p["outro"]
+    need = max(1, round(fps * p["intro"])) + (n - 1) * (max(2, round(fps * p["hop"])) + 1) + 1
+    return float(max(math.ceil(need / fps) + 1, math.ceil(wanted), 10 if pace == "readme" else 1))
+
+
+def _pace(pace: str) -> dict[str, float]:
+    if pace not in PACES:
+        raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return PACES[pace]
 
 
 def build_dataflow(
     trace: Trace,
     *,
     fps: float = 15,
-    seconds: float = 10,
+    seconds: float | None = None,
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
+    pace: str = "class",
 ) -> Reel:
     """The data-flow animation as a :class:`Reel`; ``reel.meta["blocks"]`` lists the blocks,
     ``reel.meta["boxes"]`` their pixel boxes and ``reel.meta["paths"]`` the arrows'
     polylines by ``(source, block)``."""
     blocks = blocks_of(trace)
+    p = _pace(pace)
+    if seconds is None:
+        seconds = default_seconds(trace, fps, pace)
     W, H = size
     u = min(W / 800, H / 450)
     n_frames = round(fps * seconds)
-    slots = _slots(blocks, size, u)
+    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
+    slots = _slots(blocks, size, u, max(0.7, u), names)
     boxes = [s.box for s in slots]
-    base, painted, paths = _sketches(trace, blocks, slots, size, theme, u)
+    base, painted, paths, tail = _sketches(trace, blocks, slots, size, theme, u)
     reel = Reel(base.array(), fps, title=f"data flow: {trace.checkpoint or trace.architecture}")
     s_paint = reel.add_sheet(painted.array())
     r = int(14 * u)
@@ -333,15 +418,19 @@ def build_dataflow(
     dot.draw.ellipse((1, 1, r - 2, r - 2), fill=style.HIGHLIGHT_COLOR, outline=dot.theme.foreground)
     s_dot = reel.add_sheet(dot.array())
 
-    hop = max(2, round(fps * 0.3))
-    intro = max(1, round(fps * 0.5))
+    hop = max(2, round(fps * p["hop"]))
+    intro = max(1, round(fps * p["intro"]))
     need = intro + (len(blocks) - 1) * (hop + 1) + 1
     if need > n_frames:
         raise ExplainerError(
             f"{n_frames} frames are too few for {len(blocks)} blocks; "
             f"use --seconds {need / fps + 1:.0f} or more"
         )
-    dwell = (n_frames - need) // (2 * len(blocks))  # a pause at each block, the rest at the end
+    # a pause at each block (class pace: long enough to name it), the rest at the end
+    dwell = (n_frames - need) // (2 * len(blocks))
+    if p["dwell"]:
+        end = min(round(fps * p["outro"]), (n_frames - need) // 2)
+        dwell = min(round(fps * p["dwell"]), (n_frames - need - end) // len(blocks))
     reel.frame([Paste(s_paint, _grow(slots[0], H, W, u))])
     reel.hold(intro - 1 + dwell)
     for i in range(1, len(blocks)):
@@ -351,31 +440,37 @@ def build_dataflow(
         for h in range(hop):
             px, py = _along(pts, h / max(1, hop - 1))
             at = (max(0, min(H - r, int(py - r / 2))), max(0, min(W - r, int(px - r / 2))))
+            # erase the dot: painted where it left a painted block, unpainted near the next one
+            under = s_paint if h <= hop // 2 else 0
             pastes = (
-                [] if prev is None else [Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r))]
+                [] if prev is None else [Paste(under, (prev[0], prev[0] + r, prev[1], prev[1] + r))]
             )
             pastes.append(Paste(s_dot, (0, r, 0, r), at))
             reel.frame(pastes)
             prev = at
+        last = i == len(blocks) - 1
         reel.frame([Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r)),
-                    Paste(s_paint, _grow(slots[i], H, W, u))])  # fmt: skip
+                    Paste(s_paint, _grow(slots[i], H, W, u, tail if last else 0))])  # fmt: skip
         reel.hold(dwell)
     reel.frame([Paste(s_paint, (0, int(34 * u), W // 2, W))])
     reel.hold(n_frames - reel.n_frames)
-    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths}
+    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace}
     return reel
 
 
-def _grow(s: _Slot, height: int, width: int, u: float) -> Box:
+def _grow(s: _Slot, height: int, width: int, u: float, tail: float = 0.0) -> Box:
     """A block's box widened to take its labels and class names along (within the frame)."""
     y0, y1, x0, x1 = s.box
     top, bottom = min(y0, s.label_top) - 8 * u, max(y1, s.label_bottom) + 8 * u
-    return (max(0, int(top)), min(height, int(bottom)), max(0, x0 - 22), min(width, x1 + 90))
+    left = min(x0 - 22, s.label_x[0] - 2)
+    right = max(x1 + 22, s.label_x[1] + 2, x1 + tail + 4)
+    return (max(0, int(top)), min(height, int(bottom)), max(0, int(left)), min(width, int(right)))
 
 
 def _legend(sk: Sketch, where: tuple[int, int, int], u: float) -> None:
     y, w, x0 = where
     t = sk.theme
+    k = max(0.7, u)
     sk.draw.rectangle((0, y - 6 * u, w, y + 40 * u), fill=t.panel)
     items = [
         (
@@ -401,12 +496,6 @@ def _legend(sk: Sketch, where: tuple[int, int, int], u: float) -> None:
     x = x0
     for rgb, text in items:
         sk.paste((int(y + 8 * u), int(y + 8 * u) + 8, int(x), int(x) + 40), rgb)
-        sk.text(x + 46, y + 12 * u, text, 8)
-        x += 46 + sk.text_width(text, 8) + 26 * u
-    sk.text(
-        x0,
-        y + 29 * u,
-        "Each block shows its most varied channels in front; every map uses its own layer's scale.",
-        7.5,
-        color=t.muted,
-    )
+        x += 46 + sk.fitted(x + 46, y + 12 * u, text, 8 * k, (w - 2 * x0) / 3 - 60 * u) + 26 * u
+    sk.fitted(x0, y + 29 * u, "Each block shows its most varied channels in front; every map "
+              "uses its own layer's scale.", 7.5 * k, w - 2 * x0, color=t.muted)  # fmt: skip

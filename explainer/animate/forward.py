@@ -1,9 +1,12 @@
-"""``forward``: one digit through every layer of the network, revealed layer by layer.
+"""``forward``: one picture through every layer of the network, revealed layer by layer.
 
-Frame layout (800×450 by default): the input digit on the left, the current layer in the
-middle (all channels as a grid, the layer's name, what it does, its output shape and a colour
-bar), the softmax bars on the right, and a row of layer chips along the bottom showing where
-the data is. Dropout layers are skipped: they do nothing at test time.
+Frame layout (800×450 by default): the input on the left, the current layer in the middle
+(all channels as a grid, the layer's name, what it does, its output shape and a colour bar;
+the output record as one row per class with its score), the softmax bars on the right, and a
+row of layer chips along the bottom showing where the data is. Dropout layers are skipped:
+they do nothing at test time. At ``pace="class"`` each layer stays complete on screen for at
+least :data:`CLASS_HOLD` seconds, long enough to say what it does; ``pace="readme"`` is a
+short loop.
 """
 
 from __future__ import annotations
@@ -14,12 +17,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from explainer import style
-from explainer.animate.canvas import Canvas, Sketch, as_tiles, blit, colorize_tiles, grid_boxes
+from explainer.animate.canvas import (
+    Canvas,
+    Sketch,
+    as_tiles,
+    blit,
+    colorize_tiles,
+    fit_text,
+    grid_boxes,
+    text_width,
+)
 from explainer.animate.reel import Box, Paste, Reel
-from explainer.arith import confidence_text
+from explainer.arith import confidence_text, fmt
 from explainer.errors import ExplainerError
-from explainer.flowgraph import chip_label, inputs_text, is_output, output_meaning
+from explainer.flowgraph import (
+    chip_label,
+    inputs_text,
+    is_output,
+    output_meaning,
+    source_title,
+    tied_classes,
+    verdict,
+)
 from explainer.trace import LayerRecord, Trace
+
+CLASS_HOLD = 2.0  # seconds each complete layer stays on screen at class pace
+# seconds: before the first layer, per layer (reveal + hold), of the reveal, after the bars grow
+PACES = {
+    "class": {"intro": 1.5, "stage": 2.5, "reveal": 0.4, "outro": 4.0},
+    "readme": {"intro": 0.6, "stage": 0.8, "reveal": 0.5, "outro": 1.6},
+}
+
+
+def pace_of(pace: str) -> dict[str, float]:
+    if pace not in PACES:
+        raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return PACES[pace]
 
 
 @dataclass
@@ -34,6 +67,7 @@ class Stage:
     scale: style.Scale
     chip: str = "op"  # a few letters for the layer chip (conv, BN, tanh, add...)
     output: str = ""  # for the model's output record: what its values mean
+    note: str = ""  # under a vector: what reads it (a hidden layer is not class scores)
 
     @property
     def spatial(self) -> bool:
@@ -43,10 +77,15 @@ class Stage:
 def stages_of(trace: Trace) -> list[Stage]:
     """The layers the animation shows, in order (every captured layer except dropout)."""
     out = []
+    k = len(trace.class_names) or len(trace.logits)
     for r in trace.layers:
         if r.kind == "dropout":
             continue
-        out.append(_stage(r, output_meaning(r) if is_output(trace, r) else ""))
+        st = _stage(r, output_meaning(r) if is_output(trace, r) else "")
+        if not st.output and not st.spatial and st.values.size == k:
+            readers = ", ".join(c.name for c in trace.consumers(r.name)) or "nothing"
+            st.note = f"{k} hidden values, not class scores yet: read by {readers}"
+        out.append(st)
     if not out:
         raise ExplainerError("this trace has no layers to show; capture it with all layers")
     return out
@@ -73,12 +112,15 @@ def _stage(r: LayerRecord, output: str = "") -> Stage:
     )
 
 
-def default_seconds(trace: Trace, fps: float = 15) -> float:
-    """0.8 s per layer shown plus 2.2 s for the input and the prediction, at least 10 s, and
-    long enough for two frames per layer at ``fps``."""
-    n = len(stages_of(trace))
-    need = math.ceil((2 * (n + 1) + 2 + round(fps * 0.6) + round(fps * 1.6)) / fps)
-    return max(10.0, round(0.8 * (n + 1) + 2.2), need)
+def default_seconds(trace: Trace, fps: float = 15, pace: str = "class") -> float:
+    """The length that gives every layer its time at ``pace`` (class: 2.5 s per layer, 1.5 s
+    before and 4 s after; readme: 0.8 s per layer, at least 10 s), and at least two frames
+    per layer at ``fps``."""
+    p = pace_of(pace)
+    n = len(stages_of(trace)) + 1  # the softmax bars are a stage too
+    need = math.ceil((2 * n + round(fps * p["intro"]) + round(fps * p["outro"])) / fps)
+    wanted = p["intro"] + p["stage"] * n + p["outro"]
+    return float(max(need, math.ceil(wanted), 10 if pace == "readme" else 1))
 
 
 @dataclass
@@ -89,79 +131,104 @@ class ForwardLayout:
     center: Box
     bars: Box
     chips: list[Box]
+    label_w: int = 0  # the class names' column left of the bars
+    k: float = 1.0  # font scale
 
 
-def _layout(size: tuple[int, int], n_stages: int, label_chars: int) -> ForwardLayout:
+def font_scale(size: tuple[int, int]) -> float:
+    """Fonts grow with the frame (a 1280×720 projector gets 1.6×) and shrink to 0.7× at most."""
+    return max(0.7, min(size[0] / 800, size[1] / 450))
+
+
+def _layout(size: tuple[int, int], n_stages: int, names: list[str]) -> ForwardLayout:
     w, h = size
     u = min(w / 800, h / 450)
+    k = font_scale(size)
     f = max(1, int(84 * u) // 28)
-    top = int(48 * u)
+    top = int(58 * u)
     chip_h = int(22 * u)
     chips_y = h - int(14 * u) - chip_h
     center_bottom = chips_y - int(16 * u)
     x_in = int(18 * u)
-    inp = (top + int(40 * u), top + int(40 * u) + 28 * f, x_in, x_in + 28 * f)
+    inp = (top + int(34 * u), top + int(34 * u) + 28 * f, x_in, x_in + 28 * f)
     bars_w = int(120 * u)
     bars_x1 = w - int(42 * u)
-    bars = (top + int(34 * u), center_bottom - int(34 * u), bars_x1 - bars_w, bars_x1)
-    label_w = int((label_chars * 7 + 14) * u)
-    center = (
-        top - int(6 * u),
-        center_bottom,
-        inp[3] + int(34 * u),
-        bars[2] - label_w - int(26 * u),
-    )
-    n = n_stages
+    label_w = int(max(text_width(n, 8.5 * k) for n in names) + 8 * u)
+    bars = (top + int(30 * u), center_bottom - int(30 * u), bars_x1 - bars_w, bars_x1)
+    left = max(inp[3], x_in + int(text_width("28×28 pixels", 8.5 * k))) + int(30 * u)
+    center = (top - int(4 * u), center_bottom, left, bars[2] - label_w - int(24 * u))
     x0, x1 = int(16 * u), w - int(16 * u)
-    step = (x1 - x0) / n
+    step = (x1 - x0) / n_stages
     chips = [
         (chips_y, chips_y + chip_h, int(x0 + i * step) + 1, int(x0 + (i + 1) * step) - 1)
-        for i in range(n)
+        for i in range(n_stages)
     ]
-    return ForwardLayout(inp, center, bars, chips)
+    return ForwardLayout(inp, center, bars, chips, label_w, k)
+
+
+def _class_rows(
+    sk: Sketch, stage: Stage, grid: Box, names: list[str], k: float
+) -> tuple[list[Box], list[np.ndarray]]:
+    """The output record as one row per class: name, a colour cell, the value."""
+    y0, y1, x0, x1 = grid
+    n = len(names)
+    row = max(4, min((y1 - y0) // n, int(30 * k)))
+    pt = min(8.5 * k, row * 0.55 * 72 / 100)
+    name_w = max(text_width(s, pt) for s in names) + 6
+    cell_w = max(row, min(int((x1 - x0) * 0.35), int(110 * k)))
+    top = y0 + ((y1 - y0) - row * n) // 2
+    cx0 = int(x0 + min(name_w, (x1 - x0) * 0.45))
+    boxes, pictures = [], []
+    for i, (name, v) in enumerate(zip(names, stage.values, strict=True)):
+        b = (top + i * row + 1, top + (i + 1) * row - 1, cx0, cx0 + cell_w)
+        boxes.append(b)
+        pictures.append(np.broadcast_to(style.colorize(v, stage.scale), (1, 1, 3)).copy())
+        mid = (b[0] + b[1]) / 2
+        sk.fitted(cx0 - 6, mid, name, pt, cx0 - 6 - x0, anchor="rm")
+        sk.text(cx0 + cell_w + 6, mid, fmt(float(v), 2), pt, color=sk.theme.muted)
+    return boxes, pictures
 
 
 def _stage_sheets(
-    stage: Stage, size: tuple[int, int], theme: str, class_names: list[str]
+    stage: Stage, size: tuple[int, int], theme: str, class_names: list[str], k: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
     """``(empty, done, reveal_boxes)`` pictures of the centre region for one stage."""
     w, h = size
     u = min(w / 440, h / 340)
     sk = Sketch(size, theme)
     t = sk.theme
-    sk.text(0, 10 * u, stage.title, 10.5, bold=True)
-    sk.text(0, 28 * u, stage.subtitle, 8.5, color=t.muted)
     cb_w = int(11 * u)
-    grid = (int(42 * u), h - 2, 0, w - cb_w - int(36 * u))
-    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(30 * u), w - int(30 * u))
-    sk.colorbar(cb, stage.scale)
-    labels: list[str] = []
+    text_w = w - 4
+    sk.fitted(0, 10 * k, stage.title, 10.5 * k, text_w, bold=True)
+    sk.fitted(0, 28 * k, stage.subtitle, 8.5 * k, text_w, color=t.muted)
+    grid = (int(44 * k), h - int(6 * k), 0, w - cb_w - int(40 * k))
+    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(34 * k), w - int(34 * k))
+    sk.colorbar(cb, stage.scale, pt=7.5 * k)
+    labelled = bool(stage.output) and stage.values.size == len(class_names) <= 20
     if stage.spatial:
         ch, hh, ww = stage.values.shape
         boxes = grid_boxes(ch, (hh, ww), grid, gap=2 if ch > 16 else 4)
         pictures = [style.colorize(v, stage.scale) for v in stage.values]
         units = boxes
+    elif labelled:
+        area = (grid[0] + int(4 * k), grid[1] - int(22 * k), grid[2], grid[3])
+        boxes, pictures = _class_rows(sk, stage, area, class_names, k)
+        units = boxes
+        sk.fitted((grid[2] + grid[3]) / 2, grid[1] - 10 * k, stage.output, 8 * k,
+                  grid[3] - grid[2], color=t.muted, anchor="mm")  # fmt: skip
     else:
         tiles = as_tiles(stage.values)
-        if stage.output and stage.values.size == len(class_names):
-            labels = class_names
-            grid = (grid[0], grid[1] - int(40 * u), grid[2], grid[3])
+        note = stage.note or stage.output
+        if note:
+            grid = (grid[0], grid[1] - int(30 * k), grid[2], grid[3])
         boxes = grid_boxes(1, tiles.shape, grid)
         pictures = [colorize_tiles(tiles, stage.scale, style.hex_to_rgb(t.panel))]
         y0, y1, x0, x1 = boxes[0]
         cell = (y1 - y0) // tiles.shape[0]
         units = [(y0 + r * cell, y0 + (r + 1) * cell, x0, x1) for r in range(tiles.shape[0])]
-        for i, name in enumerate(labels):
-            sk.text(x0 + (i + 0.5) * cell, y1 + 10 * u, name, 8.5, anchor="mt")
-        if labels:
-            sk.text(
-                (x0 + x1) / 2,
-                y1 + 30 * u,
-                stage.output,
-                8,
-                color=t.muted,
-                anchor="mt",
-            )
+        if note:
+            sk.fitted((grid[2] + grid[3]) / 2, y1 + 16 * k, note, 8 * k, grid[3] - grid[2],
+                      color=t.muted, anchor="mt")  # fmt: skip
     for b in boxes:
         sk.box(b)
     empty = sk.array()
@@ -169,8 +236,109 @@ def _stage_sheets(
     panel = style.hex_to_rgb(t.panel)
     for b, pic in zip(boxes, pictures, strict=True):
         empty[b[0] : b[1], b[2] : b[3]] = panel
-        blit(done, b, pic)
+        if pic.shape[:2] == (1, 1):
+            done[b[0] : b[1], b[2] : b[3]] = pic[0, 0]
+        else:
+            blit(done, b, pic)
     return empty, done, units
+
+
+def _static(trace: Trace, stages: list[Stage], lay: ForwardLayout, size, theme, names):
+    """The matplotlib frame drawn once: header, input, empty softmax chart, block labels."""
+    cv = Canvas(size, theme)
+    t, k = cv.theme, lay.k
+    u = min(size[0] / 800, size[1] / 450)
+    who = trace.checkpoint or trace.architecture
+    x_left = lay.input[2]
+    title, pt = fit_text(f"Forward pass through {who}", 11.5 * k, size[0] * 0.55, bold=True)
+    cv.text(x_left, 18 * u, title, fontsize=pt, weight="bold")
+    src = source_title(trace)
+    if src:
+        src, pt = fit_text(src, 9 * k, size[0] * 0.55)
+        cv.text(x_left, 38 * u, src, fontsize=pt, color=t.muted)
+    y0, y1, x0, x1 = lay.input
+    col_w = lay.center[2] - x0 - 8 * u
+    cv.text(x0, y0 - 12 * u, "input", fontsize=10 * k, weight="bold")
+    cv.box(lay.input, edge=t.muted, lw=0.8)
+    text, pt = fit_text("28×28 pixels", 8.5 * k, col_w)
+    cv.text(x0, y1 + 12 * u, text, fontsize=pt, color=t.muted)
+    if trace.label is not None:
+        text, pt = fit_text(f"label: {names[trace.label]}", 9.5 * k, col_w)
+        cv.text(x0, y1 + 30 * u, text, fontsize=pt)
+    bar_w = max(x1 - x0, int(60 * u))
+    cv.text(x0, y1 + 48 * u, "pixel value", fontsize=7.5 * k, color=t.muted)
+    cv.colorbar((y1 + 56 * u, y1 + 64 * u, x0, x0 + bar_w), style.scale_for(trace.image, "input"),
+                orientation="horizontal", ticks=[0, 1], fontsize=7.5 * k)  # fmt: skip
+    mid = (y0 + y1) / 2
+    cv.arrow((x1 + 6 * u, mid), (lay.center[2] - 6 * u, mid))
+    by0, by1, bx0, _ = lay.bars
+    k_cls = len(trace.probs)
+    # into the chart between two class rows, left of the names: it never lands on a label
+    y_arrow = by0 + (k_cls // 2) / max(1, k_cls) * (by1 - by0)
+    cv.arrow((lay.center[3] + 2 * u, y_arrow), (bx0 - lay.label_w - 4 * u, y_arrow))
+    head, pt = fit_text("softmax: probability", 10 * k, size[0] - (bx0 - lay.label_w) - 8 * u,
+                        bold=True)  # fmt: skip
+    cv.text(bx0 - lay.label_w, by0 - 20 * u, head, fontsize=pt, weight="bold")
+    ax = cv.axes(lay.bars)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(k_cls - 0.5, -0.5)
+    row_px = (by1 - by0) / max(1, k_cls)
+    ax.set_yticks(range(k_cls), names, fontsize=min(8.5 * k, row_px * 0.6 * 72 / 100))
+    ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=8 * k)
+    ax.tick_params(length=2)
+    for sp in ("top", "right"):
+        ax.spines[sp].set_visible(False)
+    _block_labels(cv, stages, lay.chips, u, k)
+    return cv, ax
+
+
+def _final_sheet(sk: Sketch, trace: Trace, ax, lay: ForwardLayout, names, size) -> None:
+    """The bars at their lengths, the percentages and the verdict, on the "active" sheet."""
+    t, k = sk.theme, lay.k
+    u = min(size[0] / 800, size[1] / 450)
+    probs = trace.probs
+    tied = set(tied_classes(probs))
+    to_px = ax.transData.transform
+    for i, p in enumerate(probs):
+        (xa, ya), (xb, yb) = to_px([(0, i - 0.36), (float(p), i + 0.36)])
+        colour = style.HIGHLIGHT_COLOR if i in tied else t.muted
+        if xb - xa >= 1:
+            sk.draw.rectangle((xa + 1, size[1] - ya, xb, size[1] - yb - 1), fill=colour)
+        if p >= 0.005:
+            text, y = confidence_text(float(p)), size[1] - (ya + yb) / 2
+            pt = min(7.5 * k, abs(yb - ya) * 0.9 * 72 / 100)
+            if xb + 6 * u + sk.text_width(text, pt) < size[0]:
+                sk.text(xb + 4 * u, y, text, pt)
+            else:  # no room right of a long bar: inside its end
+                ink = style.text_on(style.hex_to_rgb(colour))
+                sk.text(xb - 3 * u, y, text, pt, anchor="rm", color=ink)
+    v = verdict(probs, names, trace.label)
+    colour = {"correct": style.CORRECT_COLOR, "wrong": style.WRONG_COLOR}.get(v.state, t.foreground)
+    room = size[0] * 0.42
+    sk.fitted(size[0] - 16 * u, 18 * u, v.text, 10.5 * k, room, bold=True, color=colour,
+              anchor="rm")  # fmt: skip
+    if v.note:
+        sk.fitted(size[0] - 16 * u, 38 * u, v.note, 9.5 * k, room, bold=True, color=colour,
+                  anchor="rm")  # fmt: skip
+
+
+def _timing(n_stages: int, fps: float, seconds: float, pace: str) -> tuple[int, int, int, int]:
+    """``(intro, per_stage, reveal, n_frames)`` in frames."""
+    p = pace_of(pace)
+    n_frames = round(fps * seconds)
+    intro, outro = round(fps * p["intro"]), round(fps * p["outro"])
+    spare = n_frames - (p["intro"] + p["outro"]) * fps
+    if spare < p["stage"] * fps * (n_stages + 1):  # a shorter --seconds: shorter ends first
+        intro, outro = round(fps * 0.6), round(fps * 1.6)
+    per_stage = (n_frames - intro - outro) // (n_stages + 1)
+    if per_stage < 2:
+        need = (2 * (n_stages + 1) + intro + outro) / fps
+        raise ExplainerError(
+            f"{seconds:g} s at {fps:g} frames/s is too short for {n_stages} layers; "
+            f"use --seconds {math.ceil(need)} or more"
+        )
+    reveal = max(1, min(round(fps * p["reveal"]), per_stage - 1))
+    return intro, per_stage, reveal, n_frames
 
 
 def build_forward(
@@ -180,73 +348,23 @@ def build_forward(
     seconds: float | None = None,
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
+    pace: str = "class",
 ) -> Reel:
     """The forward animation of ``trace`` as a :class:`Reel` with ``round(fps * seconds)``
-    frames of ``size`` pixels (default length: 0.8 s per layer plus 2.2 s, at least 10 s).
+    frames of ``size`` pixels (default length: :func:`default_seconds` at ``pace``).
 
-    ``reel.meta`` holds the layout: ``panels[layer]`` (the frame boxes of each channel, or of
-    the vector's tile rows), ``shown[layer]`` (the first frame where that layer is complete)
-    and ``schedule`` (per frame: stage, revealed units, units)."""
+    ``reel.meta`` holds the layout: ``panels[layer]`` (the frame boxes of each channel, of
+    the vector's tile rows, or of each class row), ``shown[layer]`` (the first frame where
+    that layer is complete), ``until[layer]`` (the first frame of the next layer) and
+    ``schedule`` (per frame: stage, revealed units, units)."""
     stages = stages_of(trace)
     if seconds is None:
-        seconds = default_seconds(trace, fps)
-    n_frames = round(fps * seconds)
-    intro, outro = round(fps * 0.6), round(fps * 1.6)
-    per_stage = (n_frames - intro - outro) // (len(stages) + 1)
-    if per_stage < 2:
-        need = (2 * (len(stages) + 1) + intro + outro) / fps
-        raise ExplainerError(
-            f"{seconds:g} s at {fps:g} frames/s is too short for {len(stages)} layers; "
-            f"use --seconds {math.ceil(need)} or more"
-        )
+        seconds = default_seconds(trace, fps, pace)
+    intro, per_stage, reveal, n_frames = _timing(len(stages), fps, seconds, pace)
     names = trace.class_names or [str(i) for i in range(len(trace.logits))]
-    lay = _layout(size, len(stages) + 1, max(len(n) for n in names))
-    cv = Canvas(size, theme)
-    t = cv.theme
+    lay = _layout(size, len(stages) + 1, names)
     u = min(size[0] / 800, size[1] / 450)
-
-    # --- the static frame: header, input, empty softmax chart, chips -----------------------
-    src = f"  ·  {trace.source}" if trace.source else ""
-    cv.text(
-        lay.input[2],
-        18 * u,
-        f"Forward pass through {trace.checkpoint or trace.architecture}{src}",
-        fontsize=11.5,
-        weight="bold",
-    )
-    y0, y1, x0, x1 = lay.input
-    cv.text(x0, y0 - 12 * u, "input", fontsize=10, weight="bold")
-    cv.box(lay.input, edge=t.muted, lw=0.8)
-    cv.text(x0, y1 + 12 * u, "1×28×28 pixels", fontsize=8.5, color=t.muted)
-    if trace.label is not None:
-        cv.text(x0, y1 + 28 * u, f"label: {names[trace.label]}", fontsize=9.5)
-    cv.colorbar(
-        (y1 + 46 * u, y1 + 54 * u, x0, x1),
-        style.scale_for(trace.image, "input"),
-        orientation="horizontal",
-        ticks=2,
-    )
-    cv.text(x0, y1 + 78 * u, "ink", fontsize=8, color=t.muted)
-    mid = (y0 + y1) / 2
-    cv.arrow((x1 + 6 * u, mid), (lay.center[2] - 6 * u, mid))
-    cv.arrow(
-        (lay.center[3] + 2 * u, mid),
-        (lay.bars[2] - 8 * u - 7 * u * max(len(n) for n in names), mid),
-    )
-
-    by0, by1, bx0, bx1 = lay.bars
-    cv.text(bx0 - 40 * u, by0 - 22 * u, "softmax: probability", fontsize=10, weight="bold")
-    ax = cv.axes(lay.bars)
-    probs = trace.probs
-    k = len(probs)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(k - 0.5, -0.5)
-    ax.set_yticks(range(k), names, fontsize=8.5)
-    ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=8)
-    ax.tick_params(length=2)
-    for sp in ("top", "right"):
-        ax.spines[sp].set_visible(False)
-    _block_labels(cv, stages, lay.chips, u)
+    cv, ax = _static(trace, stages, lay, size, theme, names)
     plain = cv.render()
     blit(plain, lay.input, style.colorize(trace.image, style.scale_for(trace.image, "input")))
     # Everything that changes is drawn with Pillow on copies of that one matplotlib render.
@@ -256,29 +374,11 @@ def build_forward(
     for state in ("waiting", "active", "visited"):
         sk = Sketch.on(plain, theme)
         for b, lab, kind in zip(lay.chips, chip_labels, chip_kinds, strict=True):
-            _chip(sk, b, lab, style.KIND_COLORS.get(kind, style.KIND_COLORS["other"]), state, u)
+            colour = style.KIND_COLORS.get(kind, style.KIND_COLORS["other"])
+            _chip(sk, b, lab, colour, state, u, lay.k)
         sheets[state] = sk
-    final = sheets["active"]
-    to_px = ax.transData.transform
-    for i, p in enumerate(probs):
-        (xa, ya), (xb, yb) = to_px([(0, i - 0.36), (float(p), i + 0.36)])
-        colour = style.HIGHLIGHT_COLOR if i == trace.prediction else t.muted
-        if xb - xa >= 1:
-            final.draw.rectangle((xa + 1, size[1] - ya, xb, size[1] - yb - 1), fill=colour)
-        if p >= 0.005:
-            text, y = confidence_text(float(p)), size[1] - (ya + yb) / 2
-            if xb + 6 * u + final.text_width(text, 7.5) < size[0]:
-                final.text(xb + 4 * u, y, text, 7.5)
-            else:  # no room right of a long bar: inside its end
-                ink = style.text_on(style.hex_to_rgb(colour))
-                final.text(xb - 3 * u, y, text, 7.5, anchor="rm", color=ink)
-    verdict = ""
-    if trace.correct is not None:
-        verdict = "  ✓" if trace.correct else f"  ✗ (label {names[trace.label]})"
-    ok = style.CORRECT_COLOR if trace.correct is not False else style.WRONG_COLOR
-    summary = f"prediction: {trace.predicted_name}  {confidence_text(trace.confidence)}{verdict}"
-    final.text(size[0] - 16 * u, 38 * u, summary, 10, bold=True, color=ok, anchor="rm")
-    base, final, visited = sheets["waiting"].array(), final.array(), sheets["visited"].array()
+    _final_sheet(sheets["active"], trace, ax, lay, names, size)
+    base, final, visited = (sheets[s].array() for s in ("waiting", "active", "visited"))
 
     reel = Reel(base, fps, title=f"forward pass: {trace.checkpoint or trace.architecture}")
     s_final, s_visited = reel.add_sheet(final), reel.add_sheet(visited)
@@ -286,6 +386,7 @@ def build_forward(
     csize = (cx1 - cx0, cy1 - cy0)
     panels: dict[str, list[Box]] = {}
     shown: dict[str, int] = {}
+    until: dict[str, int] = {}
 
     # what each frame shows: (stage, revealed units, units); stage -1 = input only,
     # len(stages) = the softmax bars (bench/bench_render.py replays it with matplotlib)
@@ -301,7 +402,9 @@ def build_forward(
     reel.hold(intro - 1)
     previous_chip: Box | None = None
     for i, stage in enumerate(stages):
-        empty, done, units = _stage_sheets(stage, csize, theme, names)
+        if i:
+            until[stages[i - 1].name] = reel.n_frames
+        empty, done, units = _stage_sheets(stage, csize, theme, names, lay.k)
         s_empty, s_done = reel.add_sheet(empty), reel.add_sheet(done)
         chip = lay.chips[i]
         first = [Paste(s_empty, (0, csize[1], 0, csize[0]), (cy0, cx0)), Paste(s_final, chip)]
@@ -310,8 +413,7 @@ def build_forward(
         previous_chip = chip
         reel.frame(first)
         mark(i, 0, len(units))
-        steps = max(1, min(len(units), int(per_stage * 0.6) - 1))
-        batches = np.array_split(np.arange(len(units)), steps)
+        batches = np.array_split(np.arange(len(units)), max(1, min(len(units), reveal)))
         for batch in batches:
             reel.frame(
                 [Paste(s_done, units[j], (units[j][0] + cy0, units[j][2] + cx0)) for j in batch]
@@ -320,27 +422,31 @@ def build_forward(
         shown[stage.name] = reel.n_frames - 1
         panels[stage.name] = [(b[0] + cy0, b[1] + cy0, b[2] + cx0, b[3] + cx0) for b in units]
         reel.hold(per_stage - 1 - len(batches))
+    until[stages[-1].name] = reel.n_frames
 
     # --- softmax: the bars grow, the prediction appears -------------------------------------
     reel.frame([Paste(s_final, lay.chips[-1]), Paste(s_visited, previous_chip)])
-    grow = max(1, per_stage // 2)
+    grow = max(1, min(per_stage // 2, round(fps * 0.8)))
     mark(len(stages), 0, grow)
+    by0, by1, bx0, bx1 = lay.bars
     bar_area = (by0 - 2, by1 + 2, bx0 - 1, bx1 + int(40 * u))
     for g in range(1, grow + 1):
         x = bx0 + round((bar_area[3] - bx0) * g / grow)
         reel.frame([Paste(s_final, (bar_area[0], bar_area[1], bx0, x))])
         mark(len(stages), g, grow)
-    reel.frame([Paste(s_final, (int(26 * u), int(50 * u), size[0] // 2, size[0]))])
+    reel.frame([Paste(s_final, (0, int(50 * u), size[0] // 2, size[0]))])
     reel.hold(n_frames - reel.n_frames)
     mark(len(stages), grow, grow)
     schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
-    reel.meta = {"panels": panels, "shown": shown, "stages": stages, "layout": lay}
-    reel.meta["schedule"] = schedule
+    reel.meta = {"panels": panels, "shown": shown, "until": until, "stages": stages,
+                 "layout": lay, "schedule": schedule, "pace": pace}  # fmt: skip
     return reel
 
 
-def _block_labels(cv: Canvas, stages: list[Stage], chips: list[Box], u: float) -> None:
+def _block_labels(cv: Canvas, stages: list[Stage], chips: list[Box], u: float, k: float) -> None:
     """Block names (``block1``...) above runs of chips that share a prefix."""
+    from matplotlib.lines import Line2D
+
     groups: list[tuple[str, int, int]] = []
     for i, s in enumerate(stages):
         block = s.name.split(".")[0] if "." in s.name else ""
@@ -353,38 +459,29 @@ def _block_labels(cv: Canvas, stages: list[Stage], chips: list[Box], u: float) -
             continue
         y = chips[a][0] - 6 * u
         cv.fig.add_artist(
-            __import__("matplotlib.lines", fromlist=["Line2D"]).Line2D(
-                [cv.fx(chips[a][2] + 1), cv.fx(chips[b][3] - 1)], [cv.fy(y), cv.fy(y)],
-                transform=cv.fig.transFigure, color=cv.theme.muted, linewidth=0.8,
-            )
+            Line2D([cv.fx(chips[a][2] + 1), cv.fx(chips[b][3] - 1)], [cv.fy(y), cv.fy(y)],
+                   transform=cv.fig.transFigure, color=cv.theme.muted, linewidth=0.8)
         )  # fmt: skip
-        cv.text(
-            (chips[a][2] + chips[b][3]) / 2,
-            y - 7 * u,
-            block,
-            ha="center",
-            fontsize=7.5,
-            color=cv.theme.muted,
-        )
+        text, pt = fit_text(block, 7.5 * k, chips[b][3] - chips[a][2])
+        cv.text((chips[a][2] + chips[b][3]) / 2, y - 7 * u, text, ha="center", fontsize=pt,
+                color=cv.theme.muted)  # fmt: skip
 
 
-def _chip(sk: Sketch, box: Box, label: str, colour: str, state: str, u: float) -> None:
+def _chip(sk: Sketch, box: Box, label: str, colour: str, state: str, u: float, k: float) -> None:
     """One layer chip: ``waiting`` (outlined in its kind's colour), ``active`` (filled) or
-    ``visited`` (greyed)."""
+    ``visited`` (a tint of its colour). Every state reads on both themes."""
     y0, y1, x0, x1 = box
     t = sk.theme
-    face = {"waiting": t.panel, "active": colour, "visited": t.background}[state]
-    edge = t.muted if state == "visited" else colour
+    face = {
+        "waiting": t.panel,
+        "active": colour,
+        "visited": style.mix(colour, t.background, 0.35),
+    }[state]
+    edge = style.mix(colour, t.foreground, 0.8) if state == "active" else colour
     sk.draw.rounded_rectangle(
-        (x0, y0, x1 - 1, y1 - 1), radius=max(2, int(3 * u)), fill=face, outline=edge, width=1
-    )
-    ink = (
-        style.text_on(style.hex_to_rgb(colour))
-        if state == "active"
-        else t.muted
-        if state == "visited"
-        else t.foreground
-    )
-    sk.text(
-        (x0 + x1) / 2, (y0 + y1) / 2, label, 7.5, bold=state == "active", color=ink, anchor="mm"
-    )
+        (x0, y0, x1 - 1, y1 - 1), radius=max(2, int(3 * u)), fill=face, outline=edge,
+        width=max(1, round(1.4 * u)),
+    )  # fmt: skip
+    ink = style.text_on(style.hex_to_rgb(colour)) if state == "active" else t.foreground
+    sk.fitted((x0 + x1) / 2, (y0 + y1) / 2, label, 7.5 * k, x1 - x0 - 3, bold=state == "active",
+              color=ink, anchor="mm")  # fmt: skip

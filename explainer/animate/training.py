@@ -5,7 +5,9 @@ It draws a :class:`~explainer.insights.TrainingEvolution` (made by
 ``models/snapshots/<name>_epochNN.pt`` then the final checkpoint): for each snapshot the first
 layer's weights (conv kernels, or a dense layer's per-unit templates), one digit's values after
 that layer's activation, and the confusion matrix with the accuracy. It loads nothing and runs
-no model.
+no model. The caption says what was measured between snapshots: how much the first layer's
+weights changed (cosine similarity with the first snapshot, relative change) and the accuracy.
+At ``pace="class"`` each snapshot stays 4 s on screen.
 """
 
 from __future__ import annotations
@@ -15,9 +17,43 @@ import numpy as np
 from explainer import style
 from explainer.animate.canvas import Sketch, as_tiles, colorize_tiles, grid_boxes
 from explainer.animate.reel import Paste, Reel
+from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
+from explainer.flowgraph import item_word
 from explainer.insights import TrainingEvolution
 from explainer.trace import Trace
+
+PACES = {"class": 4.0, "readme": 2.0}  # seconds per snapshot
+
+
+def default_seconds(evolution: TrainingEvolution, fps: float = 10, pace: str = "class") -> float:
+    """``PACES[pace]`` seconds per snapshot."""
+    if pace not in PACES:
+        raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return float(max(1, round(PACES[pace] * len(evolution.views))))
+
+
+def weight_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``(cosine similarity, relative change ‖b − a‖ / ‖a‖)`` of two snapshots' weights."""
+    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+    cos = float(x @ y / (nx * ny)) if nx and ny else float("nan")
+    return cos, float(np.linalg.norm(y - x) / nx) if nx else float("nan")
+
+
+def change_caption(views: list, i: int) -> str:
+    """What was measured at snapshot ``i``, compared with the first snapshot."""
+    v, first = views[i], views[0]
+    name = v.kernels_title.split(":")[0]
+    acc = confidence_text(v.accuracy)
+    if i == 0:
+        return f"{first.label}: {name}'s weights as they start; accuracy {acc}."
+    cos, rel = weight_change(first.kernels, v.kernels)
+    how = "barely changed" if cos > 0.99 else "changed a little" if cos > 0.9 else "changed a lot"
+    return (
+        f"{name}'s weights vs {first.label}: cosine similarity {cos:.4f} (1 = unchanged), "
+        f"{rel:.1%} apart: {how}. Accuracy {confidence_text(first.accuracy)} → {acc}."
+    )
 
 
 def build_training(
@@ -25,9 +61,10 @@ def build_training(
     *,
     evolution: TrainingEvolution,
     fps: float = 10,
-    seconds: float = 10,
+    seconds: float | None = None,
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
+    pace: str = "class",
 ) -> Reel:
     """The training animation of ``evolution`` (see
     :func:`explainer.insights.training_evolution`); ``trace`` names the digit whose values
@@ -40,9 +77,12 @@ def build_training(
     views = evolution.views
     if len(views) < 2:
         raise ExplainerError("the training animation needs at least two snapshots")
+    if seconds is None:
+        seconds = default_seconds(evolution, fps, pace)
     names = trace.class_names or [str(i) for i in range(10)]
     W, H = size
     u = min(W / 800, H / 450)
+    k = max(0.7, u)
     n = len(views)
     n_frames = round(fps * seconds)
     per = n_frames // n
@@ -55,14 +95,17 @@ def build_training(
     # at most 16 maps, big enough to read: the channels most active in the final model
     last = views[-1].maps
     keep = sorted(np.argsort(np.abs(last.reshape(len(last), -1)).max(1))[::-1][:16].tolist())
-    digit = names[trace.label] if trace.label is not None else "digit"
+    word = item_word(trace.dataset, names)
+    digit = names[trace.label] if trace.label is not None else word
+    test_set = evolution.test_set.replace("digits", item_word(trace.dataset, names, plural=True))
     sheets = []
     for i, v in enumerate(views):
         sk = Sketch(size, theme)
         t = sk.theme
-        sk.text(16 * u, 18 * u, f"Training {evolution.architecture}: {v.label}", 11.5, bold=True)
-        sk.text(W - 16 * u, 18 * u, f"accuracy {v.accuracy:.1%} on {evolution.test_set}", 10,
-                bold=True, anchor="rm", color=t.accent)  # fmt: skip
+        sk.fitted(16 * u, 18 * u, f"Training {evolution.architecture}: {v.label}", 11.5 * k,
+                  W * 0.48, bold=True)  # fmt: skip
+        sk.fitted(W - 16 * u, 18 * u, f"accuracy {confidence_text(v.accuracy)} on {test_set}",
+                  10 * k, W * 0.48, bold=True, anchor="rm", color=t.accent)  # fmt: skip
         _timeline(sk, views, i, u)
         top, col_w = int(84 * u), int(238 * u)
         x0 = int(16 * u)
@@ -77,9 +120,8 @@ def build_training(
             u,
         )
         _confusion(sk, v.confusion, names, top, x0 + 2 * col_w + int(64 * u), u)
-        sk.text(16 * u, H - 22 * u, "The first layer's weights turn from noise into stroke "
-                "detectors; the digit's values sharpen; the confusion matrix fills its diagonal.",
-                8.5, color=t.muted)  # fmt: skip
+        sk.fitted(16 * u, H - 22 * u, change_caption(views, i), 8.5 * k, W - 32 * u,
+                  color=t.foreground)  # fmt: skip
         sheets.append(sk.array())
 
     reel = Reel(sheets[0], fps, title=f"training: {evolution.architecture}")
@@ -87,7 +129,7 @@ def build_training(
     for i, sid in enumerate(ids):
         reel.frame([Paste(sid, (0, H, 0, W))] if i else [], reset=i == 0)
         reel.hold(per - 1 + (n_frames - per * n if i == n - 1 else 0))
-    reel.meta = {"views": views}
+    reel.meta = {"views": views, "captions": [change_caption(views, i) for i in range(n)]}
     return reel
 
 
@@ -146,9 +188,11 @@ def _confusion(sk: Sketch, confusion: np.ndarray, names: list[str], top: int, cx
     rows = confusion / np.maximum(1, confusion.sum(1, keepdims=True))
     rgb = style.colorize(rows, style.Scale(style.PROBABILITY_CMAP, 0, 1, ""))
     gx, gy = cx0 + cell, top + 4
+    short = all(len(n) <= 2 for n in names)  # long names: numbers on the axes and a key
+    axis = list(names) if short else [str(i) for i in range(k)]
     for a in range(k):
-        sk.text(gx - 4, gy + (a + 0.5) * cell, names[a][:5], 7, anchor="rm")
-        sk.text(gx + (a + 0.5) * cell, gy + k * cell + 8, names[a][:3], 7, anchor="mm")
+        sk.text(gx - 4, gy + (a + 0.5) * cell, axis[a], 7, anchor="rm")
+        sk.text(gx + (a + 0.5) * cell, gy + k * cell + 8, axis[a], 7, anchor="mm")
         for b in range(k):
             colour = tuple(int(c) for c in rgb[a, b])
             box = (gx + b * cell, gy + a * cell, gx + (b + 1) * cell - 1, gy + (a + 1) * cell - 1)
@@ -159,6 +203,13 @@ def _confusion(sk: Sketch, confusion: np.ndarray, names: list[str], top: int, cx
                         color=style.text_on(colour))  # fmt: skip
     sk.text(gx + k * cell / 2, gy + k * cell + 24 * u, "rows: true class · columns: predicted",
             7.5, anchor="mm", color=sk.theme.muted)  # fmt: skip
+    if not short:
+        half = -(-k // 2)
+        col_w = (W - 16 * u - cx0) / 2
+        for a in range(k):
+            x = cx0 + (a // half) * col_w
+            y = gy + k * cell + 40 * u + (a % half) * 13 * u
+            sk.fitted(x, y, f"{a} {names[a]}", 7.5, col_w - 4, color=sk.theme.muted)
 
 
 def _hbar(sk: Sketch, box: tuple[int, int, int, int], scale: style.Scale, label: str) -> None:

@@ -1,0 +1,94 @@
+"""Lesson page, Why preprocessing matters: the learner's digit squeezed to 28×28 as it is, then
+through each MNIST-style step, with the model's answer after every step; each step can be
+switched off to see the answer change."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app_pages import common, visuals
+from explainer.errors import ExplainerError
+from explainer.predict import Predictor
+from explainer.preprocess import STEP_TITLES, SWITCHABLE, plain_resize, preprocess
+
+EXPLAIN = {
+    "inverted": "MNIST is white ink on black; paper is the other way round.",
+    "cleaned": "Shadows, paper grain, specks and ruled lines are not part of the digit.",
+    "cropped": "The digit, not the page: MNIST digits fill their box.",
+    "stroke": "MNIST strokes are 2-3 px wide; a marker or a fine pen is brought to that.",
+    "scaled": "MNIST digits fit a 20×20 box, keeping their shape (off: fill all 28 px).",
+    "centred": "MNIST digits sit with their centre of mass in the middle (off: box centre).",
+}
+
+
+def squeeze(img: np.ndarray) -> np.ndarray:
+    """Any step's picture as the model would get it without the later steps: 28×28."""
+    if img.shape == (28, 28):
+        return img
+    return plain_resize(np.clip(img, 0.0, 1.0).astype(np.float32))
+
+
+def answer(predictor: Predictor, img28: np.ndarray) -> str:
+    p = predictor.predict_preprocessed(img28)
+    return f"**{p.class_name}** · {p.confidence:.0%} sure"
+
+
+def _square(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape
+    n = max(h, w)
+    out = np.full((n, n), 0.35, np.float32)
+    out[(n - h) // 2 : (n - h) // 2 + h, (n - w) // 2 : (n - w) // 2 + w] = img
+    return out
+
+
+def tile(col, img: np.ndarray, title: str, caption: str) -> None:
+    f = visuals.fit_factor(max(img.shape), 140)
+    col.image(_square(common.zoom(img, f) if f > 1 else img), width="stretch", clamp=True)
+    col.markdown(f"{title}  \n{caption}")
+
+
+st.title("Why preprocessing matters")
+digit = common.current_digit()
+if not digit.steps:
+    st.info(
+        "Draw or upload a digit on *Draw & predict* first: this page shows what each step of "
+        "the MNIST recipe does to **your** picture (a test digit is already MNIST-style)."
+    )
+    st.stop()
+predictor = Predictor(common.current_model())
+picture = digit.steps[0][1]  # the grey picture, shrunk to at most 256 px
+st.caption(
+    "The model learned from MNIST: white, centred, 2-3 px strokes in a 20×20 box. Switch a "
+    "step off to see what the model gets, and answers, without it."
+)
+toggles = st.columns(len(SWITCHABLE))
+off = {
+    s
+    for s, col in zip(SWITCHABLE, toggles, strict=True)
+    if not col.toggle(STEP_TITLES[s], value=True, key=f"prep_{s}", help=EXPLAIN[s])
+}
+try:
+    pre = preprocess(picture, off=off)
+except ExplainerError as exc:
+    st.warning(f"With these steps off, nothing is left for the model: {exc}")
+    st.stop()
+
+st.subheader("Squeezed to 28×28 as it is")
+c1, c2 = st.columns([1, 5])
+tile(c1, plain_resize(picture), "plain resize", answer(predictor, plain_resize(picture)))
+c2.markdown(
+    "The whole picture, squashed into 28×28: paper, margins and all. This is what a model "
+    "gets from an app without preprocessing."
+)
+st.subheader("Step by step, the MNIST way")
+cols = st.columns(len(pre.steps))
+for i, (col, (name, img)) in enumerate(zip(cols, pre.steps, strict=True)):
+    state = " (off)" if name in off else ""
+    tile(col, img, f"{i + 1}. {STEP_TITLES[name]}{state}", answer(predictor, squeeze(img)))
+why = predictor.predict_preprocessed(pre.image)
+st.caption(
+    "Under each step: the model's answer if it got that picture squeezed to 28×28, i.e. with "
+    "the later steps left out. The last one is the answer on *Draw & predict*"
+    + (f", and it does not look like a digit ({why.why})." if why.not_a_digit else ".")
+)
