@@ -44,6 +44,7 @@ PAGES = [
         url_path="training",
     ),
     st.Page("app_pages/export.py", title="Export", icon=":material/movie:", url_path="export"),
+    st.Page("app_pages/lesson.py", title="Lesson", icon=":material/school:", url_path="lesson"),
 ]
 
 page = st.navigation(PAGES)

@@ -19,13 +19,23 @@ def overlay(image: np.ndarray, heat: np.ndarray, zoom: int = 6) -> np.ndarray:
     return visuals.upscale(rgb, zoom)
 
 
-def side_by_side(ckpt, mistake: common.Digit, good: common.Digit | None, names: list[str]) -> None:
-    """Saliency and Grad-CAM of the mistake (for its predicted class) next to a correctly read
-    digit of the same true class (for that class)."""
+def side_by_side(
+    ckpt,
+    mistake: common.Digit,
+    good: common.Digit | None,
+    names: list[str],
+    correct: bool = False,
+) -> None:
+    """Saliency and Grad-CAM of the studied example (for its predicted class) next to a
+    correctly read example of the same true class (for that class). ``correct``: the studied
+    one was read correctly (a diagonal cell), so it is not called a mistake."""
     tr = common.trace_for(ckpt, mistake)
-    rows = [(mistake, tr.prediction, f"mistake → {names[tr.prediction]}")]
+    said = names[tr.prediction]
+    rows = [
+        (mistake, tr.prediction, f"read correctly as {said}" if correct else f"mistake → {said}")
+    ]
     if good is not None:
-        rows.append((good, good.label, f"correct {names[good.label]}"))
+        rows.append((good, good.label, f"another correct {names[good.label]}"))
     cols = st.columns(len(rows) * 2)
     for j, (d, target, title) in enumerate(rows):
         sal, cam = compute.attributions(ckpt, d, int(target))
@@ -44,5 +54,6 @@ def side_by_side(ckpt, mistake: common.Digit, good: common.Digit | None, names: 
     )
     st.caption(
         "Saliency: how strongly each pixel moves the class score (its gradient). Grad-CAM: "
-        "which regions of the last convolution's maps the class score relies on."
+        "which regions of the last convolution block's maps (after its activation) the class "
+        "score relies on."
     )

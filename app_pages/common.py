@@ -28,6 +28,7 @@ from explainer.capture import capture_checkpoint
 from explainer.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
 from explainer.data import DATASETS, dataset_info, find_data_dir, load_sample, load_split
 from explainer.errors import ExplainerError
+from explainer.flowgraph import item_word
 from explainer.trace import Trace
 
 # Torch's default (one thread per core) spins idle threads against each other on a small or busy
@@ -263,7 +264,7 @@ def digit_from_sample(dataset: str, i: int) -> Digit:
         key=f"{dataset}:test:{int(indices[i])}",
         image=images[i].astype(np.float32) / 255.0,
         label=int(labels[i]),
-        source=f"test digit #{int(indices[i])}",
+        source=f"test {item_word(dataset)} #{int(indices[i])}",
         dataset=dataset,
     )
 
@@ -386,7 +387,7 @@ def sidebar_digit() -> None:
     """The current digit in the sidebar (drawn after the page, so it shows the latest one)."""
     d = current_digit()
     with st.sidebar:
-        st.caption("Current digit (every page explains it)")
+        st.caption(f"Current {item_word(d.dataset)} (every page explains it)")
         st.image(zoom(d.image, 4), caption=d.source, width=112)
 
 

@@ -7,12 +7,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages import common, compute, visuals
+from app_pages import common, compute, visuals, words
 from explainer.architectures import available, count_parameters, describe
 from explainer.style import scale_for
 
 
-def summary_rows(models: dict) -> list[dict]:
+def summary_rows(models: dict, dataset: str = "mnist") -> list[dict]:
     rows = []
     for name, c in models.items():
         m = c.metrics
@@ -27,7 +27,7 @@ def summary_rows(models: dict) -> list[dict]:
                 "images / s (batch)": round(m["eval_images_per_second"])
                 if m.get("eval_images_per_second")
                 else None,
-                "ms per digit": round(compute.latency_ms(c), 2),
+                f"ms per {words.item(dataset)}": round(compute.latency_ms(c), 2),
             }
         )
     return rows
@@ -40,6 +40,7 @@ def curves_spec(models: dict, field: str, title: str) -> dict:
         for i, h in enumerate(c.history)
         if h.get(field) is not None and np.isfinite(h[field])
     ]
+    one = len({v["model"] for v in values}) <= 1  # one model: its name is the title, no legend
     return {
         "data": {"values": values},
         "height": 260,
@@ -49,35 +50,45 @@ def curves_spec(models: dict, field: str, title: str) -> dict:
             "y": {"field": "v", "type": "quantitative", "title": field.replace("_", " "),
                   "scale": {"zero": False}},
             "color": {"field": "model", "type": "nominal",
-                      "legend": {"orient": "bottom", "columns": 3, "title": None}},
+                      "legend": None if one else {"orient": "bottom", "columns": 3, "title": None,
+                                                  "labelLimit": 300}},
             "tooltip": [{"field": "model"}, {"field": "epoch"}, {"field": "v", "format": ".4f"}],
         },
     }  # fmt: skip
 
 
 def per_class_spec(models: dict, names: list[str]) -> dict:
+    """Accuracy of each model on each class: every class name written out (slanted when the
+    names are words), the colour scale from the lowest accuracy shown, with its legend."""
     values = []
     for name, c in models.items():
         per = c.metrics.get("per_class_accuracy") or []
         for k, a in enumerate(per):
             values.append({"model": name, "class": names[k], "acc": float(a),
-                           "text": f"{a:.1%}"})  # fmt: skip
+                           "text": f"{a:.1%}" if a < 1 else "100%"})  # fmt: skip
+    low = min([v["acc"] for v in values] + [0.9])
+    low = float(np.floor(low * 20) / 20)  # a round 5% step below the weakest class
+    long = max(len(n) for n in names) > 2
     return {
         "data": {"values": values},
         "height": {"step": 30},
         "encoding": {
             "x": {"field": "class", "type": "ordinal", "sort": names, "title": None,
-                  "axis": {"orient": "top", "labelAngle": 0}},
-            "y": {"field": "model", "type": "nominal", "title": None},
+                  "axis": {"orient": "top", "labelAngle": -35 if long else 0,
+                           "labelAlign": "left" if long else "center", "labelOverlap": False,
+                           "labelLimit": 200, "labelFontSize": 12}},
+            "y": {"field": "model", "type": "nominal", "title": None,
+                  "axis": {"labelLimit": 300}},
         },
         "layer": [
             {"mark": "rect", "encoding": {"color": {
                 "field": "acc", "type": "quantitative", "title": "accuracy",
-                "scale": {"scheme": "blues", "domain": [0.8, 1.0], "clamp": True}}}},
+                "scale": {"scheme": "blues", "domain": [low, 1.0]},
+                "legend": {"format": ".0%", "orient": "bottom", "gradientLength": 240}}}},
             {"mark": {"type": "text", "fontSize": 11},
              "encoding": {"text": {"field": "text"},
-                          "color": {"condition": {"test": "datum.acc > 0.95", "value": "white"},
-                                    "value": "#222"}}},
+                          "color": {"condition": {"test": f"datum.acc > {low + 0.6 * (1 - low)}",
+                                                  "value": "white"}, "value": "#222"}}},
         ],
     }  # fmt: skip
 
@@ -88,7 +99,7 @@ def _has_conv(ckpt) -> bool:
 
 @st.fragment
 def side_by_side(models: dict, digit: common.Digit) -> None:
-    st.subheader("The current digit in two models, layer by layer")
+    st.subheader(f"The current {words.item(digit.dataset)} in two models, layer by layer")
     names = list(models)
     cols = st.columns(2, gap="large")
     for j, col in enumerate(cols):
@@ -99,7 +110,8 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
             c = models[name]
             tr = common.trace_for(c, digit)
             spatial = [r.name for r in tr.layers if r.is_spatial and r.kind != "normalize"]
-            st.markdown(f"predicts **{tr.predicted_name}** ({tr.confidence:.1%})")
+            said, sure = words.answer(tr.probs, tr.class_names)
+            st.markdown(f"predicts **{said}** ({sure})")
             if not spatial:
                 st.info(f"{name} has no feature maps: it flattens the image at once.")
                 continue
@@ -114,9 +126,10 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
 
 
 st.title("Compare architectures")
-models = common.all_models(common.current_dataset())
+ds = common.current_dataset()
+models = common.all_models(ds)
 names = next(iter(models.values())).class_names
-rows = summary_rows(models)
+rows = summary_rows(models, ds)
 st.dataframe(
     rows,
     hide_index=True,
@@ -129,9 +142,11 @@ st.dataframe(
         "images / s (batch)": st.column_config.NumberColumn(format="localized"),
     },
 )
+one = words.item(ds)
 st.caption(
-    "Test accuracy on the 10,000 official test digits (as measured after training); "
-    "*ms per digit*: one forward pass of one digit, measured now on this machine."
+    f"Test accuracy on the 10,000 official test {words.item(ds, plural=True)} (as measured "
+    "after training; for a model trained here, on the images it never saw); "
+    f"*ms per {one}*: one forward pass of one {one}, measured now on this machine."
 )
 with st.expander("What each architecture is"):
     for name, c in models.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, visuals
+from app_pages import common, visuals, words
 from explainer.errors import ExplainerError
 from explainer.preprocess import STEP_TITLES, NoInkError, preprocess
 
@@ -31,7 +31,8 @@ def draw_source() -> common.Digit | None:
     from streamlit_drawable_canvas import st_canvas
 
     st.caption(
-        "Draw one digit with the mouse or a finger; the prediction updates when you lift it."
+        f"Draw one {words.item(common.current_dataset())} with the mouse or a finger; the "
+        "prediction updates when you lift it."
     )
     result = st_canvas(
         stroke_width=22,
@@ -142,21 +143,23 @@ def show_prediction(d: common.Digit) -> None:
     predictor = Predictor(ckpt)  # reads the fitted temperature and the not-a-digit rule
     probs = softmax_t(trace.logits, predictor.temperature)
     pred = int(probs.argmax())
+    said, sure = words.answer(probs, trace.class_names)  # "> 99.9%"; a tie said as a tie
     m1, m2 = st.columns(2)
     m1.metric(
         "Prediction",
-        trace.predicted_name,
-        f"{probs[pred]:.1%} sure",
+        said,
+        f"{sure} sure",
         delta_color="off",
         delta_arrow="off",
     )
     if d.label is not None:
         ok = d.label == pred
+        tie = said.startswith("tie")  # no single answer: neither right nor wrong
         m2.metric(
             "True label",
             _name(d.label),
-            "correct" if ok else "wrong",
-            delta_color="normal" if ok else "inverse",
+            "no single answer" if tie else "correct" if ok else "wrong",
+            delta_color="off" if tie else "normal" if ok else "inverse",
         )
     stroke = st.session_state.get("_prep_stroke", {}).get(d.key)
     why = predictor.not_a_digit(d.image[None], None if stroke is None else np.array([stroke]))[0]

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common, compute, launch
+from app_pages import common, compute, launch, words
 from explainer.errors import ExplainerError
 
 TITLES = {
-    "forward": "Forward pass: the digit flows through every layer",
+    "forward": "Forward pass: the {item} flows through every layer",
     "dataflow": "Data flow: how the numbers move and shrink",
     "convolution": "Convolution: a kernel sliding over the image",
     "training": "Training: kernels and accuracy over the epochs",
-    "mistakes": "Mistakes: the digits this model gets wrong",
+    "mistakes": "Mistakes: the {items} this model gets wrong",
 }
 SIZES = {
     "small (640×360)": (640, 360),
@@ -71,7 +71,11 @@ if not kinds:
     st.info("No animation module is installed yet (explainer.animate).")
     st.stop()
 c1, c2, c3, c4 = st.columns([2.2, 1, 1.3, 1])
-kind = c1.selectbox("Animation", kinds, format_func=lambda k: TITLES.get(k, k), key="exp_kind")
+names = {
+    k: t.format(item=words.item(ckpt.dataset), items=words.item(ckpt.dataset, plural=True))
+    for k, t in TITLES.items()
+}
+kind = c1.selectbox("Animation", kinds, format_func=lambda k: names.get(k, k), key="exp_kind")
 fmt = c2.radio("Format", ["GIF", "MP4"], horizontal=True, key="exp_fmt")
 size_name = c3.selectbox("Size", list(SIZES), index=0, key="exp_size")
 seconds = c4.number_input("Seconds", 2, 30, 8, key="exp_seconds")
@@ -82,7 +86,8 @@ if kind == "training":
     if len(snaps) < 2:
         st.info(
             f"{ckpt.name} has no epoch snapshots in models/snapshots/; choose mnist_bn_cnn "
-            "in the sidebar (its snapshots ship with the project)."
+            "in the sidebar (its snapshots ship with the project"
+            + ("; switch the dataset to MNIST first)." if ckpt.dataset != "mnist" else ").")
         )
         st.stop()
 

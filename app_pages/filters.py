@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, compute, visuals
+from app_pages import common, compute, visuals, words
 from explainer import style
 from explainer.arith import conv_layers
 from explainer.errors import ExplainerError
@@ -33,7 +33,18 @@ def _top_grid(kernels: np.ndarray, top, rows_: list[int]) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
-def embedding_spec(xy, labels, preds, names, idx) -> dict:
+MISTAKE_MARK = "#000000"  # black rings: a colour no class uses (explainer.style.CLASS_COLORS)
+
+
+def embedding_spec(xy, labels, preds, names, idx, item: str = "digit") -> dict:
+    """The map: one dot per test image in its true class's colour; each mistake ringed in
+    black (no class colour is black, so a mistake is never hidden in a red cloud), its own
+    dot still showing its true class."""
+    tooltip = [
+        {"field": "label", "title": "true"},
+        {"field": "pred", "title": "predicted"},
+        {"field": "i", "title": f"test {item} #"},
+    ]
     values = [
         {
             "x": float(a),
@@ -51,7 +62,6 @@ def embedding_spec(xy, labels, preds, names, idx) -> dict:
         "layer": [
             {
                 "mark": {"type": "circle", "size": 22, "opacity": 0.65},
-                "transform": [{"filter": "!datum.wrong"}],
                 "encoding": {
                     "x": {"field": "x", "type": "quantitative", "axis": None},
                     "y": {"field": "y", "type": "quantitative", "axis": None},
@@ -60,34 +70,25 @@ def embedding_spec(xy, labels, preds, names, idx) -> dict:
                         "type": "nominal",
                         "sort": names,
                         "scale": {"domain": names, "range": style.CLASS_COLORS},
-                        "legend": {"title": "true class", "orient": "right"},
+                        "legend": {"title": "true class", "orient": "right", "labelLimit": 200},
                     },
-                    "tooltip": [
-                        {"field": "label", "title": "true"},
-                        {"field": "pred", "title": "predicted"},
-                        {"field": "i", "title": "digit"},
-                    ],
+                    "tooltip": tooltip,
                 },
             },
             {
                 "mark": {
                     "type": "point",
-                    "shape": "cross",
-                    "size": 160,
-                    "filled": True,
-                    "color": style.WRONG_COLOR,
-                    "stroke": "black",
-                    "strokeWidth": 0.8,
+                    "shape": "circle",
+                    "size": 130,
+                    "filled": False,
+                    "color": MISTAKE_MARK,
+                    "strokeWidth": 2,
                 },
                 "transform": [{"filter": "datum.wrong"}],
                 "encoding": {
                     "x": {"field": "x", "type": "quantitative"},
                     "y": {"field": "y", "type": "quantitative"},
-                    "tooltip": [
-                        {"field": "label", "title": "true"},
-                        {"field": "pred", "title": "predicted"},
-                        {"field": "i", "title": "digit"},
-                    ],
+                    "tooltip": tooltip,
                 },
             },
         ],
@@ -162,20 +163,24 @@ if convs:
         try:
             top = compute.top_images(ckpt, layer)
         except ExplainerError as exc:  # e.g. a module used twice: its second call is not a layer
-            st.info(f"No top digits for {layer}: {exc}")
+            st.info(f"No top {words.item(ds, plural=True)} for {layer}: {exc}")
             st.stop()
         n_top = len(top.channels)  # the first 64 channels at most
         first = st.number_input(
             f"filters from (of {n_top})", 0, max(n_top - 8, 0), 0, step=8, key=f"flt_ch_{layer}"
         )
         shown = list(range(int(first), min(int(first) + 8, n_top)))
-        st.markdown(f"**The {compute.TOP_K} test digits that excite each filter most**")
+        st.markdown(
+            f"**The {compute.TOP_K} test {words.item(ds, plural=True)} that excite each filter "
+            "most**"
+        )
         st.image(
             visuals.cached_bytes(
                 f"{mkey}|{layer}|top|{first}|{ci}",
                 lambda: _top_grid(r.weight[shown, ci], top, shown),
             ),
-            caption="left: the filter's kernel; right: the digits where it fires most, the "
+            caption=f"left: the filter's kernel; right: the {words.item(ds, plural=True)} "
+            "where it fires most, the "
             "patch it sees (its receptive field) framed around the strongest spot",
         )
 else:
@@ -184,7 +189,7 @@ else:
         "784 pixels at once. Pick a CNN in the sidebar."
     )
 
-st.subheader("How strongly each layer responds to the current digit")
+st.subheader(f"How strongly each layer responds to the current {words.item(ds)}")
 visuals.chart(strength_spec(trace))
 
 st.subheader("The embedding map")
@@ -197,9 +202,10 @@ method = st.radio(
 )
 emb = compute.embedding(ckpt, "pca" if method == "PCA" else "tsne")
 xy, idx, labels, preds = emb.points, emb.indices, emb.labels, emb.predictions
-visuals.chart(embedding_spec(xy, labels, preds, ckpt.class_names, idx))
+visuals.chart(embedding_spec(xy, labels, preds, ckpt.class_names, idx, words.item(ds)))
 st.caption(
-    f"Each dot is a test digit ({len(idx):,} of them), placed by the numbers the last "
-    f"dense layer receives, projected to 2-D with {method}; colour: true class; red "
-    f"crosses: the {int((labels != preds).sum())} the model gets wrong."
+    f"Each dot is a test {words.item(ds)} ({len(idx):,} of them), placed by the numbers the "
+    f"last dense layer receives, projected to 2-D with {method}; colour: true class; black "
+    f"rings: the {int((labels != preds).sum())} the model gets wrong (the dot inside keeps "
+    "its true class's colour)."
 )

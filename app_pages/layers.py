@@ -83,9 +83,9 @@ def conv_explorer(trace: Trace, i: int) -> None:
     st.markdown("#### One output number, by hand")
     c1, c2, c3, c4 = st.columns(4)
     ch = int(c1.number_input("filter (output channel)", 0, cout - 1, 0, key=f"cx_ch_{r.name}"))
-    dy, dx = conv_window.default_cell(trace, r.name, ch)
-    row = c2.slider("output row", 0, oh - 1, dy, key=f"cx_row_{r.name}_{ch}")
-    col = c3.slider("output column", 0, ow - 1, dx, key=f"cx_col_{r.name}_{ch}")
+    dy, dx = conv_window.default_cell(trace, r.name, ch)  # the first time; then the cell
+    row = c2.slider("output row", 0, oh - 1, dy, key=f"cx_row_{r.name}")  # stays where it is
+    col = c3.slider("output column", 0, ow - 1, dx, key=f"cx_col_{r.name}")  # for every filter
     best = worked(conv_window.conv_window, trace, r.name, ch, row, col)
     if best is None:
         return
@@ -132,9 +132,9 @@ def _window_sum(r: LayerRecord, cs: arith.ConvSum, ch: int, row: int, col: int) 
     )
     out_map = r.output[ch]
     osc = scale_for(out_map, "conv")
-    fo = visuals.fit_factor(max(out_map.shape), 150)
-    small = visuals.outline(visuals.upscale(visuals.colorize(out_map, osc), fo),
-                            row * fo, col * fo, fo, fo, width=2)  # fmt: skip
+    fo = visuals.fit_factor(max(out_map.shape), 240)
+    small = visuals.ring(visuals.upscale(visuals.colorize(out_map, osc), fo),
+                         row * fo, col * fo, fo, fo, width=max(2, fo // 3))  # fmt: skip
     st.image(small, caption=f"output map of filter {ch}")
     lines = arith.conv_sum_lines(cs)
     body = "".join(

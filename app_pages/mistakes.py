@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import attributions, common, compute, visuals
+from app_pages import attributions, common, compute, visuals, words
 from explainer import style
 
 MAX_SHOWN = 48
@@ -24,6 +24,10 @@ def selected_cell(default: tuple[int, int]) -> tuple[int, int]:
 
 
 def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
+    """The similarity lines: the first series (a correct digit of the true class) in green,
+    the second (one of the predicted class) in red, whatever their names' alphabetical order
+    (Vega-Lite sorts a nominal domain alphabetically unless the domain is given)."""
+    colors = [style.CORRECT_COLOR, style.WRONG_COLOR][: len(series)]
     values = [
         {"layer": n, "step": i, "similarity": v, "compared with": who}
         for who, vals in series.items()
@@ -39,7 +43,7 @@ def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
             "y": {"field": "similarity", "type": "quantitative", "title": "cosine similarity",
                   "scale": {"domain": [0, 1]}},
             "color": {"field": "compared with", "type": "nominal",
-                      "scale": {"range": [style.CORRECT_COLOR, style.WRONG_COLOR]},
+                      "scale": {"domain": list(series), "range": colors},
                       "legend": {"orient": "bottom", "title": None, "labelLimit": 400}},
             "tooltip": [{"field": "layer"}, {"field": "compared with"},
                         {"field": "similarity", "format": ".3f"}],
@@ -53,6 +57,7 @@ images, _labels, indices, full = common.eval_set(ds)
 ev = compute.evaluation(ckpt)
 labels, preds, probs_all, cm = ev.labels, ev.predicted, ev.probs, ev.confusion
 names = ev.class_names
+item, items = words.item(ds), words.item(ds, plural=True)
 
 st.title("Mistakes")
 wrong = int((preds != labels).sum())
@@ -61,9 +66,9 @@ c1.metric("Accuracy", f"{1 - wrong / len(labels):.2%}")
 c2.metric("Mistakes", f"{wrong} of {len(labels):,}")
 c3.metric("Model", ckpt.name)
 if not full:
-    st.info(common.GET_DATA_HINT)
+    st.info(words.data_hint(ds))
 if wrong == 0:
-    st.success("No mistakes on these digits. Pick a weaker model (mnist_linear) in the sidebar.")
+    st.success(f"No mistakes on these {items}. Pick a weaker model in the sidebar.")
     st.stop()
 
 off = cm.copy()
@@ -71,16 +76,15 @@ np.fill_diagonal(off, 0)
 worst = np.unravel_index(int(np.argmax(off)), off.shape)
 left, right = st.columns([1.1, 1], gap="large")
 with left:
-    st.markdown("**Click a cell** to see the digits of that (true, predicted) pair.")
+    st.markdown(f"**Click a cell** to see the {items} of that (true, predicted) pair.")
     visuals.chart(visuals.confusion_spec(cm, names), key="cm_chart", on_select="rerun")
 t, p = selected_cell((int(worst[0]), int(worst[1])))
 where = np.flatnonzero((labels == t) & (preds == p))
 with right:
     verb = "read correctly" if t == p else f"read as **{names[p]}**"
-    n_txt = f"{len(where)} digit" + ("s" if len(where) != 1 else "")
-    st.markdown(f"#### {n_txt} labelled **{names[t]}**, {verb}")
+    st.markdown(f"#### {words.count(len(where), ds)} labelled **{names[t]}**, {verb}")
     if len(where) == 0:
-        st.info("No digits in this cell: click another one.")
+        st.info(f"No {items} in this cell: click another one.")
         st.stop()
     shown = where[:MAX_SHOWN]
     thumbs = images[shown].astype(np.float32)[:, None] / 255.0
@@ -95,14 +99,16 @@ with right:
         f" (first {MAX_SHOWN} of {len(where)})" if len(where) > MAX_SHOWN else ""))  # fmt: skip
     pick = 0
     if len(shown) > 1:
-        pick = st.number_input("Digit to study", 0, len(shown) - 1, 0, key=f"mist_pick_{t}_{p}")
+        pick = st.number_input(
+            f"{item.capitalize()} to study", 0, len(shown) - 1, 0, key=f"mist_pick_{t}_{p}"
+        )
 
 i = int(shown[int(pick)])
 mistake = common.digit_from_sample(ds, i)
-if st.button("Explain this digit on every page", icon=":material/arrow_forward:"):
+if st.button(f"Explain this {item} on every page", icon=":material/arrow_forward:"):
     common.set_digit(mistake)
 
-# A correctly read digit of the same true class (the most confident one), and one of the
+# A correctly read example of the same true class (the most confident one), and one of the
 # predicted class, to compare with.
 
 
@@ -112,18 +118,24 @@ def reference(c: int) -> common.Digit | None:
         return None
     j = int(ok[np.argmax(probs_all[ok, c])])
     return common.Digit(f"{ds}:test:{int(indices[j])}", images[j].astype(np.float32) / 255.0,
-                        int(labels[j]), f"test digit #{int(indices[j])}", ds)  # fmt: skip
+                        int(labels[j]), f"test {item} #{int(indices[j])}", ds)  # fmt: skip
 
 
 good = reference(t)
+if good is not None and good.key == mistake.key:
+    good = None  # a correct cell's most confident example: nothing else to compare with
 st.divider()
-st.subheader(f"Why {mistake.source} became a {names[p]}")
+if t == p:
+    st.subheader(f"{mistake.source.capitalize()}: a correctly read {names[t]}")
+else:
+    st.subheader(f"Why {mistake.source} (a {names[t]}) became a {names[p]}")
 tr_m = common.trace_for(ckpt, mistake)
 cols = st.columns([1, 1.3])
 with cols[0]:
     visuals.chart(visuals.probability_chart(tr_m.probs, names, 240))
+    st.caption(words.answer_line(tr_m.probs, names, t))
 with cols[1]:
-    attributions.side_by_side(ckpt, mistake, good, names)
+    attributions.side_by_side(ckpt, mistake, good, names, correct=t == p)
 
 if good is not None and t != p:
     other = reference(p)
@@ -136,7 +148,7 @@ if good is not None and t != p:
         )
     st.markdown("#### Where in the layers the mistake parts ways")
     st.caption(
-        "How alike the mistaken digit's activations are to those of a correctly read "
+        f"How alike the mistaken {item}'s activations are to those of a correctly read "
         f"**{names[t]}** (green) and a correctly read **{names[p]}** (red), layer by layer "
         "(cosine similarity, 1 = identical pattern). Where red overtakes green, the network "
         f"has started to see a {names[p]}."

@@ -15,6 +15,8 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
 from explainer import style
+from explainer.arith import confidence_text
+from explainer.flowgraph import tied_classes
 from explainer.style import Scale, colorize, scale_for
 
 GAP_RGB = (200, 200, 205)
@@ -130,15 +132,17 @@ def layer_scale(values: np.ndarray, kind: str) -> Scale:
 
 
 def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 280) -> dict:
-    """Vega-Lite spec: horizontal bars of the class probabilities, the predicted class in the
-    highlight colour. (A plain dict: building it costs nothing, unlike an Altair chart.)"""
-    pred = int(np.argmax(probs))
+    """Vega-Lite spec: horizontal bars of the class probabilities, the predicted class (every
+    class tied at the top, when there is a tie) in the highlight colour; each bar's text as
+    :func:`explainer.arith.confidence_text` ("> 99.9%", never a rounded "100.0%"). (A plain
+    dict: building it costs nothing, unlike an Altair chart.)"""
+    top = set(tied_classes(probs))
     values = [
         {
             "class": n,
             "p": float(v),
-            "text": f"{v:.1%}",
-            "top": "prediction" if i == pred else "other",
+            "text": confidence_text(float(v)),
+            "top": "prediction" if i in top else "other",
         }
         for i, (n, v) in enumerate(zip(class_names, probs, strict=False))
     ]
@@ -148,7 +152,7 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
             "type": "nominal",
             "sort": None,
             "title": None,
-            "axis": {"labelFontSize": 15, "labelLimit": 140, "labelOverlap": False},
+            "axis": {"labelFontSize": 15, "labelLimit": 200, "labelOverlap": False},
         },
         "x": {
             "field": "p",
@@ -189,6 +193,7 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
 def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
     """Vega-Lite heat map with a click selection named ``cell`` over (true, predicted)."""
     k = len(names)
+    long = max(len(n) for n in names) > 2  # Fashion-MNIST: slanted, never dropped or cut
     values = [
         {"true": names[t], "predicted": names[p], "n": int(cm[t, p]), "diag": t == p,
          "ti": t, "pi": p}
@@ -202,9 +207,11 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
         "height": 430,
         "encoding": {
             "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
-                  "axis": {"labelAngle": 0, "labelFontSize": 13, "orient": "top"}},
+                  "axis": {"labelAngle": -40 if long else 0, "labelFontSize": 13, "orient": "top",
+                           "labelOverlap": False, "labelLimit": 200,
+                           "labelAlign": "left" if long else "center"}},
             "y": {"field": "true", "type": "ordinal", "sort": names, "title": "true label",
-                  "axis": {"labelFontSize": 13}},
+                  "axis": {"labelFontSize": 13, "labelOverlap": False, "labelLimit": 200}},
         },
         "layer": [
             {
@@ -222,7 +229,7 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
                     "stroke": {"condition": {"param": "cell", "empty": False,
                                              "value": style.WRONG_COLOR}, "value": "#fff"},
                     "tooltip": [{"field": "true"}, {"field": "predicted"},
-                                {"field": "n", "title": "digits"}],
+                                {"field": "n", "title": "images"}],
                 },
             },
             {
@@ -290,6 +297,22 @@ def outline(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 3) -> 
         out[y0:y1, x0 : x0 + width] = hl
     if x + w <= W:
         out[y0:y1, x1 - width : x1] = hl
+    return out
+
+
+def ring(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 2) -> np.ndarray:
+    """A copy of ``rgb``, padded by ``2 * width`` on every side, with the box ``(y, x, h, w)``
+    ringed just outside its own pixels: white, then black around it, so the ring shows on any
+    colour map and the cell keeps its own colour (for one cell of a small map)."""
+    pad = 2 * width
+    out = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), constant_values=255)
+    y, x = y + pad, x + pad
+    for grow, colour in ((2 * width, 0), (width, 255)):
+        y0, x0, y1, x1 = y - grow, x - grow, y + h + grow, x + w + grow
+        out[y0 : y0 + width, x0:x1] = colour
+        out[y1 - width : y1, x0:x1] = colour
+        out[y0:y1, x0 : x0 + width] = colour
+        out[y0:y1, x1 - width : x1] = colour
     return out
 
 

@@ -125,7 +125,7 @@ def first_views(mode: str, model: str) -> dict:
     patch_streamlit(durations)
     from streamlit.testing.v1 import AppTest
 
-    from explainer import cache, warmup
+    from explainer import warmup
 
     t0 = time.perf_counter()
     at = AppTest.from_file(APP, default_timeout=3000)
@@ -153,12 +153,14 @@ def first_views(mode: str, model: str) -> dict:
     warmup.WARMUP.wait()
     p = warmup.progress()
     out["warm-up"], out["warm-up tasks"], out["failed"] = p.seconds, p.total, p.failed
-    out["code"] = cache.code_version()  # results of other library code are not read
     return out
 
 
 def run_child(mode: str, model: str, cache_dir: str) -> dict:
-    env = dict(os.environ, EXPLAINER_CACHE_DIR=cache_dir)
+    from explainer.cache import code_version
+
+    # one library version for all three runs, even if explainer/*.py is edited meanwhile
+    env = dict(os.environ, EXPLAINER_CACHE_DIR=cache_dir, EXPLAINER_CACHE_CODE=code_version())
     env["EXPLAINER_WARMUP"] = "0" if mode == "cold" else "1"
     cmd = [sys.executable, __file__, "--child", mode, "--model", model]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -191,9 +193,6 @@ def first_view_report(model: str) -> bool:
         bad = f"; FAILED: {r['failed']}" if r["failed"] else ""
         print(f"  {m:9s} launch {r['launch']:6.2f} s; warm-up {r['warm-up']:7.1f} s for "
               f"{r['warm-up tasks']} tasks{bad}")  # fmt: skip
-    if runs["warmed"]["code"] != runs["relaunch"]["code"]:
-        print("  NOTE: explainer/*.py changed between the warmed and relaunch runs: the relaunch "
-              "could not use the warmed results (run again)")  # fmt: skip
     for kind in ("mistakes GIF", "training GIF"):
         if kind in runs["warmed"]:
             print(f"  {kind} after warm-up: {runs['warmed'][kind]:.2f} s (with a progress bar)")

@@ -85,5 +85,40 @@ def main() -> None:
     )
 
 
+def _cost_in_child(path: Path) -> tuple[float, float]:
+    """Seconds and peak resident MB of ``preprocess(path)`` in a fresh Python process (Linux)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, time; from explainer.preprocess import preprocess; "
+        f"t = time.perf_counter(); preprocess({str(path)!r}); t = time.perf_counter() - t; "
+        "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]; "
+        "print(json.dumps([t, int(hwm.split()[1]) / 1024]))"  # VmHWM: not inherited at exec
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def wide_pixels(size: int = 7000) -> None:
+    """A 16-bit size×size PNG against the same picture in 8 bits: both must be shrunk before
+    any work, so the ratios of time and memory should be close to 1 (before: ~12 s, ~1 GB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        a = np.full((size, size), 60000, np.uint16)
+        a[size // 4 : 3 * size // 4, size // 2 - size // 20 : size // 2 + size // 20] = 3000
+        p16, p8 = Path(tmp) / "wide16.png", Path(tmp) / "plain8.png"
+        Image.fromarray(a).save(p16)
+        Image.fromarray((a >> 8).astype(np.uint8)).save(p8)
+        t16, m16 = _cost_in_child(p16)
+        t8, m8 = _cost_in_child(p8)
+    print(
+        f"  {size}x{size} 16-bit PNG: {t16:.2f} s, peak {m16:.0f} MB; the same in 8 bits: "
+        f"{t8:.2f} s, {m8:.0f} MB; ratios 16-bit/8-bit: time {t16 / t8:.2f}, memory "
+        f"{m16 / m8:.2f} (load average {os.getloadavg()[0]:.1f})"
+    )
+
+
 if __name__ == "__main__":
     main()
+    wide_pixels()

@@ -2,9 +2,11 @@
 
 - :func:`saliency`: how much the class score changes when each pixel changes, ``|d score /
   d pixel|`` (Simonyan et al. 2014); ``smooth=N`` averages N noisy copies (SmoothGrad).
-- :func:`grad_cam`: the last convolution's feature maps, each weighted by how much the class
-  score grows with it (its mean gradient), summed, kept where positive and scaled up to the
-  image (Selvaraju et al. 2017). Coarser than saliency, but it shows *regions*.
+- :func:`grad_cam`: the last convolution block's feature maps after its nonlinearity (the
+  rectified maps, as in Selvaraju et al. 2017, found in the trace graph: the record after the
+  last conv's batch norm and activation, :func:`gradcam_layer`), each weighted by how much the
+  class score grows with it (its mean gradient), summed, kept where positive and scaled up to
+  the image. Coarser than saliency, but it shows *regions*.
 - :func:`grad_cam_all`: Grad-CAM for every class at once: where the evidence for a 3, a 5...
   sits in the same digit.
 
@@ -17,6 +19,7 @@ parameter's ``.grad`` is touched.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -133,15 +136,40 @@ def last_conv_layer(model: nn.Module) -> str:
     return convs[-1]
 
 
+_CAM_LAYERS: weakref.WeakKeyDictionary[nn.Module, tuple[Any, str]] = weakref.WeakKeyDictionary()
+
+
+def gradcam_layer(model: nn.Module) -> str:
+    """The default Grad-CAM layer: the last convolution block's output after its
+    nonlinearity. Found in the trace graph of one pass (:func:`explainer.flowgraph.flow_blocks`):
+    the last block that starts with a convolution, and its last record that does something
+    (its activation, else its batch norm, else the convolution itself; never dropout). The
+    maps before the activation still hold the negative evidence the ReLU throws away, which
+    can give the predicted class the weakest map."""
+    from explainer.capture import capture
+    from explainer.flowgraph import flow_blocks
+
+    last_conv_layer(model)  # a clear error for a model without convolution
+    plan = _plan(model)
+    known = _CAM_LAYERS.get(model)
+    if known is not None and known[0] is plan:
+        return known[1]
+    p = next(model.parameters(), None)
+    blank = torch.zeros(1, 1, 28, 28, device=p.device if p is not None else "cpu")
+    trace = capture(model, blank, with_weights=False)
+    blocks = [b for b in flow_blocks(trace) if b.first.kind == "conv" and b.first.is_spatial]
+    name = blocks[-1].shown[-1].name if blocks else last_conv_layer(model)
+    _CAM_LAYERS[model] = (plan, name)
+    return name
+
+
 def _grad_cam_maps(
     model: nn.Module, x: torch.Tensor, layer: str, targets: Sequence[int] | None
 ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Coarse Grad-CAM maps ``(T, h, w)``, the logits ``(1, K)`` and the targets used."""
     plan = _plan(model)
     if layer not in plan.table:
-        raise ExplainerError(
-            f"no layer {layer!r}; convolution layers: {', '.join(conv_layers(model)) or 'none'}"
-        )
+        return _record_cam_maps(model, x, layer, targets)
     kept: list[torch.Tensor] = []
 
     owner = threading.get_ident()
@@ -159,20 +187,58 @@ def _grad_cam_maps(
             logits = model(xg)
             if not kept or kept[0].dim() != 4:
                 raise ExplainerError(f"layer {layer!r} gives no (C, H, W) maps for Grad-CAM")
-            acts = kept[0]
-            tgts = (
-                [_target(logits, None)]
-                if targets is None
-                else [_target(logits, t) for t in targets]
-            )
-            cams = []
-            for i, t in enumerate(tgts):
-                (grads,) = torch.autograd.grad(logits[0, t], acts, retain_graph=i < len(tgts) - 1)
-                weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-                cams.append(torch.relu((weights * acts).sum(1))[0].detach())
+            cams, tgts = _weigh(kept[0], logits, targets)
     finally:
         handle.remove()
-    return torch.stack(cams), logits.detach(), tgts
+    return cams, logits.detach(), tgts
+
+
+def _weigh(
+    acts: torch.Tensor, logits: torch.Tensor, targets: Sequence[int] | None
+) -> tuple[torch.Tensor, list[int]]:
+    """Each target's maps ``acts`` weighted by the mean gradient of its score, summed over
+    channels and kept where positive: ``(T, h, w)``."""
+    tgts = [_target(logits, None)] if targets is None else [_target(logits, t) for t in targets]
+    cams = []
+    for i, t in enumerate(tgts):
+        (grads,) = torch.autograd.grad(logits[0, t], acts, retain_graph=i < len(tgts) - 1)
+        weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
+        cams.append(torch.relu((weights * acts).sum(1))[0].detach())
+    return torch.stack(cams), tgts
+
+
+def _record_cam_maps(
+    model: nn.Module, x: torch.Tensor, layer: str, targets: Sequence[int] | None
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """:func:`_grad_cam_maps` for a record that is not a module (``F.relu`` in a forward):
+    the pass is recorded (:mod:`explainer.recorder`) with gradients on, keeping that record's
+    output tensor."""
+    from explainer.capture import layer_names
+    from explainer.recorder import Recorder, chain_applies, watching
+
+    plan = _plan(model)
+    if layer not in layer_names(model):
+        raise ExplainerError(
+            f"no layer {layer!r}; convolution layers: {', '.join(conv_layers(model)) or 'none'}"
+        )
+    kept: dict[str, torch.Tensor] = {}
+
+    def take(name: str, out: torch.Tensor) -> None:
+        kept[name] = out
+
+    with _eval_modules(plan.modules), torch.enable_grad():
+        xg = x.clone().requires_grad_(True)
+        rec = Recorder(plan, xg, take=take, wanted={layer})
+        if chain_applies(plan):
+            logits = rec.run_chain(xg)
+        else:
+            with watching(rec):
+                logits = model(xg)
+        acts = kept.get(layer)
+        if acts is None or acts.dim() != 4:
+            raise ExplainerError(f"layer {layer!r} gives no (C, H, W) maps for Grad-CAM")
+        cams, tgts = _weigh(acts, logits, targets)
+    return cams, logits.detach(), tgts
 
 
 def _upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -185,9 +251,9 @@ def grad_cam(
     target: int | None = None,
     layer: str | None = None,
 ) -> Attribution:
-    """Grad-CAM of ``target`` (default: the predicted class) at ``layer`` (default: the last
-    convolution, :func:`last_conv_layer`) for a ``(28, 28)`` image in [0, 1]; the coarse map is
-    scaled up bilinearly to 28×28."""
+    """Grad-CAM of ``target`` (default: the predicted class) at ``layer`` (any record name;
+    default: the last convolution block after its activation, :func:`gradcam_layer`) for a
+    ``(28, 28)`` image in [0, 1]; the coarse map is scaled up bilinearly to 28×28."""
     x = _prepare(image, model)
     return _grad_cam(model, x, layer, None if target is None else [target])[0]
 
@@ -212,7 +278,7 @@ def grad_cam_all(
 def _grad_cam(
     model: nn.Module, x: torch.Tensor, layer: str | None, targets: Sequence[int] | None
 ) -> list[Attribution]:
-    layer = layer or last_conv_layer(model)
+    layer = layer or gradcam_layer(model)
     cams, logits, tgts = _grad_cam_maps(model, x, layer, targets)
     up = _upsample(cams, tuple(x.shape[-2:])).clamp_min(0).cpu().numpy()
     probs = torch.softmax(logits, 1)[0].cpu().numpy()
@@ -368,6 +434,7 @@ __all__ = [
     "conv_layers",
     "grad_cam",
     "grad_cam_all",
+    "gradcam_layer",
     "last_conv_layer",
     "overlay",
     "plot_attributions",

@@ -114,7 +114,10 @@ def data_key(dataset: str, images: Any, labels: Any = None) -> str:
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """A hash of the library's source (``explainer/*.py``): results computed by another
-    version of the code are not read (one edit anywhere recomputes; correct before fast)."""
+    version of the code are not read (one edit anywhere recomputes; correct before fast).
+    ``$EXPLAINER_CACHE_CODE`` pins it, for a benchmark's processes in a checkout being edited."""
+    if pinned := os.environ.get("EXPLAINER_CACHE_CODE", "").strip():
+        return pinned
     h = hashlib.blake2b(digest_size=6)
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         h.update(path.name.encode())

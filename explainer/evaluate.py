@@ -250,6 +250,19 @@ def _title(ev: Evaluation) -> str:
     return f"{ev.checkpoint.name} · {where} ({len(ev.labels)} images) · accuracy {ev.accuracy:.2%}"
 
 
+def share_text(part: int, whole: int) -> str:
+    """``part / whole`` as a row-normalised cell shows it: ``""`` for none, ``"100%"`` only
+    when every image of the row is there, never rounded up to it: 977/980 is ``"99.7%"``,
+    9,999/10,000 ``"> 99.9%"``, 1/2,000 ``"< 0.1%"``."""
+    from explainer.arith import confidence_text
+
+    if part <= 0 or whole <= 0:
+        return ""
+    if part >= whole:
+        return "100%"
+    return confidence_text(part / whole)
+
+
 def confusion_figure(ev: Evaluation):
     """Two heat maps: counts, and each row divided by its total (the per-class recall)."""
     import matplotlib.pyplot as plt
@@ -273,7 +286,7 @@ def confusion_figure(ev: Evaluation):
                 if fmt == "d":
                     label = str(int(v)) if v else ""
                 else:
-                    label = "" if v == 0 else f"{v:.1%}" if v < 0.995 else f"{v:.0%}"
+                    label = share_text(int(cm[i, j]), int(cm[i].sum()))
                 dark = shown[i, j] > 0.6 * max(shown.max(), 1e-9)
                 ax.text(
                     j,

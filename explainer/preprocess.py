@@ -6,14 +6,22 @@ A photo of a digit on paper is none of that, so :func:`preprocess` does each ste
 and keeps every intermediate picture for display (``Preprocessed.steps``):
 
 1. ``original``: the picture as grey levels in [0, 1] (transparent parts composited over a
-   background that contrasts with the strokes, photos shrunk to at most 256 px on the long side);
+   background that contrasts with the strokes; every picture, 8-bit, 16-bit, 32-bit or float,
+   shrunk to at most 256 px on the long side before any work; NaN pixels take the median);
 2. ``inverted``: light paper becomes black, dark ink becomes white (skipped when the background
    is already dark, e.g. the app's drawing canvas);
-3. ``cleaned``: uneven lighting flattened, background noise thresholded away (Otsu), specks
-   removed, the ink stretched so its strokes reach full intensity;
-4. ``cropped``: cut to the ink's bounding box (thin pen strokes thickened to MNIST's width);
-5. ``scaled``: the longest side scaled to 20 px, keeping the aspect ratio;
-6. ``centred``: pasted into 28×28 with the centre of mass at the centre: what the model sees.
+3. ``cleaned``: the background removed: an even one (canvas, scan) is not flattened at all,
+   uneven lighting is estimated from the paper alone (never from the strokes, so no stroke is
+   hollowed); noise thresholded away (Otsu), specks, stray dots and ruled lines removed, the
+   ink stretched so its strokes reach full intensity;
+4. ``cropped``: cut to the ink's bounding box;
+5. ``stroke``: the stroke width brought into MNIST's range both ways (fine pens widened,
+   markers and brushes thinned; see :func:`normalise_stroke`);
+6. ``scaled``: the longest side scaled to 20 px, keeping the aspect ratio;
+7. ``centred``: pasted into 28×28 with the centre of mass at the centre: what the model sees.
+
+Each step after the first can be switched off (``preprocess(picture, off={"stroke"})``) to
+see what it does; :func:`plain_resize` is the naive baseline (the whole picture in 28×28).
 
 Bad input raises an :class:`~explainer.errors.ExplainerError` subclass with a one-line message:
 :class:`UnreadableImageError`, :class:`ImageTooLargeError` (checked from the header, before the

@@ -16,6 +16,7 @@ from manim import (
     Group,
     Mobject,
     MovingCameraScene,
+    Wait,
     config,
     smooth,
     squish_rate_func,
@@ -138,9 +139,10 @@ class TraceScene(MovingCameraScene):
         return noun(self.trace)
 
     def play(self, *args, **kwargs) -> None:
-        """Play, and note in :attr:`timeline` when it ran and which caption it brought in."""
+        """Play (``wait`` too), and note in :attr:`timeline` when it ran and which caption it
+        brought in (``anims``: animations and ``.animate`` builders; a wait has none)."""
         start = self.renderer.time
-        anims = [a for a in args if hasattr(a, "mobject")]  # animations and `.animate` builders
+        anims = [a for a in args if hasattr(a, "mobject") and not isinstance(a, Wait)]
         shown = [a.mobject for a in anims if isinstance(a, Animation) and a.is_introducer()
                  and a.mobject in self._captions]  # fmt: skip
         hides = any(isinstance(a, Animation) and a.is_remover() and a.mobject in self._captions
@@ -149,11 +151,6 @@ class TraceScene(MovingCameraScene):
         super().play(*args, **kwargs)
         text = shown[-1].text if shown else None
         self.timeline.append(Beat(start, self.renderer.time, text, visual, hides))
-
-    def wait(self, duration: float = 1.0, *args, **kwargs) -> None:
-        start = self.renderer.time
-        super().wait(duration, *args, **kwargs)
-        self.timeline.append(Beat(start, self.renderer.time, None, False, False))
 
     def header_text(self) -> str:
         t = self.trace

@@ -353,7 +353,7 @@ class ConvolutionScene(TraceScene):
 
         (kh, kw), (dy, dx) = nums.conv.weight.shape[2:], arith.conv_geometry(nums.conv)[2]
         m_size = ((kh - 1) * dy + 1, (kw - 1) * dx + 1)
-        caption = "The same kernel slides over every position: the output map fills in"
+        caption = "The same kernel slides over every position; the map fills in"
         fill = output.make_fill_animation(run_time=3.5)
         fill.rate_func = linear
         self.play(  # no play-wide rate_func: it would override the caption's fade
@@ -364,7 +364,7 @@ class ConvolutionScene(TraceScene):
         )
         self.add(output)
         self.play(FadeOut(highlight), run_time=0.3)
-        self.hold_caption(already=2.6)
+        self.hold_caption()
 
     def next_steps(self, nums: SceneNumbers, output: FeatureMap, conv_scale) -> None:
         """The records that follow the convolution, each as the channel's real map."""

@@ -280,10 +280,16 @@ class ForwardPassScene(TraceScene):
         for prev, m in itertools.pairwise(mobs):
             gap = self.STEP + (0.5 if m.stage_kind in ("dense", "logits", "probs") else 0)
             m.next_to(prev, RIGHT, buff=gap)
-        up = max(m.get_top()[1] - m.main.get_center()[1] for m in mobs)
-        down = max(m.main.get_center()[1] - m.get_bottom()[1] for m in mobs)
-        line = (self.TOP - up + self.BOTTOM + down) / 2
-        for m in mobs:
+        up = np.array([m.get_top()[1] - m.main.get_center()[1] for m in mobs])
+        down = np.array([m.main.get_center()[1] - m.get_bottom()[1] for m in mobs])
+
+        def fits(line: float) -> np.ndarray:  # how much each stage must shrink at this line
+            return np.minimum(1, np.minimum((self.TOP - line) / up, (line - self.BOTTOM) / down))
+
+        lines = np.linspace(self.BOTTOM + 0.5, self.TOP - 0.5, 60)
+        line = max(lines, key=lambda y: float(np.log(np.clip(fits(y), 1e-3, 1)).sum()))
+        for m, f in zip(mobs, fits(line), strict=True):
+            m.scale(float(f), about_point=m.main.get_center())
             m.shift(UP * (line - m.main.get_center()[1]))
         everything = Group(*mobs)
         everything.shift(RIGHT * (mobs[0].get_left()[0] + self.FRAME_WIDTH / 2 - 0.6) * -1)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Render the README gallery into animations/: one GIF per animation kind (each <= 2 MB,
 # 800x450 so it reads at README width) plus the architecture comparison chart.
-# Usage: scripts/make_gallery.sh            (MODEL=mnist_bn_cnn DIGIT=7 by default)
+# Usage: scripts/make_gallery.sh            (MODEL=mnist_bn_cnn DIGIT=7 PACE=class by default)
 #        MODEL=mnist_fast_cnn scripts/make_gallery.sh
+#        PACE=readme scripts/make_gallery.sh   (short loops instead of the classroom pace)
 # The full test set (--data-dir / EXPLAINER_DATA_DIR) gives the mistakes reel more to show;
 # without it the 500 bundled test digits are used.
 set -euo pipefail
@@ -10,13 +11,14 @@ cd "$(dirname "$0")/.."
 EXPLAINER=${EXPLAINER:-.venv/bin/explainer}
 MODEL=${MODEL:-mnist_bn_cnn}
 DIGIT=${DIGIT:-7}
+PACE=${PACE:-class}
 OUT=${OUT:-animations}
 mkdir -p "$OUT"
 
 render() {  # KIND [options...]
   local kind=$1; shift
   echo "== $OUT/$kind.gif"
-  "$EXPLAINER" render "$kind" --checkpoint "$MODEL" --out "$OUT/$kind.gif" "$@"
+  "$EXPLAINER" render "$kind" --checkpoint "$MODEL" --pace "$PACE" --out "$OUT/$kind.gif" "$@"
 }
 
 render forward --digit "$DIGIT"

@@ -239,3 +239,151 @@ def test_style_colours_stay_exact_in_the_gif_palette():
     assert len(pal) == 255
     assert tuple(pal[idx[0, 0]]) == (255, 255, 255)
     assert tuple(pal[idx[15, 15]]) == style.hex_to_rgb(style.THEMES["light"].muted)
+
+
+# --- paced for speech ---------------------------------------------------------------------
+
+
+def _gif_frames(path):
+    """``[(rgb, milliseconds)]`` of every frame the GIF stores."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        return [
+            (np.asarray(f.convert("RGB")).astype(int), f.info["duration"])
+            for f in ImageSequence.Iterator(im)
+        ]
+
+
+def _panel_matches(frame, values, kind, boxes) -> bool:
+    """Whether ``frame`` shows all of ``values`` (a layer's output) in ``boxes``, colour by
+    colour (up to the GIF palette)."""
+    from explainer.animate.canvas import as_tiles
+
+    scale = style.layer_scale(values, kind)
+    if values.ndim == 3:
+        parts = list(values)
+    elif len(boxes) == values.size:  # the output record: one row per class
+        parts = [np.full((1, 1), v) for v in values]
+    else:
+        parts = [row[None] for row in as_tiles(values)]
+    assert len(parts) == len(boxes)
+    for part, (y0, y1, x0, x1) in zip(parts, boxes, strict=True):
+        h, w = part.shape
+        cy = y0 + ((np.arange(h) + 0.5) * (y1 - y0) / h).astype(int)
+        cx = x0 + ((np.arange(w) + 0.5) * (x1 - x0) / w).astype(int)
+        keep = ~np.isnan(part)
+        expected = style.colorize(np.nan_to_num(part), scale).astype(int)
+        if np.abs(frame[np.ix_(cy, cx)] - expected)[keep].mean() > 10:
+            return False
+    return True
+
+
+def test_forward_holds_every_layer_two_seconds_at_class_pace(tiny, tmp_path):
+    """Read back from the GIF: how long each layer's real activations are on screen."""
+    from explainer.animate.forward import CLASS_HOLD
+
+    reel = build_animation("forward", tiny, fps=10, size=SMALL, pace="class")
+    frames = _gif_frames(save(reel, tmp_path / "f.gif"))
+    assert sum(ms for _, ms in frames) == round(reel.duration * 1000)
+    stages = reel.meta["stages"]
+    for st in stages:
+        boxes = reel.meta["panels"][st.name]
+        on_screen = sum(ms for rgb, ms in frames if _panel_matches(rgb, st.values, st.kind, boxes))
+        assert on_screen >= CLASS_HOLD * 1000, (st.name, on_screen)
+    # the readme pace is the short loop: well under two seconds a layer
+    short = build_animation("forward", tiny, fps=10, size=SMALL, pace="readme")
+    assert short.duration < CLASS_HOLD * len(stages) < reel.duration
+
+
+def test_mistakes_cards_stay_three_seconds_at_class_pace(tmp_path):
+    from explainer.evaluate import evaluate, mistake_report
+
+    ck = Checkpoint(model=_model("tinyvgg", 3), architecture="tinyvgg", dataset="mnist",
+                    class_names=[str(i) for i in range(10)])  # fmt: skip
+    report = mistake_report(evaluate(ck, sample_only=True))
+    reel = build_animation("mistakes", None, report=report, fps=5, size=SMALL, pace="class")
+    frames = _gif_frames(save(reel, tmp_path / "m.gif"))
+    # one stored frame per card appearing; each stays at least 3 s before the next
+    assert len(frames) == len(reel.meta["mistakes"]) == 12
+    assert all(ms >= 3000 for _, ms in frames), [ms for _, ms in frames]
+    quick = build_animation("mistakes", None, report=report, fps=5, size=SMALL, pace="readme")
+    assert quick.duration == 12
+
+
+def test_pace_is_checked(tiny):
+    with pytest.raises(ExplainerError, match="unknown pace 'slow'; choose one of: class, readme"):
+        build_animation("forward", tiny, pace="slow")
+
+
+# --- true words and numbers -------------------------------------------------------------
+
+
+def test_a_tie_is_said_and_certainty_is_never_100_percent():
+    from explainer.flowgraph import verdict
+
+    names = [str(i) for i in range(10)]
+    v = verdict(np.full(10, 0.1, np.float32), names, label=0)
+    assert v.state == "tie" and v.text == "tie: 10 classes at 10.0% each"
+    assert v.note == "the label 0 is one of them"
+    v = verdict(np.array([0.5, 0.5, 0, 0]), ["a", "b", "c", "d"], label=2)
+    assert (v.text, v.note) == ("tie: a and b at 50.0% each", "the label is c")
+    probs = np.full(10, 2.1e-6 / 9)
+    probs[3] = 0.9999979
+    v = verdict(probs, names, label=3)
+    assert v.line == "prediction: 3  > 99.9%  ✓ correct" and "100" not in v.line
+    assert verdict(probs, names, label=5).note == "✗ the label is 5"
+
+
+def test_a_tied_network_renders(sample):
+    """An all-zero network gives ten equal probabilities: every picture still renders."""
+    model = build("linear").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    trace = capture(model, sample.images[0].numpy() / 255.0, label=int(sample.labels[0]))
+    assert np.allclose(trace.probs, 0.1)
+    for kind in ("forward", "dataflow"):
+        assert build_animation(kind, trace, fps=4, size=SMALL, pace="readme").n_frames > 1
+
+
+def test_words_follow_the_dataset():
+    from types import SimpleNamespace
+
+    from explainer.data import FASHION_CLASSES
+    from explainer.flowgraph import item_word, source_title
+
+    digits = [str(i) for i in range(10)]
+    assert item_word("mnist", digits) == "digit"
+    assert item_word("fashion_mnist", FASHION_CLASSES, plural=True) == "items"
+    assert item_word("mnist", FASHION_CLASSES) == "item"  # the class names decide
+    assert item_word("emnist") == "image"
+
+    def title(source, dataset="mnist", names=digits):
+        return source_title(SimpleNamespace(source=source, dataset=dataset, class_names=names))
+
+    assert title("mnist:test:0") == "MNIST test digit #0"
+    assert title("fashion_mnist:test:12", "fashion_mnist", FASHION_CLASSES) == (
+        "Fashion-MNIST test item #12"
+    )
+    assert title("test digit #370") == "MNIST test digit #370"
+    assert title("/home/teacher/photos/my seven.png") == "my seven.png"
+    assert title("") == ""
+
+
+def test_training_caption_says_what_was_measured(tiny):
+    from explainer.animate.training import change_caption
+    from explainer.insights import training_evolution
+
+    snaps = [
+        Checkpoint(model=_model("tinyvgg", s), architecture="tinyvgg", dataset="mnist",
+                   class_names=[str(i) for i in range(10)], epoch=s)
+        for s in (1, 2)
+    ]  # fmt: skip
+    evolution = training_evolution(snaps, tiny.image, label=tiny.label)
+    a, b = (s.model.block1.conv1.weight.detach().flatten() for s in snaps)
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+    text = change_caption(evolution.views, 1)
+    assert f"cosine similarity {cos:.4f}" in text
+    assert f"{(b - a).norm().item() / a.norm().item():.1%} apart" in text
+    assert "noise into stroke detectors" not in text

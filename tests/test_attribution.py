@@ -12,6 +12,7 @@ from explainer.architectures import build
 from explainer.attribution import (
     grad_cam,
     grad_cam_all,
+    gradcam_layer,
     last_conv_layer,
     plot_attributions,
     plot_class_evidence,
@@ -58,7 +59,8 @@ def test_grad_cam_lights_the_region_the_answer_depends_on(inplace):
     img = two_bars()
     horizontal = grad_cam(model, img, target=0)
     vertical = grad_cam(model, img, target=1)
-    assert horizontal.layer == vertical.layer == "0" == last_conv_layer(model)
+    assert last_conv_layer(model) == "0"  # the maps Grad-CAM weighs: after the ReLU
+    assert horizontal.layer == vertical.layer == "1" == gradcam_layer(model)
     assert horizontal.map.shape == (28, 28) and horizontal.map.max() == pytest.approx(1.0)
     assert _share(horizontal.map, TOP_LEFT) > 0.9
     assert _share(vertical.map, BOTTOM_RIGHT) > 0.9
@@ -98,7 +100,7 @@ def test_default_target_is_prediction_and_state_is_left_alone(sample):
     assert all(m.training for m in model.modules())
     assert all(p.grad is None for p in model.parameters())
     assert sum(len(m._forward_hooks) for m in model.modules()) == 0
-    assert cam.layer == "block2.conv2"
+    assert cam.layer == "block2.relu2"  # the last conv block after its activation
     with pytest.raises(ExplainerError, match="classes 0 to 9"):
         grad_cam(model, img, target=12)
     with pytest.raises(ExplainerError, match="no convolution layer"):

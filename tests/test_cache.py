@@ -237,3 +237,16 @@ def test_training_evolution_reads_the_predictions_from_the_cache(ckpt, root):
         np.testing.assert_array_equal(a.confusion, b.confusion)
         assert a.accuracy == b.accuracy
     assert got.test_set == ref.test_set
+
+
+def test_the_code_version_follows_the_source_unless_pinned(monkeypatch):
+    real = cache.code_version()
+    assert len(real) == 12 and cache.CacheKey("a", "b", "c").code == real
+    monkeypatch.setenv("EXPLAINER_CACHE_CODE", "bench-1")
+    cache.code_version.cache_clear()
+    try:
+        assert cache.code_version() == "bench-1"
+    finally:
+        monkeypatch.delenv("EXPLAINER_CACHE_CODE")
+        cache.code_version.cache_clear()
+    assert cache.code_version() == real

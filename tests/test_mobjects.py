@@ -185,3 +185,40 @@ def test_fast_image_camera_draws_the_same_pixels_as_manim():
     assert stock.std() > 10  # something was drawn
     diff = np.abs(stock - fast)
     assert diff.mean() < 1.0 and (diff.max(axis=-1) > 40).mean() < 0.003
+
+
+def test_negative_numbers_keep_a_true_minus():
+    """At 480p a hyphen shrinks to a dot: colour-bar ticks, kernel weights and percentages
+    write negatives with U+2212 (and no "−0")."""
+    from scenes.mobjects import tick_text
+
+    assert tick_text(-3.3) == "\u22123.3" and tick_text(3.3) == "3.3"
+    assert tick_text(-14.2) == "\u221214" and tick_text(-0.0001) == "\u22120.0001"
+    assert tick_text(-0.0) == "0"
+    bar = ColorBar(scale_for(np.array([-2.0, 1.0]), "conv"), width=2.0)
+    texts = [m.text for m in bar.submobjects if isinstance(m, Label)]
+    assert texts[0] == tick_text(bar.value_scale.vmin) and texts[0].startswith("\u2212")
+    k = Kernel(np.array([[-0.5, 0.25], [0.0, -1.0]], dtype=np.float32), cell=0.5)
+    assert [n.text for n in k.numbers] == ["\u22120.50", "0.25", "0.00", "\u22121.00"]
+
+
+def test_probability_bars_write_what_a_learner_should_read():
+    probs = np.array([0.9999979, 0.0000021, 0.0], dtype=np.float32)
+    bars = ProbabilityBars(probs, ["T-shirt/top", "Ankle boot", "Bag"], font_size=15)
+    assert [v.text for v in bars.values] == ["> 99.9%", "< 0.1%", "0.0%"]
+    assert {round(n.size) for n in bars.names} == {15}
+    anim = bars.make_highlight_animation()
+    anim.begin()
+    anim.finish()
+    box = bars.highlight_box
+    assert box.get_bottom()[1] > bars.tracks[1].get_top()[1]  # inside its own row
+    assert box.get_left()[0] < bars.names[0].get_left()[0]
+
+
+def test_neuron_names_on_either_side():
+    from manim import RIGHT
+
+    col = NeuronColumn(np.arange(3, dtype=np.float32), names=["a", "b", "c"], names_side=RIGHT)
+    assert all(
+        n.get_left()[0] > c.get_right()[0] for n, c in zip(col.names, col.neurons, strict=True)
+    )

@@ -90,3 +90,73 @@ def test_bad_input_is_one_line(ckpt_path, tmp_path, capsys, extra, message, monk
     assert err.startswith("explainer: error: ") and message in err
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def _gif_seconds(path) -> float:
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        return sum(f.info["duration"] for f in ImageSequence.Iterator(im)) / 1000
+
+
+def test_pace_sets_the_length(ckpt_path, tmp_path, capsys):
+    """class (the default) gives each layer its 2.5 s; readme is the short loop."""
+    from explainer.animate.forward import default_seconds
+    from explainer.checkpoints import load_checkpoint
+    from explainer.commands.render import load_trace
+
+    small = ["--fps", "4", "--size", "480x270", "--digit", "3", "--checkpoint", str(ckpt_path)]
+    for pace in ("class", "readme"):
+        out = tmp_path / f"{pace}.gif"
+        assert main(["render", "forward", "--out", str(out), "--pace", pace, *small]) == 0
+    assert capsys.readouterr().err == ""  # a quick render prints no progress
+    import argparse
+
+    ns = argparse.Namespace(trace=None, image=None, index=None, digit=3, data_dir=None)
+    trace = load_trace(ns, load_checkpoint(ckpt_path))
+    n = sum(r.kind != "dropout" for r in trace.layers) + 1
+    assert _gif_seconds(tmp_path / "class.gif") == default_seconds(trace, 4, "class") >= 2.5 * n
+    assert _gif_seconds(tmp_path / "readme.gif") == default_seconds(trace, 4, "readme") < n * 2
+
+
+def test_progress_speaks_only_after_a_while():
+    import io
+
+    from explainer.commands.render import Progress
+
+    quiet = io.StringIO()
+    p = Progress(after=60, stream=quiet)
+    p.phase("drawing")
+    p.close()
+    assert quiet.getvalue() == ""
+    loud = io.StringIO()
+    p = Progress(after=0, stream=loud)
+    p.phase("running the model over the test set")
+    p.phase("writing 300 frames")
+    p.close()
+    lines = loud.getvalue().splitlines()
+    assert [line.split("...")[0] for line in lines[:2]] == [
+        "explainer: running the model over the test set",
+        "explainer: writing 300 frames",
+    ]
+    assert lines[2].startswith("explainer: done in ")
+
+
+def test_fashion_pictures_are_items_not_digits(tmp_path):
+    import argparse
+
+    from explainer.checkpoints import load_checkpoint
+    from explainer.commands.render import load_trace
+    from explainer.data import FASHION_CLASSES
+    from explainer.flowgraph import source_title
+
+    torch.manual_seed(0)
+    path = tmp_path / "fashion_tinyvgg.pt"
+    save_checkpoint(
+        path, make_payload(build("tinyvgg"), dataset="fashion_mnist", class_names=FASHION_CLASSES)
+    )
+    ns = argparse.Namespace(trace=None, image=None, index=None, digit=9, data_dir=None)
+    trace = load_trace(ns, load_checkpoint(path))
+    assert trace.class_names[trace.label] == "Ankle boot"
+    assert trace.source.startswith("test item #")
+    assert source_title(trace).startswith("Fashion-MNIST test item #")

@@ -319,7 +319,7 @@ def test_render_manim_dataflow_gif(sample, tmp_path):
     from explainer.manim_render import render_manim
 
     trace = random_trace("linear", sample)
-    out = render_manim("dataflow", trace, tmp_path / "flow.gif", resolution=(W, H))
+    out = render_manim("dataflow", trace, tmp_path / "flow.gif", resolution=(W, H), pace="readme")
     check_video(out, DataFlowScene, trace, tmp_path)
     assert not list(tmp_path.glob(".flow*"))  # no temp file left beside it
 
@@ -333,6 +333,9 @@ def test_render_manim_rejects_bad_requests(small_trace, tmp_path):
         render_manim("nope", small_trace, tmp_path / "x.mp4")
     with pytest.raises(ExplainerError, match="quality"):
         render_manim("forward", small_trace, tmp_path / "x.mp4", quality="ultra")
+    with pytest.raises(ExplainerError, match="unknown pace 'slow'; choose one of: class, readme"):
+        render_manim("forward", small_trace, tmp_path / "x.mp4", pace="slow")
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.arith import ConvSum, NextBlock, conv_layers
 from explainer.errors import ExplainerError
+from explainer.flowgraph import item_word
 from explainer.trace import INPUT, LayerRecord, Trace
 
 __all__ = ["ConvView", "build_convolution", "conv_layers", "conv_view"]
@@ -65,11 +66,12 @@ class ConvView:
 
 def _input_name(trace: Trace, rec: LayerRecord, in_channel: int) -> str:
     src = rec.inputs[0]
+    word = item_word(trace.dataset, trace.class_names)
     if src == INPUT:
-        return "the digit as the model receives it"
+        return f"the {word} as the model receives it"
     what = trace.layer(src)
     if what.kind == "normalize":
-        return f"{src}: the normalised digit"
+        return f"{src}: the normalised {word}"
     n = trace.value(src).shape[0]
     return f"{src} ({what.description}), channel {in_channel} of {n}"
 

@@ -421,6 +421,10 @@ def build_dataflow(
     hop = max(2, round(fps * p["hop"]))
     intro = max(1, round(fps * p["intro"]))
     need = intro + (len(blocks) - 1) * (hop + 1) + 1
+    if need > n_frames:  # a shorter --seconds: the short loop's hops
+        p = PACES["readme"]
+        hop, intro = max(2, round(fps * p["hop"])), max(1, round(fps * p["intro"]))
+        need = intro + (len(blocks) - 1) * (hop + 1) + 1
     if need > n_frames:
         raise ExplainerError(
             f"{n_frames} frames are too few for {len(blocks)} blocks; "

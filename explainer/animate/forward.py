@@ -189,6 +189,14 @@ def _class_rows(
     return boxes, pictures
 
 
+def _channels_that_fit(n: int, cell: tuple[int, int], area: Box, gap: int) -> int:
+    """How many of ``n`` maps of ``cell`` pixels fit in ``area`` at 1 pixel per value."""
+    ah, aw = area[1] - area[0], area[3] - area[2]
+    cols = max(1, (aw + gap) // (cell[1] + gap))
+    rows = max(1, (ah + gap) // (cell[0] + gap))
+    return max(1, min(n, cols * rows))
+
+
 def _stage_sheets(
     stage: Stage, size: tuple[int, int], theme: str, class_names: list[str], k: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
@@ -207,8 +215,14 @@ def _stage_sheets(
     labelled = bool(stage.output) and stage.values.size == len(class_names) <= 20
     if stage.spatial:
         ch, hh, ww = stage.values.shape
-        boxes = grid_boxes(ch, (hh, ww), grid, gap=2 if ch > 16 else 4)
-        pictures = [style.colorize(v, stage.scale) for v in stage.values]
+        gap = 2 if ch > 16 else 4
+        n = _channels_that_fit(ch, (hh, ww), grid, gap)
+        if n < ch:  # a small frame: say so rather than draw past the panel
+            sk.draw.rectangle((0, 28 * k - 8 * k, w, 28 * k + 8 * k), fill=t.background)
+            sk.fitted(0, 28 * k, f"{stage.subtitle}; the first {n} shown", 8.5 * k, text_w,
+                      color=t.muted)  # fmt: skip
+        boxes = grid_boxes(n, (hh, ww), grid, gap=gap)
+        pictures = [style.colorize(v, stage.scale) for v in stage.values[:n]]
         units = boxes
     elif labelled:
         area = (grid[0] + int(4 * k), grid[1] - int(22 * k), grid[2], grid[3])

@@ -43,11 +43,12 @@ def _frames(n_frames: int, fps: float, pace: str, per_page: int, n: int) -> tupl
     """``(pages, frames per card, pause frames per page)`` filling ``n_frames``."""
     card_s, page_s = _pace(pace)
     card, page = max(1, round(fps * card_s)), max(1, round(fps * page_s))
-    pages = max(1, min(-(-n // per_page), n_frames // (per_page * card + page)))
+    m = min(per_page, n)  # cards on a full page
+    pages = max(1, min(-(-n // per_page), n_frames // (m * card + page)))
     per = n_frames // pages
-    if per < per_page * card + page:  # a shorter --seconds: shorter cards, same proportions
-        card = max(1, round(per * card / (per_page * card + page)))
-    page = max(0, per - per_page * card)
+    if per < m * card + page:  # a shorter --seconds: shorter cards, same proportions
+        card = max(1, round(per * card / (m * card + page)))
+    page = max(0, per - m * card)
     return pages, card, page
 
 

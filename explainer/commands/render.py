@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+import time
 
 HELP = "render an animation (forward, dataflow, convolution, training, mistakes) to GIF/MP4/PNG"
 
@@ -18,15 +21,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint path or shipped name (default: mnist_bn_cnn, or the "
                    "trace's own model with --trace)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--index", type=int, help="official test-set index of the digit")
-    src.add_argument("--digit", type=int, help="the first bundled test digit of this class")
-    src.add_argument("--image", help="a picture of a digit (PNG/JPG), preprocessed like MNIST")
+    src.add_argument("--index", type=int, help="official test-set index of the image")
+    src.add_argument("--digit", type=int, help="the first bundled test image of this class")
+    src.add_argument("--image", help="a picture (PNG/JPG), preprocessed like MNIST")
     src.add_argument("--trace", help="a trace saved by `explainer capture` (.npz)")
     p.add_argument("--out", required=True, help="output file: .gif, .mp4 or .png (last frame)")
     p.add_argument("--fps", type=float, help="frames per second (default depends on the kind)")
     p.add_argument("--seconds", type=float, help="length in seconds (default depends on the kind)")
     p.add_argument("--size", default="800x450", help="WIDTHxHEIGHT in pixels (default 800x450)")
     p.add_argument("--theme", choices=["light", "dark"], default="light")
+    p.add_argument("--pace", choices=["class", "readme"], default="class",
+                   help="class (default): each step held long enough to say it out loud (each "
+                   "layer 2 s, each mistake 3 s); readme: a short loop. --seconds overrides the "
+                   "length")  # fmt: skip
     p.add_argument("--layer", help="convolution: the conv layer to show (default: the first)")
     p.add_argument("--channel", type=int, help="convolution: the output channel (default: the "
                    "most active)")  # fmt: skip
@@ -64,6 +71,9 @@ def load_trace(args: argparse.Namespace, ckpt):
 
         pre = preprocess(args.image)
         return capture_checkpoint(ckpt, pre.image, source=pre.source or str(args.image))
+    from explainer.flowgraph import item_word
+
+    word = item_word(ckpt.dataset, ckpt.class_names)
     sample = load_sample(ckpt.dataset)
     if args.index is not None:
         if find_data_dir(ckpt.dataset, args.data_dir) is not None:
@@ -75,11 +85,11 @@ def load_trace(args: argparse.Namespace, ckpt):
             hits = np.nonzero(sample.indices.numpy() == args.index)[0]
             if not len(hits):
                 raise ExplainerError(
-                    f"test digit {args.index} is not in the bundled sample and the dataset is "
+                    f"test {word} {args.index} is not in the bundled sample and the dataset is "
                     "not on disk: set --data-dir / EXPLAINER_DATA_DIR, or use --digit"
                 )
             image, label = sample.images[hits[0]], int(sample.labels[hits[0]])
-        src = f"test digit #{args.index}"
+        src = f"test {word} #{args.index}"
     else:
         digit = 0 if args.digit is None else args.digit
         hits = np.nonzero(sample.labels.numpy() == digit)[0]
@@ -89,7 +99,7 @@ def load_trace(args: argparse.Namespace, ckpt):
             )
         i = int(hits[0])
         image, label = sample.images[i], digit
-        src = f"test digit #{int(sample.indices[i])}"
+        src = f"test {word} #{int(sample.indices[i])}"
     return capture_checkpoint(
         ckpt, image.numpy().astype("float32") / 255.0, label=label, source=src
     )
@@ -98,7 +108,7 @@ def load_trace(args: argparse.Namespace, ckpt):
 def run(args: argparse.Namespace) -> int:
     from explainer.animate import check_kind
     from explainer.animate.writer import check_extension
-    from explainer.commands import check_rate, snapshot_files
+    from explainer.commands import check_rate
     from explainer.io import check_writable
 
     check_kind(args.kind)
@@ -106,26 +116,93 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     check_rate(args.fps, args.seconds)
     check_writable(args.out)
-    ckpt, trace = _checkpoint_and_trace(args)
-    options: dict = {}
-    if args.kind == "convolution":
-        _check_conv_layer(trace, args.layer)
-        options = {"layer": args.layer, "channel": args.channel}
-    elif args.kind == "training":
-        from explainer.insights import training_evolution
+    progress = Progress()
+    try:
+        progress.phase("loading the model and capturing the picture")
+        ckpt, trace = _checkpoint_and_trace(args)
+        options: dict = {}
+        if args.kind == "convolution":
+            _check_conv_layer(trace, args.layer)
+            options = {"layer": args.layer, "channel": args.channel}
+        elif args.kind == "training":
+            options = {"evolution": _evolution(args, ckpt, trace, progress)}
+        elif args.kind == "mistakes":
+            from explainer.evaluate import evaluate, mistake_report
 
-        snaps = snapshot_files(args.snapshots, ckpt)
-        evolution = training_evolution(
-            snaps, trace.image, label=trace.label, data_dir=args.data_dir
-        )
-        options = {"evolution": evolution}
-    elif args.kind == "mistakes":
-        from explainer.evaluate import evaluate, mistake_report
-
-        options = {"report": mistake_report(evaluate(ckpt, data_dir=args.data_dir))}
-    out = _render(args, trace, size, options)
+            progress.phase(f"running {ckpt.name} over the test set")
+            options = {"report": mistake_report(evaluate(ckpt, data_dir=args.data_dir))}
+        out = _render(args, trace, size, options, progress)
+    finally:
+        progress.close()
     print(f"wrote {out}")
     return 0
+
+
+class Progress:
+    """One line per phase on stderr, for renders that take a while: nothing is printed for
+    the first ``after`` seconds, so a quick render (and a one-line error) stays quiet; then
+    the current phase is named, and every later one as it starts, with the time so far."""
+
+    def __init__(self, after: float = 3.0, stream=None) -> None:
+        self.start = time.perf_counter()
+        self.after = after
+        self.stream = stream if stream is not None else sys.stderr
+        self.current = ""
+        self.spoke = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def _say(self, text: str) -> None:
+        with self._lock:
+            if text != self.current:
+                return
+            elapsed = time.perf_counter() - self.start
+            print(f"explainer: {text}... ({elapsed:.0f} s)", file=self.stream, flush=True)
+            self.spoke = True
+
+    def phase(self, text: str) -> None:
+        self.current = text
+        if self._timer is not None:
+            self._timer.cancel()
+        wait = self.after - (time.perf_counter() - self.start)
+        if wait <= 0:
+            self._say(text)
+            return
+        self._timer = threading.Timer(wait, self._say, (text,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            self.current = ""
+            if self.spoke:
+                elapsed = time.perf_counter() - self.start
+                print(f"explainer: done in {elapsed:.0f} s", file=self.stream, flush=True)
+
+
+def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
+    """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored."""
+    from explainer.commands import snapshot_files
+    from explainer.data import load_test_or_sample
+    from explainer.inference import predict_logits
+    from explainer.insights import training_evolution
+
+    snaps = snapshot_files(args.snapshots, ckpt)
+    test, _ = load_test_or_sample(ckpt.dataset, args.data_dir)
+    x = test.floats()  # (N, 1, 28, 28), as training_evolution scores them
+    done = [0]
+
+    def predict(ck):
+        done[0] += 1
+        progress.phase(f"scoring snapshot {done[0]} of {len(snaps)} on {len(x)} test images")
+        return predict_logits(ck.model, x).argmax(1).numpy()
+
+    progress.phase(f"loading {len(snaps)} snapshots")
+    return training_evolution(
+        snaps, trace.image, label=trace.label, data_dir=args.data_dir, predict=predict
+    )
 
 
 def _checkpoint_and_trace(args: argparse.Namespace):
@@ -175,15 +252,21 @@ def _check_conv_layer(trace, layer: str | None) -> None:
         raise ExplainerError(f"--layer {layer!r} {what}; conv layers: {shown}")
 
 
-def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dict):
-    from explainer.animate import render_animation
+def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dict,
+            progress: Progress | None = None):  # fmt: skip
+    from explainer.animate import build_animation
+    from explainer.animate.writer import save
     from explainer.errors import ExplainerError
 
+    progress = progress or Progress()
     if args.engine == "matplotlib":
-        return render_animation(
-            args.kind, trace, args.out, fps=args.fps, seconds=args.seconds, size=size,
-            theme=args.theme, **options,
+        progress.phase(f"drawing the {args.kind} animation")
+        reel = build_animation(
+            args.kind, trace, fps=args.fps, seconds=args.seconds, size=size, theme=args.theme,
+            pace=getattr(args, "pace", "class"), **options,
         )  # fmt: skip
+        progress.phase(f"writing {reel.n_frames} frames ({reel.duration:.0f} s) to {args.out}")
+        return save(reel, args.out)
     try:
         from explainer.manim_render import render_manim
     except ImportError:
@@ -193,4 +276,5 @@ def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dic
             f"the manim engine cannot render {args.kind!r}; use --engine matplotlib"
         )
     fps = args.fps or {"low": 15, "medium": 30, "high": 60}[args.quality]
+    progress.phase(f"rendering the {args.kind} scene with manim")
     return render_manim(args.kind, trace, args.out, quality=args.quality, fps=fps)

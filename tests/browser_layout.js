@@ -1,0 +1,153 @@
+// Layout faults of the page in the browser, as one line each (tests/test_browser.py):
+//  - clipped: a text element whose content is wider than its box (scrollWidth > clientWidth),
+//    which is how an ellipsis ("Draw & p…") or a word running out of its box shows;
+//  - cut: text that sticks out of an ancestor that hides or scrolls its overflow (the
+//    sidebar, a column, a chart's SVG), or a chart label Vega truncated with "…";
+//  - overlap: the glyph boxes of two text elements (neither inside the other) intersect.
+// Text is every visible non-blank text node; its boxes are the Range's client rects for HTML,
+// and for SVG text (Vega charts) its bounding box turned by its transform (rotated axis
+// labels are quadrilaterals, so two slanted neighbours that do not touch do not count).
+() => {
+  const SLACK = 1.5; // px: anti-aliasing and sub-pixel rounding
+  const quadOf = (r) => [
+    [r.left, r.top],
+    [r.right, r.top],
+    [r.right, r.bottom],
+    [r.left, r.bottom],
+  ];
+  const svgQuad = (el) => {
+    const b = el.getBBox();
+    const m = el.getScreenCTM();
+    if (!m || b.width < 0.5 || b.height < 0.5) return null;
+    const pts = [
+      [b.x, b.y],
+      [b.x + b.width, b.y],
+      [b.x + b.width, b.y + b.height],
+      [b.x, b.y + b.height],
+    ];
+    return pts.map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+  };
+  const items = new Map(); // element -> list of quads
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.nodeValue.trim()) continue;
+    let el = n.parentElement;
+    if (!el || el.closest('script, style, noscript, title, [data-testid="stSkipToContent"]'))
+      continue;
+    if (!el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue;
+    let quads;
+    if (el instanceof SVGElement) {
+      el = el.closest("text") || el;
+      if (items.has(el) || typeof el.getBBox !== "function") continue;
+      const q = svgQuad(el);
+      quads = q ? [q] : [];
+    } else {
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      quads = Array.from(range.getClientRects())
+        .filter((r) => r.width > 0.5 && r.height > 0.5)
+        .map(quadOf);
+    }
+    if (!quads.length) continue;
+    if (!items.has(el)) items.set(el, []);
+    items.get(el).push(...quads);
+  }
+  const text = (el) => (el.textContent || "").trim().replace(/\s+/g, " ").slice(0, 60);
+  const where = (el) => {
+    const t = el.closest("[data-testid]");
+    return el.tagName.toLowerCase() + (t ? "@" + t.dataset.testid : "");
+  };
+  const faults = [];
+  for (const [el, quads] of items) {
+    const icon = el.closest('[data-testid="stIconMaterial"]'); // a ligature: one glyph
+    const style = getComputedStyle(el);
+    if (
+      !icon &&
+      el instanceof HTMLElement &&
+      style.display !== "inline" &&
+      el.clientWidth > 0 &&
+      el.scrollWidth > el.clientWidth + 1
+    ) {
+      faults.push(
+        `clipped: "${text(el)}" (${where(el)}): scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth}`
+      );
+      continue;
+    }
+    if (el instanceof SVGElement && el.textContent.trim().endsWith("…")) {
+      faults.push(`cut: "${text(el)}" (${where(el)}): a chart label truncated with "…"`);
+      continue;
+    }
+    // vertically, only up to the first scroll container: what lies below the fold of the
+    // page (or of the sidebar) is scrolled to, not cut
+    let scrolledY = false;
+    for (let a = el.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      const clipX = s.overflowX !== "visible";
+      const clipY = !scrolledY && (s.overflowY === "hidden" || s.overflowY === "clip");
+      scrolledY = scrolledY || s.overflowY === "auto" || s.overflowY === "scroll";
+      if (!clipX && !clipY) continue;
+      const b = a.getBoundingClientRect();
+      const left = b.left + (a.clientLeft || 0);
+      const top = b.top + (a.clientTop || 0);
+      const right = left + (a.clientWidth || b.width);
+      const bottom = top + (a.clientHeight || b.height);
+      const out = quads.some((q) =>
+        q.some(
+          ([x, y]) =>
+            (clipX && (x < left - SLACK || x > right + SLACK)) ||
+            (clipY && (y < top - SLACK || y > bottom + SLACK))
+        )
+      );
+      if (out) {
+        faults.push(
+          `cut: "${text(el)}" (${where(el)}) sticks out of ${where(a)} ` +
+            `[${Math.round(left)}..${Math.round(right)} × ${Math.round(top)}..${Math.round(bottom)}]`
+        );
+        break;
+      }
+    }
+  }
+  // overlap: separating-axis test on convex quadrilaterals, with SLACK px of tolerance
+  const project = (q, ax) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const [x, y] of q) {
+      const v = x * ax[0] + y * ax[1];
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    return [lo, hi];
+  };
+  const axes = (q) =>
+    q.slice(0, 2).map(([x0, y0], i) => {
+      const [x1, y1] = q[i + 1];
+      const len = Math.hypot(x1 - x0, y1 - y0) || 1;
+      return [-(y1 - y0) / len, (x1 - x0) / len];
+    });
+  const hit = (p, q) => {
+    for (const ax of [...axes(p), ...axes(q)]) {
+      const [a0, a1] = project(p, ax);
+      const [b0, b1] = project(q, ax);
+      if (Math.min(a1, b1) - Math.max(a0, b0) <= SLACK) return false;
+    }
+    return true;
+  };
+  const bounds = (qs) => {
+    const xs = qs.flat().map((p) => p[0]);
+    const ys = qs.flat().map((p) => p[1]);
+    return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+  };
+  const list = Array.from(items, ([el, qs]) => ({ el, qs, box: bounds(qs) }));
+  list.sort((a, b) => a.box[1] - b.box[1]);
+  for (let i = 0; i < list.length; i++) {
+    const A = list[i];
+    for (let j = i + 1; j < list.length && list[j].box[1] < A.box[3]; j++) {
+      const B = list[j];
+      if (B.box[0] >= A.box[2] || A.box[0] >= B.box[2]) continue;
+      if (A.el.contains(B.el) || B.el.contains(A.el)) continue;
+      if (A.qs.some((p) => B.qs.some((q) => hit(p, q))))
+        faults.push(`overlap: "${text(A.el)}" (${where(A.el)}) and "${text(B.el)}" (${where(B.el)})`);
+    }
+  }
+  return faults;
+};
