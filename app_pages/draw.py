@@ -15,6 +15,11 @@ MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 SOURCES = ["Draw", "Upload a picture", "Pick a test digit"]
 
 
+def _item() -> str:
+    """ "digit" or "item": what one picture of the chosen dataset is called."""
+    return words.item(common.current_dataset())
+
+
 def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> common.Digit:
     """Preprocess once per distinct picture (kept in session state by its hash)."""
     key = common.image_key(np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw, prefix)
@@ -27,12 +32,64 @@ def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> co
     return cache[key]
 
 
+# --- the canvas's own buttons ----------------------------------------------------------------
+# The canvas component's toolbar (an unlabeled "Edit" pencil that stops drawing and lets a drag
+# push the digit off the canvas, undo, redo, a bin) is hidden by HIDE_CANVAS_TOOLBAR; labelled
+# Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every stroke but
+# the last, or none), numbered so that it always differs from the one before: the canvas then
+# reloads it and sends it back, and the prediction follows.
+HIDE_CANVAS_TOOLBAR = """<script>
+(() => {
+  const hide = () => document.querySelectorAll('[class*="st-key-canvas"] *').forEach((el) => {
+    const root = el.shadowRoot;
+    if (root && !root.getElementById("no-toolbar")) {
+      const style = document.createElement("style");
+      style.id = "no-toolbar";
+      style.textContent = ".dc-toolbar { display: none !important; }";
+      root.appendChild(style);
+    }
+  });
+  hide();
+  new MutationObserver(hide).observe(document.body, { childList: true, subtree: true });
+})();
+</script>"""
+
+
+def _restart_canvas(objects: list) -> None:
+    n = st.session_state.get("_canvas_n", 0) + 1
+    st.session_state["_canvas_n"] = n
+    st.session_state["_canvas_start"] = {"objects": objects, "revision": n}
+
+
+def canvas_buttons(objects: list) -> None:
+    """Undo (the last stroke) and Clear, under the canvas."""
+    st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
+    undo, clear = st.columns(2)
+    undo.button(
+        "Undo stroke",
+        icon=":material/undo:",
+        on_click=_restart_canvas,
+        args=(objects[:-1],),
+        disabled=not objects,
+        width="stretch",
+        key="canvas_undo",
+    )
+    clear.button(
+        "Clear",
+        icon=":material/delete:",
+        on_click=_restart_canvas,
+        args=([],),
+        disabled=not objects,
+        width="stretch",
+        key="canvas_clear",
+    )
+
+
 def draw_source() -> common.Digit | None:
     from streamlit_drawable_canvas import st_canvas
 
     st.caption(
-        f"Draw one {words.item(common.current_dataset())} with the mouse or a finger; the "
-        "prediction updates when you lift it."
+        f"Draw one {_item()} with the mouse or a finger; the prediction updates when you lift it."
     )
     result = st_canvas(
         stroke_width=22,
@@ -41,18 +98,20 @@ def draw_source() -> common.Digit | None:
         height=CANVAS_PX,
         width=CANVAS_PX,
         drawing_mode="freedraw",
+        initial_drawing=st.session_state.get("_canvas_start"),
         return_image_data=True,
         key="canvas",
     )
     objects = (result.json_data or {}).get("objects", [])
+    canvas_buttons(objects)
     image = result.image_data
     if not objects or image is None:
-        st.info("The canvas is empty: draw a digit, big, in the middle.")
+        st.info(f"The canvas is empty: draw a {_item()}, big, in the middle.")
         return None
     try:
         return _preprocessed_digit(np.ascontiguousarray(image), "draw", "your drawing")
     except NoInkError:
-        st.info("No ink yet: draw a digit with a few firm strokes.")
+        st.info(f"No ink yet: draw a {_item()} with a few firm strokes.")
     return None
 
 
@@ -89,10 +148,10 @@ def test_source() -> common.Digit:
     _images, labels, _indices, full = common.eval_set(ds)
     n = len(labels)
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    if c2.button("Random digit", icon=":material/casino:", width="stretch"):
+    if c2.button(f"Random {_item()}", icon=":material/casino:", width="stretch"):
         st.session_state["test_pos"] = int(np.random.default_rng().integers(n))
     i = c1.number_input(
-        f"Test digit (0 – {n - 1})" + ("" if full else ", from the bundled sample"),
+        f"Test {words.item(ds)} (0 – {n - 1})" + ("" if full else ", from the bundled sample"),
         min_value=0,
         max_value=n - 1,
         step=1,
@@ -198,9 +257,9 @@ if digit is not None and digit.key != common.current_digit().key:
     common.set_digit(digit)
 with right:
     if digit is None:
-        st.markdown("#### The prediction appears here once there is a digit.")
+        st.markdown(f"#### The prediction appears here once there is a {_item()}.")
         st.caption(
-            f"Until then every other page explains the last digit: {common.current_digit().source}."
+            f"Until then every other page explains the last one: {common.current_digit().source}."
         )
     else:
         show_prediction(digit)

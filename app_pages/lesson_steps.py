@@ -150,7 +150,8 @@ def _layer_step(trace: Trace, recs: list[LayerRecord]) -> Step:
         terms += [t for t in used if t not in terms]
     title = " + ".join(record_label(r) for r in recs if r.kind != "dropout")
     first, last = recs[0], recs[-1]
-    lines.append(f"Shape: {_shape(first.input_shape)} → **{_shape(last.shape)}**.")
+    if any(r.kind not in ("pool", "flatten", "dropout") for r in recs):  # (those say it)
+        lines.append(f"Shape: {_shape(first.input_shape)} → **{_shape(last.shape)}**.")
     return Step(title, "layer", "  \n".join(lines), terms, list(recs))
 
 
@@ -180,7 +181,7 @@ def _learning_step(trace: Trace) -> Step:
     lr = trace.meta.get("learning_rate")
     parts = []
     if epochs:
-        parts.append(f"This network was trained for **{epochs} epochs**")
+        parts.append(f"This network was trained for **{epochs} epoch{'s' * (epochs != 1)}**")
     if lr:
         parts.append(f"with a **learning rate** of {float(lr):g}")
     text = (" ".join(parts) + ". " if parts else "") + (

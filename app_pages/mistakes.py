@@ -23,34 +23,6 @@ def selected_cell(default: tuple[int, int]) -> tuple[int, int]:
     return default
 
 
-def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
-    """The similarity lines: the first series (a correct digit of the true class) in green,
-    the second (one of the predicted class) in red, whatever their names' alphabetical order
-    (Vega-Lite sorts a nominal domain alphabetically unless the domain is given)."""
-    colors = [style.CORRECT_COLOR, style.WRONG_COLOR][: len(series)]
-    values = [
-        {"layer": n, "step": i, "similarity": v, "compared with": who}
-        for who, vals in series.items()
-        for i, (n, v) in enumerate(zip(names, vals, strict=False))
-    ]
-    return {
-        "data": {"values": values},
-        "height": 280,
-        "mark": {"type": "line", "point": True, "strokeWidth": 3},
-        "encoding": {
-            "x": {"field": "layer", "type": "ordinal", "sort": names, "title": None,
-                  "axis": {"labelAngle": -45, "labelOverlap": False}},
-            "y": {"field": "similarity", "type": "quantitative", "title": "cosine similarity",
-                  "scale": {"domain": [0, 1]}},
-            "color": {"field": "compared with", "type": "nominal",
-                      "scale": {"domain": list(series), "range": colors},
-                      "legend": {"orient": "bottom", "title": None, "labelLimit": 400}},
-            "tooltip": [{"field": "layer"}, {"field": "compared with"},
-                        {"field": "similarity", "format": ".3f"}],
-        },
-    }  # fmt: skip
-
-
 ckpt = common.current_model()
 ds = common.current_dataset()
 images, _labels, indices, full = common.eval_set(ds)
@@ -126,9 +98,9 @@ if good is not None and good.key == mistake.key:
     good = None  # a correct cell's most confident example: nothing else to compare with
 st.divider()
 if t == p:
-    st.subheader(f"{mistake.source.capitalize()}: a correctly read {names[t]}")
+    st.subheader(f"{mistake.source.capitalize()}: read correctly as {names[t]}")
 else:
-    st.subheader(f"Why {mistake.source} (a {names[t]}) became a {names[p]}")
+    st.subheader(f"Why {mistake.source} ({words.a(names[t])}) became {words.a(names[p])}")
 tr_m = common.trace_for(ckpt, mistake)
 cols = st.columns([1, 1.3])
 with cols[0]:
@@ -151,6 +123,6 @@ if good is not None and t != p:
         f"How alike the mistaken {item}'s activations are to those of a correctly read "
         f"**{names[t]}** (green) and a correctly read **{names[p]}** (red), layer by layer "
         "(cosine similarity, 1 = identical pattern). Where red overtakes green, the network "
-        f"has started to see a {names[p]}."
+        f"has started to see {words.a(names[p])}."
     )
-    visuals.chart(divergence_spec(tr_m.names(), series))
+    visuals.chart(visuals.divergence_spec(tr_m.names(), series))

@@ -244,6 +244,34 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
     }  # fmt: skip
 
 
+def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
+    """The similarity lines: the first series (a correct digit of the true class) in green,
+    the second (one of the predicted class) in red, whatever their names' alphabetical order
+    (Vega-Lite sorts a nominal domain alphabetically unless the domain is given)."""
+    colors = [style.CORRECT_COLOR, style.WRONG_COLOR][: len(series)]
+    values = [
+        {"layer": n, "step": i, "similarity": v, "compared with": who}
+        for who, vals in series.items()
+        for i, (n, v) in enumerate(zip(names, vals, strict=False))
+    ]
+    return {
+        "data": {"values": values},
+        "height": 280,
+        "mark": {"type": "line", "point": True, "strokeWidth": 3},
+        "encoding": {
+            "x": {"field": "layer", "type": "ordinal", "sort": names, "title": None,
+                  "axis": {"labelAngle": -45, "labelOverlap": False}},
+            "y": {"field": "similarity", "type": "quantitative", "title": "cosine similarity",
+                  "scale": {"domain": [0, 1]}},
+            "color": {"field": "compared with", "type": "nominal",
+                      "scale": {"domain": list(series), "range": colors},
+                      "legend": {"orient": "bottom", "title": None, "labelLimit": 400}},
+            "tooltip": [{"field": "layer"}, {"field": "compared with"},
+                        {"field": "similarity", "format": ".3f"}],
+        },
+    }  # fmt: skip
+
+
 def heat_table(values: np.ndarray, scale: Scale, fmt: str = "{:.2f}", mark=None) -> str:
     """A small HTML table of numbers coloured by ``scale``; ``mark`` is a boolean mask drawn
     with a thick orange border (the max of a pooling window, the active patch)."""
@@ -318,7 +346,10 @@ def ring(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 2) -> np.
 
 def chart(spec: dict, **kwargs):
     """``st.vega_lite_chart`` at the container's width and at the spec's own height (Streamlit
-    would otherwise size quantitative axes to its default)."""
+    would otherwise size quantitative axes to its default), scaled for presenter mode."""
+    from app_pages.common import presenter_chart
+
+    spec = presenter_chart(spec)
     h = spec.get("height")
     if isinstance(h, int):
         kwargs.setdefault("height", h + 60)  # plot plus axis labels

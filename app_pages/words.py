@@ -27,6 +27,13 @@ def count(n: int, dataset: str) -> str:
     return f"{n:,} {item(dataset, plural=n != 1)}"
 
 
+def a(name: str) -> str:
+    """``name`` with its article, as said aloud: "a 3", "an 8", "an Ankle boot"."""
+    spoken = str(name).lower()
+    vowel = spoken[:1] in ("a", "e", "i", "o", "u", "8") or spoken in ("11", "18")
+    return f"{'an' if vowel else 'a'} {name}"
+
+
 def percent(p: float) -> str:
     """A probability as the learner reads it: ``"> 99.9%"``, ``"< 0.1%"``, ``"97.3%"``."""
     return confidence_text(float(p))

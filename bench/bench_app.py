@@ -135,11 +135,13 @@ def first_views(mode: str, model: str) -> dict:
     out: dict = {"launch": time.perf_counter() - t0, "model": at.selectbox(key="model").value}
     if mode == "warmed":
         warmup.WARMUP.wait()
+    out["errors"] = []
     for page in PAGES[1:]:
         durations.clear()
         at.switch_page(f"app_pages/{page}.py").run()
-        assert not at.exception, (page, at.exception)
         out[page] = sum(durations)
+        if at.exception:  # still timed; reported (another engineer's page mid-edit, say)
+            out["errors"].append(f"{page}: {at.exception[0].message[:120]}")
     if mode == "warmed":
         for kind in ("mistakes", "training"):
             at.selectbox(key="exp_kind").set_value(kind).run()
@@ -148,8 +150,9 @@ def first_views(mode: str, model: str) -> dict:
                 continue
             durations.clear()
             button.click().run()
-            assert not at.exception, (kind, at.exception)
             out[f"{kind} GIF"] = sum(durations)
+            if at.exception:
+                out["errors"].append(f"{kind} GIF: {at.exception[0].message[:120]}")
     warmup.WARMUP.wait()
     p = warmup.progress()
     out["warm-up"], out["warm-up tasks"], out["failed"] = p.seconds, p.total, p.failed
@@ -182,7 +185,7 @@ def first_view_report(model: str) -> bool:
     print(f"first views: model {runs['cold']['model']}, {digits}, load average {load:.1f} "
           f"(at start) on {os.cpu_count()} CPUs; seconds per page's first run")  # fmt: skip
     print(f"  {'page':10s} {'cold':>8s} {'warmed':>8s} {'relaunch':>9s}  ratio to 2 s (warmed)")
-    ok = True
+    ok = not any(runs[m]["errors"] or runs[m]["failed"] for m in runs)
     for page in PAGES[1:]:
         c, w, r = (runs[m][page] for m in ("cold", "warmed", "relaunch"))
         ok &= w <= GOAL_FIRST_S
@@ -191,6 +194,7 @@ def first_view_report(model: str) -> bool:
     for m in ("cold", "warmed", "relaunch"):
         r = runs[m]
         bad = f"; FAILED: {r['failed']}" if r["failed"] else ""
+        bad += f"; PAGE ERRORS: {r['errors']}" if r["errors"] else ""
         print(f"  {m:9s} launch {r['launch']:6.2f} s; warm-up {r['warm-up']:7.1f} s for "
               f"{r['warm-up tasks']} tasks{bad}")  # fmt: skip
     for kind in ("mistakes GIF", "training GIF"):

@@ -194,7 +194,7 @@ def _record_of(event: Event, plan: Plan, with_weights: bool) -> LayerRecord:
         kind=event.kind,
         output=_output_array(event.output),
         params=dict(event.params),
-        inputs=list(event.inputs),
+        inputs=event.inputs,
         weight=weight,
         bias=bias,
         arrays=arrays,
@@ -253,7 +253,7 @@ def capture(
         r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()
         shapes[r.name] = r.output.shape
     return Trace(
-        image=x[0, 0].cpu().numpy().astype(np.float32),
+        image=x[0, 0].cpu().numpy().copy(),
         layers=records,
         logits=logits_np,
         class_names=list(class_names) if class_names else [str(i) for i in range(len(logits_np))],

@@ -162,7 +162,7 @@ def tensors_of(module: nn.Module, keys: dict[str, str]) -> dict[str, Any]:
 class Plan:
     """Facts about a model's module tree, computed once while the tree is unchanged."""
 
-    key: tuple[int, ...]
+    key: list[tuple[dict, tuple]]  # each container's children, as they were
     modules: list[nn.Module]  # all of them, the model included
     named: dict[str, nn.Module]  # every named module, containers included
     path_of: dict[int, str]  # id(module) -> module path
@@ -170,7 +170,7 @@ class Plan:
     sequential: bool  # only atomic modules and nn.Sequential containers: no functions between
     table: dict[str, tuple[nn.Module, str, dict]]  # atomic path -> (module, kind, params)
     tensors: dict[int, dict[str, str]]  # id(atomic module) -> its defining_tensors keys
-    chain: list[tuple[nn.Module, str, str, dict]] | None  # sequential: the steps in order
+    chain: list[tuple[nn.Module, str, str, dict, str]] | None  # sequential: steps in order
 
     @property
     def containers(self) -> list[nn.Module]:
@@ -189,10 +189,10 @@ _PLANS: weakref.WeakKeyDictionary[nn.Module, Plan] = weakref.WeakKeyDictionary()
 def plan_of(model: nn.Module) -> Plan:
     """The (cached) :class:`Plan` of ``model``; rebuilt when its module tree changes."""
     plan = _PLANS.get(model)
-    if plan is not None and plan.key == _tree_key(model):
+    if plan is not None and _unchanged(plan.key):
         return plan
     pairs = list(model.named_modules())
-    key = _tree_key(model)
+    key = [(m._modules, tuple(m._modules.values())) for _, m in pairs if m._modules]
     atomic = {}
     sequential = True
     for name, m in pairs:
@@ -214,7 +214,7 @@ def plan_of(model: nn.Module) -> Plan:
             for path, kind, params in [atomic[id(m)]]
         },
         tensors={id(m): defining_tensors(m) for _, m in pairs if id(m) in atomic},
-        chain=_chain(model, atomic) if sequential and id(model) not in atomic else None,
+        chain=_named(_chain(model, atomic)) if sequential and id(model) not in atomic else None,
     )
     _PLANS[model] = plan
     return plan
@@ -228,15 +228,23 @@ def _calls_only_children(m: nn.Module) -> bool:
     return type(m).forward is nn.Sequential.forward or isinstance(m, nn.ModuleList | nn.ModuleDict)
 
 
-def _tree_key(model: nn.Module) -> tuple[int, ...]:
-    """The ids of every module of the tree, in a fixed walk order: it changes when a module
-    is added, removed or replaced (cheaper than ``named_modules``, checked on every pass)."""
-    key, todo = [], [model]
-    while todo:
-        m = todo.pop()
-        key.append(id(m))
-        todo.extend(c for c in m._modules.values() if c is not None)
-    return tuple(key)
+def _unchanged(key: list[tuple[dict, tuple]]) -> bool:
+    """Whether every container still holds the same children (a module added, removed or
+    replaced anywhere in the tree changes its parent's ``_modules``). Checked on every pass,
+    so it compares identities only."""
+    return all(tuple(children.values()) == kept for children, kept in key)
+
+
+def _named(steps: list[tuple]) -> list[tuple]:
+    """Chain steps as ``(module, record name, kind, params, name of the step before)``, a
+    module called twice named ``path#2`` the second time, as the recorder names it."""
+    named, counts, prev = [], {}, "input"
+    for module, path, kind, params in steps:
+        counts[path] = counts.get(path, 0) + 1
+        name = path if counts[path] == 1 else f"{path}#{counts[path]}"
+        named.append((module, name, kind, params, prev))
+        prev = name
+    return named
 
 
 def _chain(model: nn.Module, atomic: dict[int, tuple]) -> list[tuple]:

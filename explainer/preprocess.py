@@ -203,8 +203,9 @@ def to_gray(source: ImageLike) -> np.ndarray:
             has_alpha = im.mode in ("RGBA", "LA", "PA") or (
                 im.mode == "P" and "transparency" in im.info
             )
-            im = im.convert("RGBA" if has_alpha else "RGB")
-            im = _shrink(im)
+            if im.mode in ("L", "LA", "RGB", "RGBA"):
+                im = _shrink(im)  # before converting: a huge grey PNG is never made RGB
+            im = _shrink(im.convert("RGBA" if has_alpha else "RGB"))
             arr = np.asarray(im, dtype=np.float32) / 255.0
     if arr.ndim == 3:
         if arr.shape[2] == 4:

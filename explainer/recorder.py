@@ -33,7 +33,7 @@ from explainer.layers import Plan
 INPUT = "input"
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One recorded operation. ``output`` is the tensor (or what ``take`` kept of it);
     ``tensors`` are the arrays that define it (weights, running statistics, constants)."""
@@ -162,10 +162,19 @@ class Recorder:
     def run_chain(self, x: torch.Tensor) -> torch.Tensor:
         """Run a sequential plan's steps one after the other, recording each: what the tree
         of ``nn.Sequential`` containers does, without hooks (see :func:`chain_applies`)."""
-        h, names = x, self.names
-        for module, path, kind, params in self.plan.chain:
+        h = x
+        if self.take is not None or self.wanted is not None:
+            for module, path, kind, params, _ in self.plan.chain:
+                out = module(h)
+                self._add(path.split("#")[0], kind, params, [self.names[id(h)]], out, module)
+                h = out
+            return h
+        events, versions, clone = self.events, self.versions, self.clone
+        for module, name, kind, params, prev in self.plan.chain:  # the hot path of capture()
             out = module(h)
-            self._add(path, kind, params, [names.get(id(h), "?")], out, module)
+            kept = out.clone() if clone else out
+            versions.append((kept, out._version))
+            events.append(Event(name, kind, params, [prev], kept, module))
             h = out
         return h
 

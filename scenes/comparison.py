@@ -86,7 +86,7 @@ class NetworkRow(Group):
         chain = Group(*self.volumes)
         for prev, vol in zip(self.volumes, self.volumes[1:], strict=False):
             vol.next_to(prev, RIGHT, buff=0.45)
-            vol.body.align_to(prev.body, DOWN)
+            vol.shift(UP * (prev.body.get_bottom()[1] - vol.body.get_bottom()[1]))
         if chain.width > ROW_WIDTH:
             chain.scale_to_fit_width(ROW_WIDTH)
         if chain.height > ROW_HEIGHT:
@@ -146,6 +146,10 @@ class ArchitectureComparisonScene(TraceScene):
         reach = max(r.bars.get_right()[0] - r.bars.tracks.get_left()[0] for r in rows)
         for r in rows:  # both sets of bars in one column, ending at the frame's right edge
             r.bars.shift(RIGHT * (right - reach - r.bars.tracks.get_left()[0]))
+            left = Group(r.head, r.chain, *r.arrows, r.verdict)
+            room = r.bars.get_left()[0] - 0.35 - left.get_left()[0]
+            if left.width > room:  # long class names: the rest of the row gives way
+                left.scale(room / left.width, about_edge=LEFT)
 
     def construct(self) -> None:
         a, b = self.trace, self.trace_b

@@ -46,7 +46,7 @@ from explainer.arith import ArithMismatch
 from explainer.errors import ExplainerError
 from explainer.style import HIGHLIGHT_COLOR, colorize, layer_scale, scale_for
 from explainer.trace import INPUT, LayerRecord, Trace
-from scenes.common import TraceScene
+from scenes.common import TraceScene, noun
 from scenes.mobjects import (
     FONT_SIZE,
     SMALL_FONT_SIZE,
@@ -172,13 +172,14 @@ def _step(trace: Trace, r: LayerRecord, ch: int) -> SceneStep | None:
 
 
 def input_label(trace: Trace, src: str) -> str:
-    """How the caption names what the convolution read: ``"the digit"``, ``"the normalized
-    digit"``, or the record's name (with its description when that says more)."""
+    """How the caption names what the convolution read: ``"the digit"`` (``"the image"`` for
+    another dataset), ``"the normalized digit"``, or the record's name (with its description
+    when that says more)."""
     if src == INPUT:
-        return "the digit"
+        return f"the {noun(trace)}"
     rec = trace.layer(src)
     if rec.kind == "normalize":
-        return "the normalized digit"
+        return f"the normalized {noun(trace)}"
     return src if rec.description in (src, rec.kind) else f"{src} ({rec.description})"
 
 

@@ -193,10 +193,10 @@ class DataFlowScene(TraceScene):
         vols = self.volumes = [Volume(b) for b in blocks]
         for prev, vol in itertools.pairwise(vols):
             vol.next_to(prev, RIGHT, buff=0.7)
-            vol.body.align_to(prev.body, DOWN)
+            vol.shift(UP * (prev.body.get_bottom()[1] - vol.body.get_bottom()[1]))  # labels too
         row = Group(*vols)
         row.move_to(ORIGIN_OFFSET)
-        self.frame.set(width=self.FRAME_WIDTH).move_to(np.array([row.get_left()[0] + 7, 0, 0]))
+        self.frame.set(width=self.FRAME_WIDTH).move_to(np.array([row.get_left()[0] + 6.5, 0, 0]))
 
         header = self.make_header("Data flow: tensor shapes")
         hud = Group(header)

@@ -9,6 +9,9 @@
 // labels are quadrilaterals, so two slanted neighbours that do not touch do not count).
 () => {
   const SLACK = 1.5; // px: anti-aliasing and sub-pixel rounding
+  // a text box is its font's full height: the glyphs leave about a fifth of it blank, so a
+  // box may stick out (or two may meet) by that much before any ink is cut or covered
+  const slack = (q) => Math.max(SLACK, 0.2 * Math.hypot(q[3][0] - q[0][0], q[3][1] - q[0][1]));
   const quadOf = (r) => [
     [r.left, r.top],
     [r.right, r.top],
@@ -91,13 +94,14 @@
       const top = b.top + (a.clientTop || 0);
       const right = left + (a.clientWidth || b.width);
       const bottom = top + (a.clientHeight || b.height);
-      const out = quads.some((q) =>
-        q.some(
+      const out = quads.some((q) => {
+        const tol = slack(q);
+        return q.some(
           ([x, y]) =>
-            (clipX && (x < left - SLACK || x > right + SLACK)) ||
-            (clipY && (y < top - SLACK || y > bottom + SLACK))
-        )
-      );
+            (clipX && (x < left - tol || x > right + tol)) ||
+            (clipY && (y < top - tol || y > bottom + tol))
+        );
+      });
       if (out) {
         faults.push(
           `cut: "${text(el)}" (${where(el)}) sticks out of ${where(a)} ` +
@@ -106,6 +110,13 @@
         break;
       }
     }
+  }
+  // a box that scrolls sideways hides part of what it holds (a table's last columns)
+  for (const el of document.querySelectorAll("body *")) {
+    const ox = getComputedStyle(el).overflowX;
+    if ((ox === "auto" || ox === "scroll") && el.clientWidth > 0 &&
+        el.scrollWidth > el.clientWidth + 1 && el.checkVisibility())
+      faults.push(`cut: ${where(el)} scrolls sideways (${el.scrollWidth} px in ${el.clientWidth})`);
   }
   // overlap: separating-axis test on convex quadrilaterals, with SLACK px of tolerance
   const project = (q, ax) => {
@@ -125,10 +136,11 @@
       return [-(y1 - y0) / len, (x1 - x0) / len];
     });
   const hit = (p, q) => {
+    const tol = Math.min(slack(p), slack(q));
     for (const ax of [...axes(p), ...axes(q)]) {
       const [a0, a1] = project(p, ax);
       const [b0, b1] = project(q, ax);
-      if (Math.min(a1, b1) - Math.max(a0, b0) <= SLACK) return false;
+      if (Math.min(a1, b1) - Math.max(a0, b0) <= tol) return false;
     }
     return true;
   };

@@ -6,6 +6,8 @@ tests check the animators on every registered architecture, quickly.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -387,3 +389,31 @@ def test_training_caption_says_what_was_measured(tiny):
     assert f"cosine similarity {cos:.4f}" in text
     assert f"{(b - a).norm().item() / a.norm().item():.1%} apart" in text
     assert "noise into stroke detectors" not in text
+
+
+def test_dataflow_lights_each_block_whole_and_only_when_reached(tiny):
+    """Every frame shows each block either still dark or fully painted, never half of one
+    (the last block's picture must not spill onto the next), in the order of the flow."""
+    reel = build_animation("dataflow", tiny, fps=6, size=SMALL, pace="class")
+    base, painted = reel.sheets[0], reel.sheets[1]
+    r = int(14 * min(SMALL[0] / 800, SMALL[1] / 450)) + 1  # the pulse's size
+    mid = int(SMALL[1] * 0.47)  # straight arrows (and the pulse) run at this height
+    parts = {
+        i: (slice(y0, min(y1, mid - r)), slice(x0, x1))
+        for i, (y0, y1, x0, x1) in enumerate(reel.meta["boxes"])
+        if min(y1, mid - r) > y0 and not np.array_equal(base[y0 : mid - r, x0:x1],
+                                                        painted[y0 : mid - r, x0:x1])
+    }  # fmt: skip
+    assert len(parts) >= len(reel.meta["blocks"]) - 2
+    lit_order: list[list[int]] = []
+    for f in reel.frames():
+        lit = []
+        for i, part in parts.items():
+            if np.array_equal(f[part], painted[part]):
+                lit.append(i)
+            else:
+                assert np.array_equal(f[part], base[part]), f"block {i} half painted"
+        if not lit_order or lit != lit_order[-1]:
+            lit_order.append(lit)
+    assert lit_order[-1] == sorted(parts)
+    assert all(b[: len(a)] == a and len(b) == len(a) + 1 for a, b in itertools.pairwise(lit_order))

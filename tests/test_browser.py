@@ -1,18 +1,32 @@
-"""A real browser (Debian's chromium driven by Playwright) against a real ``streamlit run``:
-draw a stroke on the canvas, see a prediction, visit every page with no error element.
+"""A real browser (Debian's chromium driven by Playwright) against a real ``streamlit run``,
+at a projector's 1280×720.
 
-Screenshots go to ``test-artifacts/screenshots/`` (or ``$EXPLAINER_SCREENSHOTS``, e.g.
-``docs/screenshots`` to refresh the README's pictures)."""
+- ``test_canvas_draw_undo_clear``: a stroke on the canvas gives a prediction; the canvas's own
+  toolbar (its unlabeled "Edit" pencil) is hidden; *Undo stroke* brings back the previous
+  drawing and its prediction, *Clear* empties the canvas; a non-image upload gets a message.
+- ``test_every_page_reads_at_1280x720``: every page of the sidebar, in normal and presenter
+  mode, for MNIST and Fashion-MNIST: no error element, no text clipped (wider than its box, or
+  cut by the box around it, or a chart label shortened with "…"), no two texts overlapping,
+  nothing scrolling sideways (``tests/browser_layout.js``), and in presenter mode type that
+  reads from the back of a room, the title and the metrics (the prediction) the largest.
+
+The app runs on the bundled 500-digit samples (``EXPLAINER_DATA_DIR`` is an empty folder): the
+same pictures on every machine, and no minute-long warm-up on the full test sets. Screenshots
+go to ``test-artifacts/screenshots/``; ``EXPLAINER_SCREENSHOTS=docs/screenshots`` also writes
+the README's pictures (MNIST, ``<page>.png`` and ``<page>_presenter.png``, palette PNGs)."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -20,16 +34,38 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("EXPLAINER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-PAGES = [
-    ("Layer by layer", "layers"),
-    ("Mistakes", "mistakes"),
-    ("Compare architectures", "compare"),
-    ("Inside the filters", "filters"),
-    ("Training", "training"),
-    ("Export", "export"),
-]
+VIEWPORT = {"width": 1280, "height": 720}
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+LAYOUT_JS = (Path(__file__).with_name("browser_layout.js")).read_text()
+# font sizes in px of the page's main area: the title, the largest metric value, body text
+# (paragraphs and list items outside captions and alerts), and the smallest HTML / chart text
+TYPE_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const px = (el) => parseFloat(getComputedStyle(el).fontSize);
+  const shown = (el) => el.checkVisibility() && el.textContent.trim();
+  const all = (sel) => Array.from(main.querySelectorAll(sel)).filter(shown);
+  const sizes = (sel) => all(sel).map(px);
+  const h1 = sizes('h1');
+  const body = all('[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li')
+    .filter((e) => !e.closest('[data-testid="stCaptionContainer"], [data-testid="stAlert"], '
+      + '[data-testid="stMetric"], button, label, [data-testid="stTooltipContent"]'))
+    .map(px);
+  const text = all('p, li, span, td, th, label, h1, h2, h3, h4, h5, h6')
+    .filter((e) => !e.closest('[data-testid="stIconMaterial"], '
+      + '[data-testid="stHeaderActionElements"]'))
+    .filter((e) => Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.nodeValue.trim()))
+    .map(px);
+  return {
+    h1: Math.max(0, ...h1),
+    metric: Math.max(0, ...sizes('[data-testid="stMetricValue"]')),
+    body: body.length ? Math.min(...body) : null,
+    smallest: text.length ? Math.min(...text) : null,
+    chart: Math.min(Infinity, ...sizes('svg text')),
+    root: parseFloat(getComputedStyle(document.documentElement).fontSize),
+  };
+}"""
 
 pytestmark = [
     pytest.mark.browser,
@@ -44,7 +80,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url():
+def app_url(tmp_path_factory):
     pytest.importorskip("playwright.sync_api")
     port = _free_port()
     cmd = [
@@ -54,7 +90,7 @@ def app_url():
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
     # the small fast CNN keeps the test quick; EXPLAINER_APP_MODEL picks another for screenshots
-    env = dict(os.environ)
+    env = dict(os.environ, EXPLAINER_DATA_DIR=str(tmp_path_factory.mktemp("no_dataset")))
     env.setdefault("EXPLAINER_APP_MODEL", "mnist_fast_cnn")
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -80,6 +116,20 @@ def app_url():
             proc.kill()
 
 
+@pytest.fixture
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport=VIEWPORT)
+        tab.goto(app_url)
+        tab.locator("h1").filter(has_text="Draw & predict").first.wait_for(timeout=60_000)
+        _settle(tab)
+        yield tab
+        browser.close()
+
+
 def _settle(page, title: str | None = None, timeout: float = 60.0) -> None:
     """Wait for the page's title, then until the script run is over (the 'Running...'
     indicator has been gone for a while) and every picture has loaded."""
@@ -87,11 +137,11 @@ def _settle(page, title: str | None = None, timeout: float = 60.0) -> None:
         page.locator("h1").filter(has_text=title).first.wait_for(timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     quiet = 0
-    while time.monotonic() < deadline and quiet < 4:
+    while time.monotonic() < deadline and quiet < 3:
         state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
         busy = state == "running" or page.locator('[data-testid="stSpinner"]').count() > 0
         quiet = 0 if busy else quiet + 1
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(200)
     page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=10_000)
 
 
@@ -100,72 +150,150 @@ def _errors(page) -> list[str]:
     return [e.inner_text()[:300] for e in page.locator(sel).all()]
 
 
-def test_draw_and_visit_every_page(app_url):
-    from playwright.sync_api import sync_playwright
+def _drag(page, points: list[tuple[float, float]]) -> None:
+    """One stroke through ``points``, given as fractions of the canvas."""
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    x0, y0, w = box["x"], box["y"], box["width"]
+    page.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * w)
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(x0 + fx * w, y0 + fy * w, steps=12)
+    page.mouse.up()
 
-    shots = Path(os.environ.get("EXPLAINER_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.get_by_text("Draw & predict").first.wait_for(timeout=30_000)
-        canvas = page.locator("canvas.upper-canvas").first
-        canvas.wait_for(timeout=30_000)
-        _settle(page, "Draw & predict")
-        box = canvas.bounding_box()
-        # a "7": a top bar, then a diagonal down to the bottom left
-        x0, y0, w = box["x"], box["y"], box["width"]
-        points = [(0.25, 0.22), (0.75, 0.22), (0.62, 0.45), (0.48, 0.80)]
-        page.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * w)
-        page.mouse.down()
-        for fx, fy in points[1:]:
-            page.mouse.move(x0 + fx * w, y0 + fy * w, steps=12)
-        page.mouse.up()
-        metric = page.locator('[data-testid="stMetric"]').filter(has_text="Prediction")
-        metric.wait_for(timeout=60_000)
+
+def _prediction(page) -> str:
+    """The Prediction metric's text, once it shows."""
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Prediction").first
+    metric.wait_for(timeout=60_000)
+    _settle(page)
+    return metric.inner_text().strip()
+
+
+def _digit_picture(page, before: str | None) -> str:
+    """The address of the sidebar's current-digit picture (the 28×28 every page explains; named
+    by a hash of its pixels) once it differs from ``before``."""
+    img = page.locator('[data-testid="stSidebar"] [data-testid="stImage"] img').last
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         _settle(page)
-        assert metric.inner_text().strip()
-        assert _errors(page) == []
-
-        _shoot(page, shots, "draw")
-
-        # an upload that is not an image gets a friendly message, not a traceback
-        page.get_by_text("Upload a picture", exact=True).click()
-        _settle(page)
-        page.locator('input[type="file"]').set_input_files(
-            files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"}]
-        )
-        warning = page.locator('[data-testid="stAlertContentWarning"]')
-        warning.wait_for(timeout=20_000)
-        assert "not a readable image" in warning.inner_text()
-        assert _errors(page) == []
-        page.get_by_text("Draw", exact=True).click()
-        _settle(page)
-
-        for title, slug in PAGES:
-            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-            page.wait_for_url(f"**/{slug}", timeout=15_000)
-            _settle(page, title)
-            if slug == "layers":  # show a convolution: the lesson's richest step
-                page.get_by_role("button", name="Next ▶").click()
-                _settle(page, title)
-            assert _errors(page) == [], f"{title}: {_errors(page)}"
-            _shoot(page, shots, slug)
-        browser.close()
+        if (src := img.get_attribute("src")) != before:
+            return src
+        page.wait_for_timeout(300)
+    pytest.fail("the current digit did not change")
 
 
-def _shoot(page, folder: Path, name: str) -> None:
-    """The first screen as ``folder/name.png`` (the README's picture) and the whole page,
-    however long, as ``test-artifacts/screenshots/name_full.png`` (for review)."""
-    page.screenshot(path=str(folder / f"{name}.png"))
-    height = page.evaluate(
-        "Math.max(...Array.from(document.querySelectorAll('[data-testid=\"stMain\"] *'))"
-        ".map(e => e.scrollHeight), 1000)"
+def test_canvas_draw_undo_clear(page):
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=30_000)
+    toolbar = page.locator(".dc-toolbar")  # inside the component's shadow root
+    assert toolbar.count() == 1 and not toolbar.is_visible()
+    assert not page.get_by_role("button", name="Edit", exact=True).is_visible()
+    undo = page.get_by_role("button", name=re.compile("Undo stroke"))
+    clear = page.get_by_role("button", name=re.compile("Clear"))
+    assert undo.is_disabled() and clear.is_disabled()
+    start = _digit_picture(page, None)
+
+    _drag(page, [(0.25, 0.22), (0.75, 0.22), (0.62, 0.45), (0.48, 0.80)])  # a 7
+    first = _digit_picture(page, start)
+    assert _prediction(page)
+    assert _errors(page) == []
+    _shoot(page, "draw_canvas")
+    _drag(page, [(0.30, 0.55), (0.70, 0.55)])  # a bar across it
+    second = _digit_picture(page, first)
+    undo.click()  # the first stroke alone again: the same 28×28 picture
+    assert _digit_picture(page, second) == first
+    assert _prediction(page)
+    clear.click()
+    page.get_by_text("The canvas is empty").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stMetric"]').filter(has_text="Prediction").count() == 0
+    assert undo.is_disabled() and clear.is_disabled()
+
+    # an upload that is not an image gets a friendly message, not a traceback
+    page.get_by_text("Upload a picture", exact=True).click()
+    _settle(page)
+    page.locator('input[type="file"]').last.set_input_files(
+        files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"}]
     )
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 80, 6000)})
-    page.wait_for_timeout(500)
-    full = ROOT / "test-artifacts" / "screenshots"
-    full.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(full / f"{name}_full.png"))
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    warning = page.locator('[data-testid="stAlertContentWarning"]')
+    warning.wait_for(timeout=20_000)
+    assert "not a readable image" in warning.inner_text()
+    assert _errors(page) == []
+
+
+def _pages(page) -> list[tuple[str, str]]:
+    """(href, slug) of every page in the sidebar's navigation, in order."""
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    hrefs = [a.get_attribute("href") for a in links.all()]
+    return [(h, urlparse(h).path.strip("/") or "draw") for h in hrefs]
+
+
+def _visit(page, href: str, slug: str) -> None:
+    page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]').click()
+    page.wait_for_url(href, timeout=15_000)
+    _settle(page)
+    if slug == "draw":  # a test digit: the prediction shows without drawing
+        page.get_by_text("Pick a test digit", exact=True).click()
+        _prediction(page)
+    if slug == "layers":  # show a convolution: the lesson's richest step
+        page.get_by_role("button", name=re.compile("Next")).first.click()
+        _settle(page)
+
+
+def _type_faults(sizes: dict) -> list[str]:
+    """Presenter mode: what a 1280×720 projector needs, in px."""
+    want = [
+        ("the page font", sizes["root"], 22),
+        ("the title", sizes["h1"], 56),
+        ("body text", sizes["body"], 21),
+        ("the smallest text", sizes["smallest"], 17),
+        ("the smallest chart text", sizes["chart"], 15),
+    ]
+    faults = [f"{what} is {got:.1f} px (< {low})" for what, got, low in want if got and got < low]
+    if sizes["metric"] and sizes["metric"] >= sizes["h1"]:
+        faults.append(f"a metric ({sizes['metric']:.1f} px) is larger than the title")
+    if sizes["metric"] and sizes["metric"] < 2 * (sizes["body"] or 0):
+        faults.append(f"the metrics ({sizes['metric']:.1f} px) are not twice the body text")
+    return faults
+
+
+def test_every_page_reads_at_1280x720(page):
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    datasets = ["MNIST"] + (
+        ["Fashion-MNIST"] if sidebar.get_by_text("Fashion-MNIST").count() else []
+    )
+    faults: list[str] = []
+    visited = 0
+    for dataset in datasets:
+        sidebar.get_by_text(dataset, exact=True).click()
+        _settle(page)
+        for mode in ("normal", "presenter"):
+            on = page.evaluate("getComputedStyle(document.documentElement).fontSize") == "22px"
+            if on != (mode == "presenter"):
+                sidebar.get_by_text("Presenter mode", exact=True).click()
+                _settle(page)
+            for href, slug in _pages(page):
+                _visit(page, href, slug)
+                where = f"{dataset} {mode} {slug}"
+                found = _errors(page) + page.evaluate(LAYOUT_JS)
+                if mode == "presenter":
+                    found += _type_faults(page.evaluate(TYPE_JS))
+                faults += [f"{where}: {f}" for f in found]
+                _shoot(page, f"{slug}{'_presenter' if mode == 'presenter' else ''}", dataset)
+                visited += 1
+    assert visited >= 2 * len(datasets) * 8, f"only {visited} page visits"
+    assert not faults, f"{len(faults)} layout faults:\n" + "\n".join(faults[:80])
+
+
+def _shoot(page, name: str, dataset: str = "MNIST") -> None:
+    """The first screen as ``test-artifacts/screenshots/<dataset>_<name>.png``; for MNIST
+    also into ``$EXPLAINER_SCREENSHOTS`` (the README's pictures) as a small palette PNG."""
+    from PIL import Image
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = page.screenshot()
+    (ARTIFACTS / f"{dataset.lower()}_{name}.png").write_bytes(png)
+    docs = os.environ.get("EXPLAINER_SCREENSHOTS")
+    if docs and dataset == "MNIST":
+        Path(docs).mkdir(parents=True, exist_ok=True)
+        small = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128)
+        small.save(Path(docs) / f"{name}.png", optimize=True)

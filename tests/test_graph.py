@@ -148,3 +148,12 @@ def test_a_replaced_parameter_is_seen_by_the_next_capture(sample):
         first.layer("block1.conv1").weight, again.layer("block1.conv1").weight
     )
     assert check_trace(again) == []
+
+
+def test_a_replaced_submodule_is_seen_by_the_next_capture(sample):
+    model = build("tinyvgg").eval()
+    capture(model, sample.floats()[0, 0])
+    model.get_submodule("block1").relu1 = torch.nn.Tanh()
+    trace = capture(model, sample.floats()[0, 0])
+    assert trace.layer("block1.relu1").description == "tanh"
+    assert check_trace(trace) == []

@@ -466,12 +466,18 @@ def test_forward_stages_clear_header_and_caption_fashion(sample, tmp_path):
     texts = [c.caption for c in scene.captions()] + [scene.header_text()]
     assert not [t for t in texts if "digit" in t], texts
     assert stage_caption(scene.stages[0], trace).startswith("A 28×28 image")
+    assert scene_numbers(trace).input_label in ("the image", "the normalized image")
     assert "“Ankle boot”" in scene.caption.text or trace.predicted_name in scene.caption.text
 
 
-def test_comparison_is_readable_at_480p(small_trace, sample, tmp_path):
-    scene, _ = last_frame(ArchitectureComparisonScene, tmp_path, trace=small_trace,
-                          trace_b=random_trace("mlp", sample), pace="readme")  # fmt: skip
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_comparison_is_readable_at_480p(dataset, small_trace, sample, tmp_path):
+    a, b = small_trace, random_trace("mlp", sample)
+    if dataset != "mnist":
+        a = fashion_trace(sample)
+        b = capture(build("mlp").eval(), a.image, class_names=a.class_names, dataset=dataset)
+    scene, _ = last_frame(ArchitectureComparisonScene, tmp_path, trace=a, trace_b=b,
+                          pace="readme")  # fmt: skip
     px_per_unit = 480 / scene.camera.frame.height
     for row in scene.rows:
         for name in row.bars.names:  # a class name's line box, in pixels at 854×480
@@ -494,3 +500,13 @@ def test_no_ascii_minus_on_screen(sample, tmp_path):
         texts = [m.text for m in scene.get_mobject_family_members() if isinstance(m, Label)]
         assert any("\u2212" in t for t in texts), cls  # there are negative numbers
         assert not [t for t in texts if re.search(r"(^|[\\s(])-\d", t)], cls
+
+
+def test_data_flow_labels_stay_with_their_volumes(paced):
+    """Each volume's title above its box and its shape under it, whatever its size."""
+    scene = paced["DataFlowScene", "readme"]
+    for vol in scene.volumes:
+        assert vol.shape_label.get_top()[1] <= vol.body.get_bottom()[1] + 1e-6
+        assert vol.title.get_bottom()[1] >= vol.body.get_top()[1] - 1e-6
+    bottoms = {round(v.body.get_bottom()[1], 6) for v in scene.volumes}
+    assert len(bottoms) == 1  # the boxes stand on one line

@@ -463,12 +463,12 @@ def build_dataflow(
 
 
 def _grow(s: _Slot, height: int, width: int, u: float, tail: float = 0.0) -> Box:
-    """A block's box widened to take its labels and class names along (within the frame)."""
+    """The pixels that light up when the data reaches a block: the block (and the softmax's
+    class names); its labels read the same before and after, and the next block stays dark."""
     y0, y1, x0, x1 = s.box
-    top, bottom = min(y0, s.label_top) - 8 * u, max(y1, s.label_bottom) + 8 * u
-    left = min(x0 - 22, s.label_x[0] - 2)
-    right = max(x1 + 22, s.label_x[1] + 2, x1 + tail + 4)
-    return (max(0, int(top)), min(height, int(bottom)), max(0, int(left)), min(width, int(right)))
+    pad = max(2, int(3 * u))
+    right = x1 + pad + (tail + 4 if tail else 0)
+    return (max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, int(right)))
 
 
 def _legend(sk: Sketch, where: tuple[int, int, int], u: float) -> None:

@@ -107,7 +107,7 @@ def build_training(
         sk.fitted(W - 16 * u, 18 * u, f"accuracy {confidence_text(v.accuracy)} on {test_set}",
                   10 * k, W * 0.48, bold=True, anchor="rm", color=t.accent)  # fmt: skip
         _timeline(sk, views, i, u)
-        top, col_w = int(84 * u), int(238 * u)
+        top, col_w = int(90 * u), int(238 * u)
         x0 = int(16 * u)
         _kernels(sk, v, kscale, (top, x0, col_w), u)
         _maps(
@@ -166,7 +166,7 @@ def _maps(sk: Sketch, v, scale: style.Scale, keep: list[int], digit: str,
     area = (top, top + int(230 * u), x0, x0 + col_w)
     if v.maps.ndim == 3:
         of = f", {len(keep)} of {len(v.maps)}" if len(keep) < len(v.maps) else ""
-        for b, ch in zip(grid_boxes(len(keep), v.maps.shape[1:], area, gap=3), keep, strict=True):
+        for b, ch in zip(grid_boxes(len(keep), v.maps.shape[1:], area, gap=2), keep, strict=True):
             sk.paste(b, style.colorize(v.maps[ch], scale))
     else:
         of = f", {v.maps.size} values"

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.kind == "mistakes":
             from explainer.evaluate import evaluate, mistake_report
 
-            progress.phase(f"running {ckpt.name} over the test set")
+            progress.phase(f"running {ckpt.name} over the test set")  # about 40 s in full
             options = {"report": mistake_report(evaluate(ckpt, data_dir=args.data_dir))}
         out = _render(args, trace, size, options, progress)
     finally:
@@ -186,17 +186,19 @@ def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
     """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored."""
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
+    from explainer.flowgraph import item_word
     from explainer.inference import predict_logits
     from explainer.insights import training_evolution
 
     snaps = snapshot_files(args.snapshots, ckpt)
     test, _ = load_test_or_sample(ckpt.dataset, args.data_dir)
     x = test.floats()  # (N, 1, 28, 28), as training_evolution scores them
+    items = item_word(ckpt.dataset, ckpt.class_names, plural=True)
     done = [0]
 
     def predict(ck):
         done[0] += 1
-        progress.phase(f"scoring snapshot {done[0]} of {len(snaps)} on {len(x)} test images")
+        progress.phase(f"scoring snapshot {done[0]} of {len(snaps)} on {len(x)} test {items}")
         return predict_logits(ck.model, x).argmax(1).numpy()
 
     progress.phase(f"loading {len(snaps)} snapshots")
