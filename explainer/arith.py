@@ -48,6 +48,17 @@ def _record(trace: Trace, layer: LayerRecord | str, kinds: tuple[str, ...]) -> L
     return rec
 
 
+def _gather(a: np.ndarray, rows: list[int], cols: list[int], fill: float) -> np.ndarray:
+    """``a[..., rows, cols]`` (every row with every column), ``fill`` where a coordinate
+    falls outside the map: the padding a conv or pooling window sees."""
+    out = np.full((*a.shape[:-2], len(rows), len(cols)), fill, dtype=np.float64)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            if 0 <= r < a.shape[-2] and 0 <= c < a.shape[-1]:
+                out[..., i, j] = a[..., r, c]
+    return out
+
+
 def _input(trace: Trace, rec: LayerRecord) -> np.ndarray:
     return np.asarray(trace.value(rec.inputs[0]), dtype=np.float64)
 
@@ -156,11 +167,7 @@ def conv_cell(trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: i
     py, px = _conv_padding(rec)
     rows = [y * sy - py + i * dy for i in range(kernel.shape[1])]
     cols = [x * sx - px + j * dx for j in range(kernel.shape[2])]
-    patch = np.zeros_like(kernel)
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            if 0 <= r < inp.shape[1] and 0 <= c < inp.shape[2]:
-                patch[:, i, j] = inp[first : first + per_group, r, c]
+    patch = _gather(inp[first : first + per_group], rows, cols, 0.0)
     bias = 0.0 if rec.bias is None else float(rec.bias[channel])
     cell = ConvCell(rec.name, channel, y, x, in_channels, patch, kernel, rows, cols, bias,
                     float(rec.output[channel, y, x]))  # fmt: skip
@@ -295,11 +302,7 @@ def pool_cell(trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: i
     (kh, kw), (sy, sx), (py, px) = p["kernel_size"], p["stride"], p["padding"]
     rows = [y * sy - py + i for i in range(kh)]
     cols = [x * sx - px + j for j in range(kw)]
-    window = np.full((kh, kw), np.nan)
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            if 0 <= r < inp.shape[0] and 0 <= c < inp.shape[1]:
-                window[i, j] = inp[r, c]
+    window = _gather(inp, rows, cols, np.nan)
     if p["mode"] != "max" and p.get("count_include_pad", True):
         window = np.nan_to_num(window, nan=0.0)
     cell = PoolCell(rec.name, channel, y, x, p["mode"], window, rows, cols,

@@ -29,9 +29,6 @@ from manim import (
     FadeIn,
     Group,
     LaggedStart,
-    MoveAlongPath,
-    Succession,
-    linear,
 )
 
 from explainer.arith import confidence_text
@@ -39,7 +36,7 @@ from explainer.flowgraph import parameter_count, tensor_count
 from explainer.style import CORRECT_COLOR, HIGHLIGHT_COLOR, WRONG_COLOR, scale_for
 from explainer.trace import Trace
 from scenes.common import TraceScene, source_text
-from scenes.data_flow import Block, Volume, flow_arrows, flow_blocks
+from scenes.data_flow import Block, Volume, flow_arrows, flow_blocks, pulses
 from scenes.inputs import comparison_traces
 from scenes.mobjects import (
     FONT_SIZE,
@@ -182,15 +179,8 @@ class ArchitectureComparisonScene(TraceScene):
                 run_time=1.4,
             )
             pulse = Dot(radius=0.06, color=HIGHLIGHT_COLOR)
-            self.play(
-                Succession(
-                    *[
-                        MoveAlongPath(pulse.copy(), p, rate_func=linear, run_time=0.2, remover=True)
-                        for p in [feed, *row.arrows]
-                    ]
-                ),
-                run_time=1.2,
-            )
+            for path in [feed, *row.arrows]:  # one play each: no pulse waits on screen
+                self.play(*pulses(pulse, [path]), run_time=1.2 / (1 + len(row.arrows)))
             self.hold_caption(already=1.2)
             self.play(row.bars.make_grow_animation(), run_time=1.0)
             self.play(row.bars.make_highlight_animation(), FadeIn(row.verdict),

@@ -28,7 +28,6 @@ from manim import (
     PI,
     RIGHT,
     UP,
-    AnimationGroup,
     Arrow,
     Create,
     CurvedArrow,
@@ -38,7 +37,6 @@ from manim import (
     Indicate,
     MoveAlongPath,
     Polygon,
-    Succession,
     VMobject,
     linear,
 )
@@ -182,6 +180,14 @@ def block_caption(blocks: list[Block], i: int) -> str:
     return f"{b.title}: {into} → {'×'.join(map(str, b.shape))}"
 
 
+def pulses(dot: Dot, paths: list[VMobject]) -> list[MoveAlongPath]:
+    """A copy of ``dot`` running along each path, from its start, gone at its end."""
+    return [
+        MoveAlongPath(dot.copy().move_to(p.get_start()), p, rate_func=linear, remover=True)
+        for p in paths
+    ]
+
+
 class DataFlowScene(TraceScene):
     """Tensor shapes as volumes, data flowing through (see the module docstring)."""
 
@@ -234,20 +240,14 @@ class DataFlowScene(TraceScene):
             run_time=1.2,
         )
         pulse = Dot(radius=0.09 * zoom, color=HIGHLIGHT_COLOR)
-        steps = []
-        for i, vol in enumerate(vols[1:], start=1):
-            into = [arrow for _, dst, arrow in edges if dst == i]
-            steps.append(AnimationGroup(*[
-                MoveAlongPath(pulse.copy(), a, rate_func=linear, run_time=0.35, remover=True)
-                for a in into
-            ]))  # fmt: skip
-            steps.append(
-                Indicate(vol.outline(), color=HIGHLIGHT_COLOR, scale_factor=1.05, run_time=0.35)
-            )
         flows = "Data flows left to right; each box is one tensor"
         self.play(Indicate(vols[0].outline(), color=HIGHLIGHT_COLOR),
                   *self.swap_caption(flows, centre, width), run_time=0.8)  # fmt: skip
-        self.play(Succession(*steps))
+        for i, vol in enumerate(vols[1:], start=1):  # one play per step: a pulse is on screen
+            into = [arrow for _, dst, arrow in edges if dst == i]  # only while it moves
+            self.play(*pulses(pulse, into), run_time=0.35)
+            self.play(Indicate(vol.outline(), color=HIGHLIGHT_COLOR, scale_factor=1.05),
+                      run_time=0.35)  # fmt: skip
         self.wait(self.hold / 2)
         # back to a readable frame: the last tensors and the answer
         answer = label(f"→ “{trace.predicted_name}”", 30, HIGHLIGHT_COLOR)
@@ -275,4 +275,12 @@ class DataFlowScene(TraceScene):
 
 ORIGIN_OFFSET = np.array([0.0, -0.2, 0.0])
 
-__all__ = ["DataFlowScene", "Volume", "block_caption", "flow_arrows", "flow_blocks", "volume_size"]
+__all__ = [
+    "DataFlowScene",
+    "Volume",
+    "block_caption",
+    "flow_arrows",
+    "flow_blocks",
+    "pulses",
+    "volume_size",
+]

@@ -510,3 +510,16 @@ def test_data_flow_labels_stay_with_their_volumes(paced):
         assert vol.title.get_bottom()[1] >= vol.body.get_top()[1] - 1e-6
     bottoms = {round(v.body.get_bottom()[1], 6) for v in scene.volumes}
     assert len(bottoms) == 1  # the boxes stand on one line
+
+
+def test_a_pulse_starts_where_its_path_starts():
+    """A pulse waits nowhere (not at the origin, not at the start of a later edge)."""
+    from manim import Arrow, Dot
+
+    from scenes.data_flow import pulses
+
+    paths = [Arrow(np.array([1.0, 2, 0]), np.array([3.0, 2, 0])), Arrow(np.array([-4.0, -1, 0]),
+             np.array([-2.0, 1, 0]))]  # fmt: skip
+    for anim, path in zip(pulses(Dot(), paths), paths, strict=True):
+        np.testing.assert_allclose(anim.mobject.get_center(), path.get_start(), atol=1e-6)
+        assert anim.is_remover()

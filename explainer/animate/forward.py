@@ -147,8 +147,8 @@ def _layout(size: tuple[int, int], n_stages: int, names: list[str]) -> ForwardLa
     f = max(1, int(84 * u) // 28)
     top = int(58 * u)
     chip_h = int(22 * u)
-    chips_y = h - int(14 * u) - chip_h
-    center_bottom = chips_y - int(10 * u + 14 * k)  # room for the block names
+    chips_y = h - int(8 * u) - chip_h
+    center_bottom = chips_y - int(6 * u + 13 * k)  # room for the block names
     x_in = int(18 * u)
     inp = (top + int(34 * u), top + int(34 * u) + 28 * f, x_in, x_in + 28 * f)
     bars_w = int(120 * u)
