@@ -315,7 +315,7 @@ section[data-testid="stSidebar"] { width: 350px !important; min-width: 350px !im
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   overflow-wrap: break-word; }
 .cbar .bar { width: 10em; }
-.cbar span { white-space: nowrap; }
+.cbar span:not(:last-child) { white-space: nowrap; }
 </style>
 """
 BASE_CSS = """
@@ -328,6 +328,8 @@ img { image-rendering: pixelated; }
 .formula { font-size: 1.15em; }
 .sumtable td { padding: .15em .5em; border: none; }
 .sumtable { border-collapse: collapse; margin-top: .8em; }
+.wraprow { display: flex; flex-wrap: wrap; align-items: center; gap: .4em 1.2em; }
+.wraprow .op { font-size: 2em; line-height: 1; }
 </style>
 """
 
@@ -402,6 +404,14 @@ def sidebar_digit() -> None:
     with st.sidebar:
         st.caption(f"Current {item_word(d.dataset)} (every page explains it)")
         st.image(zoom(d.image, 4), caption=d.source, width=112)
+
+
+def wrap_row(blocks: list[str]) -> None:
+    """HTML blocks side by side that wrap onto the next line when the page is too narrow for
+    them (a table never runs under its neighbour, as in columns of fixed width); a block of one
+    character (an operator: "×", "=") is drawn large."""
+    cells = "".join(f"<div class='{'op' if len(b) == 1 else 'blk'}'>{b}</div>" for b in blocks)
+    st.markdown(f"<div class='wraprow'>{cells}</div>", unsafe_allow_html=True)
 
 
 def presenter() -> bool:

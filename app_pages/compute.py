@@ -23,7 +23,7 @@ EMBED_MAX = 2000  # points on the embedding map (t-SNE on more is too slow for a
 TOP_K = 6
 
 
-@st.cache_resource(show_spinner="Running the test digits through the model…", max_entries=32)
+@st.cache_resource(show_spinner="Running the test images through the model…", max_entries=32)
 def _evaluation(model_key: str, _ckpt: Checkpoint) -> Evaluation:
     return cache.evaluation(_ckpt)  # read from disk when warmed up (explainer.warmup)
 
@@ -84,7 +84,7 @@ def latency_ms(ckpt: Checkpoint) -> float:
     return _latency_ms(common.model_key(ckpt), ckpt)
 
 
-@st.cache_resource(show_spinner="Running every test digit through the layer…", max_entries=16)
+@st.cache_resource(show_spinner="Running every test image through the layer…", max_entries=16)
 def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
     images, labels = common.eval_set(dataset)[:2]
     return cache.top_activating(_ckpt, np.array(images), layer, k=TOP_K, labels=labels)

@@ -5,6 +5,7 @@ output when the panel is built; a mismatch shows one error line instead of numbe
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -106,19 +107,16 @@ def conv_explorer(trace: Trace, i: int) -> None:
         st.image(big, caption=f"{r.inputs[0]}, channel {ci}: the window of output ({row}, {col})")
         st.markdown(visuals.colorbar_html(sc, "input"), unsafe_allow_html=True)
     fmt = conv_window.Fmt(cs.decimals)
-    t1, op1, t2, op2, t3 = st.columns([5, 0.5, 5, 0.5, 5], vertical_alignment="center")
-    t1.markdown(f"**window** ({r.inputs[0]}, channel {ci})")
-    t1.markdown(
-        visuals.heat_table(cs.patch, scale_for(cs.patch, "auto"), fmt), unsafe_allow_html=True
-    )
-    op1.markdown("<div style='font-size:2em;text-align:center'>×</div>", unsafe_allow_html=True)
-    t2.markdown(f"**kernel** (filter {ch}, input channel {ci})")
-    t2.markdown(visuals.heat_table(cs.kernel, scale_for(cs.kernel, "kernel"), fmt),
-                unsafe_allow_html=True)  # fmt: skip
-    op2.markdown("<div style='font-size:2em;text-align:center'>=</div>", unsafe_allow_html=True)
-    t3.markdown(f"**the {kh * kw} products**")
-    t3.markdown(visuals.heat_table(cs.products, scale_for(cs.products, "auto"), fmt),
-                unsafe_allow_html=True)  # fmt: skip
+    common.wrap_row([  # window × kernel = products, wrapping when they do not fit in one line
+        f"<b>window</b> ({html.escape(r.inputs[0])}, channel {ci})"
+        + visuals.heat_table(cs.patch, scale_for(cs.patch, "auto"), fmt),
+        "×",
+        f"<b>kernel</b> (filter {ch}, input channel {ci})"
+        + visuals.heat_table(cs.kernel, scale_for(cs.kernel, "kernel"), fmt),
+        "=",
+        f"<b>the {kh * kw} products</b>"
+        + visuals.heat_table(cs.products, scale_for(cs.products, "auto"), fmt),
+    ])  # fmt: skip
     with right:
         _window_sum(r, cs, ch, row, col)
 

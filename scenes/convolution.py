@@ -277,8 +277,11 @@ class ConvolutionScene(TraceScene):
         digit.move_to(LEFT * MAP_X + DOWN * 0.3)
         h, w = nums.input_map.shape
         where = f", channel {nums.in_channel}" if nums.inputs.shape[0] > 1 else ""
-        digit_cap = label(f"input: {nums.input_label}{where}, {h}×{w}", SMALL_FONT_SIZE)
-        digit_cap.scale_to_fit_width(min(digit_cap.width, 2.9)).next_to(digit, DOWN, buff=0.15)
+        digit_cap = Group(  # two lines, so it is not shrunk to fit the map's width
+            label(f"input: {nums.input_label}", SMALL_FONT_SIZE),
+            label(f"{h}×{w}{where}", SMALL_FONT_SIZE, THEME.muted),
+        ).arrange(DOWN, buff=0.06)
+        digit_cap.scale_to_fit_width(min(digit_cap.width, 3.2)).next_to(digit, DOWN, buff=0.15)
         conv_scale = scale_for(nums.output, "conv")
         output = FeatureMap(nums.output, conv_scale, height=MAP_HEIGHT)
         output.move_to(RIGHT * MAP_X + DOWN * 0.3)

@@ -2,13 +2,16 @@
 //  - clipped: a text element whose content is wider than its box (scrollWidth > clientWidth),
 //    which is how an ellipsis ("Draw & p…") or a word running out of its box shows;
 //  - cut: text that sticks out of an ancestor that hides or scrolls its overflow (the
-//    sidebar, a column, a chart's SVG), or a chart label Vega truncated with "…";
+//    sidebar, a chart's SVG) or runs out of its column (under the next one), or a chart label
+//    Vega truncated with "…"; a box that scrolls sideways (a table's last columns hidden);
 //  - overlap: the glyph boxes of two text elements (neither inside the other) intersect.
 // Text is every visible non-blank text node; its boxes are the Range's client rects for HTML,
 // and for SVG text (Vega charts) its bounding box turned by its transform (rotated axis
 // labels are quadrilaterals, so two slanted neighbours that do not touch do not count).
 () => {
   const SLACK = 1.5; // px: anti-aliasing and sub-pixel rounding
+  const COLUMNS = '[data-testid="stColumn"], [data-testid="stMainBlockContainer"], ' +
+    '[data-testid="stSidebarUserContent"]';
   // a text box is its font's full height: the glyphs leave about a fifth of it blank, so a
   // box may stick out (or two may meet) by that much before any ink is cut or covered
   const slack = (q) => Math.max(SLACK, 0.2 * Math.hypot(q[3][0] - q[0][0], q[3][1] - q[0][1]));
@@ -38,6 +41,8 @@
     if (!el || el.closest('script, style, noscript, title, [data-testid="stSkipToContent"]'))
       continue;
     if (!el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue;
+    const own = el.getBoundingClientRect(); // a 1-px box: text for screen readers only
+    if (own.width <= 1 || own.height <= 1) continue;
     let quads;
     if (el instanceof SVGElement) {
       el = el.closest("text") || el;
@@ -85,7 +90,8 @@
     let scrolledY = false;
     for (let a = el.parentElement; a && a !== document.documentElement; a = a.parentElement) {
       const s = getComputedStyle(a);
-      const clipX = s.overflowX !== "visible";
+      // a column, the page or the sidebar: text running out of it lies under its neighbour
+      const clipX = s.overflowX !== "visible" || a.matches(COLUMNS);
       const clipY = !scrolledY && (s.overflowY === "hidden" || s.overflowY === "clip");
       scrolledY = scrolledY || s.overflowY === "auto" || s.overflowY === "scroll";
       if (!clipX && !clipY) continue;

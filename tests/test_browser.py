@@ -48,7 +48,7 @@ TYPE_JS = """() => {
   const all = (sel) => Array.from(main.querySelectorAll(sel)).filter(shown);
   const sizes = (sel) => all(sel).map(px);
   const h1 = sizes('h1');
-  const body = all('[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li')
+  const body = all('[data-testid="stMarkdown"] p, [data-testid="stMarkdown"] li')
     .filter((e) => !e.closest('[data-testid="stCaptionContainer"], [data-testid="stAlert"], '
       + '[data-testid="stMetric"], button, label, [data-testid="stTooltipContent"]'))
     .map(px);
@@ -235,7 +235,9 @@ def _visit(page, href: str, slug: str) -> None:
         page.get_by_text("Pick a test digit", exact=True).click()
         _prediction(page)
     if slug == "layers":  # show a convolution: the lesson's richest step
-        page.get_by_role("button", name=re.compile("Next")).first.click()
+        page.locator(".st-key-layer_step").click()
+        page.get_by_role("option").filter(has_text=re.compile(r" — conv")).first.click()
+        page.get_by_text("One output number, by hand").wait_for(timeout=30_000)
         _settle(page)
 
 
