@@ -406,6 +406,31 @@ def sidebar_digit() -> None:
         st.image(zoom(d.image, 4), caption=d.source, width=112)
 
 
+_HIDE_CANVAS_TOOLBARS = """<script>
+(() => {
+  const hide = () => document.querySelectorAll("*").forEach((el) => {
+    const root = el.shadowRoot;
+    if (root && root.querySelector(".dc-toolbar") && !root.getElementById("no-toolbar")) {
+      const style = document.createElement("style");
+      style.id = "no-toolbar";
+      style.textContent = ".dc-toolbar { display: none !important; }";
+      root.appendChild(style);
+    }
+  });
+  hide();
+  new MutationObserver(hide).observe(document.body, { childList: true, subtree: true });
+})();
+</script>"""
+
+
+def hide_canvas_toolbars() -> None:
+    """Hide the toolbar of every drawing canvas on the page (streamlit-drawable-canvas draws it
+    inside its shadow root, out of reach of the page's CSS; its unlabeled "Edit" pencil stops
+    drawing and lets a drag push the digit off the canvas). Give the canvas labelled buttons
+    instead (see ``draw.canvas_buttons``)."""
+    st.html(_HIDE_CANVAS_TOOLBARS, unsafe_allow_javascript=True)
+
+
 def wrap_row(blocks: list[str]) -> None:
     """HTML blocks side by side that wrap onto the next line when the page is too narrow for
     them (a table never runs under its neighbour, as in columns of fixed width); a block of one

@@ -34,25 +34,10 @@ def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> co
 
 # --- the canvas's own buttons ----------------------------------------------------------------
 # The canvas component's toolbar (an unlabeled "Edit" pencil that stops drawing and lets a drag
-# push the digit off the canvas, undo, redo, a bin) is hidden by HIDE_CANVAS_TOOLBAR; labelled
-# Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every stroke but
-# the last, or none), numbered so that it always differs from the one before: the canvas then
-# reloads it and sends it back, and the prediction follows.
-HIDE_CANVAS_TOOLBAR = """<script>
-(() => {
-  const hide = () => document.querySelectorAll('[class*="st-key-canvas"] *').forEach((el) => {
-    const root = el.shadowRoot;
-    if (root && !root.getElementById("no-toolbar")) {
-      const style = document.createElement("style");
-      style.id = "no-toolbar";
-      style.textContent = ".dc-toolbar { display: none !important; }";
-      root.appendChild(style);
-    }
-  });
-  hide();
-  new MutationObserver(hide).observe(document.body, { childList: true, subtree: true });
-})();
-</script>"""
+# push the digit off the canvas, undo, redo, a bin) is hidden (common.hide_canvas_toolbars);
+# labelled Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every
+# stroke but the last, or none), numbered so that it always differs from the one before: the
+# canvas then reloads it and sends it back, and the prediction follows.
 
 
 def _restart_canvas(objects: list) -> None:
@@ -63,7 +48,7 @@ def _restart_canvas(objects: list) -> None:
 
 def canvas_buttons(objects: list) -> None:
     """Undo (the last stroke) and Clear, under the canvas."""
-    st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
+    common.hide_canvas_toolbars()
     undo, clear = st.columns(2)
     undo.button(
         "Undo stroke",
