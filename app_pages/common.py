@@ -408,9 +408,11 @@ def sidebar_digit() -> None:
 
 _HIDE_CANVAS_TOOLBARS = """<script>
 (() => {
-  const hide = () => document.querySelectorAll("*").forEach((el) => {
+  // every custom component's shadow root (the canvas may not have drawn its toolbar yet)
+  const hosts = '[data-testid="stBidiComponentIsolated"]';
+  const hide = () => document.querySelectorAll(hosts).forEach((el) => {
     const root = el.shadowRoot;
-    if (root && root.querySelector(".dc-toolbar") && !root.getElementById("no-toolbar")) {
+    if (root && !root.getElementById("no-toolbar")) {
       const style = document.createElement("style");
       style.id = "no-toolbar";
       style.textContent = ".dc-toolbar { display: none !important; }";
