@@ -138,7 +138,7 @@ def first_views(mode: str, model: str) -> dict:
     out["errors"] = []
     for page in PAGES[1:]:
         durations.clear()
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"explainer/app/{page}.py").run()
         out[page] = sum(durations)
         if at.exception:  # still timed; reported (another engineer's page mid-edit, say)
             out["errors"].append(f"{page}: {at.exception[0].message[:120]}")
@@ -242,7 +242,7 @@ def rerun_report(args) -> bool:
     print(f"app bench: model {model}; medians of server-side reruns after a widget change")
     failed = False
     for page in ["draw", "layers", "mistakes", "compare", "filters", "training", "export"]:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"explainer/app/{page}.py").run()
         actions = page_actions(at, page)
         for act in actions:  # warm-up: fills the caches a learner fills on first use
             act()

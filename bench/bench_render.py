@@ -24,11 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 

@@ -19,8 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 GOALS = {"low": 1.0, "medium": 2.0, "high": 3.0}
 
 
@@ -37,8 +35,8 @@ def camera_speedup(width: int = 1920, height: int = 1080, repeats: int = 5) -> t
     import numpy as np
     from manim import DOWN, RIGHT, MovingCamera, tempconfig
 
-    from scenes.common import FastImageCamera
-    from scenes.mobjects import FeatureMapStack, label
+    from explainer.scenes.common import FastImageCamera
+    from explainer.scenes.mobjects import FeatureMapStack, label
 
     rng = np.random.default_rng(0)
     times = []
@@ -62,7 +60,7 @@ def camera_speedup(width: int = 1920, height: int = 1080, repeats: int = 5) -> t
 
 def main(argv: list[str] | None = None) -> int:
     from explainer.manim_render import SCENES, render_manim
-    from scenes.inputs import default_trace
+    from explainer.scenes.inputs import default_trace
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))

@@ -21,7 +21,7 @@ from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 from explainer.trace import Trace
 
-# kind -> (module in scenes/, scene class)
+# kind -> (module in explainer.scenes, scene class)
 SCENES = {
     "forward": ("forward_pass", "ForwardPassScene"),
     "convolution": ("convolution", "ConvolutionScene"),
@@ -40,15 +40,12 @@ def scene_class(kind: str) -> type:
     """The Manim scene class for ``kind`` (one of :data:`SCENES`)."""
     if kind not in SCENES:
         raise ExplainerError(f"no Manim scene {kind!r}; choose one of: {', '.join(SCENES)}")
-    root = str(Path(__file__).resolve().parent.parent)
-    if root not in sys.path:  # scenes/ lives beside the package, not inside it
-        sys.path.insert(0, root)
     module_name, class_name = SCENES[kind]
     try:
-        module = importlib.import_module(f"scenes.{module_name}")
+        module = importlib.import_module(f"explainer.scenes.{module_name}")
     except ModuleNotFoundError as exc:
         raise ExplainerError(
-            f"cannot load the Manim scenes ({exc}); run from a source checkout"
+            f"cannot load the Manim scenes ({exc}); reinstall mnist-explainer"
         ) from None
     return getattr(module, class_name)
 

@@ -3,8 +3,8 @@
 - Shipped models: inside the package (``explainer/models/``) when installed from a wheel; in a
   source checkout, the repository's ``models/`` folder, which is their source and where
   ``make models`` writes. ``EXPLAINER_MODELS_DIR`` overrides both.
-- The Streamlit app: ``explainer/app/main.py`` inside the package; in a source checkout whose
-  pages are still in ``app_pages/``, the repository's ``streamlit_app.py``.
+- The Streamlit app: ``explainer/app/main.py`` inside the package (the repository's
+  ``streamlit_app.py`` is a thin file that runs it).
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def _page_ok(at: AppTest) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs_without_exception(page):
     at = _app()
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"explainer/app/{page}.py").run()
     assert not at.exception, at.exception[0].value if at.exception else ""
     assert at.title, f"{page} has no title"
     assert not at.error
@@ -83,7 +83,7 @@ def test_key_widgets_exist():
     assert at.selectbox(key="model").value in MODELS
     assert at.toggle(key="presenter").value is False
     assert "canvas" in at.session_state  # the drawing canvas is mounted
-    at.switch_page("app_pages/layers.py").run()
+    at.switch_page("explainer/app/layers.py").run()
     labels = [b.label for b in at.button]
     assert "◀ Previous" in labels and "Next ▶" in labels
 
@@ -126,7 +126,7 @@ def test_drawing_injected_through_the_canvas_is_predicted():
 
 def test_layer_stepper_walks_through_every_layer():
     at = _app()
-    at.switch_page("app_pages/layers.py").run()
+    at.switch_page("explainer/app/layers.py").run()
     ckpt = _model(at)
     first = at.header[0].value
     at.button[1].click().run()  # Next
@@ -144,7 +144,7 @@ def test_layer_stepper_walks_through_every_layer():
 def test_convolution_by_hand_equals_the_layer_output(tinyvgg_or_fast):
     """The page's window × kernel products, summed over channels plus the bias, give the
     layer's own output (checked against torch's conv on the same input)."""
-    from app_pages.conv_window import conv_window
+    from explainer.app.conv_window import conv_window
     from explainer.capture import capture
 
     ckpt = tinyvgg_or_fast
@@ -178,7 +178,7 @@ def test_presenter_mode_enlarges_the_type():
 
 def test_train_a_small_model_now_makes_it_selectable():
     at = _app()
-    at.switch_page("app_pages/training.py").run()
+    at.switch_page("explainer/app/training.py").run()
     at.slider(key="live_epochs").set_value(1).run()
     next(b for b in at.button if b.label == "Train now").click().run()
     assert not at.exception
@@ -186,7 +186,7 @@ def test_train_a_small_model_now_makes_it_selectable():
     live = [o for o in options if "trained here" in o]
     assert live, options
     assert at.selectbox(key="model").value.startswith("live_fast_cnn_1")
-    at.switch_page("app_pages/draw.py").run()
+    at.switch_page("explainer/app/draw.py").run()
     at.radio(key="source").set_value("Pick a test digit").run()
     assert not at.exception and _prediction(at)
 
@@ -194,7 +194,7 @@ def test_train_a_small_model_now_makes_it_selectable():
 @pytest.mark.slow  # a real render: ~10 s on a quiet laptop
 def test_export_renders_a_gif_of_the_current_digit():
     at = _app()
-    at.switch_page("app_pages/export.py").run()
+    at.switch_page("explainer/app/export.py").run()
     at.selectbox(key="exp_kind").set_value("forward")
     at.number_input(key="exp_seconds").set_value(6)
     next(b for b in at.button if b.label == "Render").click().run()
@@ -222,7 +222,7 @@ def test_a_zoo_network_chosen_by_path_runs_the_layer_page(tmp_path, monkeypatch)
     monkeypatch.setenv("EXPLAINER_APP_CODE", f"{Path(__file__).parent / 'zoo.py'}:ResNetish")
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert at.selectbox(key="model").value == "resnetish"
-    at.switch_page("app_pages/layers.py").run()
+    at.switch_page("explainer/app/layers.py").run()
     _page_ok(at)
     digit = at.session_state["digit"]
     names = capture(model, digit.image).names()
@@ -232,7 +232,7 @@ def test_a_zoo_network_chosen_by_path_runs_the_layer_page(tmp_path, monkeypatch)
         at.selectbox(key="layer_step").set_value(step).run()
         _page_ok(at)
     for page in ("compare", "filters", "mistakes", "training"):
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"explainer/app/{page}.py").run()
         _page_ok(at)
 
 
@@ -270,7 +270,7 @@ def test_an_uploaded_registry_checkpoint_becomes_the_model(tmp_path):
     digit = at.session_state["digit"]
     expected = predict_logits(model, torch.from_numpy(digit.image)[None, None]).argmax()
     assert _prediction(at) == str(int(expected))
-    at.switch_page("app_pages/layers.py").run()
+    at.switch_page("explainer/app/layers.py").run()
     _page_ok(at)
 
 

@@ -17,9 +17,9 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 from test_app import APP, _canvas_state
 
-from app_pages import visuals, words
-from app_pages.lesson_steps import GLOSSARY, lesson_steps
 from explainer import style
+from explainer.app import visuals, words
+from explainer.app.lesson_steps import GLOSSARY, lesson_steps
 from explainer.capture import capture, capture_checkpoint
 from explainer.checkpoints import load_checkpoint, models_dir, save_checkpoint
 from explainer.data import load_sample
@@ -92,7 +92,7 @@ def _mistakes_at(at: AppTest, t: int, p: int) -> AppTest:
 
 def test_mistakes_page_legend_and_caption_agree_when_the_true_class_is_higher():
     at = _start("mnist_fast_cnn")
-    at.switch_page("app_pages/mistakes.py").run()
+    at.switch_page("explainer/app/mistakes.py").run()
     ckpt = load_checkpoint(models_dir() / "mnist_fast_cnn.pt")
     sample = load_sample("mnist")
     preds = predict_logits(ckpt.model, sample.images).argmax(1).numpy()
@@ -113,7 +113,7 @@ def test_mistakes_page_legend_and_caption_agree_when_the_true_class_is_higher():
 
 def test_a_correct_cell_is_not_called_a_mistake():
     at = _start("mnist_fast_cnn")
-    at.switch_page("app_pages/mistakes.py").run()
+    at.switch_page("explainer/app/mistakes.py").run()
     _mistakes_at(at, 3, 3)
     _ok(at)
     heading = at.subheader[0].value
@@ -128,7 +128,7 @@ def test_a_correct_cell_is_not_called_a_mistake():
 def test_live_training_without_data_scores_only_unseen_digits(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAINER_DATA_DIR", str(tmp_path))  # an empty folder: no dataset
     at = _start("mnist_fast_cnn")
-    at.switch_page("app_pages/training.py").run()
+    at.switch_page("explainer/app/training.py").run()
     next(b for b in at.button if b.label == "Train now").click().run()
     _ok(at)
     msg = at.success[0].value
@@ -264,7 +264,7 @@ PAGES = ["draw", "mistakes", "compare", "filters", "training", "export", "lesson
 def test_fashion_pages_say_item_and_show_every_class_name(page, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAINER_DATA_DIR", str(tmp_path))  # the bundled sample
     at = _start("fashion_mnist_bn_cnn", "fashion_mnist")
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"explainer/app/{page}.py").run()
     _ok(at)
     said = [t for t in _texts(at) if re.search(r"\bdigits?\b", t, re.I)]
     assert not said, said
@@ -296,7 +296,7 @@ def test_data_hint_names_the_dataset_chosen():
 
 def test_embedding_marks_mistakes_in_a_colour_no_class_has():
     at = _start("mnist_fast_cnn")
-    at.switch_page("app_pages/filters.py").run()
+    at.switch_page("explainer/app/filters.py").run()
     _ok(at)
     spec, _ = next(c for c in _charts(at) if "layer" in c[0] and "wrong" in json.dumps(c[0]))
     marks = [lay["mark"] for lay in spec["layer"] if "datum.wrong" in json.dumps(lay)]
@@ -322,7 +322,7 @@ def test_ring_shows_on_any_colour_and_keeps_the_cell():
 
 def test_changing_the_filter_keeps_the_chosen_cell():
     at = _start("mnist_fast_cnn")
-    at.switch_page("app_pages/layers.py").run()
+    at.switch_page("explainer/app/layers.py").run()
     name = "block2.conv1"
     model = load_checkpoint(models_dir() / "mnist_fast_cnn.pt").model
     step = capture(model, np.zeros((28, 28), np.float32)).names().index(name)
@@ -380,7 +380,7 @@ def test_lesson_numbers_come_from_the_trace(bn_trace):
 
 def test_lesson_page_walks_every_step_with_the_glossary_on_hover():
     at = _start("mnist_bn_cnn")
-    at.switch_page("app_pages/lesson.py").run()
+    at.switch_page("explainer/app/lesson.py").run()
     _ok(at)
     digit = at.session_state["digit"]
     ckpt = load_checkpoint(models_dir() / "mnist_bn_cnn.pt")
@@ -405,7 +405,7 @@ def test_lesson_page_walks_every_step_with_the_glossary_on_hover():
 
 def test_a_drawing_on_the_lesson_canvas_is_the_digit_explained():
     at = _start("mnist_fast_cnn")
-    at.switch_page("app_pages/lesson.py").run()
+    at.switch_page("explainer/app/lesson.py").run()
     img = load_sample("mnist").images[8].numpy()
     at.session_state["lesson_canvas"] = _canvas_state(img)
     at.run()

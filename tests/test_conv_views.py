@@ -167,7 +167,7 @@ def test_gif_shows_the_networks_numbers(nets, name):
 @pytest.mark.parametrize("name", CASES)
 def test_scene_numbers_are_the_networks(nets, name):
     pytest.importorskip("manim")
-    from scenes.convolution import scene_numbers
+    from explainer.scenes.convolution import scene_numbers
 
     net = nets[name]
     nums = scene_numbers(net.trace)
@@ -188,7 +188,7 @@ def test_scene_numbers_are_the_networks(nets, name):
 
 @pytest.mark.parametrize("name", CASES)
 def test_app_window_is_the_networks(nets, name):
-    from app_pages.conv_window import conv_window, default_cell
+    from explainer.app.conv_window import conv_window, default_cell
 
     net = nets[name]
     for rec in arith.conv_layers(net.trace):
@@ -223,7 +223,7 @@ def _tampered(trace, how: str, layer: str):
 
 @pytest.mark.parametrize("how", ["inputs", "weight"])
 def test_tampered_traces_are_refused_by_every_view(nets, how):
-    from app_pages.conv_window import conv_window
+    from explainer.app.conv_window import conv_window
 
     net = nets["examples"]  # conv1 → relu → conv2: the wrong input has the right shape
     bad = _tampered(net.trace, how, "conv2")
@@ -234,7 +234,7 @@ def test_tampered_traces_are_refused_by_every_view(nets, how):
     if how == "weight":
         first = _tampered(net.trace, how, "conv1")
         pytest.importorskip("manim")
-        from scenes.convolution import scene_numbers
+        from explainer.scenes.convolution import scene_numbers
 
         with pytest.raises(ArithMismatch, match="conv1"):
             scene_numbers(first)
@@ -268,7 +268,7 @@ def test_scene_panel_is_readable_and_clear_of_the_maps(nets, name):
     than a positive one), and the worked panel stays between the two maps and above the
     caption line."""
     pytest.importorskip("manim")
-    from scenes.convolution import (
+    from explainer.scenes.convolution import (
         GRID_Y,
         MAP_HEIGHT,
         MAP_X,

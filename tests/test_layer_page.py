@@ -1,7 +1,7 @@
 """The Layer-by-layer page shows the network's own numbers, for the shipped mnist_bn_cnn and
 for the user-style networks of the zoo.
 
-The panels' numbers (app_pages.layer_views, through explainer.arith) are compared with torch
+The panels' numbers (explainer.app.layer_views, through explainer.arith) are compared with torch
 run on each record's real input: ``F.batch_norm`` with the model's own running statistics,
 the model's own activation module (or the torch function it called), ``F.max_pool2d`` /
 ``F.avg_pool2d``, ``F.linear`` with the module's weights, ``torch.softmax``, ``+``/``×``,
@@ -20,8 +20,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from app_pages import layer_views as lv
 from explainer import arith
+from explainer.app import layer_views as lv
 from explainer.arith import ArithMismatch
 from explainer.capture import capture
 from explainer.trace import LayerRecord
@@ -298,7 +298,7 @@ def _layer_page(monkeypatch, tmp_path, name: str):
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["model"] = name
     at.run()
-    at.switch_page("app_pages/layers.py").run()
+    at.switch_page("explainer/app/layers.py").run()
     assert at.selectbox(key="model").value == name
     return at
 
@@ -345,7 +345,7 @@ def test_every_record_of_the_page_renders_its_checked_numbers(name, monkeypatch,
 
 
 def test_the_page_refuses_a_tampered_trace_in_one_line(monkeypatch, tmp_path):
-    from app_pages import common
+    from explainer.app import common
 
     real = common.capture_checkpoint
 

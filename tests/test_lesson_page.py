@@ -15,7 +15,7 @@ def _lesson_with_a_drawing():
     img = load_sample("mnist").images[3].numpy()
     at.session_state["canvas"] = _canvas_state(np.pad(img[4:24, 4:24], 4))
     at.run()
-    at.switch_page("app_pages/preprocessing.py").run()
+    at.switch_page("explainer/app/preprocessing.py").run()
     assert not at.exception, at.exception[0].value if at.exception else ""
     return at
 
@@ -38,5 +38,5 @@ def test_switching_a_step_off_marks_it_and_reruns():
 
 def test_lesson_without_a_drawing_explains_what_to_do():
     at = _app()
-    at.switch_page("app_pages/preprocessing.py").run()
+    at.switch_page("explainer/app/preprocessing.py").run()
     assert not at.exception and at.info

@@ -9,8 +9,7 @@ pytest.importorskip("manim")
 
 from manim import RESAMPLING_ALGORITHMS, Animation, ImageMobject, ManimColor
 
-from explainer.style import HIGHLIGHT_COLOR, colorize, scale_for
-from scenes.mobjects import (
+from explainer.scenes.mobjects import (
     ColorBar,
     FeatureMap,
     FeatureMapStack,
@@ -21,6 +20,7 @@ from scenes.mobjects import (
     make_morph_animation,
     top_channels,
 )
+from explainer.style import HIGHLIGHT_COLOR, colorize, scale_for
 
 RNG = np.random.default_rng(0)
 
@@ -160,7 +160,7 @@ def test_morph_between_different_sizes_is_an_animation():
 def test_fast_image_camera_draws_the_same_pixels_as_manim():
     from manim import MovingCamera, tempconfig
 
-    from scenes.common import FastImageCamera
+    from explainer.scenes.common import FastImageCamera
 
     with tempconfig({"pixel_width": 320, "pixel_height": 180}):
         mobs = [
@@ -190,7 +190,7 @@ def test_fast_image_camera_draws_the_same_pixels_as_manim():
 def test_negative_numbers_keep_a_true_minus():
     """At 480p a hyphen shrinks to a dot: colour-bar ticks, kernel weights and percentages
     write negatives with U+2212 (and no "−0")."""
-    from scenes.mobjects import tick_text
+    from explainer.scenes.mobjects import tick_text
 
     assert tick_text(-3.3) == "\u22123.3" and tick_text(3.3) == "3.3"
     assert tick_text(-14.2) == "\u221214" and tick_text(-0.0001) == "\u22120.0001"

@@ -34,11 +34,6 @@ COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "media", "test-artifacts",
     "reports", "runs", "animations", "docs", ".pytest_cache", ".ruff_cache", "*.last.pt",
 )  # fmt: skip
-# The app pages and the Manim scenes become part of the package when they move from app_pages/
-# and scenes/ into explainer/app/ and explainer/scenes/ (see the README, "Install"); until then
-# a wheel cannot carry them and those two checks are expected to fail.
-MOVED = (ROOT / "explainer" / "app" / "main.py").is_file()
-MOVED_SCENES = (ROOT / "explainer" / "scenes" / "forward_pass.py").is_file()
 
 
 # --- in the checkout --------------------------------------------------------------------------
@@ -249,7 +244,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.xfail(not MOVED, reason="app pages not yet inside the package", strict=True)
 def test_wheel_app_answers_its_health_check(installed):
     bin_dir, env, work = installed
     port = _free_port()
@@ -275,7 +269,6 @@ def test_wheel_app_answers_its_health_check(installed):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(not MOVED_SCENES, reason="scenes not yet inside the package", strict=True)
 def test_wheel_renders_a_manim_scene(installed):
     bin_dir, env, work = installed
     res = _run(

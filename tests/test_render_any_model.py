@@ -140,10 +140,10 @@ def test_dataflow_arrows_follow_the_graph(traces):
 @pytest.mark.parametrize("name", list(ZOO))
 def test_scene_data_covers_every_record_with_its_real_inputs(name, traces):
     pytest.importorskip("manim")
-    from scenes.comparison import NetworkRow
-    from scenes.data_flow import Volume, flow_arrows
-    from scenes.data_flow import flow_blocks as volumes
-    from scenes.forward_pass import forward_stages, stage_caption
+    from explainer.scenes.comparison import NetworkRow
+    from explainer.scenes.data_flow import Volume, flow_arrows
+    from explainer.scenes.data_flow import flow_blocks as volumes
+    from explainer.scenes.forward_pass import forward_stages, stage_caption
 
     trace = traces[name]
     stages = forward_stages(trace)
@@ -170,8 +170,8 @@ def test_scene_data_covers_every_record_with_its_real_inputs(name, traces):
 
 def test_an_add_names_its_two_inputs_in_every_picture(traces):
     pytest.importorskip("manim")
-    from scenes.data_flow import flow_blocks as volumes
-    from scenes.forward_pass import forward_stages, stage_caption
+    from explainer.scenes.data_flow import flow_blocks as volumes
+    from explainer.scenes.forward_pass import forward_stages, stage_caption
 
     trace = traces["resnetish"]
     add = trace.layer("block.add")

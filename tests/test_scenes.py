@@ -14,11 +14,16 @@ from manim import tempconfig
 from explainer.architectures import available, build
 from explainer.capture import capture
 from explainer.errors import ExplainerError
+from explainer.scenes.comparison import (
+    ArchitectureComparisonScene,
+    NetworkRow,
+    count_text,
+    network_text,
+)
+from explainer.scenes.convolution import ConvolutionScene, first_conv, scene_numbers
+from explainer.scenes.data_flow import DataFlowScene, flow_blocks
+from explainer.scenes.forward_pass import ForwardPassScene, forward_stages
 from explainer.style import HIGHLIGHT_COLOR, colorize, hex_to_rgb
-from scenes.comparison import ArchitectureComparisonScene, NetworkRow, count_text, network_text
-from scenes.convolution import ConvolutionScene, first_conv, scene_numbers
-from scenes.data_flow import DataFlowScene, flow_blocks
-from scenes.forward_pass import ForwardPassScene, forward_stages
 from tests.conftest import shipped
 
 
@@ -99,7 +104,7 @@ def test_convolution_numbers_match_the_network(small_trace):
 
 
 def test_default_trace_follows_the_environment(small_trace, tmp_path, monkeypatch):
-    from scenes.inputs import comparison_traces, default_trace
+    from explainer.scenes.inputs import comparison_traces, default_trace
 
     small_trace.save(tmp_path / "a.npz")
     monkeypatch.setenv("EXPLAINER_TRACE", str(tmp_path / "a.npz"))
@@ -147,7 +152,7 @@ def test_every_scene_counts_tensors_and_parameters_the_same_way(sample):
 def test_conv_captions_say_what_each_layer_reads(sample):
     """ "64 filters of 3×3 read the 32 maps before them": the counts of the model's own
     layers (torch), not of the maps on screen."""
-    from scenes.forward_pass import stage_caption
+    from explainer.scenes.forward_pass import stage_caption
 
     torch.manual_seed(0)
     model = build("bn_cnn").eval()
@@ -384,7 +389,7 @@ def paced(small_trace, sample, tmp_path_factory):
 
 @pytest.mark.parametrize("cls", SCENES, ids=lambda c: c.__name__)
 def test_captions_come_with_what_they_describe_and_stay_to_be_read(cls, paced):
-    from scenes.common import read_time
+    from explainer.scenes.common import read_time
 
     scene = paced[cls.__name__, "class"]
     beats = scene.timeline
@@ -409,7 +414,7 @@ def test_forward_pass_holds_every_layer_at_class_pace(paced):
     scene = paced["ForwardPassScene", "class"]
     captions = scene.captions()
     stage_texts = [c.caption for c in captions[: len(scene.stages)]]
-    from scenes.forward_pass import stage_caption
+    from explainer.scenes.forward_pass import stage_caption
 
     assert stage_texts == [stage_caption(s, scene.trace) for s in scene.stages]
     waits = [
@@ -422,7 +427,7 @@ def test_forward_pass_holds_every_layer_at_class_pace(paced):
 
 def test_caption_swap_never_shows_two_captions(small_trace):
     """The old caption is gone before the new one starts to appear."""
-    from scenes.common import TraceScene
+    from explainer.scenes.common import TraceScene
 
     scene = TraceScene(trace=small_trace)
     scene.setup()
@@ -449,7 +454,7 @@ def _overlap(a, b) -> bool:
 def test_forward_stages_clear_header_and_caption_fashion(sample, tmp_path):
     """Every stage of a Fashion-MNIST trace between the header and the caption line, class
     names whole, the dataset's words everywhere."""
-    from scenes.forward_pass import stage_caption
+    from explainer.scenes.forward_pass import stage_caption
 
     trace = fashion_trace(sample)
     scene, _ = last_frame(ForwardPassScene, tmp_path, trace=trace, pace="readme")
@@ -492,7 +497,7 @@ def test_no_ascii_minus_on_screen(sample, tmp_path):
     """Negative numbers keep a true minus (U+2212) wherever a scene writes one."""
     import re
 
-    from scenes.mobjects import Label
+    from explainer.scenes.mobjects import Label
 
     trace = random_trace("bn_cnn", sample)
     for cls in (ForwardPassScene, ConvolutionScene):
@@ -516,7 +521,7 @@ def test_a_pulse_starts_where_its_path_starts():
     """A pulse waits nowhere (not at the origin, not at the start of a later edge)."""
     from manim import Arrow, Dot
 
-    from scenes.data_flow import pulses
+    from explainer.scenes.data_flow import pulses
 
     paths = [Arrow(np.array([1.0, 2, 0]), np.array([3.0, 2, 0])), Arrow(np.array([-4.0, -1, 0]),
              np.array([-2.0, 1, 0]))]  # fmt: skip

@@ -93,7 +93,7 @@ def app_env(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("EXPLAINER_WARMUP", "1")
     monkeypatch.syspath_prepend(str(ROOT))
-    from app_pages import launch
+    from explainer.app import launch
 
     fresh = warmup.Warmup(nice=0)
     monkeypatch.setattr(warmup, "WARMUP", fresh)
@@ -145,12 +145,12 @@ def test_the_app_warms_up_then_its_slow_pages_do_not_recompute(app_env, tmp_path
     st.cache_data.clear()
     calls = _count_calls(monkeypatch)
     for page in SLOW_PAGES:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"explainer/app/{page}.py").run()
         assert not at.exception, (page, at.exception)
     assert calls == []
-    at.switch_page("app_pages/mistakes.py").run()
+    at.switch_page("explainer/app/mistakes.py").run()
     assert next(m.value for m in at.metric if m.label == "Accuracy") == f"{ref.accuracy:.2%}"
-    at.switch_page("app_pages/filters.py").run()
+    at.switch_page("explainer/app/filters.py").run()
     at.radio(key="flt_method").set_value("t-SNE").run()
     assert not at.exception and calls == []
 
@@ -161,16 +161,16 @@ def test_without_the_warm_up_the_pages_compute(app_env, monkeypatch):
     at = _app()
     assert app_env.progress().total == 0
     calls = _count_calls(monkeypatch)
-    at.switch_page("app_pages/mistakes.py").run()
+    at.switch_page("explainer/app/mistakes.py").run()
     assert not at.exception
     assert calls == ["evaluate"]
 
 
 def test_a_render_reports_every_frame_and_writes_the_same_file(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
-    from app_pages.launch import _ReportingReel
     from explainer.animate import build_animation
     from explainer.animate.writer import save
+    from explainer.app.launch import _ReportingReel
     from explainer.capture import capture_checkpoint
     from explainer.data import load_sample
 
@@ -191,7 +191,7 @@ def test_a_render_reports_every_frame_and_writes_the_same_file(tmp_path, monkeyp
 def test_the_export_page_shows_the_render_steps(app_env, monkeypatch):
     monkeypatch.setenv("EXPLAINER_WARMUP", "0")
     at = _app()
-    at.switch_page("app_pages/export.py").run()
+    at.switch_page("explainer/app/export.py").run()
     at.selectbox(key="exp_kind").set_value("mistakes").run()
     next(b for b in at.button if b.label == "Render").click().run()
     assert not at.exception

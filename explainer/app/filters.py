@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, compute, visuals, words
 from explainer import style
+from explainer.app import common, compute, visuals, words
 from explainer.arith import conv_layers
 from explainer.errors import ExplainerError
 from explainer.style import colorize, scale_for

@@ -26,9 +26,9 @@ from PIL import Image
 
 from explainer.errors import ExplainerError
 from explainer.flowgraph import record_label
+from explainer.scenes.inputs import default_trace
+from explainer.scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
 from explainer.trace import LayerRecord, Trace
-from scenes.inputs import default_trace
-from scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
 
 # Manim hashes every play() call to reuse partial movies between runs; for scenes of large
 # images that hashing costs more than rendering, so it is off (manim.cfg is only read from
@@ -112,8 +112,8 @@ class FastImageCamera(MovingCamera):
 
 class TraceScene(MovingCameraScene):
     """A scene drawn from one :class:`~explainer.trace.Trace` (``trace=``, else
-    :func:`scenes.inputs.default_trace`), on the dark theme, with a header and captions that
-    follow the camera."""
+    :func:`explainer.scenes.inputs.default_trace`), on the dark theme, with a header and
+    captions that follow the camera."""
 
     def __init__(self, trace: Trace | None = None, pace: str | None = None, **kwargs) -> None:
         self.trace = trace

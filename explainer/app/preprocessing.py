@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, visuals
+from explainer.app import common, visuals
 from explainer.errors import ExplainerError
 from explainer.predict import Predictor
 from explainer.preprocess import STEP_TITLES, SWITCHABLE, plain_resize, preprocess

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, compute, visuals
+from explainer.app import common, compute, visuals
 from explainer.attribution import HEAT_CMAP
 from explainer.style import Scale
 

@@ -14,8 +14,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages import common
 from explainer import cache
+from explainer.app import common
 from explainer.checkpoints import Checkpoint, load_checkpoint
 from explainer.evaluate import Evaluation
 

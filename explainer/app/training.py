@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages import common, compute, visuals, words
+from explainer.app import common, compute, visuals, words
 from explainer.arith import first_conv
 from explainer.checkpoints import Checkpoint
 from explainer.data import Split, dataset_info, load_sample, load_train_val

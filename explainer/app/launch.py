@@ -23,8 +23,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages import common, compute
 from explainer import warmup
+from explainer.app import common, compute
 from explainer.checkpoints import Checkpoint
 from explainer.errors import ExplainerError
 

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages import common, compute, visuals, words
+from explainer.app import common, compute, visuals, words
 from explainer.architectures import available, count_parameters, describe
 from explainer.style import scale_for
 

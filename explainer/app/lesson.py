@@ -1,7 +1,7 @@
 """Lesson mode: a 15-minute class on how the network reads one digit, a step at a time.
 
 A big canvas to draw on, then *Previous / Next* through the steps of
-:func:`app_pages.lesson_steps.lesson_steps` (a convolution with its batch norm and activation
+:func:`explainer.app.lesson_steps.lesson_steps` (a convolution with its batch norm and activation
 is one step, dropout and flatten folded in), each with its picture and its numbers from the
 Trace, and every technical word explained on hover (the ? next to it) and in the glossary.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, visuals, words
-from app_pages.lesson_steps import GLOSSARY, Step, lesson_steps
+from explainer.app import common, visuals, words
+from explainer.app.lesson_steps import GLOSSARY, Step, lesson_steps
 from explainer.capture import capture_checkpoint
 from explainer.checkpoints import Checkpoint
 from explainer.flowgraph import is_output

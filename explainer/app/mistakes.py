@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import attributions, common, compute, visuals, words
 from explainer import style
+from explainer.app import attributions, common, compute, visuals, words
 
 MAX_SHOWN = 48
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common, visuals, words
+from explainer.app import common, visuals, words
 from explainer.errors import ExplainerError
 from explainer.preprocess import STEP_TITLES, NoInkError, preprocess
 

@@ -1,6 +1,6 @@
 """Page 2, Layer by layer: the lesson. Previous / Next through the network on the current
 digit; every layer explained in plain words, with its real numbers. Every hand computation
-comes from :mod:`app_pages.layer_views` (explainer.arith), checked against the layer's captured
+comes from :mod:`explainer.app.layer_views` (explainer.arith), checked against the layer's captured
 output when the panel is built; a mismatch shows one error line instead of numbers."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from app_pages import common, conv_window, visuals
-from app_pages import layer_views as lv
 from explainer import arith
+from explainer.app import common, conv_window, visuals
+from explainer.app import layer_views as lv
 from explainer.arith import ArithMismatch, fmt
 from explainer.errors import ExplainerError
 from explainer.style import scale_for
@@ -156,7 +156,7 @@ def _window_sum(r: LayerRecord, cs: arith.ConvSum, ch: int, row: int, col: int) 
 
 T = TypeVar("T")
 
-# --- the panels: every number from app_pages.layer_views (explainer.arith), checked -----------
+# --- the panels: every number from explainer.app.layer_views (explainer.arith), checked -----------
 
 
 def worked(build: Callable[..., T], *args: object) -> T | None:

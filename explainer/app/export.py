@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common, compute, launch, words
+from explainer.app import common, compute, launch, words
 from explainer.errors import ExplainerError
 
 TITLES = {

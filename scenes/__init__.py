@@ -1,6 +1,0 @@
-"""Manim scenes drawn from real Traces: ``manim -ql scenes/forward_pass.py ForwardPassScene``.
-
-``scenes.mobjects`` holds the reusable pieces (feature maps, kernels, neurons, probability
-bars), ``scenes.inputs`` picks the Trace a scene shows (``EXPLAINER_TRACE`` or a bundled digit
-through the shipped model), and one module per scene draws it.
-"""
