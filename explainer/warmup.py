@@ -81,7 +81,8 @@ class Progress:
     def text(self) -> str:
         if self.finished:
             return f"Pages ready ({self.total} results prepared)"
-        return f"Preparing the pages ({self.done + 1}/{self.total}): {self.current}…"
+        doing = f": {self.current}" if self.current else ""
+        return f"Preparing the pages ({self.done + 1}/{self.total}){doing}…"
 
 
 class Warmup:

@@ -3,6 +3,8 @@ what the model looked at and where in the layers it parted from a correctly read
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import streamlit as st
 
@@ -36,7 +38,12 @@ wrong = int((preds != labels).sum())
 c1, c2, c3 = st.columns(3)
 c1.metric("Accuracy", f"{1 - wrong / len(labels):.2%}")
 c2.metric("Mistakes", f"{wrong} of {len(labels):,}")
-c3.metric("Model", ckpt.name)
+# the model's name (often longer than a metric's box, which would cut it with "…"), wrapped
+c3.markdown(
+    "<div style='font-size:.875rem'>Model</div><div style='font-size:1.6rem;line-height:1.3;"
+    f"padding-top:.15rem;overflow-wrap:anywhere'>{html.escape(ckpt.name)}</div>",
+    unsafe_allow_html=True,
+)
 if not full:
     st.info(words.data_hint(ds))
 if wrong == 0:

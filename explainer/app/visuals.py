@@ -204,10 +204,11 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
     top = max(int(off.max()), 1)
     return {
         "data": {"values": values},
+        "width": "container",  # not Vega-Lite's 20 px a column: room for slanted names
         "height": 430,
         "encoding": {
             "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
-                  "axis": {"labelAngle": -40 if long else 0, "labelFontSize": 13, "orient": "top",
+                  "axis": {"labelAngle": -45 if long else 0, "labelFontSize": 13, "orient": "top",
                            "labelOverlap": False, "labelLimit": 200,
                            "labelAlign": "left" if long else "center"}},
             "y": {"field": "true", "type": "ordinal", "sort": names, "title": "true label",
@@ -223,6 +224,7 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
                         "field": "n", "type": "quantitative",
                         "scale": {"scheme": "oranges", "domain": [0, top]},
                         "title": "mistakes",
+                        "legend": {"orient": "bottom", "gradientLength": 200},
                     },
                     "strokeWidth": {"condition": {"param": "cell", "empty": False, "value": 4},
                                     "value": 1},
