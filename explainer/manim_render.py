@@ -74,7 +74,7 @@ def render_manim(
         raise ExplainerError(f"unknown quality {quality!r}; choose one of: {', '.join(QUALITIES)}")
     cls = scene_class(kind)
     kwargs = _scene_kwargs(kind, trace)
-    from scenes.common import pace_name
+    from explainer.scenes.common import pace_name
 
     kwargs["pace"] = pace_name(pace)  # a one-line error before anything renders
 

@@ -3,6 +3,8 @@ and per-class accuracy, and the current digit's activations in two models side b
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import streamlit as st
 import torch
@@ -33,14 +35,66 @@ def summary_rows(models: dict, dataset: str = "mnist") -> list[dict]:
     return rows
 
 
+# the curves' colours, one per model in the table's order (Vega's "tableau20"), shown in one
+# legend under both charts that wraps (a legend inside a half-width chart cut the names off)
+PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
+           "#ff9da6", "#9d755d", "#bab0ac", "#9ecae9", "#ffbf79", "#ff9d98", "#88d27a",
+           "#83bcb6", "#b79a20", "#d6a5c9", "#fcbfd2", "#d8b5a5", "#79706e"]  # fmt: skip
+
+
+def model_colors(names: list[str]) -> dict[str, str]:
+    """A colour for each model (colours repeat after twenty models)."""
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+
+
+def legend_html(colors: dict[str, str]) -> str:
+    """The models' colours as one HTML legend that wraps onto more lines when it must."""
+    items = "".join(
+        f"<span style='white-space:nowrap'><span style='color:{c};font-size:1.4em;"
+        f"line-height:1'>●</span> {html.escape(n)}</span>"
+        for n, c in colors.items()
+    )
+    return f"<div style='display:flex;flex-wrap:wrap;gap:.2em 1.4em'>{items}</div>"
+
+
+def table_columns(rows: list[dict], presenter: bool) -> list[list[str]]:
+    """The summary's columns as the tables that show them: one table normally; in presenter
+    mode (22 px type instead of 16) the accuracy and the cost of each model in two, so that every
+    column fits at 1280×720 instead of scrolling out of view."""
+    columns = list(rows[0]) if rows else []
+    if not presenter:
+        return [columns]
+    cost = ["training (s)", "images / s (batch)"] + [c for c in columns if c.startswith("ms per")]
+    return [[c for c in columns if c not in cost], ["model"] + [c for c in columns if c in cost]]
+
+
+def summary_tables(rows: list[dict]) -> None:
+    config = {
+        "test accuracy": st.column_config.ProgressColumn(
+            "test accuracy", format="percent", min_value=0.8, max_value=1.0
+        ),
+        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+        "images / s (batch)": st.column_config.NumberColumn(format="localized"),
+    }
+    for columns in table_columns(rows, common.presenter()):
+        st.dataframe(
+            [{c: r[c] for c in columns} for r in rows],
+            hide_index=True,
+            width="stretch",
+            column_config={k: v for k, v in config.items() if k in columns},
+        )
+
+
 def curves_spec(models: dict, field: str, title: str) -> dict:
+    """One line per model of ``field`` after each epoch, coloured as :func:`model_colors`
+    (no legend of its own: :func:`legend_html` draws one for both charts)."""
+    colors = model_colors(list(models))
     values = [
         {"model": name, "epoch": int(h.get("epoch", i + 1)), "v": float(h[field])}
         for name, c in models.items()
         for i, h in enumerate(c.history)
         if h.get(field) is not None and np.isfinite(h[field])
     ]
-    one = len({v["model"] for v in values}) <= 1  # one model: its name is the title, no legend
     return {
         "data": {"values": values},
         "height": 260,
@@ -49,9 +103,8 @@ def curves_spec(models: dict, field: str, title: str) -> dict:
             "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1}},
             "y": {"field": "v", "type": "quantitative", "title": field.replace("_", " "),
                   "scale": {"zero": False}},
-            "color": {"field": "model", "type": "nominal",
-                      "legend": None if one else {"orient": "bottom", "columns": 3, "title": None,
-                                                  "labelLimit": 300}},
+            "color": {"field": "model", "type": "nominal", "legend": None,
+                      "scale": {"domain": list(colors), "range": list(colors.values())}},
             "tooltip": [{"field": "model"}, {"field": "epoch"}, {"field": "v", "format": ".4f"}],
         },
     }  # fmt: skip
@@ -129,19 +182,7 @@ st.title("Compare architectures")
 ds = common.current_dataset()
 models = common.all_models(ds)
 names = next(iter(models.values())).class_names
-rows = summary_rows(models, ds)
-st.dataframe(
-    rows,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "test accuracy": st.column_config.ProgressColumn(
-            "test accuracy", format="percent", min_value=0.8, max_value=1.0
-        ),
-        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-        "images / s (batch)": st.column_config.NumberColumn(format="localized"),
-    },
-)
+summary_tables(summary_rows(models, ds))
 one = words.item(ds)
 st.caption(
     f"Test accuracy on the 10,000 official test {words.item(ds, plural=True)} (as measured "
@@ -162,6 +203,7 @@ with a:
 with b:
     st.markdown("**Training loss** after each epoch")
     visuals.chart(curves_spec(models, "train_loss", ""))
+st.markdown(legend_html(model_colors(list(models))), unsafe_allow_html=True)
 st.subheader("Per-class accuracy")
 visuals.chart(per_class_spec(models, names))
 side_by_side(models, common.current_digit())

@@ -42,10 +42,24 @@ def canvas_buttons(objects: list) -> None:
     its unlabeled "Edit" pencil stops drawing and lets a drag push the drawing away)."""
     common.hide_canvas_toolbars()
     undo, clear = st.columns(2)
-    undo.button("Undo stroke", icon=":material/undo:", on_click=_restart_canvas,
-                args=(objects[:-1],), disabled=not objects, width="stretch", key="lesson_undo")
-    clear.button("Clear", icon=":material/delete:", on_click=_restart_canvas, args=([],),
-                 disabled=not objects, width="stretch", key="lesson_clear")  # fmt: skip
+    undo.button(
+        "Undo stroke",
+        icon=":material/undo:",
+        on_click=_restart_canvas,
+        args=(objects[:-1],),
+        disabled=not objects,
+        width="stretch",
+        key="lesson_undo",
+    )
+    clear.button(
+        "Clear",
+        icon=":material/delete:",
+        on_click=_restart_canvas,
+        args=([],),
+        disabled=not objects,
+        width="stretch",
+        key="lesson_clear",
+    )
 
 
 def drawn_digit(dataset: str) -> common.Digit | None:

@@ -53,7 +53,8 @@ if wrong == 0:
 off = cm.copy()
 np.fill_diagonal(off, 0)
 worst = np.unravel_index(int(np.argmax(off)), off.shape)
-left, right = st.columns([1.1, 1], gap="large")
+long_names = max(len(n) for n in names) > 2  # slanted names need wider matrix columns
+left, right = st.columns([1.5 if long_names else 1.1, 1], gap="large")
 with left:
     st.markdown(f"**Click a cell** to see the {items} of that (true, predicted) pair.")
     visuals.chart(visuals.confusion_spec(cm, names), key="cm_chart", on_select="rerun")

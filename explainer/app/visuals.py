@@ -208,9 +208,10 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
         "height": 430,
         "encoding": {
             "x": {"field": "predicted", "type": "ordinal", "sort": names, "title": "predicted",
-                  "axis": {"labelAngle": -45 if long else 0, "labelFontSize": 13, "orient": "top",
+                  "axis": {"labelAngle": -45 if long else 0, "labelFontSize": 13,
+                           "orient": "bottom" if long else "top",
                            "labelOverlap": False, "labelLimit": 200,
-                           "labelAlign": "left" if long else "center"}},
+                           "labelAlign": "right" if long else "center"}},
             "y": {"field": "true", "type": "ordinal", "sort": names, "title": "true label",
                   "axis": {"labelFontSize": 13, "labelOverlap": False, "labelLimit": 200}},
         },
