@@ -145,31 +145,50 @@ def _conv_padding(rec: LayerRecord) -> list[int]:
     return list(p)
 
 
-def conv_cell(trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: int) -> ConvCell:
-    """Output ``(channel, y, x)`` of a conv layer from its real input, checked."""
+@dataclass
+class _ConvInput:
+    """What every conv hand computation starts from: the record, the input channels one
+    output channel reads (its group: all of them for a plain conv), and its kernel."""
+
+    rec: LayerRecord
+    in_channels: list[int]
+    inputs: np.ndarray  # (C_group, H, W) float64
+    kernel: np.ndarray  # (C_group, kH, kW) float64
+
+
+def _conv_input(trace: Trace, layer: LayerRecord | str, channel: int) -> _ConvInput:
     rec = _record(trace, layer, ("conv",))
     if rec.weight is None or not rec.is_spatial:
         raise ExplainerError(f"{rec.name} was captured without weights; capture it again")
     if rec.params.get("padding_mode", "zeros") != "zeros":
         raise ExplainerError(f"{rec.name} pads with {rec.params['padding_mode']}, not zeros")
+    c_out = rec.output.shape[0]
+    if not 0 <= channel < c_out:
+        raise ExplainerError(f"channel {channel} is outside {rec.name}'s channels 0 to {c_out - 1}")
     inp = _input(trace, rec)
-    c_out, h_out, w_out = rec.output.shape
-    if not (0 <= channel < c_out and 0 <= y < h_out and 0 <= x < w_out):
-        raise ExplainerError(
-            f"cell ({channel}, {y}, {x}) is outside {rec.name}'s output {c_out}×{h_out}×{w_out}"
-        )
     groups = int(rec.params.get("groups", 1))
     per_group = inp.shape[0] // groups
     first = (channel // (c_out // groups)) * per_group
-    in_channels = list(range(first, first + per_group))
     kernel = rec.weight[channel].astype(np.float64)
-    (sy, sx), (dy, dx) = rec.params.get("stride", [1, 1]), rec.params.get("dilation", [1, 1])
-    py, px = _conv_padding(rec)
+    return _ConvInput(rec, list(range(first, first + per_group)),
+                      inp[first : first + per_group], kernel)  # fmt: skip
+
+
+def conv_cell(trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: int) -> ConvCell:
+    """Output ``(channel, y, x)`` of a conv layer from its real input, checked."""
+    ci = _conv_input(trace, layer, channel)
+    rec, kernel = ci.rec, ci.kernel
+    c_out, h_out, w_out = rec.output.shape
+    if not (0 <= y < h_out and 0 <= x < w_out):
+        raise ExplainerError(
+            f"cell ({channel}, {y}, {x}) is outside {rec.name}'s output {c_out}×{h_out}×{w_out}"
+        )
+    (sy, sx), (py, px), (dy, dx) = conv_geometry(rec)
     rows = [y * sy - py + i * dy for i in range(kernel.shape[1])]
     cols = [x * sx - px + j * dx for j in range(kernel.shape[2])]
-    patch = _gather(inp[first : first + per_group], rows, cols, 0.0)
+    patch = _gather(ci.inputs, rows, cols, 0.0)
     bias = 0.0 if rec.bias is None else float(rec.bias[channel])
-    cell = ConvCell(rec.name, channel, y, x, in_channels, patch, kernel, rows, cols, bias,
+    cell = ConvCell(rec.name, channel, y, x, ci.in_channels, patch, kernel, rows, cols, bias,
                     float(rec.output[channel, y, x]))  # fmt: skip
     _check(cell.value, cell.captured, f"{rec.name} channel {channel} at ({y}, {x})")
     return cell
@@ -478,19 +497,11 @@ def conv_channel_map(trace: Trace, layer: LayerRecord | str, channel: int) -> np
     """``(H_out, W_out)``: one output channel of a conv layer worked out from its real input
     (every input channel of its group, zero padding, stride, dilation) plus the bias, in
     float64; checked against the captured map (:class:`ArithMismatch` names the cell)."""
-    rec = _record(trace, layer, ("conv",))
-    if rec.weight is None or not rec.is_spatial:
-        raise ExplainerError(f"{rec.name} was captured without weights; capture it again")
-    if rec.params.get("padding_mode", "zeros") != "zeros":
-        raise ExplainerError(f"{rec.name} pads with {rec.params['padding_mode']}, not zeros")
-    inp = _input(trace, rec)
-    c_out, h_out, w_out = rec.output.shape
-    groups = int(rec.params.get("groups", 1))
-    per_group = inp.shape[0] // groups
-    first = (channel // (c_out // groups)) * per_group
+    ci = _conv_input(trace, layer, channel)
+    rec, kernel = ci.rec, ci.kernel
+    _, h_out, w_out = rec.output.shape
     (sy, sx), (py, px), (dy, dx) = conv_geometry(rec)
-    kernel = rec.weight[channel].astype(np.float64)
-    padded = np.pad(inp[first : first + per_group], ((0, 0), (py, py), (px, px)))
+    padded = np.pad(ci.inputs, ((0, 0), (py, py), (px, px)))
     out = np.zeros((h_out, w_out))
     for i in range(kernel.shape[1]):
         for j in range(kernel.shape[2]):
