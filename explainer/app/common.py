@@ -429,7 +429,7 @@ def hide_canvas_toolbars() -> None:
     """Hide the toolbar of every drawing canvas on the page (streamlit-drawable-canvas draws it
     inside its shadow root, out of reach of the page's CSS; its unlabeled "Edit" pencil stops
     drawing and lets a drag push the digit off the canvas). Give the canvas labelled buttons
-    instead (see ``draw.canvas_buttons``)."""
+    instead (see :func:`canvas_buttons`)."""
     st.html(_HIDE_CANVAS_TOOLBARS, unsafe_allow_javascript=True)
 
 
@@ -487,3 +487,41 @@ def zoom(image: np.ndarray, factor: int) -> np.ndarray:
 
 def models_root() -> Path:
     return models_dir()
+
+
+# --- the canvas's own buttons ----------------------------------------------------------------
+# The canvas component's toolbar (an unlabeled "Edit" pencil that stops drawing and lets a drag
+# push the digit off the canvas, undo, redo, a bin) is hidden (hide_canvas_toolbars); labelled
+# Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every stroke but
+# the last, or none), numbered so that it always differs from the one before: the canvas then
+# reloads it and sends it back, and the prediction follows.
+
+
+def canvas_start(name: str) -> dict | None:
+    """The initial drawing to hand the canvas ``name`` (after Undo or Clear), if any."""
+    return st.session_state.get(f"_{name}_start")
+
+
+def _restart_canvas(name: str, objects: list) -> None:
+    n = st.session_state.get(f"_{name}_n", 0) + 1
+    st.session_state[f"_{name}_n"] = n
+    st.session_state[f"_{name}_start"] = {"objects": objects, "revision": n}
+
+
+def canvas_buttons(name: str, objects: list) -> None:
+    """Undo (the last stroke) and Clear under the canvas ``name``, in place of its toolbar."""
+    hide_canvas_toolbars()
+    undo, clear = st.columns(2)
+    for column, label, icon, keep in (
+        (undo, "Undo stroke", ":material/undo:", objects[:-1]),
+        (clear, "Clear", ":material/delete:", []),
+    ):
+        column.button(
+            label,
+            icon=icon,
+            on_click=_restart_canvas,
+            args=(name, keep),
+            disabled=not objects,
+            width="stretch",
+            key=f"{name}_{label.split()[0].lower()}",
+        )

@@ -32,44 +32,6 @@ def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> co
     return cache[key]
 
 
-# --- the canvas's own buttons ----------------------------------------------------------------
-# The canvas component's toolbar (an unlabeled "Edit" pencil that stops drawing and lets a drag
-# push the digit off the canvas, undo, redo, a bin) is hidden (common.hide_canvas_toolbars);
-# labelled Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every
-# stroke but the last, or none), numbered so that it always differs from the one before: the
-# canvas then reloads it and sends it back, and the prediction follows.
-
-
-def _restart_canvas(objects: list) -> None:
-    n = st.session_state.get("_canvas_n", 0) + 1
-    st.session_state["_canvas_n"] = n
-    st.session_state["_canvas_start"] = {"objects": objects, "revision": n}
-
-
-def canvas_buttons(objects: list) -> None:
-    """Undo (the last stroke) and Clear, under the canvas."""
-    common.hide_canvas_toolbars()
-    undo, clear = st.columns(2)
-    undo.button(
-        "Undo stroke",
-        icon=":material/undo:",
-        on_click=_restart_canvas,
-        args=(objects[:-1],),
-        disabled=not objects,
-        width="stretch",
-        key="canvas_undo",
-    )
-    clear.button(
-        "Clear",
-        icon=":material/delete:",
-        on_click=_restart_canvas,
-        args=([],),
-        disabled=not objects,
-        width="stretch",
-        key="canvas_clear",
-    )
-
-
 def draw_source() -> common.Digit | None:
     from streamlit_drawable_canvas import st_canvas
 
@@ -83,12 +45,12 @@ def draw_source() -> common.Digit | None:
         height=CANVAS_PX,
         width=CANVAS_PX,
         drawing_mode="freedraw",
-        initial_drawing=st.session_state.get("_canvas_start"),
+        initial_drawing=common.canvas_start("canvas"),
         return_image_data=True,
         key="canvas",
     )
     objects = (result.json_data or {}).get("objects", [])
-    canvas_buttons(objects)
+    common.canvas_buttons("canvas", objects)
     image = result.image_data
     if not objects or image is None:
         st.info(f"The canvas is empty: draw a {_item()}, big, in the middle.")

@@ -30,38 +30,6 @@ def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: com
     return capture_checkpoint(_ckpt, _digit.image, label=_digit.label, source=_digit.key, meta=meta)
 
 
-def _restart_canvas(objects: list) -> None:
-    """Hand the canvas a new initial drawing (numbered, so it always differs from the last)."""
-    n = st.session_state.get("_lesson_canvas_n", 0) + 1
-    st.session_state["_lesson_canvas_n"] = n
-    st.session_state["_lesson_canvas_start"] = {"objects": objects, "revision": n}
-
-
-def canvas_buttons(objects: list) -> None:
-    """Undo (the last stroke) and Clear under the canvas, in place of its own toolbar (hidden:
-    its unlabeled "Edit" pencil stops drawing and lets a drag push the drawing away)."""
-    common.hide_canvas_toolbars()
-    undo, clear = st.columns(2)
-    undo.button(
-        "Undo stroke",
-        icon=":material/undo:",
-        on_click=_restart_canvas,
-        args=(objects[:-1],),
-        disabled=not objects,
-        width="stretch",
-        key="lesson_undo",
-    )
-    clear.button(
-        "Clear",
-        icon=":material/delete:",
-        on_click=_restart_canvas,
-        args=([],),
-        disabled=not objects,
-        width="stretch",
-        key="lesson_clear",
-    )
-
-
 def drawn_digit(dataset: str) -> common.Digit | None:
     """The big canvas; a drawing becomes the current digit (preprocessed once per drawing)."""
     from streamlit_drawable_canvas import st_canvas
@@ -75,12 +43,12 @@ def drawn_digit(dataset: str) -> common.Digit | None:
         height=CANVAS_PX,
         width=CANVAS_PX,
         drawing_mode="freedraw",
-        initial_drawing=st.session_state.get("_lesson_canvas_start"),
+        initial_drawing=common.canvas_start("lesson_canvas"),
         return_image_data=True,
         key="lesson_canvas",
     )
     objects = (result.json_data or {}).get("objects", [])
-    canvas_buttons(objects)
+    common.canvas_buttons("lesson_canvas", objects)
     if not objects or result.image_data is None:
         return None
     image = np.ascontiguousarray(result.image_data)
