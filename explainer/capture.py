@@ -93,6 +93,8 @@ def as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
     Accepts ``(H, W)``, ``(1, H, W)``, ``(N, H, W)`` or ``(N, C, H, W)``, as floats in [0, 1] or
     ``uint8`` in 0-255 (divided by 255 here). Floats that look like 0-255 values are refused
     with a message saying to divide by 255."""
+    if isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.float32:
+        return _one_float_image(image)  # the common case, without a dozen torch calls
     x = image if isinstance(image, torch.Tensor) else torch.as_tensor(np.asarray(image))
     shape = tuple(x.shape)
     if x.dtype == torch.uint8:
@@ -115,6 +117,17 @@ def as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 _INT_TYPES = (torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _one_float_image(image: np.ndarray) -> torch.Tensor:
+    """A ``(H, W)`` float32 array as a ``(1, 1, H, W)`` tensor of its own (a copy: a model
+    that changes its input in place must not change the caller's array)."""
+    if image.size and float(image.max()) > 2.0:
+        raise BadImageError(
+            f"image values go up to {float(image.max()):g}, but models take floats in [0, 1]: "
+            "divide 0-255 pixel values by 255 (or pass a uint8 array)"
+        )
+    return torch.from_numpy(image.reshape(1, 1, *image.shape).copy())
 
 
 @contextlib.contextmanager
@@ -201,16 +214,20 @@ def _record_of(event: Event, plan: Plan, with_weights: bool) -> LayerRecord:
     )
 
 
-def _output_array(t: torch.Tensor) -> np.ndarray:
-    """The first image's output as a read-only float32 array. No copy is needed: after the
-    pass only the record holds the tensor, and in-place changes were ruled out (or the pass
-    redone with copies); records of the same tensor (eval-mode dropout) share one array."""
+def _first(t: torch.Tensor) -> np.ndarray:
+    """``t[0]`` as a float32 numpy array (a view when ``t`` is a CPU float32 tensor)."""
     try:
         arr = t.numpy()[0]  # a CPU tensor outside autograd: a view, the fast path
     except (RuntimeError, TypeError):
         arr = t.detach().cpu().numpy()[0]
-    if arr.dtype != np.float32:
-        arr = arr.astype(np.float32)
+    return arr if arr.dtype == np.float32 else arr.astype(np.float32)
+
+
+def _output_array(t: torch.Tensor) -> np.ndarray:
+    """The first image's output as a read-only float32 array. No copy is needed: after the
+    pass only the record holds the tensor, and in-place changes were ruled out (or the pass
+    redone with copies); records of the same tensor (eval-mode dropout) share one array."""
+    arr = _first(t)
     arr.flags.writeable = False
     return arr
 
@@ -242,18 +259,20 @@ def capture(
     the valid names."""
     plan = plan_of(model)
     wanted = _check_layers(model, layers)
-    x = as_batch(image)[:1].to(_device_of(model))
+    x, device = as_batch(image), _device_of(model)
+    x = x[:1] if len(x) > 1 else x
+    x = x if x.device == device else x.to(device)
     logits, events = _record_pass(model, plan, x, wanted, None)
     if not isinstance(logits, torch.Tensor):
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
-    logits_np = _to_numpy(logits[0]).copy()
+    logits_np = _first(logits).copy()
     records = [_record_of(e, plan, with_weights) for e in events]
     shapes = {INPUT: tuple(x.shape[1:])}
     for r in records:
         r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()
         shapes[r.name] = r.output.shape
     return Trace(
-        image=x[0, 0].cpu().numpy().copy(),
+        image=_first(x)[0].copy(),
         layers=records,
         logits=logits_np,
         class_names=list(class_names) if class_names else [str(i) for i in range(len(logits_np))],
@@ -269,14 +288,6 @@ def capture(
 
 def _join(parts: list[torch.Tensor]) -> torch.Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
-def _to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A float32 numpy array that owns nothing the model can change later."""
-    t = t.detach()
-    if t.dtype != torch.float32:
-        t = t.float()
-    return t.cpu().numpy()
 
 
 _WEIGHTS: dict[int, tuple[weakref.ref, int, np.ndarray]] = {}
