@@ -250,7 +250,7 @@ async def wait_prediction(page, expected: str) -> str | None:
 
 
 async def clear(page) -> None:
-    await page.get_by_role("button", name="Reset canvas").first.click()
+    await page.get_by_role("button", name="Clear").first.click()  # the app's own Clear
     await page.get_by_text("The canvas is empty").first.wait_for(timeout=WAIT_S * 1000)
 
 
