@@ -525,3 +525,35 @@ def canvas_buttons(name: str, objects: list) -> None:
             width="stretch",
             key=f"{name}_{label.split()[0].lower()}",
         )
+
+
+def drawing_canvas(name: str, size: int, stroke_width: int) -> tuple[np.ndarray | None, list]:
+    """A square white-on-black drawing canvas (its toolbar replaced by :func:`canvas_buttons`):
+    ``(RGBA image data or None, the strokes drawn)``."""
+    from streamlit_drawable_canvas import st_canvas
+
+    result = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=size,
+        width=size,
+        drawing_mode="freedraw",
+        initial_drawing=canvas_start(name),
+        return_image_data=True,
+        key=name,
+    )
+    objects = (result.json_data or {}).get("objects", [])
+    canvas_buttons(name, objects)
+    return result.image_data, objects
+
+
+def padded_square(img: np.ndarray, factor: int = 1) -> np.ndarray:
+    """``img`` enlarged ``factor`` times (nearest neighbour), padded to a square with grey
+    bars, so equal-width columns never stretch a tall crop."""
+    img = zoom(img, factor) if factor > 1 else img
+    h, w = img.shape
+    n = max(h, w)
+    out = np.full((n, n), 0.35, np.float32)
+    out[(n - h) // 2 : (n - h) // 2 + h, (n - w) // 2 : (n - w) // 2 + w] = img
+    return out

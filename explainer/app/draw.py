@@ -33,25 +33,10 @@ def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> co
 
 
 def draw_source() -> common.Digit | None:
-    from streamlit_drawable_canvas import st_canvas
-
     st.caption(
         f"Draw one {_item()} with the mouse or a finger; the prediction updates when you lift it."
     )
-    result = st_canvas(
-        stroke_width=22,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=CANVAS_PX,
-        width=CANVAS_PX,
-        drawing_mode="freedraw",
-        initial_drawing=common.canvas_start("canvas"),
-        return_image_data=True,
-        key="canvas",
-    )
-    objects = (result.json_data or {}).get("objects", [])
-    common.canvas_buttons("canvas", objects)
-    image = result.image_data
+    image, objects = common.drawing_canvas("canvas", CANVAS_PX, stroke_width=22)
     if not objects or image is None:
         st.info(f"The canvas is empty: draw a {_item()}, big, in the middle.")
         return None
@@ -122,22 +107,13 @@ def show_steps(d: common.Digit) -> None:
     for col, (name, img) in zip(cols, d.steps, strict=False):
         h, w = img.shape
         f = visuals.fit_factor(max(h, w), 140)
-        shown = _square(common.zoom(img, f) if f > 1 else img)  # keeps the step's aspect ratio
+        shown = common.padded_square(img, f)  # keeps the step's aspect ratio
         col.image(
             np.clip(shown, 0, 1),
             caption=f"{STEP_TITLES.get(name, name)} · {w}×{h}",
             width="stretch",
             clamp=True,
         )
-
-
-def _square(img: np.ndarray) -> np.ndarray:
-    """Pad to a square with grey bars, so equal-width columns never stretch a tall crop."""
-    h, w = img.shape
-    n = max(h, w)
-    out = np.full((n, n), 0.35, np.float32)
-    out[(n - h) // 2 : (n - h) // 2 + h, (n - w) // 2 : (n - w) // 2 + w] = img
-    return out
 
 
 def show_prediction(d: common.Digit) -> None:

@@ -32,26 +32,12 @@ def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: com
 
 def drawn_digit(dataset: str) -> common.Digit | None:
     """The big canvas; a drawing becomes the current digit (preprocessed once per drawing)."""
-    from streamlit_drawable_canvas import st_canvas
-
     from explainer.preprocess import NoInkError, preprocess
 
-    result = st_canvas(
-        stroke_width=30,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=CANVAS_PX,
-        width=CANVAS_PX,
-        drawing_mode="freedraw",
-        initial_drawing=common.canvas_start("lesson_canvas"),
-        return_image_data=True,
-        key="lesson_canvas",
-    )
-    objects = (result.json_data or {}).get("objects", [])
-    common.canvas_buttons("lesson_canvas", objects)
-    if not objects or result.image_data is None:
+    image_data, objects = common.drawing_canvas("lesson_canvas", CANVAS_PX, stroke_width=30)
+    if not objects or image_data is None:
         return None
-    image = np.ascontiguousarray(result.image_data)
+    image = np.ascontiguousarray(image_data)
     key = common.image_key(image, f"{dataset}:draw")
     kept = st.session_state.setdefault("_lesson_prep", {})
     if key not in kept:

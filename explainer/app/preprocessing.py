@@ -34,17 +34,9 @@ def answer(predictor: Predictor, img28: np.ndarray) -> str:
     return f"**{p.class_name}** · {p.confidence:.0%} sure"
 
 
-def _square(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape
-    n = max(h, w)
-    out = np.full((n, n), 0.35, np.float32)
-    out[(n - h) // 2 : (n - h) // 2 + h, (n - w) // 2 : (n - w) // 2 + w] = img
-    return out
-
-
 def tile(col, img: np.ndarray, title: str, caption: str) -> None:
     f = visuals.fit_factor(max(img.shape), 140)
-    col.image(_square(common.zoom(img, f) if f > 1 else img), width="stretch", clamp=True)
+    col.image(common.padded_square(img, f), width="stretch", clamp=True)
     col.markdown(f"{title}  \n{caption}")
 
 
