@@ -48,6 +48,12 @@ def _record(trace: Trace, layer: LayerRecord | str, kinds: tuple[str, ...]) -> L
     return rec
 
 
+def _span(pos: int, stride: int, pad: int, dilation: int, size: int) -> list[int]:
+    """The input coordinates a window of ``size`` taps reads for output position ``pos``
+    (negative or past the edge: padding), on the layer's own grid."""
+    return [pos * stride - pad + i * dilation for i in range(size)]
+
+
 def _gather(a: np.ndarray, rows: list[int], cols: list[int], fill: float) -> np.ndarray:
     """``a[..., rows, cols]`` (every row with every column), ``fill`` where a coordinate
     falls outside the map: the padding a conv or pooling window sees."""
@@ -184,8 +190,8 @@ def conv_cell(trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: i
             f"cell ({channel}, {y}, {x}) is outside {rec.name}'s output {c_out}×{h_out}×{w_out}"
         )
     (sy, sx), (py, px), (dy, dx) = conv_geometry(rec)
-    rows = [y * sy - py + i * dy for i in range(kernel.shape[1])]
-    cols = [x * sx - px + j * dx for j in range(kernel.shape[2])]
+    rows = _span(y, sy, py, dy, kernel.shape[1])
+    cols = _span(x, sx, px, dx, kernel.shape[2])
     patch = _gather(ci.inputs, rows, cols, 0.0)
     bias = 0.0 if rec.bias is None else float(rec.bias[channel])
     cell = ConvCell(rec.name, channel, y, x, ci.in_channels, patch, kernel, rows, cols, bias,
@@ -319,8 +325,8 @@ def pool_cell(trace: Trace, layer: LayerRecord | str, channel: int, y: int, x: i
         raise ExplainerError(f"{rec.name}: only plain max/average pooling is worked by hand")
     inp = _input(trace, rec)[channel]
     (kh, kw), (sy, sx), (py, px) = p["kernel_size"], p["stride"], p["padding"]
-    rows = [y * sy - py + i for i in range(kh)]
-    cols = [x * sx - px + j for j in range(kw)]
+    rows = _span(y, sy, py, 1, kh)
+    cols = _span(x, sx, px, 1, kw)
     window = _gather(inp, rows, cols, np.nan)
     if p["mode"] != "max" and p.get("count_include_pad", True):
         window = np.nan_to_num(window, nan=0.0)
