@@ -125,7 +125,7 @@ def first_views(mode: str, model: str) -> dict:
     patch_streamlit(durations)
     from streamlit.testing.v1 import AppTest
 
-    from explainer import warmup
+    from explainer.app import warmup
 
     t0 = time.perf_counter()
     at = AppTest.from_file(APP, default_timeout=3000)
@@ -160,7 +160,7 @@ def first_views(mode: str, model: str) -> dict:
 
 
 def run_child(mode: str, model: str, cache_dir: str) -> dict:
-    from explainer.cache import code_version
+    from explainer.analysis.cache import code_version
 
     # one library version for all three runs, even if explainer/*.py is edited meanwhile
     env = dict(os.environ, EXPLAINER_CACHE_DIR=cache_dir, EXPLAINER_CACHE_CODE=code_version())

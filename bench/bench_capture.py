@@ -6,7 +6,7 @@ at batch 1 and at most 1.20x at batch 256, for ``bn_cnn``. Both sides run under
 captured...) so that background load hits both alike; we report medians after a warm-up.
 
 - batch 1: ``capture(model, image)`` end to end, i.e. every record with its inputs, output,
-  weights and statistics, and the finished :class:`~explainer.trace.Trace` object;
+  weights and statistics, and the finished :class:`~explainer.tracing.trace.Trace` object;
 - batch 256: ``capture_batch(model, images, reduce="none")``, every layer's outputs for all
   256 images kept as arrays, and ``reduce="stats"`` (per-channel mean/max/min/zeros), shown
   for information.
@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import torch
 
-from explainer.architectures import build
-from explainer.capture import capture, capture_batch
 from explainer.data import load_sample
+from explainer.nets.architectures import build
+from explainer.tracing.capture import capture, capture_batch
 
 GOAL_B1, GOAL_B256 = 1.25, 1.20
 CLOCK = time.perf_counter  # --clock cpu: this thread's CPU time, blind to other processes

@@ -18,8 +18,8 @@ checks that every browser stayed on one process (sticky sessions).
 
 Everything (browsers and server) shares this machine's CPUs, so the figures are for the whole
 classroom on one laptop; the load average, the server's CPU time per drawing and the browsers'
-CPU time are printed beside them. The app's background warm-up (:mod:`explainer.warmup`) is off
-unless ``--warmup``: before a class, ``python -m explainer.warmup`` fills its cache ahead.
+CPU time are printed beside them. The app's background warm-up (:mod:`explainer.app.warmup`) is off
+unless ``--warmup``: before a class, ``python -m explainer.app.warmup`` fills its cache ahead.
 
 Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--nginx 2]``
 """
@@ -391,7 +391,7 @@ def main() -> int:
         "--warmup",
         action="store_true",
         help="leave the app's background warm-up on (default off: a class starts after "
-        "`python -m explainer.warmup` has filled the cache)",
+        "`python -m explainer.app.warmup` has filled the cache)",
     )
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()

@@ -39,8 +39,8 @@ def make_photo(path: Path, width: int = 1280, height: int = 960) -> None:
 
 
 def main() -> None:
-    from explainer.checkpoints import shipped_checkpoints
-    from explainer.predict import Predictor
+    from explainer.nets.checkpoints import shipped_checkpoints
+    from explainer.reading.predict import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint (default: mnist_bn_cnn, else any shipped)")
@@ -62,7 +62,7 @@ def main() -> None:
             times.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.thread_time() - c0) * 1000)
         pre_times = []
-        from explainer.preprocess import preprocess
+        from explainer.reading.preprocess import preprocess
 
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -92,7 +92,7 @@ def _cost_in_child(path: Path) -> tuple[float, float]:
     import sys
 
     code = (
-        "import json, time; from explainer.preprocess import preprocess; "
+        "import json, time; from explainer.reading.preprocess import preprocess; "
         f"t = time.perf_counter(); preprocess({str(path)!r}); t = time.perf_counter() - t; "
         "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]; "
         "print(json.dumps([t, int(hwm.split()[1]) / 1024]))"  # VmHWM: not inherited at exec

@@ -32,10 +32,10 @@ matplotlib.use("Agg")
 
 def pick_trace(name: str | None):
     """A Trace of the first bundled test digit through the best shipped checkpoint available."""
-    from explainer.capture import capture_checkpoint
-    from explainer.checkpoints import load_checkpoint, models_dir
     from explainer.data import load_sample
     from explainer.errors import ExplainerError
+    from explainer.nets.checkpoints import load_checkpoint, models_dir
+    from explainer.tracing.capture import capture_checkpoint
 
     names = (
         [name] if name else ["mnist_bn_cnn", "mnist_cnn3_fc3", "mnist_tinyvgg", "mnist_fast_cnn"]

@@ -59,8 +59,8 @@ def camera_speedup(width: int = 1920, height: int = 1080, repeats: int = 5) -> t
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explainer.manim_render import SCENES, render_manim
     from explainer.scenes.inputs import default_trace
+    from explainer.scenes.render import SCENES, render_manim
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))

@@ -20,10 +20,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from explainer.architectures import build
-from explainer.augment import random_affine
 from explainer.data import dataset_info, load_split, load_train_val, resolve_data_dir
-from explainer.train import TrainConfig, fit
+from explainer.nets.architectures import build
+from explainer.nets.augment import random_affine
+from explainer.nets.train import TrainConfig, fit
 
 FAST_RECIPE = dict(arch="fast_cnn", epochs=1, batch_size=64, lr=0.006)
 

@@ -1,9 +1,7 @@
-"""Pictures that show themselves in Jupyter, Colab and VS Code notebooks.
+"""Renders that play inline in Jupyter, Colab and VS Code notebooks.
 
-- A :class:`~explainer.trace.Trace` left at the end of a cell shows the digit, the prediction
-  with its top classes, and a compact table of the layers (``_repr_html_``); ``_repr_png_``
-  gives the digit and its probability bars as one picture; ``trace.show()`` displays it from
-  anywhere in a cell (plain text outside a notebook).
+(How a Trace itself shows in a notebook is :mod:`explainer.tracing.notebook`.)
+
 - :func:`animate` renders one of :mod:`explainer.animate`'s animations and returns a
   :class:`Media` that plays inline; :func:`manim` does the same with a Manim scene.
   ``Media.save(path)`` keeps a copy.
@@ -16,36 +14,20 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
+from explainer.tracing.notebook import show_in_notebook
 
 if TYPE_CHECKING:
-    from explainer.trace import Trace
+    from explainer.tracing.trace import Trace
 
 MIME = {".gif": "image/gif", ".png": "image/png", ".mp4": "video/mp4"}
 MAX_EMBED_BYTES = 64 * 2**20  # a notebook holds its outputs; bigger files are linked instead
-DIGIT_SCALE = 4  # the 28×28 digit is drawn 112 px wide
-
-
-def _ipython_display(obj: Any) -> bool:
-    """``IPython.display.display(obj)`` when running under IPython; ``False`` otherwise."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return False
-    if get_ipython() is None:
-        return False
-    display(obj)
-    return True
 
 
 class Media:
@@ -91,7 +73,7 @@ class Media:
 
     def show(self) -> None:
         """Display inline (in a notebook); elsewhere, say how to keep it."""
-        if not _ipython_display(self):
+        if not show_in_notebook(self):
             print(f"{self.name}: {len(self.data):,} bytes; keep it with .save('{self.name}')")
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -137,162 +119,11 @@ def manim(
     quality: str = "low",
     width: int | None = None,
 ) -> Media:
-    """:func:`explainer.manim_render.render_manim` as an inline :class:`Media` (MP4 default)."""
-    from explainer.manim_render import render_manim
+    """:func:`explainer.scenes.render.render_manim` as an inline :class:`Media` (MP4 default)."""
+    from explainer.scenes.render import render_manim
 
     if out is not None:
         return Media.from_file(render_manim(kind, trace, out, quality=quality), width)
     with tempfile.TemporaryDirectory(prefix="explainer-show-") as tmp:
         video = render_manim(kind, trace, Path(tmp) / f"{kind}.mp4", quality=quality)
         return Media.from_file(video, width or 640)
-
-
-# --- Trace ----------------------------------------------------------------------------------
-
-
-def digit_png(image: np.ndarray, scale: int = DIGIT_SCALE) -> bytes:
-    """A ``(28, 28)`` image (floats in [0, 1] or uint8) as a PNG, ``scale`` × larger, sharp."""
-    from PIL import Image
-
-    a = np.asarray(image, dtype=np.float32).reshape(image.shape[-2:])
-    if a.max(initial=0) > 1.0:
-        a = a / 255.0
-    pixels = (np.clip(np.nan_to_num(a), 0, 1) * 255).round().astype(np.uint8)
-    img = Image.fromarray(pixels, "L")
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _top(trace: Trace, k: int = 3) -> list[tuple[str, float, bool]]:
-    probs = trace.probs
-    names = trace.class_names or [str(i) for i in range(len(probs))]
-    order = np.argsort(probs)[::-1][:k]
-    return [(names[i], float(probs[i]), int(i) == trace.prediction) for i in order]
-
-
-def _bars_html(trace: Trace) -> str:
-    from explainer.style import HIGHLIGHT_COLOR
-
-    rows = []
-    for name, p, best in _top(trace):
-        color = HIGHLIGHT_COLOR if best else "#9ab"
-        rows.append(
-            f"<div style='display:flex;align-items:center;gap:6px;font-size:12px'>"
-            f"<span style='width:5em;text-align:right'>{html.escape(name)}</span>"
-            f"<span style='display:inline-block;height:10px;width:{max(1, round(p * 120))}px;"
-            f"background:{color}'></span><span>{p:.1%}</span></div>"
-        )
-    return "".join(rows)
-
-
-def _verdict(trace: Trace) -> str:
-    from explainer.style import CORRECT_COLOR, WRONG_COLOR
-
-    if trace.label is None:
-        return ""
-    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
-    ok = trace.correct
-    color, word = (CORRECT_COLOR, "right") if ok else (WRONG_COLOR, "wrong")
-    return (
-        f" <span style='color:{color};font-weight:600'>{word}</span>"
-        f" (label {html.escape(names[trace.label])})"
-    )
-
-
-def _layer_rows(trace: Trace) -> str:
-    from explainer.style import KIND_COLORS
-
-    rows = []
-    for r in trace.layers:
-        lo, hi = (float(r.output.min()), float(r.output.max())) if r.output.size else (0.0, 0.0)
-        dot = KIND_COLORS.get(r.kind, KIND_COLORS["other"])
-        cells = [
-            f"<code>{html.escape(r.name)}</code>",
-            f"<span style='color:{dot}'>&#9632;</span> {html.escape(r.kind)}",
-            html.escape(r.description),
-            html.escape(r.shape_text),
-            f"{lo:.3g} … {hi:.3g}",
-        ]
-        td = "<td style='padding:1px 10px 1px 0;text-align:left'>"
-        rows.append("<tr>" + "".join(f"{td}{c}</td>" for c in cells) + "</tr>")
-    return "".join(rows)
-
-
-def trace_html(trace: Trace) -> str:
-    """The HTML a notebook shows for a Trace: digit, prediction, top classes, layer table."""
-    src = base64.b64encode(digit_png(trace.image)).decode("ascii")
-    who = html.escape(trace.checkpoint or trace.architecture)
-    head = (
-        f"<div style='font-size:14px'><b>{who}</b> reads "
-        f"<b style='font-size:18px'>{html.escape(trace.predicted_name)}</b> "
-        f"({trace.confidence:.1%}){_verdict(trace)}</div>"
-    )
-    source = f"<div style='font-size:11px;color:#777'>{html.escape(trace.source)}</div>"
-    th = "".join(
-        f"<th style='text-align:left;padding-right:10px'>{h}</th>"
-        for h in ("layer", "kind", "what it does", "output", "range")
-    )
-    table = (
-        f"<table style='font-size:12px;border-collapse:collapse;margin-top:6px'>"
-        f"<thead><tr>{th}</tr></thead><tbody>{_layer_rows(trace)}</tbody></table>"
-    )
-    return (
-        "<div style='display:flex;gap:16px;align-items:flex-start'>"
-        f"<img src='data:image/png;base64,{src}' width='112' height='112' "
-        "style='image-rendering:pixelated;border:1px solid #ccc' alt='the digit'>"
-        f"<div>{head}{source if trace.source else ''}{_bars_html(trace)}{table}</div></div>"
-    )
-
-
-def trace_png(trace: Trace) -> bytes:
-    """The digit beside its class probabilities, as one PNG (no pyplot state touched)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from explainer.style import HIGHLIGHT_COLOR, INPUT_CMAP
-
-    probs = trace.probs
-    names = trace.class_names or [str(i) for i in range(len(probs))]
-    fig = Figure(figsize=(6.4, 2.6), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-    ax_img.imshow(np.asarray(trace.image).reshape(28, 28), cmap=INPUT_CMAP, vmin=0, vmax=1)
-    ax_img.set_axis_off()
-    ax_img.set_title(trace.source or "input", fontsize=9)
-    colors = [HIGHLIGHT_COLOR if i == trace.prediction else "#9ab" for i in range(len(probs))]
-    ax_bar.barh(range(len(probs)), probs, color=colors)
-    ax_bar.set_yticks(range(len(probs)), [n[:12] for n in names], fontsize=8)
-    ax_bar.invert_yaxis()
-    ax_bar.set_xlim(0, 1)
-    ax_bar.set_xlabel("probability", fontsize=9)
-    ax_bar.set_title(trace.title, fontsize=9)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-class TraceDisplay:
-    """Mixed into :class:`~explainer.trace.Trace`: how a Trace shows itself in a notebook."""
-
-    def _repr_html_(self) -> str:
-        return trace_html(self)  # type: ignore[arg-type]
-
-    def _repr_png_(self) -> bytes:
-        return trace_png(self)  # type: ignore[arg-type]
-
-    def __repr__(self) -> str:
-        t: Any = self
-        return f"<Trace {t.title}; {len(t.layers)} layers>"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's plain-text form (what a notebook stores beside the HTML): the summary
-        table, not every array."""
-        printer.text("Trace(...)" if cycle else self.summary())  # type: ignore[attr-defined]
-
-    def show(self) -> None:
-        """Display the Trace in a notebook; print its summary anywhere else."""
-        if not _ipython_display(self):
-            print(self.summary())  # type: ignore[attr-defined]

@@ -4,8 +4,8 @@
 
     .venv/bin/python scripts/calibrate_models.py [mnist_bn_cnn ...] [--dry-run]
 
-Needs the full dataset (EXPLAINER_DATA_DIR or --data-dir). See explainer/calibration.py and
-explainer/ood.py for what is fitted.
+Needs the full dataset (EXPLAINER_DATA_DIR or --data-dir). See explainer/nets/calibration.py and
+explainer/nets/ood.py for what is fitted.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import torch
 
 
 def calibrate_file(path, data_dir=None, dry_run: bool = False) -> dict:
-    from explainer import ood
-    from explainer.calibration import KEY, calibration_entry
-    from explainer.checkpoints import load_checkpoint, save_checkpoint
     from explainer.data import load_train_val
-    from explainer.inference import predict_logits
+    from explainer.nets import ood
+    from explainer.nets.calibration import KEY, calibration_entry
+    from explainer.nets.checkpoints import load_checkpoint, save_checkpoint
+    from explainer.nets.inference import predict_logits
 
     ckpt = load_checkpoint(path)
     cfg = ckpt.config or {}
@@ -39,7 +39,7 @@ def calibrate_file(path, data_dir=None, dry_run: bool = False) -> dict:
 
 
 def main() -> None:
-    from explainer.checkpoints import resolve_checkpoint, shipped_checkpoints
+    from explainer.nets.checkpoints import resolve_checkpoint, shipped_checkpoints
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*")

@@ -1,4 +1,4 @@
-"""Accuracy of every synthetic family (explainer.testsets), per model: MNIST-style
+"""Accuracy of every synthetic family (explainer.reading.testsets), per model: MNIST-style
 preprocessing against a plain resize of the whole picture, plus the "not a digit" flag rates.
 
     .venv/bin/python scripts/eval_families.py [--n 200] [--models mnist_bn_cnn,mnist_tinyvgg]
@@ -26,10 +26,10 @@ def pick_digits(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     import torch
 
-    from explainer import testsets
-    from explainer.checkpoints import shipped_checkpoints
-    from explainer.predict import Predictor
-    from explainer.preprocess import PreprocessError, plain_resize, preprocess
+    from explainer.nets.checkpoints import shipped_checkpoints
+    from explainer.reading import testsets
+    from explainer.reading.predict import Predictor
+    from explainer.reading.preprocess import PreprocessError, plain_resize, preprocess
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
@@ -77,8 +77,8 @@ def main() -> None:
 
 def not_digits(predictor, n: int) -> None:
     """Flag rates of the not-a-digit kinds (a picture with no ink at all counts as caught)."""
-    from explainer import testsets
-    from explainer.preprocess import NoInkError
+    from explainer.reading import testsets
+    from explainer.reading.preprocess import NoInkError
 
     print(f"\n| not a digit ({n} each) | flagged | of which no ink at all |\n|---|---:|---:|")
     for kind in testsets.NOT_DIGITS:

@@ -43,7 +43,7 @@ fi
 # Manim scenes (scenes/): an MP4 of each and a small GIF for the README (MANIM=0 skips them)
 if [ "${MANIM:-1}" = 1 ]; then
   echo "== $OUT/manim_*.mp4 + .gif"
-  "${PYTHON:-.venv/bin/python}" -m explainer.manim_render --out "$OUT" --quality "${MANIM_QUALITY:-low}" \
+  "${PYTHON:-.venv/bin/python}" -m explainer.scenes.render --out "$OUT" --quality "${MANIM_QUALITY:-low}" \
     --gif-fps 4 --gif-width 440
 fi
 

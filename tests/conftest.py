@@ -17,7 +17,7 @@ os.environ.setdefault("EXPLAINER_WARMUP", "0")
 os.environ.setdefault("EXPLAINER_CACHE_DIR", tempfile.mkdtemp(prefix="explainer-cache-"))
 
 from explainer import data
-from explainer.checkpoints import load_checkpoint, models_dir
+from explainer.nets.checkpoints import load_checkpoint, models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

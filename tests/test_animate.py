@@ -15,11 +15,11 @@ import torch
 from explainer import style
 from explainer.animate import CountingWriter, build_animation, render_animation
 from explainer.animate.writer import distinct_frames, gif_durations, save
-from explainer.architectures import available, build
-from explainer.capture import capture
-from explainer.checkpoints import Checkpoint
 from explainer.data import load_test_or_sample
 from explainer.errors import ExplainerError
+from explainer.nets.architectures import available, build
+from explainer.nets.checkpoints import Checkpoint
+from explainer.tracing.capture import capture
 
 SMALL = (480, 270)
 
@@ -189,7 +189,7 @@ def test_gif_durations_add_up():
 
 
 def test_training_draws_the_library_evolution(sample, tiny):
-    from explainer.insights import training_evolution
+    from explainer.analysis.insights import training_evolution
 
     snaps = [
         Checkpoint(model=_model("tinyvgg", s), architecture="tinyvgg", dataset="mnist",
@@ -211,7 +211,7 @@ def test_training_draws_the_library_evolution(sample, tiny):
 
 
 def test_mistakes_are_real_and_most_confident_first(sample):
-    from explainer.evaluate import evaluate, mistake_report
+    from explainer.analysis.evaluate import evaluate, mistake_report
 
     ck = Checkpoint(model=_model("tinyvgg", 3), architecture="tinyvgg", dataset="mnist",
                     class_names=[str(i) for i in range(10)])  # fmt: skip
@@ -299,7 +299,7 @@ def test_forward_holds_every_layer_two_seconds_at_class_pace(tiny, tmp_path):
 
 
 def test_mistakes_cards_stay_three_seconds_at_class_pace(tmp_path):
-    from explainer.evaluate import evaluate, mistake_report
+    from explainer.analysis.evaluate import evaluate, mistake_report
 
     ck = Checkpoint(model=_model("tinyvgg", 3), architecture="tinyvgg", dataset="mnist",
                     class_names=[str(i) for i in range(10)])  # fmt: skip
@@ -322,7 +322,7 @@ def test_pace_is_checked(tiny):
 
 
 def test_a_tie_is_said_and_certainty_is_never_100_percent():
-    from explainer.flowgraph import verdict
+    from explainer.analysis.flowgraph import verdict
 
     names = [str(i) for i in range(10)]
     v = verdict(np.full(10, 0.1, np.float32), names, label=0)
@@ -352,8 +352,8 @@ def test_a_tied_network_renders(sample):
 def test_words_follow_the_dataset():
     from types import SimpleNamespace
 
+    from explainer.analysis.flowgraph import item_word, source_title
     from explainer.data import FASHION_CLASSES
-    from explainer.flowgraph import item_word, source_title
 
     digits = [str(i) for i in range(10)]
     assert item_word("mnist", digits) == "digit"
@@ -374,8 +374,8 @@ def test_words_follow_the_dataset():
 
 
 def test_training_caption_says_what_was_measured(tiny):
+    from explainer.analysis.insights import training_evolution
     from explainer.animate.training import change_caption
-    from explainer.insights import training_evolution
 
     snaps = [
         Checkpoint(model=_model("tinyvgg", s), architecture="tinyvgg", dataset="mnist",

@@ -15,10 +15,10 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from explainer.checkpoints import load_checkpoint, models_dir, shipped_checkpoints
 from explainer.data import load_sample, load_test_or_sample
-from explainer.inference import predict_logits
-from explainer.preprocess import preprocess
+from explainer.nets.checkpoints import load_checkpoint, models_dir, shipped_checkpoints
+from explainer.nets.inference import predict_logits
+from explainer.reading.preprocess import preprocess
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PAGES = ["draw", "layers", "mistakes", "compare", "filters", "training", "export"]
@@ -145,7 +145,7 @@ def test_convolution_by_hand_equals_the_layer_output(tinyvgg_or_fast):
     """The page's window × kernel products, summed over channels plus the bias, give the
     layer's own output (checked against torch's conv on the same input)."""
     from explainer.app.conv_window import conv_window
-    from explainer.capture import capture
+    from explainer.tracing.capture import capture
 
     ckpt = tinyvgg_or_fast
     conv_name, conv = next((n, m) for n, m in ckpt.model.named_modules()
@@ -214,8 +214,8 @@ def test_a_zoo_network_chosen_by_path_runs_the_layer_page(tmp_path, monkeypatch)
     the class): the model is listed, selected, and the layer page walks through its graph."""
     from zoo import build_zoo
 
-    from explainer.capture import capture
-    from explainer.checkpoints import save_checkpoint
+    from explainer.nets.checkpoints import save_checkpoint
+    from explainer.tracing.capture import capture
 
     model = build_zoo("resnetish")
     path = save_checkpoint(tmp_path / "resnetish.pt", model)
@@ -240,7 +240,7 @@ def test_a_zoo_network_chosen_by_path_runs_the_layer_page(tmp_path, monkeypatch)
 def test_without_consent_a_users_class_is_not_imported(tmp_path, monkeypatch):
     from zoo import build_zoo
 
-    from explainer.checkpoints import save_checkpoint
+    from explainer.nets.checkpoints import save_checkpoint
 
     path = save_checkpoint(tmp_path / "strided.pt", build_zoo("strided"))
     monkeypatch.setenv("EXPLAINER_APP_MODEL", str(path))
@@ -256,8 +256,8 @@ def _uploader(at: AppTest):
 
 
 def test_an_uploaded_registry_checkpoint_becomes_the_model(tmp_path):
-    from explainer.architectures import build
-    from explainer.checkpoints import save_checkpoint
+    from explainer.nets.architectures import build
+    from explainer.nets.checkpoints import save_checkpoint
 
     torch.manual_seed(3)
     model = build("fast_cnn").eval()
@@ -280,7 +280,7 @@ def test_an_uploaded_checkpoint_of_a_users_class_is_refused_without_import(tmp_p
 
     from zoo import build_zoo
 
-    from explainer.checkpoints import save_checkpoint
+    from explainer.nets.checkpoints import save_checkpoint
 
     data = save_checkpoint(tmp_path / "shared.pt", build_zoo("shared")).read_bytes()
     before = set(sys.modules)

@@ -20,10 +20,10 @@ from test_app import APP, _canvas_state
 from explainer import style
 from explainer.app import visuals, words
 from explainer.app.lesson_steps import GLOSSARY, lesson_steps
-from explainer.capture import capture, capture_checkpoint
-from explainer.checkpoints import load_checkpoint, models_dir, save_checkpoint
 from explainer.data import load_sample
-from explainer.inference import predict_logits
+from explainer.nets.checkpoints import load_checkpoint, models_dir, save_checkpoint
+from explainer.nets.inference import predict_logits
+from explainer.tracing.capture import capture, capture_checkpoint
 
 
 def _start(model: str, dataset: str = "mnist") -> AppTest:
@@ -148,7 +148,7 @@ def test_live_training_without_data_scores_only_unseen_digits(tmp_path, monkeypa
 
 
 def test_grad_cam_uses_the_last_conv_block_after_its_activation(sample):
-    from explainer.attribution import grad_cam, gradcam_layer
+    from explainer.analysis.attribution import grad_cam, gradcam_layer
 
     ckpt = load_checkpoint(models_dir() / "mnist_bn_cnn.pt")
     model = ckpt.model.eval()
@@ -173,7 +173,7 @@ def test_grad_cam_uses_the_last_conv_block_after_its_activation(sample):
 def test_grad_cam_gives_the_predicted_class_strong_evidence(sample):
     """On the pre-ReLU maps the predicted class (p ~ 1) had the weakest map of all ten for
     most digits; on the rectified maps it has one of the strongest."""
-    from explainer.attribution import grad_cam_all
+    from explainer.analysis.attribution import grad_cam_all
 
     model = load_checkpoint(models_dir() / "mnist_bn_cnn.pt").model
     ranks = []
@@ -187,7 +187,7 @@ def test_grad_cam_gives_the_predicted_class_strong_evidence(sample):
 def test_grad_cam_on_a_functional_relu_record():
     from zoo import build_zoo
 
-    from explainer.attribution import grad_cam, gradcam_layer
+    from explainer.analysis.attribution import grad_cam, gradcam_layer
 
     torch.manual_seed(0)
     model = build_zoo("examples").eval()  # F.relu(conv2(...)): a record, not a module
@@ -216,7 +216,7 @@ def test_probabilities_never_read_100_percent_and_ties_are_said():
 def test_a_model_with_ten_tied_classes_is_not_said_to_predict_0(tmp_path):
     """A network whose last layer is all zeros scores every class the same: the draw page says
     it is a tie, not "0 ✗"."""
-    from explainer.architectures import build
+    from explainer.nets.architectures import build
 
     model = build("fast_cnn").eval()
     with torch.no_grad():
@@ -236,7 +236,7 @@ def test_a_model_with_ten_tied_classes_is_not_said_to_predict_0(tmp_path):
 
 
 def test_confusion_shares_are_never_rounded_up_to_100():
-    from explainer.evaluate import confusion_figure, share_text
+    from explainer.analysis.evaluate import confusion_figure, share_text
 
     assert share_text(977, 980) == "99.7%"
     assert share_text(980, 980) == "100%" and share_text(0, 980) == ""
@@ -412,7 +412,7 @@ def test_a_drawing_on_the_lesson_canvas_is_the_digit_explained():
     _ok(at)
     digit = at.session_state["digit"]
     assert digit.source == "your drawing"
-    from explainer.preprocess import preprocess
+    from explainer.reading.preprocess import preprocess
 
     big = np.kron(img, np.ones((10, 10), np.uint8))
     expected = preprocess(np.dstack([big, big, big, np.full_like(big, 255)])).image

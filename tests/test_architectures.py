@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from explainer.architectures import available, build, count_parameters, describe
-from explainer.capture import layer_names
 from explainer.errors import ExplainerError
+from explainer.nets.architectures import available, build, count_parameters, describe
+from explainer.tracing.capture import layer_names
 
 EXPECTED_PARAMS = {
     "linear": 7_960,

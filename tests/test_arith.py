@@ -1,4 +1,4 @@
-"""explainer.arith against torch: every hand computation equals the same operation done by
+"""explainer.analysis.arith against torch: every hand computation equals the same operation done by
 torch on the record's real input, and a tampered trace is refused."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ import torch
 import torch.nn.functional as F
 from zoo import ZOO, build_zoo
 
-from explainer import arith
-from explainer.capture import capture
-from explainer.checkpoints import load_checkpoint, resolve_checkpoint
-from explainer.trace import Trace
+from explainer.analysis import arith
+from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
+from explainer.tracing.capture import capture
+from explainer.tracing.trace import Trace
 
 
 @pytest.fixture(scope="module")
 def bn_trace(sample) -> Trace:
-    from explainer.capture import capture_checkpoint
+    from explainer.tracing.capture import capture_checkpoint
 
     ckpt = load_checkpoint(resolve_checkpoint("mnist_bn_cnn"))
     return capture_checkpoint(ckpt, sample.floats()[11, 0])

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.architectures import build
-from explainer.attribution import (
+from explainer.analysis.attribution import (
     grad_cam,
     grad_cam_all,
     gradcam_layer,
@@ -19,6 +18,7 @@ from explainer.attribution import (
     saliency,
 )
 from explainer.errors import ExplainerError
+from explainer.nets.architectures import build
 
 TOP_LEFT = (slice(3, 9), slice(2, 14))  # where the horizontal bar lies
 BOTTOM_RIGHT = (slice(14, 26), slice(18, 24))  # where the vertical bar lies

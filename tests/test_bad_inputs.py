@@ -25,11 +25,11 @@ import pytest
 import torch
 
 from explainer import io as eio
-from explainer.architectures import build
-from explainer.checkpoints import load_checkpoint, make_payload, save_checkpoint
 from explainer.cli import main
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import load_checkpoint, make_payload, save_checkpoint
 from explainer.safe_npz import MAX_ARRAY_BYTES, NpzError, open_bounded_npz
-from explainer.trace_checks import TraceCheckError, validate_trace
+from explainer.tracing.checks import TraceCheckError, validate_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = (
@@ -83,7 +83,7 @@ def other_ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trace(ckpt_path, sample):
-    from explainer.capture import capture_checkpoint
+    from explainer.tracing.capture import capture_checkpoint
 
     image = sample.images[0].numpy() / 255.0
     return capture_checkpoint(load_checkpoint(ckpt_path), image, label=int(sample.labels[0]))
@@ -100,14 +100,14 @@ def trace_path(trace, tmp_path_factory):
 @pytest.fixture
 def no_work(monkeypatch):
     """Loading a checkpoint is the first piece of work of every command: make it fail loudly."""
-    import explainer.checkpoints
-    import explainer.predict
+    import explainer.nets.checkpoints
+    import explainer.reading.predict
 
     def refuse(*_a, **_k):
         raise AssertionError("the work started before the output was checked")
 
-    monkeypatch.setattr(explainer.checkpoints, "load_checkpoint", refuse)
-    monkeypatch.setattr(explainer.predict, "load_checkpoint", refuse)
+    monkeypatch.setattr(explainer.nets.checkpoints, "load_checkpoint", refuse)
+    monkeypatch.setattr(explainer.reading.predict, "load_checkpoint", refuse)
 
 
 def _output_cases(ckpt: Path, bad: str) -> list[list[str]]:
@@ -321,7 +321,7 @@ def bad_traces(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
 
 MEMORY_SCRIPT = r"""
 import json, resource, sys
-from explainer.trace import Trace, TraceError
+from explainer.tracing.trace import Trace, TraceError
 Trace.load(sys.argv[1])  # warm up: imports and one good trace
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 refused = []
@@ -436,14 +436,14 @@ def test_inconsistent_traces_name_the_field(trace, tmp_path, capsys, how):
 
 
 def test_predict_none_is_a_type_error(ckpt_path):
-    from explainer.predict import Predictor
+    from explainer.reading.predict import Predictor
 
     with pytest.raises(TypeError, match="file path, bytes"):
         Predictor(ckpt_path).predict(None)
 
 
 def test_unreadable_upload_names_no_python_object():
-    from explainer.preprocess import UnreadableImageError, preprocess
+    from explainer.reading.preprocess import UnreadableImageError, preprocess
 
     with pytest.raises(UnreadableImageError) as exc:
         preprocess(b"this is not a picture at all")
@@ -480,7 +480,7 @@ def test_render_option_messages(ckpt_path, other_ckpt, trace_path, tmp_path, cap
 
 
 def load_trace_layers(path):
-    from explainer.trace import Trace
+    from explainer.tracing.trace import Trace
 
     return Trace.load(path).layers
 

@@ -1,4 +1,4 @@
-"""explainer.cache: slow results kept on disk by checkpoint hash, and never trusted blindly.
+"""explainer.analysis.cache: slow results kept on disk by checkpoint hash, never trusted blindly.
 
 Every cached result is compared with the library function run directly (the reference); the
 models are copies of mnist_fast_cnn in a temporary folder, scored on the bundled sample.
@@ -15,11 +15,11 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix
 
-from explainer import cache
-from explainer.checkpoints import load_checkpoint, models_dir
+from explainer.analysis import cache
+from explainer.analysis.evaluate import evaluate
+from explainer.analysis.insights import embedding, top_activating
 from explainer.data import load_sample
-from explainer.evaluate import evaluate
-from explainer.insights import embedding, top_activating
+from explainer.nets.checkpoints import load_checkpoint, models_dir
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_the_data_key_depends_on_the_digits_not_the_label_type():
 
 
 def test_training_evolution_reads_the_predictions_from_the_cache(ckpt, root):
-    from explainer.insights import training_evolution
+    from explainer.analysis.insights import training_evolution
 
     store = cache.ResultCache(root)
     image = load_sample().images[3].numpy()

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from explainer.calibration import (
+from explainer.nets.calibration import (
     calibration_entry,
     expected_calibration_error,
     fit_temperature,
     softmax_t,
     temperature_of,
 )
-from explainer.checkpoints import shipped_checkpoints
+from explainer.nets.checkpoints import shipped_checkpoints
 
 
 def overconfident(n: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,7 +58,7 @@ def test_every_shipped_model_stores_its_temperature():
 @pytest.mark.dataset
 def test_validation_ece_is_lower_after_scaling(dataset_dir, tinyvgg):
     from explainer.data import load_train_val
-    from explainer.inference import predict_logits
+    from explainer.nets.inference import predict_logits
 
     _, val = load_train_val("mnist", 0.15, 0, dataset_dir)
     logits = predict_logits(tinyvgg.model, val.floats())
@@ -70,7 +70,7 @@ def test_validation_ece_is_lower_after_scaling(dataset_dir, tinyvgg):
 def test_evaluate_writes_the_reliability_diagram(tmp_path, tinyvgg):
     import json
 
-    from explainer.evaluate import evaluate, summary_lines, write_report
+    from explainer.analysis.evaluate import evaluate, summary_lines, write_report
 
     ev = evaluate(tinyvgg, sample_only=True)
     folder = write_report(ev, tmp_path / "report")

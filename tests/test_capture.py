@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.architectures import available, build
-from explainer.capture import (
+from explainer.errors import ExplainerError
+from explainer.nets.architectures import available, build
+from explainer.tracing.capture import (
     BadImageError,
     LayerNameError,
     as_batch,
@@ -19,7 +20,6 @@ from explainer.capture import (
     capture_checkpoint,
     layer_names,
 )
-from explainer.errors import ExplainerError
 
 
 def _seeded(arch: str) -> nn.Module:
@@ -228,7 +228,7 @@ def test_image_forms_and_bad_images(sample):
 
 
 def test_capture_checkpoint_metadata(tmp_path, sample):
-    from explainer.checkpoints import load_checkpoint, make_payload, save_checkpoint
+    from explainer.nets.checkpoints import load_checkpoint, make_payload, save_checkpoint
 
     payload = make_payload(
         _seeded("tinyvgg"), dataset="mnist", class_names=[str(d) for d in range(10)], epoch=4

@@ -3,17 +3,17 @@ import json
 import pytest
 import torch
 
-from explainer.architectures import build
-from explainer.checkpoints import (
+from explainer.cli import main
+from explainer.data import load_split
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import (
     CheckpointError,
     load_checkpoint,
     make_payload,
     save_checkpoint,
     shipped_checkpoints,
 )
-from explainer.cli import main
-from explainer.data import load_split
-from explainer.inference import accuracy, predict_logits
+from explainer.nets.inference import accuracy, predict_logits
 
 
 def test_round_trip_gives_an_equal_state_dict_and_metadata(tmp_path):
@@ -78,7 +78,7 @@ def test_a_pickle_payload_is_never_executed(tmp_path):
 
 
 def test_resolve_checkpoint_accepts_shipped_names_and_lists_them_when_unknown():
-    from explainer.checkpoints import models_dir, resolve_checkpoint
+    from explainer.nets.checkpoints import models_dir, resolve_checkpoint
 
     with pytest.raises(CheckpointError, match="shipped models"):
         resolve_checkpoint("no_such_model")
@@ -128,14 +128,14 @@ TARGETS = {
 
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_shipped_models_reach_their_tutorial_figures(name):
-    from explainer.checkpoints import models_dir
+    from explainer.nets.checkpoints import models_dir
 
     card = json.loads((models_dir() / f"{name}.json").read_text())
     assert card["test_accuracy"] >= TARGETS[name]
 
 
 def test_models_folder_is_small():
-    from explainer.checkpoints import models_dir
+    from explainer.nets.checkpoints import models_dir
 
     total = sum(p.stat().st_size for p in models_dir().rglob("*") if p.is_file())
     assert total < 25 * 2**20
@@ -148,7 +148,7 @@ def linear_payload(**changes) -> dict:
 
 
 def test_load_checkpoint_accepts_a_shipped_short_name():
-    from explainer.checkpoints import models_dir
+    from explainer.nets.checkpoints import models_dir
 
     by_name = load_checkpoint("mnist_fast_cnn")
     by_path = load_checkpoint(models_dir() / "mnist_fast_cnn.pt")
@@ -224,7 +224,7 @@ def test_a_compressed_archive_is_refused_before_reading(tmp_path):
 
 MEMORY_SCRIPT = """
 import json, resource, sys
-from explainer.checkpoints import CheckpointError, load_checkpoint
+from explainer.nets.checkpoints import CheckpointError, load_checkpoint
 load_checkpoint(sys.argv[1])  # warm up: imports and the allocator
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 errors = []

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from explainer.architectures import count_parameters
+from explainer.analysis.compare import compare
 from explainer.cli import main
-from explainer.compare import compare
+from explainer.nets.architectures import count_parameters
 
 
 def test_rows_equal_a_direct_computation(sample, tinyvgg):

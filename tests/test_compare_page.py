@@ -10,7 +10,7 @@ import re
 from test_app import _app
 from test_app_truth import _charts
 
-from explainer.checkpoints import load_checkpoint
+from explainer.nets.checkpoints import load_checkpoint
 from explainer.paths import models_dir
 
 

@@ -1,7 +1,7 @@
 """The three convolution views (GIF animator, Manim scene, app window) show the network's own
 numbers, for the shipped mnist_bn_cnn and for every network of the zoo.
 
-The reference is independent of :mod:`explainer.arith`: each conv module's real input and
+The reference is independent of :mod:`explainer.analysis.arith`: each conv module's real input and
 output come from torch forward hooks on the model itself, the window sums from ``F.conv2d``
 and ``F.unfold`` on that input, the "what happens next" values from running the model's own
 modules (or the torch function the network called) on the conv's output.
@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explainer import arith
+from explainer.analysis import arith
+from explainer.analysis.arith import ArithMismatch
 from explainer.animate import build_animation
-from explainer.arith import ArithMismatch
-from explainer.capture import capture
+from explainer.tracing.capture import capture
 from tests.zoo import ZOO, build_zoo
 
 CASES = ["mnist_bn_cnn", *ZOO]
@@ -33,7 +33,7 @@ class Net:
 
     def __init__(self, name: str, image: np.ndarray) -> None:
         if name == "mnist_bn_cnn":
-            from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+            from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
             self.model = load_checkpoint(resolve_checkpoint(name)).model.eval()
         else:

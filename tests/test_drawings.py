@@ -1,4 +1,4 @@
-"""Every family of real-life digit pictures (explainer.testsets) is read right, and never worse
+"""Every family of real-life digit pictures (explainer.reading.testsets) is read right, never worse
 than a plain resize of the whole picture. Pictures are made from the bundled MNIST test digits
 and from bold fonts; the label is the MNIST label (or the rendered digit)."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explainer import testsets
-from explainer.predict import Predictor
-from explainer.preprocess import plain_resize, preprocess
+from explainer.reading import testsets
+from explainer.reading.predict import Predictor
+from explainer.reading.preprocess import plain_resize, preprocess
 
 N = 30  # 3 digits of every class per family: about a second or two per family
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from explainer.analysis.evaluate import evaluate, first_layer_weights
 from explainer.cli import main
-from explainer.evaluate import evaluate, first_layer_weights
 
 PROMISED = {
     "metrics.json",

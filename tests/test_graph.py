@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from zoo import ZOO, build_zoo
 
-from explainer.architectures import available, build
-from explainer.capture import capture, capture_batch, layer_names
-from explainer.recompute import check_trace, recompute
-from explainer.trace import Trace, TraceError
+from explainer.nets.architectures import available, build
+from explainer.tracing.capture import capture, capture_batch, layer_names
+from explainer.tracing.recompute import check_trace, recompute
+from explainer.tracing.trace import Trace, TraceError
 
 
 def _model(name: str) -> torch.nn.Module:

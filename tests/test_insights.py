@@ -8,11 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.architectures import build
-from explainer.capture import capture_batch
-from explainer.checkpoints import make_payload, save_checkpoint
-from explainer.errors import ExplainerError
-from explainer.insights import (
+from explainer.analysis.insights import (
     activation_strength,
     embedding,
     evolution,
@@ -24,6 +20,10 @@ from explainer.insights import (
     receptive_field,
     top_activating,
 )
+from explainer.errors import ExplainerError
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import make_payload, save_checkpoint
+from explainer.tracing.capture import capture_batch
 
 
 @pytest.fixture(scope="module")

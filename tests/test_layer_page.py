@@ -1,7 +1,8 @@
 """The Layer-by-layer page shows the network's own numbers, for the shipped mnist_bn_cnn and
 for the user-style networks of the zoo.
 
-The panels' numbers (explainer.app.layer_views, through explainer.arith) are compared with torch
+The panels' numbers (explainer.app.layer_views, through explainer.analysis.arith) are compared with
+torch
 run on each record's real input: ``F.batch_norm`` with the model's own running statistics,
 the model's own activation module (or the torch function it called), ``F.max_pool2d`` /
 ``F.avg_pool2d``, ``F.linear`` with the module's weights, ``torch.softmax``, ``+``/``×``,
@@ -20,11 +21,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explainer import arith
+from explainer.analysis import arith
+from explainer.analysis.arith import ArithMismatch
 from explainer.app import layer_views as lv
-from explainer.arith import ArithMismatch
-from explainer.capture import capture
-from explainer.trace import LayerRecord
+from explainer.tracing.capture import capture
+from explainer.tracing.trace import LayerRecord
 from tests.zoo import ZOO, build_zoo
 
 CASES = ["mnist_bn_cnn", *ZOO]
@@ -39,7 +40,7 @@ FUNCTIONS = {"relu": F.relu, "tanh": torch.tanh, "silu": F.silu, "gelu": F.gelu}
 
 def _model(name: str) -> torch.nn.Module:
     if name == "mnist_bn_cnn":
-        from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+        from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
         return load_checkpoint(resolve_checkpoint(name)).model.eval()
     return build_zoo(name)
@@ -289,7 +290,7 @@ def _layer_page(monkeypatch, tmp_path, name: str):
     from streamlit.testing.v1 import AppTest
 
     if name != "mnist_bn_cnn":
-        from explainer.checkpoints import save_checkpoint
+        from explainer.nets.checkpoints import save_checkpoint
 
         path = save_checkpoint(tmp_path / f"{name}.pt", build_zoo(name))
         monkeypatch.setenv("EXPLAINER_APP_MODEL", str(path))

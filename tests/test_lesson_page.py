@@ -7,7 +7,7 @@ import numpy as np
 from test_app import _app, _canvas_state
 
 from explainer.data import load_sample
-from explainer.preprocess import STEP_NAMES, SWITCHABLE
+from explainer.reading.preprocess import STEP_NAMES, SWITCHABLE
 
 
 def _lesson_with_a_drawing():

@@ -83,8 +83,8 @@ def tiny_trace():
     import torch
     from torch import nn
 
-    from explainer.capture import capture
     from explainer.data import load_sample
+    from explainer.tracing.capture import capture
 
     class Odd(nn.Module):  # a user's module whose names need escaping in HTML
         def __init__(self) -> None:
@@ -102,7 +102,7 @@ def tiny_trace():
 
 
 def test_trace_html_shows_digit_prediction_and_every_layer(tiny_trace):
-    from explainer.display import digit_png, trace_html
+    from explainer.tracing.notebook import digit_png, trace_html
 
     page = trace_html(tiny_trace)
     probs = tiny_trace.probs
@@ -121,7 +121,7 @@ def test_digit_png_is_the_image_scaled_up():
     import numpy as np
     from PIL import Image
 
-    from explainer.display import digit_png
+    from explainer.tracing.notebook import digit_png
 
     img = np.zeros((28, 28), np.float32)
     img[3, 5] = 1.0

@@ -8,11 +8,11 @@ import csv
 import numpy as np
 import pytest
 
-from explainer import testsets
 from explainer.cli import main
-from explainer.ood import BLOT_STROKE, OodRule
-from explainer.predict import Predictor
-from explainer.preprocess import NoInkError, preprocess
+from explainer.nets.ood import BLOT_STROKE, OodRule
+from explainer.reading import testsets
+from explainer.reading.predict import Predictor
+from explainer.reading.preprocess import NoInkError, preprocess
 
 # flagged share of 20 pictures per kind with mnist_bn_cnn; the README has the rates on 200
 NEED = {"blob": 0.9, "dot": 0.9, "smudge": 0.85, "letter": 0.3, "scribble": 0.3}
@@ -62,7 +62,7 @@ def test_rule_reads_each_cue():
 
 
 def test_malformed_rule_in_a_checkpoint_is_one_line():
-    from explainer.calibration import CalibrationError
+    from explainer.nets.calibration import CalibrationError
 
     with pytest.raises(CalibrationError, match=r"calibration\.ood"):
         OodRule.from_raw({"calibration": {"ood": {"threshold": "high", "ink_range": [0, 1]}}})

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from explainer import paths
-from explainer.checkpoints import models_dir, resolve_checkpoint, shipped_checkpoints
 from explainer.cli import main
+from explainer.nets.checkpoints import models_dir, resolve_checkpoint, shipped_checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_LIMIT = 25 * 2**20
@@ -228,8 +228,9 @@ def test_wheel_renders_outside_the_checkout(installed):
         assert im.n_frames > 5
     # the packaged model is the repository's: same prediction for the same digit
     probe = (
-        "from explainer.checkpoints import load_checkpoint, resolve_checkpoint as r; "
-        "from explainer.data import load_sample; from explainer.inference import predict_logits; "
+        "from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint as r; "
+        "from explainer.data import load_sample; "
+        "from explainer.nets.inference import predict_logits; "
         "c = load_checkpoint(r('mnist_fast_cnn')); s = load_sample(); "
         "print(''.join(map(str, predict_logits(c.model, s.floats()[:40]).argmax(1).tolist())))"
     )

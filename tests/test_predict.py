@@ -12,7 +12,7 @@ from PIL import Image
 from test_preprocess import _png_header_only
 
 from explainer.cli import main
-from explainer.predict import CSV_COLUMNS, Predictor, read_kaggle_csv
+from explainer.reading.predict import CSV_COLUMNS, Predictor, read_kaggle_csv
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explainer.predict import Predictor
-from explainer.preprocess import (
+from explainer.reading.predict import Predictor
+from explainer.reading.preprocess import (
     STEP_NAMES,
     ImageTooLargeError,
     NoInkError,
@@ -176,7 +176,7 @@ def test_huge_and_broken_files_get_one_line_errors(tmp_path):
 
 
 def _width_in_box(image28: np.ndarray) -> float:
-    from explainer.preprocess import BOX, ink_bbox, stroke_width
+    from explainer.reading.preprocess import BOX, ink_bbox, stroke_width
 
     t, l, b, r = ink_bbox(image28)
     crop = image28[t:b, l:r]
@@ -187,8 +187,8 @@ def _width_in_box(image28: np.ndarray) -> float:
 def test_stroke_width_is_brought_to_mnist_both_ways(sample, tinyvgg, grow):
     """Dilated (marker, brush) and eroded (fine pen) MNIST digits come out with MNIST-wide
     strokes, and are read like the original digit."""
-    from explainer import testsets
-    from explainer.preprocess import STROKE_RANGE
+    from explainer.reading import testsets
+    from explainer.reading.preprocess import STROKE_RANGE
 
     predictor = Predictor(tinyvgg)
     widths, same = [], 0
@@ -206,7 +206,7 @@ def test_stroke_width_is_brought_to_mnist_both_ways(sample, tinyvgg, grow):
 def test_bold_stroke_is_never_hollowed(sample, tinyvgg):
     """Regression: a bold 2 on a clean canvas used to come out as two hollow rings (the
     lighting flattening subtracted the stroke from itself) and was read as an 8."""
-    from explainer import testsets
+    from explainer.reading import testsets
 
     two = sample.images[int(np.flatnonzero(sample.labels.numpy() == 2)[0])].numpy()
     ink = np.pad(testsets.restroke(testsets.big_ink(two, 220), 14), 30)
@@ -219,7 +219,7 @@ def test_bold_stroke_is_never_hollowed(sample, tinyvgg):
 
 
 def test_clean_background_is_not_flattened():
-    from explainer.preprocess import background_level
+    from explainer.reading.preprocess import background_level
 
     canvas = np.zeros((280, 280), np.float32)
     canvas[40:240, 60:200] = 1.0  # a huge filled stroke
@@ -263,7 +263,7 @@ def test_nan_pixel_does_not_blank_a_float_tiff(tmp_path, sample, tinyvgg):
 
 
 def test_every_step_can_be_switched_off(sample):
-    from explainer.preprocess import SWITCHABLE, PreprocessError
+    from explainer.reading.preprocess import SWITCHABLE, PreprocessError
 
     photo = fake_photo(sample.images[2].numpy())
     full = preprocess(photo)

@@ -10,12 +10,12 @@ import pytest
 import torch
 from zoo import ZOO, build_zoo
 
+from explainer.analysis.evaluate import evaluate, mistake_report
+from explainer.analysis.flowgraph import flow_blocks, inputs_text
+from explainer.analysis.insights import training_evolution
 from explainer.animate import CountingWriter, build_animation, render_animation
-from explainer.capture import capture
-from explainer.checkpoints import checkpoint_of
-from explainer.evaluate import evaluate, mistake_report
-from explainer.flowgraph import flow_blocks, inputs_text
-from explainer.insights import training_evolution
+from explainer.nets.checkpoints import checkpoint_of
+from explainer.tracing.capture import capture
 
 SMALL = (480, 270)
 
@@ -95,7 +95,7 @@ def test_animators_read_reports_not_checkpoints(traces):
 
 def test_only_the_output_record_gets_class_scores(sample):
     """mnist_linear's hidden fc1 has 10 units too: it is not labelled with the classes."""
-    from explainer.architectures import build
+    from explainer.nets.architectures import build
 
     torch.manual_seed(0)
     trace = capture(build("linear").eval(), sample.images[0].numpy() / 255.0)

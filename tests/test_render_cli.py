@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explainer.architectures import build
-from explainer.checkpoints import make_payload, save_checkpoint
 from explainer.cli import main
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import make_payload, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_render_gif_from_a_digit(ckpt_path, tmp_path, capsys):
 def test_render_png_from_a_saved_trace(ckpt_path, tmp_path, sample):
     from PIL import Image
 
-    from explainer.capture import capture_checkpoint
-    from explainer.checkpoints import load_checkpoint
+    from explainer.nets.checkpoints import load_checkpoint
+    from explainer.tracing.capture import capture_checkpoint
 
     tr = capture_checkpoint(
         load_checkpoint(ckpt_path), sample.images[0].numpy() / 255.0, label=int(sample.labels[0])
@@ -102,8 +102,8 @@ def _gif_seconds(path) -> float:
 def test_pace_sets_the_length(ckpt_path, tmp_path, capsys):
     """class (the default) gives each layer its 2.5 s; readme is the short loop."""
     from explainer.animate.forward import default_seconds
-    from explainer.checkpoints import load_checkpoint
     from explainer.commands.render import load_trace
+    from explainer.nets.checkpoints import load_checkpoint
 
     small = ["--fps", "4", "--size", "480x270", "--digit", "3", "--checkpoint", str(ckpt_path)]
     for pace in ("class", "readme"):
@@ -146,10 +146,10 @@ def test_progress_speaks_only_after_a_while():
 def test_fashion_pictures_are_items_not_digits(tmp_path):
     import argparse
 
-    from explainer.checkpoints import load_checkpoint
+    from explainer.analysis.flowgraph import source_title
     from explainer.commands.render import load_trace
     from explainer.data import FASHION_CLASSES
-    from explainer.flowgraph import source_title
+    from explainer.nets.checkpoints import load_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path / "fashion_tinyvgg.pt"

@@ -11,9 +11,8 @@ pytest.importorskip("manim")
 
 from manim import tempconfig
 
-from explainer.architectures import available, build
-from explainer.capture import capture
 from explainer.errors import ExplainerError
+from explainer.nets.architectures import available, build
 from explainer.scenes.comparison import (
     ArchitectureComparisonScene,
     NetworkRow,
@@ -24,6 +23,7 @@ from explainer.scenes.convolution import ConvolutionScene, first_conv, scene_num
 from explainer.scenes.data_flow import DataFlowScene, flow_blocks
 from explainer.scenes.forward_pass import ForwardPassScene, forward_stages
 from explainer.style import HIGHLIGHT_COLOR, colorize, hex_to_rgb
+from explainer.tracing.capture import capture
 from tests.conftest import shipped
 
 
@@ -38,8 +38,8 @@ def random_trace(arch: str, sample, index: int = 7):
 @pytest.fixture(scope="module")
 def small_trace(sample):
     """A real trained network when shipped (fast_cnn: quick), else tinyvgg with fresh weights."""
-    from explainer.capture import capture_checkpoint
-    from explainer.checkpoints import models_dir
+    from explainer.nets.checkpoints import models_dir
+    from explainer.tracing.capture import capture_checkpoint
 
     if (models_dir() / "mnist_fast_cnn.pt").exists():
         ckpt = shipped("mnist_fast_cnn")
@@ -131,8 +131,8 @@ def test_convolution_scene_refuses_networks_without_convolutions(sample):
 
 def test_every_scene_counts_tensors_and_parameters_the_same_way(sample):
     """One count of tensors (input included) and the exact parameter count, against torch."""
-    from explainer.architectures import count_parameters
-    from explainer.flowgraph import parameter_count, tensor_count
+    from explainer.analysis.flowgraph import parameter_count, tensor_count
+    from explainer.nets.architectures import count_parameters
 
     for arch in ("tinyvgg", "bn_cnn", "mlp"):
         torch.manual_seed(0)
@@ -321,7 +321,7 @@ def check_video(path, scene_cls, trace, tmp_path):
 
 def test_render_manim_dataflow_gif(sample, tmp_path):
     """The one full render of the default suite: the shortest scene, the smallest network."""
-    from explainer.manim_render import render_manim
+    from explainer.scenes.render import render_manim
 
     trace = random_trace("linear", sample)
     out = render_manim("dataflow", trace, tmp_path / "flow.gif", resolution=(W, H), pace="readme")
@@ -330,7 +330,7 @@ def test_render_manim_dataflow_gif(sample, tmp_path):
 
 
 def test_render_manim_rejects_bad_requests(small_trace, tmp_path):
-    from explainer.manim_render import render_manim
+    from explainer.scenes.render import render_manim
 
     with pytest.raises(ExplainerError, match=r"\.mp4 or \.gif"):
         render_manim("forward", small_trace, tmp_path / "x.avi")
@@ -348,7 +348,7 @@ def test_render_manim_rejects_bad_requests(small_trace, tmp_path):
     "kind,cls", [("forward", ForwardPassScene), ("convolution", ConvolutionScene)]
 )
 def test_render_manim_full_low_quality(kind, cls, small_trace, tmp_path):
-    from explainer.manim_render import render_manim
+    from explainer.scenes.render import render_manim
 
     out = render_manim(kind, small_trace, tmp_path / f"{kind}.mp4", resolution=(W, H))
     check_video(out, cls, small_trace, tmp_path)

@@ -57,7 +57,7 @@ def test_text_colour_contrasts_with_its_background():
 
 
 def test_every_layer_kind_has_a_colour_and_a_short_name():
-    from explainer.trace import KINDS
+    from explainer.tracing.trace import KINDS
 
     for kind in (*KINDS, "input", "softmax"):
         assert kind in style.KIND_COLORS and kind in style.KIND_SHORT

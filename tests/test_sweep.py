@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from explainer.errors import ExplainerError
-from explainer.sweep import SweepConfig, run_sweep, write_results
+from explainer.nets.sweep import SweepConfig, run_sweep, write_results
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from explainer.architectures import build
-from explainer.capture import capture
 from explainer.cli import main
-from explainer.trace import FORMAT, Trace, TraceError
+from explainer.nets.architectures import build
+from explainer.tracing.capture import capture
+from explainer.tracing.trace import FORMAT, Trace, TraceError
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +110,8 @@ def test_cli_error_is_one_line(tmp_path, capsys):
 
 
 def test_cli_capture_writes_the_same_trace(tmp_path, sample, capsys):
-    from explainer.capture import capture_checkpoint
-    from explainer.checkpoints import load_checkpoint, make_payload, save_checkpoint
+    from explainer.nets.checkpoints import load_checkpoint, make_payload, save_checkpoint
+    from explainer.tracing.capture import capture_checkpoint
 
     torch.manual_seed(0)
     payload = make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))

@@ -5,18 +5,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explainer.architectures import build
-from explainer.checkpoints import (
+from explainer.cli import main
+from explainer.data import Split, stratified_split
+from explainer.errors import ExplainerError
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import (
     CheckpointError,
     load_checkpoint,
     make_payload,
     read_payload,
     save_checkpoint,
 )
-from explainer.cli import main
-from explainer.data import Split, stratified_split
-from explainer.errors import ExplainerError
-from explainer.train import TrainConfig, chance_warning, fit, last_path, snapshot_path
+from explainer.nets.train import TrainConfig, chance_warning, fit, last_path, snapshot_path
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(sample, optimizer):
     torch.manual_seed(0)
     model = build("tinyvgg")
     x, y = sample.floats()[:64], sample.labels[:64]
-    from explainer.train import make_optimizer
+    from explainer.nets.train import make_optimizer
 
     opt = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=0.01))
     before = F.cross_entropy(model(x), y)
@@ -179,7 +179,7 @@ def test_a_diverged_run_saves_no_model_and_keeps_the_existing_file(tmp_path, spl
 
 
 def test_weights_that_become_nan_after_a_good_epoch_stop_the_run(tmp_path, splits, monkeypatch):
-    import explainer.train as train
+    import explainer.nets.train as train
 
     original = train._train_epoch
 

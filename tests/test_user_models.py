@@ -9,14 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.architectures import Normalize, build
-from explainer.checkpoints import CheckpointError, load_checkpoint, make_payload, save_checkpoint
 from explainer.cli import main
 from explainer.data import stratified_split
 from explainer.errors import ExplainerError
-from explainer.predict import Predictor
-from explainer.train import TrainConfig, fit, snapshot_path
-from explainer.user_code import UserCodeError, import_class
+from explainer.nets.architectures import Normalize, build
+from explainer.nets.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    make_payload,
+    save_checkpoint,
+)
+from explainer.nets.train import TrainConfig, fit, snapshot_path
+from explainer.nets.user_code import UserCodeError, import_class
+from explainer.reading.predict import Predictor
 
 NET = '''
 import pathlib
@@ -127,7 +132,7 @@ def test_a_checkpoint_alone_never_imports_code(net_file, tmp_path):
     script = textwrap.dedent(
         """
         import sys
-        from explainer.checkpoints import CheckpointError, load_checkpoint
+        from explainer.nets.checkpoints import CheckpointError, load_checkpoint
         try:
             ckpt = load_checkpoint(sys.argv[1], code=sys.argv[2] or None)
             print("loaded", type(ckpt.model).__name__)

@@ -1,4 +1,4 @@
-"""explainer.warmup: the background warm-up runs each task once, in order, says how far it is,
+"""explainer.app.warmup: the background warm-up runs each task once, in order, says how far it is,
 and fills the results cache so the app's slow pages then read it without running the model
 over the test digits again (the library's functions are counted)."""
 
@@ -16,11 +16,11 @@ pytest.importorskip("streamlit")
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-import explainer.evaluate
-import explainer.insights
-from explainer import warmup
-from explainer.checkpoints import load_checkpoint, models_dir
-from explainer.insights import snapshot_paths
+import explainer.analysis.evaluate
+import explainer.analysis.insights
+from explainer.analysis.insights import snapshot_paths
+from explainer.app import warmup
+from explainer.nets.checkpoints import load_checkpoint, models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -108,8 +108,9 @@ def app_env(tmp_path, monkeypatch):
 def _count_calls(monkeypatch) -> list[str]:
     """Count every call of the slow library functions (they still run)."""
     calls: list[str] = []
-    for module, name in [(explainer.evaluate, "evaluate"), (explainer.insights, "top_activating"),
-                         (explainer.insights, "embedding")]:  # fmt: skip
+    for module, name in [(explainer.analysis.evaluate, "evaluate"), (explainer.analysis.insights,
+    "top_activating"),
+                         (explainer.analysis.insights, "embedding")]:  # fmt: skip
         original = getattr(module, name)
 
         def counted(*args, _f=original, _n=name, **kwargs):
@@ -132,14 +133,14 @@ def test_the_app_warms_up_then_its_slow_pages_do_not_recompute(app_env, tmp_path
     at = _app()
     assert not at.exception
     assert app_env.progress().total >= 6  # the router started it on the first run
-    assert sys.modules["explainer.warmup"].WARMUP is app_env
+    assert sys.modules["explainer.app.warmup"].WARMUP is app_env
     assert app_env.wait(900), app_env.progress()
     assert app_env.progress().failed == []
     ckpt = load_checkpoint(models_dir() / "mnist_fast_cnn.pt")
     kinds = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / ckpt.sha256).glob("*.npz"))
     n_conv = sum(isinstance(m, torch.nn.Conv2d) for m in ckpt.model.modules())
     assert kinds == ["embedding.v1"] * 2 + ["evaluate.v1"] + ["top_activating.v1"] * n_conv
-    ref = explainer.evaluate.evaluate(ckpt)
+    ref = explainer.analysis.evaluate.evaluate(ckpt)
 
     st.cache_resource.clear()  # a new process: only the files remain
     st.cache_data.clear()
@@ -171,8 +172,8 @@ def test_a_render_reports_every_frame_and_writes_the_same_file(tmp_path, monkeyp
     from explainer.animate import build_animation
     from explainer.animate.writer import save
     from explainer.app.launch import _ReportingReel
-    from explainer.capture import capture_checkpoint
     from explainer.data import load_sample
+    from explainer.tracing.capture import capture_checkpoint
 
     path = models_dir() / "mnist_fast_cnn.pt"
     if not path.exists():

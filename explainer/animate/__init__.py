@@ -4,11 +4,12 @@
 >>> render_animation("forward", trace, "forward.gif", fps=15, seconds=12)   # doctest: +SKIP
 
 Kinds (:data:`KINDS`): ``forward``, ``dataflow`` and ``convolution`` read one
-:class:`~explainer.trace.Trace`; ``training`` also reads ``evolution=`` (a
-:class:`~explainer.insights.TrainingEvolution` from :func:`explainer.insights.training_evolution`
-of the snapshots :func:`explainer.insights.snapshot_paths` finds); ``mistakes`` reads
-``report=`` (a :class:`~explainer.evaluate.MistakeReport` from
-:func:`explainer.evaluate.mistake_report`; the trace is not used). No animator loads a
+:class:`~explainer.tracing.trace.Trace`; ``training`` also reads ``evolution=`` (a
+:class:`~explainer.analysis.insights.TrainingEvolution` from
+:func:`explainer.analysis.insights.training_evolution`
+of the snapshots :func:`explainer.analysis.insights.snapshot_paths` finds); ``mistakes`` reads
+``report=`` (a :class:`~explainer.analysis.evaluate.MistakeReport` from
+:func:`explainer.analysis.evaluate.mistake_report`; the trace is not used). No animator loads a
 checkpoint or runs a model: that work is done in the library, for any model.
 
 Every kind builds a :class:`~explainer.animate.reel.Reel` (frames composed in numpy from a few
@@ -30,7 +31,7 @@ from typing import Any
 from explainer.animate.reel import Paste, Reel
 from explainer.animate.writer import CountingWriter, check_extension, save
 from explainer.errors import ExplainerError
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 KINDS = ("forward", "dataflow", "convolution", "training", "mistakes")
 PACES = ("class", "readme")
@@ -141,8 +142,9 @@ def render_animation(
     ``.png`` = the last frame), atomically; returns the path.
 
     ``training`` needs ``evolution=training_evolution(snapshots, trace.image)``
-    (:mod:`explainer.insights`); ``mistakes`` needs ``report=mistake_report(evaluate(ckpt))``
-    (:mod:`explainer.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``;
+    (:mod:`explainer.analysis.insights`); ``mistakes`` needs
+    ``report=mistake_report(evaluate(ckpt))``
+    (:mod:`explainer.analysis.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``;
     ``pace="class"`` or ``"readme"`` sets the default length (see the module's doc).
     """
     if writer is None:

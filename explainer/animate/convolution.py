@@ -1,7 +1,8 @@
 """``convolution``: a real kernel sliding over the layer's real input, then what follows it.
 
-Every number comes from :mod:`explainer.arith`, checked against the network when the reel is
-built (a mismatch raises :class:`~explainer.arith.ArithMismatch` and nothing is drawn). The
+Every number comes from :mod:`explainer.analysis.arith`, checked against the network when the reel
+is
+built (a mismatch raises :class:`~explainer.analysis.arith.ArithMismatch` and nothing is drawn). The
 input is the record the layer consumed (``LayerRecord.inputs``), zero-padded the way the layer
 pads it. A few positions are worked out in full: one input channel's patch × kernel =
 products, their sum, what the other input channels add (each channel's own sum), + bias =
@@ -17,20 +18,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer import arith, style
+from explainer import style
+from explainer.analysis import arith
+from explainer.analysis.arith import ConvSum, NextBlock, conv_layers
+from explainer.analysis.flowgraph import item_word
 from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Box, Paste, Reel
-from explainer.arith import ConvSum, NextBlock, conv_layers
 from explainer.errors import ExplainerError
-from explainer.flowgraph import item_word
-from explainer.trace import INPUT, LayerRecord, Trace
+from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 __all__ = ["ConvView", "build_convolution", "conv_layers", "conv_view"]
 
 
 @dataclass
 class ConvView:
-    """What the animation shows, all from :mod:`explainer.arith`: the layer, its output
+    """What the animation shows, all from :mod:`explainer.analysis.arith`: the layer, its output
     channel, the input channel drawn (``in_channel``), the input it read (``inputs``,
     ``(C_in, H, W)``), the output map (recomputed by hand and checked), the worked cells and
     the block followed through the next records."""
@@ -80,7 +82,8 @@ def conv_view(
     trace: Trace, layer: str | None = None, channel: int | None = None, n_cells: int = 4
 ) -> ConvView:
     """The numbers of the ``convolution`` animation (default: the first conv layer and its
-    most active output channel), every one computed and checked by :mod:`explainer.arith`."""
+    most active output channel), every one computed and checked by
+    :mod:`explainer.analysis.arith`."""
     rec = arith.pick_conv(trace, layer)
     n_out = rec.output.shape[0]
     if channel is None:

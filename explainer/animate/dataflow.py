@@ -3,7 +3,8 @@ activations as the data reaches them.
 
 Each block is one step that changes the tensor (a convolution or dense layer together with the
 batch norm / activation / dropout that only follow it, a pooling, the flatten, an addition, a
-concatenation; see :func:`explainer.flowgraph.flow_blocks`), drawn as a stack of feature maps
+concatenation; see :func:`explainer.analysis.flowgraph.flow_blocks`), drawn as a stack of feature
+maps
 (side ∝ map size, stack depth ∝ number of channels) or as a column of neurons; the block shows
 what leaves it. Arrows follow the real dataflow: a block fed by the one before it gets a
 straight arrow, any other input (a residual connection, a second branch) an arrow over the
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explainer import style
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import flow_blocks, record_label, tied_classes, verdict
 from explainer.animate.canvas import Sketch, text_width
 from explainer.animate.reel import Box, Paste, Reel
-from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
-from explainer.flowgraph import flow_blocks, record_label, tied_classes, verdict
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 # seconds: before the first hop, each hop along an arrow, the pause at each block, the end
 PACES = {

@@ -17,6 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from explainer import style
+from explainer.analysis.arith import confidence_text, fmt
+from explainer.analysis.flowgraph import (
+    chip_label,
+    inputs_text,
+    is_output,
+    output_meaning,
+    source_title,
+    tied_classes,
+    verdict,
+)
 from explainer.animate.canvas import (
     Canvas,
     Sketch,
@@ -28,18 +38,8 @@ from explainer.animate.canvas import (
     text_width,
 )
 from explainer.animate.reel import Box, Paste, Reel
-from explainer.arith import confidence_text, fmt
 from explainer.errors import ExplainerError
-from explainer.flowgraph import (
-    chip_label,
-    inputs_text,
-    is_output,
-    output_meaning,
-    source_title,
-    tied_classes,
-    verdict,
-)
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing.trace import LayerRecord, Trace
 
 CLASS_HOLD = 2.0  # seconds each complete layer stays on screen at class pace
 # seconds: before the first layer, per layer (reveal + hold), of the reveal, after the bars grow

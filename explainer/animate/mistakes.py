@@ -1,7 +1,8 @@
 """``mistakes``: a reel of test images the model gets wrong, with its top-2 probabilities.
 
-It draws a :class:`~explainer.evaluate.MistakeReport` (from
-:func:`explainer.evaluate.mistake_report` of :func:`explainer.evaluate.evaluate`): the most
+It draws a :class:`~explainer.analysis.evaluate.MistakeReport` (from
+:func:`explainer.analysis.evaluate.mistake_report` of
+:func:`explainer.analysis.evaluate.evaluate`): the most
 confident mistakes first (those say the most about the model), on the official test set when
 it was on disk, else the 500 bundled test images. It loads nothing and runs no model. At
 ``pace="class"`` each card stays 3 s on its own before the next one appears.
@@ -10,12 +11,12 @@ it was on disk, else the 500 bundled test images. It loads nothing and runs no m
 from __future__ import annotations
 
 from explainer import style
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.evaluate import MistakeReport
+from explainer.analysis.flowgraph import item_word, tied_classes
 from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Paste, Reel
-from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
-from explainer.evaluate import MistakeReport
-from explainer.flowgraph import item_word, tied_classes
 
 # seconds each card stays alone before the next appears, and the extra pause on a full page
 PACES = {"class": (3.0, 2.0), "readme": (0.5, 1.2)}
@@ -68,7 +69,7 @@ def build_mistakes(
     if not isinstance(report, MistakeReport):
         raise ExplainerError(
             "the mistakes animation needs report=mistake_report(evaluate(checkpoint)) "
-            "(explainer.evaluate)"
+            "(explainer.analysis.evaluate)"
         )
     mistakes, checked, full = report.mistakes, report.checked, report.official
     items = item_word(class_names=report.class_names, plural=True)

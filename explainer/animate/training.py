@@ -1,7 +1,7 @@
 """``training``: what changes while a network learns, across its epoch snapshots.
 
-It draws a :class:`~explainer.insights.TrainingEvolution` (made by
-:func:`explainer.insights.training_evolution` from the snapshots, e.g.
+It draws a :class:`~explainer.analysis.insights.TrainingEvolution` (made by
+:func:`explainer.analysis.insights.training_evolution` from the snapshots, e.g.
 ``models/snapshots/<name>_epochNN.pt`` then the final checkpoint): for each snapshot the first
 layer's weights (conv kernels, or a dense layer's per-unit templates), one digit's values after
 that layer's activation, and the confusion matrix with the accuracy. It loads nothing and runs
@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from explainer import style
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import item_word
+from explainer.analysis.insights import TrainingEvolution
 from explainer.animate.canvas import Sketch, as_tiles, colorize_tiles, grid_boxes
 from explainer.animate.reel import Paste, Reel
-from explainer.arith import confidence_text
 from explainer.errors import ExplainerError
-from explainer.flowgraph import item_word
-from explainer.insights import TrainingEvolution
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 PACES = {"class": 4.0, "readme": 2.0}  # seconds per snapshot
 
@@ -67,12 +67,12 @@ def build_training(
     pace: str = "class",
 ) -> Reel:
     """The training animation of ``evolution`` (see
-    :func:`explainer.insights.training_evolution`); ``trace`` names the digit whose values
+    :func:`explainer.analysis.insights.training_evolution`); ``trace`` names the digit whose values
     are shown (its label and class names)."""
     if not isinstance(evolution, TrainingEvolution):
         raise ExplainerError(
             "the training animation needs evolution=training_evolution(snapshots, image) "
-            "(explainer.insights)"
+            "(explainer.analysis.insights)"
         )
     views = evolution.views
     if len(views) < 2:
@@ -214,7 +214,7 @@ def _confusion(sk: Sketch, confusion: np.ndarray, names: list[str], top: int, cx
 
 def _hbar(sk: Sketch, box: tuple[int, int, int, int], scale: style.Scale, label: str) -> None:
     """A horizontal colour bar with end labels and a caption."""
-    from explainer.arith import fmt
+    from explainer.analysis.arith import fmt
 
     y0, y1, x0, x1 = (int(v) for v in box)
     values = np.linspace(scale.vmin, scale.vmax, x1 - x0)[None, :].repeat(y1 - y0, 0)

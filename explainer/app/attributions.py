@@ -1,19 +1,20 @@
 """Saliency and Grad-CAM panels: which pixels the prediction depends on, for two digits side
-by side (maps from :mod:`explainer.attribution`, drawn with its overlay and colour map)."""
+by side (maps from :mod:`explainer.analysis.attribution`, drawn with its overlay and colour map)."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
+from explainer.analysis.attribution import HEAT_CMAP
 from explainer.app import common, compute, visuals
-from explainer.attribution import HEAT_CMAP
 from explainer.style import Scale
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, zoom: int = 6) -> np.ndarray:
-    """The digit under ``heat`` (:func:`explainer.attribution.overlay`), as enlarged uint8 RGB."""
-    from explainer.attribution import overlay as heat_overlay
+    """The digit under ``heat`` (:func:`~explainer.analysis.attribution.overlay`), as enlarged
+    uint8 RGB."""
+    from explainer.analysis.attribution import overlay as heat_overlay
 
     rgb = (np.clip(heat_overlay(image, heat), 0, 1) * 255).round().astype(np.uint8)
     return visuals.upscale(rgb, zoom)

@@ -24,12 +24,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explainer.capture import capture_checkpoint
-from explainer.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.analysis.flowgraph import item_word
 from explainer.data import DATASETS, dataset_info, find_data_dir, load_sample, load_split
 from explainer.errors import ExplainerError
-from explainer.flowgraph import item_word
-from explainer.trace import Trace
+from explainer.nets.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.tracing.capture import capture_checkpoint
+from explainer.tracing.trace import Trace
 
 # Torch's default (one thread per core) spins idle threads against each other on a small or busy
 # machine: 2 threads ran the 500 sample digits through bn_cnn 10x slower than 1 thread on the

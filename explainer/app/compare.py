@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from explainer.app import common, compute, visuals, words
-from explainer.architectures import available, count_parameters, describe
+from explainer.nets.architectures import available, count_parameters, describe
 from explainer.style import scale_for
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explainer import cache
+from explainer.analysis import cache
+from explainer.analysis.evaluate import Evaluation
 from explainer.app import common
-from explainer.checkpoints import Checkpoint, load_checkpoint
-from explainer.evaluate import Evaluation
+from explainer.nets.checkpoints import Checkpoint, load_checkpoint
 
 EMBED_MAX = 2000  # points on the embedding map (t-SNE on more is too slow for a live page)
 TOP_K = 6
@@ -25,11 +25,11 @@ TOP_K = 6
 
 @st.cache_resource(show_spinner="Running the test images through the model…", max_entries=32)
 def _evaluation(model_key: str, _ckpt: Checkpoint) -> Evaluation:
-    return cache.evaluation(_ckpt)  # read from disk when warmed up (explainer.warmup)
+    return cache.evaluation(_ckpt)  # read from disk when warmed up (explainer.app.warmup)
 
 
 def evaluation(ckpt: Checkpoint) -> Evaluation:
-    """:func:`explainer.evaluate.evaluate` on the test set (official if on disk, else the
+    """:func:`explainer.analysis.evaluate.evaluate` on the test set (official if on disk, else the
     bundled sample): probabilities ``(N, K)``, predictions, confusion matrix."""
     return _evaluation(common.model_key(ckpt), ckpt)
 
@@ -52,7 +52,7 @@ def similarity_by_layer(ckpt: Checkpoint, a: common.Digit, b: common.Digit) -> l
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _attributions(model_key: str, digit_key: str, target: int, _ckpt, _image) -> tuple:
-    from explainer.attribution import conv_layers, grad_cam, saliency
+    from explainer.analysis.attribution import conv_layers, grad_cam, saliency
 
     sal = saliency(_ckpt.model, _image, target).map
     cam = grad_cam(_ckpt.model, _image, target).map if conv_layers(_ckpt.model) else None
@@ -91,7 +91,8 @@ def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
 
 
 def top_images(ckpt: Checkpoint, layer: str):
-    """:func:`explainer.insights.top_activating` over :func:`common.eval_set`: for each channel
+    """:func:`~explainer.analysis.insights.top_activating` over :func:`common.eval_set`: for
+    each channel
     of ``layer`` (at most 64) the :data:`TOP_K` digits that excite it most, with the patch."""
     return _top_images(common.model_key(ckpt), layer, ckpt.dataset, ckpt)
 
@@ -103,7 +104,7 @@ def _embedding(model_key: str, method: str, dataset: str, _ckpt):
 
 
 def embedding(ckpt: Checkpoint, method: str):
-    """:func:`explainer.insights.embedding` (``"pca"`` or ``"tsne"``) of the first
+    """:func:`explainer.analysis.insights.embedding` (``"pca"`` or ``"tsne"``) of the first
     :data:`EMBED_MAX` digits of :func:`common.eval_set`, mistakes included."""
     return _embedding(common.model_key(ckpt), method, ckpt.dataset, ckpt)
 

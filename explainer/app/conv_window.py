@@ -1,13 +1,13 @@
 """The numbers of the Layer-by-layer page's "one output number, by hand" panel, without
-Streamlit: every figure from :mod:`explainer.arith` (the layer's real input, every input
+Streamlit: every figure from :mod:`explainer.analysis.arith` (the layer's real input, every input
 channel of its group, checked against the captured output)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from explainer import arith
-from explainer.trace import Trace
+from explainer.analysis import arith
+from explainer.tracing.trace import Trace
 
 
 def default_cell(trace: Trace, layer: str, channel: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from explainer.app import common, visuals, words
 from explainer.errors import ExplainerError
-from explainer.preprocess import STEP_TITLES, NoInkError, preprocess
+from explainer.reading.preprocess import STEP_TITLES, NoInkError, preprocess
 
 CANVAS_PX = 280
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -117,8 +117,8 @@ def show_steps(d: common.Digit) -> None:
 
 
 def show_prediction(d: common.Digit) -> None:
-    from explainer.calibration import softmax_t
-    from explainer.predict import Predictor
+    from explainer.nets.calibration import softmax_t
+    from explainer.reading.predict import Predictor
 
     ckpt = common.current_model()
     trace = common.trace_for(ckpt, d)

@@ -7,8 +7,8 @@ import numpy as np
 import streamlit as st
 
 from explainer import style
+from explainer.analysis.arith import conv_layers
 from explainer.app import common, compute, visuals, words
-from explainer.arith import conv_layers
 from explainer.errors import ExplainerError
 from explainer.style import colorize, scale_for
 

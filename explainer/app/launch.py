@@ -2,7 +2,7 @@
 
 - :func:`page_icon`: the browser tab's icon, drawn here from a bundled digit (a Material icon
   would be fetched from fonts.gstatic.com: no internet, no icon);
-- :func:`warm_up`: queue :mod:`explainer.warmup` for the sidebar's model (once per checkpoint
+- :func:`warm_up`: queue :mod:`explainer.app.warmup` for the sidebar's model (once per checkpoint
   file version and process, ahead of any other model's) and show its progress in the sidebar,
   refreshed every 2 s until done; called by the router on every run;
 - :func:`render`: an animation rendered with visible progress (``st.status``: preparing the
@@ -23,10 +23,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explainer import warmup
-from explainer.app import common, compute
-from explainer.checkpoints import Checkpoint
+from explainer.app import common, compute, warmup
 from explainer.errors import ExplainerError
+from explainer.nets.checkpoints import Checkpoint
 
 _started: set[str] = set()  # per process: model keys already queued
 
@@ -38,7 +37,7 @@ def enabled() -> bool:
 def training_snapshots(ckpt: Checkpoint) -> list[Path]:
     """The snapshots the Training page shows for ``ckpt``: its own, else those of the first
     shipped model of its dataset that has some."""
-    from explainer.insights import snapshot_paths
+    from explainer.analysis.insights import snapshot_paths
 
     if ckpt.path is not None and (own := snapshot_paths(ckpt, final=False, strict=False)):
         return own

@@ -1,9 +1,10 @@
 """The numbers of the Layer-by-layer page's panels, without Streamlit.
 
 Each ``*_view`` function works out what its panel writes from the Trace alone (the records
-a layer actually consumed, its own parameters), through :mod:`explainer.arith`, and checks it
+a layer actually consumed, its own parameters), through :mod:`explainer.analysis.arith`, and checks
+it
 against the layer's captured output when it is built: a mismatch raises
-:class:`~explainer.arith.ArithMismatch` (the page then shows that one line and no numbers);
+:class:`~explainer.analysis.arith.ArithMismatch` (the page then shows that one line and no numbers);
 a record this project does not work out by hand raises a plain
 :class:`~explainer.errors.ExplainerError`. :func:`explain` is the plain-words paragraph.
 """
@@ -15,16 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer import arith
+from explainer.analysis import arith
 from explainer.errors import ExplainerError
-from explainer.recompute import NotRecomputable, recompute
-from explainer.trace import INPUT, LayerRecord, Trace
+from explainer.tracing.recompute import NotRecomputable, recompute
+from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 fmt = arith.fmt
 
 
 def whole_record(trace: Trace, r: LayerRecord) -> None:
-    """The whole output of ``r`` recomputed (torch, :mod:`explainer.recompute`) from the
+    """The whole output of ``r`` recomputed (torch, :mod:`explainer.tracing.recompute`) from the
     records it names as inputs: a panel shows a few cells, and a wrong input can agree with
     the output on those (a max pooling said to read the values before its ReLU)."""
     try:

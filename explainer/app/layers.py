@@ -1,6 +1,7 @@
 """Page 2, Layer by layer: the lesson. Previous / Next through the network on the current
 digit; every layer explained in plain words, with its real numbers. Every hand computation
-comes from :mod:`explainer.app.layer_views` (explainer.arith), checked against the layer's captured
+comes from :mod:`explainer.app.layer_views` (explainer.analysis.arith), checked against the layer's
+captured
 output when the panel is built; a mismatch shows one error line instead of numbers."""
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from explainer import arith
+from explainer.analysis import arith
+from explainer.analysis.arith import ArithMismatch, fmt
 from explainer.app import common, conv_window, visuals
 from explainer.app import layer_views as lv
-from explainer.arith import ArithMismatch, fmt
 from explainer.errors import ExplainerError
 from explainer.style import scale_for
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing.trace import LayerRecord, Trace
 
 
 def shape_in(trace: Trace, r: LayerRecord) -> str:
@@ -74,7 +75,7 @@ def show_vector(values: np.ndarray, names: list[str] | None = None, title: str =
 @st.fragment
 def conv_explorer(trace: Trace, i: int) -> None:
     """Pick an output cell: its window on the layer's real input, the kernel, the products,
-    what every other input channel adds, the bias (all from explainer.arith, checked)."""
+    what every other input channel adds, the bias (all from explainer.analysis.arith, checked)."""
     r = trace.layers[i]
     if r.weight is None or not r.is_spatial:
         return
@@ -156,7 +157,8 @@ def _window_sum(r: LayerRecord, cs: arith.ConvSum, ch: int, row: int, col: int) 
 
 T = TypeVar("T")
 
-# --- the panels: every number from explainer.app.layer_views (explainer.arith), checked -----------
+# --- the panels: every number from explainer.app.layer_views (explainer.analysis.arith), checked
+# -----------
 
 
 def worked(build: Callable[..., T], *args: object) -> T | None:

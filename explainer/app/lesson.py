@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from explainer.analysis.flowgraph import is_output
 from explainer.app import common, visuals, words
 from explainer.app.lesson_steps import GLOSSARY, Step, lesson_steps
-from explainer.capture import capture_checkpoint
-from explainer.checkpoints import Checkpoint
-from explainer.flowgraph import is_output
+from explainer.nets.checkpoints import Checkpoint
 from explainer.style import scale_for
+from explainer.tracing.capture import capture_checkpoint
 
 CANVAS_PX = 420
 
@@ -32,7 +32,7 @@ def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: com
 
 def drawn_digit(dataset: str) -> common.Digit | None:
     """The big canvas; a drawing becomes the current digit (preprocessed once per drawing)."""
-    from explainer.preprocess import NoInkError, preprocess
+    from explainer.reading.preprocess import NoInkError, preprocess
 
     image_data, objects = common.drawing_canvas("lesson_canvas", CANVAS_PX, stroke_width=30)
     if not objects or image_data is None:

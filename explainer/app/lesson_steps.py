@@ -1,8 +1,10 @@
-"""The steps of the app's lesson mode, built from a :class:`~explainer.trace.Trace` alone (no
+"""The steps of the app's lesson mode, built from a
+:class:`~explainer.tracing.trace.Trace` alone (no
 Streamlit here, so tests call it directly).
 
 A 15-minute class cannot walk through the 28 records of ``bn_cnn``: a step is a block of
-:func:`explainer.flowgraph.flow_blocks` (a convolution with its batch norm and activation is
+:func:`explainer.analysis.flowgraph.flow_blocks` (a convolution with its batch norm and activation
+is
 one step, dropout rides along with what it follows), a flatten is folded into the dense layer
 that reads it, and the lesson opens on the input and closes on the answer (logits, softmax)
 and on how the network learned (epochs, learning rate). Every number a step states is read
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explainer.flowgraph import flow_blocks, inputs_text, is_output, record_label, verdict
-from explainer.trace import LayerRecord, Trace
+from explainer.analysis.flowgraph import flow_blocks, inputs_text, is_output, record_label, verdict
+from explainer.tracing.trace import LayerRecord, Trace
 
 GLOSSARY = {
     "pixel": "One square of the picture: a number from 0 (black) to 1 (white ink). The model "

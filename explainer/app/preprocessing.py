@@ -9,8 +9,8 @@ import streamlit as st
 
 from explainer.app import common, visuals
 from explainer.errors import ExplainerError
-from explainer.predict import Predictor
-from explainer.preprocess import STEP_TITLES, SWITCHABLE, plain_resize, preprocess
+from explainer.reading.predict import Predictor
+from explainer.reading.preprocess import STEP_TITLES, SWITCHABLE, plain_resize, preprocess
 
 EXPLAIN = {
     "inverted": "MNIST is white ink on black; paper is the other way round.",

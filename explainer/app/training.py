@@ -11,12 +11,12 @@ import numpy as np
 import streamlit as st
 import torch
 
+from explainer.analysis.arith import first_conv
+from explainer.analysis.insights import snapshot_paths
 from explainer.app import common, compute, visuals, words
-from explainer.arith import first_conv
-from explainer.checkpoints import Checkpoint
 from explainer.data import Split, dataset_info, load_sample, load_train_val
-from explainer.inference import accuracy, predict_logits
-from explainer.insights import snapshot_paths
+from explainer.nets.checkpoints import Checkpoint
+from explainer.nets.inference import accuracy, predict_logits
 from explainer.style import scale_for
 
 LIVE_ARCH = "fast_cnn"
@@ -97,7 +97,7 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
 def measured_caption(snaps: list[Path], epochs: list[int], ep: int, ev) -> str:
     """What this epoch shows, measured: how far the first layer's kernels moved from where
     training started (cosine similarity), and how many test images get the commonest answer."""
-    from explainer.evaluate import first_layer_weights
+    from explainer.analysis.evaluate import first_layer_weights
 
     counts = np.bincount(ev.predicted, minlength=len(ev.class_names))
     top = int(counts.argmax())
@@ -158,7 +158,7 @@ def training_data(dataset: str) -> LiveData:
 
 
 def live_training() -> None:
-    from explainer.train import TrainConfig, fit
+    from explainer.nets.train import TrainConfig, fit
 
     ds = common.current_dataset()
     st.subheader("Train a small model now")

@@ -15,8 +15,8 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
 from explainer import style
-from explainer.arith import confidence_text
-from explainer.flowgraph import tied_classes
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import tied_classes
 from explainer.style import Scale, colorize, scale_for
 
 GAP_RGB = (200, 200, 205)
@@ -134,7 +134,7 @@ def layer_scale(values: np.ndarray, kind: str) -> Scale:
 def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 280) -> dict:
     """Vega-Lite spec: horizontal bars of the class probabilities, the predicted class (every
     class tied at the top, when there is a tie) in the highlight colour; each bar's text as
-    :func:`explainer.arith.confidence_text` ("> 99.9%", never a rounded "100.0%"). (A plain
+    :func:`explainer.analysis.arith.confidence_text` ("> 99.9%", never a rounded "100.0%"). (A plain
     dict: building it costs nothing, unlike an Altair chart.)"""
     top = set(tied_classes(probs))
     values = [

@@ -3,7 +3,8 @@ Fashion-MNIST ankle boot is a "test item", never a "test digit"; a probability o
 reads "> 99.9%", never "100.0%"; ten classes tied at 10% are a tie, not a prediction of 0.
 
 No Streamlit here: plain functions of the dataset name, the probabilities and the class names
-(from :mod:`explainer.flowgraph` and :mod:`explainer.arith`, as the GIFs and scenes word them).
+(from :mod:`explainer.analysis.flowgraph` and :mod:`explainer.analysis.arith`, as the GIFs and
+scenes word them).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explainer.arith import confidence_text
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import item_word, tied_classes, verdict
 from explainer.data import DATASETS, dataset_info
-from explainer.flowgraph import item_word, tied_classes, verdict
 
 
 def item(dataset: str, plural: bool = False) -> str:
@@ -54,7 +55,7 @@ def answer(probs: np.ndarray, class_names: Sequence[str]) -> tuple[str, str]:
 
 def answer_line(probs: np.ndarray, class_names: Sequence[str], label: int | None = None) -> str:
     """One line: ``"prediction: 7  > 99.9%  ✓ correct"`` or ``"tie: 10 classes at 10.0% each
-    the label is 0"`` (:func:`explainer.flowgraph.verdict`)."""
+    the label is 0"`` (:func:`explainer.analysis.flowgraph.verdict`)."""
     return verdict(probs, class_names, label).line
 
 

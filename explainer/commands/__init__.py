@@ -61,9 +61,9 @@ def add_snapshots(parser: argparse.ArgumentParser) -> None:
 
 def snapshot_files(given: list[str] | None, ckpt) -> list:
     """The ``--snapshots`` files, each checked to exist, or the shipped ones of ``ckpt``."""
-    from explainer.checkpoints import resolve_checkpoint
+    from explainer.analysis.insights import snapshot_paths
     from explainer.errors import ExplainerError
-    from explainer.insights import snapshot_paths
+    from explainer.nets.checkpoints import resolve_checkpoint
 
     if not given:
         return snapshot_paths(ckpt)

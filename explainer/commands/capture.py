@@ -31,10 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
     from explainer.errors import ExplainerError
     from explainer.io import check_writable
-    from explainer.trace import Trace
+    from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.tracing.trace import Trace
 
     if args.show:
         print(Trace.load(args.show).summary())
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.out)
     ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     if args.list_layers:
-        from explainer.capture import capture
+        from explainer.tracing.capture import capture
 
         blank = capture(ckpt.model, np.zeros((28, 28), np.float32))
         for r in blank.layers:
@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _capture(args: argparse.Namespace, ckpt):
     """Pick the digit like ``explainer render`` does, then capture the requested layers."""
-    from explainer.capture import LayerNameError, layer_names
     from explainer.commands.render import load_trace
     from explainer.errors import ExplainerError
+    from explainer.tracing.capture import LayerNameError, layer_names
 
     if args.layers:
         bad = [n for n in args.layers if n not in layer_names(ckpt.model)]

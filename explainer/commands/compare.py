@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from explainer.compare import DEFAULT_OUT, compare, write_comparison
+    from explainer.analysis.compare import DEFAULT_OUT, compare, write_comparison
     from explainer.io import check_writable
 
     check_writable(args.out or DEFAULT_OUT, folder=True)

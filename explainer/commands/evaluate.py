@@ -25,9 +25,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
-    from explainer.evaluate import default_report_dir, evaluate, summary_lines, write_report
+    from explainer.analysis.evaluate import (
+        default_report_dir,
+        evaluate,
+        summary_lines,
+        write_report,
+    )
     from explainer.io import check_writable
+    from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
     if args.out:
         check_writable(args.out, folder=True)

@@ -44,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from explainer import attribution, insights
-    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.analysis import attribution, insights
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
     from explainer.errors import ExplainerError
     from explainer.io import atomic_write, check_writable, write_text_atomic
+    from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
     if args.images < 1:
         raise ExplainerError("--images must be at least 1")

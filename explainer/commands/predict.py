@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from explainer.errors import ExplainerError
     from explainer.io import check_writable, write_text_atomic
-    from explainer.predict import Predictor, kaggle_submission, read_kaggle_csv, summarize
+    from explainer.reading.predict import Predictor, kaggle_submission, read_kaggle_csv, summarize
 
     if not args.paths and not args.kaggle:
         raise ExplainerError("give image files or folders to predict, or --kaggle test.csv")
@@ -79,7 +79,7 @@ def format_rows(rows, fmt: str) -> str:
     import io
     import json
 
-    from explainer.predict import CSV_COLUMNS
+    from explainer.reading.predict import CSV_COLUMNS
 
     dicts = [r.as_dict() for r in rows]
     if fmt == "json":
@@ -125,9 +125,8 @@ def save_steps(rows, folder: Path) -> int:
     import numpy as np
     from PIL import Image
 
-    from explainer.evaluate import save_figure
-    from explainer.io import atomic_write
-    from explainer.predict import steps_figure
+    from explainer.io import atomic_write, save_figure
+    from explainer.reading.predict import steps_figure
 
     n = 0
     used: set[str] = set()

@@ -59,19 +59,19 @@ def load_trace(args: argparse.Namespace, ckpt):
     """The Trace the options ask for (default: the first bundled test digit)."""
     import numpy as np
 
-    from explainer.capture import capture_checkpoint
     from explainer.data import find_data_dir, load_sample, load_split
     from explainer.errors import ExplainerError
-    from explainer.trace import Trace
+    from explainer.tracing.capture import capture_checkpoint
+    from explainer.tracing.trace import Trace
 
     if args.trace:
         return Trace.load(args.trace)
     if args.image:
-        from explainer.preprocess import preprocess
+        from explainer.reading.preprocess import preprocess
 
         pre = preprocess(args.image)
         return capture_checkpoint(ckpt, pre.image, source=pre.source or str(args.image))
-    from explainer.flowgraph import item_word
+    from explainer.analysis.flowgraph import item_word
 
     word = item_word(ckpt.dataset, ckpt.class_names)
     sample = load_sample(ckpt.dataset)
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.kind == "training":
             options = {"evolution": _evolution(args, ckpt, trace, progress)}
         elif args.kind == "mistakes":
-            from explainer.evaluate import evaluate, mistake_report
+            from explainer.analysis.evaluate import evaluate, mistake_report
 
             progress.phase(f"running {ckpt.name} over the test set")  # about 40 s in full
             options = {"report": mistake_report(evaluate(ckpt, data_dir=args.data_dir))}
@@ -184,11 +184,11 @@ class Progress:
 
 def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
     """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored."""
+    from explainer.analysis.flowgraph import item_word
+    from explainer.analysis.insights import training_evolution
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
-    from explainer.flowgraph import item_word
-    from explainer.inference import predict_logits
-    from explainer.insights import training_evolution
+    from explainer.nets.inference import predict_logits
 
     snaps = snapshot_files(args.snapshots, ckpt)
     test, _ = load_test_or_sample(ckpt.dataset, args.data_dir)
@@ -210,9 +210,9 @@ def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
 def _checkpoint_and_trace(args: argparse.Namespace):
     """The checkpoint and the Trace the options ask for. With ``--trace`` the checkpoint is the
     trace's own model; a different ``--checkpoint`` is refused, never silently ignored."""
-    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
     from explainer.errors import ExplainerError
-    from explainer.trace import Trace
+    from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
+    from explainer.tracing.trace import Trace
 
     if not args.trace:
         ckpt = load_checkpoint(
@@ -244,7 +244,7 @@ def _checkpoint_and_trace(args: argparse.Namespace):
 
 def _check_conv_layer(trace, layer: str | None) -> None:
     """``--layer`` must be one of the conv layers the convolution animation can show."""
-    from explainer.arith import conv_layers
+    from explainer.analysis.arith import conv_layers
     from explainer.errors import ExplainerError
 
     names = [r.name for r in conv_layers(trace)]
@@ -270,7 +270,7 @@ def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dic
         progress.phase(f"writing {reel.n_frames} frames ({reel.duration:.0f} s) to {args.out}")
         return save(reel, args.out)
     try:
-        from explainer.manim_render import render_manim
+        from explainer.scenes.render import render_manim
     except ImportError:
         raise ExplainerError("the manim engine is not installed in this copy") from None
     if trace is None:

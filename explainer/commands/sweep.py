@@ -8,9 +8,9 @@ HELP = "hyperparameter sweep (grid or TPE on Optuna): lr, batch size, optimizer,
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.architectures import available
     from explainer.commands import add_data_dir
-    from explainer.sweep import SweepConfig
+    from explainer.nets.architectures import available
+    from explainer.nets.sweep import SweepConfig
 
     d = SweepConfig()
     p.add_argument(
@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explainer.sweep import SweepConfig, parse_list, run_sweep, write_results
+    from explainer.nets.sweep import SweepConfig, parse_list, run_sweep, write_results
 
     c = SweepConfig(
         arch=args.arch,

@@ -10,9 +10,9 @@ HELP = "train an architecture or your own class; writes a checkpoint and a JSON 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainer.architectures import available
     from explainer.commands import add_data_dir
-    from explainer.train import OPTIMIZERS, SCHEDULERS, TrainConfig
+    from explainer.nets.architectures import available
+    from explainer.nets.train import OPTIMIZERS, SCHEDULERS, TrainConfig
 
     d = TrainConfig()
     p.add_argument(
@@ -132,8 +132,8 @@ def make_config(args: argparse.Namespace):
     from dataclasses import fields
 
     from explainer.errors import ExplainerError
-    from explainer.train import TrainConfig, default_out
-    from explainer.user_code import parse_spec
+    from explainer.nets.train import TrainConfig, default_out
+    from explainer.nets.user_code import parse_spec
 
     if bool(args.arch) == bool(args.code):
         raise ExplainerError(
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from explainer.errors import ExplainerError
-    from explainer.train import fit, last_path
+    from explainer.nets.train import fit, last_path
 
     config = make_config(args)
     hist = fit(config)

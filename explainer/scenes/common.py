@@ -24,11 +24,11 @@ from manim import (
 from manim.camera.moving_camera import MovingCamera
 from PIL import Image
 
+from explainer.analysis.flowgraph import record_label
 from explainer.errors import ExplainerError
-from explainer.flowgraph import record_label
 from explainer.scenes.inputs import default_trace
 from explainer.scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing.trace import LayerRecord, Trace
 
 # Manim hashes every play() call to reuse partial movies between runs; for scenes of large
 # images that hashing costs more than rendering, so it is off (manim.cfg is only read from
@@ -111,7 +111,7 @@ class FastImageCamera(MovingCamera):
 
 
 class TraceScene(MovingCameraScene):
-    """A scene drawn from one :class:`~explainer.trace.Trace` (``trace=``, else
+    """A scene drawn from one :class:`~explainer.tracing.trace.Trace` (``trace=``, else
     :func:`explainer.scenes.inputs.default_trace`), on the dark theme, with a header and
     captions that follow the camera."""
 
@@ -246,7 +246,7 @@ def _is_chrome(mob: Mobject, scene: TraceScene) -> bool:
 
 def short_description(record: LayerRecord) -> str:
     """``"conv 3×3"``, ``"BN"``, ``"tanh"``, ``"max pool 2×2"``, ``"add"``, ``"dense 1152→256"``
-    (see :func:`explainer.flowgraph.record_label`)."""
+    (see :func:`explainer.analysis.flowgraph.record_label`)."""
     return record_label(record)
 
 

@@ -25,8 +25,8 @@ from manim import (
     LaggedStart,
 )
 
-from explainer.arith import confidence_text
-from explainer.flowgraph import parameter_count, tensor_count
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import parameter_count, tensor_count
 from explainer.scenes.common import TraceScene, source_text
 from explainer.scenes.data_flow import Block, Volume, flow_arrows, flow_blocks, pulses
 from explainer.scenes.inputs import comparison_traces
@@ -40,7 +40,7 @@ from explainer.scenes.mobjects import (
     label,
 )
 from explainer.style import CORRECT_COLOR, HIGHLIGHT_COLOR, WRONG_COLOR, scale_for
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 ROW_WIDTH = 6.2  # scene units for one network's volumes, at most
 ROW_HEIGHT = 1.4

@@ -1,6 +1,7 @@
 """ConvolutionScene: one real kernel of the first convolution sliding over its real input.
 
-Every number comes from :mod:`explainer.arith`, checked against the network when the scene is
+Every number comes from :mod:`explainer.analysis.arith`, checked against the network when the scene
+is
 built: the input is the record the convolution consumed, the patch under the kernel is
 highlighted, one input channel's products are written out, then their sum, what the other
 input channels add and the bias give one output value (at decimals where the written figures
@@ -36,8 +37,8 @@ from manim import (
     linear,
 )
 
-from explainer import arith
-from explainer.arith import ArithMismatch
+from explainer.analysis import arith
+from explainer.analysis.arith import ArithMismatch
 from explainer.errors import ExplainerError
 from explainer.scenes.common import TraceScene, noun
 from explainer.scenes.mobjects import (
@@ -50,7 +51,7 @@ from explainer.scenes.mobjects import (
     make_morph_animation,
 )
 from explainer.style import HIGHLIGHT_COLOR, colorize, layer_scale, scale_for
-from explainer.trace import INPUT, LayerRecord, Trace
+from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 
 @contextmanager
@@ -80,7 +81,7 @@ class SceneStep:
 
 @dataclass
 class SceneNumbers:
-    """Everything the scene writes or draws, from :mod:`explainer.arith`, checked."""
+    """Everything the scene writes or draws, from :mod:`explainer.analysis.arith`, checked."""
 
     conv: LayerRecord
     channel: int

@@ -36,13 +36,13 @@ from manim import (
     linear,
 )
 
-from explainer.arith import confidence_text
-from explainer.flowgraph import flow_blocks as graph_blocks
-from explainer.flowgraph import inputs_text, tensor_count
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import flow_blocks as graph_blocks
+from explainer.analysis.flowgraph import inputs_text, tensor_count
 from explainer.scenes.common import TraceScene, short_description
 from explainer.scenes.mobjects import SMALL_FONT_SIZE, THEME, FeatureMap, label
 from explainer.style import HIGHLIGHT_COLOR, scale_for
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing.trace import LayerRecord, Trace
 
 STARTS_VOLUME = ("conv", "pool", "flatten", "linear")
 
@@ -81,7 +81,8 @@ class Block:
 
 def flow_blocks(trace: Trace) -> list[Block]:
     """The volumes of :class:`DataFlowScene`: the input, then the blocks of
-    :func:`explainer.flowgraph.flow_blocks` (a conv, pool, flatten, dense layer, addition or
+    :func:`explainer.analysis.flowgraph.flow_blocks` (a conv, pool, flatten, dense layer, addition
+    or
     concatenation with the shape-keeping layers that only follow it), each with the blocks
     it reads."""
     blocks = [Block(image=trace.image)]

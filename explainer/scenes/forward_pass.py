@@ -30,8 +30,8 @@ from manim import (
     VGroup,
 )
 
-from explainer.arith import confidence_text
-from explainer.flowgraph import flow_blocks, inputs_text, output_meaning
+from explainer.analysis.arith import confidence_text
+from explainer.analysis.flowgraph import flow_blocks, inputs_text, output_meaning
 from explainer.scenes.common import TraceScene, layer_title, noun
 from explainer.scenes.mobjects import (
     SMALL_FONT_SIZE,
@@ -45,7 +45,7 @@ from explainer.scenes.mobjects import (
     make_morph_animation,
 )
 from explainer.style import scale_for
-from explainer.trace import INPUT, LayerRecord, Trace
+from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Stage:
 def forward_stages(trace: Trace) -> list[Stage]:
     """Group a Trace's layers into the pictures of :class:`ForwardPassScene`.
 
-    The blocks of :func:`explainer.flowgraph.flow_blocks` (a conv → BN → activation on one
+    The blocks of :func:`explainer.analysis.flowgraph.flow_blocks` (a conv → BN → activation on one
     path is one picture; a pooling, an addition, a concatenation each its own): image-shaped
     ones are ``maps``, the flatten ``flatten``, vectors ``dense``, and the block that returns
     the model's output ``logits``; then ``probs``. Normalisation and dropout (off at test

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from explainer.errors import ExplainerError
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 TRACE_ENV = "EXPLAINER_TRACE"
 TRACE_B_ENV = "EXPLAINER_TRACE_B"
@@ -25,7 +25,7 @@ DEFAULT_DIGIT_INDEX = 7  # a clear "7" in the bundled sample (interleaved 0..9, 
 def shipped_model(preferred: tuple[str, ...] = PREFERRED_MODELS, dataset: str = "mnist"):
     """The first readable shipped checkpoint of ``preferred`` (else any shipped model of
     ``dataset``)."""
-    from explainer.checkpoints import (
+    from explainer.nets.checkpoints import (
         CheckpointError,
         load_checkpoint,
         models_dir,
@@ -57,7 +57,7 @@ def bundled_digit(index: int = DEFAULT_DIGIT_INDEX) -> tuple:
 
 def capture_shipped(ckpt, image, label: int | None, source: str) -> Trace:
     """Capture ``image`` (``(28, 28)`` in [0, 1]) through a loaded checkpoint."""
-    from explainer.capture import capture_checkpoint
+    from explainer.tracing.capture import capture_checkpoint
 
     return capture_checkpoint(ckpt, image, label=label, source=source)
 
@@ -65,9 +65,9 @@ def capture_shipped(ckpt, image, label: int | None, source: str) -> Trace:
 def architecture_trace(arch: str) -> Trace:
     """The bundled digit through architecture ``arch``: its shipped ``mnist_<arch>`` model
     when there is one, else fresh (untrained) weights, which still have the right shapes."""
-    from explainer.architectures import build, describe
-    from explainer.capture import capture
-    from explainer.checkpoints import CheckpointError, load_checkpoint, models_dir
+    from explainer.nets.architectures import build, describe
+    from explainer.nets.checkpoints import CheckpointError, load_checkpoint, models_dir
+    from explainer.tracing.capture import capture
 
     describe(arch)  # one-line error for an unknown name
     image, label, source = bundled_digit()

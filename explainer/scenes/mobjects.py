@@ -34,7 +34,7 @@ from manim import (
     VGroup,
 )
 
-from explainer.arith import MINUS, confidence_text, fmt
+from explainer.analysis.arith import MINUS, confidence_text, fmt
 from explainer.style import HIGHLIGHT_COLOR, THEMES, Scale, colorize, hex_to_rgb, scale_for
 
 THEME = THEMES["dark"]
@@ -384,7 +384,8 @@ class ProbabilityBars(Group):
     """Softmax probabilities ``(K,)`` as horizontal bars with class names and percentages.
 
     Bars are ``max_width`` long at probability 1; the tallest is drawn in the highlight colour
-    by :meth:`make_highlight_animation`. Percentages as :func:`explainer.arith.confidence_text`
+    by :meth:`make_highlight_animation`. Percentages as
+    :func:`explainer.analysis.arith.confidence_text`
     writes them ("> 99.9%", "< 0.1%"); ``font_size`` defaults to what fits a row.
     """
 

@@ -1,12 +1,13 @@
-"""Capture one forward pass into a :class:`~explainer.trace.Trace`: a complete dataflow graph.
+"""Capture one forward pass into a :class:`~explainer.tracing.trace.Trace`: a complete
+dataflow graph.
 
 Works for every registered architecture and for any ``nn.Module``. Its atomic modules (convs,
-norms, activations, pooling, dense layers... see :mod:`explainer.layers`) become records
+norms, activations, pooling, dense layers... see :mod:`explainer.tracing.layers`) become records
 named by their module path (``block1.conv1``); the torch functions its own ``forward`` calls
 between them (``F.relu``, ``F.max_pool2d``, ``x.view``, ``torch.flatten``, the ``+`` of a
 residual block, ``torch.cat``) become records too (``relu``, ``layer1.add``...). Every
 record names the records it consumed (``inputs``; ``"input"`` is the model's input), so any
-record can be recomputed from its inputs (:func:`explainer.recompute.recompute`).
+record can be recomputed from its inputs (:func:`explainer.tracing.recompute.recompute`).
 
 The pass runs once, in eval mode under ``torch.no_grad``; hooks are registered inside ``try``
 and removed in ``finally``, and every module's training flag is restored afterwards.
@@ -30,9 +31,9 @@ import torch
 from torch import nn
 
 from explainer.errors import ExplainerError
-from explainer.layers import Plan, layer_kind, layer_params, plan_of, tensors_of
-from explainer.recorder import INPUT, Event, Recorder, chain_applies, watching
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing.layers import Plan, layer_kind, layer_params, plan_of, tensors_of
+from explainer.tracing.recorder import INPUT, Event, Recorder, chain_applies, watching
+from explainer.tracing.trace import LayerRecord, Trace
 
 __all__ = [
     "BadImageError", "LayerNameError", "as_batch", "capture", "capture_batch",
@@ -175,7 +176,7 @@ def _record_pass(
     wanted: set[str] | None,
     take: Callable[[str, torch.Tensor], Any] | None,
 ) -> tuple[Any, list[Event]]:
-    """One eval-mode, no-grad pass, recorded (see :mod:`explainer.recorder`).
+    """One eval-mode, no-grad pass, recorded (see :mod:`explainer.tracing.recorder`).
 
     Outputs are kept as views; when a later in-place operation (``ReLU(inplace=True)``,
     ``x += y``) changed one, which its version counter reveals, the pass is repeated with a
@@ -323,7 +324,7 @@ def checkpoint_hash(ckpt: Any) -> str:
 
 
 def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: Any) -> Trace:
-    """:func:`capture` with the metadata of a loaded :class:`~explainer.checkpoints.Checkpoint`
+    """:func:`capture` with the metadata of a loaded :class:`~explainer.nets.checkpoints.Checkpoint`
     (class names, architecture, checkpoint name and file hash, dataset). ``kwargs`` go to
     :func:`capture` (``label``, ``source``, ``layers``, ``with_weights``, ``meta``...)."""
     meta = {"epoch": int(getattr(ckpt, "epoch", 0))}

@@ -1,7 +1,7 @@
 """The Trace as pictures draw it: blocks of records on one path, and the edges between them.
 
 Every picture (the forward and data-flow GIFs, the Manim scenes) groups the records of a
-:class:`~explainer.trace.Trace` the same way: a block starts at each record that does
+:class:`~explainer.tracing.trace.Trace` the same way: a block starts at each record that does
 something of its own (a convolution, a dense layer, a pooling, a flatten, an addition, a
 concatenation, a softmax...) and takes along the records that only follow it on a single path
 (batch norm, the activation, dropout, a multiplication by a constant), as long as nothing else
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.trace import INPUT, LayerRecord, Trace
+from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 FOLLOWERS = ("bn", "relu", "dropout")
 INPUT_BLOCK = -1
@@ -282,7 +282,7 @@ def verdict(probs: np.ndarray, class_names: Sequence[str], label: int | None = N
     """What the model answered for one picture: its prediction with :func:`confidence_text`,
     or, when several classes share the highest probability, that they tie (argmax would just
     pick the first of them)."""
-    from explainer.arith import confidence_text
+    from explainer.analysis.arith import confidence_text
 
     p = np.asarray(probs, dtype=np.float64).ravel()
     names = [str(n) for n in class_names] if class_names else [str(i) for i in range(p.size)]

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from explainer.display import TraceDisplay  # how a Trace shows itself in a notebook
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 from explainer.safe_npz import open_bounded_npz
-from explainer.trace_checks import validate_trace
+from explainer.tracing.checks import validate_trace
+from explainer.tracing.notebook import TraceDisplay  # how a Trace shows itself in a notebook
 
 FORMAT = "mnist-explainer/trace"
 VERSION = 2

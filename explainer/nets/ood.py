@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.calibration import KEY, CalibrationError
+from explainer.nets.calibration import KEY, CalibrationError
 
 QUANTILE = 0.995
 INK_QUANTILES = (0.0005, 0.9995)

@@ -26,14 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explainer import user_code
-from explainer.architectures import build, count_parameters, describe
-from explainer.augment import random_affine
-from explainer.checkpoints import make_payload, read_payload, save_checkpoint, shape_mismatch
 from explainer.data import DatasetInfo, Split, dataset_info, load_split, load_train_val
 from explainer.errors import ExplainerError
-from explainer.inference import accuracy, pick_device, predict_logits
 from explainer.io import write_text_atomic
+from explainer.nets import user_code
+from explainer.nets.architectures import build, count_parameters, describe
+from explainer.nets.augment import random_affine
+from explainer.nets.checkpoints import make_payload, read_payload, save_checkpoint, shape_mismatch
+from explainer.nets.inference import accuracy, pick_device, predict_logits
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
@@ -129,7 +129,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 def default_out(config: TrainConfig) -> Path:
-    from explainer.checkpoints import models_dir
+    from explainer.nets.checkpoints import models_dir
 
     return models_dir() / f"{config.dataset}_{config.arch}.pt"
 
@@ -563,7 +563,7 @@ def test_metrics(model: nn.Module, test: Split, batch_size: int = 1000) -> dict[
 
 def write_model_card(out: Path, c: TrainConfig, hist: History, model: nn.Module) -> Path:
     """``<out>.json`` beside the checkpoint: recipe, seed, time, test accuracy, how to reproduce."""
-    from explainer.checkpoints import file_hash
+    from explainer.nets.checkpoints import file_hash
 
     if c.code:
         title, summary = user_code.describe_class(type(model))

@@ -6,7 +6,7 @@ forward pass is exactly "call the submodules in order". Every network takes imag
 ``(N, 1, 28, 28)`` floats in [0, 1] and starts with a ``normalize`` step (buffers only, no
 parameters) that shifts and scales them the way the training data was normalised.
 
->>> from explainer.architectures import build, available
+>>> from explainer.nets.architectures import build, available
 >>> available()
 ['linear', 'mlp', 'tinyvgg', 'basic_cnn', 'bn_cnn', 'cnn3_fc3', 'fast_cnn']
 >>> sum(p.numel() for p in build("tinyvgg").parameters())

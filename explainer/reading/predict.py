@@ -20,16 +20,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explainer.calibration import softmax_t, temperature_of
-from explainer.checkpoints import (
+from explainer.errors import ExplainerError
+from explainer.nets.calibration import softmax_t, temperature_of
+from explainer.nets.checkpoints import (
     Checkpoint,
     checkpoint_of,
     load_checkpoint,
     resolve_checkpoint,
 )
-from explainer.errors import ExplainerError
-from explainer.ood import OodRule, energy
-from explainer.preprocess import BOX, ImageLike, Preprocessed, ink_bbox, preprocess, stroke_width
+from explainer.nets.ood import OodRule, energy
+from explainer.reading.preprocess import (
+    BOX,
+    ImageLike,
+    Preprocessed,
+    ink_bbox,
+    preprocess,
+    stroke_width,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 CSV_COLUMNS = (
@@ -40,9 +47,10 @@ CSV_COLUMNS = (
 @dataclass
 class Prediction:
     """One picture's outcome. ``probs``: ``(classes,)`` float32 softmax of the logits divided by
-    the checkpoint's fitted temperature (:mod:`explainer.calibration`); ``label`` the arg-max
+    the checkpoint's fitted temperature (:mod:`explainer.nets.calibration`); ``label`` the arg-max
     index, ``class_name`` its name; ``top2`` the runner-up; ``preprocessed`` what the model saw.
-    ``not_a_digit``: the picture does not look like a digit (:mod:`explainer.ood`), ``why`` says
+    ``not_a_digit``: the picture does not look like a digit (:mod:`explainer.nets.ood`), ``why``
+    says
     why; the forced answer is still given. ``energy``: the out-of-distribution score."""
 
     label: int
@@ -82,9 +90,9 @@ class PredictionRow:
 
 class Predictor:
     """A checkpoint ready to classify pictures: a path, a shipped name, a loaded
-    :class:`~explainer.checkpoints.Checkpoint`, or a model in memory (any ``nn.Module`` that
+    :class:`~explainer.nets.checkpoints.Checkpoint`, or a model in memory (any ``nn.Module`` that
     maps ``(N, 1, 28, 28)`` images in [0, 1] to logits). ``code`` is passed to
-    :func:`~explainer.checkpoints.load_checkpoint` for a checkpoint of your own class."""
+    :func:`~explainer.nets.checkpoints.load_checkpoint` for a checkpoint of your own class."""
 
     def __init__(
         self,
@@ -281,7 +289,7 @@ def steps_figure(pred: Prediction, title: str = ""):
     import matplotlib.pyplot as plt
 
     from explainer import style
-    from explainer.preprocess import STEP_TITLES
+    from explainer.reading.preprocess import STEP_TITLES
 
     pre = pred.preprocessed
     steps = pre.steps if pre is not None else []

@@ -1,7 +1,8 @@
 """Compute in the background what the app's slow pages need, so they open at once.
 
 One worker thread per process (started by the first :func:`submit`) runs :class:`Task`\\ s in
-order; each computes a result through :mod:`explainer.cache`, so it lands on disk, keyed by the
+order; each computes a result through :mod:`explainer.analysis.cache`, so it lands on disk, keyed
+by the
 checkpoint's hash, and the next launch only reads it. :func:`app_tasks` lists what the app's
 pages ask for about one checkpoint (its test-set evaluation for Mistakes, the top digits of
 every conv layer and the embedding maps for Inside the filters, the evaluation of each epoch
@@ -14,7 +15,7 @@ waited with it (``Warmup(nice=10)`` still lowers it, on Linux). A task that fail
 logged and skipped: the page that needs the result computes it itself and shows its own
 message.
 
-``python -m explainer.warmup [--model NAME ...]`` fills the cache ahead of time (e.g. before a
+``python -m explainer.app.warmup [--model NAME ...]`` fills the cache ahead of time (e.g. before a
 class), with a progress line.
 """
 
@@ -35,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainer import cache
+from explainer.analysis import cache
 
 if TYPE_CHECKING:
-    from explainer.checkpoints import Checkpoint
+    from explainer.nets.checkpoints import Checkpoint
 
 TOP_K = 6  # the Inside-the-filters page's digits per filter
 EMBED_MAX = 2000  # its embedding map's points
@@ -192,8 +193,8 @@ def eval_arrays(dataset: str) -> tuple[np.ndarray, np.ndarray]:
 
 def conv_layers(ckpt: Checkpoint) -> list[str]:
     """Names of the conv layers the Inside-the-filters page offers, in order."""
-    from explainer.arith import conv_layers as convs_of
-    from explainer.capture import capture_checkpoint
+    from explainer.analysis.arith import conv_layers as convs_of
+    from explainer.tracing.capture import capture_checkpoint
 
     return [r.name for r in convs_of(capture_checkpoint(ckpt, np.zeros((28, 28), np.float32)))]
 
@@ -238,7 +239,7 @@ def app_tasks(
 
     def snap(path: Path) -> Task:
         def run() -> None:
-            from explainer.checkpoints import load_checkpoint
+            from explainer.nets.checkpoints import load_checkpoint
 
             cache.evaluation(load_checkpoint(path))
 
@@ -258,12 +259,12 @@ def app_tasks(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m explainer.warmup``: fill the results cache for shipped models."""
-    from explainer.checkpoints import load_checkpoint, resolve_checkpoint
+    """``python -m explainer.app.warmup``: fill the results cache for shipped models."""
+    from explainer.analysis.insights import snapshot_paths
     from explainer.errors import ExplainerError
-    from explainer.insights import snapshot_paths
+    from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
-    ap = argparse.ArgumentParser(prog="python -m explainer.warmup", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m explainer.app.warmup", description=__doc__)
     ap.add_argument("--model", action="append", default=[], help="checkpoint name or path")
     args = ap.parse_args(argv)
     try:

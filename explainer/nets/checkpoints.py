@@ -10,7 +10,7 @@ The file is a dict of plain types (str, int, float, list, dict, tensors) so
 ``scheduler_state``, ``best_state_dict`` and ``best_epoch``. A model of the user's own class
 also has ``model_class`` (``pkg.mod:Class`` or ``file.py:Class``); ``arch_kwargs`` then holds
 its constructor arguments. Every field's type is checked on load
-(:mod:`explainer.checkpoint_fields`), and the model is built on the meta device and compared
+(:mod:`explainer.nets.checkpoint_fields`), and the model is built on the meta device and compared
 with the weights before anything big is allocated.
 """
 
@@ -30,17 +30,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from explainer import user_code
-from explainer.architectures import Network, Normalize, available, build
-from explainer.checkpoint_fields import (
+from explainer.errors import ExplainerError
+from explainer.io import atomic_write
+from explainer.nets import user_code
+from explainer.nets.architectures import Network, Normalize, available, build
+from explainer.nets.checkpoint_fields import (
     FORMAT,
     VERSION,
     CheckpointError,
     check_state_dict,
     validate_payload,
 )
-from explainer.errors import ExplainerError
-from explainer.io import atomic_write
 
 __all__ = [
     "FORMAT",
@@ -129,7 +129,7 @@ def make_payload(
     """The plain-typed dict that :func:`save_checkpoint` writes, for any ``nn.Module``.
 
     A registry network records its name; any other module records its class
-    (:func:`explainer.user_code.class_spec`) and constructor arguments: ``model_kwargs``
+    (:func:`explainer.nets.user_code.class_spec`) and constructor arguments: ``model_kwargs``
     (``arch_kwargs`` is the same thing), else the model's own ``model_kwargs`` attribute.
     ``save_checkpoint(path, model, ...)`` also checks that they rebuild the model.
     """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 # kind -> (module in explainer.scenes, scene class)
 SCENES = {
@@ -164,9 +164,9 @@ def mp4_to_gif(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m explainer.manim_render [KIND ...] --out animations``: the gallery videos."""
+    """``python -m explainer.scenes.render [KIND ...] --out animations``: the gallery videos."""
     parser = argparse.ArgumentParser(
-        prog="python -m explainer.manim_render",
+        prog="python -m explainer.scenes.render",
         description="Render the Manim scenes of the default Trace (EXPLAINER_TRACE, else a "
         "bundled digit through the shipped model) to MP4, plus a small GIF of each.",
     )

@@ -19,8 +19,10 @@ another test set or an edited library never reads an old result.
   computing waits for it instead of doing the work twice.
 
 The typed wrappers :func:`evaluation`, :func:`top_activating` and :func:`embedding` are drop-in
-replacements for :func:`explainer.evaluate.evaluate`, :func:`explainer.insights.top_activating`
-and :func:`explainer.insights.embedding`; :func:`cached` caches any function returning arrays.
+replacements for :func:`explainer.analysis.evaluate.evaluate`,
+:func:`explainer.analysis.insights.top_activating`
+and :func:`~explainer.analysis.insights.embedding`; :func:`cached` caches any function returning
+arrays.
 A checkpoint without a file (trained in the app) is computed and not stored.
 """
 
@@ -46,9 +48,9 @@ from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 
 if TYPE_CHECKING:
-    from explainer.checkpoints import Checkpoint
-    from explainer.evaluate import Evaluation
-    from explainer.insights import Embedding, TopActivations
+    from explainer.analysis.evaluate import Evaluation
+    from explainer.analysis.insights import Embedding, TopActivations
+    from explainer.nets.checkpoints import Checkpoint
 
 ENV_VAR = "EXPLAINER_CACHE_DIR"
 FORMAT = 1  # bump when the file layout changes: every old file then misses
@@ -320,11 +322,12 @@ def _confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
 
 
 def evaluation(ckpt: Checkpoint, *, cache: ResultCache | None = None) -> Evaluation:
-    """:func:`explainer.evaluate.evaluate` of ``ckpt`` on its default test set (official when
+    """:func:`~explainer.analysis.evaluate.evaluate` of ``ckpt`` on its default test set
+    (official when
     on disk, else the bundled sample), its probabilities, loss and report read from the cache
     when this checkpoint file was evaluated on these digits before."""
+    from explainer.analysis.evaluate import Evaluation, evaluate
     from explainer.data import load_test_or_sample
-    from explainer.evaluate import Evaluation, evaluate
 
     split, official = load_test_or_sample(ckpt.dataset)
     y = split.labels.numpy() if isinstance(split.labels, torch.Tensor) else split.labels
@@ -369,10 +372,11 @@ def top_activating(
     labels: np.ndarray | None = None,
     cache: ResultCache | None = None,
 ) -> TopActivations:
-    """:func:`explainer.insights.top_activating` of ``ckpt.model`` (all channels, at most 64),
+    """:func:`~explainer.analysis.insights.top_activating` of ``ckpt.model`` (all channels,
+    at most 64),
     through the cache."""
-    from explainer.insights import TopActivations
-    from explainer.insights import top_activating as compute_top
+    from explainer.analysis.insights import TopActivations
+    from explainer.analysis.insights import top_activating as compute_top
 
     made: list[TopActivations] = []
 
@@ -417,10 +421,11 @@ def embedding(
     *,
     cache: ResultCache | None = None,
 ) -> Embedding:
-    """:func:`explainer.insights.embedding` of ``ckpt.model`` (default layer and seed), through
+    """:func:`explainer.analysis.insights.embedding` of ``ckpt.model`` (default layer and
+    seed), through
     the cache."""
-    from explainer.insights import Embedding
-    from explainer.insights import embedding as compute_embedding
+    from explainer.analysis.insights import Embedding
+    from explainer.analysis.insights import embedding as compute_embedding
 
     made: list[Embedding] = []
 

@@ -7,10 +7,11 @@ probabilities match how often the model is right there. It never changes which c
 
 ``T`` is stored in the checkpoint under ``calibration`` (``temperature``, ``ece_before``,
 ``ece_after``, ``bins``, ``images``, ``split``) beside the out-of-distribution statistics of
-:mod:`explainer.ood`; :func:`temperature_of` reads it back (1.0 when absent).
+:mod:`explainer.nets.ood`; :func:`temperature_of` reads it back (1.0 when absent).
 
 "Sure" in the app and in ``explainer predict`` is this calibrated probability: a share of the
-ten forced choices, not a promise that the picture is a digit at all (see :mod:`explainer.ood`).
+ten forced choices, not a promise that the picture is a digit at all (see
+:mod:`explainer.nets.ood`).
 """
 
 from __future__ import annotations
@@ -169,8 +170,7 @@ def write_calibration(ev, folder) -> list:
     import json
     from pathlib import Path
 
-    from explainer.evaluate import save_figure
-    from explainer.io import write_text_atomic
+    from explainer.io import save_figure, write_text_atomic
 
     c = evaluation_calibration(ev.probs, ev.labels, ev.checkpoint.raw or {})
     title = f"{ev.checkpoint.name}: temperature T = {c['temperature']:.3f}"

@@ -3,7 +3,7 @@
 This is the Trace's promise made checkable: a record's ``output`` must equal its operation
 applied to the outputs of the records it names in ``inputs``. Module records are recomputed
 with ``torch.nn.functional`` from their kind and settings; function-call records by calling
-the same (whitelisted, see :mod:`explainer.calls`) function again on the same arguments.
+the same (whitelisted, see :mod:`explainer.tracing.calls`) function again on the same arguments.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explainer import calls
 from explainer.errors import ExplainerError
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing import calls
+from explainer.tracing.trace import LayerRecord, Trace
 
 
 class NotRecomputable(ExplainerError):

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainer.capture import (
+from explainer.errors import ExplainerError
+from explainer.tracing.capture import (
     ChannelStats,
     _eval_modules,
     _plan,
@@ -40,8 +41,7 @@ from explainer.capture import (
     capture_batch,
     capture_checkpoint,
 )
-from explainer.errors import ExplainerError
-from explainer.trace import Trace
+from explainer.tracing.trace import Trace
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -652,7 +652,7 @@ def evolution(
 
     Each Trace's ``meta`` holds ``epoch`` and, when the checkpoint recorded them,
     ``val_accuracy`` / ``train_loss`` of that epoch."""
-    from explainer.checkpoints import load_checkpoint
+    from explainer.nets.checkpoints import load_checkpoint
 
     if not snapshot_paths:
         raise ExplainerError("no snapshots given; train with --snapshot-epochs 0,1,2,5")
@@ -688,7 +688,7 @@ def plot_evolution(
         raise ExplainerError("no traces to plot")
     first = traces[0]
     if layer is None:
-        from explainer.arith import first_conv
+        from explainer.analysis.arith import first_conv
 
         conv = first_conv(first)
         layer = conv.name if conv is not None else None
@@ -753,11 +753,11 @@ def plot_evolution(
 
 
 def snapshot_paths(checkpoint: Any, *, final: bool = True, strict: bool = True) -> list[Path]:
-    """The epoch snapshots of a checkpoint (a :class:`~explainer.checkpoints.Checkpoint`, a
+    """The epoch snapshots of a checkpoint (a :class:`~explainer.nets.checkpoints.Checkpoint`, a
     path or a shipped name): ``models/snapshots/<name>_epochNN.pt`` in epoch order, then
     (``final``) the checkpoint's own file. ``strict``: a one-line error when there are none
     (else an empty list). The one place that knows where snapshots live."""
-    from explainer.checkpoints import models_dir, resolve_checkpoint
+    from explainer.nets.checkpoints import models_dir, resolve_checkpoint
 
     if hasattr(checkpoint, "model"):
         path = checkpoint.path
@@ -810,7 +810,7 @@ class TrainingEvolution:
 def first_layer_view(trace: Trace) -> tuple[np.ndarray, str, np.ndarray, str]:
     """``(weights, what they are, values after the first layer's path, what they are)``
     for the first conv layer of ``trace`` or, without one, its first dense layer."""
-    from explainer.arith import first_conv, path_after
+    from explainer.analysis.arith import first_conv, path_after
 
     first = first_conv(trace)
     if first is not None:
@@ -853,10 +853,10 @@ def training_evolution(
     the digit's values after that layer, and its confusion matrix on ``images``/``labels``
     (default: the test set when on disk, else the 500 bundled test digits). ``predict(ckpt)``,
     when given, returns a checkpoint's predictions on those digits (e.g. from
-    :func:`explainer.cache.evaluation`) instead of running the model over them."""
-    from explainer.capture import capture_checkpoint
-    from explainer.checkpoints import load_checkpoint
-    from explainer.inference import predict_logits
+    :func:`explainer.analysis.cache.evaluation`) instead of running the model over them."""
+    from explainer.nets.checkpoints import load_checkpoint
+    from explainer.nets.inference import predict_logits
+    from explainer.tracing.capture import capture_checkpoint
 
     if len(snapshots) < 2:
         raise ExplainerError("the training animation needs at least two snapshots")

@@ -4,7 +4,7 @@ A trace file can be readable and still wrong: fewer class names than logits, a l
 an image of shape ``(3,)``, no logits, text where an output should be, NaN logits. Pictures
 would crash much later with an ``IndexError`` far from the cause, so :func:`validate_trace`
 checks every field right after loading. It reads the trace by attribute only, so it accepts
-any version of :class:`~explainer.trace.Trace` (records with or without ``inputs`` and
+any version of :class:`~explainer.tracing.trace.Trace` (records with or without ``inputs`` and
 ``arrays``).
 """
 

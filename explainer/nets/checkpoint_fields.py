@@ -89,7 +89,7 @@ def validate_payload(payload: Any, where: str) -> dict[str, Any]:
 
 
 def _check_arch_kwargs(kwargs: dict, where: str) -> None:
-    from explainer.user_code import check_plain
+    from explainer.nets.user_code import check_plain
 
     try:
         check_plain(kwargs, "arch_kwargs")

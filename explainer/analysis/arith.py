@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explainer.errors import ExplainerError
-from explainer.trace import LayerRecord, Trace
+from explainer.tracing.trace import LayerRecord, Trace
 
 MINUS = "\u2212"
 

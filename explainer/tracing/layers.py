@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from explainer.architectures import Normalize
+from explainer.nets.architectures import Normalize
 
 _ACTIVATIONS = (
     nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ReLU6, nn.Hardtanh,
@@ -35,7 +35,7 @@ ATOMIC_TYPES: tuple[type, ...] = tuple(t for types, _ in _KINDS for t in types)
 
 
 def layer_kind(module: nn.Module) -> str:
-    """One of :data:`explainer.trace.KINDS` for a module (``"other"`` when unknown)."""
+    """One of :data:`explainer.tracing.trace.KINDS` for a module (``"other"`` when unknown)."""
     for types, kind in _KINDS:
         if isinstance(module, types):
             return kind

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from explainer import style
-from explainer.calibration import summary_line as calibration_summary
-from explainer.calibration import write_calibration
-from explainer.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
 from explainer.data import Split, dataset_info, load_sample, load_test_or_sample
-from explainer.io import atomic_write, write_text_atomic
+from explainer.io import save_figure, write_text_atomic
+from explainer.nets.calibration import summary_line as calibration_summary
+from explainer.nets.calibration import write_calibration
+from explainer.nets.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
 
 MAX_MISTAKES_SHOWN = 48
 PREDICTIONS_SHOWN = 40
@@ -141,7 +141,7 @@ def evaluate(
     """Run the checkpoint over the test set (official if on disk, else the bundled sample)."""
     from sklearn.metrics import classification_report, confusion_matrix
 
-    from explainer.inference import predict_logits
+    from explainer.nets.inference import predict_logits
 
     ckpt = (
         checkpoint
@@ -232,16 +232,6 @@ def write_report(ev: Evaluation, out: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def save_figure(fig, path: Path, dpi: int = 100) -> Path:
-    """Save a matplotlib figure atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, facecolor="white")
-    plt.close(fig)
-    return path
-
-
 # --- figures --------------------------------------------------------------------------------
 
 
@@ -254,7 +244,7 @@ def share_text(part: int, whole: int) -> str:
     """``part / whole`` as a row-normalised cell shows it: ``""`` for none, ``"100%"`` only
     when every image of the row is there, never rounded up to it: 977/980 is ``"99.7%"``,
     9,999/10,000 ``"> 99.9%"``, 1/2,000 ``"< 0.1%"``."""
-    from explainer.arith import confidence_text
+    from explainer.analysis.arith import confidence_text
 
     if part <= 0 or whole <= 0:
         return ""

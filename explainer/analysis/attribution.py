@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explainer.capture import _eval_modules, _plan, as_batch
 from explainer.errors import ExplainerError
+from explainer.tracing.capture import _eval_modules, _plan, as_batch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -141,13 +141,14 @@ _CAM_LAYERS: weakref.WeakKeyDictionary[nn.Module, tuple[Any, str]] = weakref.Wea
 
 def gradcam_layer(model: nn.Module) -> str:
     """The default Grad-CAM layer: the last convolution block's output after its
-    nonlinearity. Found in the trace graph of one pass (:func:`explainer.flowgraph.flow_blocks`):
+    nonlinearity. Found in the trace graph of one pass
+    (:func:`explainer.analysis.flowgraph.flow_blocks`):
     the last block that starts with a convolution, and its last record that does something
     (its activation, else its batch norm, else the convolution itself; never dropout). The
     maps before the activation still hold the negative evidence the ReLU throws away, which
     can give the predicted class the weakest map."""
-    from explainer.capture import capture
-    from explainer.flowgraph import flow_blocks
+    from explainer.analysis.flowgraph import flow_blocks
+    from explainer.tracing.capture import capture
 
     last_conv_layer(model)  # a clear error for a model without convolution
     plan = _plan(model)
@@ -211,10 +212,11 @@ def _record_cam_maps(
     model: nn.Module, x: torch.Tensor, layer: str, targets: Sequence[int] | None
 ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """:func:`_grad_cam_maps` for a record that is not a module (``F.relu`` in a forward):
-    the pass is recorded (:mod:`explainer.recorder`) with gradients on, keeping that record's
+    the pass is recorded (:mod:`explainer.tracing.recorder`) with gradients on, keeping that
+    record's
     output tensor."""
-    from explainer.capture import layer_names
-    from explainer.recorder import Recorder, chain_applies, watching
+    from explainer.tracing.capture import layer_names
+    from explainer.tracing.recorder import Recorder, chain_applies, watching
 
     plan = _plan(model)
     if layer not in layer_names(model):

@@ -18,17 +18,17 @@ import numpy as np
 import torch
 
 from explainer import style
-from explainer.architectures import count_parameters, describe
-from explainer.checkpoints import (
+from explainer.data import Split, load_sample, load_test_or_sample
+from explainer.errors import ExplainerError
+from explainer.io import write_text_atomic
+from explainer.nets.architectures import count_parameters, describe
+from explainer.nets.checkpoints import (
     CheckpointError,
     load_checkpoint,
     resolve_checkpoint,
     shipped_checkpoints,
 )
-from explainer.data import Split, load_sample, load_test_or_sample
-from explainer.errors import ExplainerError
-from explainer.inference import predict_logits
-from explainer.io import write_text_atomic
+from explainer.nets.inference import predict_logits
 
 DEFAULT_OUT = Path("reports") / "compare"
 
@@ -250,7 +250,7 @@ def write_comparison(
     import matplotlib
 
     matplotlib.use("Agg")
-    from explainer.evaluate import save_figure
+    from explainer.io import save_figure
 
     folder = Path(out) if out else DEFAULT_OUT
     folder.mkdir(parents=True, exist_ok=True)

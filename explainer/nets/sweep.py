@@ -69,8 +69,8 @@ class SweepConfig:
         return math.prod(len(v) for v in self.grid().values())
 
     def validate(self) -> None:
-        from explainer.architectures import describe
-        from explainer.train import OPTIMIZERS
+        from explainer.nets.architectures import describe
+        from explainer.nets.train import OPTIMIZERS
 
         describe(self.arch)
         if self.sampler not in ("grid", "tpe"):
@@ -150,7 +150,7 @@ def run_sweep(
     ``data`` (train, validation) replaces the official split (tests, quick demos)."""
     import optuna
 
-    from explainer.train import TrainConfig, fit
+    from explainer.nets.train import TrainConfig, fit
 
     c.validate()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -358,7 +358,7 @@ def write_results(results: list[TrialResult], c: SweepConfig) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from explainer.evaluate import save_figure
+    from explainer.io import save_figure
 
     folder = c.out_dir()
     name = c.study_name()

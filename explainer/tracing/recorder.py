@@ -27,8 +27,8 @@ from torch.nn.modules.module import (
 )
 from torch.overrides import TorchFunctionMode
 
-from explainer import calls
-from explainer.layers import Plan
+from explainer.tracing import calls
+from explainer.tracing.layers import Plan
 
 INPUT = "input"
 

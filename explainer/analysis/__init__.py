@@ -1,0 +1,10 @@
+"""What views read besides a Trace: hand arithmetic, graphs, reports over many digits.
+
+- :mod:`~explainer.analysis.arith`: every number a view works out by hand, verified.
+- :mod:`~explainer.analysis.flowgraph`: the Trace as blocks and edges, as pictures draw it.
+- :mod:`~explainer.analysis.insights`, :mod:`~explainer.analysis.attribution`: what is inside
+  a trained network; which pixels made it decide.
+- :mod:`~explainer.analysis.evaluate`, :mod:`~explainer.analysis.compare`: reports on the
+  test set, one model or all side by side.
+- :mod:`~explainer.analysis.cache`: slow results kept on disk by checkpoint hash.
+"""

@@ -1,0 +1,6 @@
+"""Reading real pictures: photos and drawings to 28×28, predictions on files, test families.
+
+- :mod:`~explainer.reading.preprocess`: any picture of a digit to an MNIST-style image.
+- :mod:`~explainer.reading.predict`: :class:`~explainer.reading.predict.Predictor`.
+- :mod:`~explainer.reading.testsets`: synthetic digits and non-digits the way learners bring them.
+"""
