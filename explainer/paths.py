@@ -56,3 +56,15 @@ def app_script() -> Path:
         "from a wheel built from a current checkout, or run `streamlit run streamlit_app.py` "
         "in a source checkout"
     )
+
+
+PREFERRED_ARCHITECTURES = (
+    "bn_cnn",
+    "tinyvgg",
+    "fast_cnn",
+    "cnn3_fc3",
+    "basic_cnn",
+    "mlp",
+    "linear",
+)
+"""The order in which pickers and scenes offer the shipped models: clearest teaching CNN first."""

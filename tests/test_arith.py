@@ -41,7 +41,7 @@ def _torch_conv(trace: Trace, rec) -> np.ndarray:
 def test_every_conv_cell_matches_torch(name, sample, bn_trace):
     trace = bn_trace if name == "bn_cnn" else _zoo_trace(name, sample)
     rng = np.random.default_rng(0)
-    for rec in arith.conv_layers(trace):
+    for rec in arith.conv_records(trace):
         ref = _torch_conv(trace, rec)
         for _ in range(3):
             c, y, x = (int(rng.integers(n)) for n in rec.output.shape)

@@ -55,7 +55,7 @@ class Net:
             h.remove()
 
     def call(self, layer: str) -> tuple[nn.Conv2d, torch.Tensor, torch.Tensor]:
-        names = [r.name for r in arith.conv_layers(self.trace)]
+        names = [r.name for r in arith.conv_records(self.trace)]
         return self.convs[names.index(layer)]
 
     def after(self, step_records, x: torch.Tensor) -> list[torch.Tensor]:
@@ -152,7 +152,7 @@ def assert_next_is_true(net: Net, nb: arith.NextBlock) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_gif_shows_the_networks_numbers(nets, name):
     net = nets[name]
-    for rec in arith.conv_layers(net.trace)[:3]:
+    for rec in arith.conv_records(net.trace)[:3]:
         reel = build_animation("convolution", net.trace, layer=rec.name, **SMALL)
         cv = reel.meta["view"]
         assert reel.n_frames == 64
@@ -191,7 +191,7 @@ def test_app_window_is_the_networks(nets, name):
     from explainer.app.conv_window import conv_window, default_cell
 
     net = nets[name]
-    for rec in arith.conv_layers(net.trace):
+    for rec in arith.conv_records(net.trace):
         ch = rec.output.shape[0] - 1
         y, x = default_cell(net.trace, rec.name, ch)
         cs = conv_window(net.trace, rec.name, ch, y, x)

@@ -413,18 +413,18 @@ def confidence_text(p: float) -> str:
 # --- what follows a layer --------------------------------------------------------------------
 
 
-def conv_layers(trace: Trace) -> list[LayerRecord]:
+def conv_records(trace: Trace) -> list[LayerRecord]:
     """The conv records with weights and ``(C, H, W)`` outputs, in the order they ran."""
     return [r for r in trace.layers if r.kind == "conv" and r.weight is not None and r.is_spatial]
 
 
 def first_conv(trace: Trace) -> LayerRecord | None:
-    convs = conv_layers(trace)
+    convs = conv_records(trace)
     return convs[0] if convs else None
 
 
 def last_conv(trace: Trace) -> LayerRecord | None:
-    convs = conv_layers(trace)
+    convs = conv_records(trace)
     return convs[-1] if convs else None
 
 
@@ -484,7 +484,7 @@ def conv_geometry(rec: LayerRecord) -> tuple[list[int], list[int], list[int]]:
 def pick_conv(trace: Trace, layer: LayerRecord | str | None = None) -> LayerRecord:
     """The conv record a view shows: ``layer``, or the first convolution; one-line errors
     for a network without one and for a layer that is not a convolution."""
-    convs = conv_layers(trace)
+    convs = conv_records(trace)
     if not convs:
         raise ExplainerError(
             f"{trace.checkpoint or trace.architecture} has no convolution layer to show; pick a "

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainer.errors import ExplainerError
-from explainer.tracing.capture import _eval_modules, _plan, as_batch
+from explainer.tracing.capture import as_batch, modules_in_eval_mode
+from explainer.tracing.layers import plan_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -93,7 +94,7 @@ def saliency(
     predicted class). ``smooth=N`` averages the gradients of N copies with Gaussian noise of
     standard deviation ``noise`` (SmoothGrad), which removes most of the speckle."""
     x = _prepare(image, model)
-    with _eval_modules(_plan(model).modules), torch.enable_grad():
+    with modules_in_eval_mode(plan_of(model).modules), torch.enable_grad():
         logits = model(x)
         tgt = _target(logits, target)
         probs = torch.softmax(logits.detach(), 1)[0]
@@ -119,15 +120,15 @@ def saliency(
     )
 
 
-def conv_layers(model: nn.Module) -> list[str]:
+def conv_module_names(model: nn.Module) -> list[str]:
     """Names of the 2-D convolution layers, in registration order."""
-    plan = _plan(model)
+    plan = plan_of(model)
     return [n for n in plan.names if isinstance(plan.table[n][0], nn.Conv2d)]
 
 
 def last_conv_layer(model: nn.Module) -> str:
     """The default Grad-CAM layer: the last convolution (its maps still have a position)."""
-    convs = conv_layers(model)
+    convs = conv_module_names(model)
     if not convs:
         raise ExplainerError(
             f"{getattr(model, 'arch_name', type(model).__name__)} has no convolution layer, so "
@@ -151,7 +152,7 @@ def gradcam_layer(model: nn.Module) -> str:
     from explainer.tracing.capture import capture
 
     last_conv_layer(model)  # a clear error for a model without convolution
-    plan = _plan(model)
+    plan = plan_of(model)
     known = _CAM_LAYERS.get(model)
     if known is not None and known[0] is plan:
         return known[1]
@@ -168,7 +169,7 @@ def _grad_cam_maps(
     model: nn.Module, x: torch.Tensor, layer: str, targets: Sequence[int] | None
 ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Coarse Grad-CAM maps ``(T, h, w)``, the logits ``(1, K)`` and the targets used."""
-    plan = _plan(model)
+    plan = plan_of(model)
     if layer not in plan.table:
         return _record_cam_maps(model, x, layer, targets)
     kept: list[torch.Tensor] = []
@@ -183,7 +184,7 @@ def _grad_cam_maps(
 
     handle = plan.table[layer][0].register_forward_hook(hook)
     try:
-        with _eval_modules(plan.modules), torch.enable_grad():
+        with modules_in_eval_mode(plan.modules), torch.enable_grad():
             xg = x.clone().requires_grad_(True)  # the maps need a graph even if weights are frozen
             logits = model(xg)
             if not kept or kept[0].dim() != 4:
@@ -218,17 +219,18 @@ def _record_cam_maps(
     from explainer.tracing.capture import layer_names
     from explainer.tracing.recorder import Recorder, chain_applies, watching
 
-    plan = _plan(model)
+    plan = plan_of(model)
     if layer not in layer_names(model):
         raise ExplainerError(
-            f"no layer {layer!r}; convolution layers: {', '.join(conv_layers(model)) or 'none'}"
+            f"no layer {layer!r}; convolution layers: "
+            f"{', '.join(conv_module_names(model)) or 'none'}"
         )
     kept: dict[str, torch.Tensor] = {}
 
     def take(name: str, out: torch.Tensor) -> None:
         kept[name] = out
 
-    with _eval_modules(plan.modules), torch.enable_grad():
+    with modules_in_eval_mode(plan.modules), torch.enable_grad():
         xg = x.clone().requires_grad_(True)
         rec = Recorder(plan, xg, take=take, wanted={layer})
         if chain_applies(plan):
@@ -272,7 +274,7 @@ def grad_cam_all(
     (:func:`plot_class_evidence` does)."""
     x = _prepare(image, model)
     if targets is None:
-        with torch.no_grad(), _eval_modules(_plan(model).modules):
+        with torch.no_grad(), modules_in_eval_mode(plan_of(model).modules):
             targets = list(range(model(x).shape[1]))
     return _grad_cam(model, x, layer, targets)
 
@@ -433,7 +435,7 @@ def plot_class_evidence(
 
 __all__ = [
     "Attribution",
-    "conv_layers",
+    "conv_module_names",
     "grad_cam",
     "grad_cam_all",
     "gradcam_layer",

@@ -35,12 +35,12 @@ from torch import nn
 from explainer.errors import ExplainerError
 from explainer.tracing.capture import (
     ChannelStats,
-    _eval_modules,
-    _plan,
     as_batch,
     capture_batch,
     capture_checkpoint,
+    modules_in_eval_mode,
 )
+from explainer.tracing.layers import plan_of
 from explainer.tracing.trace import Trace
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class ActivationStrength:
 
 def default_activation_layers(model: nn.Module) -> list[str]:
     """The activation (ReLU-like) layers; for a network without any, its linear layers."""
-    table = _plan(model).table
+    table = plan_of(model).table
     relus = [n for n, (_, kind, _) in table.items() if kind == "relu"]
     return relus or [n for n, (_, kind, _) in table.items() if kind == "linear"]
 
@@ -225,7 +225,7 @@ def receptive_field(model: nn.Module, layer: str) -> ReceptiveField | None:
     model_ok = isinstance(model, nn.Sequential) and all(
         isinstance(m, nn.Sequential) or not m._modules for m in model.modules()
     )
-    plan = _plan(model)
+    plan = plan_of(model)
     if not model_ok or layer not in plan.table:
         return None
     size, jump, start = 1, 1, 0
@@ -307,7 +307,7 @@ def top_activating(
     it: the receptive field of the peak position (analytic for chains of layers, from the
     gradient of that one activation otherwise)."""
     x = _images(images)
-    plan = _plan(model)
+    plan = plan_of(model)
     if layer not in plan.table:
         raise ExplainerError(f"no layer {layer!r}; valid names: {', '.join(plan.names)}")
 
@@ -362,14 +362,14 @@ def _gradient_box(
     model: nn.Module, image: torch.Tensor, layer: str, channel: int, pos: np.ndarray
 ) -> tuple[int, int, int, int]:
     """Bounding box of the input pixels whose gradient on one activation is non-zero."""
-    plan = _plan(model)
+    plan = plan_of(model)
     kept: list[torch.Tensor] = []
     owner = threading.get_ident()
     handle = plan.table[layer][0].register_forward_hook(
         lambda m, i, o: kept.append(o) if threading.get_ident() == owner else None
     )
     try:
-        with _eval_modules(plan.modules), torch.enable_grad():
+        with modules_in_eval_mode(plan.modules), torch.enable_grad():
             xg = image[None].clone().requires_grad_(True)
             model(xg)
             (g,) = torch.autograd.grad(kept[0][0, channel, pos[0], pos[1]], xg)
@@ -471,7 +471,7 @@ class Embedding:
 
 def penultimate_layer(model: nn.Module) -> str:
     """The last linear layer's name: :func:`embedding` reads the vector that goes *into* it."""
-    table = _plan(model).table
+    table = plan_of(model).table
     linear = [n for n, (m, _, _) in table.items() if isinstance(m, nn.Linear)]
     if not linear:
         raise ExplainerError("the model has no linear layer; pass layer= to embedding()")
@@ -488,7 +488,7 @@ def features(
     """``(N, D)`` feature vectors and ``(N, K)`` logits. Default: the input of the last linear
     layer (the penultimate representation); else ``layer``'s output, flattened."""
     x = _images(images)
-    plan = _plan(model)
+    plan = plan_of(model)
     if layer is not None:
         got = capture_batch(model, x, [layer], reduce=lambda t: t.flatten(1), batch_size=batch_size)
         return got[layer], got.logits, layer
@@ -503,7 +503,7 @@ def features(
 
     handle = plan.table[last][0].register_forward_pre_hook(keep)
     try:
-        with torch.no_grad(), _eval_modules(plan.modules):
+        with torch.no_grad(), modules_in_eval_mode(plan.modules):
             for i in range(0, len(x), batch_size):
                 logits.append(model(x[i : i + batch_size]).float().cpu())
     finally:

@@ -20,14 +20,14 @@ import numpy as np
 
 from explainer import style
 from explainer.analysis import arith
-from explainer.analysis.arith import ConvSum, NextBlock, conv_layers
+from explainer.analysis.arith import ConvSum, NextBlock, conv_records
 from explainer.analysis.flowgraph import item_word
 from explainer.animate.canvas import Sketch
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
-__all__ = ["ConvView", "build_convolution", "conv_layers", "conv_view"]
+__all__ = ["ConvView", "build_convolution", "conv_records", "conv_view"]
 
 
 @dataclass

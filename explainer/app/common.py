@@ -28,6 +28,7 @@ from explainer.analysis.flowgraph import item_word
 from explainer.data import DATASETS, dataset_info, find_data_dir, load_sample, load_split
 from explainer.errors import ExplainerError
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.paths import PREFERRED_ARCHITECTURES
 from explainer.tracing.capture import capture_checkpoint
 from explainer.tracing.trace import Trace
 
@@ -39,7 +40,6 @@ torch.set_num_threads(
 )
 
 MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the largest shipped model is ~5 MB
-PREFERRED_MODELS = ["bn_cnn", "tinyvgg", "fast_cnn", "cnn3_fc3", "basic_cnn", "mlp", "linear"]
 GET_DATA_HINT = (
     "The full test set is not on this machine, so this page uses the 500 bundled test digits. "
     "For all 10,000: `explainer data download` (or point `EXPLAINER_DATA_DIR` at a folder "
@@ -84,7 +84,7 @@ def shipped_models(dataset: str) -> dict[str, Checkpoint]:
         ckpt = _load_shipped(path, mtime)
         if ckpt is not None:
             found[Path(path).stem] = ckpt
-    order = {a: i for i, a in enumerate(PREFERRED_MODELS)}
+    order = {a: i for i, a in enumerate(PREFERRED_ARCHITECTURES)}
     return dict(sorted(found.items(), key=lambda kv: order.get(kv[1].architecture, 99)))
 
 

@@ -7,8 +7,8 @@ import html
 
 import numpy as np
 import streamlit as st
-import torch
 
+from explainer.analysis.attribution import conv_module_names
 from explainer.app import common, compute, visuals, words
 from explainer.nets.architectures import available, count_parameters, describe
 from explainer.style import scale_for
@@ -146,10 +146,6 @@ def per_class_spec(models: dict, names: list[str]) -> dict:
     }  # fmt: skip
 
 
-def _has_conv(ckpt) -> bool:
-    return any(isinstance(m, torch.nn.Conv2d) for m in ckpt.model.modules())
-
-
 @st.fragment
 def side_by_side(models: dict, digit: common.Digit) -> None:
     st.subheader(f"The current {words.item(digit.dataset)} in two models, layer by layer")
@@ -157,7 +153,7 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
     cols = st.columns(2, gap="large")
     for j, col in enumerate(cols):
         with col:
-            cnns = [i for i, n in enumerate(names) if _has_conv(models[n])]
+            cnns = [i for i, n in enumerate(names) if conv_module_names(models[n].model)]
             default = cnns[j] if j < len(cnns) else min(j, len(names) - 1)
             name = st.selectbox(f"Model {'AB'[j]}", names, index=default, key=f"cmp_model_{j}")
             c = models[name]

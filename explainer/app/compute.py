@@ -8,15 +8,13 @@ never copied); small plain results with ``st.cache_data``.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import streamlit as st
-import torch
 
 from explainer.analysis import cache
 from explainer.analysis.evaluate import Evaluation
 from explainer.app import common
+from explainer.nets import inference
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint
 
 EMBED_MAX = 2000  # points on the embedding map (t-SNE on more is too slow for a live page)
@@ -52,10 +50,10 @@ def similarity_by_layer(ckpt: Checkpoint, a: common.Digit, b: common.Digit) -> l
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _attributions(model_key: str, digit_key: str, target: int, _ckpt, _image) -> tuple:
-    from explainer.analysis.attribution import conv_layers, grad_cam, saliency
+    from explainer.analysis.attribution import conv_module_names, grad_cam, saliency
 
     sal = saliency(_ckpt.model, _image, target).map
-    cam = grad_cam(_ckpt.model, _image, target).map if conv_layers(_ckpt.model) else None
+    cam = grad_cam(_ckpt.model, _image, target).map if conv_module_names(_ckpt.model) else None
     return sal, cam
 
 
@@ -67,16 +65,7 @@ def attributions(ckpt: Checkpoint, digit: common.Digit, target: int) -> tuple:
 
 @st.cache_data(show_spinner=False)
 def _latency_ms(model_key: str, _ckpt: Checkpoint) -> float:
-    x = torch.zeros(1, 1, 28, 28)
-    model = _ckpt.model
-    times = []
-    with torch.inference_mode():
-        model(x)
-        for _ in range(20):
-            t = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
+    return inference.latency_ms(_ckpt.model)
 
 
 def latency_ms(ckpt: Checkpoint) -> float:

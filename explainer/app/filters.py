@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from explainer import style
-from explainer.analysis.arith import conv_layers
+from explainer.analysis.arith import conv_records
 from explainer.app import common, compute, visuals, words
 from explainer.errors import ExplainerError
 from explainer.style import colorize, scale_for
@@ -139,7 +139,7 @@ ds = common.current_dataset()
 digit = common.current_digit()
 trace = common.trace_for(ckpt, digit)
 mkey = common.model_key(ckpt)
-convs = conv_layers(trace)
+convs = conv_records(trace)
 
 if convs:
     layer = st.selectbox(

@@ -191,12 +191,12 @@ def eval_arrays(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     return split.images.numpy(), split.labels.numpy()
 
 
-def conv_layers(ckpt: Checkpoint) -> list[str]:
+def filter_page_layers(ckpt: Checkpoint) -> list[str]:
     """Names of the conv layers the Inside-the-filters page offers, in order."""
-    from explainer.analysis.arith import conv_layers as convs_of
+    from explainer.analysis.arith import conv_records
     from explainer.tracing.capture import capture_checkpoint
 
-    return [r.name for r in convs_of(capture_checkpoint(ckpt, np.zeros((28, 28), np.float32)))]
+    return [r.name for r in conv_records(capture_checkpoint(ckpt, np.zeros((28, 28), np.float32)))]
 
 
 def _count(dataset: str) -> str:
@@ -245,7 +245,7 @@ def app_tasks(
 
         return Task(f"snap|{path}|{path.stat().st_mtime_ns}", f"scoring {path.stem} on {n}", run)
 
-    convs = conv_layers(ckpt)
+    convs = filter_page_layers(ckpt)
     snaps = [Path(p) for p in snapshots]
     tasks = [
         Task(f"data|{ds}", f"reading the {n}", lambda: eval_arrays(ds)),

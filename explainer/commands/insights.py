@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         for s in strength.layers
     ]
 
-    convs = attribution.conv_layers(ckpt.model)
+    convs = attribution.conv_module_names(ckpt.model)
     for layer in dict.fromkeys([*convs[:1], *convs[-1:]]):
         top = insights.top_activating(
             ckpt.model, images, layer, channels=range(8), k=9, labels=labels

@@ -244,10 +244,10 @@ def _checkpoint_and_trace(args: argparse.Namespace):
 
 def _check_conv_layer(trace, layer: str | None) -> None:
     """``--layer`` must be one of the conv layers the convolution animation can show."""
-    from explainer.analysis.arith import conv_layers
+    from explainer.analysis.arith import conv_records
     from explainer.errors import ExplainerError
 
-    names = [r.name for r in conv_layers(trace)]
+    names = [r.name for r in conv_records(trace)]
     if layer is not None and names and layer not in names:
         what = "is not a convolution" if layer in trace.names() else "is not a layer of this model"
         shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")

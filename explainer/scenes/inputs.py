@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 
 from explainer.errors import ExplainerError
+from explainer.paths import PREFERRED_ARCHITECTURES
 from explainer.tracing.trace import Trace
 
 TRACE_ENV = "EXPLAINER_TRACE"
 TRACE_B_ENV = "EXPLAINER_TRACE_B"
 ARCH_ENV = "EXPLAINER_ARCH"
-PREFERRED_MODELS = ("mnist_bn_cnn", "mnist_tinyvgg", "mnist_fast_cnn", "mnist_cnn3_fc3")
+PREFERRED_MODELS = tuple(f"mnist_{a}" for a in PREFERRED_ARCHITECTURES[:4])
 COMPARISON_PARTNERS = ("mnist_mlp", "mnist_linear", "mnist_tinyvgg")
 DEFAULT_DIGIT_INDEX = 7  # a clear "7" in the bundled sample (interleaved 0..9, 0..9, ...)
 

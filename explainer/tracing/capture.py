@@ -36,11 +36,19 @@ from explainer.tracing.recorder import INPUT, Event, Recorder, chain_applies, wa
 from explainer.tracing.trace import LayerRecord, Trace
 
 __all__ = [
-    "BadImageError", "LayerNameError", "as_batch", "capture", "capture_batch",
-    "capture_checkpoint", "eval_mode", "hooked", "layer_kind", "layer_names", "layer_params",
+    "BadImageError",
+    "LayerNameError",
+    "as_batch",
+    "capture",
+    "capture_batch",
+    "capture_checkpoint",
+    "eval_mode",
+    "hooked",
+    "layer_kind",
+    "layer_names",
+    "layer_params",
+    "modules_in_eval_mode",
 ]  # fmt: skip
-
-_plan = plan_of  # the name the attribution and insights modules import
 
 
 class LayerNameError(ExplainerError, ValueError):
@@ -135,12 +143,13 @@ def _one_float_image(image: np.ndarray) -> torch.Tensor:
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put every submodule in eval mode for the block, then restore each one's own flag
     (also when the block raises). Costs nothing for a model already in eval mode."""
-    with _eval_modules(plan_of(model).modules):
+    with modules_in_eval_mode(plan_of(model).modules):
         yield model
 
 
 @contextlib.contextmanager
-def _eval_modules(modules: list[nn.Module]) -> Iterator[None]:
+def modules_in_eval_mode(modules: list[nn.Module]) -> Iterator[None]:
+    """Put exactly these modules in eval mode for the block, then restore each one's flag."""
     changed = [m for m in modules if m.training]
     try:
         for m in changed:
@@ -185,7 +194,7 @@ def _record_pass(
     chained = chain_applies(plan)
     for clone in (False, True):
         rec = Recorder(plan, x, take=take, wanted=wanted, clone=clone)
-        with torch.no_grad(), _eval_modules(plan.modules):
+        with torch.no_grad(), modules_in_eval_mode(plan.modules):
             if chained:
                 out = rec.run_chain(x)
             else:
