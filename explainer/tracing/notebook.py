@@ -11,12 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from explainer.tracing.trace import Trace
 
 DIGIT_SCALE = 4  # the 28×28 digit is drawn 112 px wide
 
@@ -49,14 +46,14 @@ def digit_png(image: np.ndarray, scale: int = DIGIT_SCALE) -> bytes:
     return buf.getvalue()
 
 
-def _top(trace: Trace, k: int = 3) -> list[tuple[str, float, bool]]:
+def _top(trace: TraceDisplay, k: int = 3) -> list[tuple[str, float, bool]]:
     probs = trace.probs
     names = trace.class_names or [str(i) for i in range(len(probs))]
     order = np.argsort(probs)[::-1][:k]
     return [(names[i], float(probs[i]), int(i) == trace.prediction) for i in order]
 
 
-def _bars_html(trace: Trace) -> str:
+def _bars_html(trace: TraceDisplay) -> str:
     from explainer.style import HIGHLIGHT_COLOR
 
     rows = []
@@ -71,7 +68,7 @@ def _bars_html(trace: Trace) -> str:
     return "".join(rows)
 
 
-def _verdict(trace: Trace) -> str:
+def _verdict(trace: TraceDisplay) -> str:
     from explainer.style import CORRECT_COLOR, WRONG_COLOR
 
     if trace.label is None:
@@ -85,7 +82,7 @@ def _verdict(trace: Trace) -> str:
     )
 
 
-def _layer_rows(trace: Trace) -> str:
+def _layer_rows(trace: TraceDisplay) -> str:
     from explainer.style import KIND_COLORS
 
     rows = []
@@ -104,7 +101,7 @@ def _layer_rows(trace: Trace) -> str:
     return "".join(rows)
 
 
-def trace_html(trace: Trace) -> str:
+def trace_html(trace: TraceDisplay) -> str:
     """The HTML a notebook shows for a Trace: digit, prediction, top classes, layer table."""
     src = base64.b64encode(digit_png(trace.image)).decode("ascii")
     who = html.escape(trace.checkpoint or trace.architecture)
@@ -130,7 +127,7 @@ def trace_html(trace: Trace) -> str:
     )
 
 
-def trace_png(trace: Trace) -> bytes:
+def trace_png(trace: TraceDisplay) -> bytes:
     """The digit beside its class probabilities, as one PNG (no pyplot state touched)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -160,7 +157,8 @@ def trace_png(trace: Trace) -> bytes:
 
 class TraceDisplay:
     """Mixed into :class:`~explainer.tracing.trace.Trace`: how a Trace shows itself in a
-    notebook."""
+    notebook. (The functions above take the Trace as this, its base, so that this module
+    needs nothing from the Trace's own.)"""
 
     def _repr_html_(self) -> str:
         return trace_html(self)  # type: ignore[arg-type]
