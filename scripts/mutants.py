@@ -34,6 +34,7 @@ ARITH = ("tests/test_arith.py",)
 CONV_VIEWS = ("tests/test_conv_views.py", "tests/test_animate.py")
 TRAIN = ("tests/test_train.py",)
 CKPT = ("tests/test_checkpoints.py",)
+CACHE = ("tests/test_cache.py",)
 
 MUTANTS = [
     # --- capture and the trace -------------------------------------------------------------
@@ -61,25 +62,26 @@ MUTANTS = [
     Mutant("pool stride defaults to 1", "explainer/tracing/calls.py",
            'found["stride"] = found["kernel_size"]', 'found["stride"] = [1, 1]', GRAPH),
     # --- the arithmetic --------------------------------------------------------------------
-    Mutant("conv view takes the wrong kernel slice", "explainer/analysis/arith.py",
+    Mutant("conv view takes the wrong kernel slice", "explainer/analysis/arith/conv.py",
            "kernel = rec.weight[channel].astype(np.float64)",
            "kernel = rec.weight[0].astype(np.float64)", ARITH + CONV_VIEWS),
-    Mutant("conv window ignores padding", "explainer/analysis/arith.py",
+    Mutant("conv window ignores padding", "explainer/analysis/arith/verify.py",
            "return [pos * stride - pad + i * dilation", "return [pos * stride + i * dilation",
            ARITH),
-    Mutant("conv sum misses the bias", "explainer/analysis/arith.py",
+    Mutant("conv sum misses the bias", "explainer/analysis/arith/conv.py",
            "return self.total + self.bias", "return self.total", ARITH),
-    Mutant("no check against the network", "explainer/analysis/arith.py",
+    Mutant("no check against the network", "explainer/analysis/arith/verify.py",
            "if not math.isfinite(value) or abs(value - captured) > tol:", "if False:",
            ARITH + CONV_VIEWS),
-    Mutant("pooling off the network's grid", "explainer/analysis/arith.py",
-           "rows = _span(y, sy, py, 1, kh)", "rows = _span(y, sy, py - 1, 1, kh)", ARITH),
-    Mutant("minus sign lost", "explainer/analysis/arith.py",
+    Mutant("pooling off the network's grid", "explainer/analysis/arith/pooling.py",
+           "rows = window_span(y, sy, py, 1, kh)", "rows = window_span(y, sy, py - 1, 1, kh)",
+           ARITH),
+    Mutant("minus sign lost", "explainer/analysis/arith/rounding.py",
            "return MINUS + text[1:]", "return text[1:]", ARITH),
-    Mutant("path skips batch norm", "explainer/analysis/arith.py",
+    Mutant("path skips batch norm", "explainer/analysis/arith/path.py",
            'nxt[0].kind not in ("bn", "relu", "pool", "dropout")',
            'nxt[0].kind not in ("relu", "pool", "dropout")', ARITH),
-    Mutant("block not on the pooling grid", "explainer/analysis/arith.py",
+    Mutant("block not on the pooling grid", "explainer/analysis/arith/path.py",
            "step = int(pool.params[\"stride\"][0])", "step = 1", ARITH),
     # --- training and checkpoints ------------------------------------------------------------
     Mutant("loading ignores the architecture's arguments", "explainer/nets/checkpoints.py",
@@ -92,6 +94,19 @@ MUTANTS = [
            "self.best_state = _cpu_copy(self.model.state_dict())", TRAIN),
     Mutant("early stopping disabled", "explainer/nets/train.py",
            "if c.patience and epoch - hist.best_epoch >= c.patience:", "if False:", TRAIN),
+    # --- the results cache ---------------------------------------------------------------
+    Mutant("code version sees only its own folder", "explainer/analysis/cache.py",
+           "root = Path(__file__).resolve().parents[1]", "root = Path(__file__).resolve().parent",
+           CACHE),
+    Mutant("code version ignores the files' contents", "explainer/analysis/cache.py",
+           "            h.update(path.read_bytes())", "            pass", CACHE),
+    Mutant("cache key without the code version", "explainer/analysis/cache.py",
+           "code: str = field(default_factory=code_version)", 'code: str = ""', CACHE),
+    Mutant("memo trusts a reused address", "explainer/analysis/cache.py",
+           "if hit is not None and hit[0]() is obj and hit[2] == str(dtype):",
+           "if hit is not None and hit[2] == str(dtype):", CACHE),
+    Mutant("memo keeps the hash of a changed array", "explainer/analysis/cache.py",
+           "    if not _frozen(obj):\n        return digest\n", "", CACHE),
 ]  # fmt: skip
 
 
