@@ -28,8 +28,9 @@ def main() -> None:
 
     from explainer.nets.checkpoints import shipped_checkpoints
     from explainer.reading import testsets
+    from explainer.reading.images import PreprocessError
     from explainer.reading.predict import Predictor
-    from explainer.reading.preprocess import PreprocessError, plain_resize, preprocess
+    from explainer.reading.preprocess import plain_resize, preprocess
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)

@@ -443,7 +443,8 @@ def test_predict_none_is_a_type_error(ckpt_path):
 
 
 def test_unreadable_upload_names_no_python_object():
-    from explainer.reading.preprocess import UnreadableImageError, preprocess
+    from explainer.reading.images import UnreadableImageError
+    from explainer.reading.preprocess import preprocess
 
     with pytest.raises(UnreadableImageError) as exc:
         preprocess(b"this is not a picture at all")

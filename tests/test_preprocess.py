@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from explainer.reading.images import ImageTooLargeError, UnreadableImageError
 from explainer.reading.predict import Predictor
-from explainer.reading.preprocess import (
-    STEP_NAMES,
-    ImageTooLargeError,
-    NoInkError,
-    UnreadableImageError,
-    preprocess,
-)
+from explainer.reading.preprocess import STEP_NAMES, NoInkError, preprocess
 
 
 def fake_photo(digit: np.ndarray, seed: int = 0, size: int = 300) -> np.ndarray:
@@ -176,7 +171,7 @@ def test_huge_and_broken_files_get_one_line_errors(tmp_path):
 
 
 def _width_in_box(image28: np.ndarray) -> float:
-    from explainer.reading.preprocess import BOX, ink_bbox, stroke_width
+    from explainer.reading.geometry import BOX, ink_bbox, stroke_width
 
     t, l, b, r = ink_bbox(image28)
     crop = image28[t:b, l:r]
@@ -188,7 +183,7 @@ def test_stroke_width_is_brought_to_mnist_both_ways(sample, tinyvgg, grow):
     """Dilated (marker, brush) and eroded (fine pen) MNIST digits come out with MNIST-wide
     strokes, and are read like the original digit."""
     from explainer.reading import testsets
-    from explainer.reading.preprocess import STROKE_RANGE
+    from explainer.reading.geometry import STROKE_RANGE
 
     predictor = Predictor(tinyvgg)
     widths, same = [], 0
@@ -219,7 +214,7 @@ def test_bold_stroke_is_never_hollowed(sample, tinyvgg):
 
 
 def test_clean_background_is_not_flattened():
-    from explainer.reading.preprocess import background_level
+    from explainer.reading.cleaning import background_level
 
     canvas = np.zeros((280, 280), np.float32)
     canvas[40:240, 60:200] = 1.0  # a huge filled stroke
@@ -263,7 +258,8 @@ def test_nan_pixel_does_not_blank_a_float_tiff(tmp_path, sample, tinyvgg):
 
 
 def test_every_step_can_be_switched_off(sample):
-    from explainer.reading.preprocess import SWITCHABLE, PreprocessError
+    from explainer.reading.images import PreprocessError
+    from explainer.reading.preprocess import SWITCHABLE
 
     photo = fake_photo(sample.images[2].numpy())
     full = preprocess(photo)

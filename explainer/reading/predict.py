@@ -29,14 +29,9 @@ from explainer.nets.checkpoints import (
     resolve_checkpoint,
 )
 from explainer.nets.ood import OodRule, energy
-from explainer.reading.preprocess import (
-    BOX,
-    ImageLike,
-    Preprocessed,
-    ink_bbox,
-    preprocess,
-    stroke_width,
-)
+from explainer.reading.geometry import BOX, ink_bbox, stroke_width
+from explainer.reading.images import ImageLike
+from explainer.reading.preprocess import Preprocessed, preprocess
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 CSV_COLUMNS = (
