@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint format models gallery bench mutants clean
+.PHONY: setup demo test test-all lint docs format models gallery bench mutants clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,9 @@ test-all: setup
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 format: setup
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
@@ -38,4 +41,4 @@ bench: setup
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache media build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache media build site *.egg-info
