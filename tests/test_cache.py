@@ -6,9 +6,12 @@ models are copies of mnist_fast_cnn in a temporary folder, scored on the bundled
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import shutil
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +253,121 @@ def test_the_code_version_follows_the_source_unless_pinned(monkeypatch):
         monkeypatch.delenv("EXPLAINER_CACHE_CODE")
         cache.code_version.cache_clear()
     assert cache.code_version() == real
+
+
+# --- the code version and the per-object memo --------------------------------------------------
+
+
+def _copied_code_version(tree, monkeypatch) -> str:
+    """:func:`cache.code_version` as computed by a copy of cache.py inside ``tree``, a copy of
+    the package (the hash covers the package the copy sits in)."""
+    spec = importlib.util.spec_from_file_location("copied_cache", tree / "analysis" / "cache.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "copied_cache", module)
+    spec.loader.exec_module(module)
+    return module.code_version()
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The library's ``.py`` files copied into ``tmp_path/explainer``."""
+    monkeypatch.delenv("EXPLAINER_CACHE_CODE", raising=False)
+    src = Path(cache.__file__).resolve().parents[1]
+    tree = tmp_path / "explainer"
+    for path in src.rglob("*.py"):
+        dst = tree / path.relative_to(src)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, dst)
+    return tree
+
+
+@pytest.mark.parametrize(
+    "edited", ["tracing/recompute.py", "nets/checkpoints.py", "data.py", "analysis/cache.py"]
+)
+def test_an_edit_anywhere_in_the_library_changes_the_code_version(
+    package_copy, monkeypatch, edited
+):
+    before = _copied_code_version(package_copy, monkeypatch)
+    assert before == _copied_code_version(package_copy, monkeypatch)  # stable while unedited
+    with open(package_copy / edited, "a") as fh:
+        fh.write("\n# edited\n")
+    assert _copied_code_version(package_copy, monkeypatch) != before
+
+
+def test_an_edit_in_a_view_keeps_the_code_version(package_copy, monkeypatch):
+    before = _copied_code_version(package_copy, monkeypatch)
+    with open(package_copy / "app" / "common.py", "a") as fh:
+        fh.write("\n# edited\n")
+    assert _copied_code_version(package_copy, monkeypatch) == before
+
+
+def _use_code(monkeypatch, version: str) -> None:
+    monkeypatch.setenv("EXPLAINER_CACHE_CODE", version)
+    cache.code_version.cache_clear()
+
+
+def test_a_result_of_other_code_is_never_read(ckpt, root, monkeypatch):
+    """Stored by one version of the code, then asked for by another: computed again, and what
+    comes back is the new code's result, not the stored one."""
+    versions = {"v1": np.array([1.0]), "v2": np.array([2.0])}
+    try:
+        for version in ("v1", "v2", "v1"):
+            _use_code(monkeypatch, version)
+            store = cache.ResultCache(root)
+            compute = lambda v=version: ({"x": versions[v]}, {})  # noqa: E731
+            got, _ = cache.cached(ckpt, "d", "demo.v1", {}, compute, cache=store)
+            assert store.computed == 1 and store.hits == 0, version
+            np.testing.assert_array_equal(got["x"], versions[version])
+        again = cache.ResultCache(root)
+        stale = {"x": np.array([9.0])}
+        got, _ = cache.cached(ckpt, "d", "demo.v1", {}, lambda: (stale, {}), cache=again)
+        assert again.hits == 1 and got["x"][0] == 1.0  # the same code reads its own result
+    finally:
+        monkeypatch.delenv("EXPLAINER_CACHE_CODE")
+        cache.code_version.cache_clear()
+
+
+def _frozen_digits(seed: int, kind: str):
+    images = np.random.default_rng(seed).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    if kind == "tensor":
+        return torch.from_numpy(images)
+    images.setflags(write=False)
+    return images
+
+
+def _plain_copy(images):
+    """The same values in a new writable object, never seen by the memo before."""
+    return images.clone() if isinstance(images, torch.Tensor) else np.array(images)
+
+
+@pytest.mark.parametrize("kind", ["array", "tensor"])
+def test_a_new_object_at_a_freed_objects_address_gets_its_own_key(kind):
+    first = _frozen_digits(0, kind)
+    old_key = cache.data_key("mnist", first)
+    address = id(first)
+    del first
+    kept = []  # objects that did not land on the address, alive until the end
+    for seed in range(1, 200):
+        other = _frozen_digits(seed, kind)
+        if id(other) == address:
+            break
+        kept.append(other)
+    else:
+        pytest.fail("no new object reused the freed address: the check below cannot run")
+    key = cache.data_key("mnist", other)
+    assert key != old_key and key == cache.data_key("mnist", _plain_copy(other))
+
+
+@pytest.mark.parametrize("kind", ["array", "tensor", "read-only view"])
+def test_digits_changed_in_place_get_a_new_key(kind):
+    images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    data = torch.from_numpy(images) if kind == "tensor" else images
+    seen = images[:]
+    if kind == "read-only view":  # read-only, yet its writable base can still change
+        seen.setflags(write=False)
+        data = seen
+    key = cache.data_key("mnist", data)
+    assert cache.data_key("mnist", data) == key
+    images[3, 14, 14] ^= 0xFF  # the same object (or its base), one pixel changed
+    assert cache.data_key("mnist", data) != key
+    assert cache.data_key("mnist", data) == cache.data_key("mnist", _plain_copy(data))

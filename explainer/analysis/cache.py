@@ -85,15 +85,28 @@ def _digest_of(obj: np.ndarray | torch.Tensor, dtype: Any = None) -> str:
     return h.hexdigest()
 
 
+def _frozen(obj: Any) -> bool:
+    """Whether ``obj``'s bytes cannot change: a read-only ndarray over read-only memory all
+    the way down (a read-only view of a writable array, or a tensor, can still change)."""
+    while isinstance(obj, np.ndarray):
+        if obj.flags.writeable:
+            return False
+        obj = obj.base
+    return obj is None or isinstance(obj, bytes)
+
+
 def fingerprint(obj: np.ndarray | torch.Tensor, dtype: Any = None) -> str:
     """A short hash of an array's dtype, shape and bytes (after conversion to ``dtype`` when
-    given), remembered per array object (the 10,000 test digits hash in a few ms, once: the
-    app passes the same read-only arrays every time)."""
+    given). Remembered per array object when its bytes cannot change (:func:`_frozen`: the
+    app's shared read-only arrays); anything writable is hashed every time (the 10,000 test
+    digits take a few ms), so a changed array never keeps its old hash."""
     with _fp_lock:
         hit = _fingerprints.get(id(obj))
         if hit is not None and hit[0]() is obj and hit[2] == str(dtype):
             return hit[1]
     digest = _digest_of(obj, dtype)
+    if not _frozen(obj):
+        return digest
     try:
         ref = weakref.ref(obj)
     except TypeError:  # not weak-referenceable: hash every time
@@ -113,16 +126,24 @@ def data_key(dataset: str, images: Any, labels: Any = None) -> str:
     return f"{dataset}:{len(images)}:{fingerprint(images)}:{lab}"
 
 
+VIEWS = ("animate", "app", "commands", "scenes")  # no cached result depends on these
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """A hash of the library's source (``explainer/*.py``): results computed by another
-    version of the code are not read (one edit anywhere recomputes; correct before fast).
-    ``$EXPLAINER_CACHE_CODE`` pins it, for a benchmark's processes in a checkout being edited."""
+    """A hash of the library's source (every ``explainer/**/*.py`` except the :data:`VIEWS`):
+    results computed by another version of the code are not read (one edit anywhere
+    recomputes; correct before fast). ``$EXPLAINER_CACHE_CODE`` pins it, for a benchmark's
+    processes in a checkout being edited."""
     if pinned := os.environ.get("EXPLAINER_CACHE_CODE", "").strip():
         return pinned
+    root = Path(__file__).resolve().parents[1]
     h = hashlib.blake2b(digest_size=6)
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(path.name.encode())
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in VIEWS:
+            continue
+        h.update(rel.as_posix().encode())
         with contextlib.suppress(OSError):
             h.update(path.read_bytes())
     return h.hexdigest()
