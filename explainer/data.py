@@ -212,7 +212,17 @@ def _sample_arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def load_sample(dataset: str = "mnist") -> Sample:
-    """50 official test digits per class (500 images) bundled in the package; no download."""
+    """50 official test digits per class (500 images) bundled in the package; no download.
+
+    Example:
+
+    >>> from explainer import load_sample
+    >>> digits = load_sample()
+    >>> len(digits), tuple(digits.images.shape), digits.images.dtype
+    (500, (500, 28, 28), torch.uint8)
+    >>> tuple(digits.floats().shape)
+    (500, 1, 28, 28)
+    """
     images, labels, indices = _sample_arrays(dataset_info(dataset).name)
     return Sample(
         torch.from_numpy(images.copy()),

@@ -65,7 +65,15 @@ __all__ = [
 class Checkpoint:
     """A loaded checkpoint: the rebuilt model in eval mode and its metadata. ``model_class`` is
     the spec of a user's own class (``pkg.mod:Class`` / ``file.py:Class``), empty for the
-    registry's architectures."""
+    registry's architectures.
+
+    Example:
+
+    >>> from explainer import load_checkpoint
+    >>> ckpt = load_checkpoint("mnist_fast_cnn")
+    >>> ckpt.architecture, ckpt.dataset, ckpt.class_names[:3], ckpt.model.training
+    ('fast_cnn', 'mnist', ['0', '1', '2'], False)
+    """
 
     model: nn.Module
     architecture: str
@@ -367,7 +375,15 @@ def load_checkpoint(
     """Load a checkpoint (a path, or a shipped model's short name such as ``mnist_bn_cnn``) and
     rebuild its model in eval mode on the CPU. A model of the user's own class needs ``code``
     (``"my_net.py:MyNet"`` / ``"pkg.mod:MyNet"``) or ``allow_import=True``; see
-    :func:`model_from_payload`."""
+    :func:`model_from_payload`.
+
+    Example:
+
+    >>> from explainer import load_checkpoint, load_sample
+    >>> model = load_checkpoint("mnist_fast_cnn").model
+    >>> model(load_sample().floats()[:4]).shape
+    torch.Size([4, 10])
+    """
     path = resolve_checkpoint(path)
     payload = read_payload(path)
     model = model_from_payload(payload, code=code, allow_import=allow_import, where=str(path))

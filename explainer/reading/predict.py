@@ -87,7 +87,16 @@ class Predictor:
     """A checkpoint ready to classify pictures: a path, a shipped name, a loaded
     :class:`~explainer.nets.checkpoints.Checkpoint`, or a model in memory (any ``nn.Module`` that
     maps ``(N, 1, 28, 28)`` images in [0, 1] to logits). ``code`` is passed to
-    :func:`~explainer.nets.checkpoints.load_checkpoint` for a checkpoint of your own class."""
+    :func:`~explainer.nets.checkpoints.load_checkpoint` for a checkpoint of your own class.
+
+    Example:
+
+    >>> from explainer import Predictor, load_sample
+    >>> digits = load_sample()
+    >>> p = Predictor("mnist_fast_cnn").predict(digits.images[7].numpy())
+    >>> p.label, int(digits.labels[7]), p.not_a_digit, p.preprocessed.image.shape
+    (7, 7, False, (28, 28))
+    """
 
     def __init__(
         self,

@@ -66,6 +66,12 @@ def render_manim(
     (1280×720, 30 fps) or high (1920×1080, 60 fps); ``fps`` and ``resolution`` (width, height)
     override it. ``pace`` is ``"class"`` (each caption held long enough to read it out loud;
     the default, or ``EXPLAINER_PACE``) or ``"readme"`` (a short loop).
+
+    Example (a low-quality video of the default digit; takes a minute)::
+
+        from explainer import render_manim
+
+        render_manim("convolution", None, "convolution.mp4", quality="low", pace="readme")
     """
     out = Path(out)
     if out.suffix.lower() not in FORMATS:

@@ -266,7 +266,19 @@ def capture(
     shared between traces while the weights do not change), batch norm its running
     statistics in ``arrays``. A module that runs twice is recorded twice (``name``,
     ``name#2``). Unknown layer names raise :class:`LayerNameError` (a ``ValueError``) listing
-    the valid names."""
+    the valid names.
+
+    Example:
+
+    >>> from explainer import capture, load_checkpoint, load_sample
+    >>> model = load_checkpoint("mnist_fast_cnn").model
+    >>> digits = load_sample()
+    >>> trace = capture(model, digits.floats()[0, 0], label=int(digits.labels[0]))
+    >>> trace.layer("block1.conv1").output.shape
+    (16, 14, 14)
+    >>> trace.layer("block1.bn1").inputs
+    ['block1.conv1']
+    """
     plan = plan_of(model)
     wanted = _check_layers(model, layers)
     x, device = as_batch(image), _device_of(model)
@@ -335,7 +347,16 @@ def checkpoint_hash(ckpt: Any) -> str:
 def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: Any) -> Trace:
     """:func:`capture` with the metadata of a loaded :class:`~explainer.nets.checkpoints.Checkpoint`
     (class names, architecture, checkpoint name and file hash, dataset). ``kwargs`` go to
-    :func:`capture` (``label``, ``source``, ``layers``, ``with_weights``, ``meta``...)."""
+    :func:`capture` (``label``, ``source``, ``layers``, ``with_weights``, ``meta``...).
+
+    Example:
+
+    >>> from explainer import capture_checkpoint, load_checkpoint, load_sample
+    >>> ckpt = load_checkpoint("mnist_fast_cnn")
+    >>> trace = capture_checkpoint(ckpt, load_sample().floats()[0, 0], label=0)
+    >>> trace.checkpoint, trace.architecture, trace.dataset
+    ('mnist_fast_cnn', 'fast_cnn', 'mnist')
+    """
     meta = {"epoch": int(getattr(ckpt, "epoch", 0))}
     meta.update(kwargs.pop("meta", None) or {})
     return capture(

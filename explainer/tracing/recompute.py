@@ -115,7 +115,17 @@ def _module(r: LayerRecord, x: torch.Tensor) -> torch.Tensor:
 
 def recompute(trace: Trace, record: LayerRecord | str) -> np.ndarray:
     """``record``'s output computed again from its inputs' outputs in ``trace`` (batch axis
-    removed, like ``record.output``). Raises :class:`NotRecomputable` for unknown operations."""
+    removed, like ``record.output``). Raises :class:`NotRecomputable` for unknown operations.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from explainer import capture, load_checkpoint, load_sample, recompute
+    >>> trace = capture(load_checkpoint("mnist_fast_cnn").model, load_sample().floats()[0, 0])
+    >>> again = recompute(trace, "block1.bn1")
+    >>> bool(np.allclose(again, trace.layer("block1.bn1").output, atol=1e-5))
+    True
+    """
     r = trace.layer(record) if isinstance(record, str) else record
     refs = {name: torch.from_numpy(np.array(trace.value(name), dtype=np.float32))[None]
             for name in r.inputs}  # fmt: skip
@@ -132,7 +142,15 @@ def recompute(trace: Trace, record: LayerRecord | str) -> np.ndarray:
 
 def check_trace(trace: Trace, *, rtol: float = 1e-4, atol: float = 1e-5) -> list[str]:
     """The names of the records whose output differs from its recomputation (empty: the
-    Trace is consistent). Unknown operations count as differences."""
+    Trace is consistent). Unknown operations count as differences.
+
+    Example:
+
+    >>> from explainer import capture, check_trace, load_checkpoint, load_sample
+    >>> trace = capture(load_checkpoint("mnist_fast_cnn").model, load_sample().floats()[0, 0])
+    >>> check_trace(trace)
+    []
+    """
     bad = []
     for r in trace.layers:
         try:

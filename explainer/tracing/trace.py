@@ -60,6 +60,16 @@ class LayerRecord:
     ``(out, in)`` for linear and ``(C,)`` for norm layers when captured with weights; ``bias``
     likewise. ``arrays`` holds the other tensors that define it (batch norm's
     ``running_mean``/``running_var``, a call's constant arguments).
+
+    Example:
+
+    >>> from explainer import capture, load_checkpoint, load_sample
+    >>> model = load_checkpoint("mnist_fast_cnn").model
+    >>> record = capture(model, load_sample().floats()[0, 0]).layer("block1.conv1")
+    >>> record.kind, record.output.shape, record.weight.shape
+    ('conv', (16, 14, 14), (16, 1, 5, 5))
+    >>> record.description
+    'conv 5×5, 1→16, pad 2, stride 2'
     """
 
     name: str
@@ -143,7 +153,23 @@ _ACTIVATION_NAMES = {
 
 @dataclass(repr=False)  # TraceDisplay's short repr, not every array
 class Trace(TraceDisplay):
-    """One forward pass, captured. See the module docstring."""
+    """One forward pass, captured. See the module docstring.
+
+    Example:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from explainer import Trace, capture, load_checkpoint, load_sample
+    >>> model = load_checkpoint("mnist_fast_cnn").model
+    >>> trace = capture(model, load_sample().floats()[0, 0], label=0)
+    >>> [record.name for record in trace.layers][:3]
+    ['normalize', 'block1.conv1', 'block1.bn1']
+    >>> trace.prediction
+    0
+    >>> path = Path(tempfile.mkdtemp()) / "trace.npz"
+    >>> bool((Trace.load(trace.save(path)).logits == trace.logits).all())
+    True
+    """
 
     image: np.ndarray
     layers: list[LayerRecord]
