@@ -216,6 +216,18 @@ def fit(
     official splits (tests, the app's live training). ``callback`` receives a dict after every
     batch (``{"epoch", "batch", "batches", "loss", "accuracy"}``) and after every epoch (the
     epoch's history record, with ``"done": True``).
+
+    Example (one epoch on 400 of the bundled digits, checked on the other 100; no file is
+    written without ``out``):
+
+    >>> import torch
+    >>> from explainer import TrainConfig, fit, load_sample
+    >>> digits = load_sample()
+    >>> data = (digits.subset(torch.arange(400)), digits.subset(torch.arange(400, 500)))
+    >>> config = TrainConfig(arch="fast_cnn", epochs=1, evaluate_test=False, progress=False)
+    >>> history = fit(config, data=data)
+    >>> len(history.epochs), history.model(digits.floats()[:2]).shape
+    (1, torch.Size([2, 10]))
     """
     c = config
     c.validate()
