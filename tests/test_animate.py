@@ -189,7 +189,7 @@ def test_gif_durations_add_up():
 
 
 def test_training_draws_the_library_evolution(sample, tiny):
-    from explainer.analysis.insights import training_evolution
+    from explainer.analysis.snapshots import training_evolution
 
     snaps = [
         Checkpoint(model=_model("tinyvgg", s), architecture="tinyvgg", dataset="mnist",
@@ -374,7 +374,7 @@ def test_words_follow_the_dataset():
 
 
 def test_training_caption_says_what_was_measured(tiny):
-    from explainer.analysis.insights import training_evolution
+    from explainer.analysis.snapshots import training_evolution
     from explainer.animate.training import change_caption
 
     snaps = [

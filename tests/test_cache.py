@@ -19,8 +19,9 @@ import torch
 from sklearn.metrics import confusion_matrix
 
 from explainer.analysis import cache
+from explainer.analysis.embedding_map import embedding
 from explainer.analysis.evaluate import evaluate
-from explainer.analysis.insights import embedding, top_activating
+from explainer.analysis.top_digits import top_activating
 from explainer.data import load_sample
 from explainer.nets.checkpoints import load_checkpoint, models_dir
 
@@ -227,7 +228,7 @@ def test_the_data_key_depends_on_the_digits_not_the_label_type():
 
 
 def test_training_evolution_reads_the_predictions_from_the_cache(ckpt, root):
-    from explainer.analysis.insights import training_evolution
+    from explainer.analysis.snapshots import training_evolution
 
     store = cache.ResultCache(root)
     image = load_sample().images[3].numpy()

@@ -8,18 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.analysis.insights import (
-    activation_strength,
-    embedding,
-    evolution,
-    features,
-    plot_activation_strength,
-    plot_embedding,
-    plot_evolution,
-    plot_top_activating,
-    receptive_field,
-    top_activating,
-)
+from explainer.analysis.embedding_map import embedding, features, plot_embedding
+from explainer.analysis.snapshots import evolution, plot_evolution
+from explainer.analysis.strength import activation_strength, plot_activation_strength
+from explainer.analysis.top_digits import plot_top_activating, receptive_field, top_activating
 from explainer.errors import ExplainerError
 from explainer.nets.architectures import build
 from explainer.nets.checkpoints import make_payload, save_checkpoint

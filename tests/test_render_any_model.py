@@ -12,7 +12,7 @@ from zoo import ZOO, build_zoo
 
 from explainer.analysis.evaluate import evaluate, mistake_report
 from explainer.analysis.flowgraph import flow_blocks, inputs_text
-from explainer.analysis.insights import training_evolution
+from explainer.analysis.snapshots import training_evolution
 from explainer.animate import CountingWriter, build_animation, render_animation
 from explainer.nets.checkpoints import checkpoint_of
 from explainer.tracing.capture import capture

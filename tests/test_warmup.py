@@ -16,9 +16,10 @@ pytest.importorskip("streamlit")
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import explainer.analysis.embedding_map
 import explainer.analysis.evaluate
-import explainer.analysis.insights
-from explainer.analysis.insights import snapshot_paths
+import explainer.analysis.top_digits
+from explainer.analysis.snapshots import snapshot_paths
 from explainer.app import warmup
 from explainer.nets.checkpoints import load_checkpoint, models_dir
 
@@ -108,9 +109,9 @@ def app_env(tmp_path, monkeypatch):
 def _count_calls(monkeypatch) -> list[str]:
     """Count every call of the slow library functions (they still run)."""
     calls: list[str] = []
-    for module, name in [(explainer.analysis.evaluate, "evaluate"), (explainer.analysis.insights,
+    for module, name in [(explainer.analysis.evaluate, "evaluate"), (explainer.analysis.top_digits,
     "top_activating"),
-                         (explainer.analysis.insights, "embedding")]:  # fmt: skip
+                         (explainer.analysis.embedding_map, "embedding")]:  # fmt: skip
         original = getattr(module, name)
 
         def counted(*args, _f=original, _n=name, **kwargs):

@@ -20,9 +20,9 @@ another test set or an edited library never reads an old result.
 
 The typed wrappers :func:`evaluation`, :func:`top_activating` and :func:`embedding` are drop-in
 replacements for :func:`explainer.analysis.evaluate.evaluate`,
-:func:`explainer.analysis.insights.top_activating`
-and :func:`~explainer.analysis.insights.embedding`; :func:`cached` caches any function returning
-arrays.
+:func:`explainer.analysis.top_digits.top_activating`
+and :func:`~explainer.analysis.embedding_map.embedding`; :func:`cached` caches any function
+returning arrays.
 A checkpoint without a file (trained in the app) is computed and not stored.
 """
 
@@ -48,8 +48,9 @@ from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 
 if TYPE_CHECKING:
+    from explainer.analysis.embedding_map import Embedding
     from explainer.analysis.evaluate import Evaluation
-    from explainer.analysis.insights import Embedding, TopActivations
+    from explainer.analysis.top_digits import TopActivations
     from explainer.nets.checkpoints import Checkpoint
 
 ENV_VAR = "EXPLAINER_CACHE_DIR"
@@ -393,11 +394,11 @@ def top_activating(
     labels: np.ndarray | None = None,
     cache: ResultCache | None = None,
 ) -> TopActivations:
-    """:func:`~explainer.analysis.insights.top_activating` of ``ckpt.model`` (all channels,
+    """:func:`~explainer.analysis.top_digits.top_activating` of ``ckpt.model`` (all channels,
     at most 64),
     through the cache."""
-    from explainer.analysis.insights import TopActivations
-    from explainer.analysis.insights import top_activating as compute_top
+    from explainer.analysis.top_digits import TopActivations
+    from explainer.analysis.top_digits import top_activating as compute_top
 
     made: list[TopActivations] = []
 
@@ -442,11 +443,11 @@ def embedding(
     *,
     cache: ResultCache | None = None,
 ) -> Embedding:
-    """:func:`explainer.analysis.insights.embedding` of ``ckpt.model`` (default layer and
+    """:func:`explainer.analysis.embedding_map.embedding` of ``ckpt.model`` (default layer and
     seed), through
     the cache."""
-    from explainer.analysis.insights import Embedding
-    from explainer.analysis.insights import embedding as compute_embedding
+    from explainer.analysis.embedding_map import Embedding
+    from explainer.analysis.embedding_map import embedding as compute_embedding
 
     made: list[Embedding] = []
 

@@ -5,9 +5,9 @@
 
 Kinds (:data:`KINDS`): ``forward``, ``dataflow`` and ``convolution`` read one
 :class:`~explainer.tracing.trace.Trace`; ``training`` also reads ``evolution=`` (a
-:class:`~explainer.analysis.insights.TrainingEvolution` from
-:func:`explainer.analysis.insights.training_evolution`
-of the snapshots :func:`explainer.analysis.insights.snapshot_paths` finds); ``mistakes`` reads
+:class:`~explainer.analysis.snapshots.TrainingEvolution` from
+:func:`explainer.analysis.snapshots.training_evolution`
+of the snapshots :func:`explainer.analysis.snapshots.snapshot_paths` finds); ``mistakes`` reads
 ``report=`` (a :class:`~explainer.analysis.evaluate.MistakeReport` from
 :func:`explainer.analysis.evaluate.mistake_report`; the trace is not used). No animator loads a
 checkpoint or runs a model: that work is done in the library, for any model.
@@ -142,7 +142,7 @@ def render_animation(
     ``.png`` = the last frame), atomically; returns the path.
 
     ``training`` needs ``evolution=training_evolution(snapshots, trace.image)``
-    (:mod:`explainer.analysis.insights`); ``mistakes`` needs
+    (:mod:`explainer.analysis.snapshots`); ``mistakes`` needs
     ``report=mistake_report(evaluate(ckpt))``
     (:mod:`explainer.analysis.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``;
     ``pace="class"`` or ``"readme"`` sets the default length (see the module's doc).

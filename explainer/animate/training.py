@@ -1,7 +1,7 @@
 """``training``: what changes while a network learns, across its epoch snapshots.
 
-It draws a :class:`~explainer.analysis.insights.TrainingEvolution` (made by
-:func:`explainer.analysis.insights.training_evolution` from the snapshots, e.g.
+It draws a :class:`~explainer.analysis.snapshots.TrainingEvolution` (made by
+:func:`explainer.analysis.snapshots.training_evolution` from the snapshots, e.g.
 ``models/snapshots/<name>_epochNN.pt`` then the final checkpoint): for each snapshot the first
 layer's weights (conv kernels, or a dense layer's per-unit templates), one digit's values after
 that layer's activation, and the confusion matrix with the accuracy. It loads nothing and runs
@@ -17,7 +17,7 @@ import numpy as np
 from explainer import style
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import item_word
-from explainer.analysis.insights import TrainingEvolution
+from explainer.analysis.snapshots import TrainingEvolution
 from explainer.animate.canvas import Sketch, as_tiles, colorize_tiles, grid_boxes
 from explainer.animate.reel import Paste, Reel
 from explainer.errors import ExplainerError
@@ -67,12 +67,12 @@ def build_training(
     pace: str = "class",
 ) -> Reel:
     """The training animation of ``evolution`` (see
-    :func:`explainer.analysis.insights.training_evolution`); ``trace`` names the digit whose values
+    :func:`explainer.analysis.snapshots.training_evolution`); ``trace`` names the digit whose values
     are shown (its label and class names)."""
     if not isinstance(evolution, TrainingEvolution):
         raise ExplainerError(
             "the training animation needs evolution=training_evolution(snapshots, image) "
-            "(explainer.analysis.insights)"
+            "(explainer.analysis.snapshots)"
         )
     views = evolution.views
     if len(views) < 2:

@@ -80,7 +80,7 @@ def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
 
 
 def top_images(ckpt: Checkpoint, layer: str):
-    """:func:`~explainer.analysis.insights.top_activating` over :func:`common.eval_set`: for
+    """:func:`~explainer.analysis.top_digits.top_activating` over :func:`common.eval_set`: for
     each channel
     of ``layer`` (at most 64) the :data:`TOP_K` digits that excite it most, with the patch."""
     return _top_images(common.model_key(ckpt), layer, ckpt.dataset, ckpt)
@@ -93,7 +93,7 @@ def _embedding(model_key: str, method: str, dataset: str, _ckpt):
 
 
 def embedding(ckpt: Checkpoint, method: str):
-    """:func:`explainer.analysis.insights.embedding` (``"pca"`` or ``"tsne"``) of the first
+    """:func:`explainer.analysis.embedding_map.embedding` (``"pca"`` or ``"tsne"``) of the first
     :data:`EMBED_MAX` digits of :func:`common.eval_set`, mistakes included."""
     return _embedding(common.model_key(ckpt), method, ckpt.dataset, ckpt)
 

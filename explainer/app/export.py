@@ -35,7 +35,7 @@ def available_kinds() -> list[str]:
 def snapshots_for(ckpt) -> list[Path]:
     """The checkpoint's epoch snapshots, then its own file (none for an upload or a model
     trained here)."""
-    from explainer.analysis.insights import snapshot_paths
+    from explainer.analysis.snapshots import snapshot_paths
 
     return snapshot_paths(ckpt, strict=False) if ckpt.path else []
 
@@ -43,7 +43,7 @@ def snapshots_for(ckpt) -> list[Path]:
 def report_options(kind: str, ckpt, trace) -> dict:
     """What the training and mistakes animations read, computed here by the library."""
     if kind == "training":
-        from explainer.analysis.insights import training_evolution
+        from explainer.analysis.snapshots import training_evolution
 
         snaps = snapshots_for(ckpt)
 

@@ -37,7 +37,7 @@ def enabled() -> bool:
 def training_snapshots(ckpt: Checkpoint) -> list[Path]:
     """The snapshots the Training page shows for ``ckpt``: its own, else those of the first
     shipped model of its dataset that has some."""
-    from explainer.analysis.insights import snapshot_paths
+    from explainer.analysis.snapshots import snapshot_paths
 
     if ckpt.path is not None and (own := snapshot_paths(ckpt, final=False, strict=False)):
         return own

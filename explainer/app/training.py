@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from explainer.analysis.arith import first_conv
-from explainer.analysis.insights import snapshot_paths
+from explainer.analysis.snapshots import snapshot_paths
 from explainer.app import common, compute, visuals, words
 from explainer.data import Split, dataset_info, load_sample, load_train_val
 from explainer.nets.checkpoints import Checkpoint

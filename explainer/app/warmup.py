@@ -260,7 +260,7 @@ def app_tasks(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m explainer.app.warmup``: fill the results cache for shipped models."""
-    from explainer.analysis.insights import snapshot_paths
+    from explainer.analysis.snapshots import snapshot_paths
     from explainer.errors import ExplainerError
     from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 

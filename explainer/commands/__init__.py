@@ -61,7 +61,7 @@ def add_snapshots(parser: argparse.ArgumentParser) -> None:
 
 def snapshot_files(given: list[str] | None, ckpt) -> list:
     """The ``--snapshots`` files, each checked to exist, or the shipped ones of ``ckpt``."""
-    from explainer.analysis.insights import snapshot_paths
+    from explainer.analysis.snapshots import snapshot_paths
     from explainer.errors import ExplainerError
     from explainer.nets.checkpoints import resolve_checkpoint
 

@@ -44,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from explainer.analysis import attribution, insights
+    from explainer.analysis import attribution
+    from explainer.analysis.embedding_map import embedding, plot_embedding
+    from explainer.analysis.snapshots import evolution, plot_evolution
+    from explainer.analysis.strength import activation_strength, plot_activation_strength
+    from explainer.analysis.top_digits import plot_top_activating, top_activating
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
     from explainer.errors import ExplainerError
@@ -75,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(path)
         print(f"  wrote {path}")
 
-    strength = insights.activation_strength(ckpt.model, images)
-    save(insights.plot_activation_strength(strength, theme=args.theme), "activation_strength.png")
+    strength = activation_strength(ckpt.model, images)
+    save(plot_activation_strength(strength, theme=args.theme), "activation_strength.png")
     summary["layers"] = [
         {
             "name": s.name,
@@ -90,10 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     convs = attribution.conv_module_names(ckpt.model)
     for layer in dict.fromkeys([*convs[:1], *convs[-1:]]):
-        top = insights.top_activating(
-            ckpt.model, images, layer, channels=range(8), k=9, labels=labels
-        )
-        fig = insights.plot_top_activating(top, class_names=ckpt.class_names, theme=args.theme)
+        top = top_activating(ckpt.model, images, layer, channels=range(8), k=9, labels=labels)
+        fig = plot_top_activating(top, class_names=ckpt.class_names, theme=args.theme)
         save(fig, f"top_activating_{layer.replace('.', '_')}.png")
 
     image = images[args.index].float().numpy() / 255.0
@@ -117,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
         save(fig, "class_evidence.png")
 
     for method in args.embedding:
-        emb = insights.embedding(ckpt.model, images, labels, method=method, n=args.embedding_size)
-        fig = insights.plot_embedding(emb, class_names=ckpt.class_names, theme=args.theme)
+        emb = embedding(ckpt.model, images, labels, method=method, n=args.embedding_size)
+        fig = plot_embedding(emb, class_names=ckpt.class_names, theme=args.theme)
         save(fig, f"embedding_{method}.png")
         summary[f"embedding_{method}_misclassified"] = int(emb.wrong.sum())
 
@@ -127,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
     except (ImportError, ExplainerError) as exc:
         print(f"  no training evolution: {exc}")
     else:
-        traces = insights.evolution(paths, image, label=int(labels[args.index]))
-        save(insights.plot_evolution(traces, theme=args.theme), "evolution.png")
+        traces = evolution(paths, image, label=int(labels[args.index]))
+        save(plot_evolution(traces, theme=args.theme), "evolution.png")
 
     write_text_atomic(out / "insights.json", json.dumps(summary, indent=2) + "\n")
     print(f"wrote {len(written)} figures and {out / 'insights.json'}")

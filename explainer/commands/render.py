@@ -185,7 +185,7 @@ class Progress:
 def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
     """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored."""
     from explainer.analysis.flowgraph import item_word
-    from explainer.analysis.insights import training_evolution
+    from explainer.analysis.snapshots import training_evolution
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
     from explainer.nets.inference import predict_logits
