@@ -146,6 +146,16 @@ def render_animation(
     ``report=mistake_report(evaluate(ckpt))``
     (:mod:`explainer.analysis.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``;
     ``pace="class"`` or ``"readme"`` sets the default length (see the module's doc).
+
+    Example (``.png`` writes the last frame only):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from explainer import capture, load_checkpoint, load_sample, render_animation
+    >>> trace = capture(load_checkpoint("mnist_fast_cnn").model, load_sample().floats()[0, 0])
+    >>> out = Path(tempfile.mkdtemp()) / "forward.png"
+    >>> render_animation("forward", trace, out, size=(480, 270)).name
+    'forward.png'
     """
     if writer is None:
         check_extension(out_path)

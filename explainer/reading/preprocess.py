@@ -130,7 +130,18 @@ def preprocess(source: ImageLike, off: Collection[str] = ()) -> Preprocessed:
     ``(H, W, 4)`` (the drawing canvas: white strokes on a transparent or black background).
     ``off``: steps to skip, for the lesson "why preprocessing matters" (names from
     :data:`SWITCHABLE`; a skipped step still appears, showing its input unchanged).
-    Raises :class:`NoInkError` when nothing stands out from the background."""
+    Raises :class:`NoInkError` when nothing stands out from the background.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from explainer import load_sample, preprocess
+    >>> digit = load_sample().images[3].numpy()                  # (28, 28) uint8, white on black
+    >>> photo = 255 - np.kron(digit, np.ones((8, 8), np.uint8))  # 224×224, dark ink on white
+    >>> result = preprocess(photo)
+    >>> result.image.shape, result.image.dtype, result.inverted
+    ((28, 28), dtype('float32'), True)
+    """
     name = describe_source(source) if not isinstance(source, bytes) else "uploaded bytes"
     unknown = set(off) - set(SWITCHABLE)
     if unknown:
