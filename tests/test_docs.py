@@ -3,6 +3,8 @@ reference (``mkdocs build --strict``, as ``make docs`` and CI run it)."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import importlib.util
 import os
 import re
@@ -68,6 +70,34 @@ def documented():
     assert "Example:\n\n```python\ndocumented()\n```" in text
     assert "```pycon\n>>> 1 + 1\n2\n```" in text
     assert ":func:" not in text and "::" not in text
+
+
+# fit trains for an epoch; render_manim's example is a literal block (a Manim video takes a
+# minute); TrainConfig's use is shown in fit's example.
+_SLOW_EXAMPLES = {"fit"}
+_NO_DOCTEST = {"render_manim", "TrainConfig"}
+
+
+def _public_names() -> list:
+    from explainer import _PUBLIC
+
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name in _SLOW_EXAMPLES else name
+        for name in sorted(set(_PUBLIC) - _NO_DOCTEST)
+    ]
+
+
+@pytest.mark.parametrize("name", _public_names())
+def test_public_docstring_examples_run(name: str) -> None:
+    from explainer import _PUBLIC
+
+    obj = getattr(importlib.import_module(_PUBLIC[name]), name)
+    tests = doctest.DocTestFinder(recurse=False).find(obj, name, globs={})
+    assert tests and tests[0].examples, f"{name}'s docstring has no >>> example"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
 
 
 @pytest.mark.slow
