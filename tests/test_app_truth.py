@@ -236,7 +236,7 @@ def test_a_model_with_ten_tied_classes_is_not_said_to_predict_0(tmp_path):
 
 
 def test_confusion_shares_are_never_rounded_up_to_100():
-    from explainer.analysis.evaluate import confusion_figure, share_text
+    from explainer.analysis.report_figures import confusion_figure, share_text
 
     assert share_text(977, 980) == "99.7%"
     assert share_text(980, 980) == "100%" and share_text(0, 980) == ""

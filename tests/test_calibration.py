@@ -70,7 +70,8 @@ def test_validation_ece_is_lower_after_scaling(dataset_dir, tinyvgg):
 def test_evaluate_writes_the_reliability_diagram(tmp_path, tinyvgg):
     import json
 
-    from explainer.analysis.evaluate import evaluate, summary_lines, write_report
+    from explainer.analysis.evaluate import evaluate, summary_lines
+    from explainer.analysis.report import write_report
 
     ev = evaluate(tinyvgg, sample_only=True)
     folder = write_report(ev, tmp_path / "report")

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from explainer.analysis.evaluate import evaluate, first_layer_weights
+from explainer.analysis.evaluate import evaluate
+from explainer.analysis.report_figures import first_layer_weights
 from explainer.cli import main
 
 PROMISED = {

@@ -6,7 +6,8 @@
   :mod:`~explainer.analysis.embedding_map`, :mod:`~explainer.analysis.snapshots` (what they
   share: :mod:`~explainer.analysis.insights`), :mod:`~explainer.analysis.attribution`: what is
   inside a trained network; which pixels made it decide.
-- :mod:`~explainer.analysis.evaluate`, :mod:`~explainer.analysis.compare`: reports on the
-  test set, one model or all side by side.
+- :mod:`~explainer.analysis.evaluate` (its report folder: :mod:`~explainer.analysis.report`,
+  :mod:`~explainer.analysis.report_figures`), :mod:`~explainer.analysis.compare`: reports on
+  the test set, one model or all side by side.
 - :mod:`~explainer.analysis.cache`: slow results kept on disk by checkpoint hash.
 """

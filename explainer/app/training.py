@@ -97,7 +97,7 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
 def measured_caption(snaps: list[Path], epochs: list[int], ep: int, ev) -> str:
     """What this epoch shows, measured: how far the first layer's kernels moved from where
     training started (cosine similarity), and how many test images get the commonest answer."""
-    from explainer.analysis.evaluate import first_layer_weights
+    from explainer.analysis.report_figures import first_layer_weights
 
     counts = np.bincount(ev.predicted, minlength=len(ev.class_names))
     top = int(counts.argmax())

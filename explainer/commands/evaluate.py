@@ -25,12 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from explainer.analysis.evaluate import (
-        default_report_dir,
-        evaluate,
-        summary_lines,
-        write_report,
-    )
+    from explainer.analysis.evaluate import evaluate, summary_lines
+    from explainer.analysis.report import default_report_dir, write_report
     from explainer.io import check_writable
     from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
