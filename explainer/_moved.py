@@ -20,55 +20,69 @@ import warnings
 from typing import Any
 
 MOVED = {
-    "capture": "tracing.capture",
-    "recorder": "tracing.recorder",
-    "calls": "tracing.calls",
-    "layers": "tracing.layers",
-    "trace": "tracing.trace",
-    "trace_checks": "tracing.checks",
-    "recompute": "tracing.recompute",
-    "architectures": "nets.architectures",
-    "checkpoints": "nets.checkpoints",
-    "checkpoint_fields": "nets.checkpoint_fields",
-    "user_code": "nets.user_code",
-    "train": "nets.train",
-    "augment": "nets.augment",
-    "inference": "nets.inference",
-    "calibration": "nets.calibration",
-    "ood": "nets.ood",
-    "sweep": "nets.sweep",
-    "arith": "analysis.arith",
-    "flowgraph": "analysis.flowgraph",
-    "insights": "analysis.insights",
-    "attribution": "analysis.attribution",
-    "evaluate": "analysis.evaluate",
-    "compare": "analysis.compare",
-    "cache": "analysis.cache",
-    "preprocess": "reading.preprocess",
-    "predict": "reading.predict",
-    "testsets": "reading.testsets",
-    "warmup": "app.warmup",
-    "manim_render": "scenes.render",
+    "capture": ("tracing.capture",),
+    "recorder": ("tracing.recorder",),
+    "calls": ("tracing.calls",),
+    "layers": ("tracing.layers",),
+    "trace": ("tracing.trace",),
+    "trace_checks": ("tracing.checks",),
+    "recompute": ("tracing.recompute",),
+    "architectures": ("nets.architectures",),
+    "checkpoints": ("nets.checkpoints",),
+    "checkpoint_fields": ("nets.checkpoint_fields",),
+    "user_code": ("nets.user_code",),
+    "train": ("nets.train", "nets.train_config", "nets.train_run", "nets.model_card"),
+    "augment": ("nets.augment",),
+    "inference": ("nets.inference",),
+    "calibration": ("nets.calibration",),
+    "ood": ("nets.ood",),
+    "sweep": ("nets.sweep",),
+    "arith": ("analysis.arith",),
+    "flowgraph": ("analysis.flowgraph",),
+    "insights": (
+        "analysis.insights", "analysis.strength", "analysis.top_digits",
+        "analysis.embedding_map", "analysis.snapshots",
+    ),
+    "attribution": ("analysis.attribution",),
+    "evaluate": ("analysis.evaluate", "analysis.report", "analysis.report_figures"),
+    "compare": ("analysis.compare",),
+    "cache": ("analysis.cache",),
+    "preprocess": ("reading.preprocess", "reading.images", "reading.cleaning", "reading.geometry"),
+    "predict": ("reading.predict",),
+    "testsets": ("reading.testsets",),
+    "warmup": ("app.warmup",),
+    "manim_render": ("scenes.render",),
+}  # fmt: skip
+"""Old module (under ``explainer.``) -> the modules (under ``explainer.``) that now hold its
+names, searched in order; the first is the old module's new home."""
+
+RENAMED = {
+    ("arith", "conv_layers"): "conv_records",
+    ("attribution", "conv_layers"): "conv_module_names",
+    ("warmup", "conv_layers"): "filter_page_layers",
 }
-"""Old module (under ``explainer.``) -> new module (under ``explainer.``)."""
+"""Names that changed with the move: (old module, old name) -> new name."""
 
 
 class MovedModule(types.ModuleType):
     """Stands in for an old module path: reads every attribute from the new module, warning."""
 
-    __new_name__: str
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        new = self.__new_name__
-        warnings.warn(
-            f"{self.__name__} has moved: import {name} from {new} "
-            f"(the old path goes away in the next release)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(new), name)
+        old = self.__name__.rpartition(".")[2]
+        new_name = RENAMED.get((old, name), name)
+        for target in MOVED[old]:
+            module = importlib.import_module(f"explainer.{target}")
+            if hasattr(module, new_name):
+                warnings.warn(
+                    f"{self.__name__}.{name} has moved: use explainer.{target}.{new_name} "
+                    "(the old path goes away in the next release)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                return getattr(module, new_name)
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         short = self.__name__.rsplit(".", 1)[1]
@@ -86,8 +100,8 @@ class MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = MovedModule(spec.name)
-        module.__new_name__ = "explainer." + MOVED[spec.name.rpartition(".")[2]]
-        module.__doc__ = f"Moved to {module.__new_name__}."
+        homes = ", ".join(f"explainer.{m}" for m in MOVED[spec.name.rpartition(".")[2]])
+        module.__doc__ = f"Moved to {homes}."
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:

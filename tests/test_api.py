@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import subprocess
 import sys
 import warnings
@@ -19,6 +20,7 @@ from explainer._moved import MOVED
 
 PACKAGE = Path(explainer.__file__).resolve().parent
 MAX_MODULE_LINES = 510
+RELEASE_0_1 = json.loads((Path(__file__).parent / "data" / "api_0_1.json").read_text())
 
 # sub-package -> sub-packages and views it must never import (arrows only point down)
 FORBIDDEN = {
@@ -77,8 +79,9 @@ def _public_name_of(module) -> str:
     return (own or list(getattr(module, "__all__", [])))[0]
 
 
-@pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))
-def test_an_old_module_path_still_works_and_names_the_new_one(old, new):
+@pytest.mark.parametrize(("old", "homes"), sorted(MOVED.items()))
+def test_an_old_module_path_still_works_and_names_the_new_one(old, homes):
+    new = homes[0]
     new_module = importlib.import_module(f"explainer.{new}")
     name = _public_name_of(new_module)
     old_module = importlib.import_module(f"explainer.{old}")
@@ -89,6 +92,17 @@ def test_an_old_module_path_still_works_and_names_the_new_one(old, new):
     messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
     assert messages and f"explainer.{new}" in messages[0], messages
     assert caught[0].filename == __file__  # the warning points at the caller's line
+
+
+@pytest.mark.parametrize("old", sorted(RELEASE_0_1))
+def test_every_public_name_of_release_0_1_is_still_there(old):
+    """The names each 0.1 module defined (tests/data/api_0_1.json, read off the 0.1 source),
+    wherever they moved, through the old path."""
+    module = importlib.import_module(f"explainer.{old}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        missing = [n for n in RELEASE_0_1[old] if not hasattr(module, n)]
+    assert missing == []
 
 
 def test_a_from_import_of_an_old_path_warns_at_the_import_line():
