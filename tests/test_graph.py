@@ -157,3 +157,80 @@ def test_a_replaced_submodule_is_seen_by_the_next_capture(sample):
     trace = capture(model, sample.floats()[0, 0])
     assert trace.layer("block1.relu1").description == "tanh"
     assert check_trace(trace) == []
+
+
+# --- group norm ---------------------------------------------------------------------------------
+
+
+class GroupNormNet(torch.nn.Module):
+    """A GroupNorm module and an ``F.group_norm`` call, each with several groups, an eps far
+    from the default and affine weights that are not 1 and 0: a replay that gets any of them
+    wrong gives other numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.norm = torch.nn.GroupNorm(4, 8, eps=0.5)
+        self.conv2 = torch.nn.Conv2d(8, 6, 3, padding=1)
+        self.gamma = torch.nn.Parameter(torch.rand(6) + 0.5)
+        self.beta = torch.nn.Parameter(torch.rand(6) - 0.5)
+        self.head = torch.nn.Linear(6 * 28 * 28, 10)
+        with torch.no_grad():
+            self.norm.weight.uniform_(0.5, 1.5)
+            self.norm.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(x))
+        x = F.group_norm(self.conv2(x), 3, self.gamma, self.beta, eps=0.25)
+        return self.head(x.flatten(1))
+
+
+def _group_norm_by_hand(x: np.ndarray, groups: int, weight, bias, eps: float) -> np.ndarray:
+    """Group norm of ``x`` ``(C, H, W)`` in float64: each group of ``C / groups`` channels
+    normalised by its own mean and (biased) variance, then scaled and shifted per channel."""
+    c = x.shape[0]
+    g = x.astype(np.float64).reshape(groups, -1)
+    g = (g - g.mean(1, keepdims=True)) / np.sqrt(g.var(1, keepdims=True) + eps)
+    w = np.broadcast_to(np.asarray(weight, np.float64), (c,)).reshape(c, 1, 1)
+    b = np.broadcast_to(np.asarray(bias, np.float64), (c,)).reshape(c, 1, 1)
+    return g.reshape(x.shape) * w + b
+
+
+def test_group_norm_records_replay_to_the_captured_output(sample):
+    torch.manual_seed(0)
+    model = GroupNormNet().eval()
+    trace = capture(model, sample.floats()[5, 0])
+    module, call = trace.layer("norm"), trace.layer("group_norm")
+    assert (module.kind, call.kind) == ("norm", "norm")  # a group norm, not a batch norm
+    assert (module.inputs, call.inputs) == (["conv"], ["conv2"])
+    settings = [(module, 4, model.norm.weight, model.norm.bias, 0.5),
+                (call, 3, model.gamma, model.beta, 0.25)]  # fmt: skip
+    for r, groups, weight, bias, eps in settings:
+        (x,) = trace.inputs_of(r)
+        want = _group_norm_by_hand(x, groups, weight.detach().numpy(), bias.detach().numpy(), eps)
+        assert not np.allclose(want, _group_norm_by_hand(x, 1, 1.0, 0.0, 1e-5), atol=1e-3)
+        np.testing.assert_allclose(r.output, want, rtol=1e-4, atol=1e-5, err_msg=r.name)
+        np.testing.assert_allclose(recompute(trace, r), want, rtol=1e-4, atol=1e-5, err_msg=r.name)
+    assert check_trace(trace) == []
+
+
+# --- a record never reads its own output --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["shared", "resnetish"])
+def test_in_place_ops_and_reused_modules_never_make_a_record_its_own_input(name, sample):
+    """In-place ReLUs, ``out += x`` and one module called several times return a tensor that is
+    also an argument; the record must name where that tensor came from, never itself."""
+    trace = capture(build_zoo(name), sample.floats()[4, 0])
+    position = {r.name: i for i, r in enumerate(trace.layers)}
+    for i, r in enumerate(trace.layers):
+        assert r.name not in r.inputs, (r.name, r.inputs)
+        assert all(n == "input" or position[n] < i for n in r.inputs), (r.name, r.inputs)
+
+
+def test_a_trace_whose_record_reads_itself_is_refused(tmp_path, sample):
+    trace = capture(build_zoo("shared"), sample.floats()[4, 0])
+    record = trace.layers[3]
+    record.inputs = [*record.inputs, record.name]  # a loop: its output computed from itself
+    with pytest.raises(TraceError, match=rf"layers\[3\].*inputs.*{record.name}"):
+        Trace.load(trace.save(tmp_path / "loop.npz"))

@@ -275,3 +275,41 @@ def test_a_time_budget_stops_inside_an_epoch(tmp_path, splits):
         callback=lambda e: seen.append(e) if "batch" in e else None,
     )
     assert hist.stopped_early and len(hist.epochs) == 1 and len(seen) == 1
+
+
+def scripted_validation(monkeypatch, accuracies: list[float], losses: list[float]) -> None:
+    """Epoch ``e``'s validation scores are ``accuracies[e - 1]`` and ``losses[e - 1]``, whatever
+    the model does: the scheduler's decisions then follow from the script alone."""
+    import explainer.nets.train as train
+
+    scores = iter(zip(accuracies, losses, strict=True))
+
+    def validation(model, x, y, device):
+        acc, loss = next(scores)
+        return {"val_loss": loss, "val_accuracy": acc}
+
+    monkeypatch.setattr(train, "_validation", validation)
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "losses", "cut_before"),
+    [
+        ([0.50, 0.60, 0.70, 0.80, 0.90], [1.0, 0.8, 0.6, 0.4, 0.2], None),  # improves every epoch
+        ([0.50, 0.60, 0.60, 0.60, 0.60], [1.0, 0.8, 0.8, 0.8, 0.8], 5),  # stalls after epoch 2
+    ],
+)
+def test_plateau_cuts_the_lr_only_when_validation_stalls(
+    tmp_path, splits, monkeypatch, accuracies, losses, cut_before
+):
+    """ReduceLROnPlateau with patience 1: the lr is halved after two epochs without a better
+    validation score (accuracy up, loss down), and never while the scores keep improving.
+    ``hist.epochs[e]["lr"]`` is the lr epoch ``e + 1`` trained with."""
+    scripted_validation(monkeypatch, accuracies, losses)
+    config = small(tmp_path, epochs=5, scheduler="plateau", gamma=0.5, train_limit=100,
+                   evaluate_test=False)  # fmt: skip
+    hist = fit(config, data=splits)
+    lrs = [r["lr"] for r in hist.epochs]
+    want = [config.lr if cut_before is None or e < cut_before else config.lr * 0.5
+            for e in range(1, 6)]  # fmt: skip
+    assert lrs == pytest.approx(want, rel=1e-12), lrs
+    assert [r["val_accuracy"] for r in hist.epochs] == accuracies
