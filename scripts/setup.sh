@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time (and idempotent) set-up: the system libraries Manim needs, a .venv, the package.
+# One-time (and idempotent) set-up: the system libraries Manim needs, a .venv, the package
+# with all its extras.
 # Quick the second time: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +41,11 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
   exit 1
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# Every extra (app, manim, sweep) and the dev tools, at the versions the tests passed with
+# (constraints.txt); `pip install mnist-explainer` alone is the light install without them.
 stamp="$VENV/.installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q -e ".[all,dev]" -c constraints.txt
   touch "$stamp"
 fi

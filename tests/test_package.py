@@ -74,6 +74,34 @@ def test_every_package_is_in_pyproject():
         assert base.joinpath(*parts[cut:]).is_dir(), name
 
 
+def test_constraints_pin_every_requirement_at_an_allowed_version():
+    """constraints.txt (what `make setup` installs with) pins each requirement of the base, the
+    extras and dev, at a version the requirement accepts: when one changes, regenerate it."""
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version.strip()
+    extras = project["optional-dependencies"].values()
+    wanted = [*project["dependencies"], *(r for reqs in extras for r in reqs)]
+    problems = []
+    for text in wanted:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        if name == canonicalize_name(project["name"]):
+            continue  # `all` names the other extras
+        if name not in pins:
+            problems.append(f"{text}: not in constraints.txt")
+        elif not req.specifier.contains(pins[name], prereleases=True):
+            problems.append(f"{text}: constraints.txt pins {pins[name]}")
+    assert problems == [], "regenerate constraints.txt (see its first lines)"
+
+
 def _exec_capture(monkeypatch) -> list:
     """Replace the exec that ``explainer app`` ends with by a recorder."""
     from explainer.commands import app
@@ -192,6 +220,19 @@ def test_wheel_is_small_and_carries_the_models(built):
     assert "explainer/assets/mnist_sample.npz" in names
     assert "explainer/commands/app.py" in names
     assert not any(n.startswith(("models/", "scenes/", "app_pages/", "tests/")) for n in names)
+
+
+def test_wheel_needs_no_extra_by_default(built):
+    """The wheel's own metadata: Streamlit, Manim and Optuna only come with their extras."""
+    wheel, _ = built
+    with zipfile.ZipFile(wheel) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA")))
+    fields = [line.split(": ", 1) for line in meta.decode().splitlines() if ": " in line]
+    requires = [value for key, value in fields if key == "Requires-Dist"]
+    base = [r.lower() for r in requires if "extra ==" not in r]
+    assert base and not any(r.startswith(("streamlit", "manim", "optuna")) for r in base)
+    extras = {value for key, value in fields if key == "Provides-Extra"}
+    assert {"app", "manim", "sweep", "all", "dev"} <= extras
 
 
 def test_sdist_builds_and_carries_the_models(built, tmp_path):

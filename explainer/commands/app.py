@@ -52,6 +52,9 @@ def streamlit_command(extra: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from explainer.extras import require
+
+    require("app", "explainer app")
     cmd = streamlit_command(list(args.extra))
     env = dict(os.environ)
     for option, value in STREAMLIT_DEFAULTS.items():

@@ -112,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
     from explainer.io import check_writable
 
     check_kind(args.kind)
+    if args.engine == "manim":
+        from explainer.extras import require
+
+        require("manim", "explainer render --engine manim")
     check_extension(args.out)
     size = parse_size(args.size)
     check_rate(args.fps, args.seconds)
@@ -269,10 +273,8 @@ def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dic
         )  # fmt: skip
         progress.phase(f"writing {reel.n_frames} frames ({reel.duration:.0f} s) to {args.out}")
         return save(reel, args.out)
-    try:
-        from explainer.scenes.render import render_manim
-    except ImportError:
-        raise ExplainerError("the manim engine is not installed in this copy") from None
+    from explainer.scenes.render import render_manim
+
     if trace is None:
         raise ExplainerError(
             f"the manim engine cannot render {args.kind!r}; use --engine matplotlib"

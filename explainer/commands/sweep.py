@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from explainer.extras import require
+
+    require("sweep", "explainer sweep")
     from explainer.nets.sweep import SweepConfig, parse_list, run_sweep, write_results
 
     c = SweepConfig(

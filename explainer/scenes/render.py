@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from explainer.errors import ExplainerError
+from explainer.extras import require
 from explainer.io import atomic_write
 from explainer.tracing.trace import Trace
 
@@ -78,6 +79,7 @@ def render_manim(
         raise ExplainerError(f"cannot write {out.name}: Manim renders .mp4 or .gif")
     if quality not in QUALITIES:
         raise ExplainerError(f"unknown quality {quality!r}; choose one of: {', '.join(QUALITIES)}")
+    require("manim", "render_manim")
     cls = scene_class(kind)
     kwargs = _scene_kwargs(kind, trace)
     from explainer.scenes.common import pace_name
