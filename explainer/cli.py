@@ -3,17 +3,21 @@
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``, and imports its heavy dependencies inside ``run`` so ``--help`` is quick.
 Problems the user can fix (:class:`~explainer.errors.ExplainerError`) are printed as one line
-``explainer: error: ...`` with exit status 2, never as a traceback.
+``explainer: error: ...`` with exit status 2, never as a traceback; a stdout closed by its
+reader (``explainer --help | head -1``) ends the command quietly with status 141.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from explainer import __version__
 from explainer.errors import ExplainerError
+
+SIGPIPE = 13  # Linux and macOS; signal.SIGPIPE does not exist on Windows
 
 COMMANDS = [
     "train",
@@ -45,6 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. A reader that closes our stdout early
+    (``explainer ... | head -1``) ends the command quietly with status 141, as a Unix tool
+    killed by SIGPIPE does (so ``set -o pipefail`` scripts see what they see with ``cat``)."""
+    try:
+        try:
+            return _run(argv)
+        finally:  # what is still buffered goes out here, where a closed pipe can be caught
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return closed_stdout()
+
+
+def closed_stdout() -> int:
+    """After a write to a closed stdout: point stdout at /dev/null (so the flush at exit
+    cannot fail again) and return 141 (128 + SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not args._extra_ok:  # only `explainer app` passes options on (to Streamlit)

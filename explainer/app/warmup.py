@@ -15,6 +15,10 @@ waited with it (``Warmup(nice=10)`` still lowers it, on Linux). A task that fail
 logged and skipped: the page that needs the result computes it itself and shows its own
 message.
 
+When the process exits (a Streamlit server stopped, an ``AppTest`` script ending) the worker
+is stopped first: the tasks not started are dropped and the running one is interrupted, so no
+thread is inside torch while Python finalizes (that aborted the process with status 134).
+
 ``python -m explainer.app.warmup [--model NAME ...]`` fills the cache ahead of time (e.g. before a
 class), with a progress line.
 """
@@ -22,7 +26,9 @@ class), with a progress line.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
 TOP_K = 6  # the Inside-the-filters page's digits per filter
 EMBED_MAX = 2000  # its embedding map's points
 METHODS = ("pca", "tsne")
+STOP_TIMEOUT = 30.0  # seconds the exit waits for an interrupted task to give the thread back
 NICE = 0  # no lower CPU priority by default: a page waiting for a result must not wait longer
 
 log = logging.getLogger(__name__)
@@ -87,7 +94,8 @@ class Progress:
 
 
 class Warmup:
-    """A queue of :class:`Task` run by one daemon thread, started on the first submit."""
+    """A queue of :class:`Task` run by one daemon thread, started on the first submit and
+    stopped (:meth:`stop`) at interpreter exit."""
 
     def __init__(self, nice: int = NICE) -> None:
         self.nice = nice
@@ -100,11 +108,14 @@ class Warmup:
         self._failed: list[str] = []
         self._since = time.monotonic()
         self._took = 0.0
+        self._stopping = False
 
     def submit(self, tasks: Iterable[Task], *, first: bool = False) -> int:
         """Queue the tasks not submitted before, in order, after those waiting (before them
         when ``first``: the model a learner just picked goes ahead); how many were new."""
         with self._cond:
+            if self._stopping:
+                return 0
             new = [t for t in tasks if t.key not in self._seen]
             if new and self.progress().finished:
                 self._done = self._total = 0
@@ -118,6 +129,7 @@ class Warmup:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="warmup", daemon=True)
                 self._thread.start()
+                atexit.register(self.stop)
             self._cond.notify_all()
             return len(new)
 
@@ -143,26 +155,70 @@ class Warmup:
             with contextlib.suppress(OSError):  # per thread on Linux; elsewhere best effort
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
 
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """End the worker: drop the tasks not started, interrupt the one running (a
+        :class:`WarmupStopped` raised in the worker at its next Python instruction) and join
+        the thread. Run at interpreter exit (the first submit registers it): a worker still
+        inside torch while Python finalizes aborts the process ("terminate called without an
+        active exception", status 134) instead of letting it exit with its own status."""
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            thread = self._thread
+            if thread is not None and self._current:
+                _interrupt(thread, WarmupStopped)
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
     def _loop(self) -> None:
         self._lower_priority()
-        while True:
+        try:
+            while (task := self._next()) is not None:
+                self._run(task)
+        except WarmupStopped:
+            pass  # stop() ended the running task: the process is exiting
+        finally:
             with self._cond:
-                while not self._queue:
-                    self._cond.wait()
-                task = self._queue.popleft()
-                self._current = task.label
-            try:
-                task.run()
-            except Exception as exc:  # a failed warm-up only means the page computes it
-                why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-                log.warning("warm-up: %s failed: %s", task.label, why)
-                with self._cond:
-                    self._failed.append(f"{task.label}: {why}")
-            with self._cond:
-                self._done += 1
                 self._current = ""
-                self._took = time.monotonic() - self._since
+                self._total = self._done  # the dropped tasks will not run: nobody waits for them
                 self._cond.notify_all()
+
+    def _next(self) -> Task | None:
+        """The next task, waiting for one; ``None`` once stopping."""
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if self._stopping:
+                return None
+            task = self._queue.popleft()
+            self._current = task.label
+            return task
+
+    def _run(self, task: Task) -> None:
+        try:
+            task.run()
+        except Exception as exc:  # a failed warm-up only means the page computes it
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            log.warning("warm-up: %s failed: %s", task.label, why)
+            with self._cond:
+                self._failed.append(f"{task.label}: {why}")
+        with self._cond:
+            self._done += 1
+            self._current = ""
+            self._took = time.monotonic() - self._since
+            self._cond.notify_all()
+
+
+class WarmupStopped(BaseException):
+    """Raised inside the worker thread by :meth:`Warmup.stop` to end the running task (a
+    ``BaseException``, so a task's ``except Exception`` does not swallow it)."""
+
+
+def _interrupt(thread: threading.Thread, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in ``thread`` at its next Python instruction (CPython's
+    ``PyThreadState_SetAsyncExc``): the way to end a task that knows nothing of stopping."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc))
 
 
 WARMUP = Warmup()
