@@ -35,6 +35,9 @@ CONV_VIEWS = ("tests/test_conv_views.py", "tests/test_animate.py")
 TRAIN = ("tests/test_train.py",)
 CKPT = ("tests/test_checkpoints.py",)
 CACHE = ("tests/test_cache.py",)
+ATTRIBUTION = ("tests/test_attribution.py",)
+PREPROCESS = ("tests/test_preprocess.py",)
+CACHE = ("tests/test_cache.py",)
 
 MUTANTS = [
     # --- capture and the trace -------------------------------------------------------------
@@ -94,6 +97,59 @@ MUTANTS = [
            "self.best_state = _cpu_copy(self.model.state_dict())", TRAIN),
     Mutant("early stopping disabled", "explainer/nets/train.py",
            "if c.patience and epoch - hist.best_epoch >= c.patience:", "if False:", TRAIN),
+    # --- the results cache ---------------------------------------------------------------
+    Mutant("code version sees only its own folder", "explainer/analysis/cache.py",
+           "root = Path(__file__).resolve().parents[1]", "root = Path(__file__).resolve().parent",
+           CACHE),
+    Mutant("code version ignores the files' contents", "explainer/analysis/cache.py",
+           "            h.update(path.read_bytes())", "            pass", CACHE),
+    Mutant("cache key without the code version", "explainer/analysis/cache.py",
+           "code: str = field(default_factory=code_version)", 'code: str = ""', CACHE),
+    Mutant("memo trusts a reused address", "explainer/analysis/cache.py",
+           "if hit is not None and hit[0]() is obj and hit[2] == str(dtype):",
+           "if hit is not None and hit[2] == str(dtype):", CACHE),
+    Mutant("memo keeps the hash of a changed array", "explainer/analysis/cache.py",
+           "    if not _frozen(obj):\n        return digest\n", "", CACHE),
+    Mutant("plateau schedule watches accuracy as if it were a loss", "explainer/nets/train.py",
+           'opt, mode="max", factor=c.gamma, patience=1',
+           'opt, mode="min", factor=c.gamma, patience=1', TRAIN),
+    Mutant("plateau schedule steps on the loss", "explainer/nets/train_run.py",
+           'self.sched.step(record["val_accuracy"])', 'self.sched.step(record["val_loss"])',
+           TRAIN),
+    # --- group norm and a record's own output ------------------------------------------------
+    Mutant("group norm replayed as one group", "explainer/tracing/recompute.py",
+           'return F.group_norm(x, p["num_groups"], w, b, p["eps"])',
+           'return F.group_norm(x, 1, w, b, p["eps"])', GRAPH),
+    Mutant("group norm replayed with the default eps", "explainer/tracing/recompute.py",
+           'return F.group_norm(x, p["num_groups"], w, b, p["eps"])',
+           'return F.group_norm(x, p["num_groups"], w, b, 1e-5)', GRAPH),
+    Mutant("group norm's groups not recorded", "explainer/tracing/layers.py",
+           '"num_groups": int(m.num_groups),', '"num_groups": int(m.num_channels),', GRAPH),
+    Mutant("norm eps not recorded", "explainer/tracing/layers.py",
+           "float(m.eps)", "1e-5", GRAPH),
+    Mutant("an in-place module lists itself as its input", "explainer/tracing/recorder.py",
+           'inputs = [self.names.get(id(a), "?") for a in args',
+           'inputs = [path if a is output else self.names.get(id(a), "?") for a in args', GRAPH),
+    Mutant("a trace may list a record as its own input", "explainer/tracing/checks.py",
+           "if position.get(n, -1) >= i:", "if position.get(n, -1) > i:", GRAPH),
+    # --- reading pictures ------------------------------------------------------------------
+    Mutant("a pen dot far from the digit is kept", "explainer/reading/cleaning.py",
+           "keep = _drop_far_dots(labels, keep, sizes)", "keep = keep", PREPROCESS),
+    Mutant("specks are kept", "explainer/reading/cleaning.py",
+           "big = sizes >= max(0.05 * sizes.max(), 2)", "big = sizes >= 2", PREPROCESS),
+    # --- attribution, against captum ---------------------------------------------------------
+    Mutant("grad-cam weights summed, not averaged", "explainer/analysis/attribution.py",
+           "weights = grads.mean(dim=(2, 3), keepdim=True)",
+           "weights = grads.sum(dim=(2, 3), keepdim=True)", ATTRIBUTION),
+    Mutant("grad-cam keeps negative evidence", "explainer/analysis/attribution.py",
+           "cams.append(torch.relu((weights * acts).sum(1))[0].detach())",
+           "cams.append((weights * acts).sum(1)[0].detach())", ATTRIBUTION),
+    Mutant("grad-cam scaled up with aligned corners", "explainer/analysis/attribution.py",
+           'mode="bilinear", align_corners=False', 'mode="bilinear", align_corners=True',
+           ATTRIBUTION),
+    Mutant("saliency keeps the gradient's sign", "explainer/analysis/attribution.py",
+           "            grad = grad.abs()\n", "            grad = grad.clamp_min(0)\n",
+           ATTRIBUTION),
     # --- the results cache ---------------------------------------------------------------
     Mutant("code version sees only its own folder", "explainer/analysis/cache.py",
            "root = Path(__file__).resolve().parents[1]", "root = Path(__file__).resolve().parent",

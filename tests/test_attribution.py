@@ -117,3 +117,68 @@ def test_figures_render(sample):
     fig = plot_class_evidence(grad_cam_all(model, img))
     assert sum(ax.get_visible() for ax in fig.axes) == 11
     plt.close(fig)
+
+
+# --- against captum, the reference implementation ----------------------------------------------
+
+
+def _few_digits():
+    from explainer.data import load_sample
+
+    s = load_sample()
+    return [(s.floats()[i, 0], int(s.labels[i])) for i in (0, 1, 2, 3)]
+
+
+@pytest.fixture(params=["bn_cnn", "tinyvgg"])
+def shipped_model(request) -> nn.Module:
+    """Two shipped checkpoints (conftest's fixtures), in eval mode as loaded."""
+    return request.getfixturevalue(request.param).model
+
+
+def _targets(label: int) -> list[int | None]:
+    """The default (the predicted class) and one other class."""
+    return [None, (label + 1) % 10]
+
+
+def _peak_one(a: np.ndarray) -> np.ndarray:
+    """``a`` divided by its maximum (all zeros stay zeros), as float32."""
+    return (a / a.max() if a.max() > 0 else a).astype(np.float32)
+
+
+def test_saliency_equals_captums(shipped_model):
+    """Bit-identical today: captum's Saliency is the same ``|d score / d pixel|`` autograd."""
+    captum_attr = pytest.importorskip("captum.attr")
+    for image, label in _few_digits():
+        for target in _targets(label):
+            ours = saliency(shipped_model, image, target)
+            x = image[None, None].clone().requires_grad_(True)
+            ref = captum_attr.Saliency(shipped_model).attribute(x, target=ours.target, abs=True)
+            ref = ref[0, 0].detach().numpy()
+            np.testing.assert_array_equal(ours.raw, ref)
+            np.testing.assert_array_equal(ours.map, _peak_one(ref))
+            if target is None:
+                with torch.no_grad():
+                    assert ours.target == int(shipped_model(image[None, None]).argmax())
+
+
+def test_grad_cam_equals_captums_layer_grad_cam(shipped_model):
+    """Bit-identical today: captum's LayerGradCam on the module our Grad-CAM reads, scaled up
+    the way ours is (bilinear, corners not aligned, then negatives cut) and divided by its
+    peak."""
+    captum_attr = pytest.importorskip("captum.attr")
+    layer = gradcam_layer(shipped_model)
+    module = dict(shipped_model.named_modules())[layer]
+    cam = captum_attr.LayerGradCam(shipped_model, module)
+    lit = 0
+    for image, label in _few_digits():
+        for target in _targets(label):
+            ours = grad_cam(shipped_model, image, target)
+            assert ours.layer == layer
+            ref = cam.attribute(image[None, None], target=ours.target, relu_attributions=True)
+            np.testing.assert_array_equal(ours.raw, ref[0, 0].detach().numpy())
+            up = torch.nn.functional.interpolate(
+                ref.detach(), size=(28, 28), mode="bilinear", align_corners=False
+            )[0, 0].clamp_min(0)
+            np.testing.assert_array_equal(ours.map, _peak_one(up.numpy()))
+            lit += int(ours.raw.max() > 0)
+    assert lit >= 4  # at least the predicted classes' maps are not empty: the checks can fail
