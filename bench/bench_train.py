@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from explainer.data import dataset_info, load_split, load_train_val, resolve_data_dir
 from explainer.nets.architectures import build
 from explainer.nets.augment import random_affine
-from explainer.nets.train import TrainConfig, fit
+from explainer.nets.train import fit
+from explainer.nets.train_config import TrainConfig
 
 FAST_RECIPE = dict(arch="fast_cnn", epochs=1, batch_size=64, lr=0.006)
 

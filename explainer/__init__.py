@@ -34,7 +34,7 @@ _PUBLIC = {
     "check_trace": "explainer.tracing.recompute",
     "load_checkpoint": "explainer.nets.checkpoints",
     "Checkpoint": "explainer.nets.checkpoints",
-    "TrainConfig": "explainer.nets.train",
+    "TrainConfig": "explainer.nets.train_config",
     "fit": "explainer.nets.train",
     "evaluate": "explainer.analysis.evaluate",
     "preprocess": "explainer.reading.preprocess",

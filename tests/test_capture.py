@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from zoo import REAL, build_zoo
 
 from explainer.errors import ExplainerError
 from explainer.nets.architectures import available, build
@@ -20,6 +23,7 @@ from explainer.tracing.capture import (
     capture_checkpoint,
     layer_names,
 )
+from explainer.tracing.recompute import UnreplayableWarning
 
 
 def _seeded(arch: str) -> nn.Module:
@@ -277,3 +281,40 @@ def test_concurrent_captures_of_one_model_stay_apart(sample):
         assert got.names() == solo.names()
         for r, s in zip(got.layers, solo.layers, strict=True):
             np.testing.assert_array_equal(r.output, s.output)
+
+
+class _Unreplayable(nn.Module):
+    """Two calls this project does not replay (``cumsum``, ``logcumsumexp``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.logcumsumexp(torch.cumsum(self.conv(x), dim=3), dim=2)
+        return self.fc(x.flatten(1))
+
+
+def test_unreplayable_records_give_one_warning_naming_them(sample):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trace = capture(_Unreplayable().eval(), sample.floats()[0, 0])
+    assert [w.category for w in caught] == [UnreplayableWarning]
+    assert issubclass(UnreplayableWarning, UserWarning) and caught[0].filename == __file__
+    message = str(caught[0].message)
+    assert "\n" not in message and "cumsum" in message and "logcumsumexp" in message
+    assert trace.layer("logcumsumexp").inputs == ["cumsum"]  # kept in the graph all the same
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnreplayableWarning)  # the zoo replays: no warning
+        for name in REAL:
+            capture(build_zoo(name), sample.floats()[0, 0], with_weights=False)
+
+
+def test_torchvision_resnet18_is_captured_in_a_few_seconds(sample):
+    model = build_zoo("resnet18")
+    start = time.perf_counter()
+    trace = capture(model, sample.floats()[0, 0])
+    assert time.perf_counter() - start < 5
+    assert len(trace.of_kind("conv")) == 20 and len(trace.of_kind("add")) == 8  # 8 blocks
+    assert trace.layer("layer1.0.add").inputs == ["layer1.0.bn2", "maxpool"]

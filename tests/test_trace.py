@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from zoo import build_zoo
 
 from explainer.cli import main
 from explainer.nets.architectures import build
 from explainer.tracing.capture import capture
+from explainer.tracing.recompute import check_trace
 from explainer.tracing.trace import FORMAT, Trace, TraceError
 
 
@@ -130,3 +133,52 @@ def test_cli_capture_writes_the_same_trace(tmp_path, sample, capsys):
     np.testing.assert_array_equal(got.logits, ref.logits)
     assert main(["capture", str(ckpt_path), "--layers", "nope"]) == 2
     assert "--list-layers" in capsys.readouterr().err
+
+
+def _rewritten(path, edit) -> None:
+    """Rewrite a saved trace's JSON header with ``edit(header)``."""
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(str(arrays["header"]))
+    edit(header)
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(path, **arrays)
+
+
+def test_tuple_elements_attention_and_norms_survive_a_file(tmp_path, sample):
+    for name in ("split", "tiny_vit", "convnext"):
+        trace = capture(build_zoo(name), sample.floats()[2, 0])
+        back = Trace.load(trace.save(tmp_path / f"{name}.npz"))
+        _assert_same(trace, back)
+        for ra, rb in zip(trace.layers, back.layers, strict=True):
+            assert ra.inputs == rb.inputs and ra.arrays.keys() == rb.arrays.keys()
+    trace = capture(build_zoo("tiny_vit"), sample.floats()[2, 0])
+    back = Trace.load(trace.save(tmp_path / "vit.npz"))
+    attention = trace.layer("attn.multi_head_attention_forward[0]")
+    back_attention = back.layer("attn.multi_head_attention_forward[0]")
+    np.testing.assert_array_equal(back_attention.arrays["attention"], attention.arrays["attention"])
+    assert back_attention.params["element"] == [0] and back_attention.params["batched"] is False
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("element", [-1]), ("element", "first"), ("batched", "no"), ("dtype", "object"),
+     ("axes", [1.5]), ("norm", "magic")],
+)  # fmt: skip
+def test_damaged_record_params_are_one_line_errors(field, value, tmp_path, sample):
+    path = capture(build_zoo("split"), sample.floats()[2, 0]).save(tmp_path / "t.npz")
+    _rewritten(path, lambda header: header["layers"][2]["params"].__setitem__(field, value))
+    with pytest.raises(TraceError, match=rf"layers\[2\].*params\.{field}") as err:
+        Trace.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_norm_record_of_an_earlier_capture_still_replays(sample):
+    """Version-2 files written before norms said their axes: a layer norm recorded as kind
+    ``bn`` with only its type and ``normalized_shape`` reads and replays as before."""
+    trace = capture(build_zoo("tiny_vit"), sample.floats()[2, 0])
+    norm = trace.layer("norm")
+    norm.kind = "bn"
+    for key in ("norm", "axes", "over"):
+        del norm.params[key]
+    assert norm.description == "layer norm" and check_trace(trace) == []

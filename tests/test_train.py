@@ -16,7 +16,10 @@ from explainer.nets.checkpoints import (
     read_payload,
     save_checkpoint,
 )
-from explainer.nets.train import TrainConfig, chance_warning, fit, last_path, snapshot_path
+from explainer.nets.model_card import chance_warning
+from explainer.nets.train import fit
+from explainer.nets.train_config import TrainConfig
+from explainer.nets.train_run import last_path, snapshot_path
 
 
 @pytest.fixture(scope="module")

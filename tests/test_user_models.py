@@ -19,7 +19,9 @@ from explainer.nets.checkpoints import (
     make_payload,
     save_checkpoint,
 )
-from explainer.nets.train import TrainConfig, fit, snapshot_path
+from explainer.nets.train import fit
+from explainer.nets.train_config import TrainConfig
+from explainer.nets.train_run import snapshot_path
 from explainer.nets.user_code import UserCodeError, import_class
 from explainer.reading.predict import Predictor
 

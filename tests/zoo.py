@@ -2,8 +2,11 @@
 
 Each is an ``nn.Module`` with a ``forward`` of its own: functional activations and pooling,
 views and flattens, residual additions, concatenations, strided and depthwise convolutions,
-and module instances used more than once. Weights are seeded; batch-norm statistics are
-non-trivial so a wrong recomputation cannot pass by accident.
+and module instances used more than once (:data:`ZOO`, which every picture is tested on);
+calls that return tuples, attention on tokens, channel-axis layer norms, group and instance
+norm, and torchvision's ResNet-18 (:data:`REAL`, tested as graphs). Weights are seeded;
+batch-norm statistics and norm weights are non-trivial so a wrong recomputation cannot pass
+by accident.
 """
 
 from __future__ import annotations
@@ -132,14 +135,161 @@ ZOO = {
 }
 
 
+# --- real networks: tuple results, attention, channel-axis norms ---------------------------
+
+
+class SplitNet(nn.Module):
+    """Calls that return tuples: ``chunk`` (a GLU gate), ``split``, ``unbind``,
+    ``max(dim=...)`` (its indices used afterwards), ``topk`` and ``sort``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+        self.fc = nn.Linear(20 + 8 + 28 + 49, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.conv(x).chunk(2, dim=1)
+        x = F.max_pool2d(self.conv2(a * torch.sigmoid(b)), 2)  # (N, 6, 7, 7)
+        left, right = torch.split(x, [2, 4], dim=1)
+        rows = right.unbind(2)  # 7 × (N, 4, 7)
+        peak, where = left.max(dim=1)  # (N, 7, 7) each
+        top, _ = torch.topk(right.flatten(2), 5, dim=2)  # (N, 4, 5)
+        ordered, _ = torch.sort(peak.flatten(1), dim=1, descending=True)
+        parts = [top.flatten(1), ordered[:, :8], rows[0].flatten(1), where.float().flatten(1)]
+        return self.fc(torch.cat(parts, dim=1))
+
+
+class TinyViT(nn.Module):
+    """A ViT in miniature: patchify conv, ``flatten(2).transpose(1, 2)``, a class token
+    concatenated, ``nn.MultiheadAttention`` with a residual, ``nn.LayerNorm``, a head."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.patchify = nn.Conv2d(1, dim, 7, stride=7)  # 4 × 4 patches
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.5)
+        self.pos = nn.Parameter(torch.randn(1, 17, dim) * 0.5)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patchify(x).flatten(2).transpose(1, 2)  # (N, 16, dim)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        x = x + self.attn(x, x, x)[0]
+        return self.head(self.norm(x)[:, 0])
+
+
+class SdpaNet(nn.Module):
+    """Hand-written multi-head self-attention: one ``qkv`` projection ``unbind`` into three,
+    ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int = 16, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads
+        self.patchify = nn.Conv2d(1, dim, 4, stride=4)  # 7 × 7 patches
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.patchify(x).flatten(2).transpose(1, 2)
+        n, length, dim = t.shape
+        qkv = self.qkv(t).reshape(n, length, 3, self.heads, dim // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (N, heads, L, dim / heads) each
+        o = F.scaled_dot_product_attention(q, k, v)
+        t = t + self.proj(o.transpose(1, 2).reshape(n, length, dim))
+        return self.head(t.mean(1))
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's ConvNeXt ``LayerNorm2d``: a layer norm over channels, done channels-last."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ChannelNorm(nn.LayerNorm):
+    """The original ConvNeXt's ``channels_first`` LayerNorm: mean and variance over dim 1 by
+    hand."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise 7×7 conv, permute to channels-last, ``nn.LayerNorm``, Linear, GELU, Linear,
+    permute back, residual."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+class ConvNeXtish(nn.Module):
+    """A ConvNeXt stem and block, both channel layer norms, group and instance norm, then a
+    channels-last ``contiguous()`` copy and a ``view`` of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 16, 4, stride=4)  # 7 × 7
+        self.stem_norm = LayerNorm2d(16, eps=1e-6)
+        self.block = ConvNeXtBlock(16)
+        self.down_norm = ChannelNorm(16)
+        self.down = nn.Conv2d(16, 32, 2, stride=2)  # 3 × 3
+        self.gn = nn.GroupNorm(4, 32)
+        self.inorm = nn.InstanceNorm2d(32, affine=True)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block(self.stem_norm(self.stem(x)))
+        x = F.gelu(self.inorm(self.gn(self.down(self.down_norm(x)))))
+        tokens = x.permute(0, 2, 3, 1).contiguous().view(x.shape[0], 9, 32)
+        return self.head(tokens.mean(1))
+
+
+def resnet18() -> nn.Module:
+    """torchvision's ResNet-18 for MNIST: one input channel, ten classes."""
+    from torchvision.models import resnet18 as tv_resnet18
+
+    model = tv_resnet18(num_classes=10)
+    model.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+    return model
+
+
+REAL = {
+    "split": SplitNet,
+    "tiny_vit": TinyViT,
+    "sdpa": SdpaNet,
+    "convnext": ConvNeXtish,
+    "resnet18": resnet18,
+}
+
+
 def build_zoo(name: str) -> nn.Module:
-    """The named zoo network, seeded, in eval mode, with non-trivial batch-norm statistics."""
+    """The named zoo network (:data:`ZOO` or :data:`REAL`), seeded, in eval mode, with
+    non-trivial batch-norm statistics and norm weights."""
     torch.manual_seed(0)
-    model = ZOO[name]()
+    model = (ZOO | REAL)[name]()
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
+        if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)):
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     return model.eval()

@@ -158,7 +158,8 @@ def training_data(dataset: str) -> LiveData:
 
 
 def live_training() -> None:
-    from explainer.nets.train import TrainConfig, fit
+    from explainer.nets.train import fit
+    from explainer.nets.train_config import TrainConfig
 
     ds = common.current_dataset()
     st.subheader("Train a small model now")

@@ -12,7 +12,7 @@ HELP = "train an architecture or your own class; writes a checkpoint and a JSON 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from explainer.commands import add_data_dir
     from explainer.nets.architectures import available
-    from explainer.nets.train import OPTIMIZERS, SCHEDULERS, TrainConfig
+    from explainer.nets.train_config import OPTIMIZERS, SCHEDULERS, TrainConfig
 
     d = TrainConfig()
     p.add_argument(
@@ -132,7 +132,8 @@ def make_config(args: argparse.Namespace):
     from dataclasses import fields
 
     from explainer.errors import ExplainerError
-    from explainer.nets.train import TrainConfig, default_out
+    from explainer.nets.train_config import TrainConfig
+    from explainer.nets.train_run import default_out
     from explainer.nets.user_code import parse_spec
 
     if bool(args.arch) == bool(args.code):
@@ -166,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from explainer.errors import ExplainerError
-    from explainer.nets.train import fit, last_path
+    from explainer.nets.train import fit
+    from explainer.nets.train_run import last_path
 
     config = make_config(args)
     hist = fit(config)

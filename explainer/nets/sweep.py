@@ -70,7 +70,7 @@ class SweepConfig:
 
     def validate(self) -> None:
         from explainer.nets.architectures import describe
-        from explainer.nets.train import OPTIMIZERS
+        from explainer.nets.train_config import OPTIMIZERS
 
         describe(self.arch)
         if self.sampler not in ("grid", "tpe"):
@@ -150,7 +150,8 @@ def run_sweep(
     ``data`` (train, validation) replaces the official split (tests, quick demos)."""
     import optuna
 
-    from explainer.nets.train import TrainConfig, fit
+    from explainer.nets.train import fit
+    from explainer.nets.train_config import TrainConfig
 
     c.validate()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -5,7 +5,8 @@ becomes a Trace record. Its arguments are stored as JSON: a tensor the pass prod
 ``{"ref": record name}``, any other tensor is ``{"const": key}`` (its values are kept in the
 record's arrays), and plain values stay as they are. :func:`replay` calls the same function
 again on those arguments; only the functions named here are ever called, so a Trace file can
-never make the program run anything else.
+never make the program run anything else. A tuple result comes back whole; each of its
+records picks its own tensor with :func:`element`.
 """
 
 from __future__ import annotations
@@ -18,31 +19,52 @@ import torch
 import torch.nn.functional as F
 
 from explainer.errors import ExplainerError
+from explainer.tracing.checks import RECORD_DTYPES
+
+
+class NotRecomputable(ExplainerError):
+    """A record whose operation this project cannot redo (an unknown module or call)."""
+
 
 _KIND_OF: dict[str, str] = {}
 for _kind, _names in {
     "relu": "relu relu_ leaky_relu leaky_relu_ elu elu_ gelu silu sigmoid sigmoid_ tanh tanh_ "
     "relu6 hardtanh hardtanh_ softplus mish hardswish hardsigmoid selu celu prelu logsigmoid",
     "pool": "max_pool2d avg_pool2d adaptive_avg_pool2d adaptive_max_pool2d max_pool1d avg_pool1d",
-    "flatten": "flatten view reshape squeeze unsqueeze permute transpose t view_as reshape_as "
-    "unflatten movedim",
+    "flatten": "flatten view reshape squeeze unsqueeze permute transpose swapaxes t view_as "
+    "reshape_as unflatten movedim contiguous clone detach to float cpu type_as expand expand_as "
+    "repeat flip roll narrow select T mT H mH data",
     "add": "add add_ __add__ __iadd__ __radd__ sub sub_ __sub__ __isub__ __rsub__",
     "mul": "mul mul_ __mul__ __imul__ __rmul__ div div_ __truediv__ __itruediv__ __rtruediv__",
     "concat": "cat concat concatenate stack",
+    "split": "chunk split unbind tensor_split split_with_sizes hsplit vsplit dsplit",
     "softmax": "softmax log_softmax",
     "dropout": "dropout dropout1d dropout2d alpha_dropout feature_alpha_dropout",
     "conv": "conv1d conv2d",
     "linear": "linear",
-    "bn": "batch_norm layer_norm group_norm",
+    "bn": "batch_norm",
+    "norm": "layer_norm group_norm instance_norm rms_norm",
+    "attention": "multi_head_attention_forward scaled_dot_product_attention",
     "other": "mean sum amax amin neg __neg__ abs exp log pow __pow__ clamp clamp_min clamp_max "
-    "clip sqrt square __getitem__ pad interpolate matmul __matmul__ mm bmm normalize",
+    "clip sqrt rsqrt square reciprocal __getitem__ pad interpolate matmul __matmul__ mm bmm "
+    "einsum normalize max min topk sort argmax argmin median kthvalue cummax cummin aminmax "
+    "var std var_mean std_mean logsumexp gather index_select masked_fill where erf",
 }.items():
     _KIND_OF.update(dict.fromkeys(_names.split(), _kind))
 
-# Calls that never change a float32 tensor's values: their result is the same data.
+# Calls that never change a float32 tensor's values (each is a record of kind "flatten").
 ALIASES = frozenset(
     ["contiguous", "clone", "detach", "detach_", "to", "float", "cpu", "requires_grad_", "type_as"]
 )
+
+# Calls that may hand back their input itself (``x.contiguous()`` of a contiguous ``x``): then
+# they made no tensor, and the input keeps its name.
+MAY_RETURN_INPUT = frozenset(
+    ["contiguous", "detach_", "to", "float", "cpu", "cuda", "type_as", "requires_grad_", "type"]
+)
+
+# Tensor attributes that are tensors (``x.mT``): replayed by reading the attribute again.
+PROPERTIES = frozenset(["T", "mT", "H", "mH", "data"])
 
 # A constant argument bigger than this is not kept in the trace (its call cannot be replayed).
 MAX_CONST_VALUES = 1 << 20
@@ -51,8 +73,13 @@ _OWNERS: dict[str, Any] = {"Tensor": torch.Tensor, "F": F, "torch": torch}
 
 
 def call_key(func: Callable[..., Any]) -> str:
-    """``"Tensor.view"``, ``"F.relu"`` or ``"torch.tanh"``; ``"?.name"`` for anything else."""
+    """``"Tensor.view"``, ``"F.relu"``, ``"torch.tanh"`` or ``"Tensor.mT"`` (an attribute read);
+    ``"?.name"`` for anything else."""
     name = getattr(func, "__name__", "") or "call"
+    if name == "__get__":
+        attr = getattr(func, "__self__", None)
+        if getattr(attr, "__objclass__", None) is torch._C.TensorBase:
+            return f"Tensor.{attr.__name__}"
     for owner, where in _OWNERS.items():
         if getattr(where, name, None) is func:
             return f"{owner}.{name}"
@@ -76,17 +103,49 @@ def kind_of(key: str) -> str:
 
 
 def replayable(key: str) -> bool:
+    """Whether a call key names a function :func:`replay` may call."""
     owner, name = key.split(".", 1)
-    return owner in _OWNERS and name in _KIND_OF
+    if name in PROPERTIES:
+        return owner == "Tensor"
+    return owner in _OWNERS and name in _KIND_OF and callable(getattr(_OWNERS[owner], name, None))
+
+
+def tensor_elements(out: Any) -> list[tuple[list[int], torch.Tensor]]:
+    """The tensors of a call's tuple result with where each sits (``[1]``, or ``[1, 0]`` in a
+    nested tuple such as an LSTM's ``(output, (h, c))``); ``None`` and numbers are skipped."""
+    found = []
+    for i, item in enumerate(out):
+        if isinstance(item, torch.Tensor):
+            found.append(([i], item))
+        elif isinstance(item, (tuple, list)):
+            found.extend(([i, *path], t) for path, t in tensor_elements(item))
+    return found
+
+
+def element_name(out: Any, path: list[int]) -> str | None:
+    """The field name of a result such as ``torch.max``'s (``"values"``, ``"indices"``)."""
+    fields = getattr(type(out), "__match_args__", ())
+    return fields[path[0]] if len(path) == 1 and path[0] < len(fields) else None
+
+
+def element(out: Any, path: list[int]) -> Any:
+    """``out[path[0]][path[1]]...``: one tensor of a replayed call's tuple result."""
+    for i in path:
+        if not isinstance(out, (tuple, list)) or not 0 <= i < len(out):
+            raise NotRecomputable(f"the call's result has no element {path}")
+        out = out[i]
+    return out
 
 
 class CallEncoder:
-    """Turns one call's arguments into JSON, collecting constant tensors on the way."""
+    """Turns one call's arguments into JSON, collecting constant tensors on the way;
+    ``unknown`` tells whether an argument could not be stored (the call cannot be replayed)."""
 
     def __init__(self, name_of: Callable[[torch.Tensor], str | None]) -> None:
         self.name_of = name_of
         self.consts: dict[str, torch.Tensor] = {}
         self.refs: list[str] = []
+        self.unknown = False
 
     def encode(self, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
@@ -95,6 +154,7 @@ class CallEncoder:
                 self.refs.append(name)
                 return {"ref": name}
             if value.numel() > MAX_CONST_VALUES:
+                self.unknown = True
                 return {"unknown": f"tensor of {value.numel()} values"}
             key = f"const{len(self.consts)}"
             self.consts[key] = value
@@ -110,6 +170,11 @@ class CallEncoder:
             return {"dtype": str(value).removeprefix("torch.")}
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if isinstance(value, torch.device):
+            return {"device": str(value)}
+        if isinstance(value, torch.memory_format):
+            return {"memory_format": str(value).removeprefix("torch.")}
+        self.unknown = True
         return {"unknown": type(value).__name__}
 
 
@@ -130,23 +195,45 @@ def decode(value: Any, refs: dict[str, torch.Tensor], consts: dict[str, np.ndarr
         return slice(decode(start, refs, consts), stop, step)
     if "ellipsis" in value:
         return Ellipsis
-    if "dtype" in value and value["dtype"] in ("float32", "float64", "int64", "bool"):
-        return getattr(torch, value["dtype"])
-    raise ExplainerError(
-        f"a call argument of type {value.get('unknown', value)} cannot be replayed"
+    if "dtype" in value and value["dtype"] in DTYPES:
+        return DTYPES[value["dtype"]]
+    if "device" in value:
+        return "cpu"  # replayed where the trace is read
+    if value.get("memory_format") in ("contiguous_format", "channels_last", "preserve_format"):
+        return getattr(torch, value["memory_format"])
+    raise NotRecomputable(
+        f"a call argument of type {value.get('unknown', value)!s:.60} cannot be replayed"
     )
 
 
+DTYPES = {name: getattr(torch, name) for name in RECORD_DTYPES}
+
+
+def call_replayable(call: dict[str, Any]) -> bool:
+    """Whether :func:`replay` can redo a recorded call: a listed function, every argument
+    stored (none ``{"unknown": ...}``)."""
+    key = call.get("key")
+    return isinstance(key, str) and "." in key and replayable(key) and not _unknown(call)
+
+
+def _unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "unknown" in value or any(_unknown(v) for v in value.values())
+    return isinstance(value, list) and any(_unknown(v) for v in value)
+
+
 def replay(call: dict[str, Any], refs: dict[str, torch.Tensor], consts: dict[str, Any]) -> Any:
-    """Call the recorded function again on ``refs`` (record name → batched tensor)."""
+    """Call the recorded function again on ``refs`` (record name → batched tensor); a tuple
+    result comes back whole (see :func:`element`)."""
     key = call["key"]
-    if not replayable(key):
-        raise ExplainerError(f"{key} is not a call that can be recomputed")
+    if not isinstance(key, str) or "." not in key or not replayable(key):
+        raise NotRecomputable(f"{key} is not a call that can be recomputed")
     owner, name = key.split(".", 1)
-    func = getattr(_OWNERS[owner], name)
     args = decode(call["args"], refs, consts)
     kwargs = {k: decode(v, refs, consts) for k, v in call["kwargs"].items()}
-    return func(*args, **kwargs)
+    if name in PROPERTIES:
+        return getattr(args[0], name)
+    return getattr(_OWNERS[owner], name)(*args, **kwargs)
 
 
 # Signatures of the calls whose settings a picture labels (positional order after input).
@@ -159,6 +246,11 @@ _SETTINGS = {
     "conv2d": ("weight", "bias", "stride", "padding", "dilation", "groups"),
     "linear": ("weight", "bias"),
     "batch_norm": ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+    "layer_norm": ("normalized_shape", "weight", "bias", "eps"),
+    "group_norm": ("num_groups", "weight", "bias", "eps"),
+    "instance_norm": ("running_mean", "running_var", "weight", "bias", "use_input_stats",
+                      "momentum", "eps"),
+    "rms_norm": ("normalized_shape", "weight", "eps"),
     "leaky_relu": ("negative_slope",),
     "elu": ("alpha",),
     "softmax": ("dim",),

@@ -32,6 +32,7 @@ from torch import nn
 
 from explainer.errors import ExplainerError
 from explainer.tracing.layers import Plan, layer_kind, layer_params, plan_of, tensors_of
+from explainer.tracing.recompute import warn_unreplayable
 from explainer.tracing.recorder import INPUT, Event, Recorder, chain_applies, watching
 from explainer.tracing.trace import LayerRecord, Trace
 
@@ -289,6 +290,8 @@ def capture(
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
     logits_np = _first(logits).copy()
     records = [_record_of(e, plan, with_weights) for e in events]
+    if not plan.sequential:  # a tree of nn.Sequential records atomic modules only
+        warn_unreplayable(records)
     shapes = {INPUT: tuple(x.shape[1:])}
     for r in records:
         r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()

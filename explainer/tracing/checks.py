@@ -16,9 +16,12 @@ import numpy as np
 
 from explainer.errors import ExplainerError
 
+# dtypes a record's output may have had (``params["dtype"]``; float32 when absent)
+RECORD_DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
+NORMS = ("batch", "layer", "group", "instance", "rms")
 MAX_CLASSES = 1000
 MAX_SIDE = 1024  # pixels of the image, per side
-OUTPUT_NDIMS = (0, 1, 2, 3, 4)  # batch axis removed: (C, H, W), (F,), a scalar...
+OUTPUT_NDIMS = (0, 1, 2, 3, 4, 5, 6)  # batch axis removed: (C, H, W), (F,), a scalar...
 
 
 class TraceCheckError(ExplainerError):
@@ -88,6 +91,28 @@ def _check_inputs(inputs: Any, where: str, i: int, position: dict[str, int]) -> 
             _fail(f"{where}.inputs", f"names {n[:40]!r}, which is not an earlier record")
 
 
+def _ints(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )
+
+
+def _check_params(p: dict[str, Any], where: str) -> None:
+    """The params that recomputing a record reads besides its settings: which element of a
+    tuple result it is, whether its output kept the batch axis, its dtype, a norm's axes."""
+    if "element" in p and not (_ints(p["element"]) and p["element"] and min(p["element"]) >= 0):
+        _fail(f"{where}.params.element", f"is {p['element']!r:.40}; expected indices such as [1]")
+    if "batched" in p and not isinstance(p["batched"], bool):
+        _fail(f"{where}.params.batched", f"is {p['batched']!r:.40}; expected true or false")
+    if "dtype" in p and p["dtype"] not in RECORD_DTYPES:
+        _fail(f"{where}.params.dtype", f"is {p['dtype']!r:.40}; expected one of "
+              + ", ".join(RECORD_DTYPES))  # fmt: skip
+    if "norm" in p and p["norm"] not in NORMS:
+        _fail(f"{where}.params.norm", f"is {p['norm']!r:.40}; expected one of {', '.join(NORMS)}")
+    if "axes" in p and not _ints(p["axes"]):
+        _fail(f"{where}.params.axes", f"is {p['axes']!r:.40}; expected axis numbers")
+
+
 def _check_record(r: Any, i: int, earlier: set[str], position: dict[str, int]) -> None:
     """Record ``i``; ``earlier``: names of the records before it, plus ``"input"``;
     ``position``: where each name first occurs."""
@@ -102,6 +127,7 @@ def _check_record(r: Any, i: int, earlier: set[str], position: dict[str, int]) -
         _fail(f"{where}.output", f"is empty (shape {r.output.shape})")
     if not isinstance(r.params, dict):
         _fail(f"{where}.params", f"is a {type(r.params).__name__}, not a mapping")
+    _check_params(r.params, where)
     shape = getattr(r, "input_shape", ())
     if not isinstance(shape, (tuple, list)) or not all(
         isinstance(s, (int, np.integer)) and s >= 0 for s in shape

@@ -14,16 +14,29 @@ from typing import Any
 from torch import nn
 
 from explainer.nets.architectures import Normalize
+from explainer.tracing.norms import norm_params
 
 _ACTIVATIONS = (
     nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ReLU6, nn.Hardtanh,
     nn.Softplus, nn.Mish, nn.Hardswish, nn.SELU, nn.CELU, nn.PReLU,
 )  # fmt: skip
 
+_RMS_NORM: tuple[type, ...] = (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
+_NORMS = (
+    nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+    *_RMS_NORM,
+)  # fmt: skip
+# the batched input rank each batch and instance norm type takes
+_NORM_RANK = {
+    nn.BatchNorm1d: 2, nn.BatchNorm2d: 4, nn.BatchNorm3d: 5,
+    nn.InstanceNorm1d: 3, nn.InstanceNorm2d: 4, nn.InstanceNorm3d: 5,
+}  # fmt: skip
+
 _KINDS: list[tuple[tuple[type, ...], str]] = [
     ((Normalize,), "normalize"),
     ((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
-    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm), "bn"),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "bn"),
+    (_NORMS, "norm"),
     (_ACTIVATIONS, "relu"),
     ((nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), "pool"),
     ((nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout), "dropout"),
@@ -32,6 +45,18 @@ _KINDS: list[tuple[tuple[type, ...], str]] = [
     ((nn.Softmax, nn.LogSoftmax), "softmax"),
 ]
 ATOMIC_TYPES: tuple[type, ...] = tuple(t for types, _ in _KINDS for t in types)
+_FORWARDS = frozenset(t.forward for t in ATOMIC_TYPES)
+
+
+def is_atomic(module: nn.Module) -> bool:
+    """Whether a module is one record: a listed type with no children, running its type's own
+    ``forward``. A subclass with a ``forward`` of its own (ConvNeXt's ``LayerNorm2d``, which
+    permutes to channels-last first) is transparent: what it calls is recorded instead."""
+    return (
+        isinstance(module, ATOMIC_TYPES)
+        and not module._modules
+        and type(module).forward in _FORWARDS
+    )
 
 
 def layer_kind(module: nn.Module) -> str:
@@ -68,7 +93,8 @@ def _pool_params(m: nn.Module) -> dict[str, Any]:
     mode = "max" if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "average"
     if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         size = [None if s is None else int(s) for s in _pair_or_none(m.output_size)]
-        return {"mode": mode, "adaptive": True, "output_size": size}
+        indices = {"return_indices": True} if getattr(m, "return_indices", False) else {}
+        return {"mode": mode, "adaptive": True, "output_size": size, **indices}
     p: dict[str, Any] = {
         "mode": mode,
         "kernel_size": _pair(m.kernel_size),
@@ -78,6 +104,7 @@ def _pool_params(m: nn.Module) -> dict[str, Any]:
     }
     if isinstance(m, nn.MaxPool2d):
         p["dilation"] = _pair(m.dilation)
+        p |= {"return_indices": True} if m.return_indices else {}
     else:
         p["count_include_pad"] = bool(m.count_include_pad)
         p["divisor_override"] = m.divisor_override
@@ -97,14 +124,26 @@ def _activation_params(m: nn.Module) -> dict[str, Any]:
 
 
 def _norm_params(m: nn.Module) -> dict[str, Any]:
-    p: dict[str, Any] = {"eps": float(m.eps)}
+    """Settings of a norm module, with its ``norm``, ``axes`` and ``over`` (see
+    :mod:`explainer.tracing.norms`) for the input rank the type takes (the recorder
+    redoes them for the rank it sees)."""
+    p: dict[str, Any] = {"eps": None if m.eps is None else float(m.eps)}
     if isinstance(m, nn.GroupNorm):
+        norm, ndim, trailing = "group", 4, 0
         p |= {"num_groups": int(m.num_groups), "num_channels": int(m.num_channels)}
-    elif isinstance(m, nn.LayerNorm):
+    elif isinstance(m, (nn.LayerNorm, *_RMS_NORM)):
+        norm = "layer" if isinstance(m, nn.LayerNorm) else "rms"
+        trailing = len(m.normalized_shape)
+        ndim = trailing + 1
         p["normalized_shape"] = list(m.normalized_shape)
     else:
+        norm = "instance" if isinstance(m, _NORMS) else "batch"
+        ndim = next(n for t, n in _NORM_RANK.items() if isinstance(m, t))
+        trailing = 0
         p["num_features"] = int(m.num_features)
-    return p
+        if norm == "instance":
+            p["use_input_stats"] = not (m.track_running_stats and m.running_mean is not None)
+    return p | norm_params(norm, ndim, trailing, None)
 
 
 def layer_params(module: nn.Module) -> dict[str, Any]:
@@ -123,7 +162,7 @@ def layer_params(module: nn.Module) -> dict[str, Any]:
         p |= _activation_params(module)
     elif kind == "normalize":
         p |= {"mean": float(module.mean), "std": float(module.std)}
-    elif kind == "bn":
+    elif kind in ("bn", "norm"):
         p |= _norm_params(module)
     elif kind == "flatten" and isinstance(module, nn.Flatten):
         p |= {"start_dim": int(module.start_dim), "end_dim": int(module.end_dim)}
@@ -139,7 +178,7 @@ def defining_tensors(module: nn.Module) -> dict[str, str]:
     output besides its input: ``weight`` and ``bias`` of conv, dense and norm layers, batch
     norm's running mean and variance, PReLU's slopes (only those the module has)."""
     keys = {}
-    if layer_kind(module) in ("conv", "linear", "bn"):
+    if layer_kind(module) in ("conv", "linear", "bn", "norm"):
         keys |= {"weight": "weight", "bias": "bias"}
     keys |= {"running_mean": "running_mean", "running_var": "running_var"}
     if isinstance(module, nn.PReLU):
@@ -196,7 +235,7 @@ def plan_of(model: nn.Module) -> Plan:
     atomic = {}
     sequential = True
     for name, m in pairs:
-        if isinstance(m, ATOMIC_TYPES) and not m._modules:
+        if is_atomic(m):
             atomic[id(m)] = (name or type(m).__name__, layer_kind(m), layer_params(m))
         elif not _calls_only_children(m):
             sequential = False

@@ -6,6 +6,10 @@ are watched); function calls through a :class:`~torch.overrides.TorchFunctionMod
 only switched on when the model has a ``forward`` of its own (a tree of ``nn.Sequential``
 containers calls nothing between its modules, so it runs at full speed without one).
 
+A call that returns a tuple (``chunk``, ``topk``, ``nn.MultiheadAttention``'s attention)
+gives one record per tensor in it (``chunk[1]``), so whatever reads an element names it; a
+call the project cannot replay is still recorded (kind ``other``), with its inputs.
+
 Tensors are told apart by identity: each recorded output is kept alive for the whole pass so
 its ``id`` cannot be reused. Views are kept without copying; when a later in-place operation
 changed one (its version counter moved), the caller repeats the pass with ``clone=True``.
@@ -28,7 +32,9 @@ from torch.nn.modules.module import (
 from torch.overrides import TorchFunctionMode
 
 from explainer.tracing import calls
+from explainer.tracing.attention import attention_weights, heads
 from explainer.tracing.layers import Plan
+from explainer.tracing.norms import NORM_OF_CALL, norm_params, permuted
 
 INPUT = "input"
 
@@ -68,6 +74,8 @@ class Recorder:
         self.counts: dict[str, int] = {}
         self.busy = False  # inside an atomic module or inside our own hook
         self.stack: list[str] = []
+        self.batch = x.shape[0] if x.dim() else 1
+        self.layouts: dict[str, tuple[int, ...]] = {}  # permuted 4-D records: see norms
 
     # --- naming -------------------------------------------------------------------------
 
@@ -80,16 +88,45 @@ class Recorder:
         return base if n == 1 else f"{base}#{n}"
 
     def _add(self, base: str, kind: str, params: dict, inputs: list[str], out: torch.Tensor,
-             module: nn.Module | None = None, tensors: dict | None = None) -> None:  # fmt: skip
+             module: nn.Module | None = None, tensors: dict | None = None) -> str:  # fmt: skip
         name = self._unique(base)
+        self._keep(name, kind, params, inputs, out, module, tensors)
+        return name
+
+    def _keep(self, name: str, kind: str, params: dict, inputs: list[str], out: torch.Tensor,
+              module: nn.Module | None = None, tensors: dict | None = None) -> None:  # fmt: skip
+        """Name ``out`` and, when wanted, make it an :class:`Event`. A tensor whose first axis
+        is not the batch (a scalar, an attention call's ``(L, N, E)``) is kept whole, marked
+        ``batched: False`` and given a batch axis of one, which the Trace takes off again."""
         self.names[id(out)] = name
         self.alive.append(out)
         if self.wanted is not None and name not in self.wanted:
             return
+        if out.dim() == 0 or out.shape[0] != self.batch:
+            params, out = {**params, "batched": False}, out[None]
+        if out.dtype != torch.float32:
+            params = {**params, "dtype": str(out.dtype).removeprefix("torch.")}
         kept = out.clone() if self.clone else out
         self.versions.append((kept, out._version))
         value = kept if self.take is None else self.take(name, kept)
         self.events.append(Event(name, kind, params, inputs, value, module, tensors or {}))
+
+    def _add_elements(
+        self, base: str, kind: str, params: dict, inputs: list[str], out: Any,
+        module: nn.Module | None = None, tensors: dict | None = None,
+    ) -> None:  # fmt: skip
+        """One record per tensor of a tuple result, named ``base[i]`` (``base[i][j]`` inside
+        a nested tuple), each reading the call's inputs; ``params["element"]`` says which.
+        Attention weights go with the first element only (the attention's output)."""
+        stem = self._unique(base)
+        for path, t in calls.tensor_elements(out):
+            own = {**params, "element": path}
+            field = calls.element_name(out, path)
+            if field:
+                own["element_name"] = field
+            kept = {k: v for k, v in (tensors or {}).items() if k != "attention" or path == [0]}
+            name = stem + "".join(f"[{i}]" for i in path)
+            self._keep(name, kind, own, inputs, t, module, kept)
 
     # --- modules ------------------------------------------------------------------------
 
@@ -111,26 +148,47 @@ class Recorder:
             return
         self.busy = True
         try:
+            path, kind, params = info
+            inputs = [self.names.get(id(a), "?") for a in args if isinstance(a, torch.Tensor)]
+            first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if kind in ("bn", "norm") and first is not None:
+                params = self._norm_seen(params, first, inputs[0])
             if isinstance(output, torch.Tensor):
-                path, kind, params = info
-                inputs = [self.names.get(id(a), "?") for a in args if isinstance(a, torch.Tensor)]
-                self._add(path, kind, params, inputs, output, module)
+                name = self._add(path, kind, params, inputs, output, module)
+                self._follow_layout(name, inputs, first, output)
+            elif isinstance(output, (tuple, list)):
+                self._add_elements(path, kind, params, inputs, output, module)
         finally:
             self.busy = False
+
+    def _norm_seen(self, params: dict, x: torch.Tensor, source: str) -> dict:
+        """A norm module's ``axes`` and ``over`` for the input it got (its rank, whether it
+        was permuted to channels-last): ``params`` itself when they are what the plan said."""
+        trailing = len(params.get("normalized_shape", ()))
+        found = norm_params(params["norm"], x.dim(), trailing, self.layouts.get(source))
+        return params if all(params.get(k) == v for k, v in found.items()) else params | found
+
+    def _follow_layout(self, name: str, inputs: list[str], src: Any, out: torch.Tensor) -> None:
+        """A 4-D result of the same shape as its permuted first input keeps its layout."""
+        if inputs and inputs[0] in self.layouts and src is not None and out.shape == src.shape:
+            self.layouts[name] = self.layouts[inputs[0]]
 
     # --- function calls -----------------------------------------------------------------
 
     def on_call(self, func: Callable[..., Any], args: tuple, kwargs: dict, out: Any) -> None:
-        if self.busy or not isinstance(out, torch.Tensor) or not self._touches(args, kwargs):
+        """Record a torch call that read a tensor of this pass: one record for a tensor
+        result, one per tensor for a tuple (``chunk``, ``topk``, attention...)."""
+        if self.busy:
+            return
+        single = isinstance(out, torch.Tensor)
+        if not single and not (isinstance(out, (tuple, list)) and calls.tensor_elements(out)):
+            return
+        if not self._touches(args, kwargs):
             return
         key = calls.call_key(func)
         name = key.split(".", 1)[1]
-        if name in calls.ALIASES or name == "__get__":
-            src = next((a for a in args if isinstance(a, torch.Tensor)), None)
-            if src is not None and id(src) in self.names and name != "__get__":
-                self.names[id(out)] = self.names[id(src)]
-                self.alive.append(out)
-                return
+        if single and name in calls.MAY_RETURN_INPUT and any(a is out for a in args):
+            return  # it handed back its input: no new tensor, the input keeps its name
         encoder = calls.CallEncoder(self.name_of)
         call = {"key": key, "args": encoder.encode(list(args)),
                 "kwargs": {k: encoder.encode(v) for k, v in kwargs.items()}}  # fmt: skip
@@ -138,13 +196,42 @@ class Recorder:
         for k, v in calls.settings(key, args, kwargs).items():
             if isinstance(v, torch.Tensor):
                 tensors[k] = v
-            elif not isinstance(v, (list, tuple)) or all(isinstance(i, int) for i in v):
+            elif not isinstance(v, (list, tuple)):
                 plain[k] = v
+            elif all(isinstance(i, int) for i in v):
+                plain[k] = list(v)  # as a file gives it back
         params = {"function": calls.short_name(key), "call": call, **plain}
+        replayable = calls.replayable(key) and not encoder.unknown
+        kind = calls.kind_of(key) if replayable else "other"
         prefix = f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
         inputs = list(dict.fromkeys(encoder.refs))
-        self._add(prefix + calls.short_name(key), calls.kind_of(key), params, inputs, out,
-                  tensors=tensors)  # fmt: skip
+        src = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        params |= self._meaning(name, kind, src, inputs, args, kwargs, tensors)
+        base = prefix + calls.short_name(key)
+        if not single:
+            self._add_elements(base, kind, params, inputs, out, tensors=tensors)
+            return
+        made = self._add(base, kind, params, inputs, out, tensors=tensors)
+        if name in ("permute", "transpose", "swapaxes") and out.dim() == 4 and inputs:
+            self.layouts[made] = permuted(self.layouts.get(inputs[0]), name, args, kwargs)
+        else:
+            self._follow_layout(made, inputs, src, out)
+
+    def _meaning(self, name: str, kind: str, src: Any, inputs: list[str], args: tuple,
+                 kwargs: dict, tensors: dict) -> dict:  # fmt: skip
+        """What a norm or attention call computes, for its record: a norm's ``norm``, ``axes``
+        and ``over``; an attention's ``heads`` (and, in ``tensors``, every head's weights)."""
+        if name in NORM_OF_CALL and src is not None:
+            shape = kwargs.get("normalized_shape", args[1] if len(args) > 1 else ())
+            trailing = len(shape) if isinstance(shape, (list, tuple)) else 1
+            layout = self.layouts.get(inputs[0]) if inputs else None
+            return norm_params(NORM_OF_CALL[name], src.dim(), trailing, layout)
+        if kind != "attention":
+            return {}
+        if self.take is None:  # one digit: keep every head's weights for the views
+            w = attention_weights(name, args, kwargs)
+            tensors["attention"] = w[0] if w.shape[0] == self.batch else w
+        return {"heads": heads(name, args, kwargs)}
 
     def _touches(self, args: tuple, kwargs: dict) -> bool:
         """Whether a call reads a tensor of this pass (one level into lists and tuples)."""

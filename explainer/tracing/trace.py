@@ -24,13 +24,14 @@ from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 from explainer.safe_npz import open_bounded_npz
 from explainer.tracing.checks import validate_trace
+from explainer.tracing.norms import describe as describe_norm
 from explainer.tracing.notebook import TraceDisplay  # how a Trace shows itself in a notebook
 
 FORMAT = "mnist-explainer/trace"
 VERSION = 2
 KINDS = (
-    "normalize", "conv", "bn", "relu", "pool", "dropout", "flatten", "linear", "add", "mul",
-    "concat", "softmax", "other",
+    "normalize", "conv", "bn", "norm", "relu", "pool", "dropout", "flatten", "linear", "add",
+    "mul", "concat", "split", "softmax", "attention", "other",
 )  # fmt: skip
 INPUT = "input"  # the name under which records refer to the model's input
 
@@ -59,7 +60,16 @@ class LayerRecord:
     and the encoded ``call``). ``weight`` is ``(C_out, C_in/groups, kH, kW)`` for conv,
     ``(out, in)`` for linear and ``(C,)`` for norm layers when captured with weights; ``bias``
     likewise. ``arrays`` holds the other tensors that define it (batch norm's
-    ``running_mean``/``running_var``, a call's constant arguments).
+    ``running_mean``/``running_var``, a call's constant arguments) and, for an attention
+    record, ``attention``: every head's weights, ``(heads, L, S)``, rows summing to 1.
+
+    A call that returns a tuple (``chunk``, ``topk``, ``nn.MultiheadAttention``'s attention)
+    gives one record per tensor, ``name[i]``, with ``params["element"] == [i]``. An output
+    whose first axis was not the batch (a scalar, a sequence-first ``(L, N, E)``) is kept
+    whole, with ``params["batched"] == False``; one that is not float32 (indices) says its
+    ``params["dtype"]``. Norm records say ``params["norm"]`` (batch, layer, group, instance,
+    rms), ``params["axes"]`` (the input axes sharing one mean and variance, 0 the batch axis,
+    negative ones counted from the end) and ``params["over"]`` in words.
 
     Example:
 
@@ -123,26 +133,51 @@ class LayerRecord:
             return f"{p.get('mode', 'max')} pool {k[0]}×{k[1]}"
         if self.kind == "dropout":
             return f"dropout p={p.get('p', 0):g} (off at test time)"
-        if self.kind == "bn":
-            return {"LayerNorm": "layer norm", "GroupNorm": "group norm"}.get(
-                p.get("type", ""), "batch norm"
-            )
+        if self.kind in ("bn", "norm"):
+            return describe_norm(p)
         if self.kind == "relu":
             return _ACTIVATION_NAMES.get(p.get("function", ""), p.get("function", "ReLU"))
+        if self.kind == "add" and p.get("function") == "sub":
+            return "subtract"
         if self.kind == "add":
-            return "subtract" if p.get("function") == "sub" else f"add ({len(self.inputs)} inputs)"
+            return f"add ({len(self.inputs)} inputs)" if len(self.inputs) > 1 else "add a constant"
         if self.kind == "concat":
-            return f"concatenate {len(self.inputs)} tensors"
+            args = p.get("call", {}).get("args") or [[]]
+            count = len(args[0]) if isinstance(args[0], list) else len(self.inputs)
+            return f"concatenate {max(count, len(self.inputs))} tensors"
+        if self.kind in ("split", "attention", "other"):
+            return self._call_description()
         if self.kind == "softmax":
             return "log-softmax" if "log" in str(p.get("function", "")).lower() else "softmax"
         if self.kind == "flatten":
-            return {"view": "reshape (view)", "reshape": "reshape"}.get(
-                p.get("function", ""), "flatten"
-            )
+            fn = p.get("function") or ("unflatten" if "unflattened_size" in p else "flatten")
+            return _LAYOUT_NAMES.get(fn, fn)
         if self.kind == "mul":
             return "divide" if p.get("function") == "div" else "multiply"
-        return p.get("function", self.kind) if self.kind == "other" else self.kind
+        return self.kind
 
+    def _call_description(self) -> str:
+        """``"chunk, part 2"``, ``"topk (indices)"``, ``"attention, 4 heads"``, ``"einsum"``."""
+        p = self.params
+        fn = str(p.get("function", self.kind))
+        path = p.get("element")
+        if self.kind == "attention" and path and path[0] == 1:
+            return "attention weights"
+        if self.kind == "attention":
+            return f"attention, {p['heads']} heads" if p.get("heads") else "attention"
+        if self.kind == "split" and path:
+            return f"{fn}, part {path[0] + 1}"
+        if p.get("element_name"):
+            return f"{fn} ({p['element_name']})"
+        return f"{fn} [{']['.join(map(str, path))}]" if path else fn
+
+
+_LAYOUT_NAMES = {
+    "view": "reshape (view)", "reshape": "reshape", "permute": "permute axes",
+    "transpose": "swap axes", "swapaxes": "swap axes", "t": "transpose", "T": "transpose",
+    "mT": "transpose", "contiguous": "contiguous copy", "clone": "copy", "detach": "copy",
+    "data": "copy", "to": "copy", "float": "copy", "cpu": "copy", "type_as": "copy",
+}  # fmt: skip
 
 _ACTIVATION_NAMES = {
     "relu": "ReLU", "relu_": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "gelu": "GELU",
