@@ -78,7 +78,7 @@ def test_convolution_numbers_reproduce_the_captured_output(tiny):
     remainder) and the bias, against torch's conv on the layer's real input."""
     import torch.nn.functional as F
 
-    from explainer.animate.convolution import conv_view
+    from explainer.animate.convolution_view import conv_view
 
     for layer in ("block1.conv1", "block1.conv2"):
         rec = tiny.layer(layer)
