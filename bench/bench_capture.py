@@ -27,7 +27,8 @@ import torch
 
 from explainer.data import load_sample
 from explainer.nets.architectures import build
-from explainer.tracing.capture import capture, capture_batch
+from explainer.tracing.batch import capture_batch
+from explainer.tracing.capture import capture
 
 GOAL_B1, GOAL_B256 = 1.25, 1.20
 CLOCK = time.perf_counter  # --clock cpu: this thread's CPU time, blind to other processes

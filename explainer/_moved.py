@@ -20,7 +20,7 @@ import warnings
 from typing import Any
 
 MOVED = {
-    "capture": ("tracing.capture",),
+    "capture": ("tracing.capture", "tracing.batch"),
     "recorder": ("tracing.recorder",),
     "calls": ("tracing.calls",),
     "layers": ("tracing.layers",),

@@ -14,12 +14,12 @@ from zoo import REAL, build_zoo
 
 from explainer.errors import ExplainerError
 from explainer.nets.architectures import available, build
+from explainer.tracing.batch import capture_batch
 from explainer.tracing.capture import (
     BadImageError,
     LayerNameError,
     as_batch,
     capture,
-    capture_batch,
     capture_checkpoint,
     layer_names,
 )

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from zoo import REAL, ZOO, build_zoo
 
 from explainer.nets.architectures import available, build
-from explainer.tracing.capture import capture, capture_batch, layer_names
+from explainer.tracing.batch import capture_batch
+from explainer.tracing.capture import capture, layer_names
 from explainer.tracing.recompute import UnreplayableWarning, check_trace, recompute
 from explainer.tracing.trace import Trace, TraceError
 

@@ -15,7 +15,7 @@ from explainer.analysis.top_digits import plot_top_activating, receptive_field, 
 from explainer.errors import ExplainerError
 from explainer.nets.architectures import build
 from explainer.nets.checkpoints import make_payload, save_checkpoint
-from explainer.tracing.capture import capture_batch
+from explainer.tracing.batch import capture_batch
 
 
 @pytest.fixture(scope="module")

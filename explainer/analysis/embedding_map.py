@@ -18,7 +18,8 @@ from torch import nn
 
 from explainer.analysis.insights import figure_theme, image_batch, style_axes
 from explainer.errors import ExplainerError
-from explainer.tracing.capture import capture_batch, modules_in_eval_mode
+from explainer.tracing.batch import capture_batch
+from explainer.tracing.capture import modules_in_eval_mode
 from explainer.tracing.layers import plan_of
 
 if TYPE_CHECKING:

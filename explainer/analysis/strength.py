@@ -17,7 +17,7 @@ from torch import nn
 
 from explainer.analysis.insights import figure_theme, image_batch, style_axes
 from explainer.errors import ExplainerError
-from explainer.tracing.capture import ChannelStats, capture_batch
+from explainer.tracing.batch import ChannelStats, capture_batch
 from explainer.tracing.layers import plan_of
 
 if TYPE_CHECKING:

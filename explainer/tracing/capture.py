@@ -14,8 +14,8 @@ and removed in ``finally``, and every module's training flag is restored afterwa
 
 >>> trace = capture(model, image)                  # image: (28, 28) floats in [0, 1]
 >>> trace.layer("block1.conv1").output.shape       # (C, H, W)
->>> stats = capture_batch(model, images, reduce="stats")   # per-channel mean / max / zeros
->>> stats["block1.relu1"].zero_fraction            # (C,)
+
+Many images at once, keeping statistics instead of every map: :mod:`explainer.tracing.batch`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,14 +40,16 @@ __all__ = [
     "LayerNameError",
     "as_batch",
     "capture",
-    "capture_batch",
     "capture_checkpoint",
+    "check_layers",
+    "device_of",
     "eval_mode",
     "hooked",
     "layer_kind",
     "layer_names",
     "layer_params",
     "modules_in_eval_mode",
+    "record_pass",
 ]  # fmt: skip
 
 
@@ -72,8 +73,8 @@ def layer_names(model: nn.Module) -> list[str]:
         return plan.names
     probed = _PROBED.get(model)
     if probed is None or probed[0] is not plan:
-        x = torch.zeros(1, 1, 28, 28, device=_device_of(model))
-        _, events = _record_pass(model, plan, x, None, None)
+        x = torch.zeros(1, 1, 28, 28, device=device_of(model))
+        _, events = record_pass(model, plan, x, None, None)
         probed = (plan, [e.name for e in events])
         _PROBED[model] = probed
     return list(probed[1])
@@ -82,7 +83,7 @@ def layer_names(model: nn.Module) -> list[str]:
 _PROBED: weakref.WeakKeyDictionary[nn.Module, tuple[Plan, list[str]]] = weakref.WeakKeyDictionary()
 
 
-def _check_layers(model: nn.Module, layers: Sequence[str] | str | None) -> set[str] | None:
+def check_layers(model: nn.Module, layers: Sequence[str] | str | None) -> set[str] | None:
     """``None`` (every record) or the set of wanted record names, checked."""
     if layers is None:
         return None
@@ -179,7 +180,7 @@ def hooked(
             h.remove()
 
 
-def _record_pass(
+def record_pass(
     model: nn.Module,
     plan: Plan,
     x: torch.Tensor,
@@ -281,11 +282,11 @@ def capture(
     ['block1.conv1']
     """
     plan = plan_of(model)
-    wanted = _check_layers(model, layers)
-    x, device = as_batch(image), _device_of(model)
+    wanted = check_layers(model, layers)
+    x, device = as_batch(image), device_of(model)
     x = x[:1] if len(x) > 1 else x
     x = x if x.device == device else x.to(device)
-    logits, events = _record_pass(model, plan, x, wanted, None)
+    logits, events = record_pass(model, plan, x, wanted, None)
     if not isinstance(logits, torch.Tensor):
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
     logits_np = _first(logits).copy()
@@ -311,10 +312,6 @@ def capture(
     )
 
 
-def _join(parts: list[torch.Tensor]) -> torch.Tensor:
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
 _WEIGHTS: dict[int, tuple[weakref.ref, int, np.ndarray]] = {}
 
 
@@ -335,7 +332,7 @@ def _frozen_numpy(param: torch.Tensor) -> np.ndarray:
     return arr
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def device_of(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     if p is None:
         p = next(model.buffers(), None)
@@ -373,164 +370,3 @@ def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: An
         meta=meta,
         **kwargs,
     )
-
-
-# --- many images: statistics without keeping every map -------------------------------------
-
-
-@dataclass
-class ChannelStats:
-    """One layer's activations over ``count`` images, per channel.
-
-    A "channel" is a feature map of a ``(C, H, W)`` output (statistics over images and
-    positions) or one unit of an ``(F,)`` output (statistics over images). ``mean``, ``max``,
-    ``min`` and ``zero_fraction`` (share of values exactly 0, the "dead" share after a ReLU) are
-    ``(C,)``; ``shape`` is one image's output shape."""
-
-    name: str
-    kind: str
-    shape: tuple[int, ...]
-    mean: np.ndarray
-    max: np.ndarray
-    min: np.ndarray
-    zero_fraction: np.ndarray
-    count: int
-
-    @property
-    def channels(self) -> int:
-        return len(self.mean)
-
-    @property
-    def dead(self) -> np.ndarray:
-        """``(C,)`` bool: channels that were 0 for every image and position."""
-        return self.zero_fraction >= 1.0
-
-
-@dataclass
-class BatchCapture:
-    """What :func:`capture_batch` returns: ``values[name]`` per layer (a :class:`ChannelStats`,
-    an ``(N, ...)`` array, or what a custom reduce made), the ``(N, K)`` logits and ``count``."""
-
-    values: dict[str, Any]
-    logits: np.ndarray
-    count: int
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.values:
-            raise LayerNameError(f"no layer {name!r} captured; have: {', '.join(self.values)}")
-        return self.values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    @property
-    def predictions(self) -> np.ndarray:
-        """``(N,)`` arg-max class of each image."""
-        return self.logits.argmax(1)
-
-
-class _StatsAccumulator:
-    """Running per-channel sums, maxima, minima and zero counts (float64 sums)."""
-
-    def __init__(self) -> None:
-        self.total = self.zeros = self.max = self.min = None
-        self.values_per_channel = 0
-        self.shape: tuple[int, ...] = ()
-
-    def add(self, out: torch.Tensor) -> None:
-        """Fold in one batch ``(N, C, H, W)`` or ``(N, F)``.
-
-        Reductions run over the contiguous position axis first, then over images: several
-        times faster than reducing both axes at once, and far faster than ``count_nonzero``."""
-        self.shape = tuple(out.shape[1:])
-        t = out.reshape(out.shape[0], out.shape[1], -1) if out.dim() > 2 else out[:, :, None]
-        total = t.sum(2).sum(0, dtype=torch.float64)
-        mx, mn = t.amax(2).amax(0), t.amin(2).amin(0)
-        signs = torch.sign(t)
-        if bool((mn < 0).any()):
-            signs.abs_()
-        nonzero = signs.sum(2).sum(0, dtype=torch.float64)
-        per_channel = t.shape[0] * t.shape[2]
-        zeros = per_channel - nonzero
-        if self.total is None:
-            self.total, self.zeros, self.max, self.min = total, zeros, mx, mn
-        else:
-            self.total += total
-            self.zeros += zeros
-            self.max = torch.maximum(self.max, mx)
-            self.min = torch.minimum(self.min, mn)
-        self.values_per_channel += per_channel
-
-    def result(self, name: str, kind: str, count: int) -> ChannelStats:
-        n = max(self.values_per_channel, 1)
-        return ChannelStats(
-            name=name,
-            kind=kind,
-            shape=self.shape,
-            mean=(self.total / n).float().cpu().numpy(),
-            max=self.max.float().cpu().numpy(),
-            min=self.min.float().cpu().numpy(),
-            zero_fraction=(self.zeros.double() / n).float().cpu().numpy(),
-            count=count,
-        )
-
-
-Reduce = Callable[[torch.Tensor], torch.Tensor]
-
-
-def capture_batch(
-    model: nn.Module,
-    images: np.ndarray | torch.Tensor,
-    layers: Sequence[str] | str | None = None,
-    reduce: str | Reduce = "stats",
-    *,
-    batch_size: int = 256,
-) -> BatchCapture:
-    """Run ``images`` (``(N, 1, 28, 28)`` floats in [0, 1], or ``(N, 28, 28)`` uint8) through
-    ``model`` in batches, hooking ``layers`` (default: all), and keep per layer:
-
-    - ``reduce="stats"``: a :class:`ChannelStats` (per-channel mean, max, min, share of zeros);
-    - ``reduce="none"``: every output, as one ``(N, ...)`` float32 array (not copied when
-      all images fit in one batch, so a pass-through layer such as eval-mode dropout shares
-      its array with the layer before it: copy before writing into one);
-    - ``reduce=f``: ``f(output)`` for each batch (a tensor whose first axis is the batch,
-      e.g. ``lambda t: t.amax(dim=(2, 3))``), concatenated into an ``(N, ...)`` array.
-
-    Memory stays at one batch of maps plus what ``reduce`` keeps. Eval mode, no grad, hooks
-    removed and modes restored as in :func:`capture`."""
-    plan = plan_of(model)
-    wanted = _check_layers(model, layers)
-    x_all = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
-    if len(x_all) == 0:
-        raise BadImageError("capture_batch needs at least one image")
-    if reduce not in ("stats", "none") and not callable(reduce):
-        raise ValueError(f"reduce must be 'stats', 'none' or a function, got {reduce!r}")
-    acc: dict[str, _StatsAccumulator] = {}
-    parts: dict[str, list[torch.Tensor]] = {}
-    kinds: dict[str, str] = {}
-
-    def take(name: str, output: torch.Tensor) -> Any:
-        if reduce == "stats":
-            return acc.setdefault(name, _StatsAccumulator()).add(output)
-        return output if reduce == "none" else reduce(output)
-
-    device = _device_of(model)
-    logits = []
-    for i in range(0, len(x_all), batch_size):
-        x = as_batch(x_all[i : i + batch_size]).to(device)
-        out, events = _record_pass(model, plan, x, wanted, take)
-        logits.append(out.detach().float().cpu())
-        for e in events:
-            kinds[e.name] = e.kind
-            if reduce != "stats":
-                parts.setdefault(e.name, []).append(e.output.detach().float().cpu())
-    count = len(x_all)
-    if reduce == "stats":
-        values: dict[str, Any] = {n: acc[n].result(n, kinds[n], count) for n in kinds}
-    else:
-        # one batch: its outputs as they are (no copy); several: one copy into one array
-        values = {n: _join(p).numpy() for n, p in parts.items()}
-    return BatchCapture(values=values, logits=torch.cat(logits).numpy(), count=count)
