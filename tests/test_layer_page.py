@@ -346,15 +346,15 @@ def test_every_record_of_the_page_renders_its_checked_numbers(name, monkeypatch,
 
 
 def test_the_page_refuses_a_tampered_trace_in_one_line(monkeypatch, tmp_path):
-    from explainer.app import common
+    from explainer.app import digits
 
-    real = common.capture_checkpoint
+    real = digits.capture_checkpoint
 
     def tampered(*args, **kwargs):
         return _tamper_output(real(*args, **kwargs), "block1.bn2")
 
-    common._trace.clear()
-    monkeypatch.setattr(common, "capture_checkpoint", tampered)
+    digits._trace.clear()
+    monkeypatch.setattr(digits, "capture_checkpoint", tampered)
     try:
         at = _layer_page(monkeypatch, tmp_path, "mnist_bn_cnn")
         options = at.selectbox(key="layer_step").options
@@ -365,4 +365,4 @@ def test_the_page_refuses_a_tampered_trace_in_one_line(monkeypatch, tmp_path):
         assert len(errors) == 1 and "block1.bn2" in errors[0] and "\n" not in errors[0]
         assert "γ ·" not in _page_text(at)  # no numbers drawn
     finally:
-        common._trace.clear()
+        digits._trace.clear()

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from explainer.analysis.attribution import HEAT_CMAP
-from explainer.app import common, compute, visuals
+from explainer.app import compute, digits, visuals
 from explainer.style import Scale
 
 
@@ -22,15 +22,15 @@ def overlay(image: np.ndarray, heat: np.ndarray, zoom: int = 6) -> np.ndarray:
 
 def side_by_side(
     ckpt,
-    mistake: common.Digit,
-    good: common.Digit | None,
+    mistake: digits.Digit,
+    good: digits.Digit | None,
     names: list[str],
     correct: bool = False,
 ) -> None:
     """Saliency and Grad-CAM of the studied example (for its predicted class) next to a
     correctly read example of the same true class (for that class). ``correct``: the studied
     one was read correctly (a diagonal cell), so it is not called a mistake."""
-    tr = common.trace_for(ckpt, mistake)
+    tr = digits.trace_for(ckpt, mistake)
     said = names[tr.prediction]
     rows = [
         (mistake, tr.prediction, f"read correctly as {said}" if correct else f"mistake → {said}")

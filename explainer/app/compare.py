@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explainer.analysis.attribution import conv_module_names
-from explainer.app import common, compute, visuals, words
+from explainer.app import compute, digits, looks, model_choice, visuals, words
 from explainer.nets.architectures import available, count_parameters, describe
 from explainer.style import scale_for
 
@@ -76,7 +76,7 @@ def summary_tables(rows: list[dict]) -> None:
         "parameters": st.column_config.NumberColumn("parameters", format="localized"),
         "images / s (batch)": st.column_config.NumberColumn(format="localized"),
     }
-    for columns in table_columns(rows, common.presenter()):
+    for columns in table_columns(rows, looks.presenter()):
         st.dataframe(
             [{c: r[c] for c in columns} for r in rows],
             hide_index=True,
@@ -147,7 +147,7 @@ def per_class_spec(models: dict, names: list[str]) -> dict:
 
 
 @st.fragment
-def side_by_side(models: dict, digit: common.Digit) -> None:
+def side_by_side(models: dict, digit: digits.Digit) -> None:
     st.subheader(f"The current {words.item(digit.dataset)} in two models, layer by layer")
     names = list(models)
     cols = st.columns(2, gap="large")
@@ -157,7 +157,7 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
             default = cnns[j] if j < len(cnns) else min(j, len(names) - 1)
             name = st.selectbox(f"Model {'AB'[j]}", names, index=default, key=f"cmp_model_{j}")
             c = models[name]
-            tr = common.trace_for(c, digit)
+            tr = digits.trace_for(c, digit)
             spatial = [r.name for r in tr.layers if r.is_spatial and r.kind != "normalize"]
             said, sure = words.answer(tr.probs, tr.class_names)
             st.markdown(f"predicts **{said}** ({sure})")
@@ -168,15 +168,15 @@ def side_by_side(models: dict, digit: common.Digit) -> None:
             r = tr.layer(layer)
             kind = "relu" if r.output.min() >= 0 else r.kind
             sc = scale_for(r.output, kind)
-            key = f"{common.model_key(c)}|{digit.key}|{layer}|{kind}|56"
+            key = f"{model_choice.model_key(c)}|{digit.key}|{layer}|{kind}|56"
             st.image(visuals.cached_mosaic(key, r.output, sc, 56),
                      caption=f"{layer} · {r.description} · {r.shape_text}")  # fmt: skip
             st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
 
 
 st.title("Compare architectures")
-ds = common.current_dataset()
-models = common.all_models(ds)
+ds = model_choice.current_dataset()
+models = model_choice.all_models(ds)
 names = next(iter(models.values())).class_names
 summary_tables(summary_rows(models, ds))
 one = words.item(ds)
@@ -202,4 +202,4 @@ with b:
 st.markdown(legend_html(model_colors(list(models))), unsafe_allow_html=True)
 st.subheader("Per-class accuracy")
 visuals.chart(per_class_spec(models, names))
-side_by_side(models, common.current_digit())
+side_by_side(models, digits.current_digit())

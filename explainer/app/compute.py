@@ -13,7 +13,7 @@ import streamlit as st
 
 from explainer.analysis import cache
 from explainer.analysis.evaluate import Evaluation
-from explainer.app import common
+from explainer.app import digits, model_choice
 from explainer.nets import inference
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint
 
@@ -29,7 +29,7 @@ def _evaluation(model_key: str, _ckpt: Checkpoint) -> Evaluation:
 def evaluation(ckpt: Checkpoint) -> Evaluation:
     """:func:`explainer.analysis.evaluate.evaluate` on the test set (official if on disk, else the
     bundled sample): probabilities ``(N, K)``, predictions, confusion matrix."""
-    return _evaluation(common.model_key(ckpt), ckpt)
+    return _evaluation(model_choice.model_key(ckpt), ckpt)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -42,10 +42,10 @@ def _similarity(model_key: str, key_a: str, key_b: str, _a, _b) -> list[float]:
     return out
 
 
-def similarity_by_layer(ckpt: Checkpoint, a: common.Digit, b: common.Digit) -> list[float]:
+def similarity_by_layer(ckpt: Checkpoint, a: digits.Digit, b: digits.Digit) -> list[float]:
     """Cosine similarity of the two digits' activations, layer by layer (1 = same pattern)."""
-    ta, tb = common.trace_for(ckpt, a), common.trace_for(ckpt, b)
-    return _similarity(common.model_key(ckpt), a.key, b.key, ta, tb)
+    ta, tb = digits.trace_for(ckpt, a), digits.trace_for(ckpt, b)
+    return _similarity(model_choice.model_key(ckpt), a.key, b.key, ta, tb)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -57,10 +57,10 @@ def _attributions(model_key: str, digit_key: str, target: int, _ckpt, _image) ->
     return sal, cam
 
 
-def attributions(ckpt: Checkpoint, digit: common.Digit, target: int) -> tuple:
+def attributions(ckpt: Checkpoint, digit: digits.Digit, target: int) -> tuple:
     """Saliency and Grad-CAM maps ``(28, 28)`` in [0, 1] of class ``target`` (Grad-CAM is
     ``None`` for networks without a convolution)."""
-    return _attributions(common.model_key(ckpt), digit.key, int(target), ckpt, digit.image)
+    return _attributions(model_choice.model_key(ckpt), digit.key, int(target), ckpt, digit.image)
 
 
 @st.cache_data(show_spinner=False)
@@ -70,32 +70,32 @@ def _latency_ms(model_key: str, _ckpt: Checkpoint) -> float:
 
 def latency_ms(ckpt: Checkpoint) -> float:
     """Median milliseconds for one digit on this machine's CPU (20 runs after a warm-up)."""
-    return _latency_ms(common.model_key(ckpt), ckpt)
+    return _latency_ms(model_choice.model_key(ckpt), ckpt)
 
 
 @st.cache_resource(show_spinner="Running every test image through the layer…", max_entries=16)
 def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
-    images, labels = common.eval_set(dataset)[:2]
+    images, labels = digits.eval_set(dataset)[:2]
     return cache.top_activating(_ckpt, np.array(images), layer, k=TOP_K, labels=labels)
 
 
 def top_images(ckpt: Checkpoint, layer: str):
-    """:func:`~explainer.analysis.top_digits.top_activating` over :func:`common.eval_set`: for
-    each channel
-    of ``layer`` (at most 64) the :data:`TOP_K` digits that excite it most, with the patch."""
-    return _top_images(common.model_key(ckpt), layer, ckpt.dataset, ckpt)
+    """:func:`~explainer.analysis.top_digits.top_activating` over
+    :func:`~explainer.app.digits.eval_set`: for each channel of ``layer`` (at most 64) the
+    :data:`TOP_K` digits that excite it most, with the patch."""
+    return _top_images(model_choice.model_key(ckpt), layer, ckpt.dataset, ckpt)
 
 
 @st.cache_resource(show_spinner="Computing the embedding map…", max_entries=16)
 def _embedding(model_key: str, method: str, dataset: str, _ckpt):
-    images, labels = common.eval_set(dataset)[:2]
+    images, labels = digits.eval_set(dataset)[:2]
     return cache.embedding(_ckpt, np.array(images), labels, method, EMBED_MAX)
 
 
 def embedding(ckpt: Checkpoint, method: str):
     """:func:`explainer.analysis.embedding_map.embedding` (``"pca"`` or ``"tsne"``) of the first
-    :data:`EMBED_MAX` digits of :func:`common.eval_set`, mistakes included."""
-    return _embedding(common.model_key(ckpt), method, ckpt.dataset, ckpt)
+    :data:`EMBED_MAX` digits of :func:`~explainer.app.digits.eval_set`, mistakes included."""
+    return _embedding(model_choice.model_key(ckpt), method, ckpt.dataset, ckpt)
 
 
 @st.cache_resource(show_spinner="Loading snapshot…", max_entries=32)

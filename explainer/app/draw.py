@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.app import common, visuals, words
+from explainer.app import canvas, digits, looks, model_choice, visuals, words
 from explainer.errors import ExplainerError
 from explainer.reading.preprocess import STEP_TITLES, NoInkError, preprocess
 
@@ -17,26 +17,28 @@ SOURCES = ["Draw", "Upload a picture", "Pick a test digit"]
 
 def _item() -> str:
     """ "digit" or "item": what one picture of the chosen dataset is called."""
-    return words.item(common.current_dataset())
+    return words.item(model_choice.current_dataset())
 
 
-def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> common.Digit:
+def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> digits.Digit:
     """Preprocess once per distinct picture (kept in session state by its hash)."""
-    key = common.image_key(np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw, prefix)
+    key = digits.image_key(np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw, prefix)
     cache = st.session_state.setdefault("_prep_cache", {})
     if key not in cache:
         p = preprocess(raw)  # its steps are small: the picture is shrunk to 256 px first
         cache.clear()
-        cache[key] = common.Digit(key, p.image, None, source, common.current_dataset(), p.steps)
+        cache[key] = digits.Digit(
+            key, p.image, None, source, model_choice.current_dataset(), p.steps
+        )
         st.session_state["_prep_stroke"] = {key: p.stroke}  # for the not-a-digit flag
     return cache[key]
 
 
-def draw_source() -> common.Digit | None:
+def draw_source() -> digits.Digit | None:
     st.caption(
         f"Draw one {_item()} with the mouse or a finger; the prediction updates when you lift it."
     )
-    image, objects = common.drawing_canvas("canvas", CANVAS_PX, stroke_width=22)
+    image, objects = canvas.drawing_canvas("canvas", CANVAS_PX, stroke_width=22)
     if not objects or image is None:
         st.info(f"The canvas is empty: draw a {_item()}, big, in the middle.")
         return None
@@ -47,7 +49,7 @@ def draw_source() -> common.Digit | None:
     return None
 
 
-def upload_source() -> common.Digit | None:
+def upload_source() -> digits.Digit | None:
     up = st.file_uploader(
         "A photo or scan of one digit (PNG, JPEG, BMP, WebP, GIF)",
         type=["png", "jpg", "jpeg", "bmp", "webp", "gif"],
@@ -75,9 +77,9 @@ def upload_source() -> common.Digit | None:
     return None
 
 
-def test_source() -> common.Digit:
-    ds = common.current_dataset()
-    _images, labels, _indices, full = common.eval_set(ds)
+def test_source() -> digits.Digit:
+    ds = model_choice.current_dataset()
+    _images, labels, _indices, full = digits.eval_set(ds)
     n = len(labels)
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     if c2.button(f"Random {_item()}", icon=":material/casino:", width="stretch"):
@@ -89,17 +91,17 @@ def test_source() -> common.Digit:
         step=1,
         key="test_pos",
     )
-    d = common.digit_from_sample(ds, int(i))
-    st.image(common.zoom(d.image, 8), caption=f"{d.source}, labelled {_name(d.label)}", width=224)
+    d = digits.digit_from_sample(ds, int(i))
+    st.image(looks.zoom(d.image, 8), caption=f"{d.source}, labelled {_name(d.label)}", width=224)
     return d
 
 
 def _name(label: int | None) -> str:
-    names = common.current_model().class_names
+    names = model_choice.current_model().class_names
     return "?" if label is None else names[label] if names else str(label)
 
 
-def show_steps(d: common.Digit) -> None:
+def show_steps(d: digits.Digit) -> None:
     if not d.steps:
         return
     st.subheader("From your picture to the 28×28 the model sees")
@@ -107,7 +109,7 @@ def show_steps(d: common.Digit) -> None:
     for col, (name, img) in zip(cols, d.steps, strict=False):
         h, w = img.shape
         f = visuals.fit_factor(max(h, w), 140)
-        shown = common.padded_square(img, f)  # keeps the step's aspect ratio
+        shown = looks.padded_square(img, f)  # keeps the step's aspect ratio
         col.image(
             np.clip(shown, 0, 1),
             caption=f"{STEP_TITLES.get(name, name)} · {w}×{h}",
@@ -116,12 +118,12 @@ def show_steps(d: common.Digit) -> None:
         )
 
 
-def show_prediction(d: common.Digit) -> None:
+def show_prediction(d: digits.Digit) -> None:
     from explainer.nets.calibration import softmax_t
     from explainer.reading.predict import Predictor
 
-    ckpt = common.current_model()
-    trace = common.trace_for(ckpt, d)
+    ckpt = model_choice.current_model()
+    trace = digits.trace_for(ckpt, d)
     predictor = Predictor(ckpt)  # reads the fitted temperature and the not-a-digit rule
     probs = softmax_t(trace.logits, predictor.temperature)
     pred = int(probs.argmax())
@@ -145,7 +147,7 @@ def show_prediction(d: common.Digit) -> None:
         )
     stroke = st.session_state.get("_prep_stroke", {}).get(d.key)
     why = predictor.not_a_digit(d.image[None], None if stroke is None else np.array([stroke]))[0]
-    if why and common.current_dataset() == "mnist":
+    if why and model_choice.current_dataset() == "mnist":
         st.warning(
             f"**This does not look like a digit** ({why}). The model must still pick one "
             "of its ten classes: the forced answer is shown.",
@@ -176,13 +178,13 @@ with left:
         digit = upload_source()
     else:
         digit = test_source()
-if digit is not None and digit.key != common.current_digit().key:
-    common.set_digit(digit)
+if digit is not None and digit.key != digits.current_digit().key:
+    digits.set_digit(digit)
 with right:
     if digit is None:
         st.markdown(f"#### The prediction appears here once there is a {_item()}.")
         st.caption(
-            f"Until then every other page explains the last one: {common.current_digit().source}."
+            f"Until then every other page explains the last one: {digits.current_digit().source}."
         )
     else:
         show_prediction(digit)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explainer.app import common, compute, launch, words
+from explainer.app import compute, digits, launch, model_choice, words
 from explainer.errors import ExplainerError
 
 TITLES = {
@@ -60,8 +60,8 @@ def report_options(kind: str, ckpt, trace) -> dict:
 
 
 st.title("Export")
-ckpt = common.current_model()
-digit = common.current_digit()
+ckpt = model_choice.current_model()
+digit = digits.current_digit()
 st.caption(
     f"Animations of **{digit.source}** through **{ckpt.name}**, in the same colours as "
     "the app. Render one, preview it, download it."
@@ -92,7 +92,7 @@ if kind == "training":
         st.stop()
 
 if st.button("Render", type="primary", icon=":material/movie:"):
-    trace = common.trace_for(ckpt, digit)
+    trace = digits.trace_for(ckpt, digit)
     suffix = ".gif" if fmt == "GIF" else ".mp4"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{kind}{suffix}"

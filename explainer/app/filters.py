@@ -8,7 +8,7 @@ import streamlit as st
 
 from explainer import style
 from explainer.analysis.arith import conv_records
-from explainer.app import common, compute, visuals, words
+from explainer.app import compute, digits, model_choice, visuals, words
 from explainer.errors import ExplainerError
 from explainer.style import colorize, scale_for
 
@@ -134,11 +134,11 @@ def strength_spec(trace) -> dict:
 
 
 st.title("Inside the filters")
-ckpt = common.current_model()
-ds = common.current_dataset()
-digit = common.current_digit()
-trace = common.trace_for(ckpt, digit)
-mkey = common.model_key(ckpt)
+ckpt = model_choice.current_model()
+ds = model_choice.current_dataset()
+digit = digits.current_digit()
+trace = digits.trace_for(ckpt, digit)
+mkey = model_choice.model_key(ckpt)
 convs = conv_records(trace)
 
 if convs:

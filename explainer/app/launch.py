@@ -23,7 +23,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explainer.app import common, compute, warmup
+from explainer.app import compute, model_choice, warmup
 from explainer.errors import ExplainerError
 from explainer.nets.checkpoints import Checkpoint
 
@@ -41,7 +41,7 @@ def training_snapshots(ckpt: Checkpoint) -> list[Path]:
 
     if ckpt.path is not None and (own := snapshot_paths(ckpt, final=False, strict=False)):
         return own
-    for other in common.shipped_models(ckpt.dataset).values():
+    for other in model_choice.shipped_models(ckpt.dataset).values():
         if found := snapshot_paths(other, final=False, strict=False):
             return found
     return []
@@ -51,7 +51,7 @@ def start(ckpt: Checkpoint) -> None:
     """Queue everything the slow pages need about ``ckpt`` (first in line), once."""
     if not enabled() or ckpt.path is None:
         return
-    key = common.model_key(ckpt)
+    key = model_choice.model_key(ckpt)
     if key in _started:
         return
     _started.add(key)
@@ -67,7 +67,7 @@ def start(ckpt: Checkpoint) -> None:
 def warm_up() -> None:
     """Start the warm-up of the sidebar's model (see :func:`start`) and show its progress;
     called before ``common.sidebar()``, so the bar sits at the top of the sidebar."""
-    models = common.all_models(common.current_dataset())
+    models = model_choice.all_models(model_choice.current_dataset())
     wanted = st.session_state.get("model") or os.environ.get("EXPLAINER_APP_MODEL", "")
     wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted  # as common.sidebar()
     ckpt = models.get(wanted) or next(iter(models.values()), None)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from explainer.analysis import arith
 from explainer.analysis.arith import ArithMismatch, fmt
-from explainer.app import common, conv_window, visuals
+from explainer.app import conv_window, digits, looks, model_choice, visuals
 from explainer.app import layer_views as lv
 from explainer.errors import ExplainerError
 from explainer.style import scale_for
@@ -108,7 +108,7 @@ def conv_explorer(trace: Trace, i: int) -> None:
         st.image(big, caption=f"{r.inputs[0]}, channel {ci}: the window of output ({row}, {col})")
         st.markdown(visuals.colorbar_html(sc, "input"), unsafe_allow_html=True)
     fmt = conv_window.Fmt(cs.decimals)
-    common.wrap_row([  # window × kernel = products, wrapping when they do not fit in one line
+    looks.wrap_row([  # window × kernel = products, wrapping when they do not fit in one line
         f"<b>window</b> ({html.escape(r.inputs[0])}, channel {ci})"
         + visuals.heat_table(cs.patch, scale_for(cs.patch, "auto"), fmt),
         "×",
@@ -356,12 +356,12 @@ def record_panel(trace: Trace, r: LayerRecord, shape_in: str) -> None:
 
 # --- the page ----------------------------------------------------------------------------------
 
-ckpt = common.current_model()
-digit = common.current_digit()
-trace = common.trace_for(ckpt, digit)
-mkey = common.model_key(ckpt)
+ckpt = model_choice.current_model()
+digit = digits.current_digit()
+trace = digits.trace_for(ckpt, digit)
+mkey = model_choice.model_key(ckpt)
 n = len(trace.layers)
-big = common.presenter()
+big = looks.presenter()
 
 st.title("Layer by layer")
 st.caption(

@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from explainer.analysis.flowgraph import is_output
-from explainer.app import common, visuals, words
+from explainer.app import canvas, digits, looks, model_choice, visuals, words
 from explainer.app.lesson_steps import GLOSSARY, Step, lesson_steps
 from explainer.nets.checkpoints import Checkpoint
 from explainer.style import scale_for
@@ -22,7 +22,7 @@ CANVAS_PX = 420
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: common.Digit):
+def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: digits.Digit):
     """The Trace of the lesson: the digit through the model, with how the model was trained
     (epochs run, learning rate) in its ``meta``, so every step reads the Trace alone."""
     cfg = _ckpt.config or {}
@@ -30,15 +30,15 @@ def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: com
     return capture_checkpoint(_ckpt, _digit.image, label=_digit.label, source=_digit.key, meta=meta)
 
 
-def drawn_digit(dataset: str) -> common.Digit | None:
+def drawn_digit(dataset: str) -> digits.Digit | None:
     """The big canvas; a drawing becomes the current digit (preprocessed once per drawing)."""
     from explainer.reading.preprocess import NoInkError, preprocess
 
-    image_data, objects = common.drawing_canvas("lesson_canvas", CANVAS_PX, stroke_width=30)
+    image_data, objects = canvas.drawing_canvas("lesson_canvas", CANVAS_PX, stroke_width=30)
     if not objects or image_data is None:
         return None
     image = np.ascontiguousarray(image_data)
-    key = common.image_key(image, f"{dataset}:draw")
+    key = digits.image_key(image, f"{dataset}:draw")
     kept = st.session_state.setdefault("_lesson_prep", {})
     if key not in kept:
         try:
@@ -47,7 +47,7 @@ def drawn_digit(dataset: str) -> common.Digit | None:
             st.info("No ink yet: draw with a few firm strokes.")
             return None
         kept.clear()
-        kept[key] = common.Digit(key, p.image, None, "your drawing", dataset, p.steps)
+        kept[key] = digits.Digit(key, p.image, None, "your drawing", dataset, p.steps)
     return kept[key]
 
 
@@ -96,7 +96,7 @@ def picture(step: Step, trace, mkey: str) -> None:
     """The step's picture: the digit, the block's feature maps or numbers, the answer."""
     names = trace.class_names
     if step.kind == "input":
-        st.image(common.zoom(trace.image, 12), width=336, clamp=True)
+        st.image(looks.zoom(trace.image, 12), width=336, clamp=True)
         return
     if step.kind == "answer":
         visuals.chart(visuals.probability_chart(trace.probs, names, 320))
@@ -145,11 +145,11 @@ def navigation(n: int) -> int:
 
 
 st.title("Lesson mode")
-ckpt = common.current_model()
-ds = common.current_dataset()
+ckpt = model_choice.current_model()
+ds = model_choice.current_dataset()
 item = words.item(ds)
-digit = common.current_digit()
-trace = _lesson_trace(common.model_key(ckpt), digit.key, ckpt, digit)
+digit = digits.current_digit()
+trace = _lesson_trace(model_choice.model_key(ckpt), digit.key, ckpt, digit)
 steps = lesson_steps(trace, item)
 at = navigation(len(steps))
 step = steps[at]
@@ -160,13 +160,13 @@ with left:
         st.markdown(f"**Draw one {item}**, big, in the middle (or keep {digit.source}):")
         drawn = drawn_digit(ds)
         if drawn is not None and drawn.key != digit.key:
-            common.set_digit(drawn)
+            digits.set_digit(drawn)
             st.rerun()
     else:
-        picture(step, trace, common.model_key(ckpt))
+        picture(step, trace, model_choice.model_key(ckpt))
 with right:
     if step.kind == "input":
-        picture(step, trace, common.model_key(ckpt))
+        picture(step, trace, model_choice.model_key(ckpt))
     st.markdown(step.text)
     terms_row(step.terms)
 st.caption(

@@ -1,8 +1,9 @@
 """The app's router: the sidebar (dataset, model, presenter mode) and the page list.
 
-Each page is one module beside this file; what they share is in ``common.py``. Started by
-``explainer app`` (``streamlit run`` of this file) or by the repository's thin
-``streamlit_app.py``."""
+Each page is one module beside this file; what they share is beside them too: the sidebar
+(``common.py``), the models offered (``model_choice.py``), the current digit (``digits.py``),
+the looks (``looks.py``) and the drawing canvas (``canvas.py``). Started by ``explainer app``
+(``streamlit run`` of this file) or by the repository's thin ``streamlit_app.py``."""
 
 from pathlib import Path
 

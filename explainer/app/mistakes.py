@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explainer import style
-from explainer.app import attributions, common, compute, visuals, words
+from explainer.app import attributions, compute, digits, model_choice, visuals, words
 
 MAX_SHOWN = 48
 
@@ -25,9 +25,9 @@ def selected_cell(default: tuple[int, int]) -> tuple[int, int]:
     return default
 
 
-ckpt = common.current_model()
-ds = common.current_dataset()
-images, _labels, indices, full = common.eval_set(ds)
+ckpt = model_choice.current_model()
+ds = model_choice.current_dataset()
+images, _labels, indices, full = digits.eval_set(ds)
 ev = compute.evaluation(ckpt)
 labels, preds, probs_all, cm = ev.labels, ev.predicted, ev.probs, ev.confusion
 names = ev.class_names
@@ -69,7 +69,7 @@ with right:
     shown = where[:MAX_SHOWN]
     thumbs = images[shown].astype(np.float32)[:, None] / 255.0
     grid = visuals.cached_mosaic(
-        f"{common.model_key(ckpt)}|thumbs|{t}|{p}",
+        f"{model_choice.model_key(ckpt)}|thumbs|{t}|{p}",
         thumbs[:, 0],
         style.scale_for(thumbs, "input"),
         56,
@@ -84,20 +84,20 @@ with right:
         )
 
 i = int(shown[int(pick)])
-mistake = common.digit_from_sample(ds, i)
+mistake = digits.digit_from_sample(ds, i)
 if st.button(f"Explain this {item} on every page", icon=":material/arrow_forward:"):
-    common.set_digit(mistake)
+    digits.set_digit(mistake)
 
 # A correctly read example of the same true class (the most confident one), and one of the
 # predicted class, to compare with.
 
 
-def reference(c: int) -> common.Digit | None:
+def reference(c: int) -> digits.Digit | None:
     ok = np.flatnonzero((labels == c) & (preds == c))
     if len(ok) == 0:
         return None
     j = int(ok[np.argmax(probs_all[ok, c])])
-    return common.Digit(f"{ds}:test:{int(indices[j])}", images[j].astype(np.float32) / 255.0,
+    return digits.Digit(f"{ds}:test:{int(indices[j])}", images[j].astype(np.float32) / 255.0,
                         int(labels[j]), f"test {item} #{int(indices[j])}", ds)  # fmt: skip
 
 
@@ -109,7 +109,7 @@ if t == p:
     st.subheader(f"{mistake.source.capitalize()}: read correctly as {names[t]}")
 else:
     st.subheader(f"Why {mistake.source} ({words.a(names[t])}) became {words.a(names[p])}")
-tr_m = common.trace_for(ckpt, mistake)
+tr_m = digits.trace_for(ckpt, mistake)
 cols = st.columns([1, 1.3])
 with cols[0]:
     visuals.chart(visuals.probability_chart(tr_m.probs, names, 240))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.app import common, visuals
+from explainer.app import digits, looks, model_choice, visuals
 from explainer.errors import ExplainerError
 from explainer.reading.predict import Predictor
 from explainer.reading.preprocess import STEP_TITLES, SWITCHABLE, plain_resize, preprocess
@@ -36,19 +36,19 @@ def answer(predictor: Predictor, img28: np.ndarray) -> str:
 
 def tile(col, img: np.ndarray, title: str, caption: str) -> None:
     f = visuals.fit_factor(max(img.shape), 140)
-    col.image(common.padded_square(img, f), width="stretch", clamp=True)
+    col.image(looks.padded_square(img, f), width="stretch", clamp=True)
     col.markdown(f"{title}  \n{caption}")
 
 
 st.title("Why preprocessing matters")
-digit = common.current_digit()
+digit = digits.current_digit()
 if not digit.steps:
     st.info(
         "Draw or upload a digit on *Draw & predict* first: this page shows what each step of "
         "the MNIST recipe does to **your** picture (a test digit is already MNIST-style)."
     )
     st.stop()
-predictor = Predictor(common.current_model())
+predictor = Predictor(model_choice.current_model())
 picture = digit.steps[0][1]  # the grey picture, shrunk to at most 256 px
 st.caption(
     "The model learned from MNIST: white, centred, 2-3 px strokes in a 20×20 box. Switch a "

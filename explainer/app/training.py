@@ -13,7 +13,7 @@ import torch
 
 from explainer.analysis.arith import first_conv
 from explainer.analysis.snapshots import snapshot_paths
-from explainer.app import common, compute, visuals, words
+from explainer.app import compute, digits, model_choice, visuals, words
 from explainer.data import Split, dataset_info, load_sample, load_train_val
 from explainer.nets.checkpoints import Checkpoint
 from explainer.nets.inference import accuracy, predict_logits
@@ -53,8 +53,8 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
         format_func=lambda e: "before training" if e == 0 else f"epoch {e}",
     )
     snap = compute.load_snapshot(str(snaps[epochs.index(ep)]))
-    digit = common.current_digit()
-    tr = common.trace_for(snap, digit)
+    digit = digits.current_digit()
+    tr = digits.trace_for(snap, digit)
     ev = compute.evaluation(snap)
     acc = ev.accuracy
     ds = snap.dataset
@@ -77,14 +77,14 @@ def epoch_view(name: str, snaps: list[Path]) -> None:
             st.markdown(f"**The first layer's {conv.weight.shape[0]} kernels** ({conv.name})")
             w = conv.weight[:, 0]
             sc = scale_for(w, "kernel")
-            key = f"{common.model_key(snap)}|{conv.name}|w"
+            key = f"{model_choice.model_key(snap)}|{conv.name}|w"
             st.image(visuals.cached_mosaic(key, w, sc, 40))
             st.markdown(
                 visuals.colorbar_html(sc, label="weight (blue < 0 < red)"), unsafe_allow_html=True
             )
             st.markdown(f"**What they see in the current {words.item(ds)}** ({conv.name} output)")
             sc2 = scale_for(conv.output, "conv")
-            key2 = f"{common.model_key(snap)}|{digit.key}|{conv.name}"
+            key2 = f"{model_choice.model_key(snap)}|{digit.key}|{conv.name}"
             st.image(visuals.cached_mosaic(key2, conv.output, sc2, 40))
             st.markdown(visuals.colorbar_html(sc2), unsafe_allow_html=True)
     with right:
@@ -136,11 +136,11 @@ class LiveData:
 
 def training_data(dataset: str) -> LiveData:
     items = words.item(dataset, plural=True)
-    if common.has_test_set(dataset):
+    if digits.has_test_set(dataset):
         train, val = load_train_val(dataset)
         gen = torch.Generator().manual_seed(0)
         pick = torch.randperm(len(train), generator=gen)[:LIVE_IMAGES]
-        images, labels = common.eval_set(dataset)[:2]
+        images, labels = digits.eval_set(dataset)[:2]
         return LiveData(train.subset(pick), val.subset(torch.arange(2000)), np.array(images),
                         np.array(labels), f"{LIVE_IMAGES:,} {items} of the official training set",
                         f"the {len(labels):,} official test {items}")  # fmt: skip
@@ -161,11 +161,11 @@ def live_training() -> None:
     from explainer.nets.train import fit
     from explainer.nets.train_config import TrainConfig
 
-    ds = common.current_dataset()
+    ds = model_choice.current_dataset()
     st.subheader("Train a small model now")
     if msg := st.session_state.pop("live_msg", None):
         st.success(msg)
-    has_data = common.has_test_set(ds)
+    has_data = digits.has_test_set(ds)
     st.markdown(
         f"Trains **{LIVE_ARCH}** (a 5×5 convolution, then three small blocks) for at most "
         f"{LIVE_SECONDS:.0f} seconds on the CPU, then it appears in the sidebar's model list "
@@ -218,7 +218,7 @@ def live_training() -> None:
     )
     hist = fit(cfg, data=(data.train, data.val), callback=on_batch)
     secs = time.perf_counter() - t0
-    n = len(live_models := common.live_models()) + 1
+    n = len(live_models := model_choice.live_models()) + 1
     info = dataset_info(ds)
     test_acc = accuracy(  # only images it never trained on nor picked its epoch on
         predict_logits(hist.model, torch.from_numpy(data.test_images)),
@@ -237,7 +237,7 @@ def live_training() -> None:
         label=label,
     )
     bar.progress(1.0, text=f"done in {secs:.1f} s")
-    common.select_model(label)
+    model_choice.select_model(label)
     st.session_state["live_msg"] = (
         f"**{label}** trained on {data.where} in {secs:.1f} s: {test_acc:.1%} right on "
         f"{data.scored}. It is now the selected model on every page."
@@ -246,11 +246,11 @@ def live_training() -> None:
 
 
 st.title("Training")
-ckpt = common.current_model()
+ckpt = model_choice.current_model()
 snaps = snapshots_of(ckpt)
 owner = ckpt.name
 if not snaps:
-    for name, other in common.shipped_models(common.current_dataset()).items():
+    for name, other in model_choice.shipped_models(model_choice.current_dataset()).items():
         if snapshots_of(other):
             owner, snaps = name, snapshots_of(other)
             break

@@ -350,7 +350,7 @@ def ring(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 2) -> np.
 def chart(spec: dict, **kwargs):
     """``st.vega_lite_chart`` at the container's width and at the spec's own height (Streamlit
     would otherwise size quantitative axes to its default), scaled for presenter mode."""
-    from explainer.app.common import presenter_chart
+    from explainer.app.looks import presenter_chart
 
     spec = presenter_chart(spec)
     h = spec.get("height")

@@ -1,0 +1,90 @@
+"""The app's drawing canvas, with labelled Undo and Clear buttons in place of its toolbar.
+
+The canvas component's toolbar (an unlabeled "Edit" pencil that stops drawing and lets a drag
+push the digit off the canvas, undo, redo, a bin) is hidden (:func:`hide_canvas_toolbars`);
+labelled Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every
+stroke but the last, or none), numbered so that it always differs from the one before: the
+canvas then reloads it and sends it back, and the prediction follows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+_HIDE_CANVAS_TOOLBARS = """<script>
+(() => {
+  // every custom component's shadow root (the canvas may not have drawn its toolbar yet)
+  const hosts = '[data-testid="stBidiComponentIsolated"]';
+  const hide = () => document.querySelectorAll(hosts).forEach((el) => {
+    const root = el.shadowRoot;
+    if (root && !root.getElementById("no-toolbar")) {
+      const style = document.createElement("style");
+      style.id = "no-toolbar";
+      style.textContent = ".dc-toolbar { display: none !important; }";
+      root.appendChild(style);
+    }
+  });
+  hide();
+  new MutationObserver(hide).observe(document.body, { childList: true, subtree: true });
+})();
+</script>"""
+
+
+def hide_canvas_toolbars() -> None:
+    """Hide the toolbar of every drawing canvas on the page (streamlit-drawable-canvas draws it
+    inside its shadow root, out of reach of the page's CSS; its unlabeled "Edit" pencil stops
+    drawing and lets a drag push the digit off the canvas). Give the canvas labelled buttons
+    instead (see :func:`canvas_buttons`)."""
+    st.html(_HIDE_CANVAS_TOOLBARS, unsafe_allow_javascript=True)
+
+
+def canvas_start(name: str) -> dict | None:
+    """The initial drawing to hand the canvas ``name`` (after Undo or Clear), if any."""
+    return st.session_state.get(f"_{name}_start")
+
+
+def _restart_canvas(name: str, objects: list) -> None:
+    n = st.session_state.get(f"_{name}_n", 0) + 1
+    st.session_state[f"_{name}_n"] = n
+    st.session_state[f"_{name}_start"] = {"objects": objects, "revision": n}
+
+
+def canvas_buttons(name: str, objects: list) -> None:
+    """Undo (the last stroke) and Clear under the canvas ``name``, in place of its toolbar."""
+    hide_canvas_toolbars()
+    undo, clear = st.columns(2)
+    for column, label, icon, keep in (
+        (undo, "Undo stroke", ":material/undo:", objects[:-1]),
+        (clear, "Clear", ":material/delete:", []),
+    ):
+        column.button(
+            label,
+            icon=icon,
+            on_click=_restart_canvas,
+            args=(name, keep),
+            disabled=not objects,
+            width="stretch",
+            key=f"{name}_{label.split()[0].lower()}",
+        )
+
+
+def drawing_canvas(name: str, size: int, stroke_width: int) -> tuple[np.ndarray | None, list]:
+    """A square white-on-black drawing canvas (its toolbar replaced by :func:`canvas_buttons`):
+    ``(RGBA image data or None, the strokes drawn)``."""
+    from streamlit_drawable_canvas import st_canvas
+
+    result = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=size,
+        width=size,
+        drawing_mode="freedraw",
+        initial_drawing=canvas_start(name),
+        return_image_data=True,
+        key=name,
+    )
+    objects = (result.json_data or {}).get("objects", [])
+    canvas_buttons(name, objects)
+    return result.image_data, objects

@@ -1,0 +1,202 @@
+"""Which models the app offers and which one is chosen.
+
+The shipped checkpoints of the current dataset (looked up at most every 5 seconds, so models
+appear while the trainer runs), the models trained live on the Training page (``live_models``
+in ``st.session_state``), the checkpoints uploaded in the sidebar, and ``EXPLAINER_APP_MODEL``.
+``st.session_state["dataset"]`` and ``["model"]`` hold the sidebar's choice. Models are cached
+with ``st.cache_resource`` (one copy per process, never mutated); :func:`model_key` is the plain
+string every cached result of a model is keyed by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from explainer.data import DATASETS
+from explainer.errors import ExplainerError
+from explainer.nets.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.paths import PREFERRED_ARCHITECTURES
+
+# Torch's default (one thread per core) spins idle threads against each other on a small or busy
+# machine: 2 threads ran the 500 sample digits through bn_cnn 10x slower than 1 thread on the
+# 2-core development box. Half the cores, at most 4, unless EXPLAINER_TORCH_THREADS says so.
+torch.set_num_threads(
+    int(os.environ.get("EXPLAINER_TORCH_THREADS") or max(1, min(4, (os.cpu_count() or 2) // 2)))
+)
+
+MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the largest shipped model is ~5 MB
+
+
+@st.cache_resource(show_spinner=False)
+def _load_shipped(path: str, mtime: float) -> Checkpoint | None:
+    try:
+        return load_checkpoint(path)
+    except ExplainerError:
+        return None  # still being written by the trainer, or broken: simply not offered
+
+
+@st.cache_data(show_spinner=False, ttl=5)
+def _shipped_files(dataset: str) -> list[tuple[str, float]]:
+    """``(path, mtime)`` of the shipped checkpoints, looked up at most every 5 seconds (new
+    models appear while the trainer runs, without a stat of every file on every rerun)."""
+    return [(str(p), p.stat().st_mtime) for p in shipped_checkpoints(dataset)]
+
+
+def shipped_models(dataset: str) -> dict[str, Checkpoint]:
+    """Readable shipped checkpoints of ``dataset``, by name, the preferred teaching model first."""
+    found = {}
+    for path, mtime in _shipped_files(dataset):
+        ckpt = _load_shipped(path, mtime)
+        if ckpt is not None:
+            found[Path(path).stem] = ckpt
+    order = {a: i for i, a in enumerate(PREFERRED_ARCHITECTURES)}
+    return dict(sorted(found.items(), key=lambda kv: order.get(kv[1].architecture, 99)))
+
+
+def live_models() -> dict[str, Checkpoint]:
+    """Models trained on the Training page in this browser session."""
+    return st.session_state.setdefault("live_models", {})
+
+
+def uploaded_models() -> dict[str, Checkpoint]:
+    """Checkpoints uploaded in the sidebar in this browser session."""
+    return st.session_state.setdefault("uploaded_models", {})
+
+
+@dataclass
+class NamedCheckpoint(Checkpoint):
+    """A checkpoint shown under a name of its own (an upload: its file is gone)."""
+
+    label: str = "model"
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+
+@st.cache_resource(show_spinner=False)
+def _load_path(path: str, mtime: float, code: str) -> Checkpoint | str:
+    try:
+        return load_checkpoint(path, code=code or None)
+    except ExplainerError as exc:
+        return str(exc)
+
+
+def env_model() -> dict[str, Checkpoint]:
+    """``EXPLAINER_APP_MODEL`` when it is a checkpoint file (not a shipped name): that model,
+    read with ``weights_only``. A model of the user's own class needs ``EXPLAINER_APP_CODE``
+    (``my_net.py:MyNet``): the person starting the app agreeing to import that code."""
+    wanted = os.environ.get("EXPLAINER_APP_MODEL", "")
+    if not wanted.endswith(".pt"):
+        return {}
+    path = Path(wanted).expanduser()
+    mtime = path.stat().st_mtime if path.is_file() else 0.0
+    got = _load_path(str(path), mtime, os.environ.get("EXPLAINER_APP_CODE", ""))
+    if isinstance(got, str):
+        st.session_state["_model_error"] = f"EXPLAINER_APP_MODEL: {got}"
+        return {}
+    return {got.name: got}
+
+
+def all_models(dataset: str) -> dict[str, Checkpoint]:
+    extra = env_model() | uploaded_models() | live_models()
+    return shipped_models(dataset) | {k: v for k, v in extra.items() if v.dataset == dataset}
+
+
+def datasets_with_models() -> list[str]:
+    extra = env_model() | uploaded_models() | live_models()
+    return [
+        d for d in DATASETS if shipped_checkpoints(d) or any(c.dataset == d for c in extra.values())
+    ]
+
+
+def add_uploaded_checkpoint(name: str, data: bytes) -> str:
+    """Load an uploaded checkpoint of a registry architecture and add it to the model list;
+    returns its name. Read with ``weights_only`` from a private temporary file: nothing is
+    unpickled and no code is imported (a checkpoint of the user's own class is refused)."""
+    if not data:
+        raise ExplainerError(f"{name} is empty (0 bytes)")
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise ExplainerError(
+            f"{name} is {len(data) / 1e6:.0f} MB; the app takes checkpoints up to "
+            f"{MAX_CHECKPOINT_BYTES / 1e6:.0f} MB"
+        )
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    label = f"{Path(name).stem} (uploaded)"
+    models = uploaded_models()
+    if label in models and models[label].__dict__.get("_app_key") == f"upload:{digest}":
+        return label
+    fd, tmp = tempfile.mkstemp(suffix=".pt")  # mode 0600: only this user reads it
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        ckpt = load_checkpoint(tmp)  # no code=: a user's own class is refused, never imported
+    except ExplainerError as exc:
+        text = str(exc).replace(tmp, name)
+        if "your own class" in text:
+            text = (
+                f"{name} holds a model of its own class; the app never imports code from an "
+                "upload. Upload a checkpoint of a registered architecture, or start the app "
+                "with EXPLAINER_APP_MODEL=file.pt EXPLAINER_APP_CODE=my_net.py:MyNet"
+            )
+        raise ExplainerError(text) from None
+    finally:
+        os.unlink(tmp)
+    fields = {f: getattr(ckpt, f) for f in Checkpoint.__dataclass_fields__}
+    named = NamedCheckpoint(**(fields | {"path": None}), label=label)
+    named.__dict__["_app_key"] = f"upload:{digest}"
+    models[label] = named
+    return label
+
+
+def current_dataset() -> str:
+    return st.session_state.get("dataset", "mnist")
+
+
+def current_model() -> Checkpoint:
+    """The checkpoint chosen in the sidebar (stops the page with a message when none exists)."""
+    models = all_models(current_dataset())
+    if not models:
+        st.error("No trained model found in `models/`. Run `make models` (or `explainer train`).")
+        st.stop()
+    name = st.session_state.get("model")
+    return models[name] if name in models else next(iter(models.values()))
+
+
+def select_model(name: str) -> None:
+    """Make ``name`` the sidebar's model from the next run on."""
+    st.session_state["_next_model"] = name
+
+
+def model_label(name: str, ckpt: Checkpoint | None = None) -> str:
+    ckpt = ckpt or all_models(current_dataset()).get(name)
+    acc = ckpt.metrics.get("test_accuracy") if ckpt else None
+    tail = f" · {acc:.2%}" if acc else ""
+    live = " (trained here)" if name in live_models() else ""
+    live = live or (" (your file)" if name in env_model() else "")
+    return f"{name}{live}{tail}"
+
+
+def model_key(ckpt: Checkpoint) -> str:
+    """A plain-string cache key for a model: its file and modification time, or its session id
+    for a model trained here."""
+    key = ckpt.__dict__.get("_app_key")
+    if key is None:
+        if ckpt.path is not None:
+            mtime = ckpt.path.stat().st_mtime if ckpt.path.exists() else 0
+            key = f"{ckpt.path}@{mtime}"
+        else:
+            key = f"live:{id(ckpt)}"
+        ckpt.__dict__["_app_key"] = key
+    return key
+
+
+def models_root() -> Path:
+    return models_dir()
