@@ -5,7 +5,7 @@ The handful of names most work needs, importable from here::
     from explainer import capture, load_checkpoint, load_sample, render_animation
 
     ckpt = load_checkpoint("mnist_bn_cnn")          # a shipped model, or a path to yours
-    sample = load_sample()                           # 200 test digits that ship with the package
+    sample = load_sample()                           # 500 test digits that ship with the package
     trace = capture(ckpt.model, sample.images[0], label=int(sample.labels[0]))
     render_animation("forward", trace, "forward.gif")
 

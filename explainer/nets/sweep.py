@@ -24,6 +24,7 @@ from typing import Any
 
 from explainer.data import Split, load_train_val
 from explainer.errors import ExplainerError
+from explainer.extras import require
 from explainer.io import write_text_atomic
 
 DEFAULT_OUT = Path("reports") / "sweep"
@@ -115,6 +116,7 @@ def _suggest(trial, c: SweepConfig) -> dict[str, Any]:
 
 def make_study(c: SweepConfig):
     """Create the study, or load it from its storage when it already exists."""
+    require("sweep", "make_study")
     import optuna
 
     c.out_dir().mkdir(parents=True, exist_ok=True)
@@ -148,6 +150,7 @@ def run_sweep(
     """Run the trials still missing from the study and return every trial's result.
 
     ``data`` (train, validation) replaces the official split (tests, quick demos)."""
+    require("sweep", "run_sweep")
     import optuna
 
     from explainer.nets.train import fit
