@@ -102,8 +102,13 @@ def test_batch_norm_activation_pool_dense_softmax_match_torch(bn_trace):
         torch.from_numpy(np.array(fc.bias)),
     )
     assert arith.dense_row(t, fc, 3).value == pytest.approx(float(ref[3]), abs=1e-4)
-    np.testing.assert_allclose(arith.softmax(t).probs, torch.softmax(torch.tensor(t.logits), 0),
-                               rtol=1e-5)  # fmt: skip
+    # the calibrated softmax: the temperature read from the checkpoint file itself
+    stored = torch.load(resolve_checkpoint("mnist_bn_cnn"), weights_only=True)
+    temperature = stored["calibration"]["temperature"]
+    assert temperature != 1.0  # the shipped model is calibrated, so T matters here
+    ref = torch.softmax(torch.tensor(t.logits, dtype=torch.float64) / temperature, 0)
+    np.testing.assert_allclose(arith.softmax(t).probs, ref, rtol=1e-5)
+    np.testing.assert_allclose(t.probs, ref, rtol=1e-5)
 
 
 def test_tanh_and_average_pooling_of_lenet(sample):

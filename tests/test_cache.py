@@ -133,12 +133,12 @@ def _corrupt(path, how: str, other) -> None:
             np.savez(fh, probs=np.array([{"x": 1}, None], dtype=object))
     elif how == "other_key":  # a valid file of another result, put in this one's place
         shutil.copy(other, path)
-    elif how == "wrong_shape":  # the right key, but probabilities of the wrong size
+    elif how == "wrong_shape":  # the right key, but logits of the wrong size
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-        assert "probs.npy" in names
+        assert "logits.npy" in names
         arrays = dict(np.load(path, allow_pickle=False))
-        arrays["probs"] = arrays["probs"][:10]
+        arrays["logits"] = arrays["logits"][:10]
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
 

@@ -350,6 +350,7 @@ def evaluation(ckpt: Checkpoint, *, cache: ResultCache | None = None) -> Evaluat
     when this checkpoint file was evaluated on these digits before."""
     from explainer.analysis.evaluate import Evaluation, evaluate
     from explainer.data import load_test_or_sample
+    from explainer.nets.calibration import temperature_of
 
     split, official = load_test_or_sample(ckpt.dataset)
     y = split.labels.numpy() if isinstance(split.labels, torch.Tensor) else split.labels
@@ -359,23 +360,24 @@ def evaluation(ckpt: Checkpoint, *, cache: ResultCache | None = None) -> Evaluat
         ev = evaluate(ckpt)
         made.append(ev)
         meta = {"loss": float(ev.loss), "report": ev.report, "official": bool(ev.official)}
-        return {"probs": ev.probs.astype(np.float32)}, meta
+        return {"logits": ev.logits.astype(np.float32)}, meta
 
     def check(arrays: Arrays, meta: dict) -> None:
-        p = arrays["probs"]
-        _need(p.dtype == np.float32 and p.ndim == 2 and p.shape[0] == len(y), "probs shape")
-        _need(p.shape[1] > int(y.max(initial=0)) and bool(np.isfinite(p).all()), "probs values")
+        z = arrays["logits"]
+        _need(z.dtype == np.float32 and z.ndim == 2 and z.shape[0] == len(y), "logits shape")
+        _need(z.shape[1] > int(y.max(initial=0)) and bool(np.isfinite(z).all()), "logits values")
         _need(isinstance(meta.get("report"), dict) and "loss" in meta, "report missing")
 
     data = data_key(ckpt.dataset, split.images, split.labels)
-    arrays, meta = cached(ckpt, data, "evaluate.v1", {}, compute, check, cache)
+    arrays, meta = cached(ckpt, data, "evaluate.v2", {}, compute, check, cache)
     if made:
         return made[0]
-    probs = arrays["probs"]
-    pred = probs.argmax(1)
-    cm = _confusion(np.asarray(y, dtype=np.int64), pred, probs.shape[1])
+    logits = arrays["logits"]
+    pred = logits.argmax(1)
+    cm = _confusion(np.asarray(y, dtype=np.int64), pred, logits.shape[1])
     return Evaluation(
-        checkpoint=ckpt, split=split, official=official, probs=probs, labels=np.asarray(y),
+        checkpoint=ckpt, split=split, official=official, logits=logits,
+        temperature=temperature_of(ckpt.raw or {}), labels=np.asarray(y),
         predicted=pred, loss=float(meta["loss"]), confusion=cm, report=meta["report"],
     )  # fmt: skip
 

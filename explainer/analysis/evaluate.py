@@ -1,16 +1,18 @@
 """``evaluate(checkpoint)``: a checkpoint run over the test set, as an :class:`Evaluation`.
 
 The test set is the official one when it is on disk, else the bundled 500-digit sample, and
-the evaluation says which. An :class:`Evaluation` holds the probabilities, the confusion matrix
-and scikit-learn's per-class report, and gives :meth:`~Evaluation.metrics` and
-:meth:`~Evaluation.mistakes`; :func:`summary_lines` says it in a few terminal lines and
-:func:`mistake_report` gives the most confident mistakes as the mistakes animation draws them.
+the evaluation says which. An :class:`Evaluation` holds the logits and the calibrated
+probabilities, the confusion matrix and scikit-learn's per-class report, and gives
+:meth:`~Evaluation.metrics` and :meth:`~Evaluation.mistakes`; :func:`summary_lines` says it in
+a few terminal lines and :func:`mistake_report` gives the most confident mistakes as the
+mistakes animation draws them.
 The report folder (figures, JSON, ``report.md``) is written by
 :func:`explainer.analysis.report.write_report`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from explainer.data import Split, dataset_info, load_sample, load_test_or_sample
+from explainer.nets.calibration import softmax_t, temperature_of
 from explainer.nets.calibration import summary_line as calibration_summary
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
 
@@ -28,13 +31,16 @@ MAX_MISTAKES_SHOWN = 48
 
 @dataclass
 class Evaluation:
-    """Everything computed on the test set. ``probs``: ``(N, classes)``; ``labels``,
-    ``predicted``: ``(N,)``; ``confusion``: ``(classes, classes)`` counts, rows = true class."""
+    """Everything computed on the test set. ``logits``: ``(N, classes)``, and ``probs`` from
+    them with the checkpoint's ``temperature`` (the one calibrated probability every view
+    shows); ``labels``, ``predicted``: ``(N,)``; ``confusion``: ``(classes, classes)`` counts,
+    rows = true class."""
 
     checkpoint: Checkpoint
     split: Split
     official: bool
-    probs: np.ndarray
+    logits: np.ndarray
+    temperature: float
     labels: np.ndarray
     predicted: np.ndarray
     loss: float
@@ -42,6 +48,11 @@ class Evaluation:
     report: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     folder: Path | None = None
+
+    @functools.cached_property
+    def probs(self) -> np.ndarray:
+        """``(N, classes)``: ``softmax(logits / temperature)``."""
+        return softmax_t(self.logits, self.temperature)
 
     @property
     def accuracy(self) -> float:
@@ -149,15 +160,15 @@ def evaluate(
     logits = predict_logits(ckpt.model, split.floats())
     labels = split.labels
     loss = torch.nn.functional.cross_entropy(logits, labels).item()
-    probs = torch.softmax(logits, 1).numpy()
-    y, pred = labels.numpy(), probs.argmax(1)
-    k = probs.shape[1]
+    y, pred = labels.numpy(), logits.argmax(1).numpy()
+    k = logits.shape[1]
     names = ckpt.class_names or [str(i) for i in range(k)]
     report = classification_report(
         y, pred, labels=list(range(k)), target_names=names, output_dict=True, zero_division=0
     )
     cm = confusion_matrix(y, pred, labels=list(range(k)))
-    return Evaluation(ckpt, split, official, probs, y, pred, loss, cm, report)
+    temperature = temperature_of(ckpt.raw or {})
+    return Evaluation(ckpt, split, official, logits.numpy(), temperature, y, pred, loss, cm, report)
 
 
 def summary_lines(ev: Evaluation) -> list[str]:

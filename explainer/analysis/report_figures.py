@@ -14,6 +14,7 @@ import torch
 
 from explainer import style
 from explainer.analysis.evaluate import MAX_MISTAKES_SHOWN, Evaluation
+from explainer.nets.calibration import confidence_text
 from explainer.nets.checkpoints import Checkpoint
 
 PREDICTIONS_SHOWN = 40
@@ -135,7 +136,7 @@ def mistakes_figure(ev: Evaluation, limit: int = MAX_MISTAKES_SHOWN):
     return _digit_grid(
         [images[m["position"]] for m in shown],
         [
-            f"{m['true']}{sep}→ {m['predicted']} {m['confidence']:.0%}"
+            f"{m['true']}{sep}→ {m['predicted']} {confidence_text(m['confidence'])}"
             for m in shown
             for sep in ["\n" if _long(ev.class_names) else ""]
         ],
@@ -159,7 +160,9 @@ def predictions_figure(ev: Evaluation, n: int = PREDICTIONS_SHOWN):
     right = ev.predicted[pick] == ev.labels[pick]
     sep = "\n" if _long(names) else " "
     titles = [
-        f"{names[p]}{sep}{ev.probs[i, p]:.0%}" if ok else f"{names[p]}{sep}(is {names[y]})"
+        f"{names[p]}{sep}{confidence_text(ev.probs[i, p])}"
+        if ok
+        else f"{names[p]}{sep}(is {names[y]})"
         for i, p, y, ok in zip(pick, ev.predicted[pick], ev.labels[pick], right, strict=True)
     ]
     colors = [style.CORRECT_COLOR if ok else style.WRONG_COLOR for ok in right]

@@ -73,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
     return 0 if any(r.prediction for r in rows) else 1
 
 
+def pct(p: float) -> str:
+    """A probability as every view shows it (never a rounded "100.0%")."""
+    from explainer.nets.calibration import confidence_text
+
+    return confidence_text(p)
+
+
 def format_rows(rows, fmt: str) -> str:
     """The rows as an aligned table, CSV (the exact columns of ``CSV_COLUMNS``) or JSON."""
     import csv
@@ -97,8 +104,8 @@ def format_rows(rows, fmt: str) -> str:
             lines.append(f"{d['file']:<{width}}  error: {d['error']}")
         else:
             lines.append(
-                f"{d['file']:<{width}}  {d['prediction']:>5}  {d['confidence']:>10.1%}"
-                f"  {d['top2']} ({d['top2_confidence']:.1%})".ljust(15)
+                f"{d['file']:<{width}}  {d['prediction']:>5}  {pct(d['confidence']):>10}"
+                f"  {d['top2']} ({pct(d['top2_confidence'])})".ljust(15)
                 + ("  no: this does not look like a digit" if d["not_a_digit"] else "  yes")
             )
     return "\n".join(lines) + "\n"
@@ -110,11 +117,11 @@ def summary_text(s, threshold: float, out: str | None) -> str:
         f"\n{s.total} files, {s.total - s.errors} predicted, {s.errors} errors"
         + (f"; wrote {out}" if out else ""),
         f"per class: {counts}",
-        f"mean confidence: {s.mean_confidence:.1%}" if s.total > s.errors else "",
+        f"mean confidence: {pct(s.mean_confidence)}" if s.total > s.errors else "",
     ]
     if s.low_confidence:
         lines.append(f"below {threshold:.0%} confidence (check these by eye):")
-        lines += [f"  {f}  {c:.1%}" for f, c in s.low_confidence]
+        lines += [f"  {f}  {pct(c)}" for f, c in s.low_confidence]
     return "\n".join(line for line in lines if line)
 
 

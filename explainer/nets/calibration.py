@@ -80,9 +80,24 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def softmax_t(logits: torch.Tensor | np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """``softmax(logits / T)`` as a float32 numpy array."""
+    """``softmax(logits / T)`` as a float32 numpy array: THE probability every view shows
+    (a Trace's ``probs``, an Evaluation's, a Predictor's), so a picture gets one "sure".
+
+    >>> softmax_t(np.array([2.0, 0.0]), temperature=2.0).round(3)
+    array([0.731, 0.269], dtype=float32)
+    """
     x = torch.as_tensor(np.asarray(logits, dtype=np.float32)) / float(temperature)
     return torch.softmax(x, dim=-1).numpy()
+
+
+def confidence_text(p: float) -> str:
+    """A probability as a learner should read it: "> 99.9%" rather than a rounded "100.0%",
+    "< 0.1%" rather than "0.0%"."""
+    if p > 0.999:
+        return "> 99.9%"
+    if 0 < p < 0.001:
+        return "< 0.1%"
+    return f"{100 * p:.1f}%"
 
 
 def calibration_entry(
@@ -149,17 +164,17 @@ def reliability_figure(
     return fig
 
 
-def evaluation_calibration(probs: np.ndarray, labels: np.ndarray, raw: dict[str, Any]) -> dict:
-    """ECE on an evaluated set before and after the checkpoint's temperature, and the probs
-    after (``softmax(log p / T)`` equals ``softmax(logits / T)``)."""
+def evaluation_calibration(logits: np.ndarray, labels: np.ndarray, raw: dict[str, Any]) -> dict:
+    """ECE on an evaluated set (``logits``: ``(N, K)``) before and after the checkpoint's
+    temperature, and the probabilities before and after."""
     t = temperature_of(raw)
-    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-30, 1.0))
-    after = softmax_t(logp, t)
+    before, after = softmax_t(logits, 1.0), softmax_t(logits, t)
     return {
         "temperature": t,
         "fitted": KEY in raw,
-        "ece_before": expected_calibration_error(probs, labels),
+        "ece_before": expected_calibration_error(before, labels),
         "ece_after": expected_calibration_error(after, labels),
+        "probs_before": before,
         "probs_after": after,
     }
 
@@ -172,9 +187,9 @@ def write_calibration(ev, folder) -> list:
 
     from explainer.io import save_figure, write_text_atomic
 
-    c = evaluation_calibration(ev.probs, ev.labels, ev.checkpoint.raw or {})
+    c = evaluation_calibration(ev.logits, ev.labels, ev.checkpoint.raw or {})
     title = f"{ev.checkpoint.name}: temperature T = {c['temperature']:.3f}"
-    fig = reliability_figure(ev.probs, c.pop("probs_after"), ev.labels, title)
+    fig = reliability_figure(c.pop("probs_before"), c.pop("probs_after"), ev.labels, title)
     body = json.dumps({**c, "bins": ECE_BINS, "images": len(ev.labels)}, indent=2) + "\n"
     return [
         save_figure(fig, Path(folder) / "reliability.png"),
@@ -184,7 +199,7 @@ def write_calibration(ev, folder) -> list:
 
 def summary_line(ev) -> str:
     """One line for the terminal: the ECE before and after temperature scaling."""
-    c = evaluation_calibration(ev.probs, ev.labels, ev.checkpoint.raw or {})
+    c = evaluation_calibration(ev.logits, ev.labels, ev.checkpoint.raw or {})
     if not c["fitted"]:
         return "calibration: no temperature fitted (python scripts/calibrate_models.py)"
     return (

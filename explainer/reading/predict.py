@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from explainer.errors import ExplainerError
-from explainer.nets.calibration import softmax_t, temperature_of
+from explainer.nets.calibration import confidence_text, softmax_t, temperature_of
 from explainer.nets.checkpoints import (
     Checkpoint,
     checkpoint_of,
@@ -316,7 +316,7 @@ def steps_figure(pred: Prediction, title: str = ""):
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability", fontsize=9.5)
     ax.set_title(
-        f"prediction: {pred.class_name} ({pred.confidence:.0%})"
+        f"prediction: {pred.class_name} ({confidence_text(pred.confidence)})"
         + ("\nthis does not look like a digit" if pred.not_a_digit else ""),
         fontsize=10.5,
         fontweight="bold",

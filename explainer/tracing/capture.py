@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from explainer.errors import ExplainerError
+from explainer.nets.calibration import temperature_of
 from explainer.tracing.layers import Plan, layer_kind, layer_params, plan_of, tensors_of
 from explainer.tracing.recompute import warn_unreplayable
 from explainer.tracing.recorder import INPUT, Event, Recorder, chain_applies, watching
@@ -258,6 +259,7 @@ def capture(
     dataset: str = "mnist",
     source: str = "",
     meta: dict[str, Any] | None = None,
+    temperature: float = 1.0,
 ) -> Trace:
     """Run one forward pass of ``image`` and record it into a :class:`Trace` (``layers``: only
     these record names, see :func:`layer_names`; default: every record).
@@ -268,7 +270,9 @@ def capture(
     shared between traces while the weights do not change), batch norm its running
     statistics in ``arrays``. A module that runs twice is recorded twice (``name``,
     ``name#2``). Unknown layer names raise :class:`LayerNameError` (a ``ValueError``) listing
-    the valid names.
+    the valid names. ``temperature`` is the model's calibration temperature: the Trace's
+    ``probs`` are ``softmax(logits / temperature)`` (:func:`capture_checkpoint` passes the one
+    stored in the checkpoint).
 
     Example:
 
@@ -309,6 +313,7 @@ def capture(
         dataset=dataset,
         source=source,
         meta=dict(meta or {}),
+        temperature=float(temperature),
     )
 
 
@@ -368,5 +373,6 @@ def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: An
         checkpoint_hash=checkpoint_hash(ckpt),
         dataset=ckpt.dataset,
         meta=meta,
+        temperature=temperature_of(getattr(ckpt, "raw", None) or {}),
         **kwargs,
     )

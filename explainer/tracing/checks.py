@@ -76,6 +76,9 @@ def _check_head(trace: Any) -> int:
         _fail("label", f"is {label!r}; expected a class index from 0 to {k - 1}, or none")
     for name in ("architecture", "checkpoint", "checkpoint_hash", "dataset", "source"):
         _text(getattr(trace, name), name)
+    t = trace.temperature
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.01 < t < 100:
+        _fail("temperature", f"is {t!r}; expected a calibration temperature in (0.01, 100)")
     if not isinstance(trace.meta, dict):
         _fail("meta", f"is a {type(trace.meta).__name__}, not a mapping")
     return k

@@ -54,6 +54,7 @@ def _top(trace: TraceDisplay, k: int = 3) -> list[tuple[str, float, bool]]:
 
 
 def _bars_html(trace: TraceDisplay) -> str:
+    from explainer.nets.calibration import confidence_text
     from explainer.style import HIGHLIGHT_COLOR
 
     rows = []
@@ -63,7 +64,7 @@ def _bars_html(trace: TraceDisplay) -> str:
             f"<div style='display:flex;align-items:center;gap:6px;font-size:12px'>"
             f"<span style='width:5em;text-align:right'>{html.escape(name)}</span>"
             f"<span style='display:inline-block;height:10px;width:{max(1, round(p * 120))}px;"
-            f"background:{color}'></span><span>{p:.1%}</span></div>"
+            f"background:{color}'></span><span>{confidence_text(p)}</span></div>"
         )
     return "".join(rows)
 
@@ -108,7 +109,7 @@ def trace_html(trace: TraceDisplay) -> str:
     head = (
         f"<div style='font-size:14px'><b>{who}</b> reads "
         f"<b style='font-size:18px'>{html.escape(trace.predicted_name)}</b> "
-        f"({trace.confidence:.1%}){_verdict(trace)}</div>"
+        f"({trace.confidence_text}){_verdict(trace)}</div>"
     )
     source = f"<div style='font-size:11px;color:#777'>{html.escape(trace.source)}</div>"
     th = "".join(

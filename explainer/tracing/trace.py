@@ -217,17 +217,19 @@ class Trace(TraceDisplay):
     dataset: str = "mnist"
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
 
     @property
     def probs(self) -> np.ndarray:
-        """Softmax of the logits, ``(K,)`` summing to 1."""
-        z = self.logits.astype(np.float64) - self.logits.max()
-        e = np.exp(z)
-        return (e / e.sum()).astype(np.float32)
+        """``(K,)``, summing to 1: ``softmax(logits / temperature)``, the checkpoint's calibrated
+        probability (:func:`explainer.nets.calibration.softmax_t`), the one every view shows."""
+        from explainer.nets.calibration import softmax_t
+
+        return softmax_t(self.logits, self.temperature)
 
     @property
     def probabilities(self) -> np.ndarray:
-        """Same as :attr:`probs`: ``(K,)`` softmax of the logits."""
+        """Same as :attr:`probs`."""
         return self.probs
 
     @property
@@ -237,6 +239,13 @@ class Trace(TraceDisplay):
     @property
     def confidence(self) -> float:
         return float(self.probs[self.prediction])
+
+    @property
+    def confidence_text(self) -> str:
+        """The winning probability as a learner reads it ("> 99.9%", never a rounded "100.0%")."""
+        from explainer.nets.calibration import confidence_text
+
+        return confidence_text(self.confidence)
 
     @property
     def predicted_name(self) -> str:
@@ -281,7 +290,7 @@ class Trace(TraceDisplay):
         """``"mnist_bn_cnn: label 7, predicted 7 (99.8%)"``, for figure titles."""
         who = self.checkpoint or self.architecture
         label = "" if self.label is None else f"label {self.class_names[self.label]}, "
-        return f"{who}: {label}predicted {self.predicted_name} ({self.confidence:.1%})"
+        return f"{who}: {label}predicted {self.predicted_name} ({self.confidence_text})"
 
     def summary(self) -> str:
         """A plain-text table: one line per layer (name, kind, description, what it reads,
@@ -299,8 +308,10 @@ class Trace(TraceDisplay):
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
         ]
+        from explainer.nets.calibration import confidence_text
+
         top = np.argsort(self.probs)[::-1][:3]
-        best = ", ".join(f"{self.class_names[i]} {self.probs[i]:.1%}" for i in top)
+        best = ", ".join(f"{self.class_names[i]} {confidence_text(self.probs[i])}" for i in top)
         lines.append(f"{self.title}; top classes: {best}")
         return "\n".join(lines)
 
@@ -319,6 +330,7 @@ class Trace(TraceDisplay):
             "dataset": self.dataset,
             "source": self.source,
             "meta": self.meta,
+            "temperature": float(self.temperature),
             "layers": [
                 {
                     "name": r.name,
@@ -417,4 +429,5 @@ class Trace(TraceDisplay):
             dataset=header.get("dataset", "mnist"),
             source=header.get("source", ""),
             meta=dict(header.get("meta") or {}),
+            temperature=header.get("temperature", 1.0),
         )

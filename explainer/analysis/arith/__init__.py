@@ -11,7 +11,8 @@ layer and the cell, so no view can ever draw arithmetic the network did not do.
 This face defines nothing; views write ``from explainer.analysis import arith`` and read:
 
 - :mod:`.verify`: :class:`ArithMismatch`, :func:`check_block` (the check every module uses);
-- :mod:`.rounding`: :func:`fmt`, :func:`decimals_that_add_up`, :func:`confidence_text`;
+- :mod:`.rounding`: :func:`fmt`, :func:`decimals_that_add_up`; :func:`confidence_text` is
+  kept beside the probability it shows, in :mod:`explainer.nets.calibration`;
 - :mod:`.conv`: conv cells and whole output channels, which records are convolutions;
 - :mod:`.sums`: a conv cell as a view writes it (:func:`conv_sum`, :func:`conv_sum_lines`);
 - :mod:`.norm_act`: batch norm and activations; :mod:`.pooling`: pooling windows;
@@ -47,9 +48,10 @@ from explainer.analysis.arith.path import (
     pool_aligned_block,
 )
 from explainer.analysis.arith.pooling import PoolCell, adaptive_pool_cell, pool_cell
-from explainer.analysis.arith.rounding import MINUS, confidence_text, decimals_that_add_up, fmt
+from explainer.analysis.arith.rounding import MINUS, decimals_that_add_up, fmt
 from explainer.analysis.arith.sums import ConvSum, conv_sum, conv_sum_lines
 from explainer.analysis.arith.verify import ArithMismatch, check_block
+from explainer.nets.calibration import confidence_text
 
 __all__ = [
     "MINUS",

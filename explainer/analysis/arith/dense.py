@@ -54,10 +54,17 @@ def dense_row(trace: Trace, layer: LayerRecord | str, unit: int) -> DenseRow:
 
 @dataclass
 class Softmax:
-    """``p_k = exp(z_k − max z) / Σ exp(z_j − max z)`` over the logits."""
+    """``p_k = exp(s_k − max s) / Σ exp(s_j − max s)`` with ``s = z / T``: the logits ``z``
+    divided by the model's calibration temperature ``T`` (1 for a plain softmax record)."""
 
     logits: np.ndarray
     shifted_exp: np.ndarray
+    temperature: float = 1.0
+
+    @property
+    def scaled(self) -> np.ndarray:
+        """``z / T``: the scores the softmax really exponentiates."""
+        return self.logits / self.temperature
 
     @property
     def total(self) -> float:
@@ -69,9 +76,11 @@ class Softmax:
 
 
 def softmax(trace: Trace) -> Softmax:
-    """The softmax of the trace's logits, checked against :attr:`Trace.probs`."""
+    """The calibrated softmax of the trace's logits (``T`` = :attr:`Trace.temperature`), checked
+    against :attr:`Trace.probs`."""
     z = trace.logits.astype(np.float64)
-    sm = Softmax(z, np.exp(z - z.max()))
+    s = z / float(trace.temperature)
+    sm = Softmax(z, np.exp(s - s.max()), float(trace.temperature))
     for k, (mine, theirs) in enumerate(zip(sm.probs, trace.probs, strict=True)):
         check_value(float(mine), float(theirs), f"softmax class {k}")
     return sm

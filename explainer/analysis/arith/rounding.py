@@ -2,7 +2,7 @@
 
 :func:`fmt` writes a true minus sign and never "-0.00"; :func:`decimals_that_add_up` finds how
 many decimals make the shown terms add up to the shown total (views say "rounded" when none
-do); :func:`confidence_text` never rounds a probability up to "100.0%" or down to "0.0%".
+do); :func:`explainer.nets.calibration.confidence_text` shows probabilities.
 """
 
 from __future__ import annotations
@@ -34,13 +34,3 @@ def decimals_that_add_up(
         if round(shown, d) == round(float(total), d):
             return d
     return None
-
-
-def confidence_text(p: float) -> str:
-    """A probability as a learner should read it: "> 99.9%" rather than a rounded "100.0%",
-    "< 0.1%" rather than "0.0%"."""
-    if p > 0.999:
-        return "> 99.9%"
-    if 0 < p < 0.001:
-        return "< 0.1%"
-    return f"{100 * p:.1f}%"
