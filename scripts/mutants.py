@@ -143,6 +143,10 @@ MUTANTS = [
            "keep = _drop_far_dots(labels, keep, sizes)", "keep = keep", PREPROCESS),
     Mutant("specks are kept", "explainer/reading/cleaning.py",
            "big = sizes >= max(0.05 * sizes.max(), 2)", "big = sizes >= 2", PREPROCESS),
+    Mutant("digits scaled into 13 px, not 20 (2 points worse)", "explainer/reading/preprocess.py",
+           'scaled = fit_box(stroked, FIELD if "scaled" in off else BOX)',
+           'scaled = fit_box(stroked, FIELD if "scaled" in off else BOX - 7)',
+           ("tests/test_drawings.py",)),
     # --- attribution, against captum ---------------------------------------------------------
     Mutant("grad-cam weights summed, not averaged", "explainer/analysis/attribution.py",
            "weights = grads.mean(dim=(2, 3), keepdim=True)",

@@ -9,32 +9,68 @@ import pytest
 
 from explainer.reading import testsets
 from explainer.reading.predict import Predictor
-from explainer.reading.preprocess import plain_resize, preprocess
+from explainer.reading.preprocess import PreprocessError, plain_resize, preprocess
 
-N = 30  # 3 digits of every class per family: about a second or two per family
+PER_CLASS = 20  # 200 pictures per family: one picture is half a point
+SLACK = 1.5  # pictures: one borderline picture may flip on another machine, two may not
 
-# measured with mnist_bn_cnn on these 30 pictures (see README, section evaluate, for 500)
-NEED = dict.fromkeys(testsets.ALL_FAMILIES, 0.93)
+# Pictures read right by mnist_bn_cnn, of the 200 of each family (seed 3), measured on
+# 2026-12-06 with this code: 2383 of 2400 (99.3%). The pass mark is SLACK pictures under it,
+# so losing 2 pictures (one point) already goes red, and a reading two points worse (4) surely
+# does. Every family but "bold_font" misses the same hard 9 (picture 192); "thick" misses 6.
+MEASURED = {
+    "photo": 199,
+    "photo_exif": 199,
+    "thick": 194,
+    "thin": 199,
+    "corner": 199,
+    "edge": 199,
+    "slanted": 199,
+    "stray_dot": 199,
+    "ruled": 199,
+    "squared": 199,
+    "low_contrast": 198,
+    "bold_font": 200,
+}
+SLOW = {"thin", "slanted"}  # their PNG pictures take 20-25 s to draw and read
 
 
-def digits(sample, n: int = N):
-    order = np.argsort(sample.labels.numpy(), kind="stable")  # class by class ...
-    picks = np.concatenate([order[sample.labels.numpy()[order] == c][:3] for c in range(10)])
-    return sample.images.numpy()[picks[:n]], sample.labels.numpy()[picks[:n]]
+def digits(sample, per_class: int = PER_CLASS):
+    """The first ``per_class`` bundled test digits of each class, class by class."""
+    labels = sample.labels.numpy()
+    order = np.argsort(labels, kind="stable")
+    picks = np.concatenate([order[labels[order] == c][:per_class] for c in range(10)])
+    return sample.images.numpy()[picks], labels[picks]
 
 
-@pytest.mark.parametrize("family", testsets.ALL_FAMILIES)
+def _read(picture) -> np.ndarray:
+    """What the model sees; a picture read as blank is a blank 28×28 (so it counts wrong)."""
+    try:
+        return preprocess(picture).image
+    except PreprocessError:
+        return np.zeros((28, 28), np.float32)
+
+
+@pytest.mark.parametrize(
+    "family",
+    [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in testsets.ALL_FAMILIES],
+)
 def test_family_is_read_right_and_beats_a_plain_resize(family, sample, bn_cnn):
     predictor = Predictor(bn_cnn)
     images, labels = digits(sample)
     pics = testsets.make_family(family, images, labels, seed=3)
     ys = np.array([y for _, y in pics])
-    ours = np.stack([preprocess(p).image for p, _ in pics])
+    ours = np.stack([_read(p) for p, _ in pics])
     plain = np.stack([plain_resize(p) for p, _ in pics])
-    acc = float((predictor.probabilities(ours).argmax(1) == ys).mean())
-    acc_plain = float((predictor.probabilities(plain).argmax(1) == ys).mean())
-    assert acc >= NEED[family], (family, acc)
-    assert acc >= acc_plain, (family, acc, acc_plain)
+    right = int((predictor.probabilities(ours).argmax(1) == ys).sum())
+    right_plain = int((predictor.probabilities(plain).argmax(1) == ys).sum())
+    assert len(ys) == 10 * PER_CLASS
+    assert right >= MEASURED[family] - SLACK, (family, right, MEASURED[family])
+    assert right >= right_plain, (family, right, right_plain)
+
+
+def test_every_family_has_a_measured_mark():
+    assert set(MEASURED) == set(testsets.ALL_FAMILIES)
 
 
 def test_exif_rotated_photo_is_turned_upright(sample):
@@ -55,7 +91,7 @@ def test_exif_rotated_photo_is_turned_upright(sample):
 
 
 def test_generated_pictures_are_seeded(sample):
-    images, labels = digits(sample, 4)
+    images, labels = digits(sample, 1)
     a = testsets.make_family("thick", images, labels, seed=1)
     b = testsets.make_family("thick", images, labels, seed=1)
     assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(a, b, strict=True))
