@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainer.errors import ExplainerError
+from explainer.nets.calibration import confidence_text, softmax_t
 from explainer.tracing.capture import as_batch, modules_in_eval_mode
 from explainer.tracing.layers import plan_of
 
@@ -58,7 +59,8 @@ class Attribution:
     @property
     def title(self) -> str:
         where = f" of {self.layer}" if self.layer else ""
-        return f"{self.method}{where} for class {self.target} (p = {self.probability:.0%})"
+        p = confidence_text(self.probability)
+        return f"{self.method}{where} for class {self.target} (p = {p})"
 
 
 def _prepare(image: np.ndarray | torch.Tensor, model: nn.Module) -> torch.Tensor:
@@ -89,15 +91,18 @@ def saliency(
     smooth: int = 0,
     noise: float = 0.15,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> Attribution:
     """``|d score(target) / d pixel|`` for a ``(28, 28)`` image in [0, 1] (default target: the
     predicted class). ``smooth=N`` averages the gradients of N copies with Gaussian noise of
-    standard deviation ``noise`` (SmoothGrad), which removes most of the speckle."""
+    standard deviation ``noise`` (SmoothGrad), which removes most of the speckle.
+    ``temperature``: the model's calibration temperature, for the ``probability`` it reports
+    (``temperature_of(ckpt.raw)`` for a checkpoint, so it says what every view says)."""
     x = _prepare(image, model)
     with modules_in_eval_mode(plan_of(model).modules), torch.enable_grad():
         logits = model(x)
         tgt = _target(logits, target)
-        probs = torch.softmax(logits.detach(), 1)[0]
+        probs = softmax_t(logits.detach()[0], temperature)
         if smooth > 0:
             gen = torch.Generator(device=x.device).manual_seed(seed)
             noisy = x + noise * torch.randn((smooth, *x.shape[1:]), generator=gen, device=x.device)
@@ -254,12 +259,15 @@ def grad_cam(
     image: np.ndarray | torch.Tensor,
     target: int | None = None,
     layer: str | None = None,
+    *,
+    temperature: float = 1.0,
 ) -> Attribution:
     """Grad-CAM of ``target`` (default: the predicted class) at ``layer`` (any record name;
     default: the last convolution block after its activation, :func:`gradcam_layer`) for a
-    ``(28, 28)`` image in [0, 1]; the coarse map is scaled up bilinearly to 28×28."""
+    ``(28, 28)`` image in [0, 1]; the coarse map is scaled up bilinearly to 28×28.
+    ``temperature`` as in :func:`saliency`."""
     x = _prepare(image, model)
-    return _grad_cam(model, x, layer, None if target is None else [target])[0]
+    return _grad_cam(model, x, layer, None if target is None else [target], temperature)[0]
 
 
 def grad_cam_all(
@@ -267,6 +275,8 @@ def grad_cam_all(
     image: np.ndarray | torch.Tensor,
     layer: str | None = None,
     targets: Sequence[int] | None = None,
+    *,
+    temperature: float = 1.0,
 ) -> list[Attribution]:
     """Grad-CAM for several classes from one forward pass (default targets: every class).
 
@@ -276,16 +286,20 @@ def grad_cam_all(
     if targets is None:
         with torch.no_grad(), modules_in_eval_mode(plan_of(model).modules):
             targets = list(range(model(x).shape[1]))
-    return _grad_cam(model, x, layer, targets)
+    return _grad_cam(model, x, layer, targets, temperature)
 
 
 def _grad_cam(
-    model: nn.Module, x: torch.Tensor, layer: str | None, targets: Sequence[int] | None
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str | None,
+    targets: Sequence[int] | None,
+    temperature: float,
 ) -> list[Attribution]:
     layer = layer or gradcam_layer(model)
     cams, logits, tgts = _grad_cam_maps(model, x, layer, targets)
     up = _upsample(cams, tuple(x.shape[-2:])).clamp_min(0).cpu().numpy()
-    probs = torch.softmax(logits, 1)[0].cpu().numpy()
+    probs = softmax_t(logits[0].cpu(), temperature)
     pred = int(probs.argmax())
     img = x[0, 0].cpu().numpy()
     return [
@@ -356,7 +370,7 @@ def plot_attributions(
         ax.imshow(overlay(a.image, a.map))
         where = f"\n{a.layer}" if a.layer else ""
         ax.set_title(
-            f"{a.method}: {cname(a.target)} ({a.probability:.0%}){where}",
+            f"{a.method}: {cname(a.target)} ({confidence_text(a.probability)}){where}",
             color=th.foreground,
             fontsize=10,
         )
@@ -408,7 +422,9 @@ def plot_class_evidence(
         scale = float(a.raw.max()) / peak
         ax.imshow(overlay(a.image, a.map * scale))
         name = class_names[a.target] if class_names else str(a.target)
-        ax.set_title(f"{name}: p = {a.probability:.1%}", color=th.foreground, fontsize=10)
+        ax.set_title(
+            f"{name}: p = {confidence_text(a.probability)}", color=th.foreground, fontsize=10
+        )
         if a.target == a.prediction:
             for side in ax.spines.values():
                 side.set_color(HIGHLIGHT_COLOR)

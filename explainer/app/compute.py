@@ -51,9 +51,15 @@ def similarity_by_layer(ckpt: Checkpoint, a: digits.Digit, b: digits.Digit) -> l
 @st.cache_data(show_spinner=False, max_entries=128)
 def _attributions(model_key: str, digit_key: str, target: int, _ckpt, _image) -> tuple:
     from explainer.analysis.attribution import conv_module_names, grad_cam, saliency
+    from explainer.nets.calibration import temperature_of
 
-    sal = saliency(_ckpt.model, _image, target).map
-    cam = grad_cam(_ckpt.model, _image, target).map if conv_module_names(_ckpt.model) else None
+    t = temperature_of(_ckpt.raw or {})
+    sal = saliency(_ckpt.model, _image, target, temperature=t).map
+    cam = (
+        grad_cam(_ckpt.model, _image, target, temperature=t).map
+        if conv_module_names(_ckpt.model)
+        else None
+    )
     return sal, cam
 
 

@@ -119,13 +119,12 @@ def show_steps(d: digits.Digit) -> None:
 
 
 def show_prediction(d: digits.Digit) -> None:
-    from explainer.nets.calibration import softmax_t
     from explainer.reading.predict import Predictor
 
     ckpt = model_choice.current_model()
     trace = digits.trace_for(ckpt, d)
-    predictor = Predictor(ckpt)  # reads the fitted temperature and the not-a-digit rule
-    probs = softmax_t(trace.logits, predictor.temperature)
+    predictor = Predictor(ckpt)  # the not-a-digit rule
+    probs = trace.probs  # calibrated with the checkpoint's temperature, as on every page
     pred = int(probs.argmax())
     said, sure = words.answer(probs, trace.class_names)  # "> 99.9%"; a tie said as a tie
     m1, m2 = st.columns(2)

@@ -288,15 +288,27 @@ def softmax_panel(trace: Trace, r: LayerRecord | None) -> None:
     names = trace.class_names if len(trace.class_names) == len(sm.probs) else None
     who = names[k] if names else str(k)
     st.markdown("#### Softmax turns the scores into probabilities")
+    t = sm.temperature
+    if t == 1.0:
+        formula, exp_head = (
+            r"$p_k = \dfrac{e^{z_k - \max z}}{\sum_j e^{z_j - \max z}}$",
+            "e^(z − max)",
+        )
+    else:  # calibrated: every score is divided by the temperature first
+        formula = (r"$p_k = \dfrac{e^{s_k - \max s}}{\sum_j e^{s_j - \max s}}$ with "
+                   rf"$s = z / T$, $T = {t:.3f}$ (the calibration temperature: it tones "
+                   "an over-sure network down without changing its answer)")  # fmt: skip
+        exp_head = "e^(s − max)"
     st.markdown(
-        r"$p_k = \dfrac{e^{z_k - \max z}}{\sum_j e^{z_j - \max z}}$ — for "
-        f"**{who}**: {fmt(sm.shifted_exp[k], d)} / {fmt(sm.total, d)} = "
+        f"{formula} — for **{who}**: {fmt(sm.shifted_exp[k], d)} / {fmt(sm.total, d)} = "
         f"**{arith.confidence_text(float(sm.probs[k]))}**"
     )
     rows = [
         {"class": names[i] if names else str(i), "score z": fmt(z, 3),
-         "e^(z − max)": fmt(e, d), "probability": float(p)}
-        for i, (z, e, p) in enumerate(zip(sm.logits, sm.shifted_exp, sm.probs, strict=True))
+         **({} if t == 1.0 else {"s = z / T": fmt(s, 3)}),
+         exp_head: fmt(e, d), "probability": float(p)}
+        for i, (z, s, e, p) in enumerate(
+            zip(sm.logits, sm.scaled, sm.shifted_exp, sm.probs, strict=True))
     ]  # fmt: skip
     st.dataframe(rows, hide_index=True, width="stretch", column_config={
         "probability": st.column_config.ProgressColumn(

@@ -9,6 +9,7 @@ import streamlit as st
 
 from explainer.app import digits, looks, model_choice, visuals
 from explainer.errors import ExplainerError
+from explainer.nets.calibration import confidence_text
 from explainer.reading.predict import Predictor
 from explainer.reading.preprocess import STEP_TITLES, SWITCHABLE, plain_resize, preprocess
 
@@ -31,7 +32,7 @@ def squeeze(img: np.ndarray) -> np.ndarray:
 
 def answer(predictor: Predictor, img28: np.ndarray) -> str:
     p = predictor.predict_preprocessed(img28)
-    return f"**{p.class_name}** · {p.confidence:.0%} sure"
+    return f"**{p.class_name}** · {confidence_text(p.confidence)} sure"
 
 
 def tile(col, img: np.ndarray, title: str, caption: str) -> None:

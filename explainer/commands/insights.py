@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from explainer.data import load_test_or_sample
     from explainer.errors import ExplainerError
     from explainer.io import atomic_write, check_writable, write_text_atomic
+    from explainer.nets.calibration import temperature_of
     from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
     if args.images < 1:
@@ -99,12 +100,13 @@ def run(args: argparse.Namespace) -> int:
         save(fig, f"top_activating_{layer.replace('.', '_')}.png")
 
     image = images[args.index].float().numpy() / 255.0
+    t = temperature_of(ckpt.raw or {})
     maps = [
-        attribution.saliency(ckpt.model, image),
-        attribution.saliency(ckpt.model, image, smooth=32),
+        attribution.saliency(ckpt.model, image, temperature=t),
+        attribution.saliency(ckpt.model, image, smooth=32, temperature=t),
     ]
     if convs:
-        maps.append(attribution.grad_cam(ckpt.model, image))
+        maps.append(attribution.grad_cam(ckpt.model, image, temperature=t))
     title = f"{ckpt.name}: digit {args.index} (label {ckpt.class_names[int(labels[args.index])]})"
     fig = attribution.plot_attributions(
         maps, class_names=ckpt.class_names, title=title, theme=args.theme
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     save(fig, "attribution.png")
     if convs:
         fig = attribution.plot_class_evidence(
-            attribution.grad_cam_all(ckpt.model, image),
+            attribution.grad_cam_all(ckpt.model, image, temperature=t),
             class_names=ckpt.class_names,
             theme=args.theme,
         )
