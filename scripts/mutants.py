@@ -37,7 +37,6 @@ CKPT = ("tests/test_checkpoints.py",)
 CACHE = ("tests/test_cache.py",)
 ATTRIBUTION = ("tests/test_attribution.py",)
 PREPROCESS = ("tests/test_preprocess.py",)
-CACHE = ("tests/test_cache.py",)
 
 MUTANTS = [
     # --- capture and the trace -------------------------------------------------------------
@@ -103,19 +102,6 @@ MUTANTS = [
            "self.best_state = _cpu_copy(self.model.state_dict())", TRAIN),
     Mutant("early stopping disabled", "explainer/nets/train_run.py",
            "if c.patience and epoch - hist.best_epoch >= c.patience:", "if False:", TRAIN),
-    # --- the results cache ---------------------------------------------------------------
-    Mutant("code version sees only its own folder", "explainer/analysis/cache.py",
-           "root = Path(__file__).resolve().parents[1]", "root = Path(__file__).resolve().parent",
-           CACHE),
-    Mutant("code version ignores the files' contents", "explainer/analysis/cache.py",
-           "            h.update(path.read_bytes())", "            pass", CACHE),
-    Mutant("cache key without the code version", "explainer/analysis/cache.py",
-           "code: str = field(default_factory=code_version)", 'code: str = ""', CACHE),
-    Mutant("memo trusts a reused address", "explainer/analysis/cache.py",
-           "if hit is not None and hit[0]() is obj and hit[2] == str(dtype):",
-           "if hit is not None and hit[2] == str(dtype):", CACHE),
-    Mutant("memo keeps the hash of a changed array", "explainer/analysis/cache.py",
-           "    if not _frozen(obj):\n        return digest\n", "", CACHE),
     Mutant("plateau schedule watches accuracy as if it were a loss", "explainer/nets/train.py",
            'opt, mode="max", factor=c.gamma, patience=1',
            'opt, mode="min", factor=c.gamma, patience=1', TRAIN),
