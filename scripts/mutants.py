@@ -37,6 +37,8 @@ CKPT = ("tests/test_checkpoints.py",)
 CACHE = ("tests/test_cache.py",)
 ATTRIBUTION = ("tests/test_attribution.py",)
 PREPROCESS = ("tests/test_preprocess.py",)
+API = ("tests/test_api.py",)
+ONE_PROBABILITY = ("tests/test_one_probability.py",)
 
 MUTANTS = [
     # --- capture and the trace -------------------------------------------------------------
@@ -159,6 +161,29 @@ MUTANTS = [
            "if hit is not None and hit[2] == str(dtype):", CACHE),
     Mutant("memo keeps the hash of a changed array", "explainer/analysis/cache.py",
            "    if not _frozen(obj):\n        return digest\n", "", CACHE),
+    # --- the house: the 0.1 paths ----------------------------------------------------------
+    Mutant("old path warning blames the import machinery", "explainer/_moved.py",
+           "stacklevel=2,", "stacklevel=1,", API),
+    Mutant("old path searches only the first new home", "explainer/_moved.py",
+           "for target in MOVED[old]:", "for target in MOVED[old][:1]:", API),
+    Mutant("a rename of the move forgotten", "explainer/_moved.py",
+           'new_name = RENAMED.get((old, name), name)', "new_name = name", API),
+    # --- one probability ---------------------------------------------------------------------
+    Mutant("trace probabilities ignore the temperature", "explainer/tracing/trace.py",
+           "return softmax_t(self.logits, self.temperature)",
+           "return softmax_t(self.logits, 1.0)", ONE_PROBABILITY),
+    Mutant("capture_checkpoint drops the temperature", "explainer/tracing/capture.py",
+           'temperature=temperature_of(getattr(ckpt, "raw", None) or {}),', "temperature=1.0,",
+           ONE_PROBABILITY),
+    Mutant("evaluation probabilities uncalibrated", "explainer/analysis/evaluate.py",
+           "return softmax_t(self.logits, self.temperature)",
+           "return softmax_t(self.logits, 1.0)", ONE_PROBABILITY),
+    Mutant("softmax arithmetic without the temperature", "explainer/analysis/arith/dense.py",
+           "s = z / float(trace.temperature)", "s = z", ARITH),
+    Mutant("the Draw page's own softmax", "explainer/app/draw.py",
+           "probs = trace.probs  #",
+           'probs = __import__("explainer.nets.calibration").nets.calibration.softmax_t('
+           "trace.logits)  #", ONE_PROBABILITY),
 ]  # fmt: skip
 
 
