@@ -26,7 +26,15 @@ SCHEDULERS = ("onecycle", "plateau", "step", "none")
 
 @dataclass
 class TrainConfig:
-    """A training recipe. Every field is also a ``explainer train`` option."""
+    """A training recipe. Every field is also a ``explainer train`` option.
+
+    Example:
+
+    >>> from explainer import TrainConfig
+    >>> config = TrainConfig(arch="fast_cnn", epochs=2, lr=0.01)
+    >>> config.arch, config.epochs, config.dataset
+    ('fast_cnn', 2, 'mnist')
+    """
 
     arch: str = "bn_cnn"
     dataset: str = "mnist"
