@@ -51,8 +51,8 @@ def draw_source() -> digits.Digit | None:
 
 def upload_source() -> digits.Digit | None:
     up = st.file_uploader(
-        "A photo or scan of one digit (PNG, JPEG, BMP, WebP, GIF)",
-        type=["png", "jpg", "jpeg", "bmp", "webp", "gif"],
+        "A photo or scan of one digit (PNG, JPEG, BMP, WebP, GIF, TIFF)",
+        type=["png", "jpg", "jpeg", "bmp", "webp", "gif", "tif", "tiff"],
         key="upload",
     )
     if up is None:

@@ -22,6 +22,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from explainer.errors import ExplainerError
 
+RASTER_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+"""The only formats opened, told by content, never by name: PostScript, PDF, icons, PSD and the
+other formats Pillow knows are refused before a plugin runs (EPS would start Ghostscript)."""
 MAX_PIXELS = 50_000_000  # larger pictures are refused before decoding (a 20000×20000 PNG: 400 M)
 WORK_SIZE = 256  # long side of the working copy: plenty for one digit, fast on a CPU
 
@@ -52,7 +55,8 @@ def describe_source(source: ImageLike) -> str:
 
 
 def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
-    """Open a file (PNG, JPEG, BMP, WebP, GIF: its first frame, ...) or bytes, refuse huge
+    """Open a file (PNG, JPEG, BMP, WebP, GIF or TIFF: the first frame) or bytes, told by its
+    content (:data:`RASTER_FORMATS`; every other format is refused unopened), refuse huge
     ones from the header, decode (JPEGs straight at a reduced size) and apply EXIF rotation."""
     if isinstance(source, Image.Image):
         im = source
@@ -68,8 +72,9 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
     fp = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a plugin's warning is no message for the user
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(fp)
+            im = Image.open(fp, formats=RASTER_FORMATS)
             _check_size(im.size, name)
             im.seek(0)  # GIF / multi-page TIFF: the first frame
             if im.format == "JPEG":
@@ -82,15 +87,42 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
             f"{name}: the picture is too large to be a photo of one digit "
             f"(limit {MAX_PIXELS // 1_000_000} megapixels); shrink it first"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError:
+        kind = _kind_of(fp)
+        what = f"{kind}, a format this program does not open" if kind else "not a readable image"
+        raise UnreadableImageError(
+            f"{name}: {what}; use PNG, JPEG, BMP, WebP, GIF or TIFF"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         why = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
         why = why.split(" <", 1)[0]  # PIL names the stream: "<_io.BytesIO object at 0x7f...>"
         raise UnreadableImageError(
-            f"{name}: not a readable image ({why}); use PNG, JPEG, BMP, WebP or GIF"
+            f"{name}: not a readable image ({why}); use PNG, JPEG, BMP, WebP, GIF or TIFF"
         ) from None
     with contextlib.suppress(Exception):  # a broken EXIF block is no reason to refuse it
         ImageOps.exif_transpose(im, in_place=True)
     return im
+
+
+def _kind_of(fp: Any) -> str:
+    """What a refused file is, told from its first bytes by Pillow's prefix tests alone
+    (no plugin is run): "an EPS file", or "" when none claims them."""
+    try:
+        if isinstance(fp, (str, os.PathLike)):
+            with open(fp, "rb") as fh:
+                prefix = fh.read(16)
+        else:
+            fp.seek(0)
+            prefix = fp.read(16)
+    except (OSError, AttributeError, ValueError):
+        return ""
+    Image.init()
+    for fmt in Image.ID:
+        accept = Image.OPEN[fmt][1]
+        with contextlib.suppress(Exception):
+            if fmt not in RASTER_FORMATS and accept is not None and accept(prefix):
+                return f"an {fmt} file" if fmt[0] in "AEFHILMNORSX" else f"a {fmt} file"
+    return ""
 
 
 def _check_size(size: tuple[int, int], name: str) -> None:

@@ -1,0 +1,242 @@
+"""Hostile inputs, round two (issue 23): files a stranger hands us and faults a laptop has.
+
+One test (or one parametrised family) per kind, each built from the generators here: pictures
+in formats the program must not open, names that would rewrite the terminal or crash a render,
+machine faults (missing or unreadable folders, FIFOs, full disks, Ctrl-C), and inputs that
+would otherwise give a wrong answer without a word (Kaggle CSVs, sweep databases).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from explainer.cli import main
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import make_payload, save_checkpoint
+from explainer.reading.images import RASTER_FORMATS, UnreadableImageError, open_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_line(err: str) -> None:
+    assert err.startswith("explainer: error: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "mnist_tinyvgg.pt"
+    save_checkpoint(
+        path, make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))
+    )
+    return path
+
+
+# --- code run from a picture: only raster formats, told by content ---------------------------
+
+SAVED_BY_PILLOW = {  # formats Pillow writes that the program must refuse, with the mode to use
+    "EPS": "L", "PDF": "L", "ICO": "L", "SGI": "L", "XBM": "1", "IM": "L", "PCX": "L",
+    "PPM": "L", "TGA": "L", "DDS": "RGB", "ICNS": "RGBA", "MSP": "1", "SPIDER": "F",
+    "DIB": "L", "PALM": "1", "JPEG2000": "L", "AVIF": "RGB",
+}  # fmt: skip
+
+
+def _digit(mode: str) -> Image.Image:
+    arr = np.zeros((28, 28), np.uint8)
+    arr[6:22, 12:16] = 255  # a "1"
+    return Image.fromarray(arr, "L").convert(mode)
+
+
+def _saved(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    _digit(SAVED_BY_PILLOW[fmt]).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _psd() -> bytes:
+    """A minimal grey Photoshop file, 4×4 (Pillow reads it; it cannot write PSD)."""
+    head = b"8BPS" + struct.pack(">H6xHIIHH", 1, 1, 4, 4, 8, 1)
+    return head + struct.pack(">III", 0, 0, 0) + struct.pack(">H", 0) + bytes(16)
+
+
+def _cur() -> bytes:
+    """A Windows cursor: an ICO with BMP entries whose type field says 2."""
+    buf = io.BytesIO()
+    _digit("RGBA").save(buf, format="ICO", sizes=[(16, 16)], bitmap_format="bmp")
+    data = bytearray(buf.getvalue())
+    data[2] = 2
+    return bytes(data)
+
+
+def _xpm() -> bytes:
+    rows = ['"2 2 2 1"', '"  c #000000"', '". c #FFFFFF"', '" ."', '". "']
+    return ("/* XPM */\nstatic char *d[] = {\n" + ",\n".join(rows) + "\n};\n").encode()
+
+
+def _fits() -> bytes:
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8",
+             "NAXIS   =                    2", "NAXIS1  =                    2",
+             "NAXIS2  =                    2", "END"]  # fmt: skip
+    head = "".join(c.ljust(80) for c in cards).ljust(2880).encode()
+    return head + bytes([0, 255, 255, 0]).ljust(2880, b"\0")
+
+
+def refused_pictures() -> dict[str, bytes]:
+    """Every format a stranger might hand us that is not a plain raster picture."""
+    made = {fmt: _saved(fmt) for fmt in SAVED_BY_PILLOW}
+    made |= {"PSD": _psd(), "CUR": _cur(), "XPM": _xpm(), "FITS": _fits()}
+    return made
+
+
+def _huge_png(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("1", (side, side)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _ico_holding(png: bytes) -> bytes:
+    """An icon file whose one entry is ``png`` (as Windows Vista icons are)."""
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 6 + 16)
+    return struct.pack("<HHH", 0, 1, 1) + entry + png
+
+
+@pytest.fixture
+def plugins_never_run(monkeypatch):
+    """Every Pillow plugin outside the allow-list replaced by one that records being run."""
+    ran: list[str] = []
+    Image.init()
+    for fmt, (_factory, accept) in list(Image.OPEN.items()):
+        if fmt in RASTER_FORMATS:
+            continue
+
+        def spy(*args, _fmt=fmt, **kwargs):
+            ran.append(_fmt)
+            raise SyntaxError("plugin run")
+
+        monkeypatch.setitem(Image.OPEN, fmt, (spy, accept))
+    return ran
+
+
+def test_pillow_itself_reads_the_generated_files():
+    """The generators make real files of those formats (not junk that anything refuses)."""
+    unreadable_by_pillow = {"PDF", "PALM"}  # Pillow writes these but has no reader for them
+    for fmt, data in refused_pictures().items():
+        if fmt in unreadable_by_pillow:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data))
+        assert im.format in (fmt, "CUR" if fmt == "CUR" else fmt), (fmt, im.format)
+
+
+@pytest.mark.parametrize("fmt", sorted(refused_pictures()))
+def test_other_formats_are_refused_by_content_without_running_a_plugin(
+    fmt, tmp_path, plugins_never_run
+):
+    path = tmp_path / "digit.png"  # the name lies: the content decides
+    path.write_bytes(refused_pictures()[fmt])
+    for source in (path, path.read_bytes()):
+        with pytest.raises(UnreadableImageError) as exc:
+            open_image(source)
+        msg = str(exc.value)
+        assert "\n" not in msg and "use PNG, JPEG, BMP, WebP, GIF or TIFF" in msg, msg
+    assert plugins_never_run == []
+
+
+@pytest.mark.parametrize("fmt", RASTER_FORMATS)
+def test_the_allowed_formats_still_open(fmt):
+    buf = io.BytesIO()
+    _digit("L" if fmt != "WEBP" else "RGB").save(buf, format=fmt)
+    im = open_image(buf.getvalue())
+    assert im.format in (fmt, "MPO") and im.size == (28, 28)
+
+
+def test_an_icon_holding_a_huge_png_is_refused_without_a_library_warning(capfd):
+    data = _ico_holding(_huge_png(8000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning that escapes fails the test
+        with pytest.raises(UnreadableImageError, match="an ICO file"):
+            open_image(data)
+    assert capfd.readouterr().err == ""
+
+
+def test_decompression_bombs_stay_one_line(monkeypatch):
+    from explainer.reading.images import ImageTooLargeError
+
+    big = _huge_png(8000)  # 64 megapixels: above the program's own limit
+    with pytest.raises(ImageTooLargeError, match="megapixels") as exc:
+        open_image(big)
+    assert "\n" not in str(exc.value)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a library user's stricter limit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageTooLargeError, match="too large") as exc:
+            open_image(_huge_png(100))
+    assert "\n" not in str(exc.value)
+
+
+def test_the_command_line_refuses_a_postscript_digit(
+    ckpt_path, tmp_path, capsys, plugins_never_run
+):
+    eps = tmp_path / "digit.png"
+    eps.write_bytes(_saved("EPS"))
+    rc = main(["predict", str(eps), "--model", str(ckpt_path), "--format", "csv"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "an EPS file" in out and "Traceback" not in out, out
+    rc = main(
+        [
+            "render",
+            "forward",
+            "--model",
+            str(ckpt_path),
+            "--image",
+            str(eps),
+            "--out",
+            str(tmp_path / "f.gif"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "an EPS file" in err, err
+    one_line(err)
+    assert plugins_never_run == []
+
+
+def test_the_app_uploader_refuses_a_postscript_digit(plugins_never_run):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.session_state["model"] = "mnist_fast_cnn"
+    at.run()
+    at.radio(key="source").set_value("Upload a picture").run()
+    up = next(u for u in at.get("file_uploader") if "photo or scan" in u.label)
+    up.set_value(("digit.png", _saved("EPS"), "image/png")).run()
+    assert not at.exception
+    assert any("an EPS file" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert plugins_never_run == []
+
+
+def test_pictures_are_opened_in_one_place():
+    """No module but explainer/reading/images.py calls ``Image.open``: the CLI, the renders and
+    the app's uploader all read pictures through :func:`open_image`."""
+    callers = []
+    for path in sorted((ROOT / "explainer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "open"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "Image"
+            ):
+                callers.append(str(path.relative_to(ROOT)))
+    assert callers == ["explainer/reading/images.py"], callers
