@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint docs format models gallery bench mutants clean
+.PHONY: setup demo test test-all lint docs format models reports gallery bench mutants clean
 
 setup: $(STAMP)
 
@@ -29,7 +29,10 @@ format: setup
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 models: setup
-	bash scripts/train_models.sh
+	bash scripts/train_models.sh && $(MAKE) reports
+
+reports: setup
+	$(PY) scripts/make_reports.py
 
 gallery: setup
 	bash scripts/make_gallery.sh

@@ -24,11 +24,26 @@ replacements for :func:`explainer.analysis.evaluate.evaluate`,
 and :func:`~explainer.analysis.embedding_map.embedding`; :func:`cached` caches any function
 returning arrays.
 A checkpoint without a file (trained in the app) is computed and not stored.
+
+**Shipped reports.** A second, read-only root, :func:`reports_dir` (``models/reports/``, in the
+wheel as ``explainer/models/reports/``), holds the results of the shipped models on the full
+test sets, written once by ``make reports`` (``scripts/make_reports.py``) and consulted before
+the user's cache. A report's key is the same :class:`CacheKey` with ``code`` =
+:data:`REPORT_CODE` instead of the library's source hash, so an edit elsewhere in the library
+does not throw the reports away; what keeps a report from being stale is, for each kind, the
+version in its function name (``"evaluate.v2"``, ``"top_activating.v1"``, ``"embedding.v1"``):
+**bump it when a change alters what that function computes or stores** (``make reports`` then
+writes the new files, and the old ones miss). ``tests/test_reports.py`` recomputes a shipped
+report and compares, so a change that forgets to bump goes red. A report is read only when
+every part of its key matches: the checkpoint file's sha256 (a retrained model misses), the
+digits' hash (a user without the official test set evaluates on the bundled sample and
+misses), the function, its parameters; a damaged report is ignored like any cache file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -55,6 +70,7 @@ if TYPE_CHECKING:
 
 ENV_VAR = "EXPLAINER_CACHE_DIR"
 FORMAT = 1  # bump when the file layout changes: every old file then misses
+REPORT_CODE = "report1"  # a shipped report's code version: bump when the report layout changes
 KEY_FIELD, META_FIELD = "__key__", "__meta__"
 MAX_JSON_BYTES = 4 * 2**20
 
@@ -69,6 +85,14 @@ def cache_dir() -> Path:
 
     env = os.environ.get(ENV_VAR, "").strip()
     return Path(env).expanduser() if env else default_data_dir() / "results"
+
+
+def reports_dir() -> Path:
+    """The shipped reports folder: ``reports/`` beside the shipped checkpoints
+    (:func:`explainer.nets.checkpoints.models_dir`), one sub-folder per checkpoint sha256."""
+    from explainer.nets.checkpoints import models_dir
+
+    return models_dir() / "reports"
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -183,6 +207,10 @@ class CacheKey:
         code = "".join(c for c in self.code if c.isalnum())[:16] or "none"
         return f"{self.stem()}-{code}.npz"
 
+    def as_report(self) -> CacheKey:
+        """The same key for a shipped report: :data:`REPORT_CODE` in place of the source hash."""
+        return dataclasses.replace(self, code=REPORT_CODE)
+
 
 # --- the store -------------------------------------------------------------------------------
 
@@ -204,55 +232,72 @@ def _from_text_array(arr: np.ndarray) -> Any:
         raise CacheMiss(f"a text field is not JSON ({exc})") from None
 
 
+_SHIPPED = object()  # ResultCache's default for ``reports``: the shipped reports folder
+
+
 class ResultCache:
     """Arrays and plain values by :class:`CacheKey`, as ``.npz`` files under ``root``.
 
-    ``hits``, ``misses`` and ``computed`` count what happened (for tests and benchmarks)."""
+    ``reports`` is the read-only folder of shipped reports looked in first (default
+    :func:`reports_dir`; None: none). ``writes_reports=True`` makes this cache the writer
+    of such a folder (``make reports``): its keys are report keys
+    (:meth:`CacheKey.as_report`), its files compressed, and it has no second folder.
 
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
+    ``hits``, ``misses`` and ``computed`` count what happened (for tests and benchmarks);
+    ``report_hits`` counts the hits read from ``reports``."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        reports: Any = _SHIPPED,
+        writes_reports: bool = False,
+    ) -> None:
         self.root = Path(root) if root is not None else cache_dir()
-        self.hits = self.misses = self.computed = 0
+        self.writes_reports = writes_reports
+        if writes_reports or reports is None:
+            self.reports: Path | None = None
+        else:
+            self.reports = reports_dir() if reports is _SHIPPED else Path(reports)
+        self.hits = self.misses = self.computed = self.report_hits = 0
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._write_failed = False
 
+    def _own(self, key: CacheKey) -> CacheKey:
+        return key.as_report() if self.writes_reports else key
+
     def path(self, key: CacheKey) -> Path:
+        key = self._own(key)
         return self.root / key.checkpoint / key.filename()
 
-    def load(self, key: CacheKey) -> tuple[Arrays, dict] | None:
-        """The arrays and plain values stored under ``key``, or None (absent or unusable)."""
-        from explainer.safe_npz import open_bounded_npz
+    def report_path(self, key: CacheKey) -> Path | None:
+        """Where the shipped report of ``key`` would be (None: no reports folder)."""
+        if self.reports is None:
+            return None
+        key = key.as_report()
+        return self.reports / key.checkpoint / key.filename()
 
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            arrays = dict(open_bounded_npz(path, error=CacheMiss))
-            if _from_text_array(arrays.pop(KEY_FIELD, np.zeros(0, np.uint8))) != json.loads(
-                key.text()
-            ):
-                raise CacheMiss("it was written for another key")
-            meta = _from_text_array(arrays.pop(META_FIELD, _text_array({})))
-            if not isinstance(meta, dict):
-                raise CacheMiss("its plain values are not a JSON object")
-        except (CacheMiss, OSError) as exc:
-            log.warning("ignoring cache file %s: %s", path, str(exc)[:200])
-            return None
-        return arrays, meta
+    def load(self, key: CacheKey) -> tuple[Arrays, dict] | None:
+        """The arrays and plain values stored under ``key`` in ``root``, or None (absent or
+        unusable)."""
+        return _read(self.path(key), self._own(key))
 
     def store(self, key: CacheKey, arrays: Mapping[str, np.ndarray], meta: Mapping) -> bool:
         """Write one result atomically; False (logged once) when the folder is not writable."""
         path = self.path(key)
+        key = self._own(key)
         payload = {n: np.ascontiguousarray(a) for n, a in arrays.items()}
         if any(a.dtype.hasobject for a in payload.values()):
             raise ExplainerError(f"{key.function}: only numeric and text arrays can be cached")
         payload[KEY_FIELD] = _text_array(json.loads(key.text()))
         payload[META_FIELD] = _text_array(dict(meta))
+        save = np.savez_compressed if self.writes_reports else np.savez
         try:
             for folder in (self.root, path.parent):
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             with atomic_write(path) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, **payload)
+                save(fh, **payload)
         except (ExplainerError, OSError) as exc:
             if not self._write_failed:
                 log.warning("results are not kept on disk: %s", str(exc)[:200])
@@ -274,17 +319,19 @@ class ResultCache:
         compute: Callable[[], tuple[Mapping[str, np.ndarray], Mapping]],
         check: Callable[[Arrays, dict], None] | None = None,
     ) -> tuple[Arrays, dict]:
-        """The stored result of ``key``, else ``compute()`` (stored, then returned). ``check``
-        raises :class:`CacheMiss` (or KeyError/ValueError) for a stored result it cannot use;
-        it is then recomputed and replaced."""
+        """The shipped report of ``key``, else its stored result, else ``compute()`` (stored,
+        then returned). ``check`` raises :class:`CacheMiss` (or KeyError/ValueError) for a
+        stored result it cannot use; it is then ignored (a cache file: recomputed and
+        replaced)."""
         with self._lock(key):
-            got = self.load(key)
-            if got is not None and check is not None:
-                try:
-                    check(*got)
-                except (CacheMiss, KeyError, ValueError, TypeError, IndexError) as exc:
-                    log.warning("ignoring cache file %s: %s", self.path(key), str(exc)[:200])
-                    got = None
+            report = self.report_path(key)
+            if report is not None:
+                got = _checked(_read(report, key.as_report()), report, check)
+                if got is not None:
+                    self.hits += 1
+                    self.report_hits += 1
+                    return got
+            got = _checked(self.load(key), self.path(key), check)
             if got is not None:
                 self.hits += 1
                 return got
@@ -295,8 +342,44 @@ class ResultCache:
             return {n: np.asarray(a) for n, a in arrays.items()}, dict(meta)
 
     def has(self, key: CacheKey) -> bool:
-        """Whether a readable file exists for ``key`` (without checking its contents)."""
-        return self.path(key).is_file()
+        """Whether a file exists for ``key``, a shipped report or a stored result (without
+        checking its contents)."""
+        report = self.report_path(key)
+        return (report is not None and report.is_file()) or self.path(key).is_file()
+
+
+def _read(path: Path, key: CacheKey) -> tuple[Arrays, dict] | None:
+    """The arrays and plain values of the file at ``path`` written for ``key``, or None
+    (absent, damaged, or another key's)."""
+    from explainer.safe_npz import open_bounded_npz
+
+    if not path.is_file():
+        return None
+    try:
+        arrays = dict(open_bounded_npz(path, error=CacheMiss))
+        if _from_text_array(arrays.pop(KEY_FIELD, np.zeros(0, np.uint8))) != json.loads(key.text()):
+            raise CacheMiss("it was written for another key")
+        meta = _from_text_array(arrays.pop(META_FIELD, _text_array({})))
+        if not isinstance(meta, dict):
+            raise CacheMiss("its plain values are not a JSON object")
+    except (CacheMiss, OSError) as exc:
+        log.warning("ignoring cache file %s: %s", path, str(exc)[:200])
+        return None
+    return arrays, meta
+
+
+def _checked(
+    got: tuple[Arrays, dict] | None, path: Path, check: Callable[[Arrays, dict], None] | None
+) -> tuple[Arrays, dict] | None:
+    """``got`` when ``check`` accepts it (or there is no check), else None (logged)."""
+    if got is None or check is None:
+        return got
+    try:
+        check(*got)
+    except (CacheMiss, KeyError, ValueError, TypeError, IndexError) as exc:
+        log.warning("ignoring cache file %s: %s", path, str(exc)[:200])
+        return None
+    return got
 
 
 _default: ResultCache | None = None
@@ -343,21 +426,26 @@ def _confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(labels * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
 
 
-def evaluation(ckpt: Checkpoint, *, cache: ResultCache | None = None) -> Evaluation:
+def evaluation(
+    ckpt: Checkpoint,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache: ResultCache | None = None,
+) -> Evaluation:
     """:func:`~explainer.analysis.evaluate.evaluate` of ``ckpt`` on its default test set
-    (official when
-    on disk, else the bundled sample), its probabilities, loss and report read from the cache
-    when this checkpoint file was evaluated on these digits before."""
+    (official when on disk, in ``data_dir`` or the default place, else the bundled sample),
+    its logits ``(N, K)``, loss and report read from the shipped report or the cache when
+    this checkpoint file was evaluated on these digits before."""
     from explainer.analysis.evaluate import Evaluation, evaluate
     from explainer.data import load_test_or_sample
     from explainer.nets.calibration import temperature_of
 
-    split, official = load_test_or_sample(ckpt.dataset)
+    split, official = load_test_or_sample(ckpt.dataset, data_dir)
     y = split.labels.numpy() if isinstance(split.labels, torch.Tensor) else split.labels
     made: list[Evaluation] = []
 
     def compute():
-        ev = evaluate(ckpt)
+        ev = evaluate(ckpt, data_dir=data_dir)
         made.append(ev)
         meta = {"loss": float(ev.loss), "report": ev.report, "official": bool(ev.official)}
         return {"logits": ev.logits.astype(np.float32)}, meta
