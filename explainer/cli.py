@@ -33,7 +33,10 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command (``command`` None), or of ``command`` alone: the others
+    get their one-line help and no options, so ``explainer --help`` and ``explainer X --help``
+    import no other command's dependencies (torch for ``train``'s architectures)."""
     parser = argparse.ArgumentParser(
         prog="explainer",
         description="See how a convolutional network reads a handwritten digit.",
@@ -43,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"explainer.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
+        if command is None or name == command:
+            module.add_arguments(p)
         p.set_defaults(_run=module.run, _extra_ok=getattr(module, "ACCEPTS_EXTRA", False))
     return parser
 
@@ -70,8 +74,14 @@ def closed_stdout() -> int:
     return 128 + SIGPIPE
 
 
+def chosen_command(argv: list[str] | None) -> str:
+    """The command ``argv`` names: its first word that is not an option ("" when none)."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), "")
+
+
 def _run(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser(chosen_command(argv))
     args, extra = parser.parse_known_args(argv)
     if extra and not args._extra_ok:  # only `explainer app` passes options on (to Streamlit)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 HELP = "record one digit's trip through a network (every layer's output) as a trace .npz"
 
 
@@ -45,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.out)
     ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)
     if args.list_layers:
+        import numpy as np
+
         from explainer.tracing.capture import capture
 
         blank = capture(ckpt.model, np.zeros((28, 28), np.float32))
