@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from explainer.errors import ExplainerError
+from explainer.nesting import nesting
 
 FORMAT = "mnist-explainer/checkpoint"
 VERSION = 1
@@ -36,6 +37,29 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _is_history(v: Any) -> bool:
+    """Per-epoch rows: a whole-number ``epoch`` and numbers (NaN for a diverged run)."""
+    return isinstance(v, list) and all(
+        isinstance(r, dict)
+        and _is_int(r.get("epoch"))
+        and r["epoch"] >= 0
+        and all(isinstance(k, str) and _is_number(x) for k, x in r.items())
+        for r in v
+    )
+
+
+def _is_metrics(v: Any) -> bool:
+    """Named numbers, or lists of numbers (``per_class_accuracy``)."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str)
+        and (_is_number(x) or (isinstance(x, list) and all(_is_number(y) for y in x)))
+        for k, x in v.items()
+    )
+
+
+MAX_DEPTH = 32  # nesting of lists and dicts in any field (a recipe needs 3 or 4)
+
+
 # field -> (check, what it must be); fields not listed are kept as they are
 FIELDS: dict[str, tuple[Any, str]] = {
     "version": (_is_int, "an integer"),
@@ -49,10 +73,10 @@ FIELDS: dict[str, tuple[Any, str]] = {
         "a list of strings",
     ),
     "history": (
-        lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
-        "a list of dicts",
+        _is_history,
+        "a list of per-epoch dicts, each with a whole-number 'epoch' and numbers",
     ),
-    "metrics": (lambda v: isinstance(v, dict), "a dict"),
+    "metrics": (_is_metrics, "a dict of numbers (or lists of numbers)"),
     "config": (lambda v: isinstance(v, dict), "a dict"),
     "epoch": (lambda v: _is_int(v) and v >= 0, "a whole number of epochs"),
     "best_epoch": (lambda v: _is_int(v) and v >= 0, "a whole number of epochs"),
@@ -73,6 +97,12 @@ def validate_payload(payload: Any, where: str) -> dict[str, Any]:
     for name in ("architecture", "state_dict"):
         if name not in payload:
             raise CheckpointError(f"{where} has no field {name!r}: not a usable model")
+    for name, value in payload.items():
+        if nesting(value, MAX_DEPTH) > MAX_DEPTH:
+            raise CheckpointError(
+                f"{where}: field {str(name)[:40]!r} nests lists or dicts more than {MAX_DEPTH} "
+                "deep; not a mnist-explainer checkpoint"
+            )
     for name, (check, must) in FIELDS.items():
         if name in payload and not check(payload[name]):
             raise CheckpointError(

@@ -158,24 +158,33 @@ def class_spec(cls: type) -> str:
     return f"{shown.as_posix()}:{name}"
 
 
-def check_plain(value: Any, what: str) -> None:
+MAX_NESTING = 32  # lists and dicts inside constructor arguments (a real one needs 2 or 3)
+
+
+def check_plain(value: Any, what: str, depth: int = 0) -> None:
     """Raise unless ``value`` is plain JSON: dicts with str keys, lists, str, int, finite float,
-    bool, None (what a checkpoint can record and a command line can give)."""
+    bool, None (what a checkpoint can record and a command line can give), nested at most
+    :data:`MAX_NESTING` deep (``depth``: how deep ``value`` already is)."""
     if value is None or isinstance(value, (str, bool, int)):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ExplainerError(f"{what} is {value}; only finite numbers can be recorded")
         return
+    if isinstance(value, (list, dict)) and depth >= MAX_NESTING:
+        raise ExplainerError(
+            f"{what[:80]} nests lists or dicts more than {MAX_NESTING} deep; "
+            "constructor arguments are plain settings"
+        )
     if isinstance(value, list):
         for i, v in enumerate(value):
-            check_plain(v, f"{what}[{i}]")
+            check_plain(v, f"{what}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ExplainerError(f"{what} has a key {k!r} that is not a string")
-            check_plain(v, f"{what}[{k!r}]")
+                raise ExplainerError(f"{what} has a key {k!r:.40} that is not a string")
+            check_plain(v, f"{what}[{k[:40]!r}]", depth + 1)
         return
     raise ExplainerError(
         f"{what} is a {type(value).__name__}; constructor arguments must be plain JSON values "

@@ -20,7 +20,8 @@ from explainer.errors import ExplainerError
 RECORD_DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 NORMS = ("batch", "layer", "group", "instance", "rms")
 MAX_CLASSES = 1000
-MAX_SIDE = 1024  # pixels of the image, per side
+MAX_SIDE = 256  # pixels per side of the image and of any feature map (MNIST: 28)
+MAX_PADDING = 64  # zeros around a conv or pool input, per side (real ones: 0 to 3)
 OUTPUT_NDIMS = (0, 1, 2, 3, 4, 5, 6)  # batch axis removed: (C, H, W), (F,), a scalar...
 
 
@@ -114,6 +115,82 @@ def _check_params(p: dict[str, Any], where: str) -> None:
         _fail(f"{where}.params.norm", f"is {p['norm']!r:.40}; expected one of {', '.join(NORMS)}")
     if "axes" in p and not _ints(p["axes"]):
         _fail(f"{where}.params.axes", f"is {p['axes']!r:.40}; expected axis numbers")
+    if "eps" in p and p["eps"] is not None and not _positive_number(p["eps"]):
+        _fail(f"{where}.params.eps", f"is {p['eps']!r:.40}; expected a small positive number")
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+
+
+# a sliding window's settings: (smallest value, largest value)
+WINDOW = {"kernel_size": (1, MAX_SIDE), "stride": (1, MAX_SIDE), "dilation": (1, MAX_SIDE),
+          "padding": (0, MAX_PADDING)}  # fmt: skip
+
+
+def _check_window(r: Any, where: str) -> None:
+    """A conv's or (non-adaptive) pool's kernel size, stride, dilation and padding: one whole
+    number per spatial axis, in range, and the output size they give from ``input_shape``;
+    a conv's channels, groups and weight shape agree with each other and with its input."""
+    p = r.params
+    if r.kind not in ("conv", "pool") or p.get("adaptive") or "kernel_size" not in p:
+        return
+    for key, (lo, hi) in WINDOW.items():
+        v = p.get(key)
+        if key == "padding" and v in ("same", "valid"):
+            continue
+        if v is not None and not (_ints(v) and 1 <= len(v) <= 3 and all(lo <= x <= hi for x in v)):
+            _fail(f"{where}.params.{key}", f"is {v!r:.40}; expected one whole number per axis "
+                  f"from {lo} to {hi}, such as [{max(lo, 1)}, {max(lo, 1)}]")  # fmt: skip
+    if r.kind == "conv":
+        _check_conv_channels(r, where)
+    _check_window_output(r, where)
+
+
+def _check_conv_channels(r: Any, where: str) -> None:
+    p = r.params
+    groups, c_in, c_out = p.get("groups", 1), p.get("in_channels"), p.get("out_channels")
+    if not (isinstance(groups, int) and not isinstance(groups, bool) and groups >= 1):
+        _fail(f"{where}.params.groups", f"is {groups!r:.40}; expected a whole number from 1")
+    for key, c in (("in_channels", c_in), ("out_channels", c_out)):
+        if c is not None and not (_ints([c]) and c >= 1 and c % groups == 0):
+            _fail(f"{where}.params.{key}", f"is {c!r:.40}; expected a multiple of groups {groups}")
+    w, k = r.weight, p["kernel_size"]
+    if w is not None and c_in is not None and c_out is not None:
+        want = (c_out, c_in // groups, *k)
+        if tuple(w.shape) != want:
+            _fail(f"{where}.weight", f"has shape {w.shape}; its settings say {want} "
+                  "(out channels, in channels / groups, kernel)")  # fmt: skip
+    shape = tuple(r.input_shape)
+    if c_in is not None and len(shape) == len(k) + 1 and shape[0] != c_in:
+        _fail(f"{where}.input_shape", f"is {shape}; its settings say {c_in} input channels")
+
+
+def _check_window_output(r: Any, where: str) -> None:
+    """The output's spatial size is what the window gives from the input's."""
+    p, shape = r.params, tuple(r.input_shape)
+    k, pad = p["kernel_size"], p.get("padding", [0] * len(p["kernel_size"]))
+    if isinstance(pad, str) or r.params.get("batched") is False or len(shape) != len(k) + 1:
+        return
+    stride, dil = p.get("stride") or k, p.get("dilation") or [1] * len(k)
+    if not len(pad) == len(stride) == len(dil) == len(k) or r.output.ndim != len(shape):
+        _fail(f"{where}.params", "has settings for different numbers of axes")
+    size = []
+    for n, kk, s, pp, d in zip(shape[1:], k, stride, pad, dil, strict=True):
+        span = n + 2 * pp - d * (kk - 1) - 1
+        size.append((-(-span // s) if p.get("ceil_mode") else span // s) + 1)
+    if tuple(size) != tuple(r.output.shape[1:]):
+        _fail(f"{where}.output", f"has shape {r.output.shape}; its settings give "
+              f"{tuple(size)} from an input of {shape}")  # fmt: skip
+
+
+def _check_linear(r: Any, where: str) -> None:
+    p, w = r.params, r.weight
+    if r.kind != "linear" or w is None or "in_features" not in p:
+        return
+    want = (p.get("out_features"), p.get("in_features"))
+    if tuple(w.shape) != want:
+        _fail(f"{where}.weight", f"has shape {w.shape}; its settings say {want}")
 
 
 def _check_record(r: Any, i: int, earlier: set[str], position: dict[str, int]) -> None:
@@ -131,6 +208,9 @@ def _check_record(r: Any, i: int, earlier: set[str], position: dict[str, int]) -
     if not isinstance(r.params, dict):
         _fail(f"{where}.params", f"is a {type(r.params).__name__}, not a mapping")
     _check_params(r.params, where)
+    if r.output.ndim == 3 and max(r.output.shape[1:]) > MAX_SIDE:
+        _fail(f"{where}.output", f"has maps of {r.output.shape[1]}×{r.output.shape[2]}; "
+              f"pictures show maps up to {MAX_SIDE}×{MAX_SIDE}")  # fmt: skip
     shape = getattr(r, "input_shape", ())
     if not isinstance(shape, (tuple, list)) or not all(
         isinstance(s, (int, np.integer)) and s >= 0 for s in shape
@@ -145,6 +225,8 @@ def _check_record(r: Any, i: int, earlier: set[str], position: dict[str, int]) -
         _fail(f"{where}.arrays", f"is a {type(arrays).__name__}, not a mapping")
     for key, value in arrays.items():
         _numbers(value, f"{where}.arrays[{key!r:.30}]", ndims=OUTPUT_NDIMS, finite=False)
+    _check_window(r, where)
+    _check_linear(r, where)
     inputs = getattr(r, "inputs", None)
     if inputs is not None:
         _check_inputs(inputs, where, i, position)

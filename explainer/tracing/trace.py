@@ -22,6 +22,7 @@ import numpy as np
 
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write
+from explainer.nesting import nesting
 from explainer.safe_npz import open_bounded_npz
 from explainer.tracing.checks import validate_trace
 from explainer.tracing.norms import describe as describe_norm
@@ -170,6 +171,27 @@ class LayerRecord:
         if p.get("element_name"):
             return f"{fn} ({p['element_name']})"
         return f"{fn} [{']['.join(map(str, path))}]" if path else fn
+
+
+MAX_HEADER_DEPTH = 16  # lists and dicts inside the JSON header (a real one nests 5 deep)
+
+
+def _parse_header(text: str, path: Path) -> dict[str, Any]:
+    """The JSON header as a dict: refused when it is not one, or nests too deep for the
+    parser (Python's json gives up around 1,000 levels) or for the pictures."""
+    try:
+        header = json.loads(text)
+        too_deep = nesting(header, MAX_HEADER_DEPTH) > MAX_HEADER_DEPTH
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise TraceError(
+            f"{path}: its header nests lists or dicts more than {MAX_HEADER_DEPTH} deep; "
+            "the file is damaged or was not made by `explainer capture`"
+        )
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise TraceError(f"{path} is not a mnist-explainer trace (format {header!r:.60})")
+    return header
 
 
 _LAYOUT_NAMES = {
@@ -377,7 +399,7 @@ class Trace(TraceDisplay):
             raise
         except (
             OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
-            zipfile.BadZipFile, json.JSONDecodeError,
+            zipfile.BadZipFile, json.JSONDecodeError, OverflowError, RecursionError,
         ) as exc:  # fmt: skip
             first = (str(exc).splitlines() or [""])[0][:160]
             raise TraceError(
@@ -389,10 +411,10 @@ class Trace(TraceDisplay):
     def _from_npz(cls, z: Any, path: Path) -> Trace:
         if "header" not in z.files:
             raise TraceError(f"{path} is not a mnist-explainer trace (no header)")
-        header = json.loads(str(z["header"]))
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise TraceError(f"{path} is not a mnist-explainer trace (format {header!r:.60})")
-        version = int(header.get("version", 0))
+        header = _parse_header(str(z["header"]), path)
+        version = header.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TraceError(f"{path}: trace field version is {version!r:.40}; expected {VERSION}")
         if version > VERSION:
             raise TraceError(f"{path} was written by a newer mnist-explainer; upgrade to read it")
         if version < VERSION:
@@ -416,13 +438,12 @@ class Trace(TraceDisplay):
                     arrays={str(k): z[f"a{i}.{k}"] for k in meta.get("arrays", [])},
                 )
             )
-        label = header.get("label")
         return cls(
             image=z["image"],
             layers=layers,
             logits=z["logits"],
             class_names=list(header["class_names"]),
-            label=None if label is None else int(label),
+            label=header.get("label"),  # checked by validate_trace, never coerced
             architecture=header.get("architecture", "custom"),
             checkpoint=header.get("checkpoint", ""),
             checkpoint_hash=header.get("checkpoint_hash", ""),

@@ -1,0 +1,221 @@
+"""Files whose fields have the right type at the top but not inside, and models with other
+than ten classes.
+
+Every bad file here is made from a good one: a real trace or checkpoint is saved, then one
+field is damaged at a time from a table of (field, bad value). Each must be refused when loaded
+with one line naming the field (a :class:`TraceError` / :class:`CheckpointError`), never a
+traceback from deep inside a picture."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explainer.errors import ExplainerError
+from explainer.nets.architectures import build
+from explainer.nets.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from explainer.nets.user_code import check_plain
+from explainer.tracing.capture import capture
+from explainer.tracing.trace import Trace, TraceError
+
+# --- traces -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_trace(tmp_path_factory, sample):
+    torch.manual_seed(0)
+    model = build("fast_cnn").eval()
+    trace = capture(model, sample.floats()[3, 0], label=int(sample.labels[3]))
+    return trace.save(tmp_path_factory.mktemp("good") / "good.npz")
+
+
+def _index(header: dict, kind: str, nth: int = 0) -> int:
+    return [i for i, r in enumerate(header["layers"]) if r["kind"] == kind][nth]
+
+
+def _params(kind: str, key: str, value, nth: int = 0):
+    def edit(header, arrays):
+        header["layers"][_index(header, kind, nth)]["params"][key] = value
+
+    return edit
+
+
+def _head(key: str, value):
+    def edit(header, arrays):
+        header[key] = value
+
+    return edit
+
+
+def _array(name, make):
+    """Replace one array: ``name`` is a key or a function of the header giving one."""
+
+    def edit(header, arrays):
+        key = name(header) if callable(name) else name
+        arrays[key] = make(arrays[key])
+
+    return edit
+
+
+def _deep(n: int):
+    value: list = []
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+# (what is damaged, the field the refusal must name, the damage)
+TRACE_DAMAGE = [
+    ("label inf", "label", _head("label", math.inf)),
+    ("label text", "label", _head("label", "7")),
+    ("label fraction", "label", _head("label", 2.5)),
+    ("version inf", "version", _head("version", math.inf)),
+    ("version text", "version", _head("version", "2")),
+    ("temperature inf", "temperature", _head("temperature", math.inf)),
+    ("kernel int", "kernel_size", _params("conv", "kernel_size", 5)),
+    ("kernel zero", "kernel_size", _params("conv", "kernel_size", [0, 0])),
+    ("pool kernel int", "kernel_size", _params("pool", "kernel_size", 2)),
+    ("stride text", "stride", _params("conv", "stride", "2")),
+    ("stride zero", "stride", _params("conv", "stride", [0, 0])),
+    ("pool stride zero", "stride", _params("pool", "stride", [0, 0])),
+    ("dilation negative", "dilation", _params("conv", "dilation", [-1, -1])),
+    ("groups zero", "groups", _params("conv", "groups", 0)),
+    ("groups text", "groups", _params("conv", "groups", "1")),
+    ("groups not dividing", "in_channels", _params("conv", "groups", 3, nth=1)),
+    ("padding 6000", "padding", _params("conv", "padding", [6000, 6000])),
+    ("padding not matching output", "output", _params("conv", "padding", [4, 4])),
+    ("bn eps text", "eps", _params("bn", "eps", "1e-5")),
+    ("bn eps negative", "eps", _params("bn", "eps", -1.0)),
+    ("bn eps inf", "eps", _params("bn", "eps", math.inf)),
+    ("in channels", "weight", _params("conv", "in_channels", 8, nth=1)),
+    (
+        "weight channels",
+        "weight",
+        _array(lambda h: f"w{_index(h, 'conv', 1)}", lambda w: w[:, :8].copy()),
+    ),
+    (
+        "linear weight",
+        "weight",
+        _array(lambda h: f"w{_index(h, 'linear')}", lambda w: w[:, :100].copy()),
+    ),
+    ("image 1024", "image", _array("image", lambda a: np.zeros((1024, 1024), np.float32))),
+    (
+        "map 4000",
+        "output",
+        _array(lambda h: f"out{_index(h, 'relu')}", lambda a: np.zeros((1, 4000, 4000), np.uint8)),
+    ),
+    ("meta nested 40", "header", _head("meta", {"x": _deep(40)})),
+]
+
+
+def _save_damaged(good, path, edit=None, text=None):
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(str(arrays["header"]))
+    if edit:
+        edit(header, arrays)
+    arrays["header"] = np.array(text if text is not None else json.dumps(header))
+    np.savez(path, **arrays)
+    return path
+
+
+def _refused(load, path, field: str, error=ExplainerError) -> str:
+    with pytest.raises(error) as info:
+        load(path)
+    msg = str(info.value)
+    assert "\n" not in msg and field in msg, msg
+    return msg
+
+
+def test_the_undamaged_copy_loads(good_trace, tmp_path):
+    """The generator itself changes nothing: a copy made without damage loads the same."""
+    trace = Trace.load(_save_damaged(good_trace, tmp_path / "copy.npz"))
+    np.testing.assert_array_equal(trace.logits, Trace.load(good_trace).logits)
+
+
+@pytest.mark.parametrize(("field", "edit"), [d[1:] for d in TRACE_DAMAGE],
+                         ids=[d[0] for d in TRACE_DAMAGE])  # fmt: skip
+def test_a_trace_field_damaged_inside_is_refused_naming_it(good_trace, tmp_path, field, edit):
+    _refused(Trace.load, _save_damaged(good_trace, tmp_path / "bad.npz", edit), field, TraceError)
+
+
+@pytest.mark.parametrize("depth", [100, 5_000, 100_000])
+def test_a_header_nested_deep_is_refused_in_one_line(good_trace, tmp_path, depth):
+    with np.load(good_trace) as z:
+        text = str(z["header"])
+    deep = text.replace('"meta": {}', '"meta": {"x": ' + "[" * depth + "]" * depth + "}", 1)
+    assert deep != text
+    path = _save_damaged(good_trace, tmp_path / "deep.npz", text=deep)
+    assert "nests" in _refused(Trace.load, path, "header", TraceError)
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_payload(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build("fast_cnn").eval()
+    history = [{"epoch": 1, "train_loss": 0.3, "val_accuracy": 0.9, "lr": 1e-3}]
+    metrics = {"test_accuracy": 0.9, "test_errors": 1000, "per_class_accuracy": [0.9] * 10}
+    path = save_checkpoint(tmp_path_factory.mktemp("ck") / "good.pt", model, history=history,
+                           metrics=metrics, config={"lr": 1e-3, "epochs": 1})  # fmt: skip
+    return torch.load(path, weights_only=True)
+
+
+CHECKPOINT_DAMAGE = [
+    ("version inf", "version", {"version": math.inf}),
+    ("epoch inf", "epoch", {"epoch": math.inf}),
+    ("history without epoch", "history", {"history": [{"train_loss": 0.3}]}),
+    ("history epoch None", "history", {"history": [{"epoch": None}]}),
+    ("history value None", "history", {"history": [{"epoch": 1, "val_loss": None}]}),
+    ("history value text", "history", {"history": [{"epoch": 1, "val_loss": "0.3"}]}),
+    ("history epoch fraction", "history", {"history": [{"epoch": 1.5}]}),
+    ("metrics text", "metrics", {"metrics": {"test_accuracy": "99%"}}),
+    ("metrics list of text", "metrics", {"metrics": {"per_class_accuracy": ["a"]}}),
+    ("metrics nested", "metrics", {"metrics": {"test_accuracy": {"value": 0.9}}}),
+    ("arch_kwargs nested", "arch_kwargs", {"arch_kwargs": {"w": _deep(200)}}),
+    ("config nested", "config", {"config": {"w": _deep(200)}}),
+    ("extra field nested", "notes", {"notes": _deep(200)}),
+    ("normalization std text", "normalization", {"normalization": {"mean": 0.1, "std": "1"}}),
+]
+
+
+@pytest.mark.parametrize(("field", "change"), [d[1:] for d in CHECKPOINT_DAMAGE],
+                         ids=[d[0] for d in CHECKPOINT_DAMAGE])  # fmt: skip
+def test_a_checkpoint_field_damaged_inside_is_refused_naming_it(
+    good_payload, tmp_path, field, change
+):
+    path = tmp_path / "bad.pt"
+    torch.save({**good_payload, **change}, path)
+    _refused(load_checkpoint, path, field, CheckpointError)
+
+
+def test_weights_whose_channels_do_not_match_are_refused_naming_the_tensor(good_payload, tmp_path):
+    state = dict(good_payload["state_dict"])
+    name = "block2.conv1.weight"
+    state[name] = state[name][:, :8].clone()
+    path = tmp_path / "bad.pt"
+    torch.save({**good_payload, "state_dict": state}, path)
+    _refused(load_checkpoint, path, name, CheckpointError)
+
+
+def test_the_undamaged_checkpoint_loads(good_payload, tmp_path):
+    path = tmp_path / "copy.pt"
+    torch.save(dict(good_payload), path)
+    assert load_checkpoint(path).history == good_payload["history"]
+
+
+@pytest.mark.parametrize("depth", [33, 200, 100_000])
+def test_constructor_arguments_nested_deep_are_refused_in_one_line(depth):
+    """What a command line (--model-kwargs) or a checkpoint gives: refused at 33 levels, even
+    100,000 deep (no RecursionError); 32 levels are still plain settings."""
+    check_plain({"w": _deep(30)}, "model_kwargs")  # 32 levels with the dict
+    with pytest.raises(ExplainerError, match=r"model_kwargs.*nests") as info:
+        check_plain({"w": _deep(depth)}, "model_kwargs")
+    assert "\n" not in str(info.value)
+
