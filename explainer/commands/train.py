@@ -104,6 +104,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="skip the final evaluation on the official test set",
     )
     p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="CPU threads (default: min(cores, 4), or 1 when the machine is busy)",
+    )
     add_data_dir(p)
 
 
@@ -162,6 +169,19 @@ def make_config(args: argparse.Namespace):
     return config
 
 
+def use_threads(requested: int) -> int:
+    """Set torch's CPU threads (:func:`explainer.nets.train.cpu_threads`) and say it once."""
+    import torch
+
+    from explainer.nets.train import cpu_threads
+
+    n = cpu_threads(requested)
+    torch.set_num_threads(n)
+    chosen = "as asked" if requested else "--threads N to change"
+    print(f"training on {n} thread{'s' if n > 1 else ''} ({chosen})", flush=True)
+    return n
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
@@ -171,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     from explainer.nets.train_run import last_path
 
     config = make_config(args)
+    use_threads(args.threads)
     hist = fit(config)
     if hist.diverged:
         kept = f"; {config.out} is unchanged" if config.out and Path(config.out).exists() else ""
