@@ -9,14 +9,41 @@ import json
 HELP = "train an architecture or your own class; writes a checkpoint and a JSON model card"
 
 
+def lazy_choice(module: str, name: str, what: str):
+    """An argparse ``type`` accepting the values of ``module.name`` (a sequence, or a function
+    returning one), read when a value is given, not when ``--help`` is printed (argparse
+    lists ``choices`` in every help): the architectures' names need torch, which
+    ``explainer train --help`` does not import."""
+
+    def check(value: str) -> str:
+        import importlib
+
+        found = getattr(importlib.import_module(module), name)
+        values = list(found() if callable(found) else found)
+        if value not in values:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {value!r}; choose from {', '.join(values)}"
+            )
+        return value
+
+    return check
+
+
+# Options whose default is TrainConfig's: left out of the namespace when not given (so
+# TrainConfig, imported only to run, fills them in; make_config passes what is there).
+DEFAULT = argparse.SUPPRESS
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from explainer.commands import add_data_dir
-    from explainer.nets.architectures import available
-    from explainer.nets.train_config import OPTIMIZERS, SCHEDULERS, TrainConfig
 
-    d = TrainConfig()
     p.add_argument(
-        "arch", nargs="?", choices=available(), help="architecture to train (or use --code)"
+        "arch",
+        nargs="?",
+        type=lazy_choice("explainer.nets.architectures", "available", "architecture"),
+        metavar="ARCH",
+        help="architecture to train, e.g. fast_cnn, bn_cnn, linear (a wrong name lists them "
+        "all), or use --code",
     )
     p.add_argument(
         "--code",
@@ -25,44 +52,54 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="train your own nn.Module class instead: path/to/file.py:Class or "
         "package.module:Class (its constructor arguments: --model-kwargs)",
     )
-    p.add_argument("--dataset", default=d.dataset, help="mnist or fashion_mnist")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (peak lr for onecycle)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--momentum", type=float, default=d.momentum, help="for sgd")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
+    p.add_argument("--dataset", default=DEFAULT, help="mnist or fashion_mnist")
+    p.add_argument("--epochs", type=int, default=DEFAULT)
+    p.add_argument("--batch-size", type=int, default=DEFAULT)
+    p.add_argument("--lr", type=float, default=DEFAULT, help="learning rate (peak lr for onecycle)")
     p.add_argument(
-        "--step-size", type=int, default=d.step_size, help="epochs between lr steps (step)"
+        "--optimizer",
+        type=lazy_choice("explainer.nets.train_config", "OPTIMIZERS", "optimizer"),
+        metavar="NAME",
+        default=DEFAULT,
+        help="adam (default) or sgd",
     )
-    p.add_argument("--gamma", type=float, default=d.gamma, help="lr factor (step, plateau)")
+    p.add_argument("--momentum", type=float, default=DEFAULT, help="for sgd")
+    p.add_argument("--weight-decay", type=float, default=DEFAULT)
+    p.add_argument(
+        "--scheduler",
+        type=lazy_choice("explainer.nets.train_config", "SCHEDULERS", "scheduler"),
+        metavar="NAME",
+        default=DEFAULT,
+        help="the learning-rate schedule: onecycle (default), plateau, step or none",
+    )
+    p.add_argument("--step-size", type=int, default=DEFAULT, help="epochs between lr steps (step)")
+    p.add_argument("--gamma", type=float, default=DEFAULT, help="lr factor (step, plateau)")
     p.add_argument(
         "--patience",
         type=int,
-        default=d.patience,
+        default=DEFAULT,
         help="early stopping: epochs without a better validation accuracy (0: off)",
     )
     p.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        default=d.augment,
+        default=DEFAULT,
         help="random rotation, shift and scale of every training batch",
     )
-    p.add_argument("--rotation", type=float, default=d.rotation, help="max degrees")
-    p.add_argument("--shift", type=float, default=d.shift, help="max shift, fraction of the width")
-    p.add_argument("--scale", type=float, default=d.scale, help="max zoom in or out, a fraction")
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--rotation", type=float, default=DEFAULT, help="max degrees")
+    p.add_argument("--shift", type=float, default=DEFAULT, help="max shift, fraction of the width")
+    p.add_argument("--scale", type=float, default=DEFAULT, help="max zoom in or out, a fraction")
+    p.add_argument("--label-smoothing", type=float, default=DEFAULT)
+    p.add_argument("--val-fraction", type=float, default=DEFAULT)
+    p.add_argument("--seed", type=int, default=DEFAULT)
     p.add_argument(
-        "--device", default=d.device, help="auto (cuda, then mps, then cpu), cpu, cuda, mps"
+        "--device", default=DEFAULT, help="auto (cuda, then mps, then cpu), cpu, cuda, mps"
     )
     p.add_argument("--dry-run", action="store_true", help="one batch, one epoch: checks the set-up")
     p.add_argument(
         "--save-every",
         type=int,
-        default=d.save_every,
+        default=DEFAULT,
         metavar="N",
         help="also save an epoch snapshot every N epochs (and the untrained epoch 0)",
     )
