@@ -88,3 +88,29 @@ def test_a_wrong_name_lists_the_right_ones(argv, says, capsys):
     with pytest.raises(SystemExit):
         build_parser("train").parse_args(argv)
     assert says in capsys.readouterr().err
+
+
+def test_sweep_defaults_are_sweepconfigs_and_its_help_says_them(capsys):
+    from explainer.commands import sweep as sweep_command
+    from explainer.nets.sweep import SweepConfig
+
+    ref = SweepConfig()
+    args = build_parser("sweep").parse_args(["sweep"])
+    assert sweep_command.make_config(args) == ref
+    args = build_parser("sweep").parse_args(["sweep", "bn_cnn", "--lr", "0.1,0.2"])
+    assert (sweep_command.make_config(args).arch, sweep_command.make_config(args).lr) == (
+        "bn_cnn", [0.1, 0.2])  # fmt: skip
+    with pytest.raises(SystemExit):
+        build_parser("sweep").parse_args(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for said in (
+        f"default {ref.arch}",
+        f"{ref.dataset} (default)",
+        "default " + ",".join(map(str, ref.lr)),
+        "default " + ",".join(map(str, ref.batch_size)),
+        "default " + ",".join(ref.optimizer),
+        "default " + ",".join(map(str, ref.epochs)),
+        f"{ref.sampler} (default)",
+        f"default {ref.time_budget:g}",
+    ):
+        assert said in text, said

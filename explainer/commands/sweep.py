@@ -7,33 +7,37 @@ import argparse
 HELP = "hyperparameter sweep (grid or TPE on Optuna): lr, batch size, optimizer, epochs"
 
 
+# The defaults below are SweepConfig's, written out so that --help needs no torch (SweepConfig
+# lives beside the training code); tests/test_train_cli.py checks they are the same. Options
+# left out are not in the namespace: run() lets SweepConfig fill them in.
+DEFAULT = argparse.SUPPRESS
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from explainer.commands import add_data_dir
-    from explainer.nets.architectures import available
-    from explainer.nets.sweep import SweepConfig
+    from explainer.commands.train import lazy_choice
 
-    d = SweepConfig()
     p.add_argument(
         "arch",
         nargs="?",
-        default=d.arch,
-        choices=available(),
-        help=f"architecture to tune (default {d.arch})",
+        type=lazy_choice("explainer.nets.architectures", "available", "architecture"),
+        metavar="ARCH",
+        help="architecture to tune (default fast_cnn)",
     )
-    p.add_argument("--dataset", default=d.dataset)
-    p.add_argument("--lr", default=",".join(map(str, d.lr)), help="comma-separated learning rates")
+    p.add_argument("--dataset", default=DEFAULT, help="mnist (default) or fashion_mnist")
     p.add_argument(
-        "--batch-size", default=",".join(map(str, d.batch_size)), help="comma-separated batch sizes"
+        "--lr", default=DEFAULT, help="comma-separated learning rates (default 0.001,0.003,0.01)"
     )
-    p.add_argument("--optimizer", default=",".join(d.optimizer), help="comma-separated: adam,sgd")
     p.add_argument(
-        "--epochs", default=",".join(map(str, d.epochs)), help="comma-separated epoch counts"
+        "--batch-size", default=DEFAULT, help="comma-separated batch sizes (default 64,256)"
     )
+    p.add_argument("--optimizer", default=DEFAULT, help="comma-separated (default adam,sgd)")
+    p.add_argument("--epochs", default=DEFAULT, help="comma-separated epoch counts (default 2)")
     p.add_argument(
         "--sampler",
         choices=["grid", "tpe"],
-        default=d.sampler,
-        help="grid: every combination; tpe: Bayesian search (lr between the extremes)",
+        default=DEFAULT,
+        help="grid (default): every combination; tpe: Bayesian search (lr between the extremes)",
     )
     p.add_argument(
         "--trials", type=int, default=0, help="number of runs (default: the whole grid; 20 for tpe)"
@@ -41,9 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-budget",
         type=float,
-        default=d.time_budget,
+        default=DEFAULT,
         metavar="SECONDS",
-        help="stop each run after this many seconds (default %(default)s)",
+        help="stop each run after this many seconds (default 120)",
     )
     p.add_argument(
         "--train-limit",
@@ -69,30 +73,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir(p)
 
 
+def make_config(args: argparse.Namespace):
+    """The :class:`~explainer.nets.sweep.SweepConfig` of the options (its defaults for those
+    left out)."""
+    from dataclasses import fields
+
+    from explainer.nets.sweep import SweepConfig, parse_list
+
+    lists = {"lr": float, "batch_size": int, "optimizer": str, "epochs": int}
+    given = {f.name: getattr(args, f.name, None) for f in fields(SweepConfig)}
+    given = {k: v for k, v in given.items() if v is not None}  # left out: SweepConfig's
+    given |= {k: parse_list(v, lists[k]) for k, v in given.items() if k in lists}
+    return SweepConfig(**given)
+
+
 def run(args: argparse.Namespace) -> int:
     from explainer.extras import require
 
     require("sweep", "explainer sweep")
-    from explainer.nets.sweep import SweepConfig, parse_list, run_sweep, write_results
+    from explainer.nets.sweep import run_sweep, write_results
 
-    c = SweepConfig(
-        arch=args.arch,
-        dataset=args.dataset,
-        lr=parse_list(args.lr, float),
-        batch_size=parse_list(args.batch_size, int),
-        optimizer=parse_list(args.optimizer, str),
-        epochs=parse_list(args.epochs, int),
-        sampler=args.sampler,
-        trials=args.trials,
-        time_budget=args.time_budget,
-        train_limit=args.train_limit,
-        prune=args.prune,
-        seed=args.seed,
-        study=args.study,
-        storage=args.storage,
-        out=args.out,
-        data_dir=args.data_dir,
-    )
+    c = make_config(args)
     from explainer.io import check_writable
 
     check_writable(c.out_dir(), folder=True)
