@@ -16,6 +16,7 @@ import sys
 
 from explainer import __version__
 from explainer.errors import ExplainerError
+from explainer.text import SafeStream, terminal_safe
 
 SIGPIPE = 13  # Linux and macOS; signal.SIGPIPE does not exist on Windows
 
@@ -55,7 +56,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status. A reader that closes our stdout early
     (``explainer ... | head -1``) ends the command quietly with status 141, as a Unix tool
-    killed by SIGPIPE does (so ``set -o pipefail`` scripts see what they see with ``cat``)."""
+    killed by SIGPIPE does (so ``set -o pipefail`` scripts see what they see with ``cat``).
+    Everything printed goes through :class:`~explainer.text.SafeStream`: names and messages
+    that came from files cannot rewrite the terminal, nor fail on a strict encoding."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(streams[0]), SafeStream(streams[1], progress=True)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         try:
             return _run(argv)
@@ -90,7 +102,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         return int(args._run(args) or 0)
     except ExplainerError as exc:
-        print(f"explainer: error: {exc}", file=sys.stderr)
+        print(f"explainer: error: {terminal_safe(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("explainer: interrupted", file=sys.stderr)

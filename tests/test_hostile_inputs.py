@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import ast
 import io
+import json
+import os
 import struct
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -224,6 +228,10 @@ def test_the_app_uploader_refuses_a_postscript_digit(plugins_never_run):
     assert not at.exception
     assert any("an EPS file" in w.value for w in at.warning), [w.value for w in at.warning]
     assert plugins_never_run == []
+    # a name from the upload is shown as its characters, never as Markdown or HTML
+    up = next(u for u in at.get("file_uploader") if "photo or scan" in u.label)
+    up.set_value(("**x** <b>y</b>.png", bytes(9_000_000), "image/png")).run()  # too big
+    assert any("\\*\\*x\\*\\* \\<b\\>y" in w.value for w in at.warning), at.warning
 
 
 def test_pictures_are_opened_in_one_place():
@@ -240,3 +248,136 @@ def test_pictures_are_opened_in_one_place():
             ):
                 callers.append(str(path.relative_to(ROOT)))
     assert callers == ["explainer/reading/images.py"], callers
+
+
+# --- names and texts from files, shown safely -------------------------------------------------
+
+CONTROL = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) + "\u200b\u202e\u2028\u2066"
+
+
+def hostile_names(rng: np.random.Generator, n: int = 40) -> list[str]:
+    """Names mixing letters with ANSI sequences, control characters, bidi overrides and line
+    breaks, 1 to 4,000 characters long."""
+    parts = ["digit", "seven", "\x1b[2J", "\x1b[31m", "\x1b]0;owned\x07", "\r", "\n", "\b", "é"]
+    names = []
+    for _ in range(n):
+        k = int(rng.integers(1, 12))
+        name = "".join(rng.choice(parts) for _ in range(k)) + rng.choice(list(CONTROL))
+        names.append(name * int(rng.choice([1, 1, 30, 400])))
+    return names
+
+
+def test_terminal_safe_leaves_no_control_character_and_can_be_read_back():
+    import codecs
+    import unicodedata
+
+    from explainer.text import clip_text, terminal_safe
+
+    for name in hostile_names(np.random.default_rng(0)):
+        safe = terminal_safe(name)
+        assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in safe), safe
+        if name.isascii():  # the escapes are Python's own: decoding them gives the name back
+            assert codecs.decode(safe, "unicode_escape") == name
+        clipped = clip_text(name, 50)
+        assert len(clipped) <= 50 and "\n" not in clipped
+        assert clipped == safe or clipped.endswith("…")
+    raw = os.fsdecode(b"digit\xff\xfe.png")  # a file name that is not UTF-8
+    assert terminal_safe(raw) == "digit\\xff\\xfe.png"
+    assert terminal_safe(raw).encode("ascii")  # shown on any terminal
+
+
+def test_markdown_safe_shows_the_characters_the_name_holds():
+    """Rendered by a CommonMark implementation, the escaped name is its own text, never
+    emphasis, links, headings or HTML."""
+    import html
+
+    markdown_it = pytest.importorskip("markdown_it")
+    from explainer.text import clip_text, markdown_safe
+
+    md = markdown_it.MarkdownIt("commonmark")
+    names = ["**bold** <img src=x onerror=alert(1)>", "[a](http://x)", "# h", "1. item", "- x",
+             "> q", "`code`", "<script>x</script>", "&amp;", "x\\*y", "---", "| a |"]  # fmt: skip
+    for name in names + hostile_names(np.random.default_rng(1), 10):
+        out = md.render(markdown_safe(name)).strip()
+        assert out.startswith("<p>") and out.endswith("</p>"), out
+        assert html.unescape(out[3:-4]) == clip_text(name, 200)
+
+
+def _pictures_named(folder: Path, names: list[bytes]) -> None:
+    folder.mkdir()
+    for name in names:
+        buf = io.BytesIO()
+        _digit("L").save(buf, format="PNG")
+        (folder / os.fsdecode(name)).write_bytes(buf.getvalue())
+
+
+HOSTILE_FILES = [b"seven\x1b[2J\x1b[31m.png", b"two\nlines.png", b"caf\xe9-latin1.png",
+                 b"\xff\xfe.png", b"ok\x07bell\rreturn.png"]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_predict_shows_hostile_file_names_escaped(fmt, ckpt_path, tmp_path, capsys):
+    _pictures_named(tmp_path / "in", HOSTILE_FILES)
+    rc = main(["predict", str(tmp_path / "in"), "--model", str(ckpt_path), "--format", fmt])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    for text in (captured.out, captured.err):
+        assert not any(c in text for c in CONTROL.replace("\n", "")), text
+    shown = captured.out
+    if fmt == "json":
+        shown = "\n".join(row["file"] for row in json.loads(shown))
+    assert "\\x1b[2J" in shown and "\\xff\\xfe.png" in shown
+    rows = shown.strip().splitlines()
+    assert all("two\\nlines.png" in r for r in rows if "lines.png" in r), rows  # no fake line
+    out = tmp_path / f"out.{fmt}"
+    rc = main(["predict", str(tmp_path / "in"), "--model", str(ckpt_path), "--format", fmt,
+               "--out", str(out)])  # fmt: skip
+    capsys.readouterr()
+    assert rc == 0 and "\\xff\\xfe.png" in out.read_text(encoding="utf-8").replace("\\\\", "\\")
+
+
+def test_a_strict_ascii_stdout_does_not_crash(ckpt_path, tmp_path):
+    _pictures_named(tmp_path / "in", HOSTILE_FILES)
+    env = {**os.environ, "PYTHONIOENCODING": "ascii:strict", "LC_ALL": "C"}
+    cmd = [sys.executable, "-m", "explainer", "predict", str(tmp_path / "in"),
+           "--model", str(ckpt_path), "--format", "csv"]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    assert res.stdout.isascii() and b"\x1b" not in res.stdout and b"Traceback" not in res.stderr
+    assert b"caf\\xe9-latin1.png" in res.stdout
+
+
+def test_error_messages_quoting_a_file_stay_one_escaped_line(tmp_path, capsys):
+    name = tmp_path / "evil\x1b]0;owned\x07\nexplainer: all good.pt"
+    name.write_bytes(b"not a checkpoint")
+    rc = main(["predict", str(tmp_path), "--model", str(name)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    one_line(err)
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07\\n" in err
+
+
+def test_fitting_a_huge_name_is_quick_and_fits():
+    import time
+
+    from explainer.animate.canvas import fit_text, text_width
+
+    for name in [*hostile_names(np.random.default_rng(2), 8), "x" * 4000, "a\nb" * 1500]:
+        t0 = time.perf_counter()
+        text, pt = fit_text(name, 10, 300)
+        assert time.perf_counter() - t0 < 1.0
+        assert pt > 0 and text_width(text, pt) <= 300 and "\n" not in text
+
+
+def test_renders_draw_long_and_multi_line_names(tmp_path, capsys):
+    torch.manual_seed(0)
+    names = [f"digit {i}\n" + "\x1b[31m" + "x" * 4000 for i in range(10)]
+    path = tmp_path / "two\nlines\x1b[2J.pt"
+    save_checkpoint(path, make_payload(build("tinyvgg"), dataset="mnist", class_names=names))
+    for kind in ("forward", "convolution"):
+        out = tmp_path / f"{kind}.png"
+        rc = main(["render", kind, "--model", str(path), "--digit", "3", "--out", str(out)])
+        captured = capsys.readouterr()
+        assert rc == 0, captured.err
+        assert Image.open(out).size == (800, 450)
+        assert "\x1b" not in captured.out + captured.err

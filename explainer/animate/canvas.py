@@ -17,6 +17,11 @@ import numpy as np
 
 from explainer import style
 from explainer.animate.reel import Box
+from explainer.text import clip_text
+
+MAX_TEXT_CHARS = 200
+"""Longest text drawn on a frame: names from files are cut there (an ellipsis ends them) and
+drawn on one line, so a 4,000-character or multi-line name costs no more than a short one."""
 
 
 class Canvas:
@@ -244,20 +249,28 @@ def _font_cached(px: int, bold: bool):
 
 
 def text_width(s: str, pt: float = 9, bold: bool = False) -> float:
-    """Pixel width of ``s`` at ``pt`` points (100 dpi, DejaVu Sans: as matplotlib draws it)."""
-    return float(_font(pt * 100 / 72, bold).getlength(s))
+    """Pixel width of ``s`` at ``pt`` points (100 dpi, DejaVu Sans: as matplotlib draws it),
+    as drawn: on one line, cut at :data:`MAX_TEXT_CHARS`."""
+    return float(_font(pt * 100 / 72, bold).getlength(clip_text(s, MAX_TEXT_CHARS)))
 
 
 def fit_text(s: str, pt: float, width: float, bold: bool = False, least: float = 0.7):
     """``(text, pt)`` that fits ``width`` pixels: ``s`` at ``pt`` points, else at a smaller
-    size down to ``least`` × ``pt``, else shortened with "…" at that size."""
+    size down to ``least`` × ``pt``, else shortened with "…" at that size (one line, at most
+    :data:`MAX_TEXT_CHARS` characters, found by bisection)."""
+    s = clip_text(s, MAX_TEXT_CHARS)
     for k in np.linspace(1.0, least, 7):
         if text_width(s, pt * k, bold) <= width:
             return s, pt * k
     small = pt * least
-    while len(s) > 1 and text_width(s + "…", small, bold) > width:
-        s = s[:-1]
-    return s.rstrip() + "…", small
+    lo, hi = 1, len(s)  # the longest prefix whose "…" version fits (1 character at least)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if text_width(s[:mid].rstrip() + "…", small, bold) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return s[:lo].rstrip() + "…", small
 
 
 def nice_ticks(vmin: float, vmax: float, n: int = 5) -> list[float]:
@@ -311,14 +324,14 @@ class Sketch:
         """Text at pixel ``(x, y)``; ``anchor`` as in Pillow (``"lm"`` left-middle, ``"mm"``...)."""
         self.draw.text(
             (x, y),
-            s,
+            clip_text(s, MAX_TEXT_CHARS),
             fill=color or self.theme.foreground,
             font=_font(pt * 100 / 72, bold),
             anchor=anchor,
         )
 
     def text_width(self, s: str, pt: float = 9, bold: bool = False) -> float:
-        return self.draw.textlength(s, font=_font(pt * 100 / 72, bold))
+        return self.draw.textlength(clip_text(s, MAX_TEXT_CHARS), font=_font(pt * 100 / 72, bold))
 
     def fitted(
         self,

@@ -39,8 +39,10 @@ from explainer.animate.canvas import (
 )
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
+from explainer.text import clip_text
 from explainer.tracing.trace import LayerRecord, Trace
 
+CLASS_NAME_CHARS = 24  # a class name from a checkpoint is cut there (an ellipsis ends it)
 CLASS_HOLD = 2.0  # seconds each complete layer stays on screen at class pace
 # seconds: before the first layer, per layer (reveal + hold), of the reveal, after the bars grow
 PACES = {
@@ -375,7 +377,9 @@ def build_forward(
     if seconds is None:
         seconds = default_seconds(trace, fps, pace)
     intro, per_stage, reveal, n_frames = _timing(len(stages), fps, seconds, pace)
-    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
+    names = [clip_text(n, CLASS_NAME_CHARS) for n in trace.class_names] or [
+        str(i) for i in range(len(trace.logits))
+    ]
     lay = _layout(size, len(stages) + 1, names)
     u = min(size[0] / 800, size[1] / 450)
     cv, ax = _static(trace, stages, lay, size, theme, names)

@@ -32,6 +32,7 @@ from explainer.app.model_choice import (
 )
 from explainer.data import dataset_info
 from explainer.errors import ExplainerError
+from explainer.text import markdown_safe
 
 
 def sidebar() -> None:
@@ -90,7 +91,7 @@ def upload_checkpoint() -> None:
     try:
         name = add_uploaded_checkpoint(up.name, up.getvalue())
     except ExplainerError as exc:
-        st.warning(str(exc))
+        st.warning(markdown_safe(exc, 300))
         return
     if st.session_state.get("_uploaded") != name + str(up.file_id):
         st.session_state["_uploaded"] = name + str(up.file_id)

@@ -12,6 +12,7 @@ from explainer.analysis.attribution import conv_module_names
 from explainer.app import compute, digits, looks, model_choice, visuals, words
 from explainer.nets.architectures import available, count_parameters, describe
 from explainer.style import scale_for
+from explainer.text import markdown_safe
 
 
 def summary_rows(models: dict, dataset: str = "mnist") -> list[dict]:
@@ -160,9 +161,11 @@ def side_by_side(models: dict, digit: digits.Digit) -> None:
             tr = digits.trace_for(c, digit)
             spatial = [r.name for r in tr.layers if r.is_spatial and r.kind != "normalize"]
             said, sure = words.answer(tr.probs, tr.class_names)
-            st.markdown(f"predicts **{said}** ({sure})")
+            st.markdown(f"predicts **{markdown_safe(said)}** ({sure})")
             if not spatial:
-                st.info(f"{name} has no feature maps: it flattens the image at once.")
+                st.info(
+                    f"{markdown_safe(name)} has no feature maps: it flattens the image at once."
+                )
                 continue
             layer = st.select_slider("layer", spatial, key=f"cmp_layer_{j}_{name}")
             r = tr.layer(layer)
@@ -189,9 +192,12 @@ with st.expander("What each architecture is"):
     for name, c in models.items():
         if c.architecture in available():
             a = describe(c.architecture)
-            st.markdown(f"**{name}** — *{a.title}*. {a.summary}")
+            st.markdown(f"**{markdown_safe(name)}** — *{a.title}*. {a.summary}")
         else:
-            st.markdown(f"**{name}** — your own class `{c.model_class or c.architecture}`.")
+            st.markdown(
+                f"**{markdown_safe(name)}** — your own class "
+                f"{markdown_safe(c.model_class or c.architecture)}."
+            )
 a, b = st.columns(2)
 with a:
     st.markdown("**Validation accuracy** after each epoch")

@@ -9,6 +9,7 @@ import streamlit as st
 from explainer.app import canvas, digits, looks, model_choice, visuals, words
 from explainer.errors import ExplainerError
 from explainer.reading.preprocess import STEP_TITLES, NoInkError, preprocess
+from explainer.text import clip_text, markdown_safe
 
 CANVAS_PX = 280
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -62,18 +63,19 @@ def upload_source() -> digits.Digit | None:
         return None
     data = up.getvalue()
     if not data:
-        st.warning(f"{up.name} is empty (0 bytes): choose another file.")
+        st.warning(f"{markdown_safe(up.name)} is empty (0 bytes): choose another file.")
         return None
     if len(data) > MAX_UPLOAD_BYTES:
         st.warning(
-            f"{up.name} is {len(data) / 1e6:.1f} MB; a photo of one digit needs far less. "
+            f"{markdown_safe(up.name)} is {len(data) / 1e6:.1f} MB; a photo of one digit needs far "
+            "less. "
             "Shrink it below 8 MB and try again."
         )
         return None
     try:
-        return _preprocessed_digit(data, "upload", up.name)
+        return _preprocessed_digit(data, "upload", clip_text(up.name, 80))
     except ExplainerError as exc:
-        st.warning(f"That picture does not work: {exc}")
+        st.warning(f"That picture does not work: {markdown_safe(exc, 300)}")
     return None
 
 

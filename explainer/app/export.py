@@ -11,6 +11,7 @@ import streamlit as st
 
 from explainer.app import compute, digits, launch, model_choice, words
 from explainer.errors import ExplainerError
+from explainer.text import markdown_safe
 
 TITLES = {
     "forward": "Forward pass: the {item} flows through every layer",
@@ -63,7 +64,8 @@ st.title("Export")
 ckpt = model_choice.current_model()
 digit = digits.current_digit()
 st.caption(
-    f"Animations of **{digit.source}** through **{ckpt.name}**, in the same colours as "
+    f"Animations of **{markdown_safe(digit.source)}** through **{markdown_safe(ckpt.name)}**, "
+    "in the same colours as "
     "the app. Render one, preview it, download it."
 )
 kinds = available_kinds()

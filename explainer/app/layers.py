@@ -19,6 +19,7 @@ from explainer.app import conv_window, digits, looks, model_choice, visuals
 from explainer.app import layer_views as lv
 from explainer.errors import ExplainerError
 from explainer.style import scale_for
+from explainer.text import markdown_safe
 from explainer.tracing.trace import LayerRecord, Trace
 
 
@@ -377,7 +378,8 @@ big = looks.presenter()
 
 st.title("Layer by layer")
 st.caption(
-    f"**{ckpt.name}** reading {digit.source}: prediction **{trace.predicted_name}** "
+    f"**{markdown_safe(ckpt.name)}** reading {markdown_safe(digit.source)}: "
+    f"prediction **{markdown_safe(trace.predicted_name)}** "
     f"({arith.confidence_text(trace.confidence)}). Step through every layer with the real numbers."
 )
 

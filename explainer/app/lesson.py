@@ -16,6 +16,7 @@ from explainer.app import canvas, digits, looks, model_choice, visuals, words
 from explainer.app.lesson_steps import GLOSSARY, Step, lesson_steps
 from explainer.nets.checkpoints import Checkpoint
 from explainer.style import scale_for
+from explainer.text import markdown_safe
 from explainer.tracing.capture import capture_checkpoint
 
 CANVAS_PX = 420
@@ -157,7 +158,8 @@ st.header(f"{at + 1}. {step.title}")
 left, right = st.columns([1.25, 1], gap="large")
 with left:
     if step.kind == "input":
-        st.markdown(f"**Draw one {item}**, big, in the middle (or keep {digit.source}):")
+        keep = markdown_safe(digit.source)
+        st.markdown(f"**Draw one {item}**, big, in the middle (or keep {keep}):")
         drawn = drawn_digit(ds)
         if drawn is not None and drawn.key != digit.key:
             digits.set_digit(drawn)
@@ -170,7 +172,8 @@ with right:
     st.markdown(step.text)
     terms_row(step.terms)
 st.caption(
-    f"**{ckpt.name}** reading {digit.source}. Everything shown comes from this one pass: "
+    f"**{markdown_safe(ckpt.name)}** reading {markdown_safe(digit.source)}. Everything shown "
+    "comes from this one pass: "
     f"{len(trace.layers)} recorded layers in {len(steps)} steps."
 )
 with st.expander("Glossary"):

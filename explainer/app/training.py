@@ -18,6 +18,7 @@ from explainer.data import Split, dataset_info, load_sample, load_train_val
 from explainer.nets.checkpoints import Checkpoint
 from explainer.nets.inference import accuracy, predict_logits
 from explainer.style import scale_for
+from explainer.text import markdown_safe
 
 LIVE_ARCH = "fast_cnn"
 LIVE_SECONDS = 25.0
@@ -255,7 +256,9 @@ if not snaps:
             owner, snaps = name, snapshots_of(other)
             break
 if snaps:
-    st.markdown(f"**{owner}** as it was saved during training: slide through the epochs.")
+    st.markdown(
+        f"**{markdown_safe(owner)}** as it was saved during training: slide through the epochs."
+    )
     epoch_view(owner, snaps)
 else:
     st.info(

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from explainer.errors import ExplainerError
     from explainer.io import check_writable, write_text_atomic
     from explainer.reading.predict import Predictor, kaggle_submission, read_kaggle_csv, summarize
+    from explainer.text import terminal_safe
 
     if not args.paths and not args.kaggle:
         raise ExplainerError("give image files or folders to predict, or --kaggle test.csv")
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         text = kaggle_submission(predictor, images)
         write_text_atomic(out, text)
         print(
-            f"wrote {out}: {len(images)} predictions (ImageId,Label) by {predictor.checkpoint.name}"
+            f"wrote {out}: {len(images)} predictions (ImageId,Label) by "
+            f"{terminal_safe(predictor.checkpoint.name)}"
         )
         return 0
 
@@ -87,8 +89,13 @@ def format_rows(rows, fmt: str) -> str:
     import json
 
     from explainer.reading.predict import CSV_COLUMNS
+    from explainer.text import terminal_safe
 
-    dicts = [r.as_dict() for r in rows]
+    # file names, class names and messages came from files: escaped, whatever their bytes
+    dicts = [
+        {k: terminal_safe(v) if isinstance(v, str) else v for k, v in r.as_dict().items()}
+        for r in rows
+    ]
     if fmt == "json":
         return json.dumps(dicts, indent=2) + "\n"
     if fmt == "csv":
@@ -112,7 +119,9 @@ def format_rows(rows, fmt: str) -> str:
 
 
 def summary_text(s, threshold: float, out: str | None) -> str:
-    counts = ", ".join(f"{k}: {v}" for k, v in s.counts.items()) or "none"
+    from explainer.text import terminal_safe
+
+    counts = ", ".join(f"{terminal_safe(k)}: {v}" for k, v in s.counts.items()) or "none"
     lines = [
         f"\n{s.total} files, {s.total - s.errors} predicted, {s.errors} errors"
         + (f"; wrote {out}" if out else ""),
@@ -121,7 +130,7 @@ def summary_text(s, threshold: float, out: str | None) -> str:
     ]
     if s.low_confidence:
         lines.append(f"below {threshold:.0%} confidence (check these by eye):")
-        lines += [f"  {f}  {pct(c)}" for f, c in s.low_confidence]
+        lines += [f"  {terminal_safe(f)}  {pct(c)}" for f, c in s.low_confidence]
     return "\n".join(line for line in lines if line)
 
 
