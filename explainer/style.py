@@ -128,6 +128,7 @@ KIND_COLORS = {
     "normalize": "#9e9e9e",
     "conv": "#1f6fd1",
     "bn": "#8c6bb1",
+    "norm": "#b58fd6",  # layer, group, instance norm: BN's family, lighter
     "relu": "#e0711f",
     "pool": "#2ca02c",
     "dropout": "#b0b0b0",
@@ -136,6 +137,8 @@ KIND_COLORS = {
     "add": "#e7298a",
     "mul": "#8c564b",
     "concat": "#a6761d",
+    "split": "#c9a227",
+    "attention": "#1b9e77",
     "softmax": "#ffb000",
     "other": "#7f7f7f",
 }
@@ -144,6 +147,7 @@ KIND_SHORT = {
     "normalize": "norm",
     "conv": "conv",
     "bn": "BN",
+    "norm": "Norm",
     "relu": "ReLU",
     "pool": "pool",
     "dropout": "drop",
@@ -152,6 +156,8 @@ KIND_SHORT = {
     "add": "add",
     "mul": "mul",
     "concat": "cat",
+    "split": "split",
+    "attention": "attn",
     "softmax": "soft",
     "other": "op",
 }
