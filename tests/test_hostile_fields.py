@@ -180,6 +180,10 @@ CHECKPOINT_DAMAGE = [
     ("metrics nested", "metrics", {"metrics": {"test_accuracy": {"value": 0.9}}}),
     ("arch_kwargs nested", "arch_kwargs", {"arch_kwargs": {"w": _deep(200)}}),
     ("config nested", "config", {"config": {"w": _deep(200)}}),
+    ("config lr text", "config", {"config": {"lr": "fast"}}),
+    ("config epochs None", "config", {"config": {"epochs": None}}),
+    ("train_seconds inf", "train_seconds", {"train_seconds": math.inf}),
+    ("train_seconds nan", "train_seconds", {"train_seconds": math.nan}),
     ("extra field nested", "notes", {"notes": _deep(200)}),
     ("normalization std text", "normalization", {"normalization": {"mean": 0.1, "std": "1"}}),
 ]

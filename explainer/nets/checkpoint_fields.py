@@ -57,6 +57,18 @@ def _is_metrics(v: Any) -> bool:
     )
 
 
+# the training recipe's settings that are read back as numbers (the lesson's learning rate...)
+CONFIG_NUMBERS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "step_size", "gamma",
+                  "patience", "rotation", "shift", "scale", "label_smoothing", "val_fraction",
+                  "seed")  # fmt: skip
+
+
+def _is_config(v: Any) -> bool:
+    return isinstance(v, dict) and all(
+        _is_number(v[k]) and math.isfinite(v[k]) for k in CONFIG_NUMBERS if k in v
+    )
+
+
 MAX_DEPTH = 32  # nesting of lists and dicts in any field (a recipe needs 3 or 4)
 
 
@@ -77,10 +89,10 @@ FIELDS: dict[str, tuple[Any, str]] = {
         "a list of per-epoch dicts, each with a whole-number 'epoch' and numbers",
     ),
     "metrics": (_is_metrics, "a dict of numbers (or lists of numbers)"),
-    "config": (lambda v: isinstance(v, dict), "a dict"),
+    "config": (_is_config, f"a dict whose {', '.join(CONFIG_NUMBERS[:3])}... are numbers"),
     "epoch": (lambda v: _is_int(v) and v >= 0, "a whole number of epochs"),
     "best_epoch": (lambda v: _is_int(v) and v >= 0, "a whole number of epochs"),
-    "train_seconds": (_is_number, "a number"),
+    "train_seconds": (lambda v: _is_number(v) and 0 <= v < math.inf, "a number of seconds"),
     "optimizer_state": (lambda v: isinstance(v, dict), "a dict"),
     "scheduler_state": (lambda v: isinstance(v, dict), "a dict"),
 }
