@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from explainer.errors import ExplainerError
 from explainer.nets.architectures import build
@@ -223,3 +224,189 @@ def test_constructor_arguments_nested_deep_are_refused_in_one_line(depth):
         check_plain({"w": _deep(depth)}, "model_kwargs")
     assert "\n" not in str(info.value)
 
+
+# --- models with other than ten classes ------------------------------------------------------
+
+SUBSET_NET = '''
+from torch import nn
+
+
+class SubsetNet(nn.Module):
+    """A tiny CNN with any number of classes."""
+
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        self.model_kwargs = {"classes": classes}
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(4)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(4 * 49, classes)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.relu(self.conv(x)))))
+'''
+CLASSES = (3, 1000)
+
+
+@pytest.fixture(scope="module")
+def subset_models(tmp_path_factory):
+    """``{k: (checkpoint path, code spec)}`` for a model with ``k`` outputs."""
+    from explainer.nets.user_code import import_class
+
+    folder = tmp_path_factory.mktemp("subset")
+    (folder / "subset_net.py").write_text(SUBSET_NET)
+    spec = f"{folder / 'subset_net.py'}:SubsetNet"
+    made = {}
+    for k in CLASSES:
+        torch.manual_seed(k)
+        model = import_class(spec)(k).eval()
+        names = [f"kind {i}" for i in range(k)]
+        made[k] = (save_checkpoint(folder / f"subset{k}.pt", model, class_names=names), spec)
+    return made
+
+
+def _subset(subset_models, k):
+    path, spec = subset_models[k]
+    return load_checkpoint(path, code=spec)
+
+
+@pytest.mark.parametrize("k", CLASSES)
+def test_a_model_of_k_classes_is_captured_with_its_own_class_names(subset_models, sample, k):
+    ckpt = _subset(subset_models, k)
+    image = sample.floats()[0, 0]
+    trace = capture(ckpt.model, image, class_names=ckpt.class_names)
+    with torch.no_grad():
+        want = ckpt.model(image[None, None]).numpy()[0]
+    np.testing.assert_allclose(trace.logits, want, rtol=1e-5, atol=1e-6)
+    assert trace.class_names == [f"kind {i}" for i in range(k)]
+    assert trace.predicted_name == f"kind {int(want.argmax())}"
+
+
+def test_a_label_beyond_the_models_classes_is_refused_by_capture(subset_models, sample):
+    ckpt = _subset(subset_models, 3)
+    with pytest.raises(ExplainerError, match="3 outputs") as info:
+        capture(ckpt.model, sample.floats()[0, 0], label=7)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("step", ["capture", "evaluate"])
+def test_class_names_that_do_not_match_the_outputs_are_refused(subset_models, tmp_path, sample,
+                                                              step):  # fmt: skip
+    """A 1000-output model saved without class names gets the dataset's ten: refused in one
+    line instead of pictures that index past the names."""
+    from explainer.analysis.evaluate import evaluate
+    from explainer.tracing.capture import capture_checkpoint
+
+    model = _subset(subset_models, 1000).model
+    path, spec = save_checkpoint(tmp_path / "unnamed.pt", model), subset_models[1000][1]
+    ckpt = load_checkpoint(path, code=spec)
+    assert len(ckpt.class_names) == 10
+    with pytest.raises(ExplainerError, match="1000 outputs") as info:
+        if step == "capture":
+            capture_checkpoint(ckpt, sample.floats()[0, 0])
+        else:
+            evaluate(ckpt, sample_only=True)
+    assert "\n" not in str(info.value)
+
+
+def test_evaluate_refuses_a_model_with_fewer_outputs_than_the_datas_labels(subset_models):
+    from explainer.analysis.evaluate import evaluate
+
+    with pytest.raises(ExplainerError, match=r"3 outputs.*labels 0 to 9") as info:
+        evaluate(_subset(subset_models, 3), sample_only=True)
+    assert "\n" not in str(info.value)
+
+
+def test_evaluate_runs_a_model_with_more_outputs_than_the_data(subset_models, sample):
+    from explainer.analysis.evaluate import evaluate, mistake_report
+
+    ckpt = _subset(subset_models, 1000)
+    ev = evaluate(ckpt, sample_only=True)
+    with torch.no_grad():
+        pred = ckpt.model(sample.floats()).argmax(1).numpy()
+    assert ev.accuracy == pytest.approx(float((pred == sample.labels.numpy()).mean()))
+    report = mistake_report(ev, limit=8)
+    assert report.errors == int((pred != sample.labels.numpy()).sum())
+
+
+@pytest.mark.parametrize("k", CLASSES)
+@pytest.mark.parametrize("kind", ["forward", "dataflow", "convolution"])
+def test_every_trace_render_kind_draws_a_model_of_k_classes(subset_models, sample, kind, k):
+    from explainer.animate import CountingWriter, render_animation
+
+    ckpt = _subset(subset_models, k)
+    trace = capture(ckpt.model, sample.floats()[0, 0], class_names=ckpt.class_names)
+    counter = CountingWriter()
+    render_animation(kind, trace, "x.gif", fps=2, size=(800, 450), writer=counter)
+    assert counter.frames > 1 and counter.shape == (450, 800, 3)
+
+
+@pytest.mark.parametrize("k", CLASSES)
+def test_the_dataflow_softmax_shows_every_class_or_the_most_probable_twenty(
+    subset_models, sample, k
+):
+    from explainer.animate.dataflow import blocks_of
+
+    ckpt = _subset(subset_models, k)
+    trace = capture(ckpt.model, sample.floats()[0, 0], class_names=ckpt.class_names)
+    with torch.no_grad():
+        probs = torch.softmax(ckpt.model(sample.floats()[:1]), 1).numpy()[0]
+    rows = blocks_of(trace)[-1].values
+    want = probs if k <= 20 else np.sort(probs)[::-1][:20]
+    np.testing.assert_allclose(rows, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["training", "mistakes"])
+def test_the_report_render_kinds_draw_a_model_of_many_classes(subset_models, sample, kind):
+    from explainer.analysis.evaluate import evaluate, mistake_report
+    from explainer.analysis.snapshots import training_evolution
+    from explainer.animate import build_animation
+
+    ckpt = _subset(subset_models, 1000)
+    image, label = sample.floats()[0, 0], int(sample.labels[0])
+    trace = capture(ckpt.model, image, label=label, class_names=ckpt.class_names)
+    if kind == "training":
+        early = _subset(subset_models, 1000)
+        ckpt.epoch = 1
+        some = {"images": sample.images[:40], "labels": sample.labels[:40]}
+        evolution = training_evolution([early, ckpt], image.numpy(), label=label, **some)
+        reel = build_animation(kind, trace, evolution=evolution, fps=2, seconds=2, size=(800, 450))
+    else:
+        report = mistake_report(evaluate(ckpt, sample_only=True), limit=4)
+        reel = build_animation(kind, None, report=report, fps=2, seconds=6, size=(800, 450))
+    assert reel.n_frames > 1
+
+
+APP_PAGES = ["draw", "layers", "filters", "lesson", "mistakes", "compare", "training", "export"]
+
+
+def test_the_app_shows_every_page_of_a_model_with_many_classes(subset_models, monkeypatch):
+    from test_app import APP, _page_ok
+
+    path, spec = subset_models[1000]
+    monkeypatch.setenv("EXPLAINER_APP_MODEL", str(path))
+    monkeypatch.setenv("EXPLAINER_APP_CODE", spec)
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert at.selectbox(key="model").value == path.stem
+    for page in APP_PAGES:
+        at.switch_page(f"explainer/app/{page}.py").run()
+        _page_ok(at)
+
+
+def test_the_app_refuses_a_model_with_fewer_outputs_than_classes_in_one_line(
+    subset_models, monkeypatch
+):
+    from test_app import APP
+
+    path, spec = subset_models[3]
+    monkeypatch.setenv("EXPLAINER_APP_MODEL", str(path))
+    monkeypatch.setenv("EXPLAINER_APP_CODE", spec)
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert not at.exception
+    assert path.stem not in at.selectbox(key="model").options
+    said = [e.value for e in at.error if "3 outputs" in e.value]
+    assert said and "\n" not in said[0], [e.value for e in at.error]
+    for page in ("layers", "mistakes"):  # the shipped models still work
+        at.switch_page(f"explainer/app/{page}.py").run()
+        assert not at.exception

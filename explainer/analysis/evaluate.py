@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from explainer.data import Split, dataset_info, load_sample, load_test_or_sample
+from explainer.errors import ExplainerError
 from explainer.nets.calibration import softmax_t, temperature_of
 from explainer.nets.calibration import summary_line as calibration_summary
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
@@ -159,6 +160,16 @@ def evaluate(
         split, official = load_test_or_sample(ckpt.dataset, data_dir)
     logits = predict_logits(ckpt.model, split.floats())
     labels = split.labels
+    if ckpt.class_names and len(ckpt.class_names) != logits.shape[1]:
+        raise ExplainerError(
+            f"{ckpt.name} names {len(ckpt.class_names)} classes but has {logits.shape[1]} "
+            "outputs; save it with one class name per output"
+        )
+    if len(labels) and int(labels.max()) >= logits.shape[1]:
+        raise ExplainerError(
+            f"{ckpt.name} has {logits.shape[1]} outputs but the {ckpt.dataset} test digits have "
+            f"labels 0 to {int(labels.max())}: evaluate a model with one output per class"
+        )
     loss = torch.nn.functional.cross_entropy(logits, labels).item()
     y, pred = labels.numpy(), logits.argmax(1).numpy()
     k = logits.shape[1]

@@ -73,12 +73,28 @@ def blocks_of(trace: Trace) -> list[Block]:
         blocks.append(Block(title, fb.output, last.kind, colour, [s + 1 for s in fb.sources]))
     if len(blocks) == 1:
         raise ExplainerError("this trace has no layers to draw; capture it with all layers")
-    blocks.append(
-        Block(
-            "softmax", trace.probs, "probability", style.KIND_COLORS["softmax"], [len(blocks) - 1]
-        )
-    )
+    rows = shown_classes(trace)
+    title = "softmax" if len(rows) == len(trace.probs) else f"softmax, top {len(rows)}"
+    colour = style.KIND_COLORS["softmax"]
+    blocks.append(Block(title, trace.probs[rows], "probability", colour, [len(blocks) - 1]))
     return blocks
+
+
+MAX_ROWS = 20  # classes the softmax column shows one row each; more: the most probable ones
+
+
+def shown_classes(trace: Trace) -> np.ndarray:
+    """``(R,)`` class indices of the softmax column's rows: every class in order when there
+    are at most :data:`MAX_ROWS`, else the :data:`MAX_ROWS` most probable, most probable first."""
+    k = len(trace.probs)
+    if k <= MAX_ROWS:
+        return np.arange(k)
+    return np.argsort(-trace.probs, kind="stable")[:MAX_ROWS]
+
+
+def _row_names(trace: Trace) -> list[str]:
+    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
+    return [names[i] for i in shown_classes(trace)]
 
 
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -355,12 +371,13 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
                 "depth: channels) in its real values; arrows: what each step reads.", 8.5 * k,
                 W - 2 * margin, color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
-    tail = _tail(blocks[-1], names, slots[-1].height, k, u)
+    rows = _row_names(trace)
+    tail = _tail(blocks[-1], rows, slots[-1].height, k, u)
     _place_labels(base, blocks, slots, u, tail, k)
     paths = _paths(blocks, slots, mid, u)
     for sk, paint in ((base, False), (painted, True)):
         for b, s in zip(blocks, slots, strict=True):
-            _draw_block(sk, b, s, paint, names, trace.prediction, u)
+            _draw_block(sk, b, s, paint, rows, trace.prediction, u)
             _draw_labels(sk, b, s, u, k)
         for pts in paths.values():
             _draw_path(sk, pts, u)
@@ -408,8 +425,7 @@ def build_dataflow(
     W, H = size
     u = min(W / 800, H / 450)
     n_frames = round(fps * seconds)
-    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
-    slots = _slots(blocks, size, u, max(0.7, u), names)
+    slots = _slots(blocks, size, u, max(0.7, u), _row_names(trace))
     boxes = [s.box for s in slots]
     base, painted, paths, tail = _sketches(trace, blocks, slots, size, theme, u)
     reel = Reel(base.array(), fps, title=f"data flow: {trace.checkpoint or trace.architecture}")

@@ -179,9 +179,16 @@ def _maps(sk: Sketch, v, scale: style.Scale, keep: list[int], digit: str,
     _hbar(sk, bar, scale, "value (blue < 0 < red)" if scale.signed else "activation (≥ 0)")
 
 
+MAX_CLASSES_SHOWN = 20  # rows and columns of the confusion matrix; more: the busiest ones
+
+
 def _confusion(sk: Sketch, confusion: np.ndarray, names: list[str], top: int, cx0: int,
                u: float) -> None:  # fmt: skip
     W = sk.width
+    if len(confusion) > MAX_CLASSES_SHOWN:  # the classes the digits hit most, in class order
+        hits = confusion.sum(0) + confusion.sum(1)
+        keep = np.sort(np.argsort(-hits, kind="stable")[:MAX_CLASSES_SHOWN])
+        confusion, names = confusion[np.ix_(keep, keep)], [names[i] for i in keep]
     k = len(confusion)
     cell = int(min((W - cx0 - 16 * u) / (k + 1), 240 * u / k))
     sk.text(cx0, top - 12 * u, "confusion matrix", 9, bold=True)

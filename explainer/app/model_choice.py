@@ -22,6 +22,7 @@ import torch
 from explainer.data import DATASETS
 from explainer.errors import ExplainerError
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.nets.user_code import one_line
 from explainer.paths import PREFERRED_ARCHITECTURES
 
 # Torch's default (one thread per core) spins idle threads against each other on a small or busy
@@ -81,10 +82,36 @@ class NamedCheckpoint(Checkpoint):
         return self.label
 
 
+def check_classes(ckpt: Checkpoint, name: str) -> None:
+    """Raise one line unless the model has one output for each class of its dataset at
+    least (a 3-class subset model cannot be shown the 10 digits; more outputs are fine)."""
+    from explainer.data import dataset_info
+
+    want = len(dataset_info(ckpt.dataset).class_names)
+    try:
+        with torch.no_grad():
+            out = ckpt.model(torch.zeros(1, 1, 28, 28))
+    except Exception as exc:  # the user's own code: one line
+        raise ExplainerError(f"{name} fails on a 28×28 digit: {one_line(exc)}") from None
+    k = out.shape[-1] if isinstance(out, torch.Tensor) and out.ndim == 2 else 0
+    if ckpt.class_names and len(ckpt.class_names) != k:
+        raise ExplainerError(
+            f"{name} names {len(ckpt.class_names)} classes but has {k} outputs; save it with "
+            "one class name per output"
+        )
+    if k < want:
+        raise ExplainerError(
+            f"{name} has {k} outputs but {ckpt.dataset} has {want} classes; the app shows "
+            f"models with one output per class ({want} or more)"
+        )
+
+
 @st.cache_resource(show_spinner=False)
 def _load_path(path: str, mtime: float, code: str) -> Checkpoint | str:
     try:
-        return load_checkpoint(path, code=code or None)
+        ckpt = load_checkpoint(path, code=code or None)
+        check_classes(ckpt, Path(path).name)
+        return ckpt
     except ExplainerError as exc:
         return str(exc)
 
@@ -149,6 +176,7 @@ def add_uploaded_checkpoint(name: str, data: bytes) -> str:
         raise ExplainerError(text) from None
     finally:
         os.unlink(tmp)
+    check_classes(ckpt, name)
     fields = {f: getattr(ckpt, f) for f in Checkpoint.__dataclass_fields__}
     named = NamedCheckpoint(**(fields | {"path": None}), label=label)
     named.__dict__["_app_key"] = f"upload:{digest}"

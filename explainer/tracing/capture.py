@@ -297,6 +297,16 @@ def capture(
     records = [_record_of(e, plan, with_weights) for e in events]
     if not plan.sequential:  # a tree of nn.Sequential records atomic modules only
         warn_unreplayable(records)
+    if class_names and len(class_names) != len(logits_np):
+        raise ExplainerError(
+            f"{len(class_names)} class names for a model with {len(logits_np)} outputs; give "
+            "one name per output (save the checkpoint with class_names=[...])"
+        )
+    if label is not None and not 0 <= int(label) < len(logits_np):
+        raise ExplainerError(
+            f"label {int(label)} is not a class of this model: it has {len(logits_np)} outputs "
+            f"(classes 0 to {len(logits_np) - 1}); give a label in that range, or none"
+        )
     shapes = {INPUT: tuple(x.shape[1:])}
     for r in records:
         r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()
