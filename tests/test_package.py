@@ -216,6 +216,7 @@ def test_wheel_is_small_and_carries_the_models(built):
     models = ROOT / "models"
     shipped = {f"explainer/models/{p.relative_to(models)}" for p in models.rglob("*.pt")}
     shipped -= {n for n in shipped if n.endswith(".last.pt")}
+    shipped |= {f"explainer/models/{p.relative_to(models)}" for p in models.glob("reports/*/*")}
     assert shipped and shipped <= names
     assert "explainer/assets/mnist_sample.npz" in names
     assert "explainer/commands/app.py" in names

@@ -244,7 +244,8 @@ class ResultCache:
     (:meth:`CacheKey.as_report`), its files compressed, and it has no second folder.
 
     ``hits``, ``misses`` and ``computed`` count what happened (for tests and benchmarks);
-    ``report_hits`` counts the hits read from ``reports``."""
+    ``report_hits`` counts the hits read from ``reports``; ``touched`` holds the files of
+    ``root`` read or written (``make reports`` removes the others)."""
 
     def __init__(
         self,
@@ -260,6 +261,7 @@ class ResultCache:
         else:
             self.reports = reports_dir() if reports is _SHIPPED else Path(reports)
         self.hits = self.misses = self.computed = self.report_hits = 0
+        self.touched: set[Path] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._write_failed = False
@@ -334,11 +336,13 @@ class ResultCache:
             got = _checked(self.load(key), self.path(key), check)
             if got is not None:
                 self.hits += 1
+                self.touched.add(self.path(key))
                 return got
             self.misses += 1
             arrays, meta = compute()
             self.computed += 1
-            self.store(key, arrays, meta)
+            if self.store(key, arrays, meta):
+                self.touched.add(self.path(key))
             return {n: np.asarray(a) for n, a in arrays.items()}, dict(meta)
 
     def has(self, key: CacheKey) -> bool:
