@@ -220,3 +220,45 @@ def test_the_wheel_carries_the_reports():
         pytest.skip("no reports yet (make reports)")
     carried = {p for pat in patterns for p in (ROOT / "models").glob(pat)}
     assert files <= carried
+
+
+# --- `explainer render` reads the reports, and the disk cache for your own model ---------------
+
+
+def _render(kind: str, checkpoint: str, out: Path, *extra: str) -> int:
+    from explainer.cli import main
+
+    argv = ["render", kind, "--checkpoint", checkpoint, "--out", str(out), "--size", "320x180"]
+    return main([*argv, "--seconds", "3", *extra])
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("mistakes", "mnist_fast_cnn"), ("training", "mnist_bn_cnn")]
+)
+def test_a_render_of_a_shipped_model_reads_its_reports(official, monkeypatch, tmp_path, kind, name):
+    _shipped(name)
+    monkeypatch.setenv("EXPLAINER_CACHE_DIR", str(tmp_path / "cache"))
+    _no_compute(monkeypatch)
+    monkeypatch.setattr("explainer.nets.inference.predict_logits", _fail)
+    assert _render(kind, name, tmp_path / f"{kind}.png") == 0
+    assert (tmp_path / f"{kind}.png").stat().st_size > 0
+    assert not (tmp_path / "cache").exists()
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("the test set was scored although a report exists")
+
+
+def test_your_own_models_second_render_reuses_the_disk_cache(official, monkeypatch, tmp_path):
+    ckpt = _shipped("mnist_fast_cnn")
+    raw = torch.load(ckpt.path, map_location="cpu", weights_only=False)
+    first = next(k for k, v in raw["state_dict"].items() if v.is_floating_point())
+    raw["state_dict"][first] = raw["state_dict"][first] + 1e-6
+    own = tmp_path / "my_net.pt"
+    torch.save(raw, own)
+    monkeypatch.setenv("EXPLAINER_CACHE_DIR", str(tmp_path / "cache"))
+    assert _render("mistakes", str(own), tmp_path / "first.png") == 0
+    assert list((tmp_path / "cache").rglob("evaluate.*.npz"))  # computed, and kept
+    _no_compute(monkeypatch)
+    assert _render("mistakes", str(own), tmp_path / "second.png") == 0
+    assert (tmp_path / "first.png").read_bytes() == (tmp_path / "second.png").read_bytes()

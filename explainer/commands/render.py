@@ -131,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
         elif args.kind == "training":
             options = {"evolution": _evolution(args, ckpt, trace, progress)}
         elif args.kind == "mistakes":
-            from explainer.analysis.evaluate import evaluate, mistake_report
+            from explainer.analysis.cache import evaluation
+            from explainer.analysis.evaluate import mistake_report
 
+            # a shipped model's report, or the disk cache of an earlier render; else computed
             progress.phase(f"running {ckpt.name} over the test set")  # about 40 s in full
-            options = {"report": mistake_report(evaluate(ckpt, data_dir=args.data_dir))}
+            options = {"report": mistake_report(evaluation(ckpt, data_dir=args.data_dir))}
         out = _render(args, trace, size, options, progress)
     finally:
         progress.close()
@@ -187,23 +189,23 @@ class Progress:
 
 
 def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
-    """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored."""
+    """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored
+    (each snapshot's predictions read from its shipped report or the disk cache when there)."""
+    from explainer.analysis.cache import evaluation
     from explainer.analysis.flowgraph import item_word
     from explainer.analysis.snapshots import training_evolution
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
-    from explainer.nets.inference import predict_logits
 
     snaps = snapshot_files(args.snapshots, ckpt)
     test, _ = load_test_or_sample(ckpt.dataset, args.data_dir)
-    x = test.floats()  # (N, 1, 28, 28), as training_evolution scores them
     items = item_word(ckpt.dataset, ckpt.class_names, plural=True)
     done = [0]
 
     def predict(ck):
         done[0] += 1
-        progress.phase(f"scoring snapshot {done[0]} of {len(snaps)} on {len(x)} test {items}")
-        return predict_logits(ck.model, x).argmax(1).numpy()
+        progress.phase(f"scoring snapshot {done[0]} of {len(snaps)} on {len(test)} test {items}")
+        return evaluation(ck, data_dir=args.data_dir).predicted
 
     progress.phase(f"loading {len(snaps)} snapshots")
     return training_evolution(
