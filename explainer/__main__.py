@@ -1,5 +1,10 @@
+"""``python -m explainer``: the command line; Ctrl-C while it loads ends quietly (status 130)."""
+
 import sys
 
-from explainer.cli import main
+try:
+    from explainer.cli import main
+except KeyboardInterrupt:
+    sys.exit(130)
 
 sys.exit(main())

@@ -16,6 +16,7 @@ import sys
 
 from explainer import __version__
 from explainer.errors import ExplainerError
+from explainer.io import os_error_text
 from explainer.text import SafeStream, terminal_safe
 
 SIGPIPE = 13  # Linux and macOS; signal.SIGPIPE does not exist on Windows
@@ -75,6 +76,9 @@ def _main(argv: list[str] | None) -> int:
             sys.stdout.flush()
     except BrokenPipeError:
         return closed_stdout()
+    except KeyboardInterrupt:  # Ctrl-C, whenever it comes: start-up included
+        print("explainer: interrupted", file=sys.stderr)
+        return 130
 
 
 def closed_stdout() -> int:
@@ -104,9 +108,11 @@ def _run(argv: list[str] | None) -> int:
     except ExplainerError as exc:
         print(f"explainer: error: {terminal_safe(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("explainer: interrupted", file=sys.stderr)
-        return 130
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a fault of the machine: full disk, name too long, no permission
+        print(f"explainer: error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@
   or evaluates anything.
 - :func:`atomic_write` writes to a hidden temporary file beside the target, flushes it to disk
   and renames it onto the target: a reader never sees half a file, an existing file keeps its
-  permission bits, and the temporary file is removed on any error, on Ctrl-C and on SIGTERM.
+  permission bits, and the temporary file is removed on any error, on Ctrl-C and on SIGTERM;
+  a full disk is a one-line :class:`OutputError`.
+- :func:`file_problem` and :func:`folder_problem` say in a few words why an input cannot be
+  read (a FIFO or device, a folder, no permission, a name longer than the system allows),
+  without opening it (a FIFO is never read, so nothing blocks); :func:`os_error_text` turns any
+  other fault of the machine into one line.
 """
 
 from __future__ import annotations
@@ -15,17 +20,86 @@ import errno
 import os
 import secrets
 import signal
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from explainer.errors import ExplainerError
+from explainer.text import clip_text
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 class OutputError(ExplainerError):
     """A file or folder that cannot be written."""
+
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_HINTS = {
+    errno.ENOSPC: "no space left on the device; free some space or choose another folder",
+    errno.ENAMETOOLONG: "a file name longer than the system allows; use a shorter name",
+    errno.EACCES: "permission denied; check its permissions or choose another path",
+    errno.EPERM: "not permitted; check its permissions or choose another path",
+    errno.EROFS: "a read-only file system; choose another folder",
+    errno.EFBIG: "the file would be too large for this file system; choose another folder",
+}
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for a fault of the machine: the file (clipped, escaped) and what to do.
+
+    >>> import errno
+    >>> os_error_text(OSError(errno.ENOSPC, "No space left on device", "/tmp/t.npz"))
+    '/tmp/t.npz: no space left on the device; free some space or choose another folder'
+    """
+    code = errno.ENOSPC if exc.errno in _FULL else exc.errno
+    why = _HINTS.get(code) or (exc.strerror or type(exc).__name__).lower()
+    name = exc.filename if exc.filename is not None else ""
+    return f"{clip_text(name, 120)}: {why}" if name != "" else why
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be read as an input file, in a few words, or ``None`` when it is a
+    regular file this process may read. Nothing is opened (a FIFO is never read)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return _HINTS.get(exc.errno) or (exc.strerror or "cannot be read").lower()
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{_kind(mode)}, not a regular file; give a file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied); check its permissions"
+    return None
+
+
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be listed as a folder, in a few words, or ``None`` when it can."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such folder"
+    except OSError as exc:
+        return _HINTS.get(exc.errno) or (exc.strerror or "cannot be read").lower()
+    if not stat.S_ISDIR(mode):
+        return "not a folder"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return "cannot be read (permission denied); check its permissions"
+    return None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -134,6 +208,31 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _no_space(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20  # under 1 MB left
+
+
+@contextlib.contextmanager
+def _disk_faults(path: Path) -> Iterator[None]:
+    """A full disk while writing ``path`` (an ``OSError`` from Python, or a ``RuntimeError``
+    from a library such as torch's "file write failed") as one :class:`OutputError`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FULL | {errno.EFBIG, errno.EIO}:
+            raise
+        exc.filename = str(path)
+        raise OutputError(f"cannot write {os_error_text(exc)}") from None
+    except RuntimeError:
+        if not _no_space(path.parent):
+            raise
+        raise OutputError(f"cannot write {path}: {_HINTS[errno.ENOSPC]}") from None
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
@@ -149,18 +248,19 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     with _sigterm_raises():
         tmp = _new_temp(path)
         try:
-            yield tmp
-            try:
-                mode = path.stat().st_mode & 0o7777
-            except FileNotFoundError:
-                mode = 0o666 & ~_umask()
-            os.chmod(tmp, mode)
-            _fsync(tmp)
-            try:
-                os.replace(tmp, path)
-            except OSError as exc:
-                raise OutputError(f"cannot replace {path} ({_why(exc)})") from None
-            _fsync(path.parent, directory=True)
+            with _disk_faults(path):
+                yield tmp
+                try:
+                    mode = path.stat().st_mode & 0o7777
+                except FileNotFoundError:
+                    mode = 0o666 & ~_umask()
+                os.chmod(tmp, mode)
+                _fsync(tmp)
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise OutputError(f"cannot replace {path} ({_why(exc)})") from None
+                _fsync(path.parent, directory=True)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

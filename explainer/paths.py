@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from explainer.errors import ExplainerError
+from explainer.text import clip_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS_ENV = "EXPLAINER_MODELS_DIR"
@@ -32,10 +33,21 @@ def source_checkout() -> Path | None:
 
 
 def models_dir() -> Path:
-    """The folder of the shipped models (``EXPLAINER_MODELS_DIR`` overrides it)."""
+    """The folder of the shipped models (``EXPLAINER_MODELS_DIR`` overrides it: a one-line
+    :class:`~explainer.errors.ExplainerError` naming the variable when it is no folder or
+    cannot be read)."""
     env = os.environ.get(MODELS_ENV)
     if env:
-        return Path(env).expanduser()
+        from explainer.io import folder_problem
+
+        folder = Path(env).expanduser()
+        problem = folder_problem(folder)
+        if problem:
+            raise ExplainerError(
+                f"{MODELS_ENV}={clip_text(env, 120)}: {problem}; point it at a folder of .pt "
+                "models, or unset it to use the shipped ones"
+            )
+        return folder
     inside = PACKAGE_DIR / "models"
     if inside.is_dir():  # installed from a wheel
         return inside

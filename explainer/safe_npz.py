@@ -24,6 +24,7 @@ from typing import NoReturn
 import numpy as np
 
 from explainer.errors import ExplainerError
+from explainer.io import file_problem
 
 MAX_ARRAY_BYTES = 64 * 2**20  # one array (the biggest real one is 4.7 MB)
 MAX_TOTAL_BYTES = 256 * 2**20  # all arrays together, uncompressed
@@ -129,8 +130,11 @@ def open_bounded_npz(
             "`explainer capture ... --out FILE.npz`"
         )
 
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == "no such file":
         raise error(f"{path}: no such file (make one with `explainer capture ... --out FILE.npz`)")
+    if problem:
+        raise error(f"{path}: {problem}")
     try:
         _check_container(path, fail)
         with zipfile.ZipFile(path) as zf:

@@ -9,6 +9,7 @@ would otherwise give a wrong answer without a word (Kaggle CSVs, sweep databases
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import os
@@ -381,3 +382,202 @@ def test_renders_draw_long_and_multi_line_names(tmp_path, capsys):
         assert rc == 0, captured.err
         assert Image.open(out).size == (800, 450)
         assert "\x1b" not in captured.out + captured.err
+
+
+# --- faults of the machine ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def alarm():
+    """Whatever blocks (a FIFO opened for reading) fails the test after 30 s instead of hanging."""
+    import signal
+
+    def ring(*_):
+        raise AssertionError("blocked: something opened a FIFO and waited for a writer")
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _fifo(folder: Path, name: str) -> Path:
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def _cli_one_line(capsys, argv: list[str], code: int = 2) -> str:
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == code, (argv, rc, err)
+    one_line(err)
+    return err
+
+
+def test_a_fifo_given_as_an_input_is_named_and_never_read(ckpt_path, tmp_path, capsys, alarm):
+    fifo = {s: _fifo(tmp_path, f"in{s}") for s in (".png", ".pt", ".npz", ".csv", ".py")}
+    cases = [
+        ["predict", fifo[".png"], "--model", ckpt_path],
+        ["render", "forward", "--model", ckpt_path, "--image", fifo[".png"], "--out",
+         tmp_path / "o.gif"],
+        ["capture", fifo[".pt"], "--digit", "3"],
+        ["capture", "--show", fifo[".npz"]],
+        ["render", "forward", "--trace", fifo[".npz"], "--out", tmp_path / "o.gif"],
+        ["predict", "--kaggle", fifo[".csv"], "--model", ckpt_path, "--out", tmp_path / "s.csv"],
+        ["train", "--code", f"{fifo['.py']}:Net", "--out", tmp_path / "m.pt"],
+    ]  # fmt: skip
+    for argv in cases:
+        err = _cli_one_line(capsys, argv, 1 if argv[1] == fifo[".png"] else 2)
+        assert "FIFO" in err and "not a regular file" in err, (argv, err)
+    assert not (tmp_path / "o.gif").exists() and not (tmp_path / "m.pt").exists()
+
+
+def test_names_longer_than_the_system_allows_are_one_line(ckpt_path, tmp_path, capsys):
+    long = tmp_path / ("n" * 300)
+    cases = [
+        ["predict", f"{long}.png", "--model", ckpt_path],
+        ["capture", ckpt_path, "--digit", "3", "--out", f"{long}.npz"],
+        ["render", "forward", "--model", ckpt_path, "--digit", "3", "--out", f"{long}.png"],
+        ["capture", f"{long}.pt", "--digit", "3"],
+        ["capture", "--show", f"{long}.npz"],
+    ]
+    for argv in cases:
+        rc = main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert rc in (1, 2), (argv, rc, err)
+        one_line(err.splitlines()[-1] + "\n")
+        assert "longer than the system allows" in err, (argv, err)
+
+
+@pytest.mark.parametrize("problem", ["missing", "file"])
+def test_a_models_dir_variable_that_is_no_folder_is_named(problem, tmp_path, capsys, monkeypatch):
+    target = tmp_path / "models"
+    if problem == "file":
+        target.write_text("not a folder")
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(target))
+    err = _cli_one_line(capsys, ["capture", "mnist_bn_cnn", "--digit", "3"])
+    assert "EXPLAINER_MODELS_DIR=" in err and str(target) in err, err
+
+
+def test_an_unreadable_models_dir_is_named(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "models"
+    target.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == target else real(p, m))
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(target))
+    err = _cli_one_line(capsys, ["capture", "mnist_bn_cnn", "--digit", "3"])
+    assert "EXPLAINER_MODELS_DIR=" in err and "permission denied" in err, err
+
+
+def test_a_folder_of_blank_files_says_what_happened(ckpt_path, tmp_path, capsys):
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for i in range(3000):
+        (folder / f"{i}.png").touch()
+    rc = main(["predict", str(folder), "--model", str(ckpt_path), "--format", "csv"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    one_line(captured.err)
+    assert "3000" in captured.err and "empty" in captured.err, captured.err
+    assert len(captured.out.splitlines()) == 3001  # the CSV still lists every file
+
+
+def test_ctrl_c_during_start_up_is_quiet(monkeypatch, capsys):
+    import explainer.cli
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(explainer.cli, "build_parser", interrupted)
+    assert main(["predict", "x.png"]) == 130
+    assert capsys.readouterr().err == "explainer: interrupted\n"
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 0.8])
+def test_ctrl_c_in_a_real_start_up_gives_no_traceback(delay, ckpt_path, tmp_path):
+    import signal
+    import time
+
+    _pictures_named(tmp_path / "in", [b"a.png"])
+    cmd = [sys.executable, "-m", "explainer", "predict", str(tmp_path / "in"),
+           "--model", str(ckpt_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err.decode()
+    assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
+
+
+@pytest.mark.parametrize("call", ["sys.exit()", "sys.exit(0)", "sys.exit(3)", "exit('bye')"])
+def test_user_code_that_exits_at_import_is_refused(call, tmp_path, capsys):
+    from explainer.nets.user_code import UserCodeError, import_class
+
+    path = tmp_path / "net.py"
+    path.write_text(f"import sys\n{call}\nclass Net: pass\n")
+    with pytest.raises(UserCodeError, match=r"calls sys\.exit") as exc:
+        import_class(f"{path}:Net")
+    assert "net.py" in str(exc.value) and "\n" not in str(exc.value)
+    err = _cli_one_line(capsys, ["train", "--code", f"{path}:Net", "--out", tmp_path / "m.pt"])
+    assert "calls sys.exit" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 kB tmpfs (root only); without mount rights the test is skipped."""
+    where = tmp_path / "full"
+    where.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
+                         capture_output=True)  # fmt: skip
+    if res.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {res.stderr.decode().strip()}")
+    with contextlib.suppress(OSError), open(where / ".filler", "wb") as fh:
+        while True:  # every free block taken
+            fh.write(bytes(4096))
+            fh.flush()
+    yield where
+    subprocess.run(["umount", str(where)], check=False)
+
+
+def kaggle_csv(path: Path, rows: list[list], header: bool = True) -> Path:
+    """A Kaggle ``test.csv``: ``pixel0..pixel783`` and one row of values per digit."""
+    lines = [",".join(f"pixel{i}" for i in range(784))] if header else []
+    lines += [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temp_file(ckpt_path, full_disk, tmp_path, capsys):
+    from explainer.io import OutputError
+
+    csv = kaggle_csv(tmp_path / "test.csv", [[0] * 784] * 3)
+    before = sorted(full_disk.iterdir())
+    cases = [
+        ["capture", ckpt_path, "--digit", "3", "--out", full_disk / "t.npz"],
+        ["render", "forward", "--model", ckpt_path, "--digit", "3", "--out", full_disk / "f.gif"],
+        ["predict", "--kaggle", csv, "--model", ckpt_path, "--out", full_disk / "s.csv"],
+    ]  # fmt: skip
+    for argv in cases:
+        err = _cli_one_line(capsys, argv)
+        assert "no space left" in err, (argv, err)
+        assert sorted(full_disk.iterdir()) == before, list(full_disk.iterdir())
+    with pytest.raises(OutputError, match="no space left"):  # torch's own writer
+        save_checkpoint(full_disk / "m.pt", make_payload(build("mlp"), dataset="mnist"))
+    assert sorted(full_disk.iterdir()) == before
+
+
+def test_a_write_failing_with_enospc_is_one_line(tmp_path):
+    import errno
+
+    from explainer.io import OutputError, atomic_write
+
+    with (
+        pytest.raises(OutputError, match="no space left") as exc,
+        atomic_write(tmp_path / "x.bin") as tmp,
+    ):
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert "\n" not in str(exc.value) and list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "predict the digit in image files or folders (or a Kaggle test.csv)"
@@ -72,7 +73,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"saved {saved} preprocessing pictures in {args.save_preprocessed}")
     if args.format == "table" or args.out:
         print(summary_text(summarize(rows, args.threshold), args.threshold, args.out))
-    return 0 if any(r.prediction for r in rows) else 1
+    if any(r.prediction for r in rows):
+        return 0
+    print(f"explainer: error: {nothing_read(rows)}", file=sys.stderr)
+    return 1
+
+
+def nothing_read(rows) -> str:
+    """One line for a run where no file gave a prediction: how many, the commonest reasons."""
+    from collections import Counter
+
+    from explainer.text import clip_text
+
+    why = Counter(r.error for r in rows).most_common(2)
+    said = "; ".join(f"{n} × {clip_text(e, 80)}" if n > 1 else clip_text(e, 80) for e, n in why)
+    more = "" if sum(n for _, n in why) == len(rows) else "; ..."
+    return f"no prediction for {_files(len(rows))} ({said}{more})"
+
+
+def _files(n: int) -> str:
+    return "the one file" if n == 1 else f"any of the {n} files"
 
 
 def pct(p: float) -> str:

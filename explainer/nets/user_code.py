@@ -28,6 +28,8 @@ from typing import Any
 from torch import nn
 
 from explainer.errors import ExplainerError
+from explainer.io import file_problem
+from explainer.text import clip_text
 
 SPEC_HINT = "path/to/file.py:Class or package.module:Class"
 
@@ -94,8 +96,11 @@ def _on_path(folder: str) -> Iterator[None]:
 
 def _import_file(where: str):
     path = Path(where).expanduser()
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == "no such file":
         raise UserCodeError(f"--code: no file {where} (expected {SPEC_HINT})")
+    if problem:
+        raise UserCodeError(f"--code {where}: {problem}")
     path = path.resolve()
     stem = re.sub(r"\W", "_", path.stem)
     key = f"_explainer_user_{stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:10]}"
@@ -109,11 +114,26 @@ def _import_file(where: str):
     try:
         with _on_path(str(path.parent)):
             spec.loader.exec_module(module)
+    except SystemExit as exc:  # sys.exit() at import: no class to use, and no reason to stop
+        del sys.modules[key]
+        raise UserCodeError(_exits(where, exc)) from None
     except Exception as exc:  # the user's own code: whatever it raises, report it in one line
         del sys.modules[key]
         raise UserCodeError(f"importing {where} failed: {one_line(exc)}") from None
     _FILE_MODULES[key] = path
     return module
+
+
+def _exits(where: str, exc: SystemExit) -> str:
+    """The one line for user code that calls ``sys.exit()`` (or ``exit()``) when imported."""
+    return (
+        f"importing {where} failed: it calls sys.exit({_code(exc)}) when "
+        "imported; move that call under `if __name__ == \"__main__\":`"
+    )
+
+
+def _code(exc: SystemExit) -> str:
+    return "" if exc.code is None else clip_text(repr(exc.code), 40)
 
 
 def _import_module(where: str):
@@ -127,6 +147,8 @@ def _import_module(where: str):
             missing_is_ours = exc.name is not None and where.startswith(exc.name)
             if not missing_is_ours:
                 raise UserCodeError(f"importing {where} failed: {one_line(exc)}") from None
+        except SystemExit as exc:
+            raise UserCodeError(_exits(where, exc)) from None
         except Exception as exc:  # the user's own code: report it in one line
             raise UserCodeError(f"importing {where} failed: {one_line(exc)}") from None
     raise UserCodeError(

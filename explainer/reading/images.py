@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from explainer.errors import ExplainerError
+from explainer.io import file_problem
 
 RASTER_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 """The only formats opened, told by content, never by name: PostScript, PDF, icons, PSD and the
@@ -65,8 +66,9 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
     name = describe_source(source) if not isinstance(source, bytes) else "uploaded bytes"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise UnreadableImageError(f"{path}: no such file")
+        problem = file_problem(path)  # a FIFO or device is never opened: nothing blocks
+        if problem:
+            raise UnreadableImageError(f"{path}: {problem}")
         if path.stat().st_size == 0:
             raise UnreadableImageError(f"{path}: the file is empty")
     fp = io.BytesIO(source) if isinstance(source, bytes) else source

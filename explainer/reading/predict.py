@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from explainer.errors import ExplainerError
+from explainer.io import file_problem
 from explainer.nets.calibration import confidence_text, softmax_t, temperature_of
 from explainer.nets.checkpoints import (
     Checkpoint,
@@ -256,8 +257,11 @@ def read_kaggle_csv(path: str | os.PathLike) -> np.ndarray:
     """Kaggle's ``test.csv`` (header ``pixel0..pixel783``, one digit per row, 0-255) as
     ``(N, 28, 28)`` float32 in [0, 1]. A ``label`` column (``train.csv``) is dropped."""
     path = Path(path)
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == "no such file":
         raise ExplainerError(f"{path}: no such file (download test.csv from Kaggle's page)")
+    if problem:
+        raise ExplainerError(f"{path}: {problem}")
     with open(path) as fh:
         header = fh.readline().strip().split(",")
     pixels = [i for i, h in enumerate(header) if h.startswith("pixel")]

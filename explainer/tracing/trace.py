@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from explainer.errors import ExplainerError
-from explainer.io import atomic_write
+from explainer.io import atomic_write, file_problem
 from explainer.nesting import nesting
 from explainer.safe_npz import open_bounded_npz
 from explainer.tracing.checks import validate_trace
@@ -389,8 +389,11 @@ class Trace(TraceDisplay):
     def load(cls, path: str | os.PathLike) -> Trace:
         """Read a file written by :meth:`save`; one-line :class:`TraceError` for anything else."""
         path = Path(path)
-        if not path.is_file():
+        problem = file_problem(path)
+        if problem == "no such file":
             raise TraceError(f"trace not found: {path} (make one with `explainer capture`)")
+        if problem:
+            raise TraceError(f"trace {path}: {problem}")
         try:  # sizes checked before reading (safe_npz), every field checked after (trace_checks)
             trace = cls._from_npz(open_bounded_npz(path, error=TraceError), path)
             validate_trace(trace, error=TraceError)
