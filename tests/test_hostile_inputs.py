@@ -581,3 +581,114 @@ def test_a_write_failing_with_enospc_is_one_line(tmp_path):
         tmp.write_bytes(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert "\n" not in str(exc.value) and list(tmp_path.iterdir()) == []
+
+
+# --- wrong answers without a word ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-1", "256", "1e9", "-0.5"])
+def test_kaggle_rows_holding_no_pixel_value_are_refused_with_the_row(
+    value, ckpt_path, tmp_path, capsys
+):
+    rng = np.random.default_rng(0)
+    rows = [list(rng.integers(0, 256, 784)) for _ in range(5)]
+    row, col = int(rng.integers(5)), int(rng.integers(784))
+    rows[row][col] = value
+    csv = kaggle_csv(tmp_path / "test.csv", rows)
+    out = tmp_path / "submission.csv"
+    argv = ["predict", "--kaggle", csv, "--model", ckpt_path, "--out", out]
+    err = _cli_one_line(capsys, argv)
+    assert f"row {row + 1} (line {row + 2}), pixel{col}" in err, err
+    assert not out.exists()
+
+
+def test_kaggle_values_in_range_are_read_exactly(tmp_path):
+    from explainer.reading.predict import read_kaggle_csv
+
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 256, (4, 784))
+    got = read_kaggle_csv(kaggle_csv(tmp_path / "t.csv", rows.tolist()))
+    np.testing.assert_allclose(got, rows.reshape(4, 28, 28) / 255.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["png", "zeros", "random", "utf16", "gzip"])
+def test_a_binary_file_given_as_kaggle_is_one_line(kind, ckpt_path, tmp_path, capsys):
+    import gzip
+
+    text = kaggle_csv(tmp_path / "t.csv", [[0] * 784]).read_text()
+    data = {
+        "png": _saved_png(),
+        "zeros": bytes(4096),
+        "random": np.random.default_rng(2).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "utf16": text.encode("utf-16"),
+        "gzip": gzip.compress(text.encode()),
+    }[kind]
+    bad = tmp_path / "test.csv"
+    bad.write_bytes(data)
+    err = _cli_one_line(capsys, ["predict", "--kaggle", bad, "--model", ckpt_path, "--out",
+                                 tmp_path / "s.csv"])  # fmt: skip
+    assert "test.csv" in err
+
+
+def _saved_png() -> bytes:
+    buf = io.BytesIO()
+    _digit("L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _corrupt_databases(folder: Path) -> dict[str, Path]:
+    """Files where a sweep's SQLite database should be: junk, a truncated database, a
+    database of another program, zeros."""
+    import sqlite3
+
+    made = {"junk": b"this is not a database " * 200, "zeros": bytes(8192)}
+    paths = {k: folder / f"{k}.db" for k in made}
+    for k, v in made.items():
+        paths[k].write_bytes(v)
+    other = folder / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE studies (x TEXT)")  # Optuna's table name, another schema
+        db.execute("INSERT INTO studies VALUES ('x')")
+    db.close()
+    paths["other"] = other
+    good = folder / "good.db"
+    with sqlite3.connect(good) as db:
+        db.execute("CREATE TABLE t (x BLOB)")
+        db.execute("INSERT INTO t VALUES (?)", (bytes(20000),))
+    db.close()
+    (folder / "truncated.db").write_bytes(good.read_bytes()[:1500])
+    paths["truncated"] = folder / "truncated.db"
+    return paths
+
+
+def test_a_corrupt_sweep_database_is_one_line(tmp_path):
+    pytest.importorskip("optuna")
+    from explainer.errors import ExplainerError
+    from explainer.nets.sweep import SweepConfig, make_study
+
+    for kind, path in _corrupt_databases(tmp_path).items():
+        c = SweepConfig(out=str(tmp_path / "out"), study="s", storage=f"sqlite:///{path}")
+        try:
+            make_study(c)
+        except ExplainerError as exc:
+            msg = str(exc)
+            assert "\n" not in msg and "SQL" not in msg.replace("sqlite", ""), (kind, msg)
+            assert str(path) in msg and len(msg) < 400, (kind, msg)
+        else:  # SQLite may repair what it can read: then the study must work
+            assert kind in ("truncated", "zeros"), kind
+
+
+def test_a_storage_password_is_never_printed(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    from explainer.nets.sweep import masked_url
+
+    secret = "pa55-w0rd"
+    url = f"postgresql://alice:{secret}@127.0.0.1:1/sweeps"
+    assert masked_url(url) == "postgresql://alice:***@127.0.0.1:1/sweeps"
+    assert masked_url("sqlite:///reports/a.db") == "sqlite:///reports/a.db"
+    argv = ["sweep", "--storage", url, "--out", tmp_path / "out"]
+    rc = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    assert rc == 2, captured
+    one_line(captured.err)
+    assert secret not in captured.out + captured.err and "alice:***@" in captured.err

@@ -26,6 +26,7 @@ from explainer.data import Split, load_train_val
 from explainer.errors import ExplainerError
 from explainer.extras import require
 from explainer.io import write_text_atomic
+from explainer.text import clip_text
 
 DEFAULT_OUT = Path("reports") / "sweep"
 PARAMS = ("lr", "batch_size", "optimizer", "epochs")
@@ -62,6 +63,10 @@ class SweepConfig:
         if self.storage:
             return self.storage
         return f"sqlite:///{(self.out_dir() / f'{self.study_name()}.db').as_posix()}"
+
+    def shown_storage(self) -> str:
+        """The storage URL as printed and written: its password masked (:func:`masked_url`)."""
+        return masked_url(self.storage_url())
 
     def grid(self) -> dict[str, list]:
         return {p: list(getattr(self, p)) for p in PARAMS}
@@ -101,6 +106,30 @@ class TrialResult:
     stopped_by_budget: bool
 
 
+def masked_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``.
+
+    >>> masked_url("postgresql://alice:s3cret@db.example:5432/sweeps")
+    'postgresql://alice:***@db.example:5432/sweeps'
+    """
+    head, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in auth:
+        return url
+    return f"{head}://{auth.split(':', 1)[0]}:***@{host}"
+
+
+def storage_error(exc: BaseException, url: str) -> str:
+    """A database driver's error in one line: the first line of its message (no SQL, no
+    links), any password of ``url`` masked, at most 200 characters."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    secret = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    if secret:
+        first = first.replace(secret, "***")
+    return clip_text(first, 200)
+
+
 def _suggest(trial, c: SweepConfig) -> dict[str, Any]:
     if c.sampler == "tpe" and len(set(c.lr)) > 1:
         lr = trial.suggest_float("lr", min(c.lr), max(c.lr), log=True)
@@ -138,8 +167,11 @@ def make_study(c: SweepConfig):
             direction="maximize",
             load_if_exists=True,
         )
-    except Exception as exc:  # bad URLs, missing database drivers, unreachable servers
-        raise ExplainerError(f"cannot open the study storage {c.storage_url()!r}: {exc}") from None
+    except Exception as exc:  # bad URLs, missing database drivers, unreachable servers, junk
+        raise ExplainerError(
+            f"cannot open the study storage {c.shown_storage()} "
+            f"({storage_error(exc, c.storage_url())}); use a new file or a working database"
+        ) from None
 
 
 def run_sweep(
@@ -199,7 +231,7 @@ def run_sweep(
     if remaining > 0:
         if log:
             log(
-                f"study {c.study_name()!r} in {c.storage_url()}: running {remaining} trial(s), "
+                f"study {c.study_name()!r} in {c.shown_storage()}: running {remaining} trial(s), "
                 f"{len(study.trials)} already recorded"
             )
         study.optimize(objective, n_trials=remaining, callbacks=[report], catch=(RuntimeError,))
@@ -271,7 +303,7 @@ def results_markdown(results: list[TrialResult], c: SweepConfig) -> str:
     order = sorted(results, key=lambda r: -(r.val_accuracy if r.val_accuracy is not None else -1))
     lines = [
         f"Sweep `{c.study_name()}`: {c.arch} on {c.dataset}, {c.sampler} sampler, "
-        f"time budget {c.time_budget:g} s per run, storage `{c.storage_url()}`.",
+        f"time budget {c.time_budget:g} s per run, storage `{c.shown_storage()}`.",
         "",
         "| trial | lr | batch size | optimizer | epochs | val accuracy | status | epochs run "
         "| time |",

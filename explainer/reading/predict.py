@@ -33,6 +33,7 @@ from explainer.nets.ood import OodRule, energy
 from explainer.reading.geometry import BOX, ink_bbox, stroke_width
 from explainer.reading.images import ImageLike
 from explainer.reading.preprocess import Preprocessed, preprocess
+from explainer.text import clip_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 CSV_COLUMNS = (
@@ -262,8 +263,13 @@ def read_kaggle_csv(path: str | os.PathLike) -> np.ndarray:
         raise ExplainerError(f"{path}: no such file (download test.csv from Kaggle's page)")
     if problem:
         raise ExplainerError(f"{path}: {problem}")
-    with open(path) as fh:
-        header = fh.readline().strip().split(",")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline(1 << 16).strip().split(",")
+    except UnicodeDecodeError:
+        header = ["\0"]
+    if any("\0" in h for h in header):
+        raise ExplainerError(f"{path}: binary data, not a CSV; give Kaggle's test.csv")
     pixels = [i for i, h in enumerate(header) if h.startswith("pixel")]
     if len(pixels) != 784:
         raise ExplainerError(
@@ -272,11 +278,32 @@ def read_kaggle_csv(path: str | os.PathLike) -> np.ndarray:
         )
     try:
         data = np.loadtxt(
-            path, delimiter=",", skiprows=1, usecols=pixels, dtype=np.float32, ndmin=2
+            path,
+            delimiter=",",
+            skiprows=1,
+            usecols=pixels,
+            dtype=np.float32,
+            ndmin=2,
+            encoding="utf-8",
         )
-    except ValueError as exc:
-        raise ExplainerError(f"{path}: not a numeric CSV ({str(exc)[:120]})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        why = clip_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 120)
+        raise ExplainerError(f"{path}: not a numeric CSV ({why})") from None
+    _check_pixels(data, path)
     return (data / 255.0).reshape(-1, 28, 28)
+
+
+def _check_pixels(data: np.ndarray, path: Path) -> None:
+    """Refuse the first row ``(N, 784)`` holding a value that is not a number in 0..255 (NaN,
+    inf, -3, 300): predicted anyway, it would be a wrong answer without a word."""
+    bad = ~np.isfinite(data) | (data < 0) | (data > 255)
+    if not bad.any():
+        return
+    row, col = (int(i[0]) for i in np.nonzero(bad))
+    raise ExplainerError(
+        f"{path}: row {row + 1} (line {row + 2}), pixel{col} is {data[row, col]:g}; Kaggle "
+        "pixels are numbers from 0 to 255: fix or drop that row"
+    )
 
 
 def kaggle_submission(predictor: Predictor, images: np.ndarray, batch: int = 2000) -> str:
