@@ -208,7 +208,12 @@ def own_copies(name: str, folder: Path) -> tuple[Path, list[Path]]:
 
 
 def kinds_report(name: str) -> bool:
+    from explainer.analysis.cache import code_version
+
     print(f"bench_render: every kind at 800x450, {os.cpu_count()} cores, load {load()}")
+    # one code version for every process: in a checkout being edited, the library's hash would
+    # change between the first and the second render and the disk cache would miss
+    pinned = {"EXPLAINER_CACHE_CODE": code_version()}
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -219,7 +224,7 @@ def kinds_report(name: str) -> bool:
             if who == "own" and kind == "training":
                 extra = [*extra, "--snapshots", *map(str, own_snaps)]
             cache = tmp_path / f"cache-{kind}-{who}"
-            env = {**os.environ, "EXPLAINER_CACHE_DIR": str(cache), "MPLBACKEND": "Agg"}
+            env = {**os.environ, **pinned, "EXPLAINER_CACHE_DIR": str(cache), "MPLBACKEND": "Agg"}
             argv = [kind, *extra, "--out", str(tmp_path / f"{kind}.gif"), "--size", "800x450"]
             (t1, m1), (t2, m2) = render_once(argv, env), render_once(argv, env)
             shutil.rmtree(cache, ignore_errors=True)
