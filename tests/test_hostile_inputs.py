@@ -564,9 +564,12 @@ def test_a_full_disk_is_one_line_and_leaves_no_temp_file(ckpt_path, full_disk, t
         err = _cli_one_line(capsys, argv)
         assert "no space left" in err, (argv, err)
         assert sorted(full_disk.iterdir()) == before, list(full_disk.iterdir())
+    err = _cli_one_line(capsys, ["evaluate", ckpt_path, "--sample", "--out", full_disk / "rep"])
+    assert "no space left" in err  # the files written before the disk filled are whole
+    assert not [p for p in full_disk.rglob("*") if ".tmp" in p.name], list(full_disk.rglob("*"))
     with pytest.raises(OutputError, match="no space left"):  # torch's own writer
         save_checkpoint(full_disk / "m.pt", make_payload(build("mlp"), dataset="mnist"))
-    assert sorted(full_disk.iterdir()) == before
+    assert [p for p in sorted(full_disk.iterdir()) if p.name != "rep"] == before
 
 
 def test_a_write_failing_with_enospc_is_one_line(tmp_path):
