@@ -695,3 +695,19 @@ def test_a_storage_password_is_never_printed(tmp_path, capsys):
     assert rc == 2, captured
     one_line(captured.err)
     assert secret not in captured.out + captured.err and "alice:***@" in captured.err
+
+
+def test_manim_labels_of_long_and_multi_line_names_are_one_bounded_line():
+    pytest.importorskip("manim")
+    from explainer.scenes.mobjects import MAX_LABEL_CHARS, Label
+
+    short = Label("seven")
+    for name in [
+        "x" * 4000,
+        "two\nlines\x1b[2J",
+        "a\nb" * 1500,
+        *hostile_names(np.random.default_rng(3), 5),
+    ]:
+        lab = Label(name)
+        assert len(lab.text) <= MAX_LABEL_CHARS and "\n" not in lab.text
+        assert lab.pixel_array.shape[0] == short.pixel_array.shape[0]  # one line high

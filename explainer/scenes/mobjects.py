@@ -36,10 +36,12 @@ from manim import (
 
 from explainer.analysis.arith import MINUS, confidence_text, fmt
 from explainer.style import HIGHLIGHT_COLOR, THEMES, Scale, colorize, hex_to_rgb, scale_for
+from explainer.text import clip_text
 
 THEME = THEMES["dark"]
 FONT_SIZE = 22
 SMALL_FONT_SIZE = 16
+MAX_LABEL_CHARS = 160  # longer texts (a name from a file) are cut there, an ellipsis ends them
 
 
 FONT_FILE = "DejaVuSans.ttf"
@@ -58,6 +60,7 @@ class Label(ImageMobject):
     def __init__(self, text: str, size: float = FONT_SIZE, color: str | None = None) -> None:
         from manim import config
 
+        text = clip_text(text, MAX_LABEL_CHARS)  # names from files: one line, bounded
         self.text = text
         self.size = size
         self.text_color = color or THEME.foreground
