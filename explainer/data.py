@@ -75,11 +75,28 @@ def default_data_dir() -> Path:
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """``data_dir`` if given, else ``$EXPLAINER_DATA_DIR``, else :func:`default_data_dir`."""
+    """``data_dir`` if given, else ``$EXPLAINER_DATA_DIR``, else :func:`default_data_dir`.
+    A folder that exists but is no folder or cannot be read is a one-line
+    :class:`~explainer.errors.ExplainerError` naming where it came from (a missing one is
+    fine: datasets are downloaded there)."""
     if data_dir:
-        return Path(data_dir).expanduser()
+        return _usable(Path(data_dir).expanduser(), f"data folder {data_dir}")
     env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else default_data_dir()
+    if env:
+        return _usable(Path(env).expanduser(), f"{ENV_VAR}={env}")
+    return default_data_dir()
+
+
+def _usable(folder: Path, named: str) -> Path:
+    from explainer.io import folder_problem
+    from explainer.text import clip_text
+
+    problem = folder_problem(folder) if os.path.lexists(folder) else None
+    if problem:
+        raise ExplainerError(
+            f"{clip_text(named, 160)}: {problem}; give a folder this user can read and write"
+        )
+    return folder
 
 
 def find_data_dir(dataset: str = "mnist", data_dir: str | os.PathLike | None = None) -> Path | None:

@@ -711,3 +711,21 @@ def test_manim_labels_of_long_and_multi_line_names_are_one_bounded_line():
         lab = Label(name)
         assert len(lab.text) <= MAX_LABEL_CHARS and "\n" not in lab.text
         assert lab.pixel_array.shape[0] == short.pixel_array.shape[0]  # one line high
+
+
+@pytest.mark.parametrize("problem", ["file", "unreadable"])
+def test_a_data_dir_that_is_no_usable_folder_is_named(
+    problem, ckpt_path, tmp_path, capsys, monkeypatch
+):
+    target = tmp_path / "data"
+    if problem == "file":
+        target.write_text("not a folder")
+    else:
+        target.mkdir()
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == target else real(p, m))
+    monkeypatch.setenv("EXPLAINER_DATA_DIR", str(target))
+    err = _cli_one_line(capsys, ["capture", ckpt_path, "--index", "5"])
+    assert f"EXPLAINER_DATA_DIR={target}" in err, err
+    err = _cli_one_line(capsys, ["capture", ckpt_path, "--index", "5", "--data-dir", target])
+    assert f"data folder {target}" in err, err
