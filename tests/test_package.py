@@ -30,10 +30,17 @@ from explainer.nets.checkpoints import models_dir, resolve_checkpoint, shipped_c
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_LIMIT = 25 * 2**20
-COPY_IGNORE = shutil.ignore_patterns(
+_IGNORE_ANYWHERE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "media", "test-artifacts",
-    "reports", "runs", "animations", "docs", ".pytest_cache", ".ruff_cache", "*.last.pt",
+    "runs", "animations", "docs", ".pytest_cache", ".ruff_cache", "*.last.pt",
 )  # fmt: skip
+
+
+def COPY_IGNORE(folder: str, names: list[str]) -> set[str]:
+    """What the copy leaves out; ``reports/`` (sweep results) only at the top: the shipped
+    models' ``models/reports/`` travel in the wheel."""
+    top = {"reports"} & set(names) if Path(folder) == ROOT else set()
+    return set(_IGNORE_ANYWHERE(folder, names)) | top
 
 
 # --- in the checkout --------------------------------------------------------------------------
