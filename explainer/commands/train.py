@@ -208,13 +208,16 @@ def make_config(args: argparse.Namespace):
 
 def use_threads(requested: int) -> int:
     """Set torch's CPU threads (:func:`explainer.nets.train.cpu_threads`) and say it once."""
+    import os
+
     import torch
 
     from explainer.nets.train import cpu_threads
 
     n = cpu_threads(requested)
     torch.set_num_threads(n)
-    chosen = "as asked" if requested else "--threads N to change"
+    load = f"load {os.getloadavg()[0]:.1f}, " if hasattr(os, "getloadavg") else ""
+    chosen = "as asked" if requested else f"{load}{os.cpu_count()} cores; --threads N to change"
     print(f"training on {n} thread{'s' if n > 1 else ''} ({chosen})", flush=True)
     return n
 
