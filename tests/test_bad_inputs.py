@@ -99,15 +99,15 @@ def trace_path(trace, tmp_path_factory):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    """Loading a checkpoint is the first piece of work of every command: make it fail loudly."""
+    """Loading a checkpoint is the first piece of work of every command: make it fail loudly.
+    The file read inside ``load_checkpoint`` is patched, not ``load_checkpoint`` itself, so a
+    module first imported during the test keeps the real function once the test is over."""
     import explainer.nets.checkpoints
-    import explainer.reading.predict
 
     def refuse(*_a, **_k):
         raise AssertionError("the work started before the output was checked")
 
-    monkeypatch.setattr(explainer.nets.checkpoints, "load_checkpoint", refuse)
-    monkeypatch.setattr(explainer.reading.predict, "load_checkpoint", refuse)
+    monkeypatch.setattr(explainer.nets.checkpoints, "read_payload", refuse)
 
 
 def _output_cases(ckpt: Path, bad: str) -> list[list[str]]:
