@@ -87,6 +87,24 @@ def file_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def require_file(
+    path: str | os.PathLike, error: type[Exception], *, what: str = "", hint: str = ""
+) -> Path:
+    """``path`` as a :class:`~pathlib.Path` when :func:`file_problem` finds nothing wrong; else
+    ``error`` with one line: ``"<what> not found: <path> (<hint>)"`` for a missing file,
+    ``"<what> <path>: <problem>"`` otherwise (without ``what``: ``"<path>: no such file
+    (<hint>)"`` and ``"<path>: <problem>"``)."""
+    path = Path(path)
+    problem = file_problem(path)
+    if problem is None:
+        return path
+    named = f"{what} {path}" if what else str(path)
+    if problem == "no such file":
+        missing = f"{what} not found: {path}" if what else f"{path}: no such file"
+        raise error(f"{missing} ({hint})" if hint else missing)
+    raise error(f"{named}: {problem}")
+
+
 def folder_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be listed as a folder, in a few words, or ``None`` when it can."""
     try:

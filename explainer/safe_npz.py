@@ -24,7 +24,7 @@ from typing import NoReturn
 import numpy as np
 
 from explainer.errors import ExplainerError
-from explainer.io import file_problem
+from explainer.io import require_file
 
 MAX_ARRAY_BYTES = 64 * 2**20  # one array (the biggest real one is 4.7 MB)
 MAX_TOTAL_BYTES = 256 * 2**20  # all arrays together, uncompressed
@@ -130,11 +130,7 @@ def open_bounded_npz(
             "`explainer capture ... --out FILE.npz`"
         )
 
-    problem = file_problem(path)
-    if problem == "no such file":
-        raise error(f"{path}: no such file (make one with `explainer capture ... --out FILE.npz`)")
-    if problem:
-        raise error(f"{path}: {problem}")
+    require_file(path, error, hint="make one with `explainer capture ... --out FILE.npz`")
     try:
         _check_container(path, fail)
         with zipfile.ZipFile(path) as zf:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from explainer.errors import ExplainerError
-from explainer.io import atomic_write, file_problem
+from explainer.io import atomic_write, require_file
 from explainer.nets import user_code
 from explainer.nets.architectures import Network, Normalize, available, build
 from explainer.nets.checkpoint_fields import (
@@ -243,12 +243,9 @@ def save_checkpoint(
 def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a checkpoint's dict (``weights_only=True``); one-line errors for bad,
     foreign or malformed files. Nothing is imported and nothing is unpickled."""
-    path = Path(path)
-    problem = file_problem(path)
-    if problem == "no such file":
-        raise CheckpointError(f"checkpoint not found: {path} (see `ls models/` for shipped ones)")
-    if problem:
-        raise CheckpointError(f"checkpoint {path}: {problem}")
+    path = require_file(
+        path, CheckpointError, what="checkpoint", hint="see `ls models/` for shipped ones"
+    )
     _check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from explainer.errors import ExplainerError
-from explainer.io import file_problem
+from explainer.io import require_file
 from explainer.nets.calibration import confidence_text, softmax_t, temperature_of
 from explainer.nets.checkpoints import (
     Checkpoint,
@@ -257,12 +257,7 @@ def summarize(rows: list[PredictionRow], threshold: float = 0.6) -> Summary:
 def read_kaggle_csv(path: str | os.PathLike) -> np.ndarray:
     """Kaggle's ``test.csv`` (header ``pixel0..pixel783``, one digit per row, 0-255) as
     ``(N, 28, 28)`` float32 in [0, 1]. A ``label`` column (``train.csv``) is dropped."""
-    path = Path(path)
-    problem = file_problem(path)
-    if problem == "no such file":
-        raise ExplainerError(f"{path}: no such file (download test.csv from Kaggle's page)")
-    if problem:
-        raise ExplainerError(f"{path}: {problem}")
+    path = require_file(path, ExplainerError, hint="download test.csv from Kaggle's page")
     try:
         with open(path, encoding="utf-8") as fh:
             header = fh.readline(1 << 16).strip().split(",")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from explainer.errors import ExplainerError
-from explainer.io import atomic_write, file_problem
+from explainer.io import atomic_write, require_file
 from explainer.nesting import nesting
 from explainer.safe_npz import open_bounded_npz
 from explainer.tracing.checks import validate_trace
@@ -388,12 +388,9 @@ class Trace(TraceDisplay):
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trace:
         """Read a file written by :meth:`save`; one-line :class:`TraceError` for anything else."""
-        path = Path(path)
-        problem = file_problem(path)
-        if problem == "no such file":
-            raise TraceError(f"trace not found: {path} (make one with `explainer capture`)")
-        if problem:
-            raise TraceError(f"trace {path}: {problem}")
+        path = require_file(
+            path, TraceError, what="trace", hint="make one with `explainer capture`"
+        )
         try:  # sizes checked before reading (safe_npz), every field checked after (trace_checks)
             trace = cls._from_npz(open_bounded_npz(path, error=TraceError), path)
             validate_trace(trace, error=TraceError)
