@@ -5,6 +5,11 @@ push the digit off the canvas, undo, redo, a bin) is hidden (:func:`hide_canvas_
 labelled Undo / Clear buttons replace it. Both hand the canvas a new initial drawing (every
 stroke but the last, or none), numbered so that it always differs from the one before: the
 canvas then reloads it and sends it back, and the prediction follows.
+
+The drawing is the learner's until they clear it: each canvas's last strokes and picture are
+kept in session state (:func:`kept_drawing`), so when the canvas comes back (another page, a
+lesson step, and back again) it is handed its strokes as its initial drawing and the page reads
+the kept picture until the canvas sends a new one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,36 @@ def canvas_start(name: str) -> dict | None:
     return st.session_state.get(f"_{name}_start")
 
 
+def kept_drawing(name: str) -> dict | None:
+    """The last drawing the canvas ``name`` sent: ``{"objects": Fabric objects, "image":
+    (H, W, 4) uint8 RGBA}``, or None once it is cleared (or before anything was drawn)."""
+    return st.session_state.get(f"_{name}_kept")
+
+
+def _keep(name: str, objects: list, image: np.ndarray | None) -> np.ndarray | None:
+    """Remember what the canvas sent; the picture to read: the one sent, else (the canvas just
+    mounted again, holding its kept strokes, with no picture sent yet) the kept one."""
+    kept = kept_drawing(name)
+    if not objects:
+        st.session_state.pop(f"_{name}_kept", None)
+        return None
+    if image is not None:
+        st.session_state[f"_{name}_kept"] = {"objects": objects, "image": image}
+        st.session_state["_drawn_last_on"] = name
+        return image
+    return kept["image"] if kept and kept["objects"] == objects else None
+
+
+def _restore(name: str) -> None:
+    """Hand the canvas ``name`` its kept strokes, unless the learner has since drawn on
+    another canvas (the Lesson's, Draw & predict's): that newer drawing is theirs now."""
+    kept = kept_drawing(name)
+    if kept and st.session_state.get("_drawn_last_on") == name:
+        _restart_canvas(name, kept["objects"])
+    elif kept:
+        st.session_state.pop(f"_{name}_kept")
+
+
 def _restart_canvas(name: str, objects: list) -> None:
     n = st.session_state.get(f"_{name}_n", 0) + 1
     st.session_state[f"_{name}_n"] = n
@@ -74,6 +109,8 @@ def drawing_canvas(name: str, size: int, stroke_width: int) -> tuple[np.ndarray 
     ``(RGBA image data or None, the strokes drawn)``."""
     from streamlit_drawable_canvas import st_canvas
 
+    if name not in st.session_state:  # mounted (again): hand it the learner's strokes
+        _restore(name)
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
@@ -86,5 +123,6 @@ def drawing_canvas(name: str, size: int, stroke_width: int) -> tuple[np.ndarray 
         key=name,
     )
     objects = (result.json_data or {}).get("objects", [])
+    image = _keep(name, objects, result.image_data)
     canvas_buttons(name, objects)
-    return result.image_data, objects
+    return image, objects
