@@ -256,9 +256,11 @@ def filter_page_layers(ckpt: Checkpoint) -> list[str]:
 
 
 def _count(dataset: str) -> str:
+    from explainer.app.words import item
     from explainer.data import find_data_dir
 
-    return "10,000 test digits" if find_data_dir(dataset) is not None else "500 bundled digits"
+    items = item(dataset, plural=True)  # "digits", or "items" for Fashion-MNIST
+    return f"10,000 test {items}" if find_data_dir(dataset) is not None else f"500 bundled {items}"
 
 
 def app_tasks(
@@ -283,7 +285,8 @@ def app_tasks(
             images, labels = eval_arrays(ds)
             cache.top_activating(ckpt, images, layer, k=top_k, labels=labels)
 
-        return Task(f"{sha}|top|{layer}|{top_k}", f"the digits exciting {name}'s {layer}", run)
+        what = f"the {n.split()[-1]} exciting {name}'s {layer}"  # digits, or items
+        return Task(f"{sha}|top|{layer}|{top_k}", what, run)
 
     def emb(method: str) -> Task:
         def run() -> None:
