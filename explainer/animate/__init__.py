@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from explainer.animate.length import MAX_SECONDS
 from explainer.animate.reel import Paste, Reel
 from explainer.animate.writer import CountingWriter, check_extension, save
 from explainer.errors import ExplainerError
@@ -43,7 +44,8 @@ DEFAULTS: dict[str, tuple[float, float | None]] = {  # fps, seconds (None: depen
     "mistakes": (10, None),
 }
 DEFAULT_SIZE = (800, 450)
-MAX_SECONDS = 120  # for a length asked for; a pace's own length may reach LONGEST
+# MAX_SECONDS (from explainer.animate.length): for a length asked for; a pace's own length
+# may reach LONGEST
 LONGEST = 300
 
 __all__ = [
@@ -112,9 +114,9 @@ def build_animation(
     if not (320 <= w <= 3840 and 180 <= h <= 2160):
         raise ExplainerError(f"size {w}x{h} is out of range; use between 320x180 and 3840x2160")
     if not 1 <= fps <= 60:
-        raise ExplainerError(f"--fps {fps:g} is out of range; use 1 to 60")
+        raise ExplainerError(f"fps={fps:g} is out of range; use 1 to 60")
     if seconds and not 1 <= seconds <= MAX_SECONDS:
-        raise ExplainerError(f"--seconds {seconds:g} is out of range; use 1 to {MAX_SECONDS}")
+        raise ExplainerError(f"seconds={seconds:g} is out of range; use 1 to {MAX_SECONDS}")
     if kind != "mistakes" and trace is None:
         raise ExplainerError(f"the {kind} animation needs a trace (a digit through a model)")
     seconds = float(seconds or paced_seconds(kind, trace, fps, pace, options))

@@ -61,7 +61,7 @@ def _check_length(fps: float, oh: int, n_frames: int, n_next: int) -> None:
     while sum(_frames(fps, oh, round(fps * s), n_next)) > round(fps * s):
         s += 1
     raise ExplainerError(
-        f"{n_frames} frames are too few for the convolution animation; use --seconds {s} or more"
+        f"{n_frames} frames are too few for the convolution animation; use seconds={s} or more"
     )
 
 

@@ -24,7 +24,9 @@ from explainer import style
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import flow_blocks, record_label, tied_classes, verdict
 from explainer.animate.canvas import Sketch, text_width
+from explainer.animate.length import too_short
 from explainer.animate.reel import Box, Paste, Reel
+from explainer.animate.shapes import displayed, shape_words
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import Trace
 
@@ -42,14 +44,15 @@ class Block:
     the blocks it reads (indices into the list, 0 = the input)."""
 
     title: str
-    values: np.ndarray  # (C, H, W) or (n,)
+    values: np.ndarray  # (C, H, W) or (n,), as drawn (see explainer.animate.shapes)
     kind: str  # the kind of the block's last layer (decides the colour scale)
     colour: str  # the kind colour of its main layer
     sources: list[int] = field(default_factory=list)
+    shape: tuple[int, ...] = ()  # the record's own shape (default: that of values)
 
     @property
     def shape_text(self) -> str:
-        return "×".join(str(s) for s in self.values.shape)
+        return shape_words(self.shape or self.values.shape)
 
     @property
     def lines(self) -> list[str]:
@@ -70,7 +73,9 @@ def blocks_of(trace: Trace) -> list[Block]:
         last = next((r for r in reversed(fb.records) if r.kind != "dropout"), fb.first)
         colour = style.KIND_COLORS.get(fb.first.kind, style.KIND_COLORS["other"])
         title = " + ".join(_label(r) for r in fb.shown)
-        blocks.append(Block(title, fb.output, last.kind, colour, [s + 1 for s in fb.sources]))
+        sources = [s + 1 for s in fb.sources]
+        shape = tuple(np.shape(fb.output))
+        blocks.append(Block(title, displayed(fb.output), last.kind, colour, sources, shape))
     if len(blocks) == 1:
         raise ExplainerError("this trace has no layers to draw; capture it with all layers")
     rows = shown_classes(trace)
@@ -107,7 +112,7 @@ def _geometry(b: Block, u: float) -> tuple[int, int, int, int]:
     """``(side_or_width, height, slabs, offset)`` of a block in pixels."""
     v = b.values
     if v.ndim == 3:
-        side = int((22 + 2.1 * v.shape[1]) * u)
+        side = int((22 + 2.1 * min(40, max(v.shape[1:]))) * u)
         slabs = 1 if v.shape[0] == 1 else min(8, 1 + round(1.2 * math.log2(v.shape[0])))
         return side, side, slabs, max(2, int(4 * u))
     height = int(min(210, 40 + 18 * math.log2(max(2, v.size))) * u)
@@ -435,26 +440,12 @@ def build_dataflow(
     dot.draw.ellipse((1, 1, r - 2, r - 2), fill=style.HIGHLIGHT_COLOR, outline=dot.theme.foreground)
     s_dot = reel.add_sheet(dot.array())
 
-    hop = max(2, round(fps * p["hop"]))
-    intro = max(1, round(fps * p["intro"]))
-    need = intro + (len(blocks) - 1) * (hop + 1) + 1
-    if need > n_frames:  # a shorter --seconds: the short loop's hops
-        p = PACES["readme"]
-        hop, intro = max(2, round(fps * p["hop"])), max(1, round(fps * p["intro"]))
-        need = intro + (len(blocks) - 1) * (hop + 1) + 1
-    if need > n_frames:
-        raise ExplainerError(
-            f"{n_frames} frames are too few for {len(blocks)} blocks; "
-            f"use --seconds {need / fps + 1:.0f} or more"
-        )
-    # a pause at each block (class pace: long enough to name it), the rest at the end
-    dwell = (n_frames - need) // (2 * len(blocks))
-    if p["dwell"]:
-        end = min(round(fps * p["outro"]), (n_frames - need) // 2)
-        dwell = min(round(fps * p["dwell"]), (n_frames - need - end) // len(blocks))
+    intro, hop, dwell, group = _timing(len(blocks), fps, n_frames, p)
+    pulse: list[tuple[int, float, float]] = []  # (frame, x, y): the pulse centre, unclamped
     reel.frame([Paste(s_paint, _grow(slots[0], H, W, u))])
     reel.hold(intro - 1 + dwell)
-    for i in range(1, len(blocks)):
+    i = 1
+    while i < len(blocks):
         src = i - 1 if i - 1 in blocks[i].sources else blocks[i].sources[0]
         pts = paths[(src, i)]
         prev = None
@@ -467,16 +458,48 @@ def build_dataflow(
                 [] if prev is None else [Paste(under, (prev[0], prev[0] + r, prev[1], prev[1] + r))]
             )
             pastes.append(Paste(s_dot, (0, r, 0, r), at))
+            pulse.append((reel.n_frames, px, py))
             reel.frame(pastes)
             prev = at
-        last = i == len(blocks) - 1
-        reel.frame([Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r)),
-                    Paste(s_paint, _grow(slots[i], H, W, u, tail if last else 0))])  # fmt: skip
+        lit = range(i, min(len(blocks), i + group))
+        pastes = [] if prev is None else [Paste(0, (prev[0], prev[0] + r, prev[1], prev[1] + r))]
+        for j in lit:
+            last = j == len(blocks) - 1
+            pastes.append(Paste(s_paint, _grow(slots[j], H, W, u, tail if last else 0)))
+        reel.frame(pastes)
         reel.hold(dwell)
+        i += group
     reel.frame([Paste(s_paint, (0, int(34 * u), W // 2, W))])
     reel.hold(n_frames - reel.n_frames)
-    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace}
+    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace,
+                 "pulse": pulse, "pulse_size": r}  # fmt: skip
     return reel
+
+
+def _timing(n: int, fps: float, n_frames: int, p: dict) -> tuple[int, int, int, int]:
+    """``(intro, hop, dwell, group)`` in frames for ``n`` blocks: the pace's own when the
+    frames allow, else the short loop's hops, else shorter hops (down to none: the blocks
+    light up in turn), else ``group`` blocks lighting up together in each frame."""
+    hop, intro = max(2, round(fps * p["hop"])), max(1, round(fps * p["intro"]))
+    if intro + (n - 1) * (hop + 1) + 1 > n_frames:  # a shorter length: the short loop's hops
+        p = PACES["readme"]
+        hop, intro = max(2, round(fps * p["hop"])), max(1, round(fps * p["intro"]))
+    need = intro + (n - 1) * (hop + 1) + 1
+    if need > n_frames:  # shorter hops still, then several blocks a frame
+        intro = 1
+        hop = max(0, (n_frames - 2) // (n - 1) - 1)
+        need = intro + (n - 1) * (hop + 1) + 1
+    group = max(1, math.ceil((n - 1) / max(1, n_frames - 2))) if need > n_frames else 1
+    if n_frames < 3:
+        raise too_short(f"the data flow of {n} blocks", 3, fps, n_frames / fps)
+    steps = math.ceil((n - 1) / group)
+    need = intro + steps * (hop + 1) + 1
+    # a pause at each block (class pace: long enough to name it), the rest at the end
+    dwell = (n_frames - need) // (2 * n)
+    if p["dwell"]:
+        end = min(round(fps * p["outro"]), (n_frames - need) // 2)
+        dwell = min(round(fps * p["dwell"]), (n_frames - need - end) // n)
+    return intro, hop, max(0, dwell), group
 
 
 def _grow(s: _Slot, height: int, width: int, u: float, tail: float = 0.0) -> Box:

@@ -37,7 +37,9 @@ from explainer.animate.canvas import (
     grid_boxes,
     text_width,
 )
+from explainer.animate.length import too_short
 from explainer.animate.reel import Box, Paste, Reel
+from explainer.animate.shapes import displayed, is_channels_last
 from explainer.errors import ExplainerError
 from explainer.text import clip_text
 from explainer.tracing.trace import LayerRecord, Trace
@@ -94,10 +96,15 @@ def stages_of(trace: Trace) -> list[Stage]:
 
 
 def _stage(r: LayerRecord, output: str = "") -> Stage:
-    values = r.output if r.output.ndim in (1, 3) else r.output.reshape(-1)
+    values = displayed(r.output)
     scale = style.layer_scale(values, r.kind)
-    if r.is_spatial:
-        what = f"{r.shape[0]} channel{'s' if r.shape[0] != 1 else ''} of {r.shape[1]}×{r.shape[2]}"
+    shape = tuple(np.shape(r.output))
+    if len(shape) == 2:
+        what = f"{shape[0]} tokens of {shape[1]} features, one row each"
+    elif values.ndim == 3:
+        c, hh, ww = values.shape
+        what = f"{c} map{'s' if c != 1 else ''} of {hh}×{ww}"
+        what += ", channels moved to the front" if is_channels_last(shape) else ""
     else:
         what = f"{values.size} values"
     colour = "blue < 0 < red" if scale.signed else "dark = 0, bright = strong"
@@ -106,7 +113,7 @@ def _stage(r: LayerRecord, output: str = "") -> Stage:
         r.name,
         r.kind,
         f"{r.name}  ·  {r.description}" + (f":  {combines}" if combines else ""),
-        f"output {r.shape_text}: {what}  ({colour})",
+        f"output {'×'.join(str(d) for d in shape) or 'scalar'}: {what}  ({colour})",
         values,
         scale,
         chip_label(r),
@@ -339,22 +346,30 @@ def _final_sheet(sk: Sketch, trace: Trace, ax, lay: ForwardLayout, names, size) 
 
 
 def _timing(n_stages: int, fps: float, seconds: float, pace: str) -> tuple[int, int, int, int]:
-    """``(intro, per_stage, reveal, n_frames)`` in frames."""
+    """``(intro, per_stage, reveal, n_frames)`` in frames; ``per_stage`` may be 0 when there
+    are more layers than frames (:func:`_kept` then picks the layers shown)."""
     p = pace_of(pace)
     n_frames = round(fps * seconds)
     intro, outro = round(fps * p["intro"]), round(fps * p["outro"])
     spare = n_frames - (p["intro"] + p["outro"]) * fps
-    if spare < p["stage"] * fps * (n_stages + 1):  # a shorter --seconds: shorter ends first
+    if spare < p["stage"] * fps * (n_stages + 1):  # a shorter length: shorter ends first
         intro, outro = round(fps * 0.6), round(fps * 1.6)
+    if n_frames - intro - outro < 2 * (n_stages + 1):  # fewer frames still: the least ends
+        intro, outro = 1, 3
+    if n_frames < intro + outro + 2:
+        raise too_short(f"the forward pass of {n_stages} layers", intro + outro + 2, fps, seconds)
     per_stage = (n_frames - intro - outro) // (n_stages + 1)
-    if per_stage < 2:
-        need = (2 * (n_stages + 1) + intro + outro) / fps
-        raise ExplainerError(
-            f"{seconds:g} s at {fps:g} frames/s is too short for {n_stages} layers; "
-            f"use --seconds {math.ceil(need)} or more"
-        )
     reveal = max(1, min(round(fps * p["reveal"]), per_stage - 1))
     return intro, per_stage, reveal, n_frames
+
+
+def _kept(n_stages: int, n_frames: int, intro: int) -> list[int]:
+    """The stages given a frame of their own: all when the frames allow, else evenly spread
+    ones (always the first and the last), one frame each."""
+    room = n_frames - intro - 3
+    if room >= n_stages:
+        return list(range(n_stages))
+    return sorted({round(x) for x in np.linspace(0, n_stages - 1, max(1, room))})
 
 
 def build_forward(
@@ -418,20 +433,24 @@ def build_forward(
     reel.frame()
     mark(-1, 0, 0)
     reel.hold(intro - 1)
-    previous_chip: Box | None = None
-    for i, stage in enumerate(stages):
-        if i:
-            until[stages[i - 1].name] = reel.n_frames
+    previous = 0  # the first chip not yet marked visited
+    kept = _kept(len(stages), n_frames, intro) if per_stage < 2 else list(range(len(stages)))
+    for n_kept, i in enumerate(kept):
+        stage = stages[i]
+        if n_kept:
+            until[stages[kept[n_kept - 1]].name] = reel.n_frames
         empty, done, units = _stage_sheets(stage, csize, theme, names, lay.k)
         s_empty, s_done = reel.add_sheet(empty), reel.add_sheet(done)
-        chip = lay.chips[i]
-        first = [Paste(s_empty, (0, csize[1], 0, csize[0]), (cy0, cx0)), Paste(s_final, chip)]
-        if previous_chip is not None:
-            first.append(Paste(s_visited, previous_chip))
-        previous_chip = chip
+        whole = (0, csize[1], 0, csize[0])
+        first = [Paste(s_done if per_stage < 2 else s_empty, whole, (cy0, cx0)),
+                 Paste(s_final, lay.chips[i])]  # fmt: skip
+        if i > previous:
+            first.append(Paste(s_visited, _chip_span(lay.chips, previous, i)))
+        previous = i
         reel.frame(first)
-        mark(i, 0, len(units))
-        batches = np.array_split(np.arange(len(units)), max(1, min(len(units), reveal)))
+        mark(i, len(units) if per_stage < 2 else 0, len(units))
+        batches = [] if per_stage < 2 else np.array_split(
+            np.arange(len(units)), max(1, min(len(units), reveal)))  # fmt: skip
         for batch in batches:
             reel.frame(
                 [Paste(s_done, units[j], (units[j][0] + cy0, units[j][2] + cx0)) for j in batch]
@@ -440,7 +459,8 @@ def build_forward(
         shown[stage.name] = reel.n_frames - 1
         panels[stage.name] = [(b[0] + cy0, b[1] + cy0, b[2] + cx0, b[3] + cx0) for b in units]
         reel.hold(per_stage - 1 - len(batches))
-    until[stages[-1].name] = reel.n_frames
+    until[stages[kept[-1]].name] = reel.n_frames
+    previous_chip = _chip_span(lay.chips, previous, len(stages))
 
     # --- softmax: the bars grow, the prediction appears -------------------------------------
     reel.frame([Paste(s_final, lay.chips[-1]), Paste(s_visited, previous_chip)])
@@ -459,6 +479,11 @@ def build_forward(
     reel.meta = {"panels": panels, "shown": shown, "until": until, "stages": stages,
                  "layout": lay, "schedule": schedule, "pace": pace}  # fmt: skip
     return reel
+
+
+def _chip_span(chips: list[Box], a: int, b: int) -> Box:
+    """The box covering chips ``a`` to ``b - 1`` (one row of chips)."""
+    return (chips[a][0], chips[a][1], chips[a][2], chips[max(a, b - 1)][3])
 
 
 def _block_labels(cv: Canvas, stages: list[Stage], chips: list[Box], u: float, k: float) -> None:

@@ -19,6 +19,7 @@ from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import item_word
 from explainer.analysis.snapshots import TrainingEvolution
 from explainer.animate.canvas import Sketch, as_tiles, colorize_tiles, grid_boxes
+from explainer.animate.length import too_short
 from explainer.animate.reel import Paste, Reel
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import Trace
@@ -87,7 +88,7 @@ def build_training(
     n_frames = round(fps * seconds)
     per = n_frames // n
     if per < 1:
-        raise ExplainerError(f"{n_frames} frames are too few for {n} snapshots; use more --seconds")
+        raise too_short(f"{n} snapshots", n, fps, seconds)
     kmax = max(float(np.abs(v.kernels).max()) for v in views) or 1.0
     kscale = style.Scale(style.SIGNED_CMAP, -kmax, kmax, "weight")
     every = np.concatenate([v.maps.ravel() for v in views])

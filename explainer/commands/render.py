@@ -263,16 +263,21 @@ def _check_conv_layer(trace, layer: str | None) -> None:
 def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dict,
             progress: Progress | None = None):  # fmt: skip
     from explainer.animate import build_animation
+    from explainer.animate.length import as_flags
     from explainer.animate.writer import save
     from explainer.errors import ExplainerError
 
     progress = progress or Progress()
     if args.engine == "matplotlib":
         progress.phase(f"drawing the {args.kind} animation")
-        reel = build_animation(
-            args.kind, trace, fps=args.fps, seconds=args.seconds, size=size, theme=args.theme,
-            pace=getattr(args, "pace", "class"), **options,
-        )  # fmt: skip
+        try:
+            reel = build_animation(
+                args.kind, trace, fps=args.fps, seconds=args.seconds, size=size,
+                theme=args.theme, pace=getattr(args, "pace", "class"), **options,
+            )  # fmt: skip
+        except ExplainerError as e:  # the library names its arguments; say the flags
+            e.args = (as_flags(str(e)),)
+            raise
         progress.phase(f"writing {reel.n_frames} frames ({reel.duration:.0f} s) to {args.out}")
         return save(reel, args.out)
     from explainer.scenes.render import render_manim
