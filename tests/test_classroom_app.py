@@ -5,9 +5,11 @@ headless with AppTest against the shipped models and the bundled sample."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
@@ -112,3 +114,67 @@ def test_clear_ends_the_drawing_and_a_newer_drawing_elsewhere_wins():
     assert _canvas_data(at)["initialDrawing"] is None or not _canvas_data(at)["initialDrawing"].get(
         "objects"
     )
+
+
+# --- 2. the words fit the dataset and the limits are the true ones ----------------------------
+
+
+def _uploaders(at: AppTest) -> dict[str, object]:
+    return {
+        e.proto.id.rsplit("-", 1)[-1]: e.proto
+        for e in _elements(at._tree)
+        if getattr(e, "type", "") == "file_uploader"
+    }
+
+
+def test_fashion_pages_say_an_item_never_a_digit():
+    at = _start("fashion_mnist_bn_cnn", "fashion_mnist")
+    texts = _texts(at) + [i.value for i in at.info]
+    assert any("draw an item" in t for t in texts), texts
+    assert not any(" a item" in t or "digit" in t.lower() for t in texts), texts
+    assert at.radio(key="source").label == "Where does the item come from?"
+    assert "Pick a test item" in at.radio(key="source").options
+    at.radio(key="source").set_value("Upload a picture").run()
+    assert not any("digit" in t.lower() for t in _texts(at) + [i.value for i in at.info])
+    assert "digit" not in _uploaders(at)["upload"].label
+    at.switch_page("explainer/app/preprocessing.py").run()
+    _ok(at)
+    shown = [i.value for i in at.info]
+    assert any("upload an item" in t for t in shown), shown
+    assert not any("digit" in t.lower() for t in shown), shown
+
+
+def test_sidebar_counts_fashion_items_as_items():
+    from explainer.app.warmup import app_tasks
+    from explainer.nets.checkpoints import load_checkpoint, models_dir
+
+    for name, word in (("fashion_mnist_bn_cnn", "items"), ("mnist_fast_cnn", "digits")):
+        ckpt = load_checkpoint(models_dir() / f"{name}.pt")
+        said = [t.label for t in app_tasks(ckpt)]
+        counts = [s for s in said if " on " in s or "reading" in s]
+        assert counts and all(s.endswith(word) for s in counts), said
+        if word == "items":
+            assert not any("digit" in s for s in said), said
+
+
+def test_training_without_snapshots_speaks_to_a_teacher():
+    at = _start("fashion_mnist_bn_cnn", "fashion_mnist")  # no Fashion model keeps its epochs
+    at.switch_page("explainer/app/training.py").run()
+    _ok(at)
+    said = " ".join(i.value for i in at.info)
+    assert "Fashion-MNIST" in said and "Train now" in said, said
+    assert "`" not in said and "make " not in said and "models/" not in said, said
+    assert "Train now" in [b.label for b in at.button]  # the button the message names is there
+
+
+def test_the_picture_uploader_states_the_limit_it_enforces():
+    config = Path(APP).parent / ".streamlit" / "config.toml"
+    server_mb = tomllib.loads(config.read_text())["server"]["maxUploadSize"]
+    at = _start()
+    at.radio(key="source").set_value("Upload a picture").run()
+    up = _uploaders(at)["upload"]
+    assert up.max_upload_size_mb <= server_mb  # the server refuses anything bigger anyway
+    assert f"up to {up.max_upload_size_mb} MB" in up.label, up.label
+    docs = (Path(APP).parent / "docs" / "how-to" / "app.md").read_text()
+    assert f"(at most {server_mb} MB" in docs  # the checkpoint uploader: the server's limit
+    assert f"huge (> {up.max_upload_size_mb} MB)" in docs

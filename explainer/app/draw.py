@@ -12,13 +12,19 @@ from explainer.reading.preprocess import STEP_TITLES, NoInkError, preprocess
 from explainer.text import clip_text, markdown_safe
 
 CANVAS_PX = 280
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_UPLOAD_MB = 8  # under the server's 10 MB (.streamlit/config.toml server.maxUploadSize)
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 SOURCES = ["Draw", "Upload a picture", "Pick a test digit"]
 
 
 def _item() -> str:
     """ "digit" or "item": what one picture of the chosen dataset is called."""
     return words.item(model_choice.current_dataset())
+
+
+def _what() -> str:
+    """What one picture shows, said in full: "handwritten digit", "item of clothing"."""
+    return "handwritten digit" if _item() == "digit" else "item of clothing"
 
 
 def _preprocessed_digit(raw: np.ndarray | bytes, prefix: str, source: str) -> digits.Digit:
@@ -41,25 +47,25 @@ def draw_source() -> digits.Digit | None:
     )
     image, objects = canvas.drawing_canvas("canvas", CANVAS_PX, stroke_width=22)
     if not objects or image is None:
-        st.info(f"The canvas is empty: draw a {_item()}, big, in the middle.")
+        st.info(f"The canvas is empty: draw {words.a(_item())}, big, in the middle.")
         return None
     try:
         return _preprocessed_digit(np.ascontiguousarray(image), "draw", "your drawing")
     except NoInkError:
-        st.info(f"No ink yet: draw a {_item()} with a few firm strokes.")
+        st.info(f"No ink yet: draw {words.a(_item())} with a few firm strokes.")
     return None
 
 
 def upload_source() -> digits.Digit | None:
     up = st.file_uploader(
-        "A photo or scan of one digit (PNG, JPEG, BMP, WebP, GIF, TIFF)",
+        f"A photo or scan of one {_item()} (PNG, JPEG, BMP, WebP, GIF, TIFF; up to "
+        f"{MAX_UPLOAD_MB} MB)",
         type=["png", "jpg", "jpeg", "bmp", "webp", "gif", "tif", "tiff"],
+        max_upload_size=MAX_UPLOAD_MB,  # the uploader then says the same limit as this page
         key="upload",
     )
     if up is None:
-        st.info(
-            "Upload a picture of one handwritten digit, dark ink on light paper or the reverse."
-        )
+        st.info(f"Upload a picture of one {_what()}, dark on a light background or the reverse.")
         return None
     data = up.getvalue()
     if not data:
@@ -67,9 +73,8 @@ def upload_source() -> digits.Digit | None:
         return None
     if len(data) > MAX_UPLOAD_BYTES:
         st.warning(
-            f"{markdown_safe(up.name)} is {len(data) / 1e6:.1f} MB; a photo of one digit needs far "
-            "less. "
-            "Shrink it below 8 MB and try again."
+            f"{markdown_safe(up.name)} is {len(data) / 1e6:.1f} MB; a photo of one {_item()} "
+            f"needs far less. Shrink it below {MAX_UPLOAD_MB} MB and try again."
         )
         return None
     try:
@@ -165,8 +170,9 @@ def show_prediction(d: digits.Digit) -> None:
 
 st.title("Draw & predict")
 source = st.radio(
-    "Where does the digit come from?",
+    f"Where does the {_item()} come from?",
     SOURCES,
+    format_func=lambda s: s.replace("digit", _item()),
     horizontal=True,
     key="source",
     label_visibility="collapsed",
@@ -183,7 +189,7 @@ if digit is not None and digit.key != digits.current_digit().key:
     digits.set_digit(digit)
 with right:
     if digit is None:
-        st.markdown(f"#### The prediction appears here once there is a {_item()}.")
+        st.markdown(f"#### The prediction appears here once there is {words.a(_item())}.")
         st.caption(
             f"Until then every other page explains the last one: {digits.current_digit().source}."
         )

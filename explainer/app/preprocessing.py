@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.app import digits, looks, model_choice, visuals
+from explainer.app import digits, looks, model_choice, visuals, words
+from explainer.data import dataset_info
 from explainer.errors import ExplainerError
 from explainer.nets.calibration import confidence_text
 from explainer.reading.predict import Predictor
@@ -44,9 +45,11 @@ def tile(col, img: np.ndarray, title: str, caption: str) -> None:
 st.title("Why preprocessing matters")
 digit = digits.current_digit()
 if not digit.steps:
+    ds, item = model_choice.current_dataset(), words.item(model_choice.current_dataset())
     st.info(
-        "Draw or upload a digit on *Draw & predict* first: this page shows what each step of "
-        "the MNIST recipe does to **your** picture (a test digit is already MNIST-style)."
+        f"Draw or upload {words.a(item)} on *Draw & predict* first: this page shows what each "
+        f"step of the {dataset_info(ds).title} recipe does to **your** picture (a test {item} "
+        "already comes prepared that way)."
     )
     st.stop()
 predictor = Predictor(model_choice.current_model())

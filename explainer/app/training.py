@@ -262,7 +262,9 @@ if snaps:
     epoch_view(owner, snaps)
 else:
     st.info(
-        "No epoch snapshots in models/snapshots/ yet (`make models` saves them for mnist_bn_cnn)."
+        f"None of the {dataset_info(ckpt.dataset).title} models here kept a copy of itself after "
+        "each epoch, so there is no training to slide through. Press *Train now* below to watch "
+        "a small model learn, epoch by epoch."
     )
 st.divider()
 live_training()
