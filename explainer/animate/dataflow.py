@@ -154,6 +154,9 @@ class _Slot:
     label_bottom: float = 0.0
     label_x: tuple[float, float] = (0.0, 0.0)
     line_h: float = 13.0
+    row: int = 0  # which row of the layout (the softmax column: the last row)
+    band: tuple[float, float] = (0.0, 0.0)  # the row's top and bottom pixel
+    mid: float = 0.0  # the height straight arrows run at in this row
 
     @property
     def box(self) -> Box:
@@ -183,33 +186,96 @@ def _pack(widths: list[int], label_w: list[float], gap: float, u: float) -> list
     return xs
 
 
+READABLE = 0.55  # below this shrink of one row, blocks go onto more rows
+MAX_LAYOUT_ROWS = 6
+
+
 def _slots(blocks: list[Block], size: tuple[int, int], u: float, k: float = 1.0,
            names: list[str] | None = None) -> list[_Slot]:  # fmt: skip
     """Blocks from left to right, far enough apart for their labels, shrunk when the frame
-    is too narrow; the softmax keeps room on its right for the class names."""
+    is too narrow; the softmax keeps room on its right for the class names. When one row
+    would shrink the blocks below :data:`READABLE`, the blocks wrap onto as many rows as
+    keep them readable (the softmax a column on the right, as tall as the rows): every
+    block stays inside the frame, however many there are."""
     W, H = size
     names = names or [str(i) for i in range(blocks[-1].values.size)]
     margin = int(24 * u)
+    mid = int(H * 0.47)
+    tail = _tail(blocks[-1], names, _geometry(blocks[-1], u)[1], k, u)
+    slots, shrink = _row(blocks, u, k, (margin, W - margin - tail), mid, H, names)
+    if shrink >= READABLE or len(blocks) < 4:
+        return slots
+    for n_rows in range(2, MAX_LAYOUT_ROWS + 1):
+        slots, shrink = _rows(blocks, size, u, k, names, n_rows)
+        if shrink >= READABLE:
+            break
+    return slots
+
+
+def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid: float,
+         cap: float, names: list[str]) -> tuple[list[_Slot], float]:  # fmt: skip
+    """One row of blocks between ``span`` (left, right pixels) centred on height ``mid``,
+    none taller than ``cap``: the slots and how much they had to shrink (1: not at all).
+    At the least shrink the row is squeezed to fit, so it never leaves ``span``."""
     label_w = [_label_width(b, k) for b in blocks]
-    geo = [_geometry(b, u) for b in blocks]
+    geo = []
+    for a, h, n, o in (_geometry(b, u) for b in blocks):
+        f = min(1.0, cap / max(1, h + o * (n - 1)))
+        geo.append((max(8, int(a * f)), max(8, int(h * f)), n, max(1, int(o * f)) if o else 0))
+    lead = max(0.0, label_w[0] / 2 - geo[0][0] / 2)
+    room = span[1] - span[0] - lead
     for shrink in np.linspace(1.0, 0.3, 15):
         g = [(max(8, int(a * shrink)), max(8, int(h * shrink)), n, o) for a, h, n, o in geo]
         if blocks[-1].kind == "probability":  # its rows stay readable
             g[-1] = (max(8, int(geo[-1][0] * max(shrink, 0.6))), geo[-1][1], 1, 0)
         widths = [a + o * (n - 1) for a, _, n, o in g]
         xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u)
-        tail = _tail(blocks[-1], names, g[-1][1], k, u)
-        room = W - 2 * margin - tail - (max(0.0, label_w[0] / 2 - widths[0] / 2))
         if xs[-1] + widths[-1] <= room:
             break
-    lead = max(0.0, label_w[0] / 2 - widths[0] / 2)
+    else:  # squeezed: the blocks keep their order and stay in the row
+        over = max(1.0, xs[-1] + widths[-1])
+        xs = [x * max(0.0, room - widths[-1]) / max(1.0, over - widths[-1]) for x in xs]
+        shrink = 0.0
     spare = max(0.0, room - xs[-1] - widths[-1]) / max(1, len(blocks) - 1)
-    mid = int(H * 0.47)
     slots = []
     for i, ((side, height, slabs, off), x) in enumerate(zip(g, xs, strict=True)):
-        top = mid - height // 2 + off * (slabs - 1) // 2
-        slots.append(_Slot(round(margin + lead + x + i * spare), top, side, height, slabs, off))
-    return slots
+        top = round(mid - height // 2 + off * (slabs - 1) // 2)
+        slots.append(_Slot(round(span[0] + lead + x + i * spare), top, side, height, slabs, off,
+                           mid=mid))  # fmt: skip
+    return slots, float(shrink)
+
+
+def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names: list[str],
+          n_rows: int) -> tuple[list[_Slot], float]:  # fmt: skip
+    """The blocks but the last on ``n_rows`` rows, the softmax a column on the right; the
+    slots and the least shrink of any row."""
+    W, H = size
+    margin = int(24 * u)
+    top, bottom = 50 * u, H - 52 * u
+    row_h = (bottom - top) / n_rows
+    line_h = 13 * u * k / max(0.7, u)
+    lines = max(len(b.lines) + 1 for b in blocks)
+    cap = max(10.0, row_h - 2 * (line_h * lines + 14 * u))
+    soft = blocks[-1]
+    s_w = int(_geometry(soft, u)[0] * 0.8)
+    s_h = int(min(_geometry(soft, u)[1], bottom - top - 2 * (line_h * lines + 14 * u)))
+    tail = _tail(soft, names, s_h, k, u)
+    s_x = W - margin - tail - s_w
+    mid_all = (top + bottom) / 2
+    right = s_x - 24 * u
+    slots: list[_Slot] = []
+    least = 1.0
+    for r, run in enumerate(np.array_split(np.arange(len(blocks) - 1), n_rows)):
+        band = (top + r * row_h, top + (r + 1) * row_h)
+        row, shrink = _row([blocks[i] for i in run], u, k, (margin, right), sum(band) / 2, cap,
+                           names)  # fmt: skip
+        for s in row:
+            s.row, s.band = r, band
+        slots += row
+        least = min(least, shrink)
+    last = _Slot(round(s_x), round(mid_all - s_h / 2), s_w, s_h, 1, 0, row=n_rows - 1,
+                 band=(top, bottom), mid=mid_all)  # fmt: skip
+    return [*slots, last], least
 
 
 def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], pred: int,
@@ -280,30 +346,33 @@ def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float,
         b = slots[-1].box
         taken.append((b[0], b[1], b[3], b[3] + tail))
 
+    low = sk.height - 50 * u  # the legend's top
+
     def free(r: tuple[float, float, float, float]) -> bool:
+        if r[0] < 44 * u or r[1] > low or r[2] < 0 or r[3] > sk.width:
+            return False
         return all(r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3] for t in taken)
 
     line_h = 13 * u * k / max(0.7, u)
     for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
         lines = [*b.lines, b.shape_text]
         half = _label_width(b, k) / 2 + 3 * u
+        cx = min(max(s.cx, half + 2), sk.width - half - 2)  # never past the frame's sides
         depth = line_h * len(lines) + 4 * u
         pref = ("below", "above") if i % 2 == 0 else ("above", "below")
+        spots = []
         for row in range(6):
-            spots = []
             for side in pref:
                 if side == "below":
                     top = s.top + s.height + 12 * u + row * depth
                 else:
                     top = s.box[0] - 12 * u - line_h * (len(lines) - 1) - row * depth
                 spots.append((top - 7 * u, top + line_h * (len(lines) - 1) + 7 * u))
-            hit = next((sp for sp in spots if free((*sp, s.cx - half, s.cx + half))), None)
-            if hit is not None or row == 5:
-                y0, y1 = hit or spots[0]
-                break
-        taken.append((y0, y1, s.cx - half, s.cx + half))
+        inside = [sp for sp in spots if sp[0] >= 44 * u and sp[1] <= low] or spots[:1]
+        y0, y1 = next((sp for sp in spots if free((*sp, cx - half, cx + half))), inside[0])
+        taken.append((y0, y1, cx - half, cx + half))
         s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
-        s.label_x = (s.cx - half, s.cx + half)
+        s.label_x = (cx - half, cx + half)
         s.line_h = line_h
 
 
@@ -311,30 +380,52 @@ def _draw_labels(sk: Sketch, b: Block, s: _Slot, u: float, k: float = 1.0) -> No
     lines = [*b.lines, b.shape_text]
     for j, line in enumerate(lines):
         last = j == len(lines) - 1
-        sk.text(s.cx, s.label_top + s.line_h * j, line, LABEL_PT * k, bold=not last,
+        sk.text(sum(s.label_x) / 2, s.label_top + s.line_h * j, line, LABEL_PT * k, bold=not last,
                 anchor="mm", color=sk.theme.muted if last else sk.theme.foreground)  # fmt: skip
 
 
-def _paths(blocks: list[Block], slots: list[_Slot], mid: int, u: float) -> dict:
-    """The polyline of every edge ``(source, block)``: straight from the block before,
-    over the top (each on its own lane where they overlap) from any other."""
+def _paths(blocks: list[Block], slots: list[_Slot], u: float) -> dict:
+    """The polyline of every edge ``(source, block)``: straight from the block before (down
+    to the next row's start when the layout wraps), over the top (each on its own lane where
+    they overlap) from any other in the same row, through the gap above the reader's row
+    from an earlier row."""
     paths: dict[tuple[int, int], list[tuple[float, float]]] = {}
     lanes: list[tuple[int, int, int]] = []  # (from, to, lane)
+    wrapped = any(s.row for s in slots)
     for i, b in enumerate(blocks):
         for src in b.sources:
             a, s = slots[src], slots[i]
             if src == i - 1:
-                paths[(src, i)] = [(a.box[3] + 3 * u, mid), (s.box[2] - 3 * u, mid)]
+                paths[(src, i)] = _next_path(a, s, u, wrapped and i == len(blocks) - 1)
                 continue
             busy = {lane for f, t, lane in lanes if not (t < src or f > i)}
             lane = min(k for k in range(len(lanes) + 1) if k not in busy)
             lanes.append((src, i, lane))
+            if a.row != s.row:
+                y = min(s.band[0] + (3 + 4 * lane) * u, s.upper - 6 * u)
+                paths[(src, i)] = [(a.cx, a.box[1] + 3 * u), (a.cx, y), (s.cx, y),
+                                   (s.cx, s.upper - 3 * u)]  # fmt: skip
+                continue
             span = [x for x in slots if x.label_x[1] > a.cx and x.label_x[0] < s.cx]
-            high = min(x.upper for x in [*span, *slots[src : i + 1]])
-            y = max(58 * u, high - (10 + 9 * lane) * u)
+            high = min(x.upper for x in [*span, *slots[src : i + 1]] if x.row == a.row)
+            y = max(58 * u if a.row == 0 else a.band[0] + 3 * u, high - (10 + 9 * lane) * u)
             paths[(src, i)] = [(a.cx, a.upper - 3 * u), (a.cx, y), (s.cx, y),
                                (s.cx, s.upper - 3 * u)]  # fmt: skip
     return paths
+
+
+def _next_path(a: _Slot, s: _Slot, u: float, column: bool) -> list[tuple[float, float]]:
+    """The arrow from a block to the one after it: straight in a row, into the softmax
+    ``column`` at a height it has, or round to the start of the next row."""
+    start, end = a.box[3] + 3 * u, s.box[2] - 3 * u
+    if a.row == s.row and not column:
+        return [(start, a.mid), (end, a.mid)]
+    if column:
+        y = min(max(a.mid, s.top + 4 * u), s.top + s.height - 4 * u)
+        x = (start + end) / 2
+        return [(start, a.mid), (x, a.mid), (x, y), (end, y)]
+    gap, x1, x2 = a.band[1], a.box[3] + 8 * u, s.box[2] - 8 * u
+    return [(start, a.mid), (x1, a.mid), (x1, gap), (x2, gap), (x2, s.mid), (end, s.mid)]
 
 
 def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
@@ -367,7 +458,6 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
     t = style.theme(theme)
     k = max(0.7, u)
     margin = int(24 * u)
-    mid = int(H * 0.47)
     names = trace.class_names or [str(i) for i in range(len(trace.logits))]
     base = Sketch(size, theme)
     who = trace.checkpoint or trace.architecture
@@ -379,7 +469,7 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
     rows = _row_names(trace)
     tail = _tail(blocks[-1], rows, slots[-1].height, k, u)
     _place_labels(base, blocks, slots, u, tail, k)
-    paths = _paths(blocks, slots, mid, u)
+    paths = _paths(blocks, slots, u)
     for sk, paint in ((base, False), (painted, True)):
         for b, s in zip(blocks, slots, strict=True):
             _draw_block(sk, b, s, paint, rows, trace.prediction, u)
