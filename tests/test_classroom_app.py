@@ -178,3 +178,43 @@ def test_the_picture_uploader_states_the_limit_it_enforces():
     docs = (Path(APP).parent / "docs" / "how-to" / "app.md").read_text()
     assert f"(at most {server_mb} MB" in docs  # the checkpoint uploader: the server's limit
     assert f"huge (> {up.max_upload_size_mb} MB)" in docs
+
+
+# --- 3. Compare: epochs trained and the best epoch, and one model shown alone -----------------
+
+
+def test_compare_shows_epochs_trained_and_the_best_epoch_apart():
+    from explainer.nets.checkpoints import load_checkpoint, models_dir
+
+    at = _start()
+    at.switch_page("explainer/app/compare.py").run()
+    _ok(at)
+    table = at.dataframe[0].value.set_index("model")
+    assert "epochs" not in table.columns
+    seen = 0
+    for path in sorted(models_dir().glob("mnist_*.pt")):
+        history = load_checkpoint(path).history
+        val = [h["val_accuracy"] for h in history]
+        best = int(history[int(np.argmax(val))]["epoch"])  # the reference: the history itself
+        row = table.loc[path.stem]
+        assert row["epochs trained"] == len(history), path.stem
+        assert row["best epoch (kept)"] == best, path.stem
+        seen += best != len(history)
+    assert seen, "every model's best epoch is its last: the two columns are not told apart"
+    assert table.loc["mnist_tinyvgg", "epochs trained"] == 8  # the issue's example
+    assert table.loc["mnist_tinyvgg", "best epoch (kept)"] == 6
+
+
+def test_compare_with_one_model_shows_it_alone():
+    from explainer.nets.checkpoints import shipped_checkpoints
+
+    only = [p.stem for p in shipped_checkpoints("fashion_mnist")]
+    assert len(only) == 1, only  # the case of the issue: Fashion-MNIST ships one model
+    at = _start(only[0], "fashion_mnist")
+    at.switch_page("explainer/app/compare.py").run()
+    _ok(at)
+    said = " ".join(i.value for i in at.info).replace("\\_", "_")  # markdown-escaped name
+    assert "one Fashion-MNIST model" in said and only[0] in said, said
+    assert list(at.dataframe[0].value["model"]) == only
+    assert not [s for s in at.selectbox if s.label.startswith("Model ")]  # no A against B
+    assert any(only[0] in h.value and "two models" not in h.value for h in at.subheader)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from explainer.analysis.attribution import conv_module_names
 from explainer.app import compute, digits, looks, model_choice, visuals, words
+from explainer.data import dataset_info
 from explainer.nets.architectures import available, count_parameters, describe
 from explainer.style import scale_for
 from explainer.text import markdown_safe
@@ -25,7 +26,8 @@ def summary_rows(models: dict, dataset: str = "mnist") -> list[dict]:
                 "parameters": count_parameters(c.model),
                 "test accuracy": m.get("test_accuracy"),
                 "test errors": m.get("test_errors"),
-                "epochs": c.epoch or len(c.history),
+                "epochs trained": len(c.history) or None,
+                "best epoch (kept)": c.epoch or None,
                 "training (s)": round(c.train_seconds, 1) if c.train_seconds else None,
                 "images / s (batch)": round(m["eval_images_per_second"])
                 if m.get("eval_images_per_second")
@@ -149,43 +151,60 @@ def per_class_spec(models: dict, names: list[str]) -> dict:
 
 @st.fragment
 def side_by_side(models: dict, digit: digits.Digit) -> None:
-    st.subheader(f"The current {words.item(digit.dataset)} in two models, layer by layer")
+    """The current digit in two models (or, with one model, in that one), layer by layer."""
     names = list(models)
-    cols = st.columns(2, gap="large")
-    for j, col in enumerate(cols):
+    item = words.item(digit.dataset)
+    if len(names) == 1:
+        st.subheader(f"The current {item} in {names[0]}, layer by layer")
+        model_column(models, names[0], digit, 0)
+        return
+    st.subheader(f"The current {item} in two models, layer by layer")
+    cnns = [i for i, n in enumerate(names) if conv_module_names(models[n].model)]
+    for j, col in enumerate(st.columns(2, gap="large")):
         with col:
-            cnns = [i for i, n in enumerate(names) if conv_module_names(models[n].model)]
             default = cnns[j] if j < len(cnns) else min(j, len(names) - 1)
             name = st.selectbox(f"Model {'AB'[j]}", names, index=default, key=f"cmp_model_{j}")
-            c = models[name]
-            tr = digits.trace_for(c, digit)
-            spatial = [r.name for r in tr.layers if r.is_spatial and r.kind != "normalize"]
-            said, sure = words.answer(tr.probs, tr.class_names)
-            st.markdown(f"predicts **{markdown_safe(said)}** ({sure})")
-            if not spatial:
-                st.info(
-                    f"{markdown_safe(name)} has no feature maps: it flattens the image at once."
-                )
-                continue
-            layer = st.select_slider("layer", spatial, key=f"cmp_layer_{j}_{name}")
-            r = tr.layer(layer)
-            kind = "relu" if r.output.min() >= 0 else r.kind
-            sc = scale_for(r.output, kind)
-            key = f"{model_choice.model_key(c)}|{digit.key}|{layer}|{kind}|56"
-            st.image(visuals.cached_mosaic(key, r.output, sc, 56),
-                     caption=f"{layer} · {r.description} · {r.shape_text}")  # fmt: skip
-            st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
+            model_column(models, name, digit, j)
+
+
+def model_column(models: dict, name: str, digit: digits.Digit, j: int) -> None:
+    """One model's answer for ``digit`` and one of its layers' feature maps, chosen by slider."""
+    c = models[name]
+    tr = digits.trace_for(c, digit)
+    spatial = [r.name for r in tr.layers if r.is_spatial and r.kind != "normalize"]
+    said, sure = words.answer(tr.probs, tr.class_names)
+    st.markdown(f"**{markdown_safe(name)}** predicts **{markdown_safe(said)}** ({sure})")
+    if not spatial:
+        st.info(f"{markdown_safe(name)} has no feature maps: it flattens the image at once.")
+        return
+    layer = st.select_slider("layer", spatial, key=f"cmp_layer_{j}_{name}")
+    r = tr.layer(layer)
+    kind = "relu" if r.output.min() >= 0 else r.kind
+    sc = scale_for(r.output, kind)
+    key = f"{model_choice.model_key(c)}|{digit.key}|{layer}|{kind}|56"
+    st.image(visuals.cached_mosaic(key, r.output, sc, 56),
+             caption=f"{layer} · {r.description} · {r.shape_text}")  # fmt: skip
+    st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
 
 
 st.title("Compare architectures")
 ds = model_choice.current_dataset()
 models = model_choice.all_models(ds)
+names_of = list(models)
 names = next(iter(models.values())).class_names
+if len(models) == 1:
+    st.info(
+        f"There is one {dataset_info(ds).title} model here, **{markdown_safe(names_of[0])}**, "
+        "so there is nothing to set it against: it is shown alone. Train another on the "
+        "*Training* page to compare the two."
+    )
 summary_tables(summary_rows(models, ds))
 one = words.item(ds)
 st.caption(
     f"Test accuracy on the 10,000 official test {words.item(ds, plural=True)} (as measured "
     "after training; for a model trained here, on the images it never saw); "
+    "*epochs trained*: passes over the training images; *best epoch (kept)*: the epoch whose "
+    "weights were kept, the one with the best validation accuracy; "
     f"*ms per {one}*: one forward pass of one {one}, measured now on this machine."
 )
 with st.expander("What each architecture is"):
