@@ -27,6 +27,7 @@ from explainer.app.model_choice import (
     all_models,
     current_dataset,
     datasets_with_models,
+    forget_uploads,
     model_label,
     uploaded_models,
 )
@@ -87,6 +88,7 @@ def upload_checkpoint() -> None:
         "read as plain tensors: nothing in it is run.",
     )
     if up is None:
+        forget_uploads()  # the file was removed: so are its model and its memory
         return
     try:
         name = add_uploaded_checkpoint(up.name, up.getvalue())

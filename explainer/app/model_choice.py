@@ -11,6 +11,7 @@ string every cached result of a model is keyed by.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ torch.set_num_threads(
 )
 
 MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the largest shipped model is ~5 MB
+MAX_UPLOADS = 3  # uploaded models one session keeps (the oldest is dropped for a fourth)
+MAX_EPOCHS = 100_000  # epochs and history rows an upload may record
+TENSOR_FIELDS = ("state_dict", "best_state_dict", "optimizer_state", "scheduler_state")
+RATES = ("test_accuracy", "val_accuracy", "per_class_accuracy")  # fractions in [0, 1]
 
 
 @st.cache_resource(show_spinner=False)
@@ -87,7 +92,10 @@ def check_classes(ckpt: Checkpoint, name: str) -> None:
     least (a 3-class subset model cannot be shown the 10 digits; more outputs are fine)."""
     from explainer.data import dataset_info
 
-    want = len(dataset_info(ckpt.dataset).class_names)
+    try:
+        want = len(dataset_info(ckpt.dataset).class_names)
+    except ExplainerError as exc:  # a dataset the app does not know
+        raise ExplainerError(f"{name}: {exc}") from None
     try:
         with torch.no_grad():
             out = ckpt.model(torch.zeros(1, 1, 28, 28))
@@ -144,6 +152,101 @@ def datasets_with_models() -> list[str]:
     ]
 
 
+def _number(v: object, *, finite: bool = True) -> bool:
+    """A number a page can turn into a float (and a table into a 64-bit integer)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    if isinstance(v, int):
+        return abs(v) < 2**53
+    return math.isfinite(v) or not finite
+
+
+def _metrics_problem(ckpt: Checkpoint) -> str:
+    for key, value in ckpt.metrics.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(_number(v) for v in values):
+            return f"metric {key[:40]!r} holds a value that is not a finite number"
+        if key in RATES and not all(0 <= v <= 1 for v in values):
+            return f"metric {key!r} must be fractions between 0 and 1"
+    per_class = ckpt.metrics.get("per_class_accuracy")
+    if isinstance(per_class, list) and len(per_class) != len(ckpt.class_names):
+        return (
+            f"metric 'per_class_accuracy' has {len(per_class)} values for "
+            f"{len(ckpt.class_names)} classes"
+        )
+    return ""
+
+
+def _history_problem(ckpt: Checkpoint) -> str:
+    if len(ckpt.history) > MAX_EPOCHS:
+        return f"its history has {len(ckpt.history):,} rows (at most {MAX_EPOCHS:,})"
+    for row in ckpt.history:
+        if not 0 <= row.get("epoch", 0) <= MAX_EPOCHS:
+            return f"its history names epoch {str(row['epoch'])[:20]} (at most {MAX_EPOCHS:,})"
+        if not all(_number(v, finite=False) for v in row.values()):
+            return "its history holds a number too large to draw"
+    return ""
+
+
+def metadata_problem(ckpt: Checkpoint) -> str:
+    """What in a loaded checkpoint's metadata the app's pages cannot show ('' when nothing):
+    the load checks each field's type; the pages also need numbers a float holds, accuracies
+    between 0 and 1, one per-class accuracy per class and a bounded number of epochs."""
+    for field in ("epoch", "best_epoch"):
+        value = ckpt.raw.get(field, 0) if ckpt.raw else getattr(ckpt, field, 0)
+        if isinstance(value, (int, float)) and not 0 <= value <= MAX_EPOCHS:
+            return f"field {field!r} is {str(value)[:20]} (at most {MAX_EPOCHS:,} epochs)"
+    return _metrics_problem(ckpt) or _history_problem(ckpt) or _calibration_problem(ckpt)
+
+
+def _calibration_problem(ckpt: Checkpoint) -> str:
+    from explainer.nets.calibration import temperature_of
+
+    try:
+        temperature_of(ckpt.raw or {})
+    except ExplainerError as exc:
+        return str(exc).split(";")[0]
+    except OverflowError:  # an integer past a float's range
+        return "the checkpoint's calibration.temperature is not a number in (0.01, 100)"
+    return ""
+
+
+def _read_upload(name: str, data: bytes) -> Checkpoint:
+    """The checkpoint in ``data``, read from a private temporary file; every refusal is one
+    line naming ``name``, never the server's temporary path."""
+    fd, tmp = tempfile.mkstemp(suffix=".pt")  # mode 0600: only this user reads it
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return load_checkpoint(tmp)  # no code=: a user's own class is refused, never imported
+    except ExplainerError as exc:
+        text = str(exc)
+        if "your own class" in text:
+            text = (
+                f"{name} holds a model of its own class; the app never imports code from an "
+                "upload. Upload a checkpoint of a registered architecture, or start the app "
+                "with EXPLAINER_APP_MODEL=file.pt EXPLAINER_APP_CODE=my_net.py:MyNet"
+            )
+        raise ExplainerError(_hide_path(text, tmp, name)) from None
+    except Exception as exc:  # what the load's checks did not foresee: still one line
+        text = f"{name} is not a usable checkpoint ({one_line(exc, 160)})"
+        raise ExplainerError(_hide_path(text, tmp, name)) from None
+    finally:
+        os.unlink(tmp)
+
+
+def _hide_path(text: str, tmp: str, name: str) -> str:
+    for form in (str(Path(tmp).resolve()), tmp, str(Path(tmp).parent)):
+        text = text.replace(form, name)
+    return text
+
+
+def forget_uploads() -> None:
+    """Drop every model uploaded in this session (the uploader was cleared)."""
+    st.session_state.pop("uploaded_models", None)
+    st.session_state.pop("_uploaded", None)
+
+
 def add_uploaded_checkpoint(name: str, data: bytes) -> str:
     """Load an uploaded checkpoint of a registry architecture and add it to the model list;
     returns its name. Read with ``weights_only`` from a private temporary file: nothing is
@@ -160,26 +263,17 @@ def add_uploaded_checkpoint(name: str, data: bytes) -> str:
     models = uploaded_models()
     if label in models and models[label].__dict__.get("_app_key") == f"upload:{digest}":
         return label
-    fd, tmp = tempfile.mkstemp(suffix=".pt")  # mode 0600: only this user reads it
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        ckpt = load_checkpoint(tmp)  # no code=: a user's own class is refused, never imported
-    except ExplainerError as exc:
-        text = str(exc).replace(tmp, name)
-        if "your own class" in text:
-            text = (
-                f"{name} holds a model of its own class; the app never imports code from an "
-                "upload. Upload a checkpoint of a registered architecture, or start the app "
-                "with EXPLAINER_APP_MODEL=file.pt EXPLAINER_APP_CODE=my_net.py:MyNet"
-            )
-        raise ExplainerError(text) from None
-    finally:
-        os.unlink(tmp)
+    ckpt = _read_upload(name, data)
+    if problem := metadata_problem(ckpt):
+        raise ExplainerError(f"{name}: {problem}; the app cannot show this checkpoint")
     check_classes(ckpt, name)
     fields = {f: getattr(ckpt, f) for f in Checkpoint.__dataclass_fields__}
-    named = NamedCheckpoint(**(fields | {"path": None}), label=label)
+    raw = {k: v for k, v in ckpt.raw.items() if k not in TENSOR_FIELDS}  # the model has them
+    named = NamedCheckpoint(**(fields | {"path": None, "raw": raw}), label=label)
     named.__dict__["_app_key"] = f"upload:{digest}"
+    models.pop(label, None)
+    while len(models) >= MAX_UPLOADS:  # the oldest upload goes: memory stays bounded
+        models.pop(next(iter(models)))
     models[label] = named
     return label
 
@@ -206,7 +300,7 @@ def select_model(name: str) -> None:
 def model_label(name: str, ckpt: Checkpoint | None = None) -> str:
     ckpt = ckpt or all_models(current_dataset()).get(name)
     acc = ckpt.metrics.get("test_accuracy") if ckpt else None
-    tail = f" · {acc:.2%}" if acc else ""
+    tail = f" · {acc:.2%}" if _number(acc) and 0 < acc <= 1 else ""
     live = " (trained here)" if name in live_models() else ""
     live = live or (" (your file)" if name in env_model() else "")
     return f"{name}{live}{tail}"
