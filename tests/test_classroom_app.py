@@ -218,3 +218,52 @@ def test_compare_with_one_model_shows_it_alone():
     assert list(at.dataframe[0].value["model"]) == only
     assert not [s for s in at.selectbox if s.label.startswith("Model ")]  # no A against B
     assert any(only[0] in h.value and "two models" not in h.value for h in at.subheader)
+
+
+# --- 4. Mistakes: the similarity caption says what this example's lines do -------------------
+
+
+def _similarity_lines(at: AppTest) -> tuple[list[str], list[float], list[float]]:
+    """The layers and the green / red lines of the Mistakes page's similarity chart."""
+    from test_app_truth import _charts
+
+    (spec, rows), *more = [c for c in _charts(at) if "compared with" in json.dumps(c[0])]
+    assert not more
+    green_name, red_name = spec["encoding"]["color"]["scale"]["domain"]
+    layers = spec["encoding"]["x"]["sort"]
+    line = {n: {r["layer"]: r["similarity"] for r in rows if r["compared with"] == n}
+            for n in (green_name, red_name)}  # fmt: skip
+    return layers, [line[green_name][n] for n in layers], [line[red_name][n] for n in layers]
+
+
+@pytest.mark.parametrize(
+    ("model", "dataset"), [("mnist_fast_cnn", "mnist"), ("fashion_mnist_bn_cnn", "fashion_mnist")]
+)
+def test_mistakes_caption_describes_this_examples_lines(model, dataset):
+    at = _start(model, dataset)
+    at.switch_page("explainer/app/mistakes.py").run()
+    _ok(at)
+    layers, green, red = _similarity_lines(at)
+    (caption,) = [c.value for c in at.caption if "(green)" in c.value]
+    above = [n for n, g, r in zip(layers, green, red, strict=True) if r > g]
+    if not above:
+        assert "overtakes" not in caption and "rises above" not in caption, caption
+        assert "Red stays below green at every layer" in caption, caption
+    else:
+        assert f"**{above[0]}**" in caption or "from the first layer on" in caption, caption
+        assert "stays below" not in caption, caption
+
+
+def test_similarity_story_says_never_overtakes_and_falls_back():
+    from explainer.app.words import similarity_story
+
+    layers = ["conv1", "relu1", "pool1", "fc"]
+    never = similarity_story(layers, [0.9, 0.8, 0.7, 0.6], [0.5, 0.5, 0.6, 0.6], "4", "9")
+    assert never.startswith("Red stays below green at every layer")  # equal is not above
+    stays = similarity_story(layers, [0.9, 0.8, 0.4, 0.3], [0.5, 0.5, 0.6, 0.7], "4", "9")
+    assert "overtakes green at **pool1** and stays above" in stays and "a 9" in stays
+    back = similarity_story(layers, [0.9, 0.4, 0.7, 0.6], [0.5, 0.5, 0.6, 0.7], "4", "8")
+    assert "rises above green at **relu1**, falls back below it at **pool1**" in back
+    assert "ends above it" in back and "2 of the 4 layers (relu1, fc)" in back
+    first = similarity_story(layers, [0.1, 0.1, 0.1, 0.1], [0.5, 0.5, 0.6, 0.7], "4", "8")
+    assert "from the first layer on" in first and "an 8" in first

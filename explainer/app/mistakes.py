@@ -119,18 +119,22 @@ with cols[1]:
 
 if good is not None and t != p:
     other = reference(p)
-    series = {
-        f"a correct {names[t]} ({good.source})": compute.similarity_by_layer(ckpt, mistake, good)
-    }
-    if other is not None:
-        series[f"a correct {names[p]} ({other.source})"] = compute.similarity_by_layer(
-            ckpt, mistake, other
+    green = compute.similarity_by_layer(ckpt, mistake, good)
+    series = {f"a correct {names[t]} ({good.source})": green}
+    how = (
+        f"How alike the mistaken {item}'s activations are to those of a correctly read "
+        f"**{names[t]}** (green)"
+    )
+    if other is None:
+        story = f" layer by layer (no test {item} read correctly as {names[p]} to set beside it)."
+    else:
+        red = compute.similarity_by_layer(ckpt, mistake, other)
+        series[f"a correct {names[p]} ({other.source})"] = red
+        story = (
+            f" and a correctly read **{names[p]}** (red), layer by layer (cosine similarity, "
+            "1 = identical pattern). "
+            + words.similarity_story(tr_m.names(), green, red, names[t], names[p])
         )
     st.markdown("#### Where in the layers the mistake parts ways")
-    st.caption(
-        f"How alike the mistaken {item}'s activations are to those of a correctly read "
-        f"**{names[t]}** (green) and a correctly read **{names[p]}** (red), layer by layer "
-        "(cosine similarity, 1 = identical pattern). Where red overtakes green, the network "
-        f"has started to see {words.a(names[p])}."
-    )
+    st.caption(how + story)
     visuals.chart(visuals.divergence_spec(tr_m.names(), series))

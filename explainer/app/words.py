@@ -71,3 +71,32 @@ def data_hint(dataset: str) -> str:
         f"{dataset}` (or point `EXPLAINER_DATA_DIR` at a folder holding `{folder}/raw/`), "
         "then restart the app."
     )
+
+
+def similarity_story(
+    layers: Sequence[str], green: Sequence[float], red: Sequence[float], true: str, pred: str
+) -> str:
+    """What the Mistakes page's two similarity lines show, layer by layer (``layers``, one value
+    of each line per layer): the mistaken item against a correct ``true`` (green) and a correct
+    ``pred`` (red). Says whether red ever rises above green, where, and how it ends."""
+    above = [float(r) > float(g) for g, r in zip(green, red, strict=True)]
+    if not any(above):
+        return (
+            f"Red stays below green at every layer, the last one included: all the way through, "
+            f"the activations look more like the correct {true} than the correct {pred}; the "
+            f"answer {pred} comes from details this overall likeness does not show."
+        )
+    first = above.index(True)
+    if all(above[first:]):
+        where = "from the first layer on" if first == 0 else f"at **{layers[first]}**"
+        return (
+            f"Red overtakes green {where} and stays above it to the end: from there on the "
+            f"activations look more like {a(pred)} than {a(true)}."
+        )
+    back = above.index(False, first)
+    ends = "ends above it" if above[-1] else "ends below it"
+    return (
+        f"Red rises above green at **{layers[first]}**, falls back below it at "
+        f"**{layers[back]}** and {ends}: red is above at {sum(above)} of the {len(above)} "
+        f"layers ({', '.join(n for n, up in zip(layers, above, strict=True) if up)})."
+    )
