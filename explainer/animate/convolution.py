@@ -50,8 +50,9 @@ def _schedule(fps: float, oh: int, n_frames: int, n_next: int = 2) -> tuple[int,
 
 def _frames(fps: float, oh: int, n_frames: int, n_next: int = 2) -> tuple[int, int, int, int]:
     """The frames each part of the schedule needs (their sum must fit in ``n_frames``)."""
-    intro, cells, per_step, sweep, tail = _schedule(fps, oh, n_frames, n_next)
-    return intro, cells * 3 * per_step, sweep, tail
+    intro, cells, per_step, sweep, _tail = _schedule(fps, oh, n_frames, n_next)
+    # the next steps share what is left: the tail is a wish, two frames each are the need
+    return intro, cells * 3 * per_step, sweep, max(4, 2 * n_next)
 
 
 def _check_length(fps: float, oh: int, n_frames: int, n_next: int) -> None:

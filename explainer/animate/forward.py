@@ -99,8 +99,8 @@ def _stage(r: LayerRecord, output: str = "") -> Stage:
     values = displayed(r.output)
     scale = style.layer_scale(values, r.kind)
     shape = tuple(np.shape(r.output))
-    if len(shape) == 2:
-        what = f"{shape[0]} tokens of {shape[1]} features, one row each"
+    if len(shape) == 2 or (len(shape) == 3 and values.shape[0] == 1 and shape[1] == 1):
+        what = f"a heat map, {values.shape[1]} rows × {values.shape[2]} columns"
     elif values.ndim == 3:
         c, hh, ww = values.shape
         what = f"{c} map{'s' if c != 1 else ''} of {hh}×{ww}"

@@ -18,8 +18,8 @@ MAX_FPS = 60
 
 def too_short(what: str, frames: int, fps: float, seconds: float) -> ExplainerError:
     """The error for ``seconds`` at ``fps`` giving fewer than ``frames`` frames to ``what``:
-    it names a ``seconds=`` that is accepted, or an ``fps=`` where no length within
-    :data:`MAX_SECONDS` is enough."""
+    it names a ``seconds=`` that is accepted, or an ``fps=`` (with the same ``seconds``) where
+    no length within :data:`MAX_SECONDS` is enough."""
     need = math.ceil(frames / fps)
     head = f"{seconds:g} s at {fps:g} frames/s is too short for {what}"
     if need <= MAX_SECONDS:
@@ -27,9 +27,8 @@ def too_short(what: str, frames: int, fps: float, seconds: float) -> ExplainerEr
     rate = math.ceil(frames / seconds)
     if rate <= MAX_FPS:
         return ExplainerError(f"{head}; use fps={rate} or more")
-    return ExplainerError(
-        f"{head}; use seconds={MAX_SECONDS} with fps={math.ceil(frames / MAX_SECONDS)}"
-    )
+    return ExplainerError(f"{head}: it needs {frames} frames, more than {MAX_SECONDS} s at "
+                          f"{MAX_FPS} frames/s give; show fewer layers")  # fmt: skip
 
 
 def as_flags(message: str) -> str:

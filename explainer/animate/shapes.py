@@ -20,8 +20,8 @@ def is_channels_last(shape: tuple[int, ...]) -> bool:
 
 def displayed(values: np.ndarray) -> np.ndarray:
     """``values`` of any shape as float ``(C, H, W)`` or ``(n,)``: a scalar as ``(1,)``, a
-    token matrix ``(N, D)`` as ``(1, N, D)``, ``(H, W, C)`` as ``(C, H, W)``, ``(A, B, ..., H,
-    W)`` as ``(A·B·..., H, W)``."""
+    token matrix ``(N, D)`` as ``(1, N, D)``, a sequence-first ``(L, 1, E)`` as ``(1, L, E)``,
+    ``(H, W, C)`` as ``(C, H, W)``, ``(A, B, ..., H, W)`` as ``(A·B·..., H, W)``."""
     v = np.asarray(values, dtype=np.float32)
     if v.ndim == 0:
         return v.reshape(1)
@@ -29,19 +29,23 @@ def displayed(values: np.ndarray) -> np.ndarray:
         return v
     if v.ndim == 2:
         return v[None]
+    if v.ndim == 3 and v.shape[1] == 1 < v.shape[2]:  # sequence-first (L, N, E), N = 1
+        return v[:, 0][None]
     if v.ndim == 3:
         return np.moveaxis(v, -1, 0) if is_channels_last(v.shape) else v
     return v.reshape(-1, *v.shape[-2:])
 
 
 def shape_words(shape: tuple[int, ...]) -> str:
-    """``"17×32 tokens × features"``, ``"7×7×16 (channels last)"``, ``"4×49×4"``: the real
-    shape, and how it is drawn when that is not a map stack or a vector."""
+    """``"17×32 (matrix)"``, ``"7×7×16 (channels last)"``, ``"4×49×4"``: the real shape, and
+    how it is drawn when that is not a map stack or a vector."""
     text = "×".join(str(s) for s in shape) or "scalar"
     if len(shape) == 2:
-        return f"{text} (tokens × features)"
+        return f"{text} (matrix)"
     if is_channels_last(tuple(shape)):
         return f"{text} (channels last)"
+    if len(shape) == 3 and shape[1] == 1 < shape[2]:
+        return f"{text} (a matrix, sequence first)"
     if len(shape) > 3:
         return f"{text} (first axes as maps)"
     return text
