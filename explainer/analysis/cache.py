@@ -12,8 +12,10 @@ another test set or an edited library never reads an old result.
   copies made by other versions of the library, so editing the code does not make it grow.
 - Writes are atomic (:func:`explainer.io.atomic_write`): a reader never sees half a file.
 - Reads are bounded (:func:`explainer.safe_npz.open_bounded_npz`: sizes checked before
-  anything is read, nothing unpickled); a file that is damaged, foreign, or of the wrong
-  shape is ignored, recomputed and replaced. A folder that cannot be written only means no
+  anything is read, nothing unpickled); a file that is damaged, foreign, or forged (each
+  kind's check: every array's type, shape and finite values, every plain value's type and
+  range, an evaluation's report against its own predictions) is ignored, recomputed and
+  replaced. A folder that cannot be written only means no
   disk cache: the result is still returned.
 - One computation per key at a time in a process: a page asking for what the warm-up is
   computing waits for it instead of doing the work twice.
@@ -423,6 +425,28 @@ def _need(cond: bool, why: str) -> None:
         raise CacheMiss(why)
 
 
+def _array(arrays: Arrays, name: str, kinds: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    """``arrays[name]`` when its dtype kind is one of ``kinds`` (``"i"`` integers, ``"f"``
+    floats, ``"b"`` bools), its shape ``shape`` (``None``: any length) and every float finite;
+    else a :class:`CacheMiss` naming it."""
+    a = arrays.get(name)
+    _need(isinstance(a, np.ndarray) and a.dtype.kind in kinds, f"{name}: wrong type")
+    ok = a.ndim == len(shape) and all(
+        w is None or w == n for w, n in zip(shape, a.shape, strict=True)
+    )
+    _need(ok, f"{name}: shape {a.shape}, expected {shape}")
+    _need(a.dtype.kind != "f" or bool(np.isfinite(a).all()), f"{name}: NaN or infinite values")
+    return a
+
+
+def _number(meta: dict, name: str, low: float = -np.inf, high: float = np.inf) -> float:
+    """``meta[name]`` when it is a finite number in ``[low, high]`` (not a bool, not text)."""
+    v = meta.get(name)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    _need(ok and bool(np.isfinite(float(v))) and low <= v <= high, f"{name}: not a number")
+    return float(v)
+
+
 # --- evaluate --------------------------------------------------------------------------------
 
 
@@ -455,10 +479,11 @@ def evaluation(
         return {"logits": ev.logits.astype(np.float32)}, meta
 
     def check(arrays: Arrays, meta: dict) -> None:
-        z = arrays["logits"]
-        _need(z.dtype == np.float32 and z.ndim == 2 and z.shape[0] == len(y), "logits shape")
-        _need(z.shape[1] > int(y.max(initial=0)) and bool(np.isfinite(z).all()), "logits values")
-        _need(isinstance(meta.get("report"), dict) and "loss" in meta, "report missing")
+        z = _array(arrays, "logits", "f", (len(y), None))
+        _need(z.dtype == np.float32 and z.shape[1] > int(y.max(initial=0)), "logits classes")
+        _number(meta, "loss", 0.0)
+        _need(meta.get("official") in (True, False), "official: not true or false")
+        _check_report(meta.get("report"), z, np.asarray(y, dtype=np.int64), ckpt)
 
     data = data_key(ckpt.dataset, split.images, split.labels)
     arrays, meta = cached(ckpt, data, "evaluate.v2", {}, compute, check, cache)
@@ -472,6 +497,32 @@ def evaluation(
         temperature=temperature_of(ckpt.raw or {}), labels=np.asarray(y),
         predicted=pred, loss=float(meta["loss"]), confusion=cm, report=meta["report"],
     )  # fmt: skip
+
+
+_REPORT_FIELDS = ("precision", "recall", "f1-score")
+
+
+def _check_report(report: Any, logits: np.ndarray, y: np.ndarray, ckpt: Checkpoint) -> None:
+    """A stored per-class report that is the one of these ``(N, K)`` logits: a dict of finite
+    fractions for every class and the averages, the same accuracy and supports as their
+    predictions against ``y`` (a forged or stale report would show a wrong accuracy)."""
+    _need(isinstance(report, dict), "report: not a dict")
+    pred = logits.argmax(1)
+    names = ckpt.class_names or [str(i) for i in range(logits.shape[1])]
+    support = np.bincount(y, minlength=len(names))
+    for i, name in enumerate(names):
+        row = report.get(name)
+        _need(isinstance(row, dict), f"report: no row for class {name[:20]!r}")
+        for f in _REPORT_FIELDS:
+            _number(row, f, 0.0, 1.0)
+        _need(_number(row, "support", 0) == support[i], f"report: support of {name[:20]!r}")
+    for avg in ("macro avg", "weighted avg"):
+        _need(isinstance(report.get(avg), dict), f"report: no {avg}")
+        for f in _REPORT_FIELDS:
+            _number(report[avg], f, 0.0, 1.0)
+    if len(y) and "accuracy" in report:
+        acc = _number(report, "accuracy", 0.0, 1.0)
+        _need(abs(acc - float((pred == y).mean())) < 1e-6, "report: accuracy of other predictions")
 
 
 # --- insights --------------------------------------------------------------------------------
@@ -505,12 +556,23 @@ def top_activating(
         return arrays, {"layer": top.layer, "patch_size": int(top.patch_size)}
 
     def check(arrays: Arrays, meta: dict) -> None:
-        _need(all(f in arrays for f in _TOP_FIELDS), "top fields")
-        _need(all(arrays[f].dtype.kind == "i" for f in _TOP_FIELDS[:2]), "top index dtype")
-        c, kk = arrays["indices"].shape
-        _need(arrays["images"].shape[:2] == (c, kk) and arrays["boxes"].shape == (c, kk, 4), "top")
-        _need(int(arrays["indices"].max(initial=0)) < len(images), "top indices")
+        c, kk = _array(arrays, "indices", "i", (None, None)).shape
+        _need(0 < kk <= k, "indices: not k per channel")
+        _array(arrays, "channels", "i", (c,))
+        _array(arrays, "values", "f", (c, kk))
+        _array(arrays, "positions", "i", (c, kk, 2))
+        boxes = _array(arrays, "boxes", "i", (c, kk, 4))
+        h, w = np.shape(images)[-2:]
+        _array(arrays, "images", "f", (c, kk, h, w))
+        ok = (boxes[..., :2] >= 0).all() and (boxes[..., 2:] > boxes[..., :2]).all()
+        _need(bool(ok and (boxes[..., 2] <= h).all() and (boxes[..., 3] <= w).all()), "boxes")
+        idx = arrays["indices"]
+        _need(idx.size == 0 or 0 <= int(idx.min()) <= int(idx.max()) < len(images), "indices")
+        if labels is not None:
+            _array(arrays, "labels", "i", (c, kk))
         _need(meta.get("layer") == layer, "top layer")
+        _need(isinstance(meta.get("patch_size"), int), "patch_size: not a whole number")
+        _number(meta, "patch_size", 1, max(h, w))
 
     data = data_key(ckpt.dataset, images, labels)
     params = {"layer": layer, "k": int(k), "labels": labels is not None}
@@ -552,11 +614,15 @@ def embedding(
         return arrays, {"layer": emb.layer, "method": emb.method}
 
     def check(arrays: Arrays, meta: dict) -> None:
-        _need(all(f in arrays for f in _EMB_FIELDS), "embedding fields")
-        _need(arrays["indices"].dtype.kind == "i", "embedding index dtype")
-        m = len(arrays["indices"])
-        _need(m == min(n, len(images)) and arrays["points"].shape == (m, 2), "embedding shape")
-        _need(len(arrays["labels"]) == m and len(arrays["predictions"]) == m, "embedding labels")
+        m = min(n, len(images))
+        idx = _array(arrays, "indices", "i", (m,))
+        _need(idx.size == 0 or 0 <= int(idx.min()) <= int(idx.max()) < len(images), "indices")
+        _array(arrays, "points", "f", (m, 2))
+        for name in ("labels", "predictions"):
+            _array(arrays, name, "i", (m,))
+        _array(arrays, "features", "f", (m, None))
+        _array(arrays, "explained", "f", (None,))
+        _need(isinstance(meta.get("layer"), str), "layer: not a name")
         _need(meta.get("method") == method, "embedding method")
 
     data = data_key(ckpt.dataset, images, labels)
