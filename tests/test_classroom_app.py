@@ -267,3 +267,64 @@ def test_similarity_story_says_never_overtakes_and_falls_back():
     assert "ends above it" in back and "2 of the 4 layers (relu1, fc)" in back
     first = similarity_story(layers, [0.1, 0.1, 0.1, 0.1], [0.5, 0.5, 0.6, 0.7], "4", "8")
     assert "from the first layer on" in first and "an 8" in first
+
+
+# --- 5. Export: its defaults work for every kind, and it answers in the page's words ----------
+
+
+def _render(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "Render").click().run()
+    _ok(at)
+
+
+def test_export_defaults_render_every_kind():
+    from explainer.app.export import TITLES
+
+    at = _start("mnist_bn_cnn")  # the model whose epoch snapshots ship (the training kind)
+    at.switch_page("explainer/app/export.py").run()
+    kinds = at.selectbox(key="exp_kind").options
+    assert len(kinds) == len(TITLES)
+    for label in kinds:
+        assert len(label) <= 16, label  # short enough for the picker at every size: never cut
+        at.selectbox(key="exp_kind").set_value(label).run()
+        kind = at.selectbox(key="exp_kind").value
+        title = TITLES[kind].format(item="digit", items="digits")
+        assert any(title in c.value for c in at.caption), (kind, [c.value for c in at.caption])
+        assert at.number_input(key="exp_seconds").value is None  # the animation's own length
+        _render(at)
+        assert not at.warning, (kind, at.warning[0].value)
+        done = at.session_state["export"]
+        assert done["name"].endswith(f"_{kind}.gif") and done["data"][:6] == b"GIF89a"
+
+
+def test_export_refusal_names_the_seconds_box_with_a_length_that_works():
+    import re
+
+    at = _start()
+    at.switch_page("explainer/app/export.py").run()
+    at.selectbox(key="exp_kind").set_value("Convolution").run()
+    at.number_input(key="exp_seconds").set_value(2).run()
+    _render(at)
+    (said,) = [w.value for w in at.warning]
+    assert "--" not in said and "seconds=" not in said and "seconds\\=" not in said, said
+    found = re.search(r"set \*Seconds\* to (\d+) or more", said)
+    assert found, said
+    at.number_input(key="exp_seconds").set_value(int(found.group(1))).run()
+    _render(at)  # the length it names is one the animator accepts
+    assert not at.warning, at.warning[0].value
+    assert at.session_state["export"]["name"].endswith("_convolution.gif")
+
+
+def test_in_app_words_turns_each_animator_refusal_into_the_pages_words():
+    from explainer.animate.length import as_flags, too_short
+    from explainer.app.export import in_app_words
+    from explainer.text import markdown_safe
+
+    for message in (
+        str(too_short("the forward pass", 200, 15, 4)),  # names seconds=
+        str(too_short("the forward pass", 2000, 15, 100)),  # past the longest: names fps=
+    ):
+        for form in (message, as_flags(message), markdown_safe(message, 400)):
+            said = in_app_words(form)
+            assert "seconds=" not in said and "fps=" not in said and "--" not in said, said
+            assert "*Seconds*" in said, said

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import tempfile
 import time
 from pathlib import Path
 
 import streamlit as st
 
+from explainer.animate.length import MAX_SECONDS
 from explainer.app import compute, digits, launch, model_choice, words
 from explainer.errors import ExplainerError
 from explainer.text import markdown_safe
 
+NAMES = {  # short, so that the picker never cuts them; what each shows is said under it
+    "forward": "Forward pass",
+    "dataflow": "Data flow",
+    "convolution": "Convolution",
+    "training": "Training",
+    "mistakes": "Mistakes",
+}
 TITLES = {
     "forward": "Forward pass: the {item} flows through every layer",
     "dataflow": "Data flow: how the numbers move and shrink",
@@ -31,6 +40,30 @@ def available_kinds() -> list[str]:
     from explainer.animate import KINDS
 
     return [k for k in KINDS if importlib.util.find_spec(f"explainer.animate.{k}") is not None]
+
+
+def own_length(kind: str, trace) -> str:
+    """The length the ``kind`` animation takes when *Seconds* is left empty, in words: the
+    animator's own (its pace for a class), computed for this trace where it depends on it."""
+    from explainer.animate import DEFAULTS, paced_seconds
+
+    if kind in ("training", "mistakes"):  # it depends on the epochs / mistakes it shows
+        return "as long as its steps need"
+    return f"{paced_seconds(kind, trace, DEFAULTS[kind][0], 'class', {}):.0f} s"
+
+
+def in_app_words(message: str) -> str:
+    """An animator's refusal (``use seconds=14 or more``, ``use fps=30 or more``; or the
+    command line's ``--seconds 14``; its ``=`` may come escaped for Markdown) said with this
+    page's controls."""
+    own = "leave *Seconds* empty and the animation takes the length it needs"
+    message = re.sub(
+        r"use (?:seconds\\?=|--seconds )(\d+) or more",
+        rf"set *Seconds* to \1 or more, or {own}",
+        message,
+    )
+    message = re.sub(r"use (?:fps\\?=|--fps )\d+ or more", own, message)
+    return re.sub(r"(?:seconds\\?=|--seconds )", "*Seconds* ", message)
 
 
 def snapshots_for(ckpt) -> list[Path]:
@@ -72,15 +105,29 @@ kinds = available_kinds()
 if not kinds:
     st.info("No animation module is installed yet (explainer.animate).")
     st.stop()
-c1, c2, c3, c4 = st.columns([2.2, 1, 1.3, 1])
-names = {
+c1, c2, c3, c4 = st.columns([1.6, 1, 1.5, 1.1])
+titles = {
     k: t.format(item=words.item(ckpt.dataset), items=words.item(ckpt.dataset, plural=True))
     for k, t in TITLES.items()
 }
-kind = c1.selectbox("Animation", kinds, format_func=lambda k: names.get(k, k), key="exp_kind")
+kind = c1.selectbox("Animation", kinds, format_func=lambda k: NAMES.get(k, k), key="exp_kind")
 fmt = c2.radio("Format", ["GIF", "MP4"], horizontal=True, key="exp_fmt")
 size_name = c3.selectbox("Size", list(SIZES), index=0, key="exp_size")
-seconds = c4.number_input("Seconds", 2, 30, 8, key="exp_seconds")
+own = own_length(kind, digits.trace_for(ckpt, digit))
+seconds = c4.number_input(
+    "Seconds",
+    min_value=1,
+    max_value=MAX_SECONDS,
+    value=None,
+    placeholder="its own",
+    key="exp_seconds",
+    help="Empty: the animation's own length, long enough to say each step out loud.",
+)
+st.caption(
+    f"**{titles.get(kind, kind)}**. Length: "
+    + (f"{own} (its own)" if seconds is None else f"{seconds:g} s, as set under *Seconds*")
+    + "."
+)
 
 options: dict = {}
 if kind == "training":
@@ -105,11 +152,11 @@ if st.button("Render", type="primary", icon=":material/movie:"):
                 trace,
                 out,
                 prepare=lambda: report_options(kind, ckpt, trace),
-                seconds=float(seconds),
+                seconds=None if seconds is None else float(seconds),
                 size=SIZES[size_name],
             )
         except ExplainerError as exc:
-            st.warning(f"Could not render it: {exc}")
+            st.warning(f"Could not render it: {in_app_words(markdown_safe(exc, 400))}.")
             st.stop()
         st.session_state["export"] = {
             "name": f"{ckpt.name}_{digit.key.split(':')[-1]}_{kind}{suffix}",
