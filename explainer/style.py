@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,6 +68,7 @@ class Scale:
     vmin: float
     vmax: float
     label: str
+    note: str = ""  # what a picture of these values must say (NaN or infinite values)
 
     @property
     def signed(self) -> bool:
@@ -77,24 +79,39 @@ SIGNED_KINDS = {"conv", "bn", "linear", "weight", "kernel", "normalize", "logits
 POSITIVE_KINDS = {"relu", "pool", "probability", "dropout", "flatten"}
 
 
+def nonfinite_note(values: np.ndarray) -> str:
+    """What a picture of ``values`` (any shape) must say when they are not all finite numbers
+    (a diverged model): the map of such a layer is otherwise blank or one colour without a
+    word. ``""`` when every value is finite."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "fc" or bool(np.isfinite(v).all()):
+        return ""
+    what = "NaN" if bool(np.isnan(v).any()) else "infinite values"
+    return f"this layer's output holds {what}: the model diverged"
+
+
 def scale_for(values: np.ndarray, kind: str = "auto", limit: float | None = None) -> Scale:
     """The scale for ``values`` of a given layer ``kind`` (``"auto"``: signed if any value < 0).
 
     ``limit`` fixes the magnitude (e.g. one scale for all channels of a layer); by default it is
-    the largest absolute value (never 0)."""
+    the largest absolute finite value (never 0). Values holding NaN or infinities get a
+    :attr:`Scale.note` saying so, also written in front of the colour bar's label."""
     v = np.asarray(values, dtype=np.float32)
     if kind == "input":
         return Scale(INPUT_CMAP, 0.0, 1.0, "pixel intensity (0 = background, 1 = ink)")
     if kind == "probability":
         return Scale(PROBABILITY_CMAP, 0.0, 1.0, "probability")
+    note = nonfinite_note(v)
+    v = v[np.isfinite(v)] if note else v
     signed = kind in SIGNED_KINDS if kind != "auto" else bool(v.size and v.min() < 0)
     if kind in POSITIVE_KINDS and v.size and v.min() < 0:
         signed = True  # e.g. pooling of a signed map: never hide negative values
     m = float(limit) if limit is not None else float(np.abs(v).max()) if v.size else 1.0
-    m = m if m > 0 else 1.0
+    m = m if m > 0 and math.isfinite(m) else 1.0
+    lead = f"{note}; " if note else ""
     if signed:
-        return Scale(SIGNED_CMAP, -m, m, "activation (blue < 0 < red)")
-    return Scale(POSITIVE_CMAP, 0.0, m, "activation (≥ 0)")
+        return Scale(SIGNED_CMAP, -m, m, f"{lead}activation (blue < 0 < red)", note)
+    return Scale(POSITIVE_CMAP, 0.0, m, f"{lead}activation (≥ 0)", note)
 
 
 @lru_cache(maxsize=16)
@@ -111,6 +128,7 @@ def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
     the same quantisation as matplotlib's ``imshow`` (``N = 256``)."""
     v = np.asarray(values, dtype=np.float64)
     t = (v - scale.vmin) / (scale.vmax - scale.vmin)
+    t = np.nan_to_num(t, nan=0.0, posinf=1.0, neginf=0.0)  # a diverged layer: its note says so
     idx = np.clip((t * 256).astype(np.int64), 0, 255)
     return _lut(scale.cmap)[idx]
 
@@ -169,7 +187,9 @@ def layer_scale(values: np.ndarray, kind: str) -> Scale:
     (GIF panels, Manim scenes, the app) uses this, so the same value has the same colour."""
     if kind == "input":
         return scale_for(values, "input")
-    if kind == "relu" and np.asarray(values).size and np.asarray(values).min() >= 0:
+    finite = np.asarray(values, dtype=np.float32)
+    finite = finite[np.isfinite(finite)]
+    if kind == "relu" and finite.size and finite.min() >= 0:
         return scale_for(values, "relu")
     return scale_for(values, kind if kind in SIGNED_KINDS | POSITIVE_KINDS else "auto")
 

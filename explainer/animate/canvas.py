@@ -157,6 +157,9 @@ class Canvas:
 # --- pixel pictures ------------------------------------------------------------------------
 
 
+NOTE_COLOR = "#d62728"  # a warning written on a picture (a diverged layer)
+
+
 def upscale(rgb: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour ``factor``× enlargement of ``(h, w, 3)``."""
     return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
@@ -379,6 +382,8 @@ class Sketch:
             y = y0 + (scale.vmax - v) / (scale.vmax - scale.vmin) * (y1 - y0 - 1)
             self.line([(x1, y), (x1 + 3, y)])
             self.text(x1 + 5, y, f"{v:g}".replace("-", "−"), pt, color=self.theme.foreground)
+        if scale.note:  # NaN or infinite values: said above the bar, not a blank map alone
+            self.text(x1, y0 - 3, scale.note, pt, color=NOTE_COLOR, anchor="rd")
 
     def paste(self, box: Box, rgb: np.ndarray) -> None:
         """Blit an ``(h, w, 3)`` picture (see :func:`blit`)."""
