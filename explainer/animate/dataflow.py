@@ -10,6 +10,13 @@ what leaves it. Arrows follow the real dataflow: a block fed by the one before i
 straight arrow, any other input (a residual connection, a second branch) an arrow over the
 top. A pulse travels along them and each block lights up with its activations when the pulse
 arrives; the last block is the softmax with the prediction.
+
+Any number of blocks fits the frame: when one row would shrink them below readability they
+wrap onto more rows (the softmax then a column on the right), and every block, label, arrow
+and the pulse stay inside the frame. A record of any shape is drawn (token matrices as a heat
+map, channels-last maps with their channels moved to the front, more axes flattened into
+maps; :mod:`explainer.animate.shapes`), its own shape written under it. A requested length is
+met by shorter hops, then by blocks lighting up together.
 """
 
 from __future__ import annotations
