@@ -128,7 +128,7 @@ def _exits(where: str, exc: SystemExit) -> str:
     """The one line for user code that calls ``sys.exit()`` (or ``exit()``) when imported."""
     return (
         f"importing {where} failed: it calls sys.exit({_code(exc)}) when "
-        "imported; move that call under `if __name__ == \"__main__\":`"
+        'imported; move that call under `if __name__ == "__main__":`'
     )
 
 
