@@ -33,7 +33,9 @@ torch.set_num_threads(
     int(os.environ.get("EXPLAINER_TORCH_THREADS") or max(1, min(4, (os.cpu_count() or 2) // 2)))
 )
 
-MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the largest shipped model is ~5 MB
+# as the server's maxUploadSize (explainer app, .streamlit/config.toml), so that the bound holds
+# when that setting is raised; the largest shipped model is ~5 MB
+MAX_CHECKPOINT_BYTES = 10 * 1024 * 1024
 MAX_UPLOADS = 3  # uploaded models one session keeps (the oldest is dropped for a fourth)
 MAX_EPOCHS = 100_000  # epochs and history rows an upload may record
 TENSOR_FIELDS = ("state_dict", "best_state_dict", "optimizer_state", "scheduler_state")
@@ -255,8 +257,8 @@ def add_uploaded_checkpoint(name: str, data: bytes) -> str:
         raise ExplainerError(f"{name} is empty (0 bytes)")
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise ExplainerError(
-            f"{name} is {len(data) / 1e6:.0f} MB; the app takes checkpoints up to "
-            f"{MAX_CHECKPOINT_BYTES / 1e6:.0f} MB"
+            f"{name} is {len(data) / 2**20:.1f} MB; the app takes checkpoints up to "
+            f"{MAX_CHECKPOINT_BYTES / 2**20:.0f} MB"
         )
     digest = hashlib.sha256(data).hexdigest()[:12]
     label = f"{Path(name).stem} (uploaded)"
