@@ -15,11 +15,10 @@ from explainer.scenes.mobjects import (
     FeatureMapStack,
     Kernel,
     Label,
-    NeuronColumn,
-    ProbabilityBars,
     make_morph_animation,
     top_channels,
 )
+from explainer.scenes.vectors import NeuronColumn, ProbabilityBars
 from explainer.style import HIGHLIGHT_COLOR, colorize, scale_for
 
 RNG = np.random.default_rng(0)

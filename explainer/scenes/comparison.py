@@ -36,9 +36,9 @@ from explainer.scenes.mobjects import (
     THEME,
     ColorBar,
     FeatureMap,
-    ProbabilityBars,
     label,
 )
+from explainer.scenes.vectors import ProbabilityBars
 from explainer.style import CORRECT_COLOR, HIGHLIGHT_COLOR, WRONG_COLOR, scale_for
 from explainer.tracing.trace import Trace
 

@@ -39,11 +39,10 @@ from explainer.scenes.mobjects import (
     ColorBar,
     FeatureMap,
     FeatureMapStack,
-    NeuronColumn,
-    ProbabilityBars,
     label,
     make_morph_animation,
 )
+from explainer.scenes.vectors import NeuronColumn, ProbabilityBars
 from explainer.style import scale_for
 from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
