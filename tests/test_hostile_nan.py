@@ -50,7 +50,7 @@ def test_the_limits_come_from_the_finite_values():
 
 
 def test_the_forward_stage_of_the_nan_layer_carries_the_note(nan_trace):
-    from explainer.animate.forward import stages_of
+    from explainer.animate.forward_stages import stages_of
 
     trace, name = nan_trace
     notes = {s.name: s.scale.note for s in stages_of(trace)}

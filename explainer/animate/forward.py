@@ -18,15 +18,7 @@ import numpy as np
 
 from explainer import style
 from explainer.analysis.arith import confidence_text, fmt
-from explainer.analysis.flowgraph import (
-    chip_label,
-    inputs_text,
-    is_output,
-    output_meaning,
-    source_title,
-    tied_classes,
-    verdict,
-)
+from explainer.analysis.flowgraph import source_title, tied_classes, verdict
 from explainer.animate.canvas import (
     Canvas,
     Sketch,
@@ -37,12 +29,12 @@ from explainer.animate.canvas import (
     grid_boxes,
     text_width,
 )
+from explainer.animate.forward_stages import Stage, stages_of
 from explainer.animate.length import too_short
 from explainer.animate.reel import Box, Paste, Reel
-from explainer.animate.shapes import displayed, is_channels_last
 from explainer.errors import ExplainerError
 from explainer.text import clip_text
-from explainer.tracing.trace import LayerRecord, Trace
+from explainer.tracing.trace import Trace
 
 CLASS_NAME_CHARS = 24  # a class name from a checkpoint is cut there (an ellipsis ends it)
 CLASS_HOLD = 2.0  # seconds each complete layer stays on screen at class pace
@@ -57,68 +49,6 @@ def pace_of(pace: str) -> dict[str, float]:
     if pace not in PACES:
         raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
     return PACES[pace]
-
-
-@dataclass
-class Stage:
-    """One step of the forward animation: a layer's output and how to colour it."""
-
-    name: str
-    kind: str
-    title: str
-    subtitle: str
-    values: np.ndarray  # (C, H, W) or (n,)
-    scale: style.Scale
-    chip: str = "op"  # a few letters for the layer chip (conv, BN, tanh, add...)
-    output: str = ""  # for the model's output record: what its values mean
-    note: str = ""  # under a vector: what reads it (a hidden layer is not class scores)
-
-    @property
-    def spatial(self) -> bool:
-        return self.values.ndim == 3
-
-
-def stages_of(trace: Trace) -> list[Stage]:
-    """The layers the animation shows, in order (every captured layer except dropout)."""
-    out = []
-    k = len(trace.class_names) or len(trace.logits)
-    for r in trace.layers:
-        if r.kind == "dropout":
-            continue
-        st = _stage(r, output_meaning(r) if is_output(trace, r) else "")
-        if not st.output and not st.spatial and st.values.size == k:
-            readers = ", ".join(c.name for c in trace.consumers(r.name)) or "nothing"
-            st.note = f"{k} hidden values, not class scores yet: read by {readers}"
-        out.append(st)
-    if not out:
-        raise ExplainerError("this trace has no layers to show; capture it with all layers")
-    return out
-
-
-def _stage(r: LayerRecord, output: str = "") -> Stage:
-    values = displayed(r.output)
-    scale = style.layer_scale(values, r.kind)
-    shape = tuple(np.shape(r.output))
-    if len(shape) == 2 or (len(shape) == 3 and values.shape[0] == 1 and shape[1] == 1):
-        what = f"a heat map, {values.shape[1]} rows × {values.shape[2]} columns"
-    elif values.ndim == 3:
-        c, hh, ww = values.shape
-        what = f"{c} map{'s' if c != 1 else ''} of {hh}×{ww}"
-        what += ", channels moved to the front" if is_channels_last(shape) else ""
-    else:
-        what = f"{values.size} values"
-    colour = "blue < 0 < red" if scale.signed else "dark = 0, bright = strong"
-    combines = inputs_text(r)
-    return Stage(
-        r.name,
-        r.kind,
-        f"{r.name}  ·  {r.description}" + (f":  {combines}" if combines else ""),
-        f"output {'×'.join(str(d) for d in shape) or 'scalar'}: {what}  ({colour})",
-        values,
-        scale,
-        chip_label(r),
-        output,
-    )
 
 
 def default_seconds(trace: Trace, fps: float = 15, pace: str = "class") -> float:
