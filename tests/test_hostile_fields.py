@@ -346,7 +346,7 @@ def test_every_trace_render_kind_draws_a_model_of_k_classes(subset_models, sampl
 def test_the_dataflow_softmax_shows_every_class_or_the_most_probable_twenty(
     subset_models, sample, k
 ):
-    from explainer.animate.dataflow import blocks_of
+    from explainer.animate.dataflow_layout import blocks_of
 
     ckpt = _subset(subset_models, k)
     trace = capture(ckpt.model, sample.floats()[0, 0], class_names=ckpt.class_names)

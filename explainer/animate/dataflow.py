@@ -17,23 +17,36 @@ and the pulse stay inside the frame. A record of any shape is drawn (token matri
 map, channels-last maps with their channels moved to the front, more axes flattened into
 maps; :mod:`explainer.animate.shapes`), its own shape written under it. A requested length is
 met by shorter hops, then by blocks lighting up together.
+
+The blocks and their places (rows, labels, arrows) come from
+:mod:`explainer.animate.dataflow_layout`; this module draws them and times the frames.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from explainer import style
 from explainer.analysis.arith import confidence_text
-from explainer.analysis.flowgraph import flow_blocks, record_label, tied_classes, verdict
-from explainer.animate.canvas import Sketch, text_width
+from explainer.analysis.flowgraph import tied_classes, verdict
+from explainer.animate.canvas import Sketch
+from explainer.animate.dataflow_layout import (
+    LABEL_PT,
+    Block,
+    Slot,
+    along,
+    arrow_paths,
+    blocks_of,
+    layout,
+    names_pt,
+    place_labels,
+    row_names,
+    tail_width,
+)
 from explainer.animate.length import too_short
 from explainer.animate.reel import Box, Paste, Reel
-from explainer.animate.shapes import displayed, shape_words
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import Trace
 
@@ -42,71 +55,6 @@ PACES = {
     "class": {"intro": 1.0, "hop": 0.4, "dwell": 1.2, "outro": 4.0},
     "readme": {"intro": 0.5, "hop": 0.3, "dwell": 0.0, "outro": 0.0},
 }
-LABEL_PT = 7.5
-
-
-@dataclass
-class Block:
-    """One box of the diagram: its label lines, the tensor leaving it, how to colour it and
-    the blocks it reads (indices into the list, 0 = the input)."""
-
-    title: str
-    values: np.ndarray  # (C, H, W) or (n,), as drawn (see explainer.animate.shapes)
-    kind: str  # the kind of the block's last layer (decides the colour scale)
-    colour: str  # the kind colour of its main layer
-    sources: list[int] = field(default_factory=list)
-    shape: tuple[int, ...] = ()  # the record's own shape (default: that of values)
-
-    @property
-    def shape_text(self) -> str:
-        return shape_words(self.shape or self.values.shape)
-
-    @property
-    def lines(self) -> list[str]:
-        """The title, one step per line: ``["conv 3×3", "+BN", "+ReLU"]``."""
-        head, *rest = self.title.split(" + ")
-        return [head, *("+" + x for x in rest)]
-
-
-def _label(rec) -> str:
-    return "dense" if rec.kind == "linear" else record_label(rec)
-
-
-def blocks_of(trace: Trace) -> list[Block]:
-    """The input, one block per tensor-changing step (with the real inputs of each), and
-    the softmax."""
-    blocks = [Block("input", trace.image[None], "input", style.KIND_COLORS["input"])]
-    for fb in flow_blocks(trace):
-        last = next((r for r in reversed(fb.records) if r.kind != "dropout"), fb.first)
-        colour = style.KIND_COLORS.get(fb.first.kind, style.KIND_COLORS["other"])
-        title = " + ".join(_label(r) for r in fb.shown)
-        sources = [s + 1 for s in fb.sources]
-        shape = tuple(np.shape(fb.output))
-        blocks.append(Block(title, displayed(fb.output), last.kind, colour, sources, shape))
-    if len(blocks) == 1:
-        raise ExplainerError("this trace has no layers to draw; capture it with all layers")
-    rows = shown_classes(trace)
-    title = "softmax" if len(rows) == len(trace.probs) else f"softmax, top {len(rows)}"
-    colour = style.KIND_COLORS["softmax"]
-    blocks.append(Block(title, trace.probs[rows], "probability", colour, [len(blocks) - 1]))
-    return blocks
-
-
-MAX_ROWS = 20  # classes the softmax column shows one row each; more: the most probable ones
-
-
-def shown_classes(trace: Trace) -> np.ndarray:
-    """``(R,)`` class indices of the softmax column's rows: every class in order when there
-    are at most :data:`MAX_ROWS`, else the :data:`MAX_ROWS` most probable, most probable first."""
-    k = len(trace.probs)
-    if k <= MAX_ROWS:
-        return np.arange(k)
-    return np.argsort(-trace.probs, kind="stable")[:MAX_ROWS]
-
-
-def _row_names(trace: Trace) -> list[str]:
-    names = trace.class_names or [str(i) for i in range(len(trace.logits))]
-    return [names[i] for i in shown_classes(trace)]
 
 
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -115,177 +63,7 @@ def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     return a[rows][:, cols]
 
 
-def _geometry(b: Block, u: float) -> tuple[int, int, int, int]:
-    """``(side_or_width, height, slabs, offset)`` of a block in pixels."""
-    v = b.values
-    if v.ndim == 3:
-        side = int((22 + 2.1 * min(40, max(v.shape[1:]))) * u)
-        slabs = 1 if v.shape[0] == 1 else min(8, 1 + round(1.2 * math.log2(v.shape[0])))
-        return side, side, slabs, max(2, int(4 * u))
-    height = int(min(210, 40 + 18 * math.log2(max(2, v.size))) * u)
-    if b.kind == "probability":  # one readable row per class, bars as long as the probability
-        return int(40 * u), int(max(height, min(210, 15 * v.size) * u)), 1, 0
-    return int(16 * u), height, 1, 0
-
-
-def _label_width(b: Block, k: float) -> float:
-    return max(text_width(x, LABEL_PT * k, bold=True) for x in [*b.lines, b.shape_text])
-
-
-def _names_pt(b: Block, height: int, k: float) -> float:
-    """The class names' size beside the softmax rows: as big as the rows allow."""
-    return min(8 * k, height / max(1, b.values.size) * 0.62 * 72 / 100)
-
-
-def _tail(b: Block, names: list[str], height: int, k: float, u: float) -> float:
-    """Width right of the softmax for its class names (the predicted one with its %)."""
-    if b.kind != "probability":
-        return 6 * u
-    pt = _names_pt(b, height, k)
-    best = max(text_width(f"{n} {confidence_text(float(p))}", pt, True)
-               for n, p in zip(names, b.values, strict=False))  # fmt: skip
-    return max(max(text_width(n, pt) for n in names), best) + 10 * u
-
-
-@dataclass
-class _Slot:
-    """Where one block is drawn: its stack's origin and size, and its label lines' span."""
-
-    x: int
-    top: int
-    side: int
-    height: int
-    slabs: int
-    off: int
-    label_top: float = 0.0
-    label_bottom: float = 0.0
-    label_x: tuple[float, float] = (0.0, 0.0)
-    line_h: float = 13.0
-    row: int = 0  # which row of the layout (the softmax column: the last row)
-    band: tuple[float, float] = (0.0, 0.0)  # the row's top and bottom pixel
-    mid: float = 0.0  # the height straight arrows run at in this row
-
-    @property
-    def box(self) -> Box:
-        return (self.top - self.off * (self.slabs - 1), self.top + self.height, self.x,
-                self.x + self.side + self.off * (self.slabs - 1))  # fmt: skip
-
-    @property
-    def cx(self) -> float:
-        return self.x + (self.side + self.off * (self.slabs - 1)) / 2
-
-    @property
-    def upper(self) -> float:
-        """The highest pixel of the block and its labels."""
-        return min(self.box[0], self.label_top)
-
-
-def _pack(widths: list[int], label_w: list[float], gap: float, u: float) -> list[float]:
-    """The left edges of blocks of ``widths`` packed from 0: at least ``gap`` apart, and far
-    enough apart that labels on the same side (every second block) do not touch."""
-    xs: list[float] = []
-    for i, w in enumerate(widths):
-        x = 0.0 if i == 0 else xs[-1] + widths[i - 1] + gap
-        if i >= 2:
-            cx_prev = xs[i - 2] + widths[i - 2] / 2
-            x = max(x, cx_prev + (label_w[i] + label_w[i - 2]) / 2 + 6 * u - w / 2)
-        xs.append(x)
-    return xs
-
-
-READABLE = 0.55  # below this shrink of one row, blocks go onto more rows
-MAX_LAYOUT_ROWS = 6
-
-
-def _slots(blocks: list[Block], size: tuple[int, int], u: float, k: float = 1.0,
-           names: list[str] | None = None) -> list[_Slot]:  # fmt: skip
-    """Blocks from left to right, far enough apart for their labels, shrunk when the frame
-    is too narrow; the softmax keeps room on its right for the class names. When one row
-    would shrink the blocks below :data:`READABLE`, the blocks wrap onto as many rows as
-    keep them readable (the softmax a column on the right, as tall as the rows): every
-    block stays inside the frame, however many there are."""
-    W, H = size
-    names = names or [str(i) for i in range(blocks[-1].values.size)]
-    margin = int(24 * u)
-    mid = int(H * 0.47)
-    tail = _tail(blocks[-1], names, _geometry(blocks[-1], u)[1], k, u)
-    slots, shrink = _row(blocks, u, k, (margin, W - margin - tail), mid, H, names)
-    if shrink >= READABLE or len(blocks) < 4:
-        return slots
-    for n_rows in range(2, MAX_LAYOUT_ROWS + 1):
-        slots, shrink = _rows(blocks, size, u, k, names, n_rows)
-        if shrink >= READABLE:
-            break
-    return slots
-
-
-def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid: float,
-         cap: float, names: list[str]) -> tuple[list[_Slot], float]:  # fmt: skip
-    """One row of blocks between ``span`` (left, right pixels) centred on height ``mid``,
-    none taller than ``cap``: the slots and how much they had to shrink (1: not at all).
-    At the least shrink the row is squeezed to fit, so it never leaves ``span``."""
-    label_w = [_label_width(b, k) for b in blocks]
-    geo = []
-    for a, h, n, o in (_geometry(b, u) for b in blocks):
-        f = min(1.0, cap / max(1, h + o * (n - 1)))
-        geo.append((max(8, int(a * f)), max(8, int(h * f)), n, max(1, int(o * f)) if o else 0))
-    lead = max(0.0, label_w[0] / 2 - geo[0][0] / 2)
-    room = span[1] - span[0] - lead
-    for shrink in np.linspace(1.0, 0.3, 15):
-        g = [(max(8, int(a * shrink)), max(8, int(h * shrink)), n, o) for a, h, n, o in geo]
-        if blocks[-1].kind == "probability":  # its rows stay readable
-            g[-1] = (max(8, int(geo[-1][0] * max(shrink, 0.6))), geo[-1][1], 1, 0)
-        widths = [a + o * (n - 1) for a, _, n, o in g]
-        xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u)
-        if xs[-1] + widths[-1] <= room:
-            break
-    else:  # squeezed: the blocks keep their order and stay in the row
-        over = max(1.0, xs[-1] + widths[-1])
-        xs = [x * max(0.0, room - widths[-1]) / max(1.0, over - widths[-1]) for x in xs]
-        shrink = 0.0
-    spare = max(0.0, room - xs[-1] - widths[-1]) / max(1, len(blocks) - 1)
-    slots = []
-    for i, ((side, height, slabs, off), x) in enumerate(zip(g, xs, strict=True)):
-        top = round(mid - height // 2 + off * (slabs - 1) // 2)
-        slots.append(_Slot(round(span[0] + lead + x + i * spare), top, side, height, slabs, off,
-                           mid=mid))  # fmt: skip
-    return slots, float(shrink)
-
-
-def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names: list[str],
-          n_rows: int) -> tuple[list[_Slot], float]:  # fmt: skip
-    """The blocks but the last on ``n_rows`` rows, the softmax a column on the right; the
-    slots and the least shrink of any row."""
-    W, H = size
-    margin = int(24 * u)
-    top, bottom = 50 * u, H - 52 * u
-    row_h = (bottom - top) / n_rows
-    line_h = 13 * u * k / max(0.7, u)
-    lines = max(len(b.lines) + 1 for b in blocks)
-    cap = max(10.0, row_h - 2 * (line_h * lines + 14 * u))
-    soft = blocks[-1]
-    s_w = int(_geometry(soft, u)[0] * 0.8)
-    s_h = int(min(_geometry(soft, u)[1], bottom - top - 2 * (line_h * lines + 14 * u)))
-    tail = _tail(soft, names, s_h, k, u)
-    s_x = W - margin - tail - s_w
-    mid_all = (top + bottom) / 2
-    right = s_x - 24 * u
-    slots: list[_Slot] = []
-    least = 1.0
-    for r, run in enumerate(np.array_split(np.arange(len(blocks) - 1), n_rows)):
-        band = (top + r * row_h, top + (r + 1) * row_h)
-        row, shrink = _row([blocks[i] for i in run], u, k, (margin, right), sum(band) / 2, cap,
-                           names)  # fmt: skip
-        for s in row:
-            s.row, s.band = r, band
-        slots += row
-        least = min(least, shrink)
-    last = _Slot(round(s_x), round(mid_all - s_h / 2), s_w, s_h, 1, 0, row=n_rows - 1,
-                 band=(top, bottom), mid=mid_all)  # fmt: skip
-    return [*slots, last], least
-
-
-def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], pred: int,
+def _draw_block(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], pred: int,
                 u: float) -> None:  # fmt: skip
     """One block on ``sk``: grey placeholders, or (``paint``) its real values."""
     t = sk.theme
@@ -321,14 +99,14 @@ def _draw_block(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], p
                       outline=b.colour if paint else t.muted)  # fmt: skip
 
 
-def _draw_softmax(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str], u: float) -> None:
+def _draw_softmax(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], u: float) -> None:
     """The softmax as one row per class: a bar as long as its probability, the class name on
     the right, the prediction (every tied class) highlighted with its percentage."""
     t = sk.theme
     n, x0, top, side, height = b.values.size, s.x, s.top, s.side, s.height
     k = max(0.7, u)
     row = height / n
-    pt = _names_pt(b, height, k)
+    pt = names_pt(b, height, k)
     tied = set(tied_classes(b.values)) if paint else set()
     sk.draw.rectangle((x0 - 1, top - 1, x0 + side, top + height), fill=t.panel,
                       outline=b.colour if paint else t.muted)  # fmt: skip
@@ -344,95 +122,12 @@ def _draw_softmax(sk: Sketch, b: Block, s: _Slot, paint: bool, names: list[str],
                 color=t.foreground if hit or not paint else t.muted)  # fmt: skip
 
 
-def _place_labels(sk: Sketch, blocks: list[Block], slots: list[_Slot], u: float,
-                  tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
-    """Labels alternate below / above the blocks; a label that would touch another block, the
-    class names or a label already placed goes to the other side, else one row further out."""
-    taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
-    if blocks[-1].kind == "probability":  # the class names right of the softmax column
-        b = slots[-1].box
-        taken.append((b[0], b[1], b[3], b[3] + tail))
-
-    low = sk.height - 50 * u  # the legend's top
-
-    def free(r: tuple[float, float, float, float]) -> bool:
-        if r[0] < 44 * u or r[1] > low or r[2] < 0 or r[3] > sk.width:
-            return False
-        return all(r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3] for t in taken)
-
-    line_h = 13 * u * k / max(0.7, u)
-    for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
-        lines = [*b.lines, b.shape_text]
-        half = _label_width(b, k) / 2 + 3 * u
-        cx = min(max(s.cx, half + 2), sk.width - half - 2)  # never past the frame's sides
-        depth = line_h * len(lines) + 4 * u
-        pref = ("below", "above") if i % 2 == 0 else ("above", "below")
-        spots = []
-        for row in range(6):
-            for side in pref:
-                if side == "below":
-                    top = s.top + s.height + 12 * u + row * depth
-                else:
-                    top = s.box[0] - 12 * u - line_h * (len(lines) - 1) - row * depth
-                spots.append((top - 7 * u, top + line_h * (len(lines) - 1) + 7 * u))
-        inside = [sp for sp in spots if sp[0] >= 44 * u and sp[1] <= low] or spots[:1]
-        y0, y1 = next((sp for sp in spots if free((*sp, cx - half, cx + half))), inside[0])
-        taken.append((y0, y1, cx - half, cx + half))
-        s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
-        s.label_x = (cx - half, cx + half)
-        s.line_h = line_h
-
-
-def _draw_labels(sk: Sketch, b: Block, s: _Slot, u: float, k: float = 1.0) -> None:
+def _draw_labels(sk: Sketch, b: Block, s: Slot, u: float, k: float = 1.0) -> None:
     lines = [*b.lines, b.shape_text]
     for j, line in enumerate(lines):
         last = j == len(lines) - 1
         sk.text(sum(s.label_x) / 2, s.label_top + s.line_h * j, line, LABEL_PT * k, bold=not last,
                 anchor="mm", color=sk.theme.muted if last else sk.theme.foreground)  # fmt: skip
-
-
-def _paths(blocks: list[Block], slots: list[_Slot], u: float) -> dict:
-    """The polyline of every edge ``(source, block)``: straight from the block before (down
-    to the next row's start when the layout wraps), over the top (each on its own lane where
-    they overlap) from any other in the same row, through the gap above the reader's row
-    from an earlier row."""
-    paths: dict[tuple[int, int], list[tuple[float, float]]] = {}
-    lanes: list[tuple[int, int, int]] = []  # (from, to, lane)
-    wrapped = any(s.row for s in slots)
-    for i, b in enumerate(blocks):
-        for src in b.sources:
-            a, s = slots[src], slots[i]
-            if src == i - 1:
-                paths[(src, i)] = _next_path(a, s, u, wrapped and i == len(blocks) - 1)
-                continue
-            busy = {lane for f, t, lane in lanes if not (t < src or f > i)}
-            lane = min(k for k in range(len(lanes) + 1) if k not in busy)
-            lanes.append((src, i, lane))
-            if a.row != s.row:
-                y = min(s.band[0] + (3 + 4 * lane) * u, s.upper - 6 * u)
-                paths[(src, i)] = [(a.cx, a.box[1] + 3 * u), (a.cx, y), (s.cx, y),
-                                   (s.cx, s.upper - 3 * u)]  # fmt: skip
-                continue
-            span = [x for x in slots if x.label_x[1] > a.cx and x.label_x[0] < s.cx]
-            high = min(x.upper for x in [*span, *slots[src : i + 1]] if x.row == a.row)
-            y = max(58 * u if a.row == 0 else a.band[0] + 3 * u, high - (10 + 9 * lane) * u)
-            paths[(src, i)] = [(a.cx, a.upper - 3 * u), (a.cx, y), (s.cx, y),
-                               (s.cx, s.upper - 3 * u)]  # fmt: skip
-    return paths
-
-
-def _next_path(a: _Slot, s: _Slot, u: float, column: bool) -> list[tuple[float, float]]:
-    """The arrow from a block to the one after it: straight in a row, into the softmax
-    ``column`` at a height it has, or round to the start of the next row."""
-    start, end = a.box[3] + 3 * u, s.box[2] - 3 * u
-    if a.row == s.row and not column:
-        return [(start, a.mid), (end, a.mid)]
-    if column:
-        y = min(max(a.mid, s.top + 4 * u), s.top + s.height - 4 * u)
-        x = (start + end) / 2
-        return [(start, a.mid), (x, a.mid), (x, y), (end, y)]
-    gap, x1, x2 = a.band[1], a.box[3] + 8 * u, s.box[2] - 8 * u
-    return [(start, a.mid), (x1, a.mid), (x1, gap), (x2, gap), (x2, s.mid), (end, s.mid)]
 
 
 def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
@@ -447,19 +142,7 @@ def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
                      (back[0] + 4 * u * uy, back[1] - 4 * u * ux)], fill=t.muted)  # fmt: skip
 
 
-def _along(pts: list[tuple[float, float]], frac: float) -> tuple[float, float]:
-    """The point ``frac`` of the way along a polyline."""
-    seg = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(pts)]
-    goal = frac * sum(seg)
-    for (a, b), length in zip(itertools.pairwise(pts), seg, strict=True):
-        if goal <= length and length > 0:
-            f = goal / length
-            return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f
-        goal -= length
-    return pts[-1]
-
-
-def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme: str, u: float):
+def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme: str, u: float):
     """The base (placeholders) and painted pictures, and the edges' polylines."""
     W, H = size
     t = style.theme(theme)
@@ -473,10 +156,10 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[_Slot], size, theme
                 "depth: channels) in its real values; arrows: what each step reads.", 8.5 * k,
                 W - 2 * margin, color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
-    rows = _row_names(trace)
-    tail = _tail(blocks[-1], rows, slots[-1].height, k, u)
-    _place_labels(base, blocks, slots, u, tail, k)
-    paths = _paths(blocks, slots, u)
+    rows = row_names(trace)
+    tail = tail_width(blocks[-1], rows, slots[-1].height, k, u)
+    place_labels(base, blocks, slots, u, tail, k)
+    paths = arrow_paths(blocks, slots, u)
     for sk, paint in ((base, False), (painted, True)):
         for b, s in zip(blocks, slots, strict=True):
             _draw_block(sk, b, s, paint, rows, trace.prediction, u)
@@ -527,7 +210,7 @@ def build_dataflow(
     W, H = size
     u = min(W / 800, H / 450)
     n_frames = round(fps * seconds)
-    slots = _slots(blocks, size, u, max(0.7, u), _row_names(trace))
+    slots = layout(blocks, size, u, max(0.7, u), row_names(trace))
     boxes = [s.box for s in slots]
     base, painted, paths, tail = _sketches(trace, blocks, slots, size, theme, u)
     reel = Reel(base.array(), fps, title=f"data flow: {trace.checkpoint or trace.architecture}")
@@ -547,7 +230,7 @@ def build_dataflow(
         pts = paths[(src, i)]
         prev = None
         for h in range(hop):
-            px, py = _along(pts, h / max(1, hop - 1))
+            px, py = along(pts, h / max(1, hop - 1))
             at = (max(0, min(H - r, int(py - r / 2))), max(0, min(W - r, int(px - r / 2))))
             # erase the dot: painted where it left a painted block, unpainted near the next one
             under = s_paint if h <= hop // 2 else 0
@@ -599,7 +282,7 @@ def _timing(n: int, fps: float, n_frames: int, p: dict) -> tuple[int, int, int, 
     return intro, hop, max(0, dwell), group
 
 
-def _grow(s: _Slot, height: int, width: int, u: float, tail: float = 0.0) -> Box:
+def _grow(s: Slot, height: int, width: int, u: float, tail: float = 0.0) -> Box:
     """The pixels that light up when the data reaches a block: the block (and the softmax's
     class names); its labels read the same before and after, and the next block stays dark."""
     y0, y1, x0, x1 = s.box
