@@ -232,7 +232,7 @@ def _visit(page, href: str, slug: str) -> None:
     page.wait_for_url(href, timeout=15_000)
     _settle(page)
     if slug == "draw":  # a test digit: the prediction shows without drawing
-        page.get_by_text("Pick a test digit", exact=True).click()
+        page.get_by_text(re.compile(r"^Pick a test (digit|item)$")).click()  # Fashion: item
         _prediction(page)
     if slug == "layers":  # show a convolution: the lesson's richest step
         page.locator(".st-key-layer_step").click()

@@ -189,7 +189,7 @@ def test_compare_shows_epochs_trained_and_the_best_epoch_apart():
     at = _start()
     at.switch_page("explainer/app/compare.py").run()
     _ok(at)
-    table = at.dataframe[0].value.set_index("model")
+    table = at.dataframe[0].value.merge(at.dataframe[1].value, on="model").set_index("model")
     assert "epochs" not in table.columns
     seen = 0
     for path in sorted(models_dir().glob("mnist_*.pt")):

@@ -61,14 +61,17 @@ def legend_html(colors: dict[str, str]) -> str:
 
 
 def table_columns(rows: list[dict], presenter: bool) -> list[list[str]]:
-    """The summary's columns as the tables that show them: one table normally; in presenter
-    mode (22 px type instead of 16) the accuracy and the cost of each model in two, so that every
-    column fits at 1280×720 instead of scrolling out of view."""
+    """The summary's columns as the tables that show them: the accuracy in one, how each model
+    was trained and what it costs in a second, so that every column fits at 1280×720 (normal
+    and presenter type) instead of scrolling out of view. ``presenter`` is kept for callers;
+    both modes need the two tables since the epochs columns came."""
     columns = list(rows[0]) if rows else []
-    if not presenter:
+    cost = ["epochs trained", "best epoch (kept)", "training (s)", "images / s (batch)"]
+    cost += [c for c in columns if c.startswith("ms per")]
+    cost = [c for c in cost if c in columns]
+    if not cost:
         return [columns]
-    cost = ["training (s)", "images / s (batch)"] + [c for c in columns if c.startswith("ms per")]
-    return [[c for c in columns if c not in cost], ["model"] + [c for c in columns if c in cost]]
+    return [[c for c in columns if c not in cost], ["model", *cost]]
 
 
 def summary_tables(rows: list[dict]) -> None:
