@@ -80,7 +80,14 @@ def summary_tables(rows: list[dict]) -> None:
             "test accuracy", format="percent", min_value=0.8, max_value=1.0
         ),
         "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-        "images / s (batch)": st.column_config.NumberColumn(format="localized"),
+        "images / s (batch)": st.column_config.NumberColumn(
+            "images/s", format="localized", help="images per second, in batches"
+        ),
+        "epochs trained": st.column_config.NumberColumn("epochs", help="epochs trained"),
+        "best epoch (kept)": st.column_config.NumberColumn(
+            "best", help="the epoch whose weights were kept (best validation accuracy)"
+        ),
+        "training (s)": st.column_config.NumberColumn("train s", help="training time, seconds"),
     }
     for columns in table_columns(rows, looks.presenter()):
         st.dataframe(
@@ -206,8 +213,8 @@ one = words.item(ds)
 st.caption(
     f"Test accuracy on the 10,000 official test {words.item(ds, plural=True)} (as measured "
     "after training; for a model trained here, on the images it never saw); "
-    "*epochs trained*: passes over the training images; *best epoch (kept)*: the epoch whose "
-    "weights were kept, the one with the best validation accuracy; "
+    "*epochs*: passes over the training images; *best*: the epoch whose weights were kept, "
+    "the one with the best validation accuracy; *train s*: seconds of training; "
     f"*ms per {one}*: one forward pass of one {one}, measured now on this machine."
 )
 with st.expander("What each architecture is"):
