@@ -46,7 +46,7 @@ MOVED = {
     "attribution": ("analysis.attribution",),
     "evaluate": ("analysis.evaluate", "analysis.report", "analysis.report_figures"),
     "compare": ("analysis.compare",),
-    "cache": ("analysis.cache",),
+    "cache": ("analysis.cache", "analysis.results"),
     "preprocess": ("reading.preprocess", "reading.images", "reading.cleaning", "reading.geometry"),
     "predict": ("reading.predict",),
     "testsets": ("reading.testsets",),

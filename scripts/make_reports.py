@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from explainer.analysis import cache
+from explainer.analysis import cache, results
 from explainer.analysis.snapshots import snapshot_paths
 from explainer.app.warmup import EMBED_MAX, METHODS, TOP_K, eval_arrays, filter_page_layers
 from explainer.data import find_data_dir
@@ -43,17 +43,17 @@ def report_model(path: Path, writer: cache.ResultCache, every: bool = False) -> 
             f"the official {ckpt.dataset} test set is not on disk: set EXPLAINER_DATA_DIR "
             "(or run `explainer data`) before `make reports`"
         )
-    cache.evaluation(ckpt, cache=writer)
+    results.evaluation(ckpt, cache=writer)
     images, labels = eval_arrays(ckpt.dataset)
     layers = filter_page_layers(ckpt)
     for layer in layers if every else layers[:1]:
-        cache.top_activating(ckpt, images, layer, k=TOP_K, labels=labels, cache=writer)
+        results.top_activating(ckpt, images, layer, k=TOP_K, labels=labels, cache=writer)
     for method in METHODS if every else ():
-        cache.embedding(ckpt, images, labels, method, EMBED_MAX, cache=writer)
+        results.embedding(ckpt, images, labels, method, EMBED_MAX, cache=writer)
     shas = [ckpt.sha256]
     for snap in snapshot_paths(ckpt, final=False, strict=False):
         snapshot = load_checkpoint(snap)
-        cache.evaluation(snapshot, cache=writer)
+        results.evaluation(snapshot, cache=writer)
         shas.append(snapshot.sha256)
     return shas
 

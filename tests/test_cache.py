@@ -18,7 +18,7 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix
 
-from explainer.analysis import cache
+from explainer.analysis import cache, results
 from explainer.analysis.embedding_map import embedding
 from explainer.analysis.evaluate import evaluate
 from explainer.analysis.top_digits import top_activating
@@ -87,10 +87,10 @@ def test_round_trip_through_the_disk(root):
 def test_evaluation_is_read_back_equal_to_a_fresh_one(ckpt, root):
     ref = evaluate(ckpt)
     first = cache.ResultCache(root)
-    _same_evaluation(cache.evaluation(ckpt, cache=first), ref)
+    _same_evaluation(results.evaluation(ckpt, cache=first), ref)
     assert first.computed == 1
     second = cache.ResultCache(root)
-    got = cache.evaluation(ckpt, cache=second)
+    got = results.evaluation(ckpt, cache=second)
     assert second.computed == 0 and second.hits == 1
     _same_evaluation(got, ref)
     assert got.checkpoint is ckpt and len(got.split.labels) == 500
@@ -99,7 +99,7 @@ def test_evaluation_is_read_back_equal_to_a_fresh_one(ckpt, root):
 
 def test_a_changed_checkpoint_misses(ckpt, root, tmp_path):
     store = cache.ResultCache(root)
-    old = cache.evaluation(ckpt, cache=store)
+    old = results.evaluation(ckpt, cache=store)
     old_sha = ckpt.sha256
     payload = torch.load(ckpt.path, map_location="cpu", weights_only=True)
     name = next(k for k, v in payload["state_dict"].items() if v.dim() == 4)
@@ -107,13 +107,13 @@ def test_a_changed_checkpoint_misses(ckpt, root, tmp_path):
     torch.save(payload, ckpt.path)  # the same file, rewritten: a new hash
     changed = load_checkpoint(ckpt.path)
     assert changed.sha256 != old_sha
-    got = cache.evaluation(changed, cache=store)
+    got = results.evaluation(changed, cache=store)
     assert store.computed == 2
     _same_evaluation(got, evaluate(changed))
     assert not np.allclose(got.probs, old.probs)
     copy = tmp_path / "elsewhere.pt"  # the same bytes under another name: the same result
     shutil.copy(ckpt.path, copy)
-    cache.evaluation(load_checkpoint(copy), cache=store)
+    results.evaluation(load_checkpoint(copy), cache=store)
     assert store.computed == 2 and store.hits == 1
 
 
@@ -148,9 +148,9 @@ def _corrupt(path, how: str, other) -> None:
 )
 def test_a_damaged_file_is_ignored_and_recomputed(ckpt, root, how, monkeypatch):
     store = cache.ResultCache(root)
-    ref = cache.evaluation(ckpt, cache=store)
+    ref = results.evaluation(ckpt, cache=store)
     images, labels = load_sample().images.numpy(), load_sample().labels.numpy()
-    cache.embedding(ckpt, images, labels, "pca", 50, cache=store)
+    results.embedding(ckpt, images, labels, "pca", 50, cache=store)
     (path,) = (root / ckpt.sha256).glob("evaluate*.npz")
     (other,) = (root / ckpt.sha256).glob("embedding*.npz")
     _corrupt(path, how, other)
@@ -160,11 +160,11 @@ def test_a_damaged_file_is_ignored_and_recomputed(ckpt, root, how, monkeypatch):
 
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
-    got = cache.evaluation(ckpt, cache=store)  # no exception, a fresh result
+    got = results.evaluation(ckpt, cache=store)  # no exception, a fresh result
     assert store.computed == 3
     _same_evaluation(got, ref)
     fresh = cache.ResultCache(root)  # and the file was replaced by a good one
-    _same_evaluation(cache.evaluation(ckpt, cache=fresh), ref)
+    _same_evaluation(results.evaluation(ckpt, cache=fresh), ref)
     assert fresh.hits == 1 and fresh.computed == 0
 
 
@@ -173,15 +173,15 @@ def test_an_unwritable_cache_folder_still_gives_results(ckpt, tmp_path):
     blocker.write_text("not a folder")
     store = cache.ResultCache(blocker / "results")
     ref = evaluate(ckpt)
-    _same_evaluation(cache.evaluation(ckpt, cache=store), ref)
-    _same_evaluation(cache.evaluation(ckpt, cache=store), ref)
+    _same_evaluation(results.evaluation(ckpt, cache=store), ref)
+    _same_evaluation(results.evaluation(ckpt, cache=store), ref)
     assert store.computed == 2 and blocker.read_text() == "not a folder"
 
 
 def test_a_model_without_a_file_is_computed_and_not_stored(ckpt, root):
     ckpt.path = None
     store = cache.ResultCache(root)
-    _same_evaluation(cache.evaluation(ckpt, cache=store), evaluate(ckpt))
+    _same_evaluation(results.evaluation(ckpt, cache=store), evaluate(ckpt))
     assert store.computed == 0 and not root.exists()
 
 
@@ -191,11 +191,11 @@ def test_top_digits_and_embedding_read_back_equal(ckpt, root):
     layer = next(n for n, m in ckpt.model.named_modules() if isinstance(m, torch.nn.Conv2d))
     ref_top = top_activating(ckpt.model, images, layer, k=4, labels=labels)
     ref_emb = embedding(ckpt.model, images, labels, method="pca", n=200)
-    cache.top_activating(ckpt, images, layer, k=4, labels=labels, cache=cache.ResultCache(root))
-    cache.embedding(ckpt, images, labels, "pca", 200, cache=cache.ResultCache(root))
+    results.top_activating(ckpt, images, layer, k=4, labels=labels, cache=cache.ResultCache(root))
+    results.embedding(ckpt, images, labels, "pca", 200, cache=cache.ResultCache(root))
     store = cache.ResultCache(root)
-    top = cache.top_activating(ckpt, images, layer, k=4, labels=labels, cache=store)
-    emb = cache.embedding(ckpt, images, labels, "pca", 200, cache=store)
+    top = results.top_activating(ckpt, images, layer, k=4, labels=labels, cache=store)
+    emb = results.embedding(ckpt, images, labels, "pca", 200, cache=store)
     assert store.hits == 2 and store.computed == 0
     for f in ("channels", "indices", "values", "positions", "boxes", "images", "labels"):
         np.testing.assert_array_equal(getattr(top, f), getattr(ref_top, f))
@@ -203,7 +203,7 @@ def test_top_digits_and_embedding_read_back_equal(ckpt, root):
     for f in ("points", "labels", "predictions", "indices", "features", "explained"):
         np.testing.assert_allclose(getattr(emb, f), getattr(ref_emb, f), atol=1e-5)
     assert (emb.layer, emb.method) == (ref_emb.layer, ref_emb.method)
-    other = cache.embedding(ckpt, images[:300], labels[:300], "pca", 200, cache=store)
+    other = results.embedding(ckpt, images[:300], labels[:300], "pca", 200, cache=store)
     assert store.computed == 1 and len(other.indices) == 200  # other digits: another key
 
 
@@ -234,7 +234,7 @@ def test_training_evolution_reads_the_predictions_from_the_cache(ckpt, root):
     image = load_sample().images[3].numpy()
     ref = training_evolution([ckpt, ckpt], image)
     got = training_evolution(
-        [ckpt, ckpt], image, predict=lambda ck: cache.evaluation(ck, cache=store).predicted
+        [ckpt, ckpt], image, predict=lambda ck: results.evaluation(ck, cache=store).predicted
     )
     assert store.computed == 1 and store.hits == 1  # evaluated once, then read back
     for a, b in zip(got.views, ref.views, strict=True):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainer.analysis import cache
+from explainer.analysis import cache, results
 from explainer.analysis.embedding_map import embedding
 from explainer.analysis.evaluate import evaluate
 from explainer.analysis.top_digits import top_activating
@@ -99,27 +99,27 @@ def _one(root, ckpt, stem):
                          ids=[f[0] for f in EVALUATION_FORGERIES])  # fmt: skip
 def test_a_forged_evaluation_entry_is_recomputed(ckpt, tmp_path, edit):
     root = tmp_path / "cache"
-    cache.evaluation(ckpt, cache=cache.ResultCache(root, reports=None))
+    results.evaluation(ckpt, cache=cache.ResultCache(root, reports=None))
     _forge(_one(root, ckpt, "evaluate"), edit)
     store = cache.ResultCache(root, reports=None)
-    got = cache.evaluation(ckpt, cache=store)
+    got = results.evaluation(ckpt, cache=store)
     assert store.computed == 1 and store.hits == 0
     ref = evaluate(ckpt)
     np.testing.assert_allclose(got.probs, ref.probs, atol=1e-6)
     assert got.accuracy == ref.accuracy and got.report == ref.report
     assert got.loss == pytest.approx(ref.loss)
     again = cache.ResultCache(root, reports=None)  # the forged file was replaced
-    cache.evaluation(ckpt, cache=again)
+    results.evaluation(ckpt, cache=again)
     assert again.hits == 1 and again.computed == 0
 
 
 def test_the_unforged_copy_is_read(ckpt, tmp_path):
     """The forger itself changes nothing: an entry rewritten without an edit is a hit."""
     root = tmp_path / "cache"
-    cache.evaluation(ckpt, cache=cache.ResultCache(root, reports=None))
+    results.evaluation(ckpt, cache=cache.ResultCache(root, reports=None))
     _forge(_one(root, ckpt, "evaluate"), lambda a, m: None)
     store = cache.ResultCache(root, reports=None)
-    cache.evaluation(ckpt, cache=store)
+    results.evaluation(ckpt, cache=store)
     assert store.hits == 1 and store.computed == 0
 
 
@@ -155,10 +155,10 @@ def _conv(ckpt) -> str:
 def test_a_forged_top_digits_entry_is_recomputed(ckpt, tmp_path, digits, edit):
     images, labels = digits
     root, layer = tmp_path / "cache", _conv(ckpt)
-    cache.top_activating(ckpt, images, layer, k=4, labels=labels, cache=cache.ResultCache(root))
+    results.top_activating(ckpt, images, layer, k=4, labels=labels, cache=cache.ResultCache(root))
     _forge(_one(root, ckpt, "top_activating"), edit)
     store = cache.ResultCache(root)
-    got = cache.top_activating(ckpt, images, layer, k=4, labels=labels, cache=store)
+    got = results.top_activating(ckpt, images, layer, k=4, labels=labels, cache=store)
     assert store.computed == 1
     ref = top_activating(ckpt.model, images, layer, k=4, labels=labels)
     for f in ("indices", "values", "positions", "boxes", "images", "labels", "channels"):
@@ -185,10 +185,10 @@ EMBEDDING_FORGERIES = [
 def test_a_forged_embedding_entry_is_recomputed(ckpt, tmp_path, digits, edit):
     images, labels = digits
     root = tmp_path / "cache"
-    cache.embedding(ckpt, images, labels, "pca", 200, cache=cache.ResultCache(root))
+    results.embedding(ckpt, images, labels, "pca", 200, cache=cache.ResultCache(root))
     _forge(_one(root, ckpt, "embedding"), edit)
     store = cache.ResultCache(root)
-    got = cache.embedding(ckpt, images, labels, "pca", 200, cache=store)
+    got = results.embedding(ckpt, images, labels, "pca", 200, cache=store)
     assert store.computed == 1
     ref = embedding(ckpt.model, images, labels, method="pca", n=200)
     for f in ("points", "labels", "predictions", "indices", "features", "explained"):

@@ -16,7 +16,7 @@ import pytest
 import tomllib
 import torch
 
-from explainer.analysis import cache
+from explainer.analysis import cache, results
 from explainer.app.warmup import filter_page_layers
 from explainer.data import find_data_dir, load_test_or_sample
 from explainer.nets.checkpoints import load_checkpoint, models_dir, shipped_checkpoints
@@ -68,14 +68,14 @@ def test_a_shipped_report_is_read_without_computing(official, monkeypatch, tmp_p
     ckpt = _shipped("mnist_fast_cnn")
     _no_compute(monkeypatch)
     store = cache.ResultCache(tmp_path / "cache")
-    ev = cache.evaluation(ckpt, cache=store)
+    ev = results.evaluation(ckpt, cache=store)
     assert store.report_hits == 1 and store.computed == 0 and ev.official
     assert len(ev.labels) == 10_000
     pick = np.random.default_rng(0).choice(len(ev.labels), 40, replace=False)
     np.testing.assert_array_equal(ev.predicted[pick], _direct_predictions(ckpt, pick))
     images, labels = load_test_or_sample("mnist")[0].images.numpy(), ev.labels
     layer = filter_page_layers(ckpt)[0]
-    top = cache.top_activating(ckpt, images, layer, k=6, labels=labels, cache=store)
+    top = results.top_activating(ckpt, images, layer, k=6, labels=labels, cache=store)
     assert store.report_hits == 2 and store.computed == 0
     assert top.indices.shape[1] == 6
     np.testing.assert_array_equal(top.labels, labels[top.indices])
@@ -87,9 +87,9 @@ def test_shipped_reports_match_a_fresh_computation(official, tmp_path):
     """A change that alters what a function computes must bump its version (``evaluate.v2``):
     a report that no longer matches the code goes red here instead of being shown."""
     ckpt = _shipped("mnist_linear")
-    shipped = cache.evaluation(ckpt, cache=cache.ResultCache(tmp_path / "a"))
+    shipped = results.evaluation(ckpt, cache=cache.ResultCache(tmp_path / "a"))
     fresh_store = cache.ResultCache(tmp_path / "b", reports=None)
-    fresh = cache.evaluation(ckpt, cache=fresh_store)
+    fresh = results.evaluation(ckpt, cache=fresh_store)
     assert fresh_store.computed == 1
     np.testing.assert_allclose(shipped.logits, fresh.logits, rtol=0, atol=1e-4)
     assert shipped.report.keys() == fresh.report.keys()
@@ -105,7 +105,9 @@ def test_shipped_filter_reports_match_a_fresh_computation(official, tmp_path):
     images, labels = split.images.numpy(), split.labels.numpy()
     stores = cache.ResultCache(tmp_path / "a"), cache.ResultCache(tmp_path / "b", reports=None)
     layer = filter_page_layers(ckpt)[0]
-    a, b = (cache.top_activating(ckpt, images, layer, k=6, labels=labels, cache=s) for s in stores)
+    a, b = (
+        results.top_activating(ckpt, images, layer, k=6, labels=labels, cache=s) for s in stores
+    )
     assert stores[0].report_hits == 1 and stores[1].computed == 1
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.values, b.values, rtol=1e-4)
@@ -131,7 +133,7 @@ def test_a_report_of_another_checkpoint_is_ignored_and_recomputed(official, tmp_
     where = store.report_path(key)
     where.parent.mkdir(parents=True)
     report.rename(where)  # fast_cnn's logits where mnist_linear's report would be
-    ev = cache.evaluation(other, cache=store)
+    ev = results.evaluation(other, cache=store)
     assert store.report_hits == 0 and store.computed == 1
     pick = np.arange(0, 10_000, 250)
     np.testing.assert_array_equal(ev.predicted[pick], _direct_predictions(other, pick))
@@ -147,7 +149,7 @@ def test_a_changed_checkpoint_does_not_read_the_old_report(official, tmp_path):
     retrained = load_checkpoint(changed)
     assert retrained.sha256 != ckpt.sha256
     store = cache.ResultCache(tmp_path / "cache")
-    ev = cache.evaluation(retrained, cache=store)
+    ev = results.evaluation(retrained, cache=store)
     assert store.report_hits == 0 and store.computed == 1
     pick = np.arange(0, 10_000, 250)
     np.testing.assert_array_equal(ev.predicted[pick], _direct_predictions(retrained, pick))
@@ -168,7 +170,7 @@ def test_a_damaged_report_is_ignored(official, tmp_path, damage):
         np.savez(report, **arrays)
     before = report.read_bytes()
     store = cache.ResultCache(tmp_path / "cache", reports=reports)
-    ev = cache.evaluation(ckpt, cache=store)
+    ev = results.evaluation(ckpt, cache=store)
     assert store.report_hits == 0 and store.computed == 1 and len(ev.labels) == 10_000
     pick = np.arange(0, 10_000, 250)
     np.testing.assert_array_equal(ev.predicted[pick], _direct_predictions(ckpt, pick))
@@ -179,7 +181,7 @@ def test_reports_are_not_used_without_the_official_test_set(tmp_path, monkeypatc
     ckpt = _shipped("mnist_linear")
     monkeypatch.setenv("EXPLAINER_DATA_DIR", str(tmp_path / "no-data"))
     store = cache.ResultCache(tmp_path / "cache")
-    ev = cache.evaluation(ckpt, cache=store)
+    ev = results.evaluation(ckpt, cache=store)
     assert store.report_hits == 0 and store.computed == 1
     assert not ev.official and len(ev.labels) == 500
 

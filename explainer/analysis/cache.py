@@ -20,11 +20,8 @@ another test set or an edited library never reads an old result.
 - One computation per key at a time in a process: a page asking for what the warm-up is
   computing waits for it instead of doing the work twice.
 
-The typed wrappers :func:`evaluation`, :func:`top_activating` and :func:`embedding` are drop-in
-replacements for :func:`explainer.analysis.evaluate.evaluate`,
-:func:`explainer.analysis.top_digits.top_activating`
-and :func:`~explainer.analysis.embedding_map.embedding`; :func:`cached` caches any function
-returning arrays.
+:func:`cached` caches any function returning arrays; the typed wrappers for the app's slow
+results (evaluation, top-activating digits, embeddings) are :mod:`explainer.analysis.results`.
 A checkpoint without a file (trained in the app) is computed and not stored.
 
 **Shipped reports.** A second, read-only root, :func:`reports_dir` (``models/reports/``, in the
@@ -65,9 +62,6 @@ from explainer.errors import ExplainerError
 from explainer.io import atomic_write
 
 if TYPE_CHECKING:
-    from explainer.analysis.embedding_map import Embedding
-    from explainer.analysis.evaluate import Evaluation
-    from explainer.analysis.top_digits import TopActivations
     from explainer.nets.checkpoints import Checkpoint
 
 ENV_VAR = "EXPLAINER_CACHE_DIR"
@@ -420,216 +414,29 @@ def cached(
     return (cache or default_cache()).get_or_compute(key, compute, check)
 
 
-def _need(cond: bool, why: str) -> None:
+def need(cond: bool, why: str) -> None:
+    """Raise :class:`CacheMiss` with ``why`` unless ``cond``: a check of a stored result."""
     if not cond:
         raise CacheMiss(why)
 
 
-def _array(arrays: Arrays, name: str, kinds: str, shape: tuple[int | None, ...]) -> np.ndarray:
+def array_field(arrays: Arrays, name: str, kinds: str, shape: tuple[int | None, ...]) -> np.ndarray:
     """``arrays[name]`` when its dtype kind is one of ``kinds`` (``"i"`` integers, ``"f"``
     floats, ``"b"`` bools), its shape ``shape`` (``None``: any length) and every float finite;
     else a :class:`CacheMiss` naming it."""
     a = arrays.get(name)
-    _need(isinstance(a, np.ndarray) and a.dtype.kind in kinds, f"{name}: wrong type")
+    need(isinstance(a, np.ndarray) and a.dtype.kind in kinds, f"{name}: wrong type")
     ok = a.ndim == len(shape) and all(
         w is None or w == n for w, n in zip(shape, a.shape, strict=True)
     )
-    _need(ok, f"{name}: shape {a.shape}, expected {shape}")
-    _need(a.dtype.kind != "f" or bool(np.isfinite(a).all()), f"{name}: NaN or infinite values")
+    need(ok, f"{name}: shape {a.shape}, expected {shape}")
+    need(a.dtype.kind != "f" or bool(np.isfinite(a).all()), f"{name}: NaN or infinite values")
     return a
 
 
-def _number(meta: dict, name: str, low: float = -np.inf, high: float = np.inf) -> float:
+def number_field(meta: dict, name: str, low: float = -np.inf, high: float = np.inf) -> float:
     """``meta[name]`` when it is a finite number in ``[low, high]`` (not a bool, not text)."""
     v = meta.get(name)
     ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-    _need(ok and bool(np.isfinite(float(v))) and low <= v <= high, f"{name}: not a number")
+    need(ok and bool(np.isfinite(float(v))) and low <= v <= high, f"{name}: not a number")
     return float(v)
-
-
-# --- evaluate --------------------------------------------------------------------------------
-
-
-def _confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
-    return np.bincount(labels * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
-
-
-def evaluation(
-    ckpt: Checkpoint,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    cache: ResultCache | None = None,
-) -> Evaluation:
-    """:func:`~explainer.analysis.evaluate.evaluate` of ``ckpt`` on its default test set
-    (official when on disk, in ``data_dir`` or the default place, else the bundled sample),
-    its logits ``(N, K)``, loss and report read from the shipped report or the cache when
-    this checkpoint file was evaluated on these digits before."""
-    from explainer.analysis.evaluate import Evaluation, evaluate
-    from explainer.data import load_test_or_sample
-    from explainer.nets.calibration import temperature_of
-
-    split, official = load_test_or_sample(ckpt.dataset, data_dir)
-    y = split.labels.numpy() if isinstance(split.labels, torch.Tensor) else split.labels
-    made: list[Evaluation] = []
-
-    def compute():
-        ev = evaluate(ckpt, data_dir=data_dir)
-        made.append(ev)
-        meta = {"loss": float(ev.loss), "report": ev.report, "official": bool(ev.official)}
-        return {"logits": ev.logits.astype(np.float32)}, meta
-
-    def check(arrays: Arrays, meta: dict) -> None:
-        z = _array(arrays, "logits", "f", (len(y), None))
-        _need(z.dtype == np.float32 and z.shape[1] > int(y.max(initial=0)), "logits classes")
-        _number(meta, "loss", 0.0)
-        _need(meta.get("official") in (True, False), "official: not true or false")
-        _check_report(meta.get("report"), z, np.asarray(y, dtype=np.int64), ckpt)
-
-    data = data_key(ckpt.dataset, split.images, split.labels)
-    arrays, meta = cached(ckpt, data, "evaluate.v2", {}, compute, check, cache)
-    if made:
-        return made[0]
-    logits = arrays["logits"]
-    pred = logits.argmax(1)
-    cm = _confusion(np.asarray(y, dtype=np.int64), pred, logits.shape[1])
-    return Evaluation(
-        checkpoint=ckpt, split=split, official=official, logits=logits,
-        temperature=temperature_of(ckpt.raw or {}), labels=np.asarray(y),
-        predicted=pred, loss=float(meta["loss"]), confusion=cm, report=meta["report"],
-    )  # fmt: skip
-
-
-_REPORT_FIELDS = ("precision", "recall", "f1-score")
-
-
-def _check_report(report: Any, logits: np.ndarray, y: np.ndarray, ckpt: Checkpoint) -> None:
-    """A stored per-class report that is the one of these ``(N, K)`` logits: a dict of finite
-    fractions for every class and the averages, the same accuracy and supports as their
-    predictions against ``y`` (a forged or stale report would show a wrong accuracy)."""
-    _need(isinstance(report, dict), "report: not a dict")
-    pred = logits.argmax(1)
-    names = ckpt.class_names or [str(i) for i in range(logits.shape[1])]
-    support = np.bincount(y, minlength=len(names))
-    for i, name in enumerate(names):
-        row = report.get(name)
-        _need(isinstance(row, dict), f"report: no row for class {name[:20]!r}")
-        for f in _REPORT_FIELDS:
-            _number(row, f, 0.0, 1.0)
-        _need(_number(row, "support", 0) == support[i], f"report: support of {name[:20]!r}")
-    for avg in ("macro avg", "weighted avg"):
-        _need(isinstance(report.get(avg), dict), f"report: no {avg}")
-        for f in _REPORT_FIELDS:
-            _number(report[avg], f, 0.0, 1.0)
-    if len(y) and "accuracy" in report:
-        acc = _number(report, "accuracy", 0.0, 1.0)
-        _need(abs(acc - float((pred == y).mean())) < 1e-6, "report: accuracy of other predictions")
-
-
-# --- insights --------------------------------------------------------------------------------
-
-_TOP_FIELDS = ("channels", "indices", "values", "positions", "boxes", "images")
-
-
-def top_activating(
-    ckpt: Checkpoint,
-    images: np.ndarray | torch.Tensor,
-    layer: str,
-    *,
-    k: int = 9,
-    labels: np.ndarray | None = None,
-    cache: ResultCache | None = None,
-) -> TopActivations:
-    """:func:`~explainer.analysis.top_digits.top_activating` of ``ckpt.model`` (all channels,
-    at most 64),
-    through the cache."""
-    from explainer.analysis.top_digits import TopActivations
-    from explainer.analysis.top_digits import top_activating as compute_top
-
-    made: list[TopActivations] = []
-
-    def compute():
-        top = compute_top(ckpt.model, images, layer, k=k, labels=labels)
-        made.append(top)
-        arrays = {f: np.asarray(getattr(top, f)) for f in _TOP_FIELDS}
-        if top.labels is not None:
-            arrays["labels"] = np.asarray(top.labels)
-        return arrays, {"layer": top.layer, "patch_size": int(top.patch_size)}
-
-    def check(arrays: Arrays, meta: dict) -> None:
-        c, kk = _array(arrays, "indices", "i", (None, None)).shape
-        _need(0 < kk <= k, "indices: not k per channel")
-        _array(arrays, "channels", "i", (c,))
-        _array(arrays, "values", "f", (c, kk))
-        _array(arrays, "positions", "i", (c, kk, 2))
-        boxes = _array(arrays, "boxes", "i", (c, kk, 4))
-        h, w = np.shape(images)[-2:]
-        _array(arrays, "images", "f", (c, kk, h, w))
-        ok = (boxes[..., :2] >= 0).all() and (boxes[..., 2:] > boxes[..., :2]).all()
-        _need(bool(ok and (boxes[..., 2] <= h).all() and (boxes[..., 3] <= w).all()), "boxes")
-        idx = arrays["indices"]
-        _need(idx.size == 0 or 0 <= int(idx.min()) <= int(idx.max()) < len(images), "indices")
-        if labels is not None:
-            _array(arrays, "labels", "i", (c, kk))
-        _need(meta.get("layer") == layer, "top layer")
-        _need(isinstance(meta.get("patch_size"), int), "patch_size: not a whole number")
-        _number(meta, "patch_size", 1, max(h, w))
-
-    data = data_key(ckpt.dataset, images, labels)
-    params = {"layer": layer, "k": int(k), "labels": labels is not None}
-    arrays, meta = cached(ckpt, data, "top_activating.v1", params, compute, check, cache)
-    if made:
-        return made[0]
-    return TopActivations(
-        layer=meta["layer"],
-        labels=arrays.get("labels"),
-        patch_size=int(meta["patch_size"]),
-        **{f: arrays[f] for f in _TOP_FIELDS},
-    )
-
-
-_EMB_FIELDS = ("points", "labels", "predictions", "indices", "features", "explained")
-
-
-def embedding(
-    ckpt: Checkpoint,
-    images: np.ndarray | torch.Tensor,
-    labels: np.ndarray,
-    method: str = "pca",
-    n: int = 1000,
-    *,
-    cache: ResultCache | None = None,
-) -> Embedding:
-    """:func:`explainer.analysis.embedding_map.embedding` of ``ckpt.model`` (default layer and
-    seed), through
-    the cache."""
-    from explainer.analysis.embedding_map import Embedding
-    from explainer.analysis.embedding_map import embedding as compute_embedding
-
-    made: list[Embedding] = []
-
-    def compute():
-        emb = compute_embedding(ckpt.model, images, labels, method=method, n=n)
-        made.append(emb)
-        arrays = {f: np.asarray(getattr(emb, f)) for f in _EMB_FIELDS}
-        return arrays, {"layer": emb.layer, "method": emb.method}
-
-    def check(arrays: Arrays, meta: dict) -> None:
-        m = min(n, len(images))
-        idx = _array(arrays, "indices", "i", (m,))
-        _need(idx.size == 0 or 0 <= int(idx.min()) <= int(idx.max()) < len(images), "indices")
-        _array(arrays, "points", "f", (m, 2))
-        for name in ("labels", "predictions"):
-            _array(arrays, name, "i", (m,))
-        _array(arrays, "features", "f", (m, None))
-        _array(arrays, "explained", "f", (None,))
-        _need(isinstance(meta.get("layer"), str), "layer: not a name")
-        _need(meta.get("method") == method, "embedding method")
-
-    data = data_key(ckpt.dataset, images, labels)
-    params = {"method": method, "n": int(n)}
-    arrays, meta = cached(ckpt, data, "embedding.v1", params, compute, check, cache)
-    if made:
-        return made[0]
-    return Embedding(
-        layer=meta["layer"], method=meta["method"], **{f: arrays[f] for f in _EMB_FIELDS}
-    )

@@ -238,7 +238,7 @@ def training_evolution(
     the digit's values after that layer, and its confusion matrix on ``images``/``labels``
     (default: the test set when on disk, else the 500 bundled test digits). ``predict(ckpt)``,
     when given, returns a checkpoint's predictions on those digits (e.g. from
-    :func:`explainer.analysis.cache.evaluation`) instead of running the model over them."""
+    :func:`explainer.analysis.results.evaluation`) instead of running the model over them."""
     from explainer.nets.checkpoints import load_checkpoint
     from explainer.nets.inference import predict_logits
     from explainer.tracing.capture import capture_checkpoint

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.analysis import cache
+from explainer.analysis import results
 from explainer.analysis.evaluate import Evaluation
 from explainer.app import digits, model_choice
 from explainer.nets import inference
@@ -23,7 +23,7 @@ TOP_K = 6
 
 @st.cache_resource(show_spinner="Running the test images through the model…", max_entries=32)
 def _evaluation(model_key: str, _ckpt: Checkpoint) -> Evaluation:
-    return cache.evaluation(_ckpt)  # read from disk when warmed up (explainer.app.warmup)
+    return results.evaluation(_ckpt)  # read from disk when warmed up (explainer.app.warmup)
 
 
 def evaluation(ckpt: Checkpoint) -> Evaluation:
@@ -82,7 +82,7 @@ def latency_ms(ckpt: Checkpoint) -> float:
 @st.cache_resource(show_spinner="Running every test image through the layer…", max_entries=16)
 def _top_images(model_key: str, layer: str, dataset: str, _ckpt):
     images, labels = digits.eval_set(dataset)[:2]
-    return cache.top_activating(_ckpt, np.array(images), layer, k=TOP_K, labels=labels)
+    return results.top_activating(_ckpt, np.array(images), layer, k=TOP_K, labels=labels)
 
 
 def top_images(ckpt: Checkpoint, layer: str):
@@ -95,7 +95,7 @@ def top_images(ckpt: Checkpoint, layer: str):
 @st.cache_resource(show_spinner="Computing the embedding map…", max_entries=16)
 def _embedding(model_key: str, method: str, dataset: str, _ckpt):
     images, labels = digits.eval_set(dataset)[:2]
-    return cache.embedding(_ckpt, np.array(images), labels, method, EMBED_MAX)
+    return results.embedding(_ckpt, np.array(images), labels, method, EMBED_MAX)
 
 
 def embedding(ckpt: Checkpoint, method: str):

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainer.analysis import cache
+from explainer.analysis import cache, results
 
 if TYPE_CHECKING:
     from explainer.nets.checkpoints import Checkpoint
@@ -283,7 +283,7 @@ def app_tasks(
     def top(layer: str) -> Task:
         def run() -> None:
             images, labels = eval_arrays(ds)
-            cache.top_activating(ckpt, images, layer, k=top_k, labels=labels)
+            results.top_activating(ckpt, images, layer, k=top_k, labels=labels)
 
         what = f"the {n.split()[-1]} exciting {name}'s {layer}"  # digits, or items
         return Task(f"{sha}|top|{layer}|{top_k}", what, run)
@@ -291,7 +291,7 @@ def app_tasks(
     def emb(method: str) -> Task:
         def run() -> None:
             images, labels = eval_arrays(ds)
-            cache.embedding(ckpt, images, labels, method, embed_n)
+            results.embedding(ckpt, images, labels, method, embed_n)
 
         label = f"{name}'s {'PCA' if method == 'pca' else 't-SNE'} map"
         return Task(f"{sha}|emb|{method}|{embed_n}", label, run)
@@ -300,7 +300,7 @@ def app_tasks(
         def run() -> None:
             from explainer.nets.checkpoints import load_checkpoint
 
-            cache.evaluation(load_checkpoint(path))
+            results.evaluation(load_checkpoint(path))
 
         return Task(f"snap|{path}|{path.stat().st_mtime_ns}", f"scoring {path.stem} on {n}", run)
 
@@ -308,7 +308,7 @@ def app_tasks(
     snaps = [Path(p) for p in snapshots]
     tasks = [
         Task(f"data|{ds}", f"reading the {n}", lambda: eval_arrays(ds)),
-        Task(f"{sha}|evaluate", f"running {name} on {n}", lambda: cache.evaluation(ckpt)),
+        Task(f"{sha}|evaluate", f"running {name} on {n}", lambda: results.evaluation(ckpt)),
     ]
     tasks += [top(convs[0])] if convs else []
     tasks += [emb(m) for m in methods[:1]]

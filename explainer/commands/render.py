@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.kind == "training":
             options = {"evolution": _evolution(args, ckpt, trace, progress)}
         elif args.kind == "mistakes":
-            from explainer.analysis.cache import evaluation
             from explainer.analysis.evaluate import mistake_report
+            from explainer.analysis.results import evaluation
 
             # a shipped model's report, or the disk cache of an earlier render; else computed
             progress.phase(f"running {ckpt.name} over the test set")  # about 40 s in full
@@ -191,8 +191,8 @@ class Progress:
 def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
     """The training evolution of ``ckpt``'s snapshots, saying which snapshot is being scored
     (each snapshot's predictions read from its shipped report or the disk cache when there)."""
-    from explainer.analysis.cache import evaluation
     from explainer.analysis.flowgraph import item_word
+    from explainer.analysis.results import evaluation
     from explainer.analysis.snapshots import training_evolution
     from explainer.commands import snapshot_files
     from explainer.data import load_test_or_sample
