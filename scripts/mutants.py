@@ -161,6 +161,9 @@ MUTANTS = [
            "if hit is not None and hit[2] == str(dtype):", CACHE),
     Mutant("memo keeps the hash of a changed array", "explainer/analysis/cache.py",
            "    if not _frozen(obj):\n        return digest\n", "", CACHE),
+    Mutant("the plan holds its model strongly", "explainer/tracing/layers.py",
+           "submodules={n: m for n, m in pairs if m is not model},", "submodules=dict(pairs),",
+           ("tests/test_capture.py",)),
     # --- the house: the 0.1 paths ----------------------------------------------------------
     Mutant("old path warning blames the import machinery", "explainer/_moved.py",
            "stacklevel=2,", "stacklevel=1,", API),

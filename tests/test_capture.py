@@ -318,3 +318,28 @@ def test_torchvision_resnet18_is_captured_in_a_few_seconds(sample):
     assert time.perf_counter() - start < 5
     assert len(trace.of_kind("conv")) == 20 and len(trace.of_kind("add")) == 8  # 8 blocks
     assert trace.layer("layer1.0.add").inputs == ["layer1.0.bn2", "maxpool"]
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_a_captured_model_is_freed_when_its_owner_lets_go(functional):
+    """The per-model caches (the plan, the probed record names) hold the model weakly: every
+    checkpoint an app session uploaded used to stay in memory for good."""
+    import gc
+    import weakref
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.fc = nn.Linear(2 * 26 * 26, 10)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+    model = Functional() if functional else nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    capture(model, np.zeros((28, 28), np.float32))
+    layer_names(model)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None

@@ -23,6 +23,7 @@ STREAMLIT_DEFAULTS = {
     "runner.postScriptGC": False,
     "browser.gatherUsageStats": False,
     "client.toolbarMode": "minimal",
+    "client.showErrorDetails": "type",
     "theme.base": "light",
     "theme.primaryColor": "#1f6fd1",
     "theme.font": "sans serif",

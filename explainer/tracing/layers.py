@@ -199,17 +199,32 @@ def tensors_of(module: nn.Module, keys: dict[str, str]) -> dict[str, Any]:
 
 @dataclass
 class Plan:
-    """Facts about a model's module tree, computed once while the tree is unchanged."""
+    """Facts about a model's module tree, computed once while the tree is unchanged.
+
+    The plan is cached per model in a weak-key dictionary, so it holds the model itself only
+    weakly (``root``): a strong reference from the value would keep every model ever captured
+    alive (every uploaded checkpoint of every app session)."""
 
     key: list[tuple[dict, tuple]]  # each container's children, as they were
-    modules: list[nn.Module]  # all of them, the model included
-    named: dict[str, nn.Module]  # every named module, containers included
+    root: weakref.ref  # the model
+    submodules: dict[str, nn.Module]  # every named module below the model, containers included
     path_of: dict[int, str]  # id(module) -> module path
     atomic: dict[int, tuple[str, str, dict]]  # id(atomic module) -> (path, kind, params)
     sequential: bool  # only atomic modules and nn.Sequential containers: no functions between
     table: dict[str, tuple[nn.Module, str, dict]]  # atomic path -> (module, kind, params)
     tensors: dict[int, dict[str, str]]  # id(atomic module) -> its defining_tensors keys
     chain: list[tuple[nn.Module, str, str, dict, str]] | None  # sequential: steps in order
+
+    @property
+    def named(self) -> dict[str, nn.Module]:
+        """Every named module, the model included (under ``""``)."""
+        root = self.root()
+        return {"": root, **self.submodules} if root is not None else dict(self.submodules)
+
+    @property
+    def modules(self) -> list[nn.Module]:
+        """All of them, the model included."""
+        return list(self.named.values())
 
     @property
     def containers(self) -> list[nn.Module]:
@@ -241,8 +256,8 @@ def plan_of(model: nn.Module) -> Plan:
             sequential = False
     plan = Plan(
         key=key,
-        modules=[m for _, m in pairs],
-        named=dict(pairs),
+        root=weakref.ref(model),
+        submodules={n: m for n, m in pairs if m is not model},
         path_of={id(m): n for n, m in pairs},
         atomic=atomic,
         sequential=sequential,
