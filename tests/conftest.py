@@ -69,3 +69,36 @@ def bn_cnn():
 def tinyvgg():
     """The shipped mnist_tinyvgg checkpoint (small and quick)."""
     return shipped("mnist_tinyvgg")
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory) -> Path:
+    """A freshly initialised tinyvgg saved as a checkpoint (seeded: the same weights each time)."""
+    import torch
+
+    from explainer.nets.architectures import build
+    from explainer.nets.checkpoints import make_payload, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "mnist_tinyvgg.pt"
+    payload = make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))
+    save_checkpoint(path, payload)
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_payload(tmp_path_factory) -> dict:
+    """A good checkpoint's dict (fast_cnn with a history, metrics and a config), as read back
+    with ``weights_only=True``: the start from which the damage tables break one field."""
+    import torch
+
+    from explainer.nets.architectures import build
+    from explainer.nets.checkpoints import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build("fast_cnn").eval()
+    history = [{"epoch": 1, "train_loss": 0.3, "val_accuracy": 0.9, "lr": 1e-3}]
+    metrics = {"test_accuracy": 0.9, "test_errors": 1000, "per_class_accuracy": [0.9] * 10}
+    path = save_checkpoint(tmp_path_factory.mktemp("ck") / "good.pt", model, history=history,
+                           metrics=metrics, config={"lr": 1e-3, "epochs": 1})  # fmt: skip
+    return torch.load(path, weights_only=True)

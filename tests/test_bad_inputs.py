@@ -62,16 +62,6 @@ def listing(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 
 @pytest.fixture(scope="module")
-def ckpt_path(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / "mnist_tinyvgg.pt"
-    save_checkpoint(
-        path, make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))
-    )
-    return path
-
-
-@pytest.fixture(scope="module")
 def other_ckpt(tmp_path_factory):
     torch.manual_seed(1)
     path = tmp_path_factory.mktemp("models2") / "mnist_linear.pt"

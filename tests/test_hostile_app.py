@@ -18,20 +18,6 @@ from streamlit.testing.v1 import AppTest
 from test_app import APP, _page_ok, _uploader
 from test_hostile_fields import CHECKPOINT_DAMAGE
 
-from explainer.nets.architectures import build
-from explainer.nets.checkpoints import save_checkpoint
-
-
-@pytest.fixture(scope="module")
-def good_payload(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build("fast_cnn").eval()
-    history = [{"epoch": 1, "train_loss": 0.3, "val_accuracy": 0.9, "lr": 1e-3}]
-    metrics = {"test_accuracy": 0.9, "test_errors": 1000, "per_class_accuracy": [0.9] * 10}
-    path = save_checkpoint(tmp_path_factory.mktemp("ck") / "good.pt", model, history=history,
-                           metrics=metrics, config={"lr": 1e-3, "epochs": 1})  # fmt: skip
-    return torch.load(path, weights_only=True)
-
 
 def _bytes(payload: dict, tmp_path) -> bytes:
     path = tmp_path / "made.pt"

@@ -157,17 +157,6 @@ def test_a_header_nested_deep_is_refused_in_one_line(good_trace, tmp_path, depth
 # --- checkpoints ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def good_payload(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build("fast_cnn").eval()
-    history = [{"epoch": 1, "train_loss": 0.3, "val_accuracy": 0.9, "lr": 1e-3}]
-    metrics = {"test_accuracy": 0.9, "test_errors": 1000, "per_class_accuracy": [0.9] * 10}
-    path = save_checkpoint(tmp_path_factory.mktemp("ck") / "good.pt", model, history=history,
-                           metrics=metrics, config={"lr": 1e-3, "epochs": 1})  # fmt: skip
-    return torch.load(path, weights_only=True)
-
-
 CHECKPOINT_DAMAGE = [
     ("version inf", "version", {"version": math.inf}),
     ("epoch inf", "epoch", {"epoch": math.inf}),

@@ -37,16 +37,6 @@ def one_line(err: str) -> None:
     assert err.count("\n") == 1 and "Traceback" not in err, err
 
 
-@pytest.fixture(scope="module")
-def ckpt_path(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / "mnist_tinyvgg.pt"
-    save_checkpoint(
-        path, make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))
-    )
-    return path
-
-
 # --- code run from a picture: only raster formats, told by content ---------------------------
 
 SAVED_BY_PILLOW = {  # formats Pillow writes that the program must refuse, with the mode to use

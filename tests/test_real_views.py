@@ -15,8 +15,6 @@ from explainer.animate.length import as_flags, too_short
 from explainer.animate.shapes import displayed, shape_words
 from explainer.cli import main
 from explainer.errors import ExplainerError
-from explainer.nets.architectures import build
-from explainer.nets.checkpoints import make_payload, save_checkpoint
 from explainer.tracing.capture import capture
 
 SIZES = [(640, 360), (800, 450), (1280, 720)]
@@ -35,15 +33,6 @@ def traces():
         return cache[name]
 
     return get
-
-
-@pytest.fixture(scope="module")
-def ckpt_path(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / "mnist_tinyvgg.pt"
-    payload = make_payload(build("tinyvgg"), dataset="mnist", class_names=list("0123456789"))
-    save_checkpoint(path, payload)
-    return path
 
 
 @pytest.mark.parametrize("name", list(REAL))

@@ -9,18 +9,6 @@ from explainer.cli import main
 from explainer.nets.architectures import build
 from explainer.nets.checkpoints import make_payload, save_checkpoint
 
-
-@pytest.fixture(scope="module")
-def ckpt_path(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build("tinyvgg")
-    path = tmp_path_factory.mktemp("models") / "mnist_tinyvgg.pt"
-    save_checkpoint(
-        path, make_payload(model, dataset="mnist", class_names=[str(i) for i in range(10)])
-    )
-    return path
-
-
 FAST = ["--fps", "5", "--seconds", "10", "--size", "480x270"]
 
 
