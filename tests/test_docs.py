@@ -118,3 +118,18 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     reference = (tmp_path / "reference" / "index.html").read_text(encoding="utf-8")
     assert 'id="explainer.tracing.capture.capture"' in reference
     assert ":func:" not in reference
+
+
+def test_the_tutorial_page_is_the_notebook_cell_by_cell():
+    """docs/tutorials/walkthrough.md renders notebooks/walkthrough.ipynb: every code cell is on
+    the page verbatim, in the notebook's order, so the two cannot drift apart."""
+    import json
+
+    root = Path(__file__).resolve().parent.parent
+    notebook = json.loads((root / "notebooks" / "walkthrough.ipynb").read_text())
+    page = (root / "docs" / "tutorials" / "walkthrough.md").read_text()
+    cells = ["".join(c["source"]).strip() for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert cells
+    where = [page.find(f"```python\n{cell}\n```") for cell in cells]
+    assert -1 not in where, [c[:60] for c, w in zip(cells, where, strict=True) if w == -1]
+    assert where == sorted(where)
