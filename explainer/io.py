@@ -69,15 +69,22 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _mode_or_problem(path: str | os.PathLike, missing: str) -> int | str:
+    """``path``'s stat mode, or why it cannot be looked at (``missing`` when it does not exist)."""
+    try:
+        return os.stat(path).st_mode
+    except FileNotFoundError:
+        return missing
+    except OSError as exc:
+        return _HINTS.get(exc.errno) or (exc.strerror or "cannot be read").lower()
+
+
 def file_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be read as an input file, in a few words, or ``None`` when it is a
     regular file this process may read. Nothing is opened (a FIFO is never read)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as exc:
-        return _HINTS.get(exc.errno) or (exc.strerror or "cannot be read").lower()
+    mode = _mode_or_problem(path, "no such file")
+    if isinstance(mode, str):
+        return mode
     if stat.S_ISDIR(mode):
         return "a folder, not a file"
     if not stat.S_ISREG(mode):
@@ -107,12 +114,9 @@ def require_file(
 
 def folder_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be listed as a folder, in a few words, or ``None`` when it can."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "no such folder"
-    except OSError as exc:
-        return _HINTS.get(exc.errno) or (exc.strerror or "cannot be read").lower()
+    mode = _mode_or_problem(path, "no such folder")
+    if isinstance(mode, str):
+        return mode
     if not stat.S_ISDIR(mode):
         return "not a folder"
     if not os.access(path, os.R_OK | os.X_OK):
