@@ -2,6 +2,9 @@
 
 import sys
 
+from explainer.interrupts import deliver_interrupts_to_main
+
+deliver_interrupts_to_main()
 try:
     from explainer.cli import main
 except KeyboardInterrupt:

@@ -16,6 +16,7 @@ import sys
 
 from explainer import __version__
 from explainer.errors import ExplainerError
+from explainer.interrupts import deliver_interrupts_to_main
 from explainer.io import os_error_text
 from explainer.text import SafeStream, terminal_safe
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     killed by SIGPIPE does (so ``set -o pipefail`` scripts see what they see with ``cat``).
     Everything printed goes through :class:`~explainer.text.SafeStream`: names and messages
     that came from files cannot rewrite the terminal, nor fail on a strict encoding."""
+    deliver_interrupts_to_main()
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = SafeStream(streams[0]), SafeStream(streams[1], progress=True)
     try:

@@ -501,6 +501,28 @@ def test_ctrl_c_in_a_real_start_up_gives_no_traceback(delay, ckpt_path, tmp_path
     assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
 
 
+def test_a_ctrl_c_python_cannot_raise_in_a_callback_still_reaches_the_command():
+    """A Ctrl-C landing in a weakref or import-lock callback is "ignored" by Python (a
+    traceback on stderr, then the program runs on); it must arrive again in the main thread."""
+    code = (
+        "import time, weakref\n"
+        "from explainer.interrupts import deliver_interrupts_to_main\n"
+        "deliver_interrupts_to_main()\n"
+        "class A: pass\n"
+        "def cb(_r): raise KeyboardInterrupt\n"
+        "a = A(); r = weakref.ref(a, cb)\n"
+        "try:\n"
+        "    del a\n"
+        "    for _ in range(200): time.sleep(0.01)\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('caught')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.stdout.decode().strip() == "caught", done.stdout
+    assert b"Traceback" not in done.stderr, done.stderr.decode()
+
+
 @pytest.mark.parametrize("call", ["sys.exit()", "sys.exit(0)", "sys.exit(3)", "exit('bye')"])
 def test_user_code_that_exits_at_import_is_refused(call, tmp_path, capsys):
     from explainer.nets.user_code import UserCodeError, import_class

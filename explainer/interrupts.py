@@ -1,0 +1,44 @@
+"""Ctrl-C always reaches the command, even when it lands inside a clean-up callback.
+
+Python cannot raise an exception from a weakref or import-lock callback; a Ctrl-C that
+arrives there is printed as "Exception ignored in ... KeyboardInterrupt" (a traceback) and
+then lost, so the command runs on. :func:`deliver_interrupts_to_main` makes such a lost
+Ctrl-C arrive again in the main thread a moment later, where the command line ends quietly
+with status 130 (and ``explainer train`` keeps its last finished epoch).
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import threading
+from typing import Any
+
+AGAIN_AFTER_S = 0.05  # long enough for the callback that swallowed the Ctrl-C to return
+
+
+def deliver_interrupts_to_main() -> None:
+    """Install (once) the hook that re-delivers a Ctrl-C Python could not raise."""
+    if getattr(sys.unraisablehook, "_explainer", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is None or not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            previous(unraisable)
+            return
+        while True:  # the re-delivered Ctrl-C may land in this hook: then schedule it again
+            try:
+                _interrupt_main_later()
+                return
+            except KeyboardInterrupt:
+                continue
+
+    hook._explainer = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+def _interrupt_main_later() -> None:
+    timer = threading.Timer(AGAIN_AFTER_S, _thread.interrupt_main)
+    timer.daemon = True
+    timer.start()
