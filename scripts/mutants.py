@@ -187,6 +187,10 @@ MUTANTS = [
            "probs = trace.probs  #",
            'probs = __import__("explainer.nets.calibration").nets.calibration.softmax_t('
            "trace.logits)  #", ONE_PROBABILITY),
+    # --- Ctrl-C ------------------------------------------------------------------------------
+    Mutant("a Ctrl-C swallowed by a callback is lost", "explainer/interrupts.py",
+           "                _interrupt_main_later()\n", "                pass\n",
+           ("tests/test_hostile_inputs.py",)),
 ]  # fmt: skip
 
 
