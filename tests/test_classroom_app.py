@@ -109,11 +109,42 @@ def test_clear_ends_the_drawing_and_a_newer_drawing_elsewhere_wins():
     at.session_state["lesson_canvas"] = _canvas_state(sample[8].numpy())
     at.run()
     newer = _drawn_pixels(sample[8].numpy())
+    lesson_strokes = at.session_state["lesson_canvas"]["drawing"]["raw"]["objects"]
     at.switch_page("explainer/app/draw.py").run()  # the Draw canvas's older drawing is dropped
     np.testing.assert_array_equal(at.session_state["digit"].image, newer)
-    assert _canvas_data(at)["initialDrawing"] is None or not _canvas_data(at)["initialDrawing"].get(
-        "objects"
-    )
+    shown = _canvas_data(at)["initialDrawing"]["objects"]  # the newer one, at its size
+    assert [o["type"] for o in shown] == [o["type"] for o in lesson_strokes]
+    assert [o["scaleX"] for o in shown] == pytest.approx([280 / 420] * len(shown))
+
+
+def _stroke(left: float, top: float) -> dict:
+    """A Fabric path object as streamlit-drawable-canvas sends it."""
+    return {"type": "path", "left": left, "top": top, "width": 90.0, "height": 120.0,
+            "scaleX": 1, "scaleY": 1, "strokeWidth": 22,
+            "path": [["M", 10, 10], ["Q", 50, 60, 100, 130]]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "size_first", "size_then"),
+    [("draw.py", "lesson.py", 280, 420), ("lesson.py", "draw.py", 420, 280)],
+)
+def test_a_drawing_moves_between_canvases_rescaled(first, then, size_first, size_then):
+    at = _start()
+    at.switch_page(f"explainer/app/{first}").run()
+    key = "canvas" if first == "draw.py" else "lesson_canvas"
+    state = _canvas_state(load_sample("mnist").images[3].numpy())
+    state["drawing"]["raw"]["objects"] = [_stroke(40, 60), _stroke(140.5, 30)]
+    at.session_state[key] = state
+    at.run()
+    _ok(at)
+    at.switch_page(f"explainer/app/{then}").run()
+    _ok(at)
+    shown = _canvas_data(at)["initialDrawing"]["objects"]
+    f = size_then / size_first  # the canvases' own sizes, as the pages set them
+    got = [v for o in shown for v in (o["left"], o["top"], o["scaleX"], o["scaleY"])]
+    assert got == pytest.approx([40 * f, 60 * f, f, f, 140.5 * f, 30 * f, f, f])
+    assert [o["path"] for o in shown] == [_stroke(0, 0)["path"]] * 2  # drawn in its own box
+    assert at.session_state["digit"].source == "your drawing"
 
 
 # --- 2. the words fit the dataset and the limits are the true ones ----------------------------

@@ -9,7 +9,9 @@ canvas then reloads it and sends it back, and the prediction follows.
 The drawing is the learner's until they clear it: each canvas's last strokes and picture are
 kept in session state (:func:`kept_drawing`), so when the canvas comes back (another page, a
 lesson step, and back again) it is handed its strokes as its initial drawing and the page reads
-the kept picture until the canvas sends a new one.
+the kept picture until the canvas sends a new one. A drawing made on another canvas (Draw &
+predict's 280 px, the Lesson's 420 px) is handed over rescaled to this canvas's size
+(:func:`rescaled`), so the Lesson shows the digit drawn on Draw & predict, and back.
 """
 
 from __future__ import annotations
@@ -51,11 +53,30 @@ def canvas_start(name: str) -> dict | None:
 
 def kept_drawing(name: str) -> dict | None:
     """The last drawing the canvas ``name`` sent: ``{"objects": Fabric objects, "image":
-    (H, W, 4) uint8 RGBA}``, or None once it is cleared (or before anything was drawn)."""
+    (H, W, 4) uint8 RGBA, "size": the canvas's side in px}``, or None once it is cleared (or
+    before anything was drawn)."""
     return st.session_state.get(f"_{name}_kept")
 
 
-def _keep(name: str, objects: list, image: np.ndarray | None) -> np.ndarray | None:
+_SCALED_KEYS = ("left", "top", "scaleX", "scaleY")
+
+
+def rescaled(objects: list[dict], factor: float) -> list[dict]:
+    """Fabric ``objects`` drawn on one canvas as they lie on a canvas ``factor`` times as
+    large: each object's position (``left``, ``top``) and scale (``scaleX``, ``scaleY``, which
+    Fabric also applies to the stroke width) multiplied by ``factor``; its path is unchanged
+    (it is drawn relative to the object's box)."""
+    out = []
+    for obj in objects:
+        new = dict(obj)
+        for key in _SCALED_KEYS:
+            default = 1.0 if key.startswith("scale") else 0.0
+            new[key] = float(obj.get(key, default)) * factor
+        out.append(new)
+    return out
+
+
+def _keep(name: str, objects: list, image: np.ndarray | None, size: int = 0) -> np.ndarray | None:
     """Remember what the canvas sent; the picture to read: the one sent, else (the canvas just
     mounted again, holding its kept strokes, with no picture sent yet) the kept one."""
     kept = kept_drawing(name)
@@ -63,20 +84,28 @@ def _keep(name: str, objects: list, image: np.ndarray | None) -> np.ndarray | No
         st.session_state.pop(f"_{name}_kept", None)
         return None
     if image is not None:
-        st.session_state[f"_{name}_kept"] = {"objects": objects, "image": image}
+        st.session_state[f"_{name}_kept"] = {"objects": objects, "image": image, "size": size}
         st.session_state["_drawn_last_on"] = name
         return image
     return kept["image"] if kept and kept["objects"] == objects else None
 
 
-def _restore(name: str) -> None:
-    """Hand the canvas ``name`` its kept strokes, unless the learner has since drawn on
-    another canvas (the Lesson's, Draw & predict's): that newer drawing is theirs now."""
-    kept = kept_drawing(name)
-    if kept and st.session_state.get("_drawn_last_on") == name:
-        _restart_canvas(name, kept["objects"])
-    elif kept:
-        st.session_state.pop(f"_{name}_kept")
+def _restore(name: str, size: int) -> None:
+    """Hand the canvas ``name`` (``size`` px square) the learner's latest drawing: its own
+    kept strokes, or, when the learner has since drawn on another canvas (the Lesson's, Draw &
+    predict's), that newer drawing rescaled to this canvas."""
+    last = st.session_state.get("_drawn_last_on")
+    newest = kept_drawing(last) if last else None
+    if last != name:
+        st.session_state.pop(f"_{name}_kept", None)
+    if not newest:
+        return
+    factor = size / newest["size"] if last != name and newest.get("size") else 1.0
+    objects = rescaled(newest["objects"], factor) if factor != 1.0 else newest["objects"]
+    if last != name:  # this canvas reads the newer picture until it sends its own
+        st.session_state[f"_{name}_kept"] = {"objects": objects, "image": newest["image"],
+                                             "size": size}  # fmt: skip
+    _restart_canvas(name, objects)
 
 
 def _restart_canvas(name: str, objects: list) -> None:
@@ -110,7 +139,7 @@ def drawing_canvas(name: str, size: int, stroke_width: int) -> tuple[np.ndarray 
     from streamlit_drawable_canvas import st_canvas
 
     if name not in st.session_state:  # mounted (again): hand it the learner's strokes
-        _restore(name)
+        _restore(name, size)
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
@@ -123,6 +152,6 @@ def drawing_canvas(name: str, size: int, stroke_width: int) -> tuple[np.ndarray 
         key=name,
     )
     objects = (result.json_data or {}).get("objects", [])
-    image = _keep(name, objects, result.image_data)
+    image = _keep(name, objects, result.image_data, size)
     canvas_buttons(name, objects)
     return image, objects
