@@ -23,6 +23,7 @@ from explainer.tracing.capture import (
     capture_checkpoint,
     layer_names,
 )
+from explainer.tracing.layers import plan_of
 from explainer.tracing.recompute import UnreplayableWarning
 
 
@@ -194,6 +195,41 @@ def test_user_module_with_inplace_ops_and_reuse(sample):
     full = capture_batch(net, sample.floats()[:3], layers=["conv"], reduce="none")
     with torch.no_grad():
         np.testing.assert_array_equal(full["conv"], net.conv(sample.floats()[:3]).numpy())
+
+
+class SometimesInPlace(nn.Module):
+    """Changes its conv's output in place only when ``flag`` is set (a data-dependent path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.flag = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        g = h * 2
+        if self.flag:
+            h.relu_()
+        return (g + h).flatten(1)
+
+
+def test_records_stay_right_when_in_place_changes_come_and_go(sample):
+    """A later pass copies only the records an earlier one saw changed in place; a change the
+    plan did not expect still leaves every record as it was made."""
+    torch.manual_seed(2)
+    net = SometimesInPlace().eval()
+    x = sample.floats()[:1]
+    with torch.no_grad():
+        conv = net.conv(x)
+    assert (conv < 0).any()
+    for flag in (False, True, True, False, True):
+        net.flag = flag
+        trace = capture(net, x)
+        np.testing.assert_array_equal(trace.layer("conv").output, conv[0].numpy())
+        np.testing.assert_array_equal(trace.layer("mul").output, 2 * conv[0].numpy())
+        done = (2 * conv + (conv.relu() if flag else conv)).flatten(1)
+        np.testing.assert_array_equal(trace.logits, done[0].numpy())
+    assert plan_of(net).copies == {"conv"}  # learned: later passes copy it and run once
 
 
 def test_capture_batch_stats_match_full_arrays(sample):

@@ -190,12 +190,14 @@ def record_pass(
 ) -> tuple[Any, list[Event]]:
     """One eval-mode, no-grad pass, recorded (see :mod:`explainer.tracing.recorder`).
 
-    Outputs are kept as views; when a later in-place operation (``ReLU(inplace=True)``,
-    ``x += y``) changed one, which its version counter reveals, the pass is repeated with a
-    copy taken the moment each record is made, so records are always right. Only passes run
-    by the calling thread are recorded: the app shares one model between sessions."""
+    Outputs are kept as views, except those a later in-place operation (``ReLU(inplace=True)``,
+    ``x += y``) changed in an earlier pass of this plan, which are copied the moment they are
+    made. When a kept view was changed all the same (its version counter moved), the pass is
+    repeated with a copy of every record (and the plan remembers which ones changed), so
+    records are always right. Only passes run by the calling thread are recorded: the app
+    shares one model between sessions."""
     chained = chain_applies(plan)
-    for clone in (False, True):
+    for clone in (plan.copies, True):
         rec = Recorder(plan, x, take=take, wanted=wanted, clone=clone)
         with torch.no_grad(), modules_in_eval_mode(plan.modules):
             if chained:
@@ -203,8 +205,10 @@ def record_pass(
             else:
                 with watching(rec):
                     out = model(x)
-        if clone or not rec.changed_in_place():
+        changed = rec.changed()
+        if clone is True or not changed:
             return out, rec.events
+        plan.copies = plan.copies | changed
     raise AssertionError("unreachable")
 
 

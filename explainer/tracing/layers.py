@@ -214,6 +214,7 @@ class Plan:
     table: dict[str, tuple[nn.Module, str, dict]]  # atomic path -> (module, kind, params)
     tensors: dict[int, dict[str, str]]  # id(atomic module) -> its defining_tensors keys
     chain: list[tuple[nn.Module, str, str, dict, str]] | None  # sequential: steps in order
+    copies: frozenset[str] = frozenset()  # records a later in-place operation changes
 
     @property
     def named(self) -> dict[str, nn.Module]:

@@ -63,9 +63,11 @@ class Recorder:
         *,
         take: Callable[[str, torch.Tensor], Any] | None = None,
         wanted: set[str] | None = None,
-        clone: bool = False,
+        clone: bool | frozenset[str] = False,
     ) -> None:
-        self.plan, self.take, self.wanted, self.clone = plan, take, wanted, clone
+        self.plan, self.take, self.wanted = plan, take, wanted
+        self.clone = clone is True  # copy every output, or only those named in ``copies``
+        self.copies = clone if isinstance(clone, frozenset) else frozenset()
         self.owner = threading.get_ident()
         self.names: dict[int, str] = {id(x): INPUT}
         self.alive: list[torch.Tensor] = [x]
@@ -106,8 +108,8 @@ class Recorder:
             params, out = {**params, "batched": False}, out[None]
         if out.dtype != torch.float32:
             params = {**params, "dtype": str(out.dtype).removeprefix("torch.")}
-        kept = out.clone() if self.clone else out
-        self.versions.append((kept, out._version))
+        kept = out.clone() if self.clone or name in self.copies else out
+        self.versions.append((kept, kept._version))
         value = kept if self.take is None else self.take(name, kept)
         self.events.append(Event(name, kind, params, inputs, value, module, tensors or {}))
 
@@ -256,11 +258,11 @@ class Recorder:
                 self._add(path.split("#")[0], kind, params, [self.names[id(h)]], out, module)
                 h = out
             return h
-        events, versions, clone = self.events, self.versions, self.clone
+        events, versions, clone, copies = self.events, self.versions, self.clone, self.copies
         for module, name, kind, params, prev in self.plan.chain:  # the hot path of capture()
             out = module(h)
-            kept = out.clone() if clone else out
-            versions.append((kept, out._version))
+            kept = out.clone() if clone or name in copies else out
+            versions.append((kept, kept._version))
             events.append(Event(name, kind, params, [prev], kept, module))
             h = out
         return h
@@ -268,6 +270,13 @@ class Recorder:
     def changed_in_place(self) -> bool:
         """Whether a kept view was changed after it was recorded (then repeat with copies)."""
         return any(t._version != v for t, v in self.versions)
+
+    def changed(self) -> frozenset[str]:
+        """The records whose kept view was changed after it was recorded: the ones to copy
+        the moment they are made (``clone=`` this set) in a pass that must be right."""
+        return frozenset(
+            e.name for e, (t, v) in zip(self.events, self.versions, strict=True) if t._version != v
+        )
 
 
 class _CallWatcher(TorchFunctionMode):
