@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,15 @@ class LayerRecord:
         return tuple(self.output.shape)
 
     @property
+    def module(self) -> str:
+        """The module path this record ran in: a module's own path (``"layer2.0.conv1"``), or
+        for a torch call the innermost module whose ``forward`` made it (``"layer2.0"`` for
+        ResNet's ``out += identity``; ``""`` for the model's own ``forward``). The recorder
+        names every record after it, so old and new files alike carry it."""
+        base = _SUFFIX.sub("", self.name)
+        return base.rpartition(".")[0] if "call" in self.params else base
+
+    @property
     def is_spatial(self) -> bool:
         """True for ``(C, H, W)`` outputs that can be drawn as feature maps."""
         return self.output.ndim == 3
@@ -172,6 +182,8 @@ class LayerRecord:
             return f"{fn} ({p['element_name']})"
         return f"{fn} [{']['.join(map(str, path))}]" if path else fn
 
+
+_SUFFIX = re.compile(r"(#\d+)?(\[\d+\])*$")  # a reuse count, a tuple element: not the path
 
 MAX_HEADER_DEPTH = 16  # lists and dicts inside the JSON header (a real one nests 5 deep)
 
