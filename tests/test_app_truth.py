@@ -352,30 +352,80 @@ def test_lesson_steps_fold_bn_activation_dropout_and_flatten(bn_trace):
     names = [r.name for s in layer_steps for r in s.records]
     # every record but the input's normalisation, once, in the order it ran
     assert names == [r.name for r in bn_trace.layers if r.kind != "normalize"]
-    assert len(steps) <= 15 < len(bn_trace.layers)
+    assert len(steps) <= 16 < len(bn_trace.layers)
     for s in layer_steps:
         kinds = [r.kind for r in s.records]
         if "conv" in kinds:
             assert kinds[:3] == ["conv", "bn", "relu"]
         assert kinds[0] not in ("bn", "relu", "dropout")  # never a step of its own
     assert all(s.records[0].kind != "flatten" or s.records[1].kind == "linear" for s in layer_steps)
-    assert steps[-2].kind == "answer" and steps[-1].kind == "learning"
+    assert [s.kind for s in steps[-3:]] == ["answer", "learning", "end"]
+
+
+def _sentences(text: str) -> list[str]:
+    plain = re.sub(r"\*\*|\(.*?\)", "", text.replace("  \n", " "))
+    return [x for x in re.split(r"(?<=[.!?:])\s+", plain) if x.strip()]
+
+
+def test_lesson_reads_for_a_fourteen_year_old(bn_trace):
+    """Short sentences, at most three new words a step, none of the jargon a class has not
+    met (it stays in the glossary on hover), one picture idea a step."""
+    steps = lesson_steps(bn_trace)
+    jargon = ("logit", "batch norm", "padding", "stride", "kernel", "channel", "tensor")
+    for s in steps:
+        words_ = [len(x.split()) for x in _sentences(s.text)]
+        assert max(words_) <= 20, (s.title, s.text)
+        assert len(s.terms) <= 3 and set(s.terms) <= set(GLOSSARY)
+        assert not any(j in (s.title + s.text).lower() for j in jargon), (s.title, s.text)
+    convs = [s for s in steps if s.look == "conv"]
+    assert len({s.title for s in convs}) == len(convs)  # never four identical titles
+    assert [s.look for s in steps].count("pool") == 3
+    assert "Your turn" in steps[-1].title and "another" in steps[-1].text
 
 
 def test_lesson_numbers_come_from_the_trace(bn_trace):
     steps = lesson_steps(bn_trace)
-    conv = next(s for s in steps if s.kind == "layer" and s.records[0].kind == "conv")
+    conv = next(s for s in steps if s.look == "conv")
     r0, r2 = conv.records[0], conv.records[2]
-    assert f"**{r0.params['out_channels']} kernels**" in conv.text
-    assert f"**{'×'.join(map(str, r2.shape))}**" in conv.text
+    assert f"**{r0.params['out_channels']} filters**" in conv.text
     neg = float((bn_trace.layer(r2.inputs[0]).output < 0).mean())
-    assert f"{neg:.0%} of them were negative" in conv.text
-    answer = steps[-2].text
-    top = bn_trace.class_names[int(np.argmax(bn_trace.logits))]
-    assert f"prediction: {top}" in answer
+    assert f"({neg:.0%} of them did)" in conv.text
+    pool = next(s for s in steps if s.look == "pool" and s.records[0].shape[-1] == 3)
+    assert "7 × 7 map becomes 3 × 3" in pool.text and "left out" in pool.text
+    answer = steps[-3]
+    top = bn_trace.class_names[int(np.argmax(bn_trace.probs))]
+    assert f"**{top}** {words.percent(float(bn_trace.probs.max()))}" in answer.text
     used = {t for s in steps for t in s.terms}
-    required = {"logit", "softmax", "batch norm", "padding", "stride", "epoch", "learning rate"}
-    assert required <= used <= set(GLOSSARY)
+    assert {"pixel", "filter", "feature map", "pooling", "softmax", "epoch"} <= used
+
+
+def test_the_filters_shown_fired_hardest_where_the_box_is(bn_trace):
+    """Each conv step's patches: the block's strongest channels (by their peak), the peak's
+    cell, and the input pixels that cell reads, against torch's gradient of that cell."""
+    ckpt = load_checkpoint(models_dir() / "mnist_bn_cnn.pt")
+    model = ckpt.model.eval()
+    steps = [s for s in lesson_steps(bn_trace) if s.look == "conv"]
+    for s in steps[:4]:
+        out = s.records[-1].output
+        peaks = out.reshape(out.shape[0], -1).max(axis=1)
+        assert [p.channel for p in s.patches] == list(np.argsort(-peaks, kind="stable")[:4])
+        for p in s.patches[:2]:
+            assert out[p.channel, p.y, p.x] == peaks[p.channel] == p.value
+            x = torch.tensor(bn_trace.image, dtype=torch.float32)[None, None].requires_grad_()
+            seen = {}
+            handle = dict(model.named_modules())[s.records[0].name].register_forward_hook(
+                lambda _m, _i, o, seen=seen: seen.setdefault("o", o)
+            )
+            model(x)
+            handle.remove()
+            seen["o"][0, p.channel, p.y, p.x].backward()
+            rows, cols = np.nonzero(x.grad[0, 0].numpy())
+            top, left, bottom, right = p.box
+            assert rows.size, "the cell reads no pixel"
+            assert top <= rows.min() and rows.max() < bottom and left <= cols.min()
+            assert cols.max() < right
+    first = steps[0].patches[0]  # the first 3×3 convolution reads exactly a 3×3 window
+    assert (first.box[2] - first.box[0], first.box[3] - first.box[1]) == (3, 3) or 0 in first.box
 
 
 def test_lesson_page_walks_every_step_with_the_glossary_on_hover():
@@ -384,23 +434,23 @@ def test_lesson_page_walks_every_step_with_the_glossary_on_hover():
     _ok(at)
     digit = at.session_state["digit"]
     ckpt = load_checkpoint(models_dir() / "mnist_bn_cnn.pt")
-    n = len(lesson_steps(capture_checkpoint(ckpt, digit.image)))
+    steps = lesson_steps(capture_checkpoint(ckpt, digit.image))
     hovered = set()
-    for i in range(n):
-        assert at.header[0].value.startswith(f"{i + 1}. ")
-        hovered |= {m.value.strip("*") for m in at.markdown if m.proto.help}
+    for i, step in enumerate(steps):
+        assert at.title[0].value == f"{i + 1}. {step.title}"
         for m in at.markdown:
             if m.proto.help:
-                assert m.proto.help == GLOSSARY[m.value.strip("*")]
+                for term in re.findall(r"\*\*(.+?)\*\*", m.value):
+                    assert f"**{term}**: {GLOSSARY[term]}" in m.proto.help
+                    hovered.add(term)
         nxt = next(b for b in at.button if b.label == "Next ▶")
-        assert nxt.disabled == (i == n - 1)
-        if i < n - 1:
+        assert nxt.disabled == (i == len(steps) - 1)
+        if i < len(steps) - 1:
             nxt.click().run()
             _ok(at)
-    required = {"logit", "softmax", "batch norm", "padding", "stride", "epoch", "learning rate"}
-    assert required <= hovered
+    assert {"filter", "pooling", "softmax", "epoch"} <= hovered
     next(b for b in at.button if b.label == "◀ Previous").click().run()
-    assert at.header[0].value.startswith(f"{n - 1}. ")
+    assert at.title[0].value.startswith(f"{len(steps) - 1}. ")
 
 
 def test_a_drawing_on_the_lesson_canvas_is_the_digit_explained():

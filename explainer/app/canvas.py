@@ -114,6 +114,14 @@ def _restart_canvas(name: str, objects: list) -> None:
     st.session_state[f"_{name}_start"] = {"objects": objects, "revision": n}
 
 
+def clear(name: str) -> None:
+    """Empty the canvas ``name`` and forget the learner's drawing (it shows empty when it
+    comes back); the current digit stays until something new is drawn."""
+    st.session_state.pop(f"_{name}_kept", None)
+    st.session_state.pop("_drawn_last_on", None)
+    _restart_canvas(name, [])
+
+
 def canvas_buttons(name: str, objects: list) -> None:
     """Undo (the last stroke) and Clear under the canvas ``name``, in place of its toolbar."""
     hide_canvas_toolbars()

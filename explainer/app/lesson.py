@@ -1,9 +1,12 @@
-"""Lesson mode: a 15-minute class on how the network reads one digit, a step at a time.
+"""Lesson mode: a 15-minute class on how the network reads one digit, a step at a time, in
+words a 14-year-old reads (:mod:`explainer.app.lesson_steps`).
 
-A big canvas to draw on, then *Previous / Next* through the steps of
-:func:`explainer.app.lesson_steps.lesson_steps` (a convolution with its batch norm and activation
-is one step, dropout and flatten folded in), each with its picture and its numbers from the
-Trace, and every technical word explained on hover (the ? next to it) and in the glossary.
+*Previous / Next* on top, the step's title, then its picture on the left (the big canvas on
+the first step) and its few short sentences on the right, so that a projector at 1280×720
+shows the canvas and the step's picture without scrolling. Each convolution block shows the
+filters that fired most and where on the digit; pooling is drawn on the real grid; learning
+is the first filters at epoch 0 beside the trained ones; the answer is large; the last step
+invites another digit.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.analysis.flowgraph import is_output
 from explainer.app import canvas, digits, looks, model_choice, visuals, words
-from explainer.app.lesson_steps import GLOSSARY, Step, lesson_steps
+from explainer.app.lesson_steps import GLOSSARY, Step, answer_words, lesson_steps
 from explainer.nets.checkpoints import Checkpoint
-from explainer.style import scale_for
+from explainer.style import colorize, scale_for
 from explainer.text import markdown_safe
 from explainer.tracing.capture import capture_checkpoint
+from explainer.tracing.trace import Trace
 
 CANVAS_PX = 420
+CANVAS = "lesson_canvas"
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -31,11 +35,26 @@ def _lesson_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _digit: dig
     return capture_checkpoint(_ckpt, _digit.image, label=_digit.label, source=_digit.key, meta=meta)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _untrained_trace(path: str, digit_key: str, _image: np.ndarray) -> Trace | None:
+    """The digit through the network's epoch-0 snapshot (before any training), if kept."""
+    from explainer.nets.checkpoints import load_checkpoint
+
+    return capture_checkpoint(load_checkpoint(path), _image, source=digit_key)
+
+
+def _epoch0_path(ckpt: Checkpoint) -> str | None:
+    from explainer.analysis.snapshots import snapshot_paths
+
+    found = [p for p in snapshot_paths(ckpt, final=False, strict=False) if "epoch00" in p.stem]
+    return str(found[0]) if found else None
+
+
 def drawn_digit(dataset: str) -> digits.Digit | None:
     """The big canvas; a drawing becomes the current digit (preprocessed once per drawing)."""
     from explainer.reading.preprocess import NoInkError, preprocess
 
-    image_data, objects = canvas.drawing_canvas("lesson_canvas", CANVAS_PX, stroke_width=30)
+    image_data, objects = canvas.drawing_canvas(CANVAS, CANVAS_PX, stroke_width=30)
     if not objects or image_data is None:
         return None
     image = np.ascontiguousarray(image_data)
@@ -53,12 +72,77 @@ def drawn_digit(dataset: str) -> digits.Digit | None:
 
 
 def terms_row(terms: list[str]) -> None:
-    """The step's technical words, each with its explanation on hover."""
-    if not terms:
+    """The step's words, on one line that wraps, their meanings on hover (the ?)."""
+    if terms:
+        help_text = "\n\n".join(f"**{t}**: {GLOSSARY[t]}" for t in terms)
+        st.markdown("New words: " + ", ".join(f"**{t}**" for t in terms), help=help_text)
+
+
+def _digit_rgb(image: np.ndarray, f: int) -> np.ndarray:
+    grey = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return visuals.upscale(np.dstack([grey] * 3), f)
+
+
+def conv_picture(step: Step, trace: Trace) -> None:
+    """Two by two: each strongest filter's patch on the digit (framed) and its whole map."""
+    out = next(r for r in reversed(step.records) if r.is_spatial).output
+    sc = scale_for(out, "relu" if out.min() >= 0 else "conv")
+    cols = st.columns(2)
+    for i, p in enumerate(step.patches):
+        digit = visuals.outline(_digit_rgb(trace.image, 5), p.box[0] * 5, p.box[1] * 5,
+                                (p.box[2] - p.box[0]) * 5, (p.box[3] - p.box[1]) * 5)  # fmt: skip
+        f = visuals.fit_factor(out.shape[1], 140)
+        fm = visuals.upscale(colorize(out[p.channel], sc), f)
+        fm = visuals.ring(fm, p.y * f, p.x * f, f, f, width=max(2, f // 4))
+        fm = _fit_height(fm, digit.shape[0])
+        gap = np.full((digit.shape[0], 10, 3), 255, np.uint8)
+        cols[i % 2].image(np.hstack([digit, gap, fm]), width="stretch",
+                          caption=f"filter {p.channel}: fires most in the box")  # fmt: skip
+
+
+def _fit_height(rgb: np.ndarray, h: int) -> np.ndarray:
+    """``rgb`` padded (white) or cut to ``h`` rows, centred."""
+    if rgb.shape[0] >= h:
+        top = (rgb.shape[0] - h) // 2
+        return rgb[top : top + h]
+    pad = h - rgb.shape[0]
+    return np.pad(rgb, ((pad // 2, pad - pad // 2), (0, 0), (0, 0)), constant_values=255)
+
+
+def pool_grid(before: np.ndarray, after: np.ndarray, k: int, s: int, f: int, sc) -> np.ndarray:
+    """One map before pooling (``(H, W)``, ``f`` px a value) with its ``k``×``k`` squares drawn
+    and the rows and columns no square covers greyed, beside the map after (``(h, w)``, each
+    value as large as the square it came from): ``uint8`` RGB."""
+    big = visuals.upscale(colorize(before, sc), f).astype(np.int32)
+    oh, ow = after.shape
+    used_h, used_w = ((oh - 1) * s + k) * f, ((ow - 1) * s + k) * f
+    big[used_h:] = (big[used_h:] + 2 * 200) // 3
+    big[:, used_w:] = (big[:, used_w:] + 2 * 200) // 3
+    for i in range(0, min(used_h, big.shape[0]) + 1, s * f):
+        big[max(0, i - 1) : i + 1, :used_w] = 40
+    for j in range(0, min(used_w, big.shape[1]) + 1, s * f):
+        big[:used_h, max(0, j - 1) : j + 1] = 40
+    small = visuals.upscale(colorize(after, sc), s * f)
+    small = _fit_height(small, big.shape[0])
+    gap = np.full((big.shape[0], 3 * f, 3), 255, np.uint8)
+    return np.hstack([big.astype(np.uint8), gap, small])
+
+
+def pool_picture(step: Step, trace: Trace) -> None:
+    """The channel that peaks highest, before pooling on its grid of squares, and after."""
+    pool = next(r for r in step.records if r.kind == "pool")
+    x = np.asarray(trace.inputs_of(pool)[0])
+    ch = int(np.argmax(x.reshape(x.shape[0], -1).max(axis=1)))
+    sc = scale_for(x[ch], "relu" if x.min() >= 0 else "auto")
+    if pool.params.get("adaptive") or "kernel_size" not in pool.params:
+        st.image(visuals.upscale(colorize(pool.output[ch], sc), 20), width=200)
         return
-    cols = st.columns(min(len(terms), 4))
-    for i, term in enumerate(terms):
-        cols[i % len(cols)].markdown(f"**{term}**", help=GLOSSARY[term])
+    k = int(np.ravel(pool.params["kernel_size"])[0])
+    s = int(np.ravel(pool.params.get("stride") or k)[0])
+    f = visuals.fit_factor(x.shape[1], 200)
+    st.image(pool_grid(x[ch], pool.output[ch], k, s, f, sc), width="stretch",
+             caption=f"map {ch} before (its squares drawn) and after")  # fmt: skip
+    st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
 
 
 def vector_picture(values: np.ndarray, key: str) -> None:
@@ -78,52 +162,73 @@ def vector_picture(values: np.ndarray, key: str) -> None:
     st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
 
 
-def logit_chart(logits: np.ndarray, names: list[str]) -> dict:
-    values = [{"class": n, "logit": float(v)} for n, v in zip(names, logits, strict=False)]
+def score_chart(logits: np.ndarray, names: list[str]) -> dict:
+    values = [{"answer": n, "score": float(v)} for n, v in zip(names, logits, strict=False)]
     return {
         "data": {"values": values},
         "height": 300,
         "mark": {"type": "bar", "color": "#7a9cc6"},
         "encoding": {
-            "y": {"field": "class", "type": "nominal", "sort": None, "title": None,
+            "y": {"field": "answer", "type": "nominal", "sort": None, "title": None,
                   "axis": {"labelFontSize": 16, "labelLimit": 200}},
-            "x": {"field": "logit", "type": "quantitative", "title": "logit (score)"},
-            "tooltip": [{"field": "class"}, {"field": "logit", "format": ".3f"}],
+            "x": {"field": "score", "type": "quantitative", "title": "score"},
+            "tooltip": [{"field": "answer"}, {"field": "score", "format": ".3f"}],
         },
     }  # fmt: skip
 
 
-def picture(step: Step, trace, mkey: str) -> None:
-    """The step's picture: the digit, the block's feature maps or numbers, the answer."""
+def learning_picture(trace: Trace, ckpt: Checkpoint) -> None:
+    """The first convolution's filters and the digit's maps through them: at epoch 0 (the
+    snapshot saved before training, when there is one) beside the trained network."""
+    conv = next((r for r in trace.layers if r.kind == "conv" and r.weight is not None), None)
+    if conv is None:
+        st.markdown("This network has no filters to show.")
+        return
+    path = _epoch0_path(ckpt)
+    start = _untrained_trace(path, trace.source, trace.image) if path else None
+    pairs = [("After training", trace)]
+    if start is not None and conv.name in start.names():
+        pairs.insert(0, ("Before training (epoch 0)", start))
+    cols = st.columns(len(pairs))
+    for col, (title, t) in zip(cols, pairs, strict=True):
+        r = t.layer(conv.name)
+        n = min(8, r.weight.shape[0])
+        col.markdown(f"**{title}**")
+        w = r.weight[:n, 0]
+        col.image(visuals.mosaic(w, scale_for(w, "kernel"), cols=4, cell=56, labels=False),
+                  caption="its first filters", width="stretch")  # fmt: skip
+        maps = r.output[:n]
+        col.image(visuals.mosaic(maps, scale_for(maps, "conv"), cols=4, cell=56, labels=False),
+                  caption=f"your {words.item(model_choice.current_dataset())} through them",
+                  width="stretch")  # fmt: skip
+    if start is None:
+        st.caption("No copy of this network from before training was kept: only the trained "
+                   "filters are shown.")  # fmt: skip
+
+
+def picture(step: Step, trace: Trace, ckpt: Checkpoint, mkey: str) -> None:
+    """The step's key picture."""
     names = trace.class_names
-    if step.kind == "input":
+    if step.look == "digit":
         st.image(looks.zoom(trace.image, 12), width=336, clamp=True)
-        return
-    if step.kind == "answer":
-        visuals.chart(visuals.probability_chart(trace.probs, names, 320))
-        return
-    if step.kind == "learning":
-        convs = [r for r in trace.layers if r.kind == "conv" and r.weight is not None]
-        if convs and convs[0].weight.shape[1] == 1:
-            w = convs[0].weight[:, 0]
-            sc = scale_for(w, "kernel")
-            st.markdown(f"The learned kernels of the first convolution ({convs[0].name}):")
-            st.image(visuals.cached_mosaic(f"{mkey}|lesson|{convs[0].name}|w", w, sc, 56))
-            st.markdown(visuals.colorbar_html(sc, label="weight"), unsafe_allow_html=True)
-        return
-    r = step.last
-    if is_output(trace, r) and r.output.ndim == 1 and r.output.size == len(names):
-        visuals.chart(logit_chart(r.output, names))
-    elif r.is_spatial:
-        c = r.output.shape[0]
-        cell = 110 if c <= 8 else 72 if c <= 32 else 52
-        sc = scale_for(r.output, "relu" if r.output.min() >= 0 else r.kind)
-        key = f"{mkey}|{trace.source}|lesson|{r.name}|{cell}"
-        st.image(visuals.cached_mosaic(key, r.output, sc, cell),
-                 caption=f"{c} maps of {r.output.shape[1]}×{r.output.shape[2]}")  # fmt: skip
-        st.markdown(visuals.colorbar_html(sc), unsafe_allow_html=True)
-    else:
-        vector_picture(r.output, f"{mkey}|{trace.source}|lesson|{r.name}|vec")
+    elif step.look == "answer":
+        st.markdown(f"<div class='lesson-answer'>{markdown_safe(answer_words(trace))}</div>",
+                    unsafe_allow_html=True)  # fmt: skip
+        visuals.chart(visuals.probability_chart(trace.probs, names, 240))
+    elif step.look == "learning":
+        learning_picture(trace, ckpt)
+    elif step.look == "conv":
+        conv_picture(step, trace)
+    elif step.look == "pool":
+        pool_picture(step, trace)
+    elif step.look == "scores":
+        visuals.chart(score_chart(step.last.output, names))
+    elif step.look == "maps":
+        r = step.last
+        sc = scale_for(r.output, "auto")
+        st.image(visuals.cached_mosaic(f"{mkey}|{trace.source}|lesson|{r.name}", r.output, sc, 52))
+    elif step.look == "dense":
+        vector_picture(step.last.output, f"{mkey}|{trace.source}|lesson|{step.last.name}|vec")
 
 
 def _move(delta: int, n: int) -> None:
@@ -132,50 +237,63 @@ def _move(delta: int, n: int) -> None:
     )
 
 
+def _again() -> None:
+    """Your turn: back to the first step with an empty canvas."""
+    canvas.clear(CANVAS)
+    st.session_state["lesson_at"] = 0
+
+
 def navigation(n: int) -> int:
     """Previous / Next and where we are; returns the current step."""
     i = min(int(st.session_state.get("lesson_at", 0)), n - 1)
     st.session_state["lesson_at"] = i
-    c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
+    c1, c2, c3 = st.columns([1, 3, 1], vertical_alignment="center")
     c1.button("◀ Previous", key="lesson_prev", disabled=i == 0, width="stretch",
               on_click=_move, args=(-1, n))  # fmt: skip
     c3.button("Next ▶", key="lesson_next", disabled=i == n - 1, width="stretch",
               on_click=_move, args=(1, n))  # fmt: skip
-    c2.progress((i + 1) / n, text=f"Step {i + 1} of {n}")
+    c2.progress((i + 1) / n, text=f"Lesson: step {i + 1} of {n}")
     return i
 
 
-st.title("Lesson mode")
+st.markdown(
+    "<style>.lesson-answer { font-size: 3.2em; font-weight: 700; line-height: 1.15; "
+    "margin: .1em 0 .3em 0; }</style>",
+    unsafe_allow_html=True,
+)
 ckpt = model_choice.current_model()
 ds = model_choice.current_dataset()
 item = words.item(ds)
 digit = digits.current_digit()
-trace = _lesson_trace(model_choice.model_key(ckpt), digit.key, ckpt, digit)
+mkey = model_choice.model_key(ckpt)
+trace = _lesson_trace(mkey, digit.key, ckpt, digit)
 steps = lesson_steps(trace, item)
 at = navigation(len(steps))
 step = steps[at]
-st.header(f"{at + 1}. {step.title}")
+st.title(f"{at + 1}. {step.title}")
 left, right = st.columns([1.25, 1], gap="large")
 with left:
     if step.kind == "input":
-        keep = markdown_safe(digit.source)
-        st.markdown(f"**Draw one {item}**, big, in the middle (or keep {keep}):")
         drawn = drawn_digit(ds)
         if drawn is not None and drawn.key != digit.key:
             digits.set_digit(drawn)
             st.rerun()
     else:
-        picture(step, trace, model_choice.model_key(ckpt))
+        picture(step, trace, ckpt, mkey)
 with right:
     if step.kind == "input":
-        picture(step, trace, model_choice.model_key(ckpt))
+        keep = markdown_safe(digit.source)
+        st.markdown(f"**Draw one {item}**, big, in the middle (or keep {keep}):")
+        picture(step, trace, ckpt, mkey)
     st.markdown(step.text)
     terms_row(step.terms)
+    if step.kind == "end":
+        st.button(f"Draw another {item}", icon=":material/draw:", key="lesson_again",
+                  on_click=_again, type="primary")  # fmt: skip
 st.caption(
     f"**{markdown_safe(ckpt.name)}** reading {markdown_safe(digit.source)}. Everything shown "
-    "comes from this one pass: "
-    f"{len(trace.layers)} recorded layers in {len(steps)} steps."
+    f"comes from this one pass: {len(trace.layers)} recorded layers in {len(steps)} steps."
 )
-with st.expander("Glossary"):
+with st.expander("All the words"):
     for term, meaning in GLOSSARY.items():
         st.markdown(f"**{term}**: {meaning}")

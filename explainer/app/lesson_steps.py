@@ -1,15 +1,14 @@
-"""The steps of the app's lesson mode, built from a
-:class:`~explainer.tracing.trace.Trace` alone (no
-Streamlit here, so tests call it directly).
+"""The steps of the app's lesson mode, built from a :class:`~explainer.tracing.trace.Trace`
+alone (no Streamlit here, so tests call it directly), in words a 14-year-old reads.
 
-A 15-minute class cannot walk through the 28 records of ``bn_cnn``: a step is a block of
-:func:`explainer.analysis.flowgraph.flow_blocks` (a convolution with its batch norm and activation
-is
-one step, dropout rides along with what it follows), a flatten is folded into the dense layer
-that reads it, and the lesson opens on the input and closes on the answer (logits, softmax)
-and on how the network learned (epochs, learning rate). Every number a step states is read
-from the Trace: shapes, kernel sizes, padding, stride, the share of values an activation set
-to 0, the probabilities.
+Each step is one idea in short sentences: the picture as numbers; per convolution block, that
+its filters each look for a pattern and where on this digit each fired most
+(:func:`strongest_filters`, the patch found by :func:`input_box`); pooling, keep the biggest of
+each square, on the real grid; the clues added up; one score per class; the answer, large; how
+the network learned; your turn. Dropout rides along with what it follows, a flatten is folded
+into the dense layer that reads it, and every record is in exactly one step. Every number a step
+states is read from the Trace. The technical word of a step is explained on hover and in the
+glossary (:data:`GLOSSARY`).
 """
 
 from __future__ import annotations
@@ -18,59 +17,59 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explainer.analysis.flowgraph import flow_blocks, inputs_text, is_output, record_label, verdict
+from explainer.analysis.flowgraph import flow_blocks, is_output, tied_classes
+from explainer.app.words import a, percent
 from explainer.tracing.trace import LayerRecord, Trace
 
 GLOSSARY = {
-    "pixel": "One square of the picture: a number from 0 (black) to 1 (white ink). The model "
-    "reads 28×28 = 784 of them.",
-    "kernel": "A small grid of learned numbers (3×3, 5×5...). It is laid on a window of the "
-    "input, each input number multiplied by the kernel number on it, and all the products "
-    "added up (plus a bias): that is one output number.",
-    "feature map": "The grid of numbers one kernel produces as it slides over the input: "
-    "large where the input looks like the kernel's pattern.",
-    "channel": "One of the stacked grids a layer gives or reads: the input has 1 (grey), a "
-    "convolution with 32 kernels gives 32 feature maps.",
-    "padding": "Zeros added around the border of the input so the kernel can also sit on the "
-    "edge pixels. With padding 1, a 3×3 kernel keeps the size (28 → 28); without it, 28 → 26.",
-    "stride": "How many pixels the kernel moves between two outputs. Stride 1 visits every "
-    "position; stride 2 every other one, so the output is half as wide.",
-    "batch norm": "Batch normalisation: each channel shifted and scaled by numbers fixed in "
-    "training (its mean and spread over the training images, and two learned ones), so the "
-    "next layer always gets values of about the same size.",
-    "activation": "A simple function applied to every number on its own. ReLU keeps positive "
-    "numbers and turns negative ones into 0; without it, all the layers together could only "
-    "compute one weighted sum.",
-    "pooling": "Shrinks each feature map: max pooling 2×2 keeps the largest number of every "
-    "2×2 square, so 28×28 becomes 14×14 and a stroke shifted by a pixel still counts.",
-    "dropout": "In training, switches off a random share of the numbers so the network cannot "
-    "rely on any single one. When the network is used, as here, it does nothing.",
-    "flatten": "Lays the stacked grids out in one long row of numbers, so a dense layer can "
-    "read them all. Nothing is computed; only the arrangement changes.",
-    "dense layer": "Each output is a weighted sum of every input number plus a bias (one "
-    "learned weight per input and output). Also called fully connected or linear.",
-    "logit": "The raw score the last layer gives each class, before softmax. The higher, the "
-    "more likely; logits can be negative and do not add up to anything in particular.",
-    "softmax": "Turns the logits into probabilities: e to the power of each score, divided by "
-    "the sum of them all. Every probability is positive and together they make 100%.",
-    "epoch": "One pass of training over every training image. After each image batch the "
-    "weights are nudged to make the right answers a little more likely.",
-    "learning rate": "How big each of those nudges is. Too big and training jumps about; too "
-    "small and it learns very slowly.",
+    "pixel": "One little square of the picture. It is a number: 0 is black, 1 is white. "
+    "The network reads 28 × 28 = 784 of them.",
+    "filter": "A tiny grid of numbers, for example 3 × 3. It is laid on the picture, "
+    "square by square. Where the picture looks like the filter's pattern, it gives a big "
+    "number. Also called a kernel.",
+    "feature map": "The new picture one filter makes. It is bright where the filter found "
+    "its pattern.",
+    "ReLU": "A simple rule: keep a number if it is positive, turn it into 0 if it is negative.",
+    "pooling": "Making a map smaller: cut it into 2 × 2 squares and keep only the biggest "
+    "number of each square.",
+    "dense layer": "Every number coming in is multiplied by its own weight, and they are all "
+    "added up. Some clues count for an answer, some count against it.",
+    "score": "One number per possible answer. The bigger it is, the more the network thinks "
+    "it is that answer. Also called a logit.",
+    "softmax": "Turns the scores into chances between 0% and 100% that add up to 100%.",
+    "epoch": "One round of training: the network has seen every training picture once.",
+    "training": "Showing the network thousands of pictures with the right answer. After each "
+    "few pictures, every number in it is nudged a little to be less wrong.",
 }
 
 
 @dataclass
+class Patch:
+    """Where filter ``channel`` fired most on this digit: the output cell ``(y, x)``, its
+    ``value``, and the input pixels it looked at, ``box = (top, left, bottom, right)`` (rows
+    ``top:bottom``, columns ``left:right`` of the 28×28)."""
+
+    channel: int
+    y: int
+    x: int
+    value: float
+    box: tuple[int, int, int, int]
+
+
+@dataclass
 class Step:
-    """One lesson step: a ``title``, what it says (``text``, markdown, numbers from the Trace),
-    the glossary ``terms`` it uses, and the ``records`` it covers (none for the input, the
-    answer and the training step)."""
+    """One lesson step: a ``title``, what it says (``text``, markdown, numbers from the
+    Trace), the glossary ``terms`` it uses, the ``records`` it covers (none for the input,
+    answer, learning and ending steps), and ``look``: what its picture shows ("digit", "conv",
+    "pool", "dense", "scores", "maps", "answer", "learning", "end")."""
 
     title: str
-    kind: str  # "input", "layer", "answer", "learning"
+    kind: str  # "input", "layer", "answer", "learning", "end"
     text: str
     terms: list[str]
     records: list[LayerRecord] = field(default_factory=list)
+    look: str = ""
+    patches: list[Patch] = field(default_factory=list)
 
     @property
     def last(self) -> LayerRecord | None:
@@ -94,113 +93,206 @@ def _groups(trace: Trace) -> list[list[LayerRecord]]:
     return groups
 
 
+def _pair(v, default: int) -> tuple[int, int]:
+    v = default if v is None else v
+    return (int(v[0]), int(v[-1])) if isinstance(v, list | tuple) else (int(v), int(v))
+
+
+def input_box(trace: Trace, layer: str, y: int, x: int) -> tuple[int, int, int, int]:
+    """The pixels of the 28×28 input that output cell ``(y, x)`` of ``layer`` reads, as
+    ``(top, left, bottom, right)`` (clipped to the picture): the windows of every convolution
+    and pooling up to ``layer`` put together (a record's window ``k``, stride ``s``, padding
+    ``p``, dilation ``d``: it starts ``p`` steps earlier, grows by ``(k − 1)·d`` steps, and
+    its steps are ``s`` times as long). An adaptive pooling reads everything."""
+    h, w = trace.image.shape[-2:]
+    start, size, jump = [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]
+    for r in trace.layers:
+        if r.kind in ("conv", "pool") and r.params.get("adaptive"):
+            return 0, 0, h, w
+        if r.kind in ("conv", "pool") and "kernel_size" in r.params:
+            k, s = _pair(r.params["kernel_size"], 1), _pair(r.params.get("stride"), 1)
+            p, d = _pair(r.params.get("padding"), 0), _pair(r.params.get("dilation"), 1)
+            for a in (0, 1):
+                start[a] -= p[a] * jump[a]
+                size[a] += (k[a] - 1) * d[a] * jump[a]
+                jump[a] *= s[a]
+        if r.name == layer:
+            break
+    top, left = start[0] + y * jump[0], start[1] + x * jump[1]
+    box = (top, left, top + size[0], left + size[1])
+    return (int(max(0, box[0])), int(max(0, box[1])), int(min(h, box[2])), int(min(w, box[3])))
+
+
+def strongest_filters(trace: Trace, recs: list[LayerRecord], n: int = 4) -> list[Patch]:
+    """The ``n`` filters of a convolution block that fired hardest on this digit (the block's
+    output, after its activation), each with where and on which input pixels."""
+    conv = next(r for r in recs if r.kind == "conv")
+    out = next(r for r in reversed(recs) if r.is_spatial).output
+    peaks = out.reshape(out.shape[0], -1).max(axis=1)
+    order = [int(c) for c in np.argsort(-peaks, kind="stable")[:n]]
+    found = []
+    for c in order:
+        y, x = (int(v) for v in np.unravel_index(int(np.argmax(out[c])), out.shape[1:]))
+        found.append(Patch(c, y, x, float(out[c, y, x]), input_box(trace, conv.name, y, x)))
+    return found
+
+
 def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(str(s) for s in shape)
+    return " × ".join(str(s) for s in shape)
 
 
-def _sentence(trace: Trace, r: LayerRecord) -> tuple[str, list[str]]:
-    """What one record does, in plain words with its real numbers, and the terms used."""
-    p = r.params
-    if r.kind == "conv":
-        k, pad = p.get("kernel_size", [0, 0]), p.get("padding", [0, 0])
-        stride = p.get("stride", [1, 1])
-        text = (
-            f"**{p.get('out_channels')} kernels** of {k[0]}×{k[1]} slide over the "
-            f"{p.get('in_channels')} input channel{'s' if p.get('in_channels') != 1 else ''} "
-            f"(padding {pad[0]}, stride {stride[0]}): {p.get('out_channels')} feature maps."
+def _negative_share(trace: Trace, recs: list[LayerRecord]) -> float | None:
+    relu = next((r for r in recs if r.kind == "relu" and r.description.startswith("ReLU")), None)
+    if relu is None or not relu.inputs:
+        return None
+    return float((np.asarray(trace.value(relu.inputs[0])) < 0).mean())
+
+
+def _conv_step(trace: Trace, recs: list[LayerRecord], number: int, word: str) -> Step:
+    conv = next(r for r in recs if r.kind == "conv")
+    k = _pair(conv.params.get("kernel_size"), 3)
+    n_out = int(conv.params.get("out_channels") or conv.output.shape[0])
+    looks_at = f"your {word}" if number == 1 else "the maps from the layer before"
+    lines = [
+        f"This layer has **{n_out} filters**. Each one is a tiny {k[0]} × {k[1]} pattern.",
+        f"Each filter slides over {looks_at}, one square at a time.",
+        "Where the picture looks like its pattern, it lights up.",
+    ]
+    neg = _negative_share(trace, recs)
+    if neg is not None:
+        lines.append(f"Then every negative number becomes 0 ({neg:.0%} of them did).")
+    lines.append(f"Left: the {min(4, n_out)} filters that lit up most, and where.")
+    terms = ["filter", "feature map"] + (["ReLU"] if neg is not None else [])
+    step = Step(f"Layer {number}: {n_out} pattern finders", "layer", "  \n".join(lines), terms)
+    step.records, step.look = list(recs), "conv"
+    step.patches = strongest_filters(trace, recs)
+    return step
+
+
+def _pool_step(trace: Trace, recs: list[LayerRecord]) -> Step:
+    pool = next(r for r in recs if r.kind == "pool")
+    (h, w), (oh, ow) = pool.input_shape[-2:], pool.shape[-2:]
+    if pool.params.get("adaptive"):
+        text = f"Each map is shrunk to {oh} × {ow}: each part keeps one number."
+        return Step("Shrinking the maps", "layer", text, ["pooling"], list(recs), "pool")
+    k, s = _pair(pool.params.get("kernel_size"), 2), _pair(pool.params.get("stride"), 2)
+    keep = "the biggest number" if pool.params.get("mode", "max") == "max" else "the average"
+    lines = [
+        f"Each map is cut into {k[0]} × {k[1]} squares.",
+        f"Only {keep} of each square is kept.",
+        f"So a {h} × {w} map becomes {oh} × {ow}.",
+    ]
+    used_h, used_w = (oh - 1) * s[0] + k[0], (ow - 1) * s[1] + k[1]
+    if used_h < h or used_w < w:
+        lines.append(
+            f"{h} does not split into whole squares: the last row and column are left out."
         )
-        return text, ["kernel", "channel", "padding", "stride", "feature map"]
-    if r.kind == "bn":
-        return f"**{r.description.capitalize()}** rescales each channel.", ["batch norm"]
-    if r.kind == "relu":
-        before = trace.value(r.inputs[0]) if r.inputs else r.output
-        neg = float((np.asarray(before) < 0).mean())
-        text = f"**{r.description}** is applied to every number"
-        if r.description.startswith("ReLU"):
-            text += f": {neg:.0%} of them were negative and became 0."
-        return text + ("" if text.endswith(".") else "."), ["activation"]
-    if r.kind == "pool":
-        text = f"**{record_label(r)}** shrinks each map: {_shape(r.input_shape)} → "
-        return text + f"{_shape(r.shape)}.", ["pooling"]
-    if r.kind == "dropout":
-        return "**Dropout** follows; it does nothing now (only in training).", ["dropout"]
-    if r.kind == "flatten":
-        text = f"**Flatten**: the {_shape(r.input_shape)} numbers laid out in one row of "
-        return text + f"{r.output.size:,}.", ["flatten"]
-    if r.kind == "linear":
-        n_in = int(p.get("in_features") or (r.input_shape[-1] if r.input_shape else 0))
-        n_out = int(p.get("out_features") or r.output.size)
+    lines.append("A stroke moved by one pixel still gives the same answer.")
+    return Step("Shrinking: keep the biggest", "layer", "  \n".join(lines), ["pooling"],
+                list(recs), "pool")  # fmt: skip
+
+
+def _dense_step(trace: Trace, recs: list[LayerRecord], word: str) -> Step:
+    lin = next(r for r in recs if r.kind == "linear")
+    n_in = int(lin.params.get("in_features") or np.asarray(trace.inputs_of(lin)[0]).size)
+    n_out = int(lin.params.get("out_features") or lin.output.size)
+    if is_output(trace, recs[-1]) or recs[-1].output.size == len(trace.class_names) == n_out:
         text = (
-            f"**Dense {n_in}→{n_out}**: each of the {n_out} outputs is a weighted sum of all "
-            f"{n_in:,} inputs plus a bias."
+            f"The last layer gives **one score for each of the {n_out} answers**.  \n"
+            f"Each score adds up all {n_in:,} numbers before it, each with its own weight.  \n"
+            "The highest score wins."
         )
-        if is_output(trace, r):
-            text += " These last numbers are the **logits**: one score per class."
-            return text, ["dense layer", "logit"]
-        return text, ["dense layer"]
-    if r.kind == "softmax":
-        return f"**{r.description}** turns the scores into probabilities.", ["softmax"]
-    how = inputs_text(r)
-    return f"**{record_label(r)}**" + (f" ({how})" if how else "") + ".", []
+        return Step(f"One score per {word}", "layer", text, ["score"], list(recs), "scores")
+    text = (
+        f"All {n_in:,} numbers so far are put in one long line.  \n"
+        f"Each of {n_out} new numbers adds them all up, each with its own weight.  \n"
+        "Some clues count for an answer, some count against it."
+    )
+    return Step("Adding up the clues", "layer", text, ["dense layer"], list(recs), "dense")
 
 
-def _layer_step(trace: Trace, recs: list[LayerRecord]) -> Step:
-    lines, terms = [], []
-    for r in recs:
-        line, used = _sentence(trace, r)
-        lines.append(line)
-        terms += [t for t in used if t not in terms]
-    title = " + ".join(record_label(r) for r in recs if r.kind != "dropout")
-    first, last = recs[0], recs[-1]
-    if any(r.kind not in ("pool", "flatten", "dropout") for r in recs):  # (those say it)
-        lines.append(f"Shape: {_shape(first.input_shape)} → **{_shape(last.shape)}**.")
-    return Step(title, "layer", "  \n".join(lines), terms, list(recs))
+def _layer_step(trace: Trace, recs: list[LayerRecord], number: int, word: str) -> Step:
+    kinds = {r.kind for r in recs}
+    if "conv" in kinds and any(r.is_spatial for r in recs):
+        return _conv_step(trace, recs, number, word)
+    if "pool" in kinds and any(r.is_spatial for r in recs):
+        return _pool_step(trace, recs)
+    if "linear" in kinds:
+        return _dense_step(trace, recs, word)
+    last = recs[-1]
+    what = " then ".join(dict.fromkeys(r.description for r in recs if r.kind != "dropout"))
+    text = f"Here the numbers go through {what or last.description}.  \n"
+    text += f"They come out as {_shape(last.shape)} numbers."
+    look = "maps" if last.is_spatial else "dense"
+    return Step("More arithmetic", "layer", text, [], list(recs), look)
 
 
 def _input_step(trace: Trace, word: str) -> Step:
+    h, w = trace.image.shape[-2:]
     text = (
-        f"The {word} as the network gets it: {trace.image.shape[0]}×{trace.image.shape[1]} = "
-        f"{trace.image.size} numbers between 0 and 1, one per pixel."
+        f"The computer sees your {word} as {h} × {w} little squares.  \n"
+        "Each square is one number: 0 is black, 1 is white ink.  \n"
+        f"That makes {h * w} numbers. Everything after this is arithmetic on them."
     )
-    if any(r.kind == "normalize" for r in trace.layers):
-        text += " It first rescales them to the range its training images had."
-    return Step(f"The {word}", "input", text, ["pixel"])
+    return Step(f"Your {word}", "input", text, ["pixel"], look="digit")
+
+
+def answer_words(trace: Trace) -> str:
+    """The answer as said to the class: ``"It is a 7"``, ``"It is an Ankle boot"``, or, when
+    several classes share the highest chance, ``"It cannot choose: 4 or 9"``."""
+    names = [str(n) for n in trace.class_names]
+    tied = tied_classes(trace.probs)
+    if len(tied) > 1:
+        return "It cannot choose: " + " or ".join(names[i] for i in tied[:3])
+    return f"It is {a(names[tied[0]])}"
 
 
 def _answer_step(trace: Trace) -> Step:
     probs, names = trace.probs, trace.class_names
-    top = int(np.argmax(trace.logits))
+    best = int(np.argmax(probs))
     text = (
-        f"The {len(names)} logits (highest: {names[top]}, {trace.logits[top]:.2f}) go through "
-        "softmax, which makes them probabilities that add up to 100%.  \n"
-        f"**{verdict(probs, names, trace.label).line}**"
+        "The scores are turned into chances that add up to 100%.  \n"
+        f"The network gives **{names[best]}** {percent(float(probs[best]))}."
     )
-    return Step("The answer", "answer", text, ["logit", "softmax"])
+    if trace.label is not None:
+        right = trace.label == best and len(tied_classes(probs)) == 1
+        text += f"  \nThe right answer is {names[trace.label]}: " + (
+            "it got it right." if right else "it got it wrong."
+        )
+    return Step("The answer", "answer", text, ["softmax"], look="answer")
 
 
 def _learning_step(trace: Trace) -> Step:
     epochs = int(trace.meta.get("epochs") or 0)
-    lr = trace.meta.get("learning_rate")
-    parts = []
-    if epochs:
-        parts.append(f"This network was trained for **{epochs} epoch{'s' * (epochs != 1)}**")
-    if lr:
-        parts.append(f"with a **learning rate** of {float(lr):g}")
-    text = (" ".join(parts) + ". " if parts else "") + (
-        "Every kernel and weight shown in this lesson was learned that way: it started as "
-        "random numbers, and each training step nudged it towards the right answers."
+    rounds = f" It went through them **{epochs} times**." if epochs else ""
+    text = (
+        "At the start, every filter was random numbers: the network knew nothing.  \n"
+        f"Then it was shown thousands of pictures with the right answer.{rounds}  \n"
+        "After each few pictures, every number was nudged to be a little less wrong.  \n"
+        "Left: the first filters before training and after."
     )
-    return Step("How it learned", "learning", text, ["epoch", "learning rate"])
+    return Step("How it learned", "learning", text, ["training", "epoch"], look="learning")
+
+
+def _end_step(word: str) -> Step:
+    text = (
+        f"Draw another {word} and follow it again.  \n"
+        f"Try a tricky one: a {word} drawn small, in a corner, or half like another one.  \n"
+        "Can you make the network change its mind?"
+    )
+    return Step("Your turn", "end", text, [], look="end")
 
 
 def lesson_steps(trace: Trace, word: str = "digit") -> list[Step]:
     """The lesson's steps for ``trace``: the input, one step per group of records (see the
-    module docstring), the answer, how it learned. Every record is in exactly one step."""
-    groups = _groups(trace)
+    module docstring), the answer, how it learned, your turn. Every record is in exactly one
+    step."""
     steps = [_input_step(trace, word)]
-    steps += [_layer_step(trace, g) for g in groups]
-    steps.append(_answer_step(trace))
-    steps.append(_learning_step(trace))
+    number = 0
+    for group in _groups(trace):
+        number += any(r.kind == "conv" for r in group)
+        steps.append(_layer_step(trace, group, max(number, 1), word))
+    steps += [_answer_step(trace), _learning_step(trace), _end_step(word)]
     return steps
 
 
