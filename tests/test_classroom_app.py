@@ -359,3 +359,19 @@ def test_in_app_words_turns_each_animator_refusal_into_the_pages_words():
             said = in_app_words(form)
             assert "seconds=" not in said and "fps=" not in said and "--" not in said, said
             assert "*Seconds*" in said, said
+
+
+def test_the_lesson_ends_inviting_another_drawing_on_an_empty_canvas():
+    at = _start()
+    at.switch_page("explainer/app/lesson.py").run()
+    at.session_state["lesson_canvas"] = _canvas_state(load_sample("mnist").images[8].numpy())
+    at.run()
+    while not at.button(key="lesson_next").disabled:
+        at.button(key="lesson_next").click().run()
+    _ok(at)
+    assert at.title[0].value.endswith("Your turn")
+    at.button(key="lesson_again").click().run()
+    _ok(at)
+    assert at.session_state["lesson_at"] == 0
+    assert _canvas_data(at)["initialDrawing"]["objects"] == []
+    assert at.session_state["digit"].source == "your drawing"  # kept until a new one is drawn
