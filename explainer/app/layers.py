@@ -86,6 +86,7 @@ def conv_explorer(trace: Trace, i: int) -> None:
     st.markdown("#### One output number, by hand")
     c1, c2, c3, c4 = st.columns(4)
     ch = int(c1.number_input("filter (output channel)", 0, cout - 1, 0, key=f"cx_ch_{r.name}"))
+    conv_window.click_to_pick(trace, r.name, ch)  # click a cell: the sliders below follow it
     dy, dx = conv_window.default_cell(trace, r.name, ch)  # the first time; then the cell
     row = c2.slider("output row", 0, oh - 1, dy, key=f"cx_row_{r.name}")  # stays where it is
     col = c3.slider("output column", 0, ow - 1, dx, key=f"cx_col_{r.name}")  # for every filter
