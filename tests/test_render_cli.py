@@ -53,7 +53,10 @@ def test_render_png_from_a_saved_trace(ckpt_path, tmp_path, sample):
     args = ["--trace", trace, "--layer", "block2.conv1", "--out", str(out), "--fps", "6"]
     rc = main(["render", "convolution", "--checkpoint", str(ckpt_path), *args, "--seconds", "16"])
     assert rc == 0
-    assert Image.open(out).size == (800, 450)
+    assert Image.open(out).size == (1280, 720)  # the class preset: a projector
+    rc = main(["render", "convolution", "--checkpoint", str(ckpt_path), *args, "--pace", "readme"])
+    assert rc == 0
+    assert Image.open(out).size == (800, 450)  # the readme preset: a web page
 
 
 @pytest.mark.parametrize(

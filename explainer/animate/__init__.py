@@ -15,10 +15,12 @@ checkpoint or runs a model: that work is done in the library, for any model.
 Every kind builds a :class:`~explainer.animate.reel.Reel` (frames composed in numpy from a few
 pictures drawn once) and :mod:`explainer.animate.writer` writes it, atomically.
 
-``pace`` (:data:`PACES`) sets the default length: ``"class"`` (the default) holds each step
-long enough to say it out loud (each forward layer at least 2 s, each mistakes card 3 s, each
-training snapshot 4 s, each data-flow block about 1.5 s); ``"readme"`` is a short loop. An
-explicit ``seconds`` wins: the same steps share that length.
+``pace`` (:data:`PACES`) is a preset: ``"class"`` (the default) is for a projector in front
+of a class: 1280×720 (:data:`PRESET_SIZES`; text 1.6× its 800×450 size, titles at least 24 px,
+numbers at least 16 px) and each step held long enough to say it out loud (each forward layer
+at least 2 s, each picture of a worked convolution position 3 s, each mistakes card 3 s, each
+training snapshot 4 s, each data-flow block about 1.5 s); ``"readme"`` is a short 800×450 loop
+for a web page. An explicit ``size`` or ``seconds`` wins: the same steps share that length.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ PACES = ("class", "readme")
 DEFAULTS: dict[str, tuple[float, float | None]] = {  # fps, seconds (None: depends on the pace)
     "forward": (15, None),
     "dataflow": (15, None),
-    "convolution": (12, 16),
+    "convolution": (12, None),
     "training": (10, None),
     "mistakes": (10, None),
 }
 DEFAULT_SIZE = (800, 450)
+PRESET_SIZES = {"class": (1280, 720), "readme": DEFAULT_SIZE}  # the size each pace renders at
 # MAX_SECONDS (from explainer.animate.length): for a length asked for; a pace's own length
 # may reach LONGEST
 LONGEST = 300
@@ -52,6 +55,7 @@ __all__ = [
     "DEFAULTS",
     "KINDS",
     "PACES",
+    "PRESET_SIZES",
     "CountingWriter",
     "Paste",
     "Reel",
@@ -91,6 +95,9 @@ def paced_seconds(
         return 12.0  # the builder says what is missing
     if kind == "mistakes" and not hasattr(what, "mistakes"):
         return 12.0
+    if kind == "convolution":  # its length depends on the layer shown
+        layer, channel = options.get("layer"), options.get("channel")
+        return float(min(LONGEST, module.default_seconds(what, fps, pace, layer, channel)))
     return float(min(LONGEST, module.default_seconds(what, fps, pace)))
 
 
@@ -100,17 +107,17 @@ def build_animation(
     *,
     fps: float | None = None,
     seconds: float | None = None,
-    size: tuple[int, int] = DEFAULT_SIZE,
+    size: tuple[int, int] | None = None,
     theme: str = "light",
     pace: str = "class",
     **options: Any,
 ) -> Reel:
     """The :class:`Reel` of one kind (``options`` go to that kind's ``build_<kind>``);
-    without ``seconds``, the length ``pace`` gives it."""
+    without ``seconds`` or ``size``, the length and the size ``pace`` gives it."""
     check_kind(kind)
     check_pace(pace)
     fps = float(fps or DEFAULTS[kind][0])
-    w, h = int(size[0]), int(size[1])
+    w, h = (int(v) for v in (size or PRESET_SIZES[pace]))
     if not (320 <= w <= 3840 and 180 <= h <= 2160):
         raise ExplainerError(f"size {w}x{h} is out of range; use between 320x180 and 3840x2160")
     if not 1 <= fps <= 60:
@@ -122,8 +129,7 @@ def build_animation(
     seconds = float(seconds or paced_seconds(kind, trace, fps, pace, options))
     builder = getattr(importlib.import_module(f"explainer.animate.{kind}"), f"build_{kind}")
     args = (trace,) if kind != "mistakes" else ()
-    if kind != "convolution":  # the convolution steps keep their timing at every pace
-        options["pace"] = pace
+    options["pace"] = pace
     return builder(*args, fps=fps, seconds=seconds, size=(w, h), theme=theme, **options)
 
 
@@ -134,7 +140,7 @@ def render_animation(
     *,
     fps: float | None = None,
     seconds: float | None = None,
-    size: tuple[int, int] = DEFAULT_SIZE,
+    size: tuple[int, int] | None = None,
     theme: str = "light",
     pace: str = "class",
     writer: Any = None,
@@ -147,7 +153,7 @@ def render_animation(
     (:mod:`explainer.analysis.snapshots`); ``mistakes`` needs
     ``report=mistake_report(evaluate(ckpt))``
     (:mod:`explainer.analysis.evaluate`); ``convolution`` takes ``layer=`` and ``channel=``;
-    ``pace="class"`` or ``"readme"`` sets the default length (see the module's doc).
+    ``pace="class"`` or ``"readme"`` sets the default length and size (see the module's doc).
 
     Example (``.png`` writes the last frame only):
 

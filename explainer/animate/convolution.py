@@ -9,13 +9,19 @@ the output cell, at decimals where the written figures add up (or marked "rounde
 the kernel sweeps the whole map, and the records that really follow the layer (batch norm,
 the activation used, the pooling used, on its own grid) act on a 4×4 block of that map.
 
-This module times the reel; the numbers are :mod:`~explainer.animate.convolution_view` and the
-pictures :mod:`~explainer.animate.convolution_frames`.
+``pace`` (:data:`PACES`) sets how long each part stays: at ``"class"`` each of a worked
+position's three pictures (patch × kernel, the products, the sum) stays 3 s and each record
+after the layer 5 s, long enough to say them out loud; ``"readme"`` is a short loop. While the
+kernel sweeps the map, the worked-cell tables follow the framed window. This module times the
+reel; the numbers are :mod:`~explainer.animate.convolution_view` and the pictures
+:mod:`~explainer.animate.convolution_frames`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,40 +36,85 @@ from explainer.animate.convolution_frames import (
     step_scale,
     step_sheet,
 )
-from explainer.animate.convolution_view import ConvView, conv_view
+from explainer.animate.convolution_view import ConvView, conv_view, worked_cell
 from explainer.animate.reel import Paste, Reel
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import Trace
 
-__all__ = ["build_convolution"]
+__all__ = ["PACES", "Pace", "build_convolution", "default_seconds"]
 
 
-def _schedule(fps: float, oh: int, n_frames: int, n_next: int = 2) -> tuple[int, ...]:
-    """Frames of the intro, detail cells, frames per detail step, sweep and the next steps."""
-    intro = max(1, round(fps * 0.8))
-    detail_cells = 4 if n_frames >= 120 else 2
-    per_step = max(1, round(fps * 0.55))
-    sweep = max(oh // 2, round(fps * 2))
-    tail = max(6, round(fps * 1.8 * max(1, n_next)))
-    return intro, detail_cells, per_step, sweep, tail
+@dataclass(frozen=True)
+class Pace:
+    """Seconds each part of the reel stays on screen at one pace."""
+
+    intro: float  # the input alone
+    stage: float  # each of a worked position's three pictures
+    cells: int  # worked positions
+    sweep: float  # the kernel over the whole map
+    moves: float  # window moves a second during the sweep
+    step: float  # each record after the layer
 
 
-def _frames(fps: float, oh: int, n_frames: int, n_next: int = 2) -> tuple[int, int, int, int]:
-    """The frames each part of the schedule needs (their sum must fit in ``n_frames``)."""
-    intro, cells, per_step, sweep, _tail = _schedule(fps, oh, n_frames, n_next)
-    # the next steps share what is left: the tail is a wish, two frames each are the need
-    return intro, cells * 3 * per_step, sweep, max(4, 2 * n_next)
+PACES = {
+    "class": Pace(intro=2.5, stage=3.1, cells=3, sweep=6.0, moves=3.0, step=5.0),
+    "readme": Pace(intro=0.8, stage=0.6, cells=3, sweep=2.0, moves=6.0, step=2.0),
+}
 
 
-def _check_length(fps: float, oh: int, n_frames: int, n_next: int) -> None:
-    if sum(_frames(fps, oh, n_frames, n_next)) <= n_frames:
-        return
-    s = math.ceil(sum(_frames(fps, oh, n_frames, n_next)) / fps)
-    while sum(_frames(fps, oh, round(fps * s), n_next)) > round(fps * s):
-        s += 1
-    raise ExplainerError(
-        f"{n_frames} frames are too few for the convolution animation; use seconds={s} or more"
-    )
+@dataclass(frozen=True)
+class Schedule:
+    """Frames of each part: the intro, each worked picture, the sweep, each next step."""
+
+    intro: int
+    cells: int
+    stage: int
+    sweep: int
+    moves: int
+    steps: tuple[int, ...]
+
+
+def _pace(pace: str) -> Pace:
+    if pace not in PACES:
+        raise ExplainerError(f"unknown pace {pace!r}; choose one of: {', '.join(PACES)}")
+    return PACES[pace]
+
+
+def _wished(p: Pace, fps: float) -> tuple[int, int, int, int]:
+    """Frames the pace asks for: intro, each worked picture, sweep, each next step."""
+    return (math.ceil(p.intro * fps), math.ceil(p.stage * fps), math.ceil(p.sweep * fps),
+            math.ceil(p.step * fps))  # fmt: skip
+
+
+def _need(p: Pace, fps: float, n_next: int, cells: int) -> int:
+    intro, stage, sweep, step = _wished(p, fps)
+    return intro + 3 * cells * stage + sweep + n_next * step
+
+
+def default_seconds(trace: Trace, fps: float = 12, pace: str = "class", layer: str | None = None,
+                    channel: int | None = None) -> float:  # fmt: skip
+    """The length ``pace`` gives the convolution reel of ``layer`` (whole seconds)."""
+    p = _pace(pace)
+    cv = conv_view(trace, layer, channel, n_cells=1)
+    return float(math.ceil(_need(p, fps, max(1, len(cv.next.steps)), p.cells) / fps))
+
+
+def schedule(p: Pace, fps: float, n_frames: int, n_next: int, width: int) -> Schedule:
+    """The pace's parts stretched or squeezed to ``n_frames`` (at least one frame per
+    worked picture, two per next step; fewer worked positions before giving up)."""
+    for cells in range(min(p.cells, width), 0, -1):
+        f = n_frames / _need(p, fps, n_next, cells)
+        wished = zip(_wished(p, fps), (1, 1, 2, 2), strict=True)
+        intro, stage, sweep, _step = (max(lo, math.floor(v * f)) for v, lo in wished)
+        rest = n_frames - intro - 3 * cells * stage - sweep
+        if rest >= 2 * n_next:
+            each = rest // n_next
+            steps = (each,) * (n_next - 1) + (rest - each * (n_next - 1),)
+            moves = max(1, min(sweep, round(p.moves * sweep / fps)))
+            return Schedule(intro, cells, stage, sweep, moves, steps)
+    need = 1 + 3 + 2 + 2 * n_next
+    raise ExplainerError(f"{n_frames} frames are too few for the convolution animation; use "
+                         f"seconds={math.ceil(need / fps)} or more")  # fmt: skip
 
 
 class _Outline:
@@ -77,9 +128,12 @@ class _Outline:
         hs, ws = self.cv.span
         return ib[0] + y * sy * f, ib[2] + x * sx * f, hs * f, ws * f
 
+    def width(self) -> int:
+        return max(2, round(2 * self.lay.u))
+
     def draw(self, y: int, x: int) -> list[Paste]:
         y0, x0, h, w = self._corner(y, x)
-        lw, s = 2, self.s_hl
+        lw, s = self.width(), self.s_hl
         return [
             Paste(s, (0, lw, 0, w + 2 * lw), (y0 - lw, x0 - lw)),
             Paste(s, (0, lw, 0, w + 2 * lw), (y0 + h, x0 - lw)),
@@ -89,51 +143,78 @@ class _Outline:
 
     def erase(self, y: int, x: int) -> list[Paste]:
         y0, x0, h, w = self._corner(y, x)
-        return [Paste(0, (max(0, y0 - 2), y0 + h + 2, max(0, x0 - 2), x0 + w + 2))]
+        lw = self.width()
+        return [Paste(0, (max(0, y0 - lw), y0 + h + lw, max(0, x0 - lw), x0 + w + lw))]
 
 
-def _detail(reel: Reel, cv: ConvView, lay: Layout, theme: str, scales, per_step: int,
-            outline: _Outline, s_out: int) -> tuple[int, int]:  # fmt: skip
-    """The worked cells, three frames each; returns the last position framed."""
-    cb, f = lay.calc_box, lay.f_out
-    cw, ch = cb[3] - cb[2], cb[1] - cb[0]
+class _Worked:
+    """Pastes that put a worked cell's picture (``stage`` 0-2) in the worked-cell panel."""
+
+    def __init__(self, reel: Reel, cv: ConvView, lay: Layout, theme: str, scales: dict) -> None:
+        self.reel, self.cv, self.lay, self.theme, self.scales = reel, cv, lay, theme, scales
+
+    def paste(self, cs, stage: int) -> Paste:
+        cb = self.lay.calc_box
+        sheet = calc_sheet(cs, self.cv, self.lay, self.theme, stage, self.scales)
+        sid = self.reel.add_sheet(sheet.array())
+        return Paste(sid, (0, cb[1] - cb[0], 0, cb[3] - cb[2]), (cb[0], cb[2]))
+
+
+def _out_cells(lay: Layout, s_out: int, first: int, end: int, ow: int) -> list[Paste]:
+    """Pastes revealing output cells ``first``..``end - 1`` (reading order) of the map."""
+    ob, f = lay.out_box, lay.f_out
+    pastes = []
+    for r in range(first // ow, (end - 1) // ow + 1):
+        x0 = first % ow if r == first // ow else 0
+        x1 = (end - 1) % ow + 1 if r == (end - 1) // ow else ow
+        pastes.append(Paste(s_out, (ob[0] + r * f, ob[0] + (r + 1) * f, ob[2] + x0 * f,
+                                    ob[2] + x1 * f)))  # fmt: skip
+    return pastes
+
+
+def _detail(reel: Reel, cv: ConvView, worked: _Worked, stage_frames: int, outline: _Outline,
+            s_out: int) -> tuple[int, int]:  # fmt: skip
+    """The worked cells, three pictures each; returns the last position framed."""
     prev = None
+    ow = cv.output.shape[1]
     for cs in cv.cells:
         pos = (cs.cell.y, cs.cell.x)
         for stage in range(3):
-            sheet = reel.add_sheet(calc_sheet(cs, cv, lay, theme, stage, scales).array())
-            pastes = [Paste(sheet, (0, ch, 0, cw), (cb[0], cb[2]))]
+            pastes = [worked.paste(cs, stage)]
             if stage == 0:
                 pastes = (outline.erase(*prev) if prev else []) + outline.draw(*pos) + pastes
             if stage == 2:
-                ob = lay.out_box
-                y, x = pos
-                box = (ob[0] + y * f, ob[0] + (y + 1) * f, ob[2] + x * f, ob[2] + (x + 1) * f)
-                pastes.append(Paste(s_out, box))
+                i = pos[0] * ow + pos[1]
+                pastes += _out_cells(worked.lay, s_out, i, i + 1, ow)
             reel.frame(pastes)
-            reel.hold(per_step - 1)
+            reel.hold(stage_frames - 1)
         prev = pos
     return prev
 
 
-def _sweep(reel: Reel, cv: ConvView, lay: Layout, theme: str, frames: int, outline: _Outline,
+def _sweep(reel: Reel, trace: Trace, worked: _Worked, sch: Schedule, outline: _Outline,
            s_out: int, prev: tuple[int, int]) -> tuple[int, int]:  # fmt: skip
-    """Every row of the output map appears, the window jumping along."""
-    cap = Sketch.on(reel.sheets[0], theme)
+    """The output map fills in reading order while the window and the worked-cell tables
+    follow the last cell filled; returns the last position framed."""
+    cv, lay = worked.cv, worked.lay
+    cap = Sketch.on(reel.sheets[0], worked.theme)
     draw_caption(cap, lay, "2. The same kernel at every position gives the whole output map "
-             "(a feature map).")  # fmt: skip
+                 "(a feature map).")  # fmt: skip
     s_cap = reel.add_sheet(cap.array())
-    ob, f = lay.out_box, lay.f_out
     oh, ow = cv.output.shape
-    for i, rows in enumerate(np.array_split(np.arange(oh), frames)):
-        pastes = [Paste(s_out, (ob[0] + r * f, ob[0] + (r + 1) * f, ob[2], ob[3])) for r in rows]
-        if len(rows):
-            pastes = outline.erase(*prev) + pastes
-            prev = (int(rows[-1]), (i * 7) % ow)
-            pastes += outline.draw(*prev)
-        if i == 0:
+    moves = min(sch.moves, oh * ow)
+    ends = np.arange(moves + 1) * (oh * ow) // moves
+    starts = np.arange(moves + 1) * sch.sweep // moves
+    for m in range(moves):
+        last = int(ends[m + 1]) - 1
+        pos = (last // ow, last % ow)
+        pastes = outline.erase(*prev) + _out_cells(lay, s_out, int(ends[m]), last + 1, ow)
+        pastes += [*outline.draw(*pos), worked.paste(worked_cell(trace, cv, *pos), 2)]
+        if m == 0:
             pastes.append(Paste(s_cap, lay.cap_box))
         reel.frame(pastes)
+        reel.hold(int(starts[m + 1] - starts[m]) - 1)
+        prev = pos
     return prev
 
 
@@ -141,22 +222,27 @@ def build_convolution(
     trace: Trace,
     *,
     fps: float = 12,
-    seconds: float = 16,
+    seconds: float | None = None,
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
+    pace: str = "class",
     layer: str | None = None,
     channel: int | None = None,
 ) -> Reel:
     """The convolution animation as a :class:`Reel`; ``reel.meta["view"]`` holds the
-    :class:`ConvView` it shows (every number checked) and ``reel.meta["output_box"]`` where the
-    output map is."""
+    :class:`ConvView` it shows (every number checked), ``reel.meta["layout"]`` where each
+    panel is and ``reel.meta["schedule"]`` how many frames each part holds."""
+    p = _pace(pace)
+    if seconds is None:
+        seconds = default_seconds(trace, fps, pace, layer, channel)
     n_frames = round(fps * seconds)
-    cv = conv_view(trace, layer, channel, n_cells=4 if n_frames >= 120 else 2)
+    cv = conv_view(trace, layer, channel, n_cells=p.cells)
     n_next = max(1, len(cv.next.steps))
-    _check_length(fps, cv.output.shape[0], n_frames, n_next)
+    sch = schedule(p, fps, n_frames, n_next, cv.output.shape[1])
+    cv = dataclasses.replace(cv, cells=cv.cells[: sch.cells])
     lay = frame_layout(cv, size)
     scales = {
-        "in": style.layer_scale(cv.inputs, "conv"),
+        "in": style.layer_scale(cv.inputs, cv.input_kind),
         "out": style.layer_scale(cv.output, "conv"),
         "kernel": style.scale_for(cv.layer.weight, "kernel"),
         cv.layer.name: style.layer_scale(cv.output, "conv"),
@@ -173,19 +259,18 @@ def build_convolution(
         np.full((side, side, 3), style.hex_to_rgb(style.HIGHLIGHT_COLOR), np.uint8)
     )
     outline = _Outline(cv, lay, s_hl)
-    intro, _cells, per_step, sweep, _tail = _schedule(fps, cv.output.shape[0], n_frames, n_next)
+    worked = _Worked(reel, cv, lay, theme, scales)
     reel.frame()
-    reel.hold(intro - 1)
-    prev = _detail(reel, cv, lay, theme, scales, per_step, outline, s_out)
-    prev = _sweep(reel, cv, lay, theme, sweep, outline, s_out, prev)
-    start = reel.n_frames
-    each = (n_frames - start) // n_next
-    for i in range(n_next):
+    reel.hold(sch.intro - 1)
+    prev = _detail(reel, cv, worked, sch.stage, outline, s_out)
+    prev = _sweep(reel, trace, worked, sch, outline, s_out, prev)
+    for i, held in enumerate(sch.steps):
         sheet = reel.add_sheet(step_sheet(cv, lay, reel.sheets[0], theme, i, scales).array())
         lay_boxes = [lay.calc_box, lay.cap_box, lay.right_box]
         reel.frame([*(outline.erase(*prev) if i == 0 else []),
                     *(Paste(sheet, b) for b in lay_boxes)])  # fmt: skip
-        reel.hold((start + each * (i + 1) if i < n_next - 1 else n_frames) - reel.n_frames)
+        reel.hold(held - 1)
     reel.meta = {"view": cv, "numbers": cv, "output_box": lay.out_box, "input_box": lay.in_box,
-                 "scale": scales["out"], "scales": scales}  # fmt: skip
+                 "scale": scales["out"], "scales": scales, "layout": lay, "schedule": sch,
+                 "pace": p}  # fmt: skip
     return reel

@@ -38,7 +38,7 @@ def number_grid(
     h, w = values.shape
     texts = [[arith.fmt(float(v), decimals) for v in row] for row in values]
     widest = max((t for row in texts for t in row), key=len, default="0")
-    pt = fit_text(sk, widest, cell - 3, pt)
+    pt = fit_text(sk, widest, cell - max(4, cell // 10), pt)
     for i in range(h):
         for j in range(w):
             x0, y0 = x + j * cell, y + i * cell
@@ -52,16 +52,18 @@ def number_grid(
 
 
 def hbar(
-    sk: Sketch, box: tuple[float, float, float, float], scale: style.Scale, label: str
-) -> None:
-    """A horizontal colour bar with end labels and a caption."""
+    sk: Sketch, box: tuple[float, float, float, float], scale: style.Scale, label: str,
+    k: float = 1.0,
+) -> None:  # fmt: skip
+    """A horizontal colour bar with end labels and a caption (text ``k`` × its 800×450 size)."""
     y0, y1, x0, x1 = (int(v) for v in box)
     values = np.linspace(scale.vmin, scale.vmax, x1 - x0)[None, :].repeat(y1 - y0, 0)
     sk.paste((y0, y1, x0, x1), style.colorize(values, scale))
     sk.box((y0, y1, x0, x1))
-    sk.text(x0, y1 + 9, arith.fmt(scale.vmin), 7.5, anchor="lm")
-    sk.text(x1, y1 + 9, arith.fmt(scale.vmax), 7.5, anchor="rm")
-    sk.text((x0 + x1) / 2, y1 + 24, label, 7.5, color=sk.theme.muted, anchor="mm")
+    sk.text(x0, y1 + 10 * k, arith.fmt(scale.vmin), 8 * k, anchor="lm")
+    sk.text(x1, y1 + 10 * k, arith.fmt(scale.vmax), 8 * k, anchor="rm")
+    sk.text((x0 + x1) / 2, y1 + 27 * k, label, fit_text(sk, label, x1 - x0 + 40 * k, 8 * k),
+            color=sk.theme.muted, anchor="mm")  # fmt: skip
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Layout:
     W: int
     H: int
     u: float
+    k: float  # font scale: text is k × its size on an 800×450 frame
     in_box: Box
     f_in: int
     out_box: Box
@@ -78,77 +81,96 @@ class Layout:
     calc_box: Box
     cell: int
     caption_y: int
+    kernel_shape: tuple[int, int] = (3, 3)
 
     @property
     def cap_box(self) -> Box:
-        return (int(self.caption_y - 16 * self.u), int(self.caption_y + 16 * self.u), 0, self.W)
+        return (int(self.caption_y - 18 * self.u), int(self.caption_y + 18 * self.u), 0, self.W)
+
+    @property
+    def patch_box(self) -> Box:
+        """Where the worked patch's grid is on the frame (``(y0, y1, x0, x1)``)."""
+        (gy, gx), (kh, kw) = self.grid_origin, self.kernel_shape
+        y0, x0 = self.calc_box[0] + gy, self.calc_box[2] + gx
+        return (y0, y0 + kh * self.cell, x0, x0 + kw * self.cell)
+
+    @property
+    def grid_origin(self) -> tuple[int, int]:
+        """Top-left of the patch grid inside the worked-cell panel."""
+        return int(30 * self.u), int(4 * self.u)
 
     @property
     def right_box(self) -> Box:
         """The output panel with its title and colour bar (replaced by the next steps)."""
         ob, u = self.out_box, self.u
-        return (ob[0] - int(24 * u), ob[1] + int(62 * u), ob[2] - 4, self.W)
+        return (ob[0] - int(26 * u), ob[1] + int(66 * u), ob[2] - 4, self.W)
 
 
 def frame_layout(cv: ConvView, size: tuple[int, int]) -> Layout:
     """Where the input, the output, the worked cell and the caption go on a ``size`` frame."""
     W, H = size
     u = min(W / 800, H / 450)
+    k = max(0.7, u)
     ph, pw = cv.padded.shape
     oh, ow = cv.output.shape
     kh, kw = cv.kernel_shape
-    top = int(70 * u)
+    top = int(80 * u)
     side = int((174 if max(kh, kw) <= 3 else 140) * u)  # room for the numbers of large kernels
     f_in = max(1, side // max(ph, pw))
     in_box = (top, top + ph * f_in, int(22 * u), int(22 * u) + pw * f_in)
     f_out = max(1, side // max(oh, ow))
-    out_x1 = W - int(60 * u)
+    out_x1 = W - int(34 * u)
     out_box = (top, top + oh * f_out, out_x1 - ow * f_out, out_x1)
     calc_box = (
         top - int(18 * u),
-        H - int(60 * u),
+        H - int(52 * u),
         in_box[3] + int(22 * u),
         out_box[2] - int(22 * u),
     )
     cw, ch = calc_box[3] - calc_box[2], calc_box[1] - calc_box[0]
-    cell = int(min((cw - 50 * u) / (2 * kw), (ch - 70 * u) / (2 * kh), 40 * u))
-    return Layout(W, H, u, in_box, f_in, out_box, f_out, calc_box, max(cell, 8), H - int(30 * u))
+    cell = int(min((cw - 50 * u) / (2 * kw), (ch - 72 * u) / (2 * kh), 46 * u))
+    return Layout(W, H, u, k, in_box, f_in, out_box, f_out, calc_box, max(cell, 8),
+                  H - int(30 * u), (kh, kw))  # fmt: skip
 
 
 def draw_caption(sk: Sketch, lay: Layout, text: str) -> None:
     """The caption bar along the bottom of the frame, ``text`` shrunk to fit."""
-    y, u = lay.caption_y, lay.u
-    sk.draw.rectangle((0, y - 16 * u, lay.W, y + 16 * u), fill=sk.theme.panel)
-    sk.text(lay.W / 2, y, text, fit_text(sk, text, lay.W - 20, 9.5), anchor="mm")
+    y0, y1, _, _ = lay.cap_box
+    sk.draw.rectangle((0, y0, lay.W, y1), fill=sk.theme.panel)
+    sk.text(lay.W / 2, lay.caption_y, text, fit_text(sk, text, lay.W - 20, 10 * lay.k),
+            anchor="mm")  # fmt: skip
 
 
 def base_sheet(cv: ConvView, lay: Layout, theme: str, scales: dict) -> Sketch:
     """The frame every other picture starts from: titles, the input, the empty output."""
-    u, in_box, out_box = lay.u, lay.in_box, lay.out_box
+    u, k, in_box, out_box = lay.u, lay.k, lay.in_box, lay.out_box
     rec = cv.layer
     sk = Sketch((lay.W, lay.H), theme)
     title = f"Convolution: {rec.name} ({rec.description}), output channel {cv.channel}"
-    sk.text(in_box[2], 18 * u, title, fit_text(sk, title, lay.W - 2 * in_box[2], 11.5, True),
+    sk.text(in_box[2], 22 * u, title, fit_text(sk, title, lay.W - 2 * in_box[2], 12 * k, True),
             bold=True)  # fmt: skip
     pad = cv.padding
     sub = f"input: {cv.input_name}" + (f", zero-padded by {max(pad)}" if any(pad) else "")
-    sk.text(
-        in_box[2], 40 * u, sub, fit_text(sk, sub, lay.W - 2 * in_box[2], 8.5), color=sk.theme.muted
-    )
-    sk.text(in_box[2], in_box[0] - 10 * u, f"input channel {cv.in_channel}", 9.5, bold=True)
+    sk.text(in_box[2], 47 * u, sub, fit_text(sk, sub, lay.W - 2 * in_box[2], 9 * k),
+            color=sk.theme.muted)  # fmt: skip
+    head = f"input channel {cv.in_channel}"
+    sk.text(in_box[2], in_box[0] - 12 * u, head, fit_text(sk, head, in_box[3] - in_box[2], 9.5 * k,
+            True), bold=True)  # fmt: skip
     sk.paste(in_box, style.colorize(cv.padded, scales["in"]))
     sk.box(in_box)
     if any(pad):
         py, px = pad[0] * lay.f_in, pad[1] * lay.f_in
         sk.draw.rectangle((in_box[2] + px, in_box[0] + py, in_box[3] - px - 1, in_box[1] - py - 1),
                           outline=sk.theme.muted)  # fmt: skip
-    sk.text(out_box[2], out_box[0] - 10 * u, f"output channel {cv.channel}", 9.5, bold=True)
+    head = f"output channel {cv.channel}"
+    sk.text(out_box[2], out_box[0] - 12 * u, head, fit_text(sk, head, lay.W - out_box[2] - 4,
+            9.5 * k, True), bold=True)  # fmt: skip
     sk.draw.rectangle((out_box[2], out_box[0], out_box[3] - 1, out_box[1] - 1), fill=sk.theme.panel)
     sk.box(out_box)
-    hbar(sk, (in_box[1] + 16 * u, in_box[1] + 24 * u, in_box[2], in_box[3]), scales["in"],
-          "input value")  # fmt: skip
-    hbar(sk, (out_box[1] + 16 * u, out_box[1] + 24 * u, out_box[2], out_box[3]), scales["out"],
-          f"{rec.name} output")  # fmt: skip
+    hbar(sk, (in_box[1] + 14 * u, in_box[1] + 22 * u, in_box[2], in_box[3]), scales["in"],
+          "input value", k)  # fmt: skip
+    hbar(sk, (out_box[1] + 14 * u, out_box[1] + 22 * u, out_box[2], out_box[3]), scales["out"],
+          f"{rec.name} output", k)  # fmt: skip
     kh, kw = cv.kernel_shape
     draw_caption(sk, lay, f"1. The {kh}×{kw} kernel slides over the input; at each position it "
              "multiplies and adds.")  # fmt: skip
@@ -157,45 +179,57 @@ def base_sheet(cv: ConvView, lay: Layout, theme: str, scales: dict) -> Sketch:
 
 def calc_sheet(cs: ConvSum, cv: ConvView, lay: Layout, theme: str, stage: int, scales) -> Sketch:
     """The worked cell: patch × kernel, then the products, then the sum (``stage`` 0-2)."""
-    u, cell, d = lay.u, lay.cell, cs.decimals
+    u, k, cell, d = lay.u, lay.k, lay.cell, cs.decimals
     cw, ch = lay.calc_box[3] - lay.calc_box[2], lay.calc_box[1] - lay.calc_box[0]
     sk = Sketch((cw, ch), theme)
     kh, kw = cs.kernel.shape
-    gy, gx, sym_w = int(26 * u), int(4 * u), int(34 * u)
+    (gy, gx), sym_w = lay.grid_origin, int(34 * u)
     x_kernel = gx + kw * cell + sym_w
+    head_y = gy - 13 * u
     patch_title = "input patch"
-    sk.text(
-        gx, gy - 12 * u, patch_title, fit_text(sk, patch_title, x_kernel - gx, 8.5, True), bold=True
-    )
-    number_grid(sk, cs.patch, scales["in"], gx, gy, cell, 8, d)
-    sk.text(gx + kw * cell + sym_w / 2, gy + kh * cell / 2, "×", 16, anchor="mm")
+    sk.text(gx, head_y, patch_title, fit_text(sk, patch_title, x_kernel - gx, 9 * k, True),
+            bold=True)  # fmt: skip
+    number_grid(sk, cs.patch, scales["in"], gx, gy, cell, 8.5 * k, d)
+    sk.text(gx + kw * cell + sym_w / 2, gy + kh * cell / 2, "×", 16 * k, anchor="mm")
     kernel_title = "kernel (learned weights)"
-    sk.text(x_kernel, gy - 12 * u, kernel_title,
-            fit_text(sk, kernel_title, cw - x_kernel, 8.5, True), bold=True)  # fmt: skip
-    number_grid(sk, cs.kernel, scales["kernel"], x_kernel, gy, cell, 8, d)
-    y2 = gy + kh * cell + int(34 * u)
+    sk.text(x_kernel, head_y, kernel_title, fit_text(sk, kernel_title, cw - x_kernel, 9 * k, True),
+            bold=True)  # fmt: skip
+    number_grid(sk, cs.kernel, scales["kernel"], x_kernel, gy, cell, 8.5 * k, d)
+    y2 = gy + kh * cell + int(38 * u)
     tx = gx + kw * cell + int(14 * u)
     if stage == 0:
-        sk.text(
-            tx, y2 + 8 * u, f"output position [{cs.cell.y}, {cs.cell.x}]", 9, color=sk.theme.muted
-        )
+        where = f"output position [{cs.cell.y}, {cs.cell.x}]"
+        sk.text(tx, y2 + 10 * u, where, fit_text(sk, where, cw - tx, 9.5 * k),
+                color=sk.theme.muted)  # fmt: skip
         return sk
-    sk.text(gx, y2 - 12 * u, "= products, element by element", 8.5, bold=True)
-    number_grid(sk, cs.products, style.scale_for(cs.products, "conv"), gx, y2, cell, 8, d)
+    head = "= products, element by element"
+    sk.text(gx, y2 - 13 * u, head, fit_text(sk, head, cw - gx, 9 * k, True), bold=True)
+    number_grid(sk, cs.products, style.scale_for(cs.products, "conv"), gx, y2, cell, 8.5 * k, d)
     if stage == 1:
         return sk
+    _sum_lines(sk, cs, tx, y2, cw, lay)
+    return sk
+
+
+def _sum_lines(sk: Sketch, cs: ConvSum, tx: int, y2: int, cw: int, lay: Layout) -> None:
+    """The written sum beside the products: words fitted, numbers always at full size."""
+    u, k = lay.u, lay.k
     lines = arith.conv_sum_lines(cs)
-    widest = max(f"{w} {n}" for w, n in lines)
-    pt = fit_text(sk, widest + "  ", cw - tx - 4, 9)
+    pt = 9.5 * k
+    number_w = max(sk.text_width(n, pt + 1.5 * k, True) for _, n in lines)
+    room = cw - 4 - number_w - 8 * u - tx
+    words_pt = min(fit_text(sk, w, room, pt, i == len(lines) - 1) for i, (w, _) in enumerate(lines))
+    step = max(20 * u, pt * 100 / 72 * 1.45)
     for i, (words, number) in enumerate(lines):
         last = i == len(lines) - 1
-        y = y2 + 8 * u + i * 18 * u + (6 * u if last else 0)
+        y = y2 + 10 * u + i * step + (6 * u if last else 0)
         colour = sk.theme.accent if last else None
-        sk.text(tx, y, words, pt, bold=last, color=colour)
-        sk.text(cw - 4, y, number, pt + (1.5 if last else 0), bold=last, color=colour, anchor="rm")
-    note = "figures add up as written" if cs.exact else f"figures rounded to {d} decimals"
-    sk.text(tx, y2 + 14 * u + len(lines) * 18 * u, note, 7.5, color=sk.theme.muted)
-    return sk
+        sk.text(tx, y, words, words_pt, bold=last, color=colour)
+        sk.text(cw - 4, y, number, pt + (1.5 * k if last else 0), bold=last, color=colour,
+                anchor="rm")  # fmt: skip
+    note = "figures add up as written" if cs.exact else f"figures rounded to {cs.decimals} decimals"
+    sk.text(tx, y2 + 16 * u + len(lines) * step, note, fit_text(sk, note, cw - tx, 8 * k),
+            color=sk.theme.muted)  # fmt: skip
 
 
 # --- what happens next: the records after the layer, on a block --------------------------------
@@ -267,21 +301,21 @@ def _after_text(nb: NextBlock) -> str:
 
 def _block_grids(sk: Sketch, cv: ConvView, lay: Layout, i: int, scales: dict) -> int:
     """The block before step ``i`` and after it, side by side; returns the y below them."""
-    nb, u = cv.next, lay.u
+    nb, u, k = cv.next, lay.u, lay.k
     step = nb.steps[i]
     prev_rec = cv.layer if i == 0 else nb.steps[i - 1].record
     prev = nb.before if i == 0 else nb.steps[i - 1].values
     n = prev.shape[0]
-    c = int(min(34 * u, (lay.calc_box[3] - lay.calc_box[2] - 44 * u) / (2 * n)))
-    cx, cy = lay.calc_box[2] + int(4 * u), lay.calc_box[0] + int(26 * u)
+    c = int(min(38 * u, (lay.calc_box[3] - lay.calc_box[2] - 44 * u) / (2 * n)))
+    cx, cy = lay.calc_box[2] + int(4 * u), lay.calc_box[0] + int(30 * u)
     title = prev_rec.name
-    sk.text(cx, cy - 12 * u, title, fit_text(sk, title, n * c + 30 * u, 8.5, True), bold=True)
+    sk.text(cx, cy - 13 * u, title, fit_text(sk, title, n * c + 30 * u, 9 * k, True), bold=True)
     where = f"rows {nb.y}–{nb.y + n - 1}, columns {nb.x}–{nb.x + n - 1} of channel {nb.channel}"
-    sk.text(cx, cy + n * c + 10 * u, where, fit_text(sk, where, lay.calc_box[3] - cx, 7.5),
+    sk.text(cx, cy + n * c + 12 * u, where, fit_text(sk, where, lay.calc_box[3] - cx, 8 * k),
             color=sk.theme.muted)  # fmt: skip
-    number_grid(sk, prev, scales.get(prev_rec.name, scales["out"]), cx, cy, c, 7.5)
+    number_grid(sk, prev, scales.get(prev_rec.name, scales["out"]), cx, cy, c, 8.5 * k)
     x_r = cx + n * c + int(34 * u)
-    sk.text(cx + n * c + 17 * u, cy + n * c / 2, "→", 16, anchor="mm")
+    sk.text(cx + n * c + 17 * u, cy + n * c / 2, "→", 16 * k, anchor="mm")
     if step.record.kind == "pool":
         for pc in step.cells:
             y0, x0 = cy + (pc.rows[0] - nb.y) * c, cx + (pc.cols[0] - nb.x) * c
@@ -292,15 +326,15 @@ def _block_grids(sk: Sketch, cv: ConvView, lay: Layout, i: int, scales: dict) ->
     else:
         c_out = c
     name = step.record.name
-    sk.text(x_r, cy - 12 * u, name, fit_text(sk, name, lay.calc_box[3] - x_r, 8.5, True),
+    sk.text(x_r, cy - 13 * u, name, fit_text(sk, name, lay.calc_box[3] - x_r, 9 * k, True),
             bold=True)  # fmt: skip
-    number_grid(sk, step.values, scales[step.record.name], x_r, cy, c_out, 9)
-    return cy + n * c + int(34 * u)
+    number_grid(sk, step.values, scales[step.record.name], x_r, cy, c_out, 9.5 * k)
+    return cy + n * c + int(40 * u)
 
 
 def step_sheet(cv: ConvView, lay: Layout, base: np.ndarray, theme: str, i: int, scales) -> Sketch:
     """Step ``i`` of the path after the layer: the block's numbers and the step's map."""
-    nb, u = cv.next, lay.u
+    nb, u, k = cv.next, lay.u, lay.k
     sk = Sketch.on(base, theme)
     cb, rb = lay.calc_box, lay.right_box
     sk.draw.rectangle((cb[2], cb[0], cb[3], cb[1]), fill=sk.theme.background)
@@ -318,9 +352,9 @@ def step_sheet(cv: ConvView, lay: Layout, base: np.ndarray, theme: str, i: int, 
         lines, caption = [], after[0].upper() + after[1:] + "."
     if nb.steps and i == len(nb.steps) - 1:
         lines = [*lines, _after_text(nb)]
-    for k, line in enumerate(lines):
-        muted = k == len(lines) - 1 and i == max(0, len(nb.steps) - 1)
-        sk.text(cx, y + k * 17 * u, line, fit_text(sk, line, cb[3] - cx, 8.5),
+    for j, line in enumerate(lines):
+        muted = j == len(lines) - 1 and i == max(0, len(nb.steps) - 1)
+        sk.text(cx, y + j * 20 * u, line, fit_text(sk, line, cb[3] - cx, 9.5 * k),
                 color=sk.theme.muted if muted else None)  # fmt: skip
     draw_caption(sk, lay, f"{i + 3}. {caption}")
     _step_map(sk, cv, lay, rec, nb.steps[i] if nb.steps else None, scales)
@@ -329,14 +363,13 @@ def step_sheet(cv: ConvView, lay: Layout, base: np.ndarray, theme: str, i: int, 
 
 def _step_map(sk: Sketch, cv: ConvView, lay: Layout, rec: LayerRecord, step, scales) -> None:
     """``rec``'s map of the channel on the right, the block (or its pooled cells) framed."""
-    ob, u = lay.out_box, lay.u
+    ob, u, k = lay.out_box, lay.u, lay.k
     m = rec.output[cv.channel]
     f = max(1, (ob[3] - ob[2]) // max(m.shape))
     box = (ob[0], ob[0] + m.shape[0] * f, ob[2], ob[2] + m.shape[1] * f)
     title = f"after {rec.name} ({m.shape[0]}×{m.shape[1]})"
-    sk.text(
-        ob[2], ob[0] - 10 * u, title, fit_text(sk, title, lay.W - ob[2] - 4, 9.5, True), bold=True
-    )
+    sk.text(ob[2], ob[0] - 12 * u, title, fit_text(sk, title, lay.W - ob[2] - 4, 9.5 * k, True),
+            bold=True)  # fmt: skip
     sk.paste(box, style.colorize(m, scales[rec.name]))
     sk.box(box)
     if step is not None:
@@ -345,5 +378,5 @@ def _step_map(sk: Sketch, cv: ConvView, lay: Layout, rec: LayerRecord, step, sca
         sk.draw.rectangle(
             (x0 - 1, y0 - 1, x0 + w * f, y0 + h * f), outline=style.HIGHLIGHT_COLOR, width=2
         )
-    hbar(sk, (box[1] + 16 * u, box[1] + 24 * u, box[2], box[3]), scales[rec.name],
-          f"{rec.name} output")  # fmt: skip
+    hbar(sk, (box[1] + 14 * u, box[1] + 22 * u, box[2], box[3]), scales[rec.name],
+          f"{rec.name} output", k)  # fmt: skip

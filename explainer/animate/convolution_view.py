@@ -37,6 +37,7 @@ class ConvView:
     stride: list[int]
     padding: list[int]
     dilation: list[int]
+    input_kind: str = "auto"
 
     @property
     def kernel_shape(self) -> tuple[int, int]:
@@ -67,6 +68,30 @@ def _input_name(trace: Trace, rec: LayerRecord, in_channel: int) -> str:
     return f"{src} ({what.description}), channel {in_channel} of {n}"
 
 
+def input_kind(trace: Trace, rec: LayerRecord) -> str:
+    """The colour-scale kind of the input ``rec`` reads (:func:`explainer.style.layer_scale`):
+    the model's own input in grey when it is a 0-1 image, a ReLU or pooling output from 0
+    (sequential), a conv / batch-norm / normalised map around 0 (diverging), and anything else
+    by its values (sequential when none is below 0)."""
+    src = rec.inputs[0]
+    if src == INPUT:
+        v = np.asarray(trace.model_input, dtype=np.float64)
+        return "input" if v.size and v.min() >= 0 and v.max() <= 1 else "auto"
+    kind = trace.layer(src).kind
+    return kind if kind in ("relu", "pool", "bn", "conv", "linear", "normalize") else "auto"
+
+
+def _most_decimals(rec: LayerRecord) -> int:
+    return 3 if max(rec.weight.shape[2:]) <= 3 else 2  # what fits in the grid's cells
+
+
+def worked_cell(trace: Trace, cv: ConvView, y: int, x: int) -> ConvSum:
+    """Output ``(cv.channel, y, x)`` worked out like the view's cells (same input channel
+    shown), checked against the network."""
+    cell = arith.conv_cell(trace, cv.layer, cv.channel, y, x)
+    return arith.conv_sum(cell, cv.cells[0].shown, most=_most_decimals(cv.layer))
+
+
 def conv_view(
     trace: Trace, layer: str | None = None, channel: int | None = None, n_cells: int = 4
 ) -> ConvView:
@@ -86,7 +111,7 @@ def conv_view(
     y_c, x_c = (int(v) for v in np.unravel_index(int(np.argmax(output)), output.shape))
     n_cells = min(n_cells, ow)
     x0 = int(np.clip(x_c - n_cells // 2, 0, ow - n_cells))
-    most = 3 if max(rec.weight.shape[2:]) <= 3 else 2  # what fits in the grid's cells
+    most = _most_decimals(rec)
     first = arith.conv_sum(arith.conv_cell(trace, rec, channel, y_c, x0), most=most)
     cells = [first] + [
         arith.conv_sum(arith.conv_cell(trace, rec, channel, y_c, x0 + d), first.shown, most=most)
@@ -97,4 +122,5 @@ def conv_view(
     return ConvView(
         rec, channel, first.in_channel, inputs, _input_name(trace, rec, first.in_channel),
         output, cells, arith.next_block(trace, rec, channel), stride, padding, dilation,
+        input_kind(trace, rec),
     )  # fmt: skip

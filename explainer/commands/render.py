@@ -28,12 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output file: .gif, .mp4 or .png (last frame)")
     p.add_argument("--fps", type=float, help="frames per second (default depends on the kind)")
     p.add_argument("--seconds", type=float, help="length in seconds (default depends on the kind)")
-    p.add_argument("--size", default="800x450", help="WIDTHxHEIGHT in pixels (default 800x450)")
+    p.add_argument("--size", help="WIDTHxHEIGHT in pixels (default: 1280x720 with --pace class, "
+                   "800x450 with --pace readme)")  # fmt: skip
     p.add_argument("--theme", choices=["light", "dark"], default="light")
     p.add_argument("--pace", choices=["class", "readme"], default="class",
-                   help="class (default): each step held long enough to say it out loud (each "
-                   "layer 2 s, each mistake 3 s); readme: a short loop. --seconds overrides the "
-                   "length")  # fmt: skip
+                   help="class (default): for a projector, 1280x720 and each step held long "
+                   "enough to say it out loud (each layer 2 s, each worked convolution picture "
+                   "3 s, each mistake 3 s); readme: a short 800x450 loop. --seconds and --size "
+                   "override them")  # fmt: skip
     p.add_argument("--layer", help="convolution: the conv layer to show (default: the first)")
     p.add_argument("--channel", type=int, help="convolution: the output channel (default: the "
                    "most active)")  # fmt: skip
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
         require("manim", "explainer render --engine manim")
     check_extension(args.out)
-    size = parse_size(args.size)
+    size = parse_size(args.size) if args.size else None
     check_rate(args.fps, args.seconds)
     check_writable(args.out)
     progress = Progress()
@@ -260,7 +262,7 @@ def _check_conv_layer(trace, layer: str | None) -> None:
         raise ExplainerError(f"--layer {layer!r} {what}; conv layers: {shown}")
 
 
-def _render(args: argparse.Namespace, trace, size: tuple[int, int], options: dict,
+def _render(args: argparse.Namespace, trace, size: tuple[int, int] | None, options: dict,
             progress: Progress | None = None):  # fmt: skip
     from explainer.animate import build_animation
     from explainer.animate.length import as_flags
