@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from zoo import REAL, build_zoo
 
@@ -149,6 +150,28 @@ def test_hooks_removed_and_modes_restored_after_success_and_error(sample):
     with pytest.raises(RuntimeError, match="boom"):
         capture_batch(broken, sample.floats()[:4])
     assert _hook_count(broken) == 0 and all(m.training for m in broken.modules())
+
+
+class BadHead(nn.Module):
+    """A ``forward`` of its own whose dense layer gets the wrong number of features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(5, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.relu(x).flatten(1))
+
+
+def test_a_layer_that_raises_leaves_no_torch_function_mode_behind(sample):
+    """Calls are not watched inside a layer; when the layer raises, its own error comes out
+    and the mode stack is as it was, so the next capture records its calls again."""
+    depth = torch._C._len_torch_function_stack()
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        capture(BadHead().eval(), sample.floats()[0])
+    assert torch._C._len_torch_function_stack() == depth
+    trace = capture(UserNet().eval(), sample.floats()[0])
+    assert "sub" in trace.names() and "flatten" in trace.names()
 
 
 class UserNet(nn.Module):

@@ -12,7 +12,7 @@ records picks its own tensor with :func:`element`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -108,6 +108,43 @@ def replayable(key: str) -> bool:
     if name in PROPERTIES:
         return owner == "Tensor"
     return owner in _OWNERS and name in _KIND_OF and callable(getattr(_OWNERS[owner], name, None))
+
+
+class CallInfo(NamedTuple):
+    """What the recorder needs to know about a function, worked out once per function."""
+
+    key: str  # "F.relu", "Tensor.view", "?.name" (see call_key)
+    name: str  # the function's own name: "relu", "view", "__iadd__"
+    short: str  # the record's name: "relu", "add" (see short_name)
+    kind: str  # its Trace kind, "other" when replay may not call it
+    replayable: bool  # whether replay may call it
+    may_return_input: bool  # it may hand back its input itself (see MAY_RETURN_INPUT)
+
+
+_INFO: dict[Any, CallInfo] = {}
+_MAX_INFO = 4096  # distinct functions remembered (a model calls a few dozen)
+
+
+def call_info(func: Callable[..., Any]) -> CallInfo:
+    """The :class:`CallInfo` of ``func``, cached: the recorder asks it for every call."""
+    try:
+        return _INFO[func]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable callable: work it out each time
+        return _call_info(func)
+    info = _call_info(func)
+    if len(_INFO) < _MAX_INFO:
+        _INFO[func] = info
+    return info
+
+
+def _call_info(func: Callable[..., Any]) -> CallInfo:
+    key = call_key(func)
+    name = key.split(".", 1)[1]
+    ok = replayable(key)
+    return CallInfo(key, name, short_name(key), kind_of(key) if ok else "other", ok,
+                    name in MAY_RETURN_INPUT)  # fmt: skip
 
 
 def tensor_elements(out: Any) -> list[tuple[list[int], torch.Tensor]]:

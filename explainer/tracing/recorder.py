@@ -78,6 +78,8 @@ class Recorder:
         self.stack: list[str] = []
         self.batch = x.shape[0] if x.dim() else 1
         self.layouts: dict[str, tuple[int, ...]] = {}  # permuted 4-D records: see norms
+        self.watcher: TorchFunctionMode | None = None  # set while calls are watched
+        self.muted: int | None = None  # id of the atomic module the watcher is off for
 
     # --- naming -------------------------------------------------------------------------
 
@@ -137,6 +139,8 @@ class Recorder:
             return
         if id(module) in self.plan.atomic:
             self.busy = True
+            if self.muted is None and self.watcher is not None and _pop_if_top(self.watcher):
+                self.muted = id(module)  # what it calls inside is not recorded: no watching
         else:
             self.stack.append(self.plan.path_of.get(id(module), ""))
 
@@ -162,6 +166,14 @@ class Recorder:
                 self._add_elements(path, kind, params, inputs, output, module)
         finally:
             self.busy = False
+            if self.muted == id(module):
+                self.unmute()
+
+    def unmute(self) -> None:
+        """Watch calls again after an atomic module (also when it raised: see :func:`watching`)."""
+        if self.muted is not None:
+            self.muted = None
+            torch._C._push_on_torch_function_stack(self.watcher)
 
     def _norm_seen(self, params: dict, x: torch.Tensor, source: str) -> dict:
         """A norm module's ``axes`` and ``over`` for the input it got (its rank, whether it
@@ -187,9 +199,9 @@ class Recorder:
             return
         if not self._touches(args, kwargs):
             return
-        key = calls.call_key(func)
-        name = key.split(".", 1)[1]
-        if single and name in calls.MAY_RETURN_INPUT and any(a is out for a in args):
+        info = calls.call_info(func)
+        key, name = info.key, info.name
+        if single and info.may_return_input and any(a is out for a in args):
             return  # it handed back its input: no new tensor, the input keeps its name
         encoder = calls.CallEncoder(self.name_of)
         call = {"key": key, "args": encoder.encode(list(args)),
@@ -202,14 +214,13 @@ class Recorder:
                 plain[k] = v
             elif all(isinstance(i, int) for i in v):
                 plain[k] = list(v)  # as a file gives it back
-        params = {"function": calls.short_name(key), "call": call, **plain}
-        replayable = calls.replayable(key) and not encoder.unknown
-        kind = calls.kind_of(key) if replayable else "other"
+        params = {"function": info.short, "call": call, **plain}
+        kind = "other" if encoder.unknown else info.kind
         prefix = f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
         inputs = list(dict.fromkeys(encoder.refs))
         src = next((a for a in args if isinstance(a, torch.Tensor)), None)
         params |= self._meaning(name, kind, src, inputs, args, kwargs, tensors)
-        base = prefix + calls.short_name(key)
+        base = prefix + info.short
         if not single:
             self._add_elements(base, kind, params, inputs, out, tensors=tensors)
             return
@@ -291,6 +302,17 @@ class _CallWatcher(TorchFunctionMode):
         return out
 
 
+def _pop_if_top(mode: TorchFunctionMode) -> bool:
+    """Take ``mode`` off the torch function mode stack if it is on top (else change nothing)."""
+    if not torch._C._len_torch_function_stack():
+        return False
+    top = torch._C._pop_torch_function_stack()
+    if top is mode:
+        return True
+    torch._C._push_on_torch_function_stack(top)
+    return False
+
+
 def chain_applies(plan: Plan) -> bool:
     """Whether running the plan's chain is exactly ``model(x)``: a sequential tree with no
     hooks on its containers and no process-wide module hooks."""
@@ -315,8 +337,13 @@ def watching(recorder: Recorder) -> Iterator[None]:
             yield
             return
         handles.append(register_module_forward_pre_hook(recorder.on_module_start))
-        with _CallWatcher(recorder):
-            yield
+        with _CallWatcher(recorder) as watcher:
+            recorder.watcher = watcher
+            try:
+                yield
+            finally:
+                recorder.unmute()  # an atomic module that raised left the watcher off
+                recorder.watcher = None
     finally:
         for h in handles:
             h.remove()
