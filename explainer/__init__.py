@@ -42,6 +42,7 @@ _PUBLIC = {
     "load_sample": "explainer.data",
     "render_animation": "explainer.animate",
     "render_manim": "explainer.scenes.render",
+    "export_page": "explainer.webpage.exporter",
     "ExplainerError": "explainer.errors",
 }
 

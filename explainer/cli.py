@@ -33,6 +33,7 @@ COMMANDS = [
     "sweep",
     "insights",
     "app",
+    "export-page",
 ]
 
 
@@ -47,7 +48,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"explainer.commands.{name}")
+        module = importlib.import_module(f"explainer.commands.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         if command is None or name == command:
             module.add_arguments(p)

@@ -1,8 +1,9 @@
 """The optional parts of the package, and the one check that names the extra to install.
 
 ``pip install mnist-explainer`` gives capture, training, evaluation, prediction and the GIF/MP4
-animators. Three parts need more, installed as extras: the Streamlit app (``[app]``), the
-Manim scenes (``[manim]``) and the Optuna sweep (``[sweep]``); ``[all]`` is all three.
+animators. Four parts need more, installed as extras: the Streamlit app (``[app]``), the
+Manim scenes (``[manim]``), the Optuna sweep (``[sweep]``) and the web page export
+(``[web]``); ``[all]`` is all four.
 An entry point that needs one calls :func:`require` before importing it, so a missing extra
 is one line (:class:`MissingExtra`, printed by the CLI with exit status 2), never a traceback.
 """
@@ -18,6 +19,7 @@ EXTRAS = {  # extra -> the modules it brings (pyproject.toml's [project.optional
     "app": ("streamlit", "streamlit_drawable_canvas"),
     "manim": ("manim",),
     "sweep": ("optuna",),
+    "web": ("onnx", "onnxruntime"),
 }
 
 

@@ -165,6 +165,8 @@ EXTRA_HOMES = {
     "streamlit_drawable_canvas": "explainer/app/",
     "manim": "explainer/scenes/",
     "optuna": "explainer/nets/sweep.py",
+    "onnx": "explainer/webpage/",
+    "onnxruntime": "explainer/webpage/",
 }
 DISTRIBUTION_OF = {"PIL": "pillow", "sklearn": "scikit_learn"}  # module -> distribution
 GUARDED = {"IPython"}  # imported inside `except ImportError` (tracing/notebook.py)

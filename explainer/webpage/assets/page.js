@@ -1,0 +1,318 @@
+/* The exported page: draw, preprocess (preprocess.js), run the network with onnxruntime-web,
+ * show the prediction, the "not a digit" verdict and every layer's maps; click a layer for
+ * all its maps, click a cell of a convolution for its window and arithmetic.
+ *
+ * window.explainer holds what the page computed last (for tests and the curious):
+ * {ready: Promise, manifest, last: {image, values, logits, probs, guess, verdict, stroke},
+ *  timings: {firstPrediction (ms since the page opened), updates: [ms per update]}}.
+ */
+(function () {
+  "use strict";
+  const M = window.EXPLAINER_MODEL.manifest;
+  const RT = window.EXPLAINER_RUNTIME;
+  const PEN = 20;  // stroke width in the canvas's 256 px: the app's 22 px on its 280 px canvas
+  const THUMBS = 8, DETAIL_MAX = 64;
+  const STEP_TITLES = {
+    original: "your picture (grey)", inverted: "inverted: ink is white",
+    cleaned: "background removed", cropped: "cropped to the ink",
+    stroke: "stroke width like MNIST", scaled: "scaled to fit 20×20", centred: "28×28, centred on mass",
+  };
+  const api = { manifest: M, last: null, timings: { firstPrediction: null, updates: [] } };
+  window.explainer = api;
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
+
+  // --- the runtime --------------------------------------------------------------------------
+  const bytesOf = (b64) => { const s = atob(b64), a = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i); return a; };
+  async function gunzip(bytes) {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  const mark = (name) => { api.timings[name] = performance.now(); };
+  async function startSession() {
+    ort.env.wasm.numThreads = 1;  // file:// pages are not cross-origin isolated: one thread
+    ort.env.wasm.proxy = false;
+    mark("scriptsLoaded");
+    ort.env.wasm.wasmBinary = await gunzip(bytesOf(RT.wasm_gz));
+    mark("wasmUnzipped");
+    // The wasm glue runs as a blob: module (import() of a file:// module is refused), whose
+    // import.meta.url cannot be a base for relative URLs: the page's own address stands in.
+    const glue = RT.glue.split("import.meta.url").join(JSON.stringify(location.href));
+    ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(new Blob([glue], { type: "text/javascript" })) };
+    return ort.InferenceSession.create(bytesOf(window.EXPLAINER_MODEL.onnx), { executionProviders: ["wasm"] });
+  }
+
+  // --- numbers ------------------------------------------------------------------------------
+  const size = (shape) => shape.reduce((a, b) => a * b, 1);
+  function probabilities(logits) {  // softmax(logits / T): the library's calibrated probability
+    const z = Array.from(logits, (v) => v / M.temperature), m = Math.max(...z);
+    const e = z.map((v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / s);
+  }
+  function confidenceText(p) {
+    if (p > 0.999) return "> 99.9%";
+    if (p > 0 && p < 0.001) return "< 0.1%";
+    return (100 * p).toFixed(1) + "%";
+  }
+  function verdict(logits, image, stroke) {  // explainer.nets.ood.OodRule.reasons
+    const rule = M.ood;
+    if (!rule) return "";
+    const m = Math.max(...logits), energy = -(m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0)));
+    let ink = 0;
+    for (const v of image) ink += v > 0.5 ? 1 : 0;
+    ink /= image.length;
+    if (stroke >= rule.blot_stroke) return "a blot or a dot, not pen strokes";
+    if (!(rule.ink_range[0] <= ink && ink <= rule.ink_range[1])) return "far more (or less) ink than any digit";
+    if (energy > rule.threshold) return "unlike every digit the model learned";
+    return "";
+  }
+
+  // --- pictures -----------------------------------------------------------------------------
+  function paint(canvas, data, h, w, scale, offset = 0) {  // scale > 0: diverging; 0: grey [0, 1]
+    canvas.width = w; canvas.height = h;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
+    for (let i = 0; i < h * w; i++) {
+      const v = data[offset + i];
+      let r, g, b;
+      if (!scale) { r = g = b = Math.round(255 * Math.min(Math.max(v, 0), 1)); }
+      else {
+        const t = Math.min(Math.abs(v) / scale, 1);
+        [r, g, b] = v >= 0 ? [255 * t, 159 * t, 64 * t] : [74 * t, 163 * t, 255 * t];
+      }
+      img.data.set([r, g, b, 255], 4 * i);
+    }
+    ctx.putImageData(img, 0, 0);
+    return canvas;
+  }
+  function scaleOf(values) { let m = 0; for (const v of values) m = Math.max(m, Math.abs(v)); return m || 1; }
+  function grid(layer) {  // how a record's values are drawn: [maps, h, w]
+    const s = layer.shape;
+    if (s.length === 3) return [s[0], s[1], s[2]];
+    if (s.length === 2) return [1, s[0], s[1]];
+    const n = size(s), w = Math.min(n, 32);
+    return [1, Math.ceil(n / w), w];
+  }
+
+  // --- drawing ------------------------------------------------------------------------------
+  const pad = $("pad"), pctx = pad.getContext("2d", { willReadFrequently: true });
+  let strokes = [], current = null;
+  function redraw() {
+    pctx.fillStyle = "#000"; pctx.fillRect(0, 0, 256, 256);
+    pctx.strokeStyle = "#fff"; pctx.lineWidth = PEN; pctx.lineCap = "round"; pctx.lineJoin = "round";
+    for (const s of strokes) {
+      pctx.beginPath(); pctx.moveTo(s[0][0], s[0][1]);
+      for (const [x, y] of s.length > 1 ? s.slice(1) : [s[0]]) pctx.lineTo(x, y);
+      pctx.stroke();
+    }
+  }
+  function point(e) {
+    const r = pad.getBoundingClientRect();
+    return [((e.clientX - r.left) / r.width) * 256, ((e.clientY - r.top) / r.height) * 256];
+  }
+  pad.addEventListener("pointerdown", (e) => {
+    pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); redraw(); schedule();
+  });
+  pad.addEventListener("pointermove", (e) => {
+    if (!current) return;
+    for (const c of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) current.push(point(c));
+    redraw(); schedule();
+  });
+  const end = () => { if (current) { current = null; schedule(); } };
+  pad.addEventListener("pointerup", end);
+  pad.addEventListener("pointercancel", end);
+  $("clear").addEventListener("click", () => { strokes = []; redraw(); schedule(); });
+  $("undo").addEventListener("click", () => { strokes.pop(); redraw(); schedule(); });
+  api.draw = (list) => { strokes = list.map((s) => s.map((p) => [p[0], p[1]])); redraw(); return update(); };
+  api.rgba = () => Array.from(pctx.getImageData(0, 0, 256, 256).data);
+
+  // --- one update: preprocess, run, show ----------------------------------------------------
+  let session = null, busy = null, again = false;
+  function schedule() {
+    if (!session) return;
+    if (busy) { again = true; return; }
+    busy = update().finally(() => { busy = null; if (again) { again = false; schedule(); } });
+  }
+  api.idle = async () => { while (busy) await busy; };
+  async function update() {
+    const t0 = performance.now();
+    const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    showSteps(pre);
+    if (pre.noInk) { showEmpty(pre.noInk); return; }
+    await run(pre.image, pre.stroke);
+    api.timings.updates.push(performance.now() - t0);
+  }
+  async function run(image, stroke) {
+    const x = new ort.Tensor("float32", Float32Array.from(image), [1, 1, 28, 28]);
+    const out = await session.run({ x });
+    const values = M.layers.map((_, i) => out["v" + i].data);
+    const logits = Array.from(values[M.logits]), probs = probabilities(logits);
+    let guess = 0;
+    probs.forEach((p, i) => { if (p > probs[guess]) guess = i; });
+    api.last = { image: Array.from(image), values, logits, probs, guess, stroke, verdict: verdict(logits, image, stroke) };
+    showAnswer(api.last);
+    showLayers(values);
+    if (openLayer !== null) showDetail(openLayer);
+  }
+  api.predict28 = async (image) => { await run(image, 2.5); return api.last; };
+
+  function showSteps(pre) {
+    const box = $("steps");
+    box.textContent = "";
+    for (const [name, p] of pre.steps || []) {
+      const f = el("div", "step"), c = paint(el("canvas"), p.d, p.h, p.w, 0);
+      const k = 84 / Math.max(p.h, p.w);
+      c.style.width = p.w * k + "px"; c.style.height = p.h * k + "px";
+      f.append(c, el("div", "", STEP_TITLES[name] || name));
+      box.append(f);
+    }
+  }
+  function showEmpty(message) {
+    api.last = null;
+    $("guess").textContent = "?"; $("sure").textContent = ""; $("verdict").textContent = "";
+    $("status").textContent = message[0].toUpperCase() + message.slice(1) + ".";
+    $("bars").textContent = "";
+  }
+  function showAnswer(r) {
+    const names = M.class_names;
+    $("status").textContent = "The network reads:";
+    $("guess").textContent = names[r.guess];
+    $("sure").textContent = "sure: " + confidenceText(r.probs[r.guess]);
+    $("verdict").textContent = r.verdict ? "This does not look like a digit: " + r.verdict + "." : "";
+    const bars = $("bars");
+    bars.textContent = "";
+    r.probs.forEach((p, i) => {
+      const row = el("div", "bar" + (i === r.guess ? " top" : "")), track = el("div", "track"), fill = el("div", "fill");
+      fill.style.width = (100 * p).toFixed(1) + "%";
+      track.append(fill);
+      row.append(el("span", "", names[i]), track, el("span", "", confidenceText(p)));
+      bars.append(row);
+    });
+  }
+
+  // --- the layers, by block -----------------------------------------------------------------
+  const rows = [];
+  let openLayer = null;
+  function buildLayers() {
+    const box = $("layers"), blocks = [];
+    M.layers.forEach((layer, i) => {
+      let b = blocks[blocks.length - 1];
+      if (!b || b.name !== layer.block) { b = { name: layer.block, items: [] }; blocks.push(b); }
+      b.items.push(i);
+    });
+    const big = M.layers.length > 40;  // a big network: blocks start folded
+    for (const b of blocks) {
+      const d = el("details", "block");
+      d.open = !big || b.items.length === 1;
+      d.append(el("summary", "", `${b.name} — ${b.items.length} layer${b.items.length > 1 ? "s" : ""}`));
+      for (const i of b.items) {
+        const layer = M.layers[i], row = el("div", "layer"), label = el("div");
+        label.append(el("div", "name", layer.name), el("div", "desc", `${layer.description} · ${layer.shape.join("×")}`));
+        const maps = el("div", "maps");
+        row.append(label, maps);
+        row.addEventListener("click", () => { openLayer = i; showDetail(i); $("detail-panel").scrollIntoView({ behavior: "smooth" }); });
+        d.append(row);
+        rows[i] = { row, maps, canvases: [] };
+      }
+      box.append(d);
+    }
+  }
+  function showLayers(values) {
+    M.layers.forEach((layer, i) => {
+      const [n, h, w] = grid(layer), r = rows[i], shown = Math.min(n, THUMBS), scale = scaleOf(values[i]);
+      if (!r.canvases.length) {
+        for (let c = 0; c < shown; c++) r.canvases.push(r.maps.appendChild(el("canvas")));
+        if (n > shown) r.maps.append(el("span", "more", `+${n - shown} more`));
+      }
+      r.canvases.forEach((c, k) => {
+        paint(c, values[i], h, w, scale, k * h * w);
+        c.style.height = (h === 1 ? 12 : 40) + "px";
+        c.style.width = (h === 1 ? Math.min(w * 6, 240) : (40 * w) / h) + "px";
+      });
+      r.row.classList.toggle("open", i === openLayer);
+    });
+  }
+  function showDetail(i) {
+    const layer = M.layers[i], panel = $("detail-panel"), box = $("detail-maps");
+    if (!api.last) return;
+    panel.hidden = false;
+    $("detail-title").textContent = `${layer.name}: ${layer.description} (${layer.shape.join("×")})`;
+    $("detail-help").textContent = layer.conv
+      ? "Click a cell to see the window of the input it reads and the arithmetic that makes it."
+      : "Orange: positive values, blue: negative (brightness: size, within this layer).";
+    const values = api.last.values[i], [n, h, w] = grid(layer), scale = scaleOf(values);
+    box.textContent = "";
+    for (let c = 0; c < Math.min(n, DETAIL_MAX); c++) {
+      const fig = el("figure"), cv = paint(el("canvas"), values, h, w, scale, c * h * w);
+      cv.style.height = (112 * h) / w + "px";
+      cv.addEventListener("click", (e) => {
+        const r = cv.getBoundingClientRect();
+        const y = Math.floor(((e.clientY - r.top) / r.height) * h), x = Math.floor(((e.clientX - r.left) / r.width) * w);
+        showCell(i, c, y, x);
+      });
+      fig.append(cv, el("figcaption", "", n > 1 ? `map ${c}` : ""));
+      box.append(fig);
+    }
+    if (n > DETAIL_MAX) box.append(el("span", "more", `(the first ${DETAIL_MAX} of ${n} maps)`));
+    $("arith").textContent = "";
+    showLayers(api.last.values);
+  }
+  const f4 = (v) => (Math.abs(v) >= 1000 ? v.toExponential(2) : v.toFixed(3));
+  const floats = (b64) => new Float32Array(bytesOf(b64).buffer);
+  function showCell(i, c, y, x) {
+    const layer = M.layers[i], box = $("arith"), [, h, w] = grid(layer), value = api.last.values[i][c * h * w + y * w + x];
+    box.textContent = "";
+    box.append(el("div", "sum", `${layer.name}, map ${c}, row ${y}, column ${x}: ${f4(value)}`));
+    const conv = layer.conv, src = conv && M.layers.findIndex((l) => l.name === layer.inputs[0]);
+    if (!conv || (src < 0 && layer.inputs[0] !== "input")) return;
+    const input = src >= 0 ? api.last.values[src] : api.last.image;
+    const [cOut, cPer, kh, kw] = conv.weight_shape, [cin, ih, iw] = src >= 0 ? grid(M.layers[src]) : [1, 28, 28];
+    conv.w = conv.w || floats(conv.weight);
+    conv.b = conv.b || (conv.bias ? floats(conv.bias) : null);
+    const g = Math.floor(c / (cOut / conv.groups));
+    let total = conv.b ? conv.b[c] : 0;
+    const parts = [];
+    for (let ci = 0; ci < cPer; ci++) {
+      const ch = g * cPer + ci, table = el("table");
+      let part = 0;
+      for (let ky = 0; ky < kh; ky++) {
+        const tr = el("tr");
+        for (let kx = 0; kx < kw; kx++) {
+          const yy = y * conv.stride[0] - conv.padding[0] + ky * conv.dilation[0];
+          const xx = x * conv.stride[1] - conv.padding[1] + kx * conv.dilation[1];
+          const v = yy >= 0 && yy < ih && xx >= 0 && xx < iw ? input[ch * ih * iw + yy * iw + xx] : 0;
+          const k = conv.w[((c * cPer + ci) * kh + ky) * kw + kx];
+          part += v * k;
+          tr.append(el("td", "", `${f4(v)}×${f4(k)}`));
+        }
+        table.append(tr);
+      }
+      total += part;
+      parts.push([ch, part, table]);
+    }
+    const shown = parts.slice().sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 3);
+    for (const [ch, part, table] of shown) {
+      box.append(el("div", "", `input map ${ch}: window × kernel, summed = ${f4(part)}`), table);
+    }
+    const rest = parts.length - shown.length;
+    box.append(el("div", "sum", `${rest > 0 ? `+ ${rest} more input maps ` : ""}sum of all ${parts.length} input map(s)` +
+      `${conv.b ? ` + bias ${f4(conv.b[c])}` : ""} = ${f4(total)} (the network computed ${f4(value)})`));
+  }
+
+  // --- start --------------------------------------------------------------------------------
+  const SEVEN = [[[70, 62], [186, 60], [150, 130], [118, 200]]];  // a first digit to look at
+  api.ready = (async () => {
+    const starting = startSession();  // the wasm compiles on other threads meanwhile
+    buildLayers();
+    strokes = SEVEN.map((s) => s.slice());
+    redraw();
+    const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    showSteps(pre);
+    session = await starting;
+    mark("sessionReady");
+    await run(pre.image, pre.stroke);
+    api.timings.firstPrediction = performance.now();
+  })().catch((err) => {
+    $("status").textContent = "The network could not start in this browser: " + err.message;
+    throw err;
+  });
+})();

@@ -1,0 +1,101 @@
+"""The network as one ONNX graph whose outputs are every recorded layer's value.
+
+:func:`onnx_model` exports :class:`~explainer.webpage.replay.Replay` with ``torch.onnx``'s
+TorchScript exporter (``dynamo=False``: it needs only the ``onnx`` package and works offline),
+then runs the graph once with ``onnxruntime`` on the digit the Trace was captured from and
+checks every output against the Trace (largest difference at most :data:`TOLERANCE`), so a
+page never ships a graph that computes something else. An operation the exporter cannot
+express is one line naming the record and the operation (:class:`NotExportable`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from explainer.extras import require
+from explainer.tracing.trace import Trace
+from explainer.webpage.replay import NotExportable, Replay
+
+__all__ = ["OPSET", "TOLERANCE", "check_outputs", "onnx_model", "output_names"]
+
+OPSET = 17  # onnxruntime-web 1.23 runs opsets up to 23; 17 has every op a Trace records
+TOLERANCE = 1e-4  # the page's values must equal the library's to this (largest abs difference)
+
+
+def output_names(trace: Trace) -> list[str]:
+    """The graph's output names, one per record in the Trace's order: ``v0``, ``v1``..."""
+    return [f"v{i}" for i in range(len(trace.layers))]
+
+
+def onnx_model(model: nn.Module, trace: Trace) -> bytes:
+    """The serialised ONNX model of every record of ``trace`` (input ``x``: ``(1, 1, 28, 28)``
+    float32, the digit in [0, 1]; outputs :func:`output_names`), checked against ``trace``."""
+    require("web", "explainer export-page")
+    replay = Replay(model, trace).eval()
+    try:
+        data = _export(replay, trace)
+    except NotExportable:
+        raise
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise NotExportable(_failure(model, trace, exc)) from None
+    check_outputs(data, trace)
+    return data
+
+
+def _export(replay: Replay, trace: Trace) -> bytes:
+    x = torch.from_numpy(np.ascontiguousarray(trace.model_input, dtype=np.float32))[None]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # the exporter's notes on tracing are not for a teacher
+        torch.onnx.export(
+            replay,
+            (x,),
+            buffer,
+            dynamo=False,
+            input_names=["x"],
+            output_names=output_names(trace)[: len(replay.records)],
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+    return buffer.getvalue()
+
+
+def _failure(model: nn.Module, trace: Trace, exc: Exception) -> str:
+    """The one-line message for a failed export: the first record whose graph cannot be
+    exported (found by exporting longer and longer prefixes), with the exporter's reason."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    for i, r in enumerate(trace.layers):
+        try:
+            _export(Replay(model, trace, upto=i + 1).eval(), trace)
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+            what = r.params.get("function") or r.params.get("type") or r.kind
+            return (
+                f"the page cannot compute {r.name} ({what}): torch.onnx cannot export it "
+                f"({first}); write it with standard torch layers or functions"
+            )
+    return f"torch.onnx cannot export this model ({first})"
+
+
+def check_outputs(data: bytes, trace: Trace) -> None:
+    """Run the graph with onnxruntime on the Trace's input; a one-line
+    :class:`NotExportable` naming the first record whose value differs by more than
+    :data:`TOLERANCE`."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(trace.model_input, dtype=np.float32)[None]
+    values = session.run(None, {"x": x})
+    for r, v in zip(trace.layers, values, strict=True):
+        got = v if r.params.get("batched", True) is False else v[0]
+        diff = float(np.max(np.abs(got - r.output))) if got.shape == r.output.shape else np.inf
+        if not diff <= TOLERANCE:
+            raise NotExportable(
+                f"the exported graph computes {r.name} differently from the model (largest "
+                f"difference {diff:.3g}); the page would show wrong values, so none was written"
+            )
