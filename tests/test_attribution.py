@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from explainer.analysis.attribution import (
 )
 from explainer.errors import ExplainerError
 from explainer.nets.architectures import build
+from explainer.tracing.capture import capture
 
 TOP_LEFT = (slice(3, 9), slice(2, 14))  # where the horizontal bar lies
 BOTTOM_RIGHT = (slice(14, 26), slice(18, 24))  # where the vertical bar lies
@@ -182,3 +185,106 @@ def test_grad_cam_equals_captums_layer_grad_cam(shipped_model):
             np.testing.assert_array_equal(ours.map, _peak_one(up.numpy()))
             lit += int(ours.raw.max() > 0)
     assert lit >= 4  # at least the predicted classes' maps are not empty: the checks can fail
+
+
+# --- real networks: the default layer is fine enough to say "where" ---------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    from zoo import build_zoo
+
+    return build_zoo("resnet18")
+
+
+def test_resnet18_reads_the_last_4x4_block_after_its_add_and_relu_like_captum(resnet18):
+    """torchvision's ResNet-18 on 28×28 digits: layer3 and layer4 give 2×2 and 1×1 maps, so the
+    default is layer2's output, the ReLU after its last block's residual add. Captum's
+    LayerGradCam on the module ``layer2`` (the block's output, after add and ReLU) is the
+    reference."""
+    captum_attr = pytest.importorskip("captum.attr")
+    assert gradcam_layer(resnet18) == "layer2.1.relu#2"
+    cam = captum_attr.LayerGradCam(resnet18, resnet18.layer2)
+    lit = 0
+    for image, label in _few_digits():
+        for target in _targets(label):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a 4×4 map is fine: no warning
+                ours = grad_cam(resnet18, image, target)
+            assert ours.layer == "layer2.1.relu#2" and ours.warning == ""
+            assert ours.raw.shape == (4, 4)
+            assert ours.where == "layer2.1.relu#2, 4×4 maps" and ours.where in ours.title
+            ref = cam.attribute(image[None, None], target=ours.target, relu_attributions=True)
+            np.testing.assert_allclose(ours.raw, ref[0, 0].detach().numpy(), rtol=1e-5, atol=1e-7)
+            lit += int(ours.raw.max() > 0)
+    assert lit >= 4
+
+
+def test_a_map_smaller_than_4x4_warns_in_the_api_and_in_the_picture(resnet18):
+    img = _few_digits()[0][0]
+    with pytest.warns(UserWarning, match=r"^Grad-CAM of layer4\.1\.relu#2 has only 1×1 maps"):
+        one = grad_cam(resnet18, img, layer="layer4.1.relu#2")
+    assert "at least 4×4" in one.warning and "\n" not in one.warning
+    assert np.ptp(one.map) < 1e-5  # what the warning is about: one heat for every pixel
+    with pytest.warns(UserWarning, match="only 2×2 maps"):
+        every = grad_cam_all(resnet18, img, layer="layer3.1.relu#2", targets=[0, 1])
+    assert all("2×2" in a.warning for a in every)
+    fig = plot_attributions([saliency(resnet18, img), one])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("only 1×1 maps" in t for t in texts)
+    assert "layer4.1.relu#2, 1×1 maps" in fig.axes[2].get_title()
+    plt.close(fig)
+    fig = plot_class_evidence(every)
+    assert "only 2×2 maps" in fig.texts[0].get_text()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("resnetish", "cat"), ("convnext", "block.add"), ("strided", "act3"), ("examples", "relu#2")],
+)
+def test_the_default_is_the_last_block_output_of_at_least_4x4(name, expected):
+    """The zoo's answers, by hand: resnetish joins two conv branches with torch.cat (14×14);
+    the ConvNeXt-style net's last 4×4-or-more output is its block's residual add (7×7; its
+    ``down`` conv is 3×3, and the hand-written channel norm's ``x - mean`` is no merge)."""
+    from zoo import build_zoo
+
+    from explainer.analysis.cam_layer import MIN_CAM_SIDE, gradcam_choice
+
+    model = build_zoo(name)
+    chosen = gradcam_choice(model)
+    assert chosen.name == expected and chosen.side >= MIN_CAM_SIDE and chosen.warning == ""
+    trace = capture(model, np.zeros((28, 28), np.float32), with_weights=False)
+    assert trace.layer(expected).shape == chosen.shape
+    later = trace.names()[trace.names().index(expected) + 1 :]
+    convs = [n for n in later if trace.layer(n).kind == "conv"]
+    assert all(min(trace.layer(n).shape[-2:]) < MIN_CAM_SIDE for n in convs)
+
+
+def test_the_app_names_the_layer_and_flags_coarse_maps(resnet18):
+    from types import SimpleNamespace
+
+    from explainer.app.attributions import cam_layer_text, cam_warning
+
+    assert cam_layer_text(SimpleNamespace(model=resnet18)) == " of layer2.1.relu#2 (4×4 maps)"
+    assert cam_warning(SimpleNamespace(model=resnet18)) == ""
+    assert cam_layer_text(SimpleNamespace(model=build("mlp"))) == ""
+
+    class Tiny(nn.Module):  # 28 → 14 → 7 → 4 → 2: even the last conv's maps are 2×2
+        def __init__(self) -> None:
+            super().__init__()
+            self.convs = nn.Sequential(*[nn.Conv2d(1, 1, 3, 2, 1) for _ in range(4)])
+            self.fc = nn.Linear(4, 10)
+
+        def forward(self, x):
+            return self.fc(self.convs(x).flatten(1))
+
+    tiny = SimpleNamespace(model=Tiny().eval())
+    assert cam_layer_text(tiny) == " of convs.2 (4×4 maps)"
+    assert cam_warning(tiny) == ""
+    three = nn.Sequential(nn.Conv2d(1, 2, 7, stride=10), nn.ReLU(), nn.Flatten(), nn.Linear(18, 10))
+    coarse = SimpleNamespace(model=three.eval())
+    assert cam_layer_text(coarse) == " of 1 (3×3 maps)"  # the only maps there are, after ReLU
+    assert cam_warning(coarse).startswith("Grad-CAM of 1 has only 3×3 maps")
+    with pytest.warns(UserWarning, match="only 3×3 maps"):
+        assert grad_cam(coarse.model, two_bars()).warning == cam_warning(coarse)

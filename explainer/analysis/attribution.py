@@ -2,11 +2,13 @@
 
 - :func:`saliency`: how much the class score changes when each pixel changes, ``|d score /
   d pixel|`` (Simonyan et al. 2014); ``smooth=N`` averages N noisy copies (SmoothGrad).
-- :func:`grad_cam`: the last convolution block's feature maps after its nonlinearity (the
-  rectified maps, as in Selvaraju et al. 2017, found in the trace graph: the record after the
-  last conv's batch norm and activation, :func:`gradcam_layer`), each weighted by how much the
-  class score grows with it (its mean gradient), summed, kept where positive and scaled up to
-  the image. Coarser than saliency, but it shows *regions*.
+- :func:`grad_cam`: feature maps of one layer, each weighted by how much the class score grows
+  with it (its mean gradient), summed, kept where positive and scaled up to the image
+  (Selvaraju et al. 2017). Coarser than saliency, but it shows *regions*. By default the layer
+  is the last one whose maps are at least 4×4, taken after its block's residual add and
+  activation (:func:`~explainer.analysis.cam_layer.gradcam_layer`); the result names it, and
+  a map smaller than 4×4 (a layer given by hand) comes with a warning, in ``warning``, in the
+  picture and from :func:`warnings.warn`.
 - :func:`grad_cam_all`: Grad-CAM for every class at once: where the evidence for a 3, a 5...
   sits in the same digit.
 
@@ -19,7 +21,7 @@ parameter's ``.grad`` is touched.
 from __future__ import annotations
 
 import threading
-import weakref
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explainer.analysis.cam_layer import (
+    coarse_warning,
+    conv_module_names,
+    gradcam_choice,
+    gradcam_layer,
+    last_conv_layer,
+)
 from explainer.errors import ExplainerError
 from explainer.nets.calibration import confidence_text, softmax_t
 from explainer.tracing.capture import as_batch, modules_in_eval_mode
@@ -45,7 +54,8 @@ class Attribution:
     ``map``: ``(H, W)`` float32 in [0, 1] at the image's resolution. ``raw``: the map before
     scaling (``(H, W)`` for saliency, the coarse ``(h, w)`` map for Grad-CAM). ``target``: the
     explained class; ``probability``: the model's probability for it; ``method``: "saliency",
-    "smoothgrad" or "grad-cam"; ``layer``: the layer Grad-CAM read (else "")."""
+    "smoothgrad" or "grad-cam"; ``layer``: the layer Grad-CAM read (else ""); ``warning``: why
+    the map cannot be trusted to say *where* (Grad-CAM maps smaller than 4×4), else ""."""
 
     map: np.ndarray
     raw: np.ndarray
@@ -55,10 +65,18 @@ class Attribution:
     prediction: int
     method: str
     layer: str = ""
+    warning: str = ""
+
+    @property
+    def where(self) -> str:
+        """``"layer2.1.relu#2, 4×4 maps"`` for Grad-CAM, ``""`` for saliency."""
+        if not self.layer:
+            return ""
+        return f"{self.layer}, {self.raw.shape[-2]}×{self.raw.shape[-1]} maps"
 
     @property
     def title(self) -> str:
-        where = f" of {self.layer}" if self.layer else ""
+        where = f" of {self.where}" if self.layer else ""
         p = confidence_text(self.probability)
         return f"{self.method}{where} for class {self.target} (p = {p})"
 
@@ -123,51 +141,6 @@ def saliency(
         prediction=int(probs.argmax()),
         method="smoothgrad" if smooth > 0 else "saliency",
     )
-
-
-def conv_module_names(model: nn.Module) -> list[str]:
-    """Names of the 2-D convolution layers, in registration order."""
-    plan = plan_of(model)
-    return [n for n in plan.names if isinstance(plan.table[n][0], nn.Conv2d)]
-
-
-def last_conv_layer(model: nn.Module) -> str:
-    """The default Grad-CAM layer: the last convolution (its maps still have a position)."""
-    convs = conv_module_names(model)
-    if not convs:
-        raise ExplainerError(
-            f"{getattr(model, 'arch_name', type(model).__name__)} has no convolution layer, so "
-            "Grad-CAM has no feature maps to weigh; use saliency for this model"
-        )
-    return convs[-1]
-
-
-_CAM_LAYERS: weakref.WeakKeyDictionary[nn.Module, tuple[Any, str]] = weakref.WeakKeyDictionary()
-
-
-def gradcam_layer(model: nn.Module) -> str:
-    """The default Grad-CAM layer: the last convolution block's output after its
-    nonlinearity. Found in the trace graph of one pass
-    (:func:`explainer.analysis.flowgraph.flow_blocks`):
-    the last block that starts with a convolution, and its last record that does something
-    (its activation, else its batch norm, else the convolution itself; never dropout). The
-    maps before the activation still hold the negative evidence the ReLU throws away, which
-    can give the predicted class the weakest map."""
-    from explainer.analysis.flowgraph import flow_blocks
-    from explainer.tracing.capture import capture
-
-    last_conv_layer(model)  # a clear error for a model without convolution
-    plan = plan_of(model)
-    known = _CAM_LAYERS.get(model)
-    if known is not None and known[0] is plan:
-        return known[1]
-    p = next(model.parameters(), None)
-    blank = torch.zeros(1, 1, 28, 28, device=p.device if p is not None else "cpu")
-    trace = capture(model, blank, with_weights=False)
-    blocks = [b for b in flow_blocks(trace) if b.first.kind == "conv" and b.first.is_spatial]
-    name = blocks[-1].shown[-1].name if blocks else last_conv_layer(model)
-    _CAM_LAYERS[model] = (plan, name)
-    return name
 
 
 def _grad_cam_maps(
@@ -263,9 +236,11 @@ def grad_cam(
     temperature: float = 1.0,
 ) -> Attribution:
     """Grad-CAM of ``target`` (default: the predicted class) at ``layer`` (any record name;
-    default: the last convolution block after its activation, :func:`gradcam_layer`) for a
+    default: the last one with maps of at least 4×4, after its block's add and activation,
+    :func:`gradcam_layer`) for a
     ``(28, 28)`` image in [0, 1]; the coarse map is scaled up bilinearly to 28×28.
-    ``temperature`` as in :func:`saliency`."""
+    ``temperature`` as in :func:`saliency`. Maps smaller than 4×4 warn
+    (:func:`warnings.warn` and ``Attribution.warning``)."""
     x = _prepare(image, model)
     return _grad_cam(model, x, layer, None if target is None else [target], temperature)[0]
 
@@ -296,8 +271,11 @@ def _grad_cam(
     targets: Sequence[int] | None,
     temperature: float,
 ) -> list[Attribution]:
-    layer = layer or gradcam_layer(model)
+    layer = layer or gradcam_choice(model).name
     cams, logits, tgts = _grad_cam_maps(model, x, layer, targets)
+    warning = coarse_warning(layer, tuple(cams.shape[-2:]))
+    if warning:
+        warnings.warn(warning, UserWarning, stacklevel=3)
     up = _upsample(cams, tuple(x.shape[-2:])).clamp_min(0).cpu().numpy()
     probs = softmax_t(logits[0].cpu(), temperature)
     pred = int(probs.argmax())
@@ -312,6 +290,7 @@ def _grad_cam(
             prediction=pred,
             method="grad-cam",
             layer=layer,
+            warning=warning,
         )
         for i, t in enumerate(tgts)
     ]
@@ -331,6 +310,26 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.75) -> np.ndar
     colour = matplotlib.colormaps[HEAT_CMAP](np.clip(heat, 0, 1))[..., :3]
     a = alpha * np.clip(heat, 0, 1)[..., None] ** 0.7
     return grey * (1 - a) + colour * a
+
+
+COARSE_MARK = "⚠"
+WARNING_COLOR = "#d62728"
+
+
+def warn_on(ax: Any, a: Attribution) -> None:
+    """Write that ``a``'s maps are too coarse across the bottom of its panel ``ax``."""
+    h, w = a.raw.shape[-2:]
+    ax.text(
+        0.5,
+        0.03,
+        f"{COARSE_MARK} only {h}×{w} maps:\ntoo coarse to locate",
+        transform=ax.transAxes,
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color="white",
+        bbox={"facecolor": WARNING_COLOR, "edgecolor": "none", "alpha": 0.9, "pad": 2},
+    )
 
 
 def plot_attributions(
@@ -368,12 +367,14 @@ def plot_attributions(
     )
     for ax, a in zip(axes[1:], attributions, strict=True):
         ax.imshow(overlay(a.image, a.map))
-        where = f"\n{a.layer}" if a.layer else ""
+        where = f"\n{a.where}" if a.layer else ""
         ax.set_title(
             f"{a.method}: {cname(a.target)} ({confidence_text(a.probability)}){where}",
             color=th.foreground,
             fontsize=10,
         )
+        if a.warning:
+            warn_on(ax, a)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -435,11 +436,13 @@ def plot_class_evidence(
     for ax in axes[len(attributions) :]:
         ax.set_visible(False)
     first = attributions[0]
+    coarse = f"\n{COARSE_MARK} {first.warning}" if first.warning else ""
     fig.suptitle(
-        f"Where is the evidence for each class? (Grad-CAM of {first.layer}; "
-        "framed: the prediction)",
+        f"Where is the evidence for each class? (Grad-CAM of {first.where}; "
+        f"framed: the prediction){coarse}",
         color=th.foreground,
-        fontsize=11,
+        fontsize=11 if not coarse else 9,
+        wrap=True,
     )
     bar = fig.colorbar(
         ScalarMappable(Normalize(0, 1), HEAT_CMAP), ax=list(axes), fraction=0.02, pad=0.02
@@ -450,14 +453,17 @@ def plot_class_evidence(
 
 
 __all__ = [
+    "COARSE_MARK",
     "Attribution",
     "conv_module_names",
     "grad_cam",
     "grad_cam_all",
+    "gradcam_choice",
     "gradcam_layer",
     "last_conv_layer",
     "overlay",
     "plot_attributions",
     "plot_class_evidence",
     "saliency",
+    "warn_on",
 ]

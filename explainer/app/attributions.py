@@ -20,6 +20,26 @@ def overlay(image: np.ndarray, heat: np.ndarray, zoom: int = 6) -> np.ndarray:
     return visuals.upscale(rgb, zoom)
 
 
+def cam_layer_text(ckpt) -> str:
+    """``" of layer2.1.relu#2 (4×4 maps)"``: the layer Grad-CAM reads for ``ckpt``'s model
+    (``""`` for a model without convolution)."""
+    from explainer.analysis.cam_layer import conv_module_names, gradcam_choice
+
+    if not conv_module_names(ckpt.model):
+        return ""
+    chosen = gradcam_choice(ckpt.model)
+    h, w = chosen.shape[-2:]
+    return f" of {chosen.name} ({h}×{w} maps)"
+
+
+def cam_warning(ckpt) -> str:
+    """What to say when the Grad-CAM maps of ``ckpt``'s model are smaller than 4×4 (else
+    ``""``)."""
+    from explainer.analysis.cam_layer import conv_module_names, gradcam_choice
+
+    return gradcam_choice(ckpt.model).warning if conv_module_names(ckpt.model) else ""
+
+
 def side_by_side(
     ckpt,
     mistake: digits.Digit,
@@ -38,15 +58,19 @@ def side_by_side(
     if good is not None:
         rows.append((good, good.label, f"another correct {names[good.label]}"))
     cols = st.columns(len(rows) * 2)
+    layer = cam_layer_text(ckpt)
     for j, (d, target, title) in enumerate(rows):
         sal, cam = compute.attributions(ckpt, d, int(target))
         cols[2 * j].image(overlay(d.image, sal), caption=f"{title}: saliency", width="stretch")
         if cam is not None:
             cols[2 * j + 1].image(
-                overlay(d.image, cam), caption=f"{title}: Grad-CAM", width="stretch"
+                overlay(d.image, cam), caption=f"{title}: Grad-CAM{layer}", width="stretch"
             )
         else:
             cols[2 * j + 1].caption("Grad-CAM needs a convolution; this model has none.")
+    coarse = cam_warning(ckpt)
+    if coarse:
+        st.warning(coarse)
     st.markdown(
         visuals.colorbar_html(
             Scale(HEAT_CMAP, 0.0, 1.0, "how much the score depends on the pixel (scaled)")
@@ -55,6 +79,6 @@ def side_by_side(
     )
     st.caption(
         "Saliency: how strongly each pixel moves the class score (its gradient). Grad-CAM: "
-        "which regions of the last convolution block's maps (after its activation) the class "
-        "score relies on."
+        "which regions of one layer's maps the class score relies on: the last layer whose "
+        "maps are at least 4×4, after its block's residual add and activation."
     )
