@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.app import canvas, digits, looks, model_choice, visuals, words
+from explainer.app import canvas, digits, looks, model_choice, strip, visuals, words
 from explainer.errors import ExplainerError
 from explainer.reading.preprocess import STEP_TITLES, NoInkError, preprocess
 from explainer.text import clip_text, markdown_safe
@@ -196,4 +196,5 @@ with right:
     else:
         show_prediction(digit)
 if digit is not None:
+    strip.network_strip(digits.trace_for(model_choice.current_model(), digit), digit.key)
     show_steps(digit)

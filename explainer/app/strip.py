@@ -1,0 +1,141 @@
+"""The whole network at a glance, on Draw & predict: every layer's output for the current
+drawing, small, in one strip that redraws with each stroke, the prediction at its end; a
+click on a tile's name opens that layer in *Layer by layer*.
+
+A tile is one step of the network as the pictures group it
+(:func:`explainer.analysis.flowgraph.flow_blocks`: a convolution with its batch norm and
+activation; a flatten or dropout joins the tile after it). A network with more than
+:data:`MOST_TILES` such steps (a ResNet) gets one tile per top-level module (``layer1``,
+``layer2``...), showing what leaves it. :func:`tiles` has no Streamlit in it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explainer.analysis.flowgraph import flow_blocks, record_label
+from explainer.app import visuals, words
+from explainer.style import scale_for
+from explainer.tracing.trace import LayerRecord, Trace
+
+MOST_TILES = 12
+TILE_PX = 150
+PER_ROW = 6
+LAYERS_PAGE = Path(__file__).resolve().parent / "layers.py"
+
+
+@dataclass
+class Tile:
+    """One tile: its ``label``, the ``records`` it stands for (in the order they ran), and
+    ``index``, the position of its first record in ``trace.layers`` (what Layer by layer
+    opens on)."""
+
+    label: str
+    records: list[LayerRecord]
+    index: int
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.records[-1].output
+
+
+def _fold(groups: list[list[LayerRecord]]) -> list[list[LayerRecord]]:
+    """A group of only flatten or dropout joins the group after it (nothing to see)."""
+    out: list[list[LayerRecord]] = []
+    carry: list[LayerRecord] = []
+    for g in groups:
+        if all(r.kind in ("flatten", "dropout") for r in g):
+            carry += g
+            continue
+        out.append(carry + g)
+        carry = []
+    if carry:
+        out.append(carry)
+    return out
+
+
+def _by_module(trace: Trace) -> list[list[LayerRecord]]:
+    """Consecutive records with the same top-level module name, one group each."""
+    groups: list[list[LayerRecord]] = []
+    for r in trace.layers:
+        top = r.name.split(".")[0]
+        if groups and groups[-1][0].name.split(".")[0] == top:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    return groups
+
+
+def _label(group: list[LayerRecord], by_module: bool) -> str:
+    if by_module:
+        own = [r for r in group if r.kind not in ("flatten", "dropout")] or group
+        return own[0].name.split(".")[0]
+    shown = [r for r in group if r.kind not in ("flatten", "dropout", "bn", "relu")]
+    return record_label(shown[0] if shown else group[-1])
+
+
+def tiles(trace: Trace) -> list[Tile]:
+    """The strip's tiles for ``trace`` (see the module docstring); every record but the
+    input's own normalisation is in exactly one tile, in the order they ran."""
+    groups = _fold([b.records for b in flow_blocks(trace)])
+    by_module = len(groups) > MOST_TILES
+    if by_module:
+        groups = _fold(_by_module(trace))
+        groups = [[r for r in g if r.kind != "normalize"] for g in groups]
+        groups = [g for g in groups if g]
+    names = trace.names()
+    return [Tile(_label(g, by_module), g, names.index(g[0].name)) for g in groups]
+
+
+def tile_picture(values: np.ndarray, px: int = TILE_PX) -> np.ndarray:
+    """A layer's output as one small ``uint8`` RGB picture about ``px`` wide: every channel of
+    a ``(C, H, W)`` output in a square-ish grid, a vector as rows of coloured cells."""
+    if values.ndim == 3:
+        cols = math.ceil(math.sqrt(values.shape[0]))
+        return visuals.mosaic(values, scale_for(values, "auto"), cols=cols,
+                              cell=max(2, px // cols - 4), labels=False)  # fmt: skip
+    flat = np.asarray(values, np.float32).ravel()
+    per_row = min(16, flat.size) if flat.size <= 64 else 32
+    rows = -(-flat.size // per_row)
+    grid = np.full(rows * per_row, np.nan, np.float32)
+    grid[: flat.size] = flat
+    rgb = visuals.colorize_nan(grid.reshape(rows, per_row), scale_for(flat, "auto"))
+    return visuals.upscale(rgb, max(1, px // per_row))
+
+
+def _open(index: int) -> None:
+    st.session_state["layer_step"] = index
+    st.session_state["_open_layers"] = True
+
+
+def network_strip(trace: Trace, key: str) -> None:
+    """The strip (``key``: the model and digit, for the picture cache)."""
+    shown = tiles(trace)
+    st.markdown(
+        f"#### The whole network at a glance: {len(shown)} steps, {len(trace.layers)} layers"
+    )
+    st.caption("What every step makes of the picture, left to right. Click a name to open it "
+               "in *Layer by layer*.")  # fmt: skip
+    cells: list[tuple[str, object]] = [("tile", t) for t in shown] + [("answer", None)]
+    for start in range(0, len(cells), PER_ROW):
+        cols = st.columns(PER_ROW)
+        for col, (kind, t) in zip(cols, cells[start : start + PER_ROW], strict=False):
+            with col:
+                if kind == "answer":
+                    said, sure = words.answer(trace.probs, trace.class_names)
+                    st.metric("Answer", said, f"{sure} sure", delta_color="off",
+                              delta_arrow="off")  # fmt: skip
+                    continue
+                pic = visuals.cached_bytes(f"{key}|strip|{t.records[-1].name}",
+                                           lambda t=t: tile_picture(t.output))  # fmt: skip
+                st.image(pic, width="stretch", caption="×".join(map(str, t.output.shape)))
+                label = f"{shown.index(t) + 1}. {t.label}"
+                st.button(label, key=f"strip_{t.index}", on_click=_open, args=(t.index,),
+                          type="tertiary", width="stretch")  # fmt: skip
+    if st.session_state.pop("_open_layers", False):
+        st.switch_page(st.Page(str(LAYERS_PAGE), url_path="layers"))
