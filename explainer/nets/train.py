@@ -197,7 +197,7 @@ def fit(
         # --resume repeats the interrupted epoch exactly; nothing half-done is written.
         run.hist.interrupted = True
     run.hist.seconds = time.perf_counter() - t_start
-    return run.finish(test)
+    return run.finish(test, (x_val, y_val))
 
 
 def _tensors(c: TrainConfig, data: tuple[Split, Split] | None):

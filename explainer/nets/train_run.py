@@ -21,6 +21,7 @@ from torch import nn
 from explainer.data import DatasetInfo, Split, load_split
 from explainer.errors import ExplainerError
 from explainer.nets import user_code
+from explainer.nets.calibration import KEY as CALIBRATION
 from explainer.nets.checkpoints import (
     make_payload,
     models_dir,
@@ -29,6 +30,7 @@ from explainer.nets.checkpoints import (
     shape_mismatch,
 )
 from explainer.nets.model_card import chance_warning, test_metrics, write_model_card
+from explainer.nets.not_a_digit_fit import calibrate
 from explainer.nets.train_config import History, TrainConfig
 
 
@@ -201,9 +203,11 @@ class TrainingRun:
             return False
         return True
 
-    def finish(self, test: Split | None) -> History:
+    def finish(self, test: Split | None, val: tuple | None = None) -> History:
         """The best weights back in the model; the test metrics, the chance-level warning, and
-        (unless the run diverged or was interrupted) ``out`` and its model card."""
+        (unless the run diverged or was interrupted) ``out`` and its model card. ``val``
+        (images, labels): the validation split the temperature and the not-a-digit rule are
+        fitted on (:func:`~explainer.nets.not_a_digit_fit.calibrate`) and stored in ``out``."""
         c, hist = self.c, self.hist
         self.model.load_state_dict(self.best_state)
         model = self.model.to("cpu", memory_format=torch.contiguous_format).eval()
@@ -219,7 +223,12 @@ class TrainingRun:
             hist.warnings.append(warning)
         if self.out is not None and hist.epochs:
             metrics = hist.test_metrics | {"best_val_accuracy": hist.best_val_accuracy}
-            save_checkpoint(self.out, self.payload(hist.best_epoch, metrics=metrics))
+            payload = self.payload(hist.best_epoch, metrics=metrics)
+            split = f"{c.dataset} validation split (val_fraction {c.val_fraction}, seed {c.seed})"
+            fitted = calibrate(model, *val, c.dataset, split) if val and not c.dry_run else None
+            if fitted:
+                payload[CALIBRATION] = fitted
+            save_checkpoint(self.out, payload)
             hist.checkpoint = self.out
             write_model_card(self.out, c, hist, model)
         return hist
