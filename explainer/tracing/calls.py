@@ -184,7 +184,14 @@ class CallEncoder:
         self.refs: list[str] = []
         self.unknown = False
 
+    def encode_call(self, args: tuple, kwargs: dict[str, Any]) -> tuple[list, dict[str, Any]]:
+        """A call's positional and keyword arguments, encoded."""
+        encode = self.encode
+        return [encode(a) for a in args], {k: encode(v) for k, v in kwargs.items()}
+
     def encode(self, value: Any) -> Any:
+        if type(value) in _PLAIN or value is None:  # the common case first
+            return value
         if isinstance(value, torch.Tensor):
             name = self.name_of(value)
             if name is not None:
@@ -213,6 +220,9 @@ class CallEncoder:
             return {"memory_format": str(value).removeprefix("torch.")}
         self.unknown = True
         return {"unknown": type(value).__name__}
+
+
+_PLAIN = frozenset([int, float, bool, str])
 
 
 def decode(value: Any, refs: dict[str, torch.Tensor], consts: dict[str, np.ndarray]) -> Any:
@@ -300,7 +310,9 @@ _SETTINGS = {
 def settings(key: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The named settings of a call (``kernel_size``, ``weight``...) from its arguments."""
     name = key.split(".", 1)[1]
-    names = _SETTINGS.get(name, ())
+    names = _SETTINGS.get(name)
+    if names is None:
+        return {}
     found = dict(zip(names, args[1:], strict=False))
     found.update({k: v for k, v in kwargs.items() if k in names})
     if name in ("max_pool2d", "avg_pool2d", "conv2d"):

@@ -291,7 +291,7 @@ def capture(
     """
     plan = plan_of(model)
     wanted = check_layers(model, layers)
-    x, device = as_batch(image), device_of(model)
+    x, device = as_batch(image), _device(plan)
     x = x[:1] if len(x) > 1 else x
     x = x if x.device == device else x.to(device)
     logits, events = record_pass(model, plan, x, wanted, None)
@@ -352,10 +352,20 @@ def _frozen_numpy(param: torch.Tensor) -> np.ndarray:
 
 
 def device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    if p is None:
-        p = next(model.buffers(), None)
-    return p.device if p is not None else torch.device("cpu")
+    """The device of the model's first parameter (else first buffer; else the CPU)."""
+    return _device(plan_of(model))
+
+
+def _device(plan: Plan) -> torch.device:
+    """:func:`device_of` from the plan's modules, in the order ``model.parameters()`` gives
+    them, without building its generators (it runs on every capture)."""
+    modules = plan.modules
+    for kind in ("_parameters", "_buffers"):
+        for m in modules:
+            for p in getattr(m, kind).values():
+                if p is not None:
+                    return p.device
+    return torch.device("cpu")
 
 
 def checkpoint_hash(ckpt: Any) -> str:

@@ -204,9 +204,9 @@ class Recorder:
         if single and info.may_return_input and any(a is out for a in args):
             return  # it handed back its input: no new tensor, the input keeps its name
         encoder = calls.CallEncoder(self.name_of)
-        call = {"key": key, "args": encoder.encode(list(args)),
-                "kwargs": {k: encoder.encode(v) for k, v in kwargs.items()}}  # fmt: skip
-        plain, tensors = {}, dict(encoder.consts)
+        encoded, encoded_kw = encoder.encode_call(args, kwargs)
+        call = {"key": key, "args": encoded, "kwargs": encoded_kw}
+        plain, tensors = {}, encoder.consts
         for k, v in calls.settings(key, args, kwargs).items():
             if isinstance(v, torch.Tensor):
                 tensors[k] = v
@@ -218,7 +218,7 @@ class Recorder:
         kind = "other" if encoder.unknown else info.kind
         prefix = f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
         inputs = list(dict.fromkeys(encoder.refs))
-        src = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        src = _first_tensor(args)
         params |= self._meaning(name, kind, src, inputs, args, kwargs, tensors)
         base = prefix + info.short
         if not single:
@@ -300,6 +300,13 @@ class _CallWatcher(TorchFunctionMode):
         out = func(*args, **kwargs)
         self.recorder.on_call(func, args, kwargs, out)
         return out
+
+
+def _first_tensor(args: tuple) -> torch.Tensor | None:
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            return a
+    return None
 
 
 def _pop_if_top(mode: TorchFunctionMode) -> bool:
