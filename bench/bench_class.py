@@ -9,19 +9,23 @@ digit this learner just drew (another session's digit, or a stale one) counts as
 so does a timeout or an exception on the page. The server's resident memory is sampled
 throughout.
 
-Reported per N (``--learners 1,5,10,20``): median and 95th-percentile latency, errors, the
-server's memory before, at its peak and after the learners left. Goal at N = 10 (issue 14):
-p95 <= 1.5 s, no error, server memory <= 2 GB.
+Reported per N (``--learners 1,5,10,20,30``): median and 95th-percentile latency, errors, the
+server's memory before, at its peak and after the learners left, the server's CPU time per
+drawing and, from it, how many learners drawing every ``--every`` seconds one core holds.
+Goal at N = 10 (issues 14 and 20): p95 <= 1.5 s, no error, server memory <= 2 GB.
 
 ``--nginx K`` runs K app processes behind nginx with deploy/nginx.conf (ports rewritten) and
 checks that every browser stayed on one process (sticky sessions).
 
-Everything (browsers and server) shares this machine's CPUs, so the figures are for the whole
-classroom on one laptop; the load average, the server's CPU time per drawing and the browsers'
-CPU time are printed beside them. The app's background warm-up (:mod:`explainer.app.warmup`) is off
-unless ``--warmup``: before a class, ``python -m explainer.app.warmup`` fills its cache ahead.
+The server is pinned to one core and the browsers (with this script) to the other
+(``taskset``; ``--server-cpus``/``--browser-cpus``), so the browsers' work does not count as
+the server's: the headless browsers use many times the server's CPU. The load average, the
+server's CPU time per drawing and the browsers' CPU time are printed beside the figures.
+The app's background warm-up (:mod:`explainer.app.warmup`) is off unless ``--warmup``: before
+a class, ``python -m explainer.app.warmup`` fills its cache ahead.
 
-Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--nginx 2]``
+Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--nginx 2]
+[--server-cpus 0] [--browser-cpus 1]``
 """
 
 from __future__ import annotations
@@ -101,10 +105,11 @@ def wait_healthy(url: str, proc=None, log: Path | None = None, timeout: float = 
     raise SystemExit(f"{url} did not answer its health check within {timeout:.0f} s")
 
 
-def start_app(port: int, model: str, log: Path, warmup: bool) -> subprocess.Popen:
-    """``explainer app`` on ``port`` (one process: the command execs Streamlit)."""
+def start_app(port: int, model: str, log: Path, warmup: bool, cpus: str) -> subprocess.Popen:
+    """``explainer app`` on ``port`` pinned to ``cpus`` (one process: ``taskset`` and the
+    command exec Streamlit, so the pid is the server's)."""
     cmd = [
-        sys.executable, "-m", "explainer", "app", "--server.port", str(port),
+        "taskset", "-c", cpus, sys.executable, "-m", "explainer", "app", "--server.port", str(port),
         "--server.address", "127.0.0.1", "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
@@ -320,7 +325,10 @@ def run_once(n: int, args: argparse.Namespace) -> dict:
     """N learners against a fresh server (or ``--nginx`` servers); returns the figures."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-class-"))
     ports = [free_port() for _ in range(max(1, args.nginx))]
-    apps = [start_app(p, args.model, tmp / f"app{p}.log", args.warmup) for p in ports]
+    apps = [
+        start_app(p, args.model, tmp / f"app{p}.log", args.warmup, args.server_cpus) for p in ports
+    ]
+    load_before = os.getloadavg()[0]
     proxy = None
     try:
         for p, proc in zip(ports, apps, strict=True):
@@ -343,6 +351,7 @@ def run_once(n: int, args: argparse.Namespace) -> dict:
         after = watch.now()
         result = summarize(n, learners, before, max(watch.samples, default=before), after, wall)
         result |= {
+            "load_before": load_before,
             "server_cpu_s": round(server_cpu, 1),
             "browser_cpu_s": round(sum(watch.browser_cpu.values()), 1),
         }
@@ -381,7 +390,7 @@ def summarize(n, learners, before, peak, after, wall) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--learners", default="1,5,10,20", help="comma-separated N values")
+    p.add_argument("--learners", default="1,5,10,20,30", help="comma-separated N values")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--every", type=float, default=2.0, help="seconds between drawings")
     p.add_argument("--model", default="mnist_bn_cnn", help="the app's model (the default one)")
@@ -393,8 +402,11 @@ def main() -> int:
         help="leave the app's background warm-up on (default off: a class starts after "
         "`python -m explainer.app.warmup` has filled the cache)",
     )
+    p.add_argument("--server-cpus", default="0", help="taskset CPU list of the app server(s)")
+    p.add_argument("--browser-cpus", default="1", help="CPU list of the browsers and this script")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
+    os.sched_setaffinity(0, cpu_list(args.browser_cpus))  # the browsers inherit it
     if not Path(CHROMIUM).exists():
         print(f"no chromium at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
         return 2
@@ -410,17 +422,26 @@ def main() -> int:
         if n == 10:
             ok &= r["p95_s"] <= GOAL_P95_S and not r["errors"]
             ok &= r["memory_peak_mb"] <= GOAL_MEMORY_MB
-    print_table(results)
+    print_table(results, args.every)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0 if ok else 1
 
 
-def print_table(results: list[dict]) -> None:
+def cpu_list(text: str) -> set[int]:
+    """``"1"``, ``"0,2"`` or ``"2-3"`` as a set of CPU numbers (taskset's list form)."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def print_table(results: list[dict], every: float) -> None:
     print(
         "\n| learners | drawings answered | median | p95 (ratio to 1.5 s) | errors "
         "| server memory before / peak / after (ratio of peak to 2 GB) "
-        "| server CPU per drawing | browsers' CPU | load |"
+        "| server CPU per drawing | browsers' CPU | load before / after |"
     )
     print("|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in results:
@@ -430,7 +451,16 @@ def print_table(results: list[dict]) -> None:
             f"| {r['p95_s']:.2f} s ({r['p95_s'] / GOAL_P95_S:.2f}) | {r['errors']} "
             f"| {r['memory_before_mb']} / {r['memory_peak_mb']} / {r['memory_after_mb']} MB "
             f"({r['memory_peak_mb'] / GOAL_MEMORY_MB:.2f}) | {per * 1000:.0f} ms "
-            f"| {r['browser_cpu_s']:.0f} s | {r['load']:.1f} |"
+            f"| {r['browser_cpu_s']:.0f} s | {r['load_before']:.1f} / {r['load']:.1f} |"
+        )
+    busy = [r for r in results if r["predictions"]]
+    if busy:
+        r = max(busy, key=lambda r: r["learners"] if r["learners"] <= 10 else 0)
+        per = r["server_cpu_s"] / r["predictions"]
+        print(
+            f"\nfrom N = {r['learners']}: {per * 1000:.0f} ms of server CPU per drawing, so one "
+            f"core holds about {every / per:.0f} learners drawing every {every:g} s "
+            f"({1 / per:.1f} drawings per second)"
         )
 
 
