@@ -375,3 +375,19 @@ def test_the_lesson_ends_inviting_another_drawing_on_an_empty_canvas():
     assert at.session_state["lesson_at"] == 0
     assert _canvas_data(at)["initialDrawing"]["objects"] == []
     assert at.session_state["digit"].source == "your drawing"  # kept until a new one is drawn
+
+
+def test_the_sidebar_shows_model_and_presenter_mode_before_the_uploader():
+    at = _start()
+    order = [
+        getattr(e, "type", "") + ":" + str(getattr(getattr(e, "proto", None), "label", ""))
+        for e in _elements(at.sidebar)
+    ]
+    where = {k: next(i for i, o in enumerate(order) if o.startswith(k)) for k in (
+        "selectbox:Model", "toggle:Presenter mode", "file_uploader:Your checkpoint")}  # fmt: skip
+    assert where["selectbox:Model"] < where["toggle:Presenter mode"]
+    assert where["toggle:Presenter mode"] < where["file_uploader:Your checkpoint"]
+    folded = [e for e in _elements(at.sidebar) if getattr(e, "type", "") == "expander"]
+    assert any(
+        getattr(c, "type", "") == "file_uploader" for f in folded for c in _elements(f)
+    )  # folded away: learners never need it

@@ -37,10 +37,12 @@ from explainer.text import markdown_safe
 
 
 def sidebar() -> None:
-    """Dataset switch, model picker and presenter mode (in the router, so every page has them)."""
+    """Dataset switch, model picker and presenter mode (in the router, so every page has them),
+    at the top where a teacher finds them; the checkpoint uploader folded away below them."""
     st.markdown(BASE_CSS, unsafe_allow_html=True)
+    if "_next_dataset" in st.session_state:  # a new upload's, before the switch is drawn
+        st.session_state["dataset"] = st.session_state.pop("_next_dataset")
     with st.sidebar:
-        upload_checkpoint()
         dsets = datasets_with_models() or ["mnist"]
         if len(dsets) > 1:
             st.radio(
@@ -73,6 +75,8 @@ def sidebar() -> None:
                 "the Training page.",
             )
         st.toggle("Presenter mode", key="presenter", help="Large type for a projector.")
+        with st.expander("Your own model (for teachers)"):
+            upload_checkpoint()
     if st.session_state.get("presenter"):
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
 
@@ -97,8 +101,10 @@ def upload_checkpoint() -> None:
         return
     if st.session_state.get("_uploaded") != name + str(up.file_id):
         st.session_state["_uploaded"] = name + str(up.file_id)
-        st.session_state["dataset"] = uploaded_models()[name].dataset
-        st.session_state["model"] = name
+        # the dataset switch and the model picker are above: set for the next run, then rerun
+        st.session_state["_next_dataset"] = uploaded_models()[name].dataset
+        st.session_state["_next_model"] = name
+        st.rerun()
 
 
 def sidebar_digit() -> None:
