@@ -221,3 +221,21 @@ def test_neuron_names_on_either_side():
     assert all(
         n.get_left()[0] > c.get_right()[0] for n, c in zip(col.names, col.neurons, strict=True)
     )
+
+
+@pytest.mark.parametrize("kind", ["add", "mul", "concat", "norm", "attention", "other", "pool"])
+def test_any_kind_holding_negatives_is_drawn_diverging(kind):
+    """A record of any kind with a value below zero (a normalised digit is ``sub`` then
+    ``div``: kinds add and mul) gets the diverging map centred at 0, as in the GIFs; the
+    same kind all ≥ 0 keeps the "≥ 0" map (except the kinds that are always signed)."""
+    from explainer.style import POSITIVE_CMAP, SIGNED_CMAP
+
+    signed = np.linspace(-0.4, 2.8, 2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    for mob in (FeatureMapStack(signed, kind=kind), FeatureMap(signed[0], kind=kind),
+                NeuronColumn(signed.ravel(), kind=kind)):  # fmt: skip
+        s = mob.value_scale
+        peak = float(np.abs(mob.values).max())
+        assert s.cmap == SIGNED_CMAP and s.vmin == -s.vmax == -peak, type(mob)
+    positive = FeatureMapStack(np.abs(signed), kind=kind).value_scale
+    expected = SIGNED_CMAP if kind in ("other",) else POSITIVE_CMAP
+    assert positive.cmap == expected

@@ -528,3 +528,95 @@ def test_a_pulse_starts_where_its_path_starts():
     for anim, path in zip(pulses(Dot(), paths), paths, strict=True):
         np.testing.assert_allclose(anim.mobject.get_center(), path.get_start(), atol=1e-6)
         assert anim.is_remover()
+
+
+# --- signed maps: the diverging colour map, 0 at its centre, as in the GIFs -------------------
+
+
+class NormalisingNet(torch.nn.Module):
+    """Normalises in its own forward (``(x - 0.1307) / 0.3081``: the digit's background becomes
+    negative), then conv → ReLU → pool → dense."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 14 * 14, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - 0.1307) / 0.3081
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+        return self.fc(x.flatten(1))
+
+
+def _diverging_reference(values: np.ndarray) -> np.ndarray:
+    """matplotlib's own RdBu_r lookup of ``values`` on ``[-m, m]`` (m: the largest magnitude),
+    as uint8 RGB: what imshow(values, cmap="RdBu_r", vmin=-m, vmax=m) paints."""
+    import matplotlib
+    from matplotlib.colors import Normalize
+
+    m = float(np.abs(values).max())
+    rgba = matplotlib.colormaps["RdBu_r"](Normalize(-m, m)(values))
+    return (rgba[..., :3] * 255).round().astype(np.uint8)
+
+
+def _assert_diverging(pixels: np.ndarray, values: np.ndarray, scale) -> None:
+    assert scale.signed and scale.vmin == -scale.vmax
+    np.testing.assert_allclose(pixels.astype(int), _diverging_reference(values), atol=1)
+    zero = colorize(np.zeros(1, np.float32), scale)[0]
+    assert zero.min() > 235  # 0 is the white centre, not the dark end of the "≥ 0" map
+    below = colorize(np.array([values.min()]), scale)[0].astype(int)
+    assert below[2] > below[0]  # the most negative value is on the blue side
+
+
+@pytest.fixture(scope="module")
+def normalising_trace(sample):
+    torch.manual_seed(0)
+    img = sample.images[0].numpy().astype(np.float32) / 255.0
+    return capture(NormalisingNet().eval(), img, label=int(sample.labels[0]))
+
+
+def test_manim_paints_a_normalised_map_with_the_diverging_map(normalising_trace):
+    """The maps each scene draws of the normalised digit (records ``sub`` and ``div``, kinds
+    add and mul) and of the conv before its ReLU: diverging, as matplotlib would paint them."""
+    from explainer.scenes.convolution import input_scale
+    from explainer.scenes.data_flow import Volume
+
+    trace = normalising_trace
+    normalised = trace.layer("div").output
+    assert normalised.min() < 0 < normalised.max()
+    # the forward-pass scene: the stage of the normalisation, as the scene builds it
+    scene = ForwardPassScene(trace=trace)
+    stages = forward_stages(trace)
+    (norm_stage,) = [s for s in stages if s.record is not None and s.record.name == "div"]
+    prev = stages[stages.index(norm_stage) - 1]
+    stack = scene.build_stage(norm_stage, trace, prev).stack
+    for fm, c in zip(stack.maps, stack.channels, strict=True):
+        _assert_diverging(fm.pixels, normalised[c], stack.value_scale)
+    # the data-flow scene: the normalisation's volume
+    (block,) = [b for b in flow_blocks(trace) if b.records and b.records[-1].name == "div"]
+    face = Volume(block).face
+    _assert_diverging(face.pixels, normalised[0], face.value_scale)
+    # the convolution scene: its input is the normalised digit
+    nums = scene_numbers(trace)
+    assert nums.conv.inputs == ["div"]
+    _assert_diverging(
+        colorize(nums.input_map, input_scale(trace, nums)), nums.input_map, input_scale(trace, nums)
+    )
+    # a map that is all ≥ 0 keeps the "≥ 0" map: the conv + ReLU stage
+    after = stages[stages.index(norm_stage) + 1]
+    assert after.record.name == "relu" and after.record.output.min() >= 0
+    relu_scale = scene.build_stage(after, trace, norm_stage).stack.value_scale
+    assert not relu_scale.signed and relu_scale.vmin == 0.0
+
+
+def test_a_conv_reading_the_digit_itself_keeps_the_pixel_scale(sample):
+    from zoo import build_zoo
+
+    from explainer.scenes.convolution import input_scale
+
+    img = sample.images[0].numpy().astype(np.float32) / 255.0
+    trace = capture(build_zoo("examples"), img)  # conv1 reads the raw digit
+    nums = scene_numbers(trace)
+    assert nums.conv.inputs == ["input"]
+    scale = input_scale(trace, nums)
+    assert (scale.vmin, scale.vmax) == (0.0, 1.0) and not scale.signed

@@ -50,7 +50,7 @@ from explainer.scenes.mobjects import (
     label,
     make_morph_animation,
 )
-from explainer.style import HIGHLIGHT_COLOR, colorize, layer_scale, scale_for
+from explainer.style import HIGHLIGHT_COLOR, Scale, colorize, layer_scale, scale_for
 from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 
@@ -179,6 +179,16 @@ def input_label(trace: Trace, src: str) -> str:
     return src if rec.description in (src, rec.kind) else f"{src} ({rec.description})"
 
 
+def input_scale(trace: Trace, nums: SceneNumbers) -> Scale:
+    """The colours of the convolution's input ``(C_in, H, W)``, as every picture of that
+    record has them: the pixel scale for the digit itself, else the scale of the record it
+    read (a normalised digit or a conv before its ReLU holds values below zero: the diverging
+    map, 0 at its centre)."""
+    src = nums.conv.inputs[0]
+    kind = "input" if src == INPUT else trace.layer(src).kind
+    return layer_scale(nums.inputs, kind)
+
+
 def scene_numbers(trace: Trace) -> SceneNumbers:
     """The numbers of :class:`ConvolutionScene`: the first convolution's input (the record it
     consumed), a channel that lights up on the ink, two output values worked out over every
@@ -268,8 +278,7 @@ class ConvolutionScene(TraceScene):
         conv, ch = nums.conv, nums.channel
         self.play(FadeIn(self.make_header(f"Convolution: filter {ch} of {conv.name}")),
                   run_time=0.6)  # fmt: skip
-        kind = "input" if conv.inputs[0] == INPUT else "conv"
-        digit = FeatureMap(nums.input_map, layer_scale(nums.inputs, kind), height=MAP_HEIGHT)
+        digit = FeatureMap(nums.input_map, input_scale(self.trace, nums), height=MAP_HEIGHT)
         digit.move_to(LEFT * MAP_X + DOWN * 0.3)
         h, w = nums.input_map.shape
         where = f", channel {nums.in_channel}" if nums.inputs.shape[0] > 1 else ""

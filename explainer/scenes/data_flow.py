@@ -41,7 +41,7 @@ from explainer.analysis.flowgraph import flow_blocks as graph_blocks
 from explainer.analysis.flowgraph import inputs_text, tensor_count
 from explainer.scenes.common import TraceScene, short_description
 from explainer.scenes.mobjects import SMALL_FONT_SIZE, THEME, FeatureMap, label
-from explainer.style import HIGHLIGHT_COLOR, scale_for
+from explainer.style import HIGHLIGHT_COLOR, layer_scale
 from explainer.tracing.trace import LayerRecord, Trace
 
 STARTS_VOLUME = ("conv", "pool", "flatten", "linear")
@@ -134,7 +134,7 @@ class Volume(Group):
             values = out[ch]
         else:
             kind, values = block.records[-1].kind, out[:, None]
-        scale = scale_for(values, "input" if kind == "input" else kind)
+        scale = layer_scale(values, kind)  # as the GIFs: any record below 0 is diverging
         self.face = FeatureMap(values, scale, height=h, width=w, frame_color=THEME.foreground)
         x0, y0 = self.face.get_corner(DOWN + LEFT)[:2]
         o = np.array([dx, dy, 0])

@@ -1,7 +1,7 @@
 """Reusable Manim mobjects built from numpy arrays: labels, feature maps, kernels, colour bars
 (the vectors, neurons and probability bars: :mod:`explainer.scenes.vectors`).
 
-Every picture of values goes through :mod:`explainer.style` (``scale_for`` + ``colorize``), so a
+Every picture of values goes through :mod:`explainer.style` (``layer_scale`` + ``colorize``), so a
 feature map looks the same in a Manim video, a GIF and the app. A feature map is ONE
 ``ImageMobject`` (nearest-neighbour resampling), never a grid of squares. Each class offers
 ``make_*_animation(...)`` methods that *return* an Animation (to compose with ``Succession``
@@ -33,7 +33,15 @@ from manim import (
 )
 
 from explainer.analysis.arith import MINUS, fmt
-from explainer.style import HIGHLIGHT_COLOR, THEMES, Scale, colorize, hex_to_rgb, scale_for
+from explainer.style import (
+    HIGHLIGHT_COLOR,
+    THEMES,
+    Scale,
+    colorize,
+    hex_to_rgb,
+    layer_scale,
+    scale_for,
+)
 from explainer.text import clip_text
 
 THEME = THEMES["dark"]
@@ -108,7 +116,9 @@ def pixel_image(pixels: np.ndarray, height: float) -> ImageMobject:
 class FeatureMap(Group):
     """One ``(H, W)`` array as a coloured image with a thin frame.
 
-    ``scale`` fixes the colours (default ``scale_for(values, kind)``); ``height`` is the height
+    ``scale`` fixes the colours (default :func:`explainer.style.layer_scale` of ``values`` and
+    ``kind``, as the GIFs colour a layer: a record of any kind holding a value below zero, e.g.
+    a normalised input, gets the diverging map with 0 at its centre); ``height`` is the height
     in scene units; the width follows the aspect ratio unless ``width`` is given.
     """
 
@@ -127,7 +137,7 @@ class FeatureMap(Group):
         if values.ndim != 2:
             raise ValueError(f"FeatureMap needs an (H, W) array, got shape {values.shape}")
         self.values = values
-        self.value_scale = scale or scale_for(values, kind)
+        self.value_scale = scale or layer_scale(values, kind)
         self.pixels = colorize(values, self.value_scale)
         self.image = pixel_image(self.pixels, height)
         if width is not None:
@@ -235,7 +245,7 @@ class FeatureMapStack(Group):
             raise ValueError(f"FeatureMapStack needs a (C, H, W) array, got shape {values.shape}")
         self.values = values
         self.channels = list(channels) if channels is not None else top_channels(values, max_maps)
-        self.value_scale = scale or scale_for(values, kind)
+        self.value_scale = scale or layer_scale(values, kind)
         self.maps = [
             FeatureMap(values[c], self.value_scale, height=map_height) for c in self.channels
         ]

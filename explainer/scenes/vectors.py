@@ -35,7 +35,7 @@ from explainer.scenes.mobjects import (
     label,
     top_channels,
 )
-from explainer.style import HIGHLIGHT_COLOR, Scale, colorize, scale_for
+from explainer.style import HIGHLIGHT_COLOR, Scale, colorize, layer_scale
 
 
 class NeuronColumn(Group):
@@ -60,7 +60,7 @@ class NeuronColumn(Group):
     ) -> None:
         values = np.asarray(values, dtype=np.float32).ravel()
         self.values = values
-        self.value_scale = scale or scale_for(values, kind)
+        self.value_scale = scale or layer_scale(values, kind)
         n = len(values)
         self.indices = (
             list(range(n)) if n <= max_shown else top_channels(values.reshape(n, 1, 1), max_shown)
