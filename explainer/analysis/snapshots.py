@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,11 @@ def evolution(
     label: int | None = None,
     layers: Sequence[str] | None = None,
     with_weights: bool = True,
+    code: str | None = None,
 ) -> list[Trace]:
     """The same digit captured through each checkpoint in ``snapshot_paths`` (e.g.
     ``models/snapshots/mnist_bn_cnn_epoch00.pt`` ... then ``models/mnist_bn_cnn.pt``).
+    ``code``: your own model class (``"my_net.py:Net"``), for every snapshot's load.
 
     Each Trace's ``meta`` holds ``epoch`` and, when the checkpoint recorded them,
     ``val_accuracy`` / ``train_loss`` of that epoch."""
@@ -46,7 +49,7 @@ def evolution(
         raise ExplainerError("no snapshots given; train with --snapshot-epochs 0,1,2,5")
     traces = []
     for path in snapshot_paths:
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path, code=code)
         meta: dict[str, Any] = {"epoch": int(ckpt.epoch)}
         for row in ckpt.history:
             if int(row.get("epoch", -1)) == ckpt.epoch:
@@ -137,12 +140,31 @@ def plot_evolution(
     return fig
 
 
+def snapshot_folders(path: Path | None) -> list[Path]:
+    """Where the snapshots of the checkpoint file ``path`` may be: the ``snapshots/`` folder
+    beside it (where ``explainer train --out FILE`` writes them), then ``models/snapshots/``
+    (the shipped models'); each folder once."""
+    from explainer.nets.checkpoints import models_dir
+
+    folders = [path.parent / "snapshots"] if path is not None else []
+    shipped = models_dir() / "snapshots"
+    if not any(_same(f, shipped) for f in folders):
+        folders.append(shipped)
+    return folders
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
 def snapshot_paths(checkpoint: Any, *, final: bool = True, strict: bool = True) -> list[Path]:
     """The epoch snapshots of a checkpoint (a :class:`~explainer.nets.checkpoints.Checkpoint`, a
-    path or a shipped name): ``models/snapshots/<name>_epochNN.pt`` in epoch order, then
-    (``final``) the checkpoint's own file. ``strict``: a one-line error when there are none
-    (else an empty list). The one place that knows where snapshots live."""
-    from explainer.nets.checkpoints import models_dir, resolve_checkpoint
+    path or a shipped name): ``<name>_epochNN.pt`` in epoch order from the first of
+    :func:`snapshot_folders` that holds any (``snapshots/`` beside the checkpoint, then
+    ``models/snapshots/``), then (``final``) the checkpoint's own file. ``strict``: a one-line
+    error when there are none (else an empty list). The one place that knows where snapshots
+    live."""
+    from explainer.nets.checkpoints import resolve_checkpoint
 
     if hasattr(checkpoint, "model"):
         path = checkpoint.path
@@ -150,18 +172,30 @@ def snapshot_paths(checkpoint: Any, *, final: bool = True, strict: bool = True) 
     else:
         path = resolve_checkpoint(checkpoint)
         stem = path.stem
-    found = []
-    for p in (models_dir() / "snapshots").glob(f"{stem}_epoch*.pt"):
-        m = re.fullmatch(rf"{re.escape(stem)}_epoch(\d+)\.pt", p.name)
-        if m:
-            found.append((int(m.group(1)), p))
+    folders = snapshot_folders(path)
+    found: list[tuple[int, Path]] = []
+    for folder in folders:
+        found = _epochs_in(folder, stem)
+        if found:
+            break
     if not found and strict:
+        where = " or ".join(str(f) for f in folders)
         raise ExplainerError(
-            f"no epoch snapshots of {stem} in {models_dir() / 'snapshots'}; train with "
+            f"no epoch snapshots of {stem} in {where}; train with "
             "`explainer train ... --snapshot-epochs 0,1,2,5` or pass --snapshots FILE..."
         )
     tail = [path] if final and found and path is not None and path.is_file() else []
     return [p for _, p in sorted(found)] + tail
+
+
+def _epochs_in(folder: Path, stem: str) -> list[tuple[int, Path]]:
+    """``(epoch, path)`` of every ``<stem>_epochNN.pt`` in ``folder``."""
+    found = []
+    for p in folder.glob(f"{glob_escape(stem)}_epoch*.pt"):
+        m = re.fullmatch(rf"{re.escape(stem)}_epoch(\d+)\.pt", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return found
 
 
 @dataclass
@@ -232,20 +266,23 @@ def training_evolution(
     images: np.ndarray | torch.Tensor | None = None,
     labels: np.ndarray | torch.Tensor | None = None,
     predict: Callable[[Any], np.ndarray] | None = None,
+    code: str | None = None,
 ) -> TrainingEvolution:
     """What the training animation draws, for each of ``snapshots`` (checkpoints or paths,
     oldest first): the digit ``image`` captured through it, its first layer's weights and
     the digit's values after that layer, and its confusion matrix on ``images``/``labels``
     (default: the test set when on disk, else the 500 bundled test digits). ``predict(ckpt)``,
     when given, returns a checkpoint's predictions on those digits (e.g. from
-    :func:`explainer.analysis.results.evaluation`) instead of running the model over them."""
+    :func:`explainer.analysis.results.evaluation`) instead of running the model over them.
+    ``code``: your own model class (``"my_net.py:Net"``), for every snapshot loaded from a
+    path."""
     from explainer.nets.checkpoints import load_checkpoint
     from explainer.nets.inference import predict_logits
     from explainer.tracing.capture import capture_checkpoint
 
     if len(snapshots) < 2:
         raise ExplainerError("the training animation needs at least two snapshots")
-    ckpts = [s if hasattr(s, "model") else load_checkpoint(s) for s in snapshots]
+    ckpts = [s if hasattr(s, "model") else load_checkpoint(s, code=code) for s in snapshots]
     where = f"{len(labels) if labels is not None else 0} given digits"
     if images is None or labels is None:
         from explainer.data import load_test_or_sample
