@@ -211,7 +211,12 @@ def _evolution(args: argparse.Namespace, ckpt, trace, progress: Progress):
 
     progress.phase(f"loading {len(snaps)} snapshots")
     return training_evolution(
-        snaps, trace.image, label=trace.label, data_dir=args.data_dir, predict=predict
+        snaps,
+        trace.image,
+        label=trace.label,
+        data_dir=args.data_dir,
+        predict=predict,
+        code=args.code,
     )
 
 
