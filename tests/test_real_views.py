@@ -68,7 +68,8 @@ def test_forward_shows_every_real_record_shape_truthfully(traces):
     maps or a vector, with the record's own shape in the subtitle."""
     seen = set()
     for name in FAST:
-        reel = build_animation("forward", traces(name), fps=3, seconds=12, size=(640, 360))
+        reel = build_animation("forward", traces(name), fps=3, seconds=12, size=(640, 360),
+                               by_blocks=False)  # fmt: skip
         by_name = {r.name: r for r in traces(name).layers}
         for st in reel.meta["stages"]:
             shape = by_name[st.name].output.shape
@@ -117,3 +118,127 @@ def test_a_length_past_the_longest_suggests_a_frame_rate_that_fits():
     fps = int(message.split("fps=")[1].split()[0])
     assert fps <= 60 and fps * 12 >= 300 and (fps - 1) * 12 < 300
     assert "use --fps 25 or more" in as_flags(message) and "fps=" not in as_flags(message)
+
+
+# --- by blocks ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet(traces):
+    from torchvision.models.resnet import BasicBlock
+
+    model = build_zoo("resnet18")
+    residual = [n for n, m in model.named_modules() if isinstance(m, BasicBlock)]
+    return model, traces("resnet18"), residual
+
+
+def test_forward_shows_resnet18_by_blocks_with_readable_chips(resnet):
+    from explainer.animate.canvas import fit_text
+
+    _, trace, residual = resnet
+    reel = build_animation("forward", trace, fps=15, seconds=12, size=(1280, 720))
+    stages = reel.meta["stages"]
+    assert reel.meta["view"] == "by blocks"
+    assert [s.name for s in stages] == ["stem", *residual, "head"]
+    assert [s.chip for s in stages] == [s.name for s in stages]
+    lay = reel.meta["layout"]
+    for st, (_, _, x0, x1) in zip(stages, lay.chips, strict=False):  # whole words, not "c."
+        assert fit_text(st.chip, 7.5 * lay.k, x1 - x0 - 3, bold=True)[0] == st.chip
+    assert reel.n_frames == 180
+
+
+def test_a_block_picture_has_its_input_output_and_skip(resnet):
+    model, trace, _ = resnet
+    stages = {s.name: s for s in build_animation("forward", trace, fps=3, seconds=12,
+                                                 size=(800, 450)).meta["stages"]}  # fmt: skip
+    down = stages["layer2.0"]
+    np.testing.assert_array_equal(down.before.values, trace.layer("layer1.1.relu#2").output)
+    np.testing.assert_array_equal(down.values, trace.layer("layer2.0.relu#2").output)
+    ds = model.layer2[0].downsample
+    assert down.skip == [
+        f"conv {ds[0].kernel_size[0]}×{ds[0].kernel_size[1]}, 64→128, stride 2",
+        "batch norm",
+    ]
+    assert "add the skip" in down.steps and "batch norm" in down.steps
+    assert stages["layer1.1"].skip == []  # identity: the input itself
+    assert stages["stem"].skip is None and stages["head"].skip is None
+    assert stages["head"].output  # the model's output: what its values mean
+
+
+def test_opening_a_block_shows_its_records_after_its_input(resnet):
+    _, trace, _ = resnet
+    reel = build_animation("forward", trace, fps=3, seconds=12, size=(640, 360), block="layer2.0")
+    names = [s.name for s in reel.meta["stages"]]
+    records = [n for n in trace.names() if n.startswith("layer2.0.")]
+    assert names == ["layer1.1.relu#2", *records]
+    skip = [s.title for s in reel.meta["stages"] if s.name.startswith("layer2.0.downsample")]
+    assert all(t.startswith("skip") for t in skip) and len(skip) == 2
+    flow = build_animation("dataflow", trace, fps=3, seconds=12, size=(640, 360),
+                           block="layer2.0")  # fmt: skip
+    boxes = flow.meta["blocks"]
+    assert boxes[0].title.startswith("layer1.1.relu#2")
+    downsample = next(i for i, b in enumerate(boxes) if b.title.startswith("conv 1×1"))
+    assert (0, downsample) in flow.meta["paths"]  # the skip: an arrow from what the block reads
+
+
+def test_an_unknown_block_is_one_line_listing_the_names(resnet, tmp_path, capsys):
+    _, trace, residual = resnet
+    with pytest.raises(ExplainerError, match=r"no block 'layer9'.*stem, layer1\.0.*head"):
+        build_animation("forward", trace, block="layer9")
+    saved = trace.save(tmp_path / "r.npz")
+    rc = main(["render", "dataflow", "--trace", str(saved), "--block", "layer9",
+               "--out", str(tmp_path / "d.gif")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "--block" in err and all(name in err for name in residual)
+
+
+def test_dataflow_by_blocks_names_each_block_and_its_skip(resnet):
+    model, trace, residual = resnet
+    reel = build_animation("dataflow", trace, fps=3, seconds=12, size=(1280, 720))
+    titles = [b.title for b in reel.meta["blocks"]]
+    assert reel.meta["view"] == "by blocks"
+    assert [t.split(" + ")[0] for t in titles] == ["input", "stem", *residual, "head", "softmax"]
+    for name, title in zip(residual, titles[2:-2], strict=True):
+        shortcut = model.get_submodule(name).downsample
+        assert title.startswith(f"{name} + skip") and ("conv 1×1" in title) == bool(shortcut)
+
+
+@pytest.mark.parametrize("seconds", [1, 2, 3, 5, 12])
+@pytest.mark.parametrize("kind", ["forward", "dataflow"])
+def test_a_length_asked_for_is_honoured_or_refused_with_one_that_works(resnet, kind, seconds):
+    _, trace, _ = resnet
+    try:
+        reel = build_animation(kind, trace, fps=15, seconds=seconds, size=(640, 360))
+    except ExplainerError as e:
+        wanted = int(str(e).split("seconds=")[1].split()[0])
+        reel = build_animation(kind, trace, fps=15, seconds=wanted, size=(640, 360))
+        seconds = wanted
+    assert reel.n_frames == round(15 * seconds)
+
+
+def test_every_layer_can_still_be_asked_for(resnet, tmp_path):
+    _, trace, _ = resnet
+    reel = build_animation("forward", trace, fps=3, seconds=12, size=(640, 360), by_blocks=False)
+    assert reel.meta["view"] == ""
+    assert len(reel.meta["stages"]) == len(trace.layers)
+
+
+def test_normalising_inside_forward_shows_mean_and_std():
+    class Normalising(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(784, 10)
+
+        def forward(self, x):
+            return self.fc(((x - 0.1307) / 0.3081).flatten(1))
+
+    torch.manual_seed(0)
+    image = np.random.default_rng(2).random((28, 28)).astype(np.float32)
+    trace = capture(Normalising().eval(), image)
+    reel = build_animation("dataflow", trace, fps=3, seconds=6, size=(640, 360))
+    lines = reel.meta["blocks"][1].lines
+    assert lines == ["normalise", "mean 0.1307", "std 0.3081"]
+    first = reel.meta["boxes"][0]
+    for x, y in reel.meta["paths"][(0, 1)]:  # the first arrow leaves the input's picture
+        assert x >= first[3] or not first[0] <= y <= first[1]

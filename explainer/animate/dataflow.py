@@ -32,13 +32,13 @@ from explainer import style
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import tied_classes, verdict
 from explainer.animate.canvas import Sketch
+from explainer.animate.dataflow_blocks import flow_view
 from explainer.animate.dataflow_layout import (
     LABEL_PT,
     Block,
     Slot,
     along,
     arrow_paths,
-    blocks_of,
     layout,
     names_pt,
     place_labels,
@@ -50,6 +50,7 @@ from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import Trace
 
+LEAST_HOP = 0.4  # seconds: a length asked for gives each block at least this, else fewer blocks
 # seconds: before the first hop, each hop along an arrow, the pause at each block, the end
 PACES = {
     "class": {"intro": 1.0, "hop": 0.4, "dwell": 1.2, "outro": 4.0},
@@ -137,12 +138,14 @@ def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
     d = math.hypot(x1 - x0, y1 - y0) or 1.0
     ux, uy = (x1 - x0) / d, (y1 - y0) / d
     tip = (x1, y1)
-    back = (x1 - 6 * u * ux, y1 - 6 * u * uy)
-    sk.draw.polygon([tip, (back[0] - 4 * u * uy, back[1] + 4 * u * ux),
-                     (back[0] + 4 * u * uy, back[1] - 4 * u * ux)], fill=t.muted)  # fmt: skip
+    head = min(6 * u, 0.8 * d)  # a short arrow's head stays between its ends
+    back, half = (x1 - head * ux, y1 - head * uy), head * 2 / 3
+    sk.draw.polygon([tip, (back[0] - half * uy, back[1] + half * ux),
+                     (back[0] + half * uy, back[1] - half * ux)], fill=t.muted)  # fmt: skip
 
 
-def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme: str, u: float):
+def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme: str, u: float,
+              view: str = ""):  # fmt: skip
     """The base (placeholders) and painted pictures, and the edges' polylines."""
     W, H = size
     t = style.theme(theme)
@@ -151,7 +154,8 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme:
     names = trace.class_names or [str(i) for i in range(len(trace.logits))]
     base = Sketch(size, theme)
     who = trace.checkpoint or trace.architecture
-    base.fitted(margin, 18 * u, f"Data flow through {who}", 11.5 * k, W * 0.46, bold=True)
+    title = f"Data flow through {who}" + (f", {view}" if view else "")
+    base.fitted(margin, 18 * u, title, 11.5 * k, W * 0.46, bold=True)
     base.fitted(margin, 38 * u, "Each block is the tensor leaving one step (height: map size, "
                 "depth: channels) in its real values; arrows: what each step reads.", 8.5 * k,
                 W - 2 * margin, color=t.muted)  # fmt: skip
@@ -174,12 +178,15 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme:
     return base, painted, paths, tail
 
 
-def default_seconds(trace: Trace, fps: float = 15, pace: str = "class") -> float:
+def default_seconds(
+    trace: Trace, fps: float = 15, pace: str = "class", *, block: str | None = None,
+    by_blocks: bool | None = None,
+) -> float:  # fmt: skip
     """The length at ``pace``: class: 1 s, then 1.6 s per block (0.4 s along the arrow, 1.2 s
     to say what it is), 4 s on the prediction; readme: 10 s (longer when 0.3 s per arrow needs
-    it)."""
+    it). ``block``, ``by_blocks``: as :func:`build_dataflow`."""
     p = _pace(pace)
-    n = len(blocks_of(trace))
+    n = len(flow_view(trace, block=block, by_blocks=by_blocks)[0])
     wanted = p["intro"] + (n - 1) * (p["hop"] + p["dwell"]) + p["outro"]
     need = max(1, round(fps * p["intro"])) + (n - 1) * (max(2, round(fps * p["hop"])) + 1) + 1
     return float(max(math.ceil(need / fps) + 1, math.ceil(wanted), 10 if pace == "readme" else 1))
@@ -199,20 +206,28 @@ def build_dataflow(
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
     pace: str = "class",
+    block: str | None = None,
+    by_blocks: bool | None = None,
 ) -> Reel:
     """The data-flow animation as a :class:`Reel`; ``reel.meta["blocks"]`` lists the blocks,
     ``reel.meta["boxes"]`` their pixel boxes and ``reel.meta["paths"]`` the arrows'
-    polylines by ``(source, block)``."""
-    blocks = blocks_of(trace)
+    polylines by ``(source, block)``.
+
+    A network of more than 20 records is drawn by blocks (``by_blocks=False``: every step;
+    True: blocks however small; :mod:`explainer.animate.dataflow_blocks`), fewer and bigger
+    ones when a length asked for leaves a block less than :data:`LEAST_HOP` seconds;
+    ``block="layer2.0"`` opens one block to its steps."""
     p = _pace(pace)
     if seconds is None:
-        seconds = default_seconds(trace, fps, pace)
+        seconds = default_seconds(trace, fps, pace, block=block, by_blocks=by_blocks)
+    most = max(2, int(seconds / LEAST_HOP))
+    blocks, view = flow_view(trace, block=block, by_blocks=by_blocks, most=most)
     W, H = size
     u = min(W / 800, H / 450)
     n_frames = round(fps * seconds)
     slots = layout(blocks, size, u, max(0.7, u), row_names(trace))
     boxes = [s.box for s in slots]
-    base, painted, paths, tail = _sketches(trace, blocks, slots, size, theme, u)
+    base, painted, paths, tail = _sketches(trace, blocks, slots, size, theme, u, view)
     reel = Reel(base.array(), fps, title=f"data flow: {trace.checkpoint or trace.architecture}")
     s_paint = reel.add_sheet(painted.array())
     r = int(14 * u)
@@ -251,7 +266,7 @@ def build_dataflow(
         i += group
     reel.frame([Paste(s_paint, (0, int(34 * u), W // 2, W))])
     reel.hold(n_frames - reel.n_frames)
-    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace,
+    reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace, "view": view,
                  "pulse": pulse, "pulse_size": r}  # fmt: skip
     return reel
 

@@ -24,6 +24,7 @@ from explainer.animate.canvas import Sketch, text_width
 from explainer.animate.reel import Box
 from explainer.animate.shapes import displayed, shape_words
 from explainer.errors import ExplainerError
+from explainer.tracing.normalising import normalisation
 from explainer.tracing.trace import Trace
 
 LABEL_PT = 7.5
@@ -48,6 +49,8 @@ class Block:
     @property
     def lines(self) -> list[str]:
         """The title, one step per line: ``["conv 3×3", "+BN", "+ReLU"]``."""
+        if "\n" in self.title:
+            return self.title.split("\n")
         head, *rest = self.title.split(" + ")
         return [head, *("+" + x for x in rest)]
 
@@ -56,24 +59,46 @@ def _label(rec) -> str:
     return "dense" if rec.kind == "linear" else record_label(rec)
 
 
+def _title(records: list) -> str:
+    """``"conv 3×3 + BN + ReLU"``; a normalisation in the model's forward says its mean and
+    standard deviation (one line each: :attr:`Block.lines` splits at newlines first)."""
+    norm = normalisation(records)
+    if norm is None:
+        return " + ".join(_label(r) for r in records)
+    rest = "".join(f"\n+{_label(r)}" for r in records[2:])
+    return f"normalise\nmean {norm[0]:.4g}\nstd {norm[1]:.4g}{rest}"
+
+
 def blocks_of(trace: Trace) -> list[Block]:
     """The input, one block per tensor-changing step (with the real inputs of each), and
     the softmax."""
-    blocks = [Block("input", trace.image[None], "input", style.KIND_COLORS["input"])]
+    first = Block("input", trace.image[None], "input", style.KIND_COLORS["input"])
+    steps = step_blocks(trace)
+    return [first, *steps, softmax_block(trace, len(steps))]
+
+
+def step_blocks(trace: Trace, offset: int = 1) -> list[Block]:
+    """One block per tensor-changing step of ``trace``'s records; ``sources`` count from
+    ``offset`` blocks before the first (the input's index is ``offset - 1``)."""
+    blocks = []
     for fb in flow_blocks(trace):
         last = next((r for r in reversed(fb.records) if r.kind != "dropout"), fb.first)
         colour = style.KIND_COLORS.get(fb.first.kind, style.KIND_COLORS["other"])
-        title = " + ".join(_label(r) for r in fb.shown)
-        sources = [s + 1 for s in fb.sources]
+        title = _title(fb.shown)
+        sources = [s + offset for s in fb.sources]
         shape = tuple(np.shape(fb.output))
         blocks.append(Block(title, displayed(fb.output), last.kind, colour, sources, shape))
-    if len(blocks) == 1:
+    if not blocks:
         raise ExplainerError("this trace has no layers to draw; capture it with all layers")
-    rows = shown_classes(trace)
-    title = "softmax" if len(rows) == len(trace.probs) else f"softmax, top {len(rows)}"
-    colour = style.KIND_COLORS["softmax"]
-    blocks.append(Block(title, trace.probs[rows], "probability", colour, [len(blocks) - 1]))
     return blocks
+
+
+def softmax_block(trace: Trace, source: int, title: str = "softmax") -> Block:
+    """The softmax column (its rows: :func:`shown_classes`), reading block ``source``."""
+    rows = shown_classes(trace)
+    title = title if len(rows) == len(trace.probs) else f"{title}, top {len(rows)}"
+    colour = style.KIND_COLORS["softmax"]
+    return Block(title, trace.probs[rows], "probability", colour, [source])
 
 
 MAX_ROWS = 20  # classes the softmax column shows one row each; more: the most probable ones
@@ -337,8 +362,9 @@ def _next_path(a: Slot, s: Slot, u: float, column: bool) -> list[tuple[float, fl
     """The arrow from a block to the one after it: straight in a row, into the softmax
     ``column`` at a height it has, or round to the start of the next row."""
     start, end = a.box[3] + 3 * u, s.box[2] - 3 * u
-    if a.row == s.row and not column:
-        return [(start, a.mid), (end, a.mid)]
+    if a.row == s.row and not column:  # a narrow gap: the arrow fills it, never runs back
+        start, end = (a.box[3] + 1, s.box[2] - 1) if end - start < 8 * u else (start, end)
+        return [(start, a.mid), (max(end, start + 1), a.mid)]
     if column:
         y = min(max(a.mid, s.top + 4 * u), s.top + s.height - 4 * u)
         x = (start + end) / 2

@@ -17,19 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from explainer import style
-from explainer.analysis.arith import confidence_text, fmt
+from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import source_title, tied_classes, verdict
 from explainer.animate.canvas import (
     Canvas,
     Sketch,
-    as_tiles,
     blit,
-    colorize_tiles,
     fit_text,
-    grid_boxes,
     text_width,
 )
-from explainer.animate.forward_stages import Stage, stages_of
+from explainer.animate.forward_blocks import block_sheets, view_stages
+from explainer.animate.forward_sheets import stage_sheets
+from explainer.animate.forward_stages import Stage
 from explainer.animate.length import too_short
 from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
@@ -37,6 +36,7 @@ from explainer.text import clip_text
 from explainer.tracing.trace import Trace
 
 CLASS_NAME_CHARS = 24  # a class name from a checkpoint is cut there (an ellipsis ends it)
+LEAST_STEP = 0.6  # seconds: fewer, bigger blocks when a length asked for gives less per block
 CLASS_HOLD = 2.0  # seconds each complete layer stays on screen at class pace
 # seconds: before the first layer, per layer (reveal + hold), of the reveal, after the bars grow
 PACES = {
@@ -51,12 +51,15 @@ def pace_of(pace: str) -> dict[str, float]:
     return PACES[pace]
 
 
-def default_seconds(trace: Trace, fps: float = 15, pace: str = "class") -> float:
-    """The length that gives every layer its time at ``pace`` (class: 2.5 s per layer, 1.5 s
-    before and 4 s after; readme: 0.8 s per layer, at least 10 s), and at least two frames
-    per layer at ``fps``."""
+def default_seconds(
+    trace: Trace, fps: float = 15, pace: str = "class", *, block: str | None = None,
+    by_blocks: bool | None = None,
+) -> float:  # fmt: skip
+    """The length that gives every layer (or block, see :func:`view_stages`) its time at
+    ``pace`` (class: 2.5 s per step, 1.5 s before and 4 s after; readme: 0.8 s per step, at
+    least 10 s), and at least two frames per step at ``fps``."""
     p = pace_of(pace)
-    n = len(stages_of(trace)) + 1  # the softmax bars are a stage too
+    n = len(view_stages(trace, block=block, by_blocks=by_blocks)[0]) + 1  # and the softmax
     need = math.ceil((2 * n + round(fps * p["intro"]) + round(fps * p["outro"])) / fps)
     wanted = p["intro"] + p["stage"] * n + p["outro"]
     return float(max(need, math.ceil(wanted), 10 if pace == "readme" else 1))
@@ -105,105 +108,15 @@ def _layout(size: tuple[int, int], n_stages: int, names: list[str]) -> ForwardLa
     return ForwardLayout(inp, center, bars, chips, label_w, k)
 
 
-def _class_rows(
-    sk: Sketch, stage: Stage, grid: Box, names: list[str], k: float
-) -> tuple[list[Box], list[np.ndarray]]:
-    """The output record as one row per class: name, a colour cell, the value."""
-    y0, y1, x0, x1 = grid
-    n = len(names)
-    row = max(4, min((y1 - y0) // n, int(30 * k)))
-    pt = min(8.5 * k, row * 0.55 * 72 / 100)
-    name_w = max(text_width(s, pt) for s in names) + 6
-    cell_w = max(row, min(int((x1 - x0) * 0.35), int(110 * k)))
-    top = y0 + ((y1 - y0) - row * n) // 2
-    cx0 = int(x0 + min(name_w, (x1 - x0) * 0.45))
-    boxes, pictures = [], []
-    for i, (name, v) in enumerate(zip(names, stage.values, strict=True)):
-        b = (top + i * row + 1, top + (i + 1) * row - 1, cx0, cx0 + cell_w)
-        boxes.append(b)
-        pictures.append(np.broadcast_to(style.colorize(v, stage.scale), (1, 1, 3)).copy())
-        mid = (b[0] + b[1]) / 2
-        sk.fitted(cx0 - 6, mid, name, pt, cx0 - 6 - x0, anchor="rm")
-        sk.text(cx0 + cell_w + 6, mid, fmt(float(v), 2), pt, color=sk.theme.muted)
-    return boxes, pictures
-
-
-def _channels_that_fit(n: int, cell: tuple[int, int], area: Box, gap: int) -> int:
-    """How many of ``n`` maps of ``cell`` pixels fit in ``area`` at 1 pixel per value."""
-    ah, aw = area[1] - area[0], area[3] - area[2]
-    cols = max(1, (aw + gap) // (cell[1] + gap))
-    rows = max(1, (ah + gap) // (cell[0] + gap))
-    return max(1, min(n, cols * rows))
-
-
-def _stage_sheets(
-    stage: Stage, size: tuple[int, int], theme: str, class_names: list[str], k: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, list[Box]]:
-    """``(empty, done, reveal_boxes)`` pictures of the centre region for one stage."""
-    w, h = size
-    u = min(w / 440, h / 340)
-    sk = Sketch(size, theme)
-    t = sk.theme
-    cb_w = int(11 * u)
-    text_w = w - 4
-    sk.fitted(0, 10 * k, stage.title, 10.5 * k, text_w, bold=True)
-    sk.fitted(0, 28 * k, stage.subtitle, 8.5 * k, text_w, color=t.muted)
-    grid = (int(44 * k), h - int(6 * k), 0, w - cb_w - int(40 * k))
-    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(34 * k), w - int(34 * k))
-    sk.colorbar(cb, stage.scale, pt=7.5 * k)
-    labelled = bool(stage.output) and stage.values.size == len(class_names) <= 20
-    if stage.spatial:
-        ch, hh, ww = stage.values.shape
-        gap = 2 if ch > 16 else 4
-        n = _channels_that_fit(ch, (hh, ww), grid, gap)
-        if n < ch:  # a small frame: say so rather than draw past the panel
-            sk.draw.rectangle((0, 28 * k - 8 * k, w, 28 * k + 8 * k), fill=t.background)
-            sk.fitted(0, 28 * k, f"{stage.subtitle}; the first {n} shown", 8.5 * k, text_w,
-                      color=t.muted)  # fmt: skip
-        boxes = grid_boxes(n, (hh, ww), grid, gap=gap)
-        pictures = [style.colorize(v, stage.scale) for v in stage.values[:n]]
-        units = boxes
-    elif labelled:
-        area = (grid[0] + int(4 * k), grid[1] - int(22 * k), grid[2], grid[3])
-        boxes, pictures = _class_rows(sk, stage, area, class_names, k)
-        units = boxes
-        sk.fitted((grid[2] + grid[3]) / 2, grid[1] - 10 * k, stage.output, 8 * k,
-                  grid[3] - grid[2], color=t.muted, anchor="mm")  # fmt: skip
-    else:
-        tiles = as_tiles(stage.values)
-        note = stage.note or stage.output
-        if note:
-            grid = (grid[0], grid[1] - int(30 * k), grid[2], grid[3])
-        boxes = grid_boxes(1, tiles.shape, grid)
-        pictures = [colorize_tiles(tiles, stage.scale, style.hex_to_rgb(t.panel))]
-        y0, y1, x0, x1 = boxes[0]
-        cell = (y1 - y0) // tiles.shape[0]
-        units = [(y0 + r * cell, y0 + (r + 1) * cell, x0, x1) for r in range(tiles.shape[0])]
-        if note:
-            sk.fitted((grid[2] + grid[3]) / 2, y1 + 16 * k, note, 8 * k, grid[3] - grid[2],
-                      color=t.muted, anchor="mt")  # fmt: skip
-    for b in boxes:
-        sk.box(b)
-    empty = sk.array()
-    done = empty.copy()
-    panel = style.hex_to_rgb(t.panel)
-    for b, pic in zip(boxes, pictures, strict=True):
-        empty[b[0] : b[1], b[2] : b[3]] = panel
-        if pic.shape[:2] == (1, 1):
-            done[b[0] : b[1], b[2] : b[3]] = pic[0, 0]
-        else:
-            blit(done, b, pic)
-    return empty, done, units
-
-
-def _static(trace: Trace, stages: list[Stage], lay: ForwardLayout, size, theme, names):
+def _static(trace: Trace, stages: list[Stage], lay: ForwardLayout, size, theme, names, view=""):
     """The matplotlib frame drawn once: header, input, empty softmax chart, block labels."""
     cv = Canvas(size, theme)
     t, k = cv.theme, lay.k
     u = min(size[0] / 800, size[1] / 450)
     who = trace.checkpoint or trace.architecture
     x_left = lay.input[2]
-    title, pt = fit_text(f"Forward pass through {who}", 11.5 * k, size[0] * 0.55, bold=True)
+    title = f"Forward pass through {who}" + (f", {view}" if view else "")
+    title, pt = fit_text(title, 11.5 * k, size[0] * 0.55, bold=True)
     cv.text(x_left, 18 * u, title, fontsize=pt, weight="bold")
     src = source_title(trace)
     if src:
@@ -310,24 +223,33 @@ def build_forward(
     size: tuple[int, int] = (800, 450),
     theme: str = "light",
     pace: str = "class",
+    block: str | None = None,
+    by_blocks: bool | None = None,
 ) -> Reel:
     """The forward animation of ``trace`` as a :class:`Reel` with ``round(fps * seconds)``
     frames of ``size`` pixels (default length: :func:`default_seconds` at ``pace``).
+
+    A network of more than 20 records is shown by blocks (``by_blocks=False``: every record;
+    True: blocks however small), each block's picture with its input, its steps, its output
+    and its skip; ``block="layer2.0"`` opens one block to its records. When a length asked
+    for leaves a block less than :data:`LEAST_STEP` seconds, blocks merge into stages.
 
     ``reel.meta`` holds the layout: ``panels[layer]`` (the frame boxes of each channel, of
     the vector's tile rows, or of each class row), ``shown[layer]`` (the first frame where
     that layer is complete), ``until[layer]`` (the first frame of the next layer) and
     ``schedule`` (per frame: stage, revealed units, units)."""
-    stages = stages_of(trace)
     if seconds is None:
-        seconds = default_seconds(trace, fps, pace)
+        seconds = default_seconds(trace, fps, pace, block=block, by_blocks=by_blocks)
+    ends = round(fps * 0.6) + round(fps * 1.6)  # the short intro and outro of _timing
+    most = max(1, int((round(fps * seconds) - ends) / (fps * LEAST_STEP)) - 1)
+    stages, view = view_stages(trace, block=block, by_blocks=by_blocks, most=most)
     intro, per_stage, reveal, n_frames = _timing(len(stages), fps, seconds, pace)
     names = [clip_text(n, CLASS_NAME_CHARS) for n in trace.class_names] or [
         str(i) for i in range(len(trace.logits))
     ]
     lay = _layout(size, len(stages) + 1, names)
     u = min(size[0] / 800, size[1] / 450)
-    cv, ax = _static(trace, stages, lay, size, theme, names)
+    cv, ax = _static(trace, stages, lay, size, theme, names, view)
     plain = cv.render()
     blit(plain, lay.input, style.colorize(trace.image, style.scale_for(trace.image, "input")))
     # Everything that changes is drawn with Pillow on copies of that one matplotlib render.
@@ -369,7 +291,8 @@ def build_forward(
         stage = stages[i]
         if n_kept:
             until[stages[kept[n_kept - 1]].name] = reel.n_frames
-        empty, done, units = _stage_sheets(stage, csize, theme, names, lay.k)
+        sheets_of = block_sheets if stage.before is not None else stage_sheets
+        empty, done, units = sheets_of(stage, csize, theme, names, lay.k)
         s_empty, s_done = reel.add_sheet(empty), reel.add_sheet(done)
         whole = (0, csize[1], 0, csize[0])
         first = [Paste(s_done if per_stage < 2 else s_empty, whole, (cy0, cx0)),
@@ -406,7 +329,7 @@ def build_forward(
     reel.hold(n_frames - reel.n_frames)
     mark(len(stages), grow, grow)
     schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
-    reel.meta = {"panels": panels, "shown": shown, "until": until, "stages": stages,
+    reel.meta = {"panels": panels, "shown": shown, "until": until, "stages": stages, "view": view,
                  "layout": lay, "schedule": schedule, "pace": pace}  # fmt: skip
     return reel
 

@@ -5,7 +5,7 @@ few letters of its chip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,12 @@ class Stage:
     chip: str = "op"  # a few letters for the layer chip (conv, BN, tanh, add...)
     output: str = ""  # for the model's output record: what its values mean
     note: str = ""  # under a vector: what reads it (a hidden layer is not class scores)
+    # a block of records shown as one step (explainer.animate.forward_blocks): what it reads
+    # and what it gives, drawn, its main path's steps and its skip's in words (None: no skip)
+    before: Stage | None = None
+    after: Stage | None = None
+    steps: list[str] = field(default_factory=list)
+    skip: list[str] | None = None
 
     @property
     def spatial(self) -> bool:
@@ -42,7 +48,7 @@ def stages_of(trace: Trace) -> list[Stage]:
     for r in trace.layers:
         if r.kind == "dropout":
             continue
-        st = _stage(r, output_meaning(r) if is_output(trace, r) else "")
+        st = record_stage(r, output_meaning(r) if is_output(trace, r) else "")
         if not st.output and not st.spatial and st.values.size == k:
             readers = ", ".join(c.name for c in trace.consumers(r.name)) or "nothing"
             st.note = f"{k} hidden values, not class scores yet: read by {readers}"
@@ -52,7 +58,8 @@ def stages_of(trace: Trace) -> list[Stage]:
     return out
 
 
-def _stage(r: LayerRecord, output: str = "") -> Stage:
+def record_stage(r: LayerRecord, output: str = "") -> Stage:
+    """The stage of one record (``output``: what its values mean when it is the model's)."""
     values = displayed(r.output)
     scale = style.layer_scale(values, r.kind)
     shape = tuple(np.shape(r.output))

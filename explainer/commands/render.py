@@ -39,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layer", help="convolution: the conv layer to show (default: the first)")
     p.add_argument("--channel", type=int, help="convolution: the output channel (default: the "
                    "most active)")  # fmt: skip
+    p.add_argument("--block", help="forward, dataflow: open one block of the network to its "
+                   "layers (a name such as layer2.0; a wrong one lists them)")  # fmt: skip
+    p.add_argument("--every-layer", action="store_true", help="forward, dataflow: one step "
+                   "per layer even for a network of more than 20 (default: by blocks)")  # fmt: skip
     add_snapshots(p)
     p.add_argument("--engine", choices=["matplotlib", "manim"], default="matplotlib")
     p.add_argument("--quality", choices=["low", "medium", "high"], default="medium",
@@ -127,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         progress.phase("loading the model and capturing the picture")
         ckpt, trace = _checkpoint_and_trace(args)
         options: dict = {}
+        options = _block_options(args, trace)
         if args.kind == "convolution":
             _check_conv_layer(trace, args.layer)
             options = {"layer": args.layer, "channel": args.channel}
@@ -253,6 +258,33 @@ def _checkpoint_and_trace(args: argparse.Namespace):
             f"with `explainer capture {args.checkpoint} --out FILE.npz`"
         )
     return ckpt, trace
+
+
+def _block_options(args: argparse.Namespace, trace) -> dict:
+    """``block`` and ``by_blocks`` for forward and dataflow from ``--block`` and
+    ``--every-layer``; a wrong block name is refused with the list of names."""
+    from explainer.errors import ExplainerError
+    from explainer.tracing.blocks import block_named
+
+    block, every = getattr(args, "block", None), getattr(args, "every_layer", False)
+    if block is None and not every:
+        return {}
+    if args.kind not in ("forward", "dataflow"):
+        flag = "--block" if block is not None else "--every-layer"
+        raise ExplainerError(f"{flag} is for the forward and dataflow animations, not {args.kind}")
+    if getattr(args, "engine", "matplotlib") == "manim":
+        flag = "--block" if block is not None else "--every-layer"
+        raise ExplainerError(f"{flag} is for --engine matplotlib; the manim scenes show a big "
+                             "network by blocks on their own")  # fmt: skip
+    if block is not None and every:
+        raise ExplainerError("--block opens one block, --every-layer shows them all: pick one")
+    if block is not None:
+        try:
+            block_named(trace, block)
+        except ExplainerError as e:
+            raise ExplainerError(f"--block: {e}") from None
+        return {"block": block}
+    return {"by_blocks": False}
 
 
 def _check_conv_layer(trace, layer: str | None) -> None:

@@ -1,0 +1,105 @@
+"""The centre of a forward frame for one stage, drawn twice: empty (panels waiting) and done
+(every channel map, the vector's tile rows or the class rows painted), with the boxes the
+animation reveals one batch at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explainer import style
+from explainer.analysis.arith import fmt
+from explainer.animate.canvas import Sketch, as_tiles, blit, colorize_tiles, grid_boxes, text_width
+from explainer.animate.forward_stages import Stage
+from explainer.animate.reel import Box
+
+
+def class_rows(
+    sk: Sketch, stage: Stage, grid: Box, names: list[str], k: float
+) -> tuple[list[Box], list[np.ndarray]]:
+    """The output record as one row per class: name, a colour cell, the value."""
+    y0, y1, x0, x1 = grid
+    n = len(names)
+    row = max(4, min((y1 - y0) // n, int(30 * k)))
+    pt = min(8.5 * k, row * 0.55 * 72 / 100)
+    name_w = max(text_width(s, pt) for s in names) + 6
+    cell_w = max(row, min(int((x1 - x0) * 0.35), int(110 * k)))
+    top = y0 + ((y1 - y0) - row * n) // 2
+    cx0 = int(x0 + min(name_w, (x1 - x0) * 0.45))
+    boxes, pictures = [], []
+    for i, (name, v) in enumerate(zip(names, stage.values, strict=True)):
+        b = (top + i * row + 1, top + (i + 1) * row - 1, cx0, cx0 + cell_w)
+        boxes.append(b)
+        pictures.append(np.broadcast_to(style.colorize(v, stage.scale), (1, 1, 3)).copy())
+        mid = (b[0] + b[1]) / 2
+        sk.fitted(cx0 - 6, mid, name, pt, cx0 - 6 - x0, anchor="rm")
+        sk.text(cx0 + cell_w + 6, mid, fmt(float(v), 2), pt, color=sk.theme.muted)
+    return boxes, pictures
+
+
+def channels_that_fit(n: int, cell: tuple[int, int], area: Box, gap: int) -> int:
+    """How many of ``n`` maps of ``cell`` pixels fit in ``area`` at 1 pixel per value."""
+    ah, aw = area[1] - area[0], area[3] - area[2]
+    cols = max(1, (aw + gap) // (cell[1] + gap))
+    rows = max(1, (ah + gap) // (cell[0] + gap))
+    return max(1, min(n, cols * rows))
+
+
+def stage_sheets(
+    stage: Stage, size: tuple[int, int], theme: str, class_names: list[str], k: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, list[Box]]:
+    """``(empty, done, reveal_boxes)`` pictures of the centre region for one stage."""
+    w, h = size
+    u = min(w / 440, h / 340)
+    sk = Sketch(size, theme)
+    t = sk.theme
+    cb_w = int(11 * u)
+    text_w = w - 4
+    sk.fitted(0, 10 * k, stage.title, 10.5 * k, text_w, bold=True)
+    sk.fitted(0, 28 * k, stage.subtitle, 8.5 * k, text_w, color=t.muted)
+    grid = (int(44 * k), h - int(6 * k), 0, w - cb_w - int(40 * k))
+    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(34 * k), w - int(34 * k))
+    sk.colorbar(cb, stage.scale, pt=7.5 * k)
+    labelled = bool(stage.output) and stage.values.size == len(class_names) <= 20
+    if stage.spatial:
+        ch, hh, ww = stage.values.shape
+        gap = 2 if ch > 16 else 4
+        n = channels_that_fit(ch, (hh, ww), grid, gap)
+        if n < ch:  # a small frame: say so rather than draw past the panel
+            sk.draw.rectangle((0, 28 * k - 8 * k, w, 28 * k + 8 * k), fill=t.background)
+            sk.fitted(0, 28 * k, f"{stage.subtitle}; the first {n} shown", 8.5 * k, text_w,
+                      color=t.muted)  # fmt: skip
+        boxes = grid_boxes(n, (hh, ww), grid, gap=gap)
+        pictures = [style.colorize(v, stage.scale) for v in stage.values[:n]]
+        units = boxes
+    elif labelled:
+        area = (grid[0] + int(4 * k), grid[1] - int(22 * k), grid[2], grid[3])
+        boxes, pictures = class_rows(sk, stage, area, class_names, k)
+        units = boxes
+        sk.fitted((grid[2] + grid[3]) / 2, grid[1] - 10 * k, stage.output, 8 * k,
+                  grid[3] - grid[2], color=t.muted, anchor="mm")  # fmt: skip
+    else:
+        tiles = as_tiles(stage.values)
+        note = stage.note or stage.output
+        if note:
+            grid = (grid[0], grid[1] - int(30 * k), grid[2], grid[3])
+        boxes = grid_boxes(1, tiles.shape, grid)
+        pictures = [colorize_tiles(tiles, stage.scale, style.hex_to_rgb(t.panel))]
+        y0, y1, x0, x1 = boxes[0]
+        cell = (y1 - y0) // tiles.shape[0]
+        units = [(y0 + r * cell, y0 + (r + 1) * cell, x0, x1) for r in range(tiles.shape[0])]
+        if note:
+            sk.fitted((grid[2] + grid[3]) / 2, y1 + 16 * k, note, 8 * k, grid[3] - grid[2],
+                      color=t.muted, anchor="mt")  # fmt: skip
+    for b in boxes:
+        sk.box(b)
+    empty = sk.array()
+    done = empty.copy()
+    panel = style.hex_to_rgb(t.panel)
+    for b, pic in zip(boxes, pictures, strict=True):
+        empty[b[0] : b[1], b[2] : b[3]] = panel
+        if pic.shape[:2] == (1, 1):
+            done[b[0] : b[1], b[2] : b[3]] = pic[0, 0]
+        else:
+            blit(done, b, pic)
+    return empty, done, units
