@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -114,3 +115,97 @@ def test_sweep_defaults_are_sweepconfigs_and_its_help_says_them(capsys):
         f"default {ref.time_budget:g}",
     ):
         assert said in text, said
+
+
+# --- your own class, from training to the training GIF, on the command line -----------------
+
+USER_NET = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5, stride=2)
+        self.fc = nn.Linear(4 * 12 * 12, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.relu(self.conv(x)), 1))
+"""
+
+
+def test_snapshots_are_found_where_training_writes_them(tmp_path, monkeypatch):
+    """Beside the checkpoint (``snapshot_path``, where ``explainer train --out`` writes them),
+    else in models/snapshots/; ``--snapshots`` also takes the folder they were moved to."""
+    from explainer.analysis.snapshots import snapshot_paths
+    from explainer.commands import snapshot_files
+    from explainer.nets.train_run import snapshot_path
+
+    models = tmp_path / "models"
+    (models / "snapshots").mkdir(parents=True)
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(models))
+    out = tmp_path / "run" / "my[1].pt"  # glob characters in the name are literal
+    written = [snapshot_path(out, e) for e in (0, 1, 10)]
+    for p in [out, *written, models / "snapshots" / "my[1]_epoch05.pt"]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    assert snapshot_paths(out) == [*written, out]
+    assert snapshot_paths(out, final=False) == written
+    moved = tmp_path / "moved"
+    (out.parent / "snapshots").rename(moved)
+    assert snapshot_paths(out) == [models / "snapshots" / "my[1]_epoch05.pt", out]
+    assert snapshot_files([str(moved)], SimpleNamespace(model=None, path=out, name="my[1]")) == [
+        *(moved / p.name for p in written),
+        out,
+    ]
+    with pytest.raises(ExplainerError, match=rf"no epoch snapshots of my\[1\] in {tmp_path}"):
+        snapshot_files([str(tmp_path / "run")], SimpleNamespace(model=None, path=out, name=""))
+
+
+@pytest.mark.slow
+def test_render_training_of_your_own_class_from_the_command_line(
+    tmp_path, monkeypatch, dataset_dir, capsys
+):
+    """`explainer train --code my_net.py:Net --snapshot-epochs 0,1 --out my.pt` in a folder of
+    one's own, then `explainer render training --model my.pt --code my_net.py:Net`: the
+    snapshots are found beside my.pt, --code reaches every snapshot load, and --snapshots
+    takes the folder they were moved to."""
+    from PIL import Image
+
+    from explainer.analysis.snapshots import snapshot_paths
+    from explainer.cli import main
+    from explainer.nets.checkpoints import load_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_net.py").write_text(USER_NET)
+    code = "my_net.py:Net"
+    train = ["train", "--code", code, "--snapshot-epochs", "0,1", "--epochs", "1",
+             "--train-limit", "200", "--out", "my.pt", "--quiet", "--no-test",
+             "--data-dir", str(dataset_dir)]  # fmt: skip
+    assert main(train) == 0
+    snaps = [tmp_path / "snapshots" / f"my_epoch0{e}.pt" for e in (0, 1)]
+    assert all(p.is_file() for p in snaps)
+    ckpt = load_checkpoint("my.pt", code=code)
+    assert [p.resolve() for p in snapshot_paths(ckpt)] == [*snaps, tmp_path / "my.pt"]
+    assert [load_checkpoint(p, code=code).epoch for p in snaps] == [0, 1]
+    bundled = str(tmp_path / "no_data")  # the 500 bundled test digits score each snapshot
+    render = ["render", "training", "--model", "my.pt", "--size", "640x360", "--seconds", "2",
+              "--data-dir", bundled]  # fmt: skip
+    capsys.readouterr()
+    assert main([*render, "--code", code, "--out", "found.gif"]) == 0
+    with Image.open(tmp_path / "found.gif") as gif:
+        assert gif.size == (640, 360) and gif.n_frames > 1
+    capsys.readouterr()
+    assert main([*render, "--out", "refused.gif"]) == 2  # no consent to import my_net.py
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("explainer: error:") and "--code my_net.py:Net" in err
+    assert not (tmp_path / "refused.gif").exists()
+    (tmp_path / "snapshots").rename(tmp_path / "elsewhere")
+    assert main([*render, "--code", code, "--out", "lost.gif"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("explainer: error: no epoch snapshots of my in snapshots or ")
+    moved = ["--snapshots", "elsewhere", "--code", code, "--out", "moved.png"]
+    assert main([*render, *moved]) == 0
+    assert (tmp_path / "moved.png").is_file()

@@ -157,13 +157,19 @@ def _same(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def snapshot_paths(checkpoint: Any, *, final: bool = True, strict: bool = True) -> list[Path]:
+def snapshot_paths(
+    checkpoint: Any,
+    *,
+    final: bool = True,
+    strict: bool = True,
+    folder: str | os.PathLike | None = None,
+) -> list[Path]:
     """The epoch snapshots of a checkpoint (a :class:`~explainer.nets.checkpoints.Checkpoint`, a
-    path or a shipped name): ``<name>_epochNN.pt`` in epoch order from the first of
-    :func:`snapshot_folders` that holds any (``snapshots/`` beside the checkpoint, then
-    ``models/snapshots/``), then (``final``) the checkpoint's own file. ``strict``: a one-line
-    error when there are none (else an empty list). The one place that knows where snapshots
-    live."""
+    path or a shipped name): ``<name>_epochNN.pt`` in epoch order from ``folder`` when given,
+    else from the first of :func:`snapshot_folders` that holds any (``snapshots/`` beside the
+    checkpoint, then ``models/snapshots/``), then (``final``) the checkpoint's own file.
+    ``strict``: a one-line error when there are none (else an empty list). The one place that
+    knows where snapshots live."""
     from explainer.nets.checkpoints import resolve_checkpoint
 
     if hasattr(checkpoint, "model"):
@@ -172,7 +178,7 @@ def snapshot_paths(checkpoint: Any, *, final: bool = True, strict: bool = True) 
     else:
         path = resolve_checkpoint(checkpoint)
         stem = path.stem
-    folders = snapshot_folders(path)
+    folders = [Path(folder)] if folder is not None else snapshot_folders(path)
     found: list[tuple[int, Path]] = []
     for folder in folders:
         found = _epochs_in(folder, stem)

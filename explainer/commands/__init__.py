@@ -54,19 +54,25 @@ def add_snapshots(parser: argparse.ArgumentParser) -> None:
         "--snapshots",
         nargs="+",
         metavar="PT",
-        help="checkpoints saved during training, oldest first (default: "
-        "models/snapshots/<checkpoint>_epochNN.pt, then the checkpoint)",
+        help="checkpoints saved during training, oldest first, or the folder holding them "
+        "(default: <checkpoint>_epochNN.pt in snapshots/ beside the checkpoint, else in "
+        "models/snapshots/, then the checkpoint)",
     )
 
 
 def snapshot_files(given: list[str] | None, ckpt) -> list:
-    """The ``--snapshots`` files, each checked to exist, or the shipped ones of ``ckpt``."""
+    """The ``--snapshots`` files, each checked to exist; the snapshots of ``ckpt`` in the
+    one folder given; or, without ``--snapshots``, those found beside ``ckpt``."""
+    from pathlib import Path
+
     from explainer.analysis.snapshots import snapshot_paths
     from explainer.errors import ExplainerError
     from explainer.nets.checkpoints import resolve_checkpoint
 
     if not given:
         return snapshot_paths(ckpt)
+    if len(given) == 1 and Path(given[0]).is_dir():
+        return snapshot_paths(ckpt, folder=given[0])
     paths = [resolve_checkpoint(p) for p in given]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:

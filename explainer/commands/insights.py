@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     except (ImportError, ExplainerError) as exc:
         print(f"  no training evolution: {exc}")
     else:
-        traces = evolution(paths, image, label=int(labels[args.index]))
+        traces = evolution(paths, image, label=int(labels[args.index]), code=args.code)
         save(plot_evolution(traces, theme=args.theme), "evolution.png")
 
     write_text_atomic(out / "insights.json", json.dumps(summary, indent=2) + "\n")
