@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint docs format models reports gallery bench mutants clean
+.PHONY: setup demo test test-all lint docs format models reports gallery bench mutants clean vendor-web
 
 setup: $(STAMP)
 
@@ -45,3 +45,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache media build site *.egg-info
+
+# onnxruntime-web for `explainer export-page`, from npm into explainer/webpage/vendor/ (committed)
+vendor-web:
+	bash scripts/vendor_web.sh

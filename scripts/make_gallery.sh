@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Render the README gallery into animations/: one GIF per animation kind (each <= 2 MB,
-# 800x450 so it reads at README width) plus the architecture comparison chart.
+# 800x450 so it reads at README width), the architecture comparison chart and the interactive
+# page (animations/page/index.html, see docs/how-to/publish-a-web-page.md).
 # Usage: scripts/make_gallery.sh            (MODEL=mnist_bn_cnn DIGIT=7 PACE=class by default)
 #        MODEL=mnist_fast_cnn scripts/make_gallery.sh
 #        PACE=readme scripts/make_gallery.sh   (short loops instead of the classroom pace)
@@ -30,6 +31,10 @@ else
   echo "== skipping $OUT/training.gif: no models/snapshots/${MODEL}_epochNN.pt (make models)"
 fi
 render mistakes
+
+# the interactive page (explainer export-page): open $OUT/page/index.html in a browser
+echo "== $OUT/page/index.html"
+"$EXPLAINER" export-page --model "$MODEL" --out "$OUT/page"
 
 # the architecture comparison chart (explainer compare)
 if "$EXPLAINER" compare --help >/dev/null 2>&1; then

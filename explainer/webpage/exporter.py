@@ -125,9 +125,11 @@ def export_page(
 
     Example:
 
+    >>> import tempfile
     >>> from explainer import export_page
-    >>> export_page("mnist_bn_cnn", "site")          # doctest: +SKIP
-    PosixPath('site/index.html')
+    >>> index = export_page("mnist_fast_cnn", tempfile.mkdtemp())
+    >>> index.name, sorted(p.name for p in index.parent.glob("*.js"))[:3]
+    ('index.html', ['model.js', 'ort.wasm.min.js', 'page.js'])
     """
     folder = check_writable(out, folder=True)
     files = page_files(model, title=title, code=code)

@@ -69,19 +69,25 @@
 
   // --- pictures -----------------------------------------------------------------------------
   function paint(canvas, data, h, w, scale, offset = 0) {  // scale > 0: diverging; 0: grey [0, 1]
-    canvas.width = w; canvas.height = h;
-    const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
+    if (canvas.width !== w || canvas.height !== h || !canvas.img) {
+      canvas.width = w; canvas.height = h;
+      canvas.ctx = canvas.getContext("2d");
+      canvas.img = canvas.ctx.createImageData(w, h);
+    }
+    const px = new Uint32Array(canvas.img.data.buffer), opaque = 0xff000000;
     for (let i = 0; i < h * w; i++) {
       const v = data[offset + i];
-      let r, g, b;
-      if (!scale) { r = g = b = Math.round(255 * Math.min(Math.max(v, 0), 1)); }
-      else {
-        const t = Math.min(Math.abs(v) / scale, 1);
-        [r, g, b] = v >= 0 ? [255 * t, 159 * t, 64 * t] : [74 * t, 163 * t, 255 * t];
+      if (!scale) {
+        const g = Math.round(255 * Math.min(Math.max(v, 0), 1));
+        px[i] = opaque | (g << 16) | (g << 8) | g;
+      } else {
+        const t = Math.min(Math.abs(v) / scale, 1);  // orange above zero, blue below
+        px[i] = v >= 0
+          ? opaque | (Math.round(64 * t) << 16) | (Math.round(159 * t) << 8) | Math.round(255 * t)
+          : opaque | (Math.round(255 * t) << 16) | (Math.round(163 * t) << 8) | Math.round(74 * t);
       }
-      img.data.set([r, g, b, 255], 4 * i);
     }
-    ctx.putImageData(img, 0, 0);
+    canvas.ctx.putImageData(canvas.img, 0, 0);
     return canvas;
   }
   function scaleOf(values) { let m = 0; for (const v of values) m = Math.max(m, Math.abs(v)); return m || 1; }
@@ -136,14 +142,19 @@
   async function update() {
     const t0 = performance.now();
     const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    const t1 = performance.now();
     showSteps(pre);
     if (pre.noInk) { showEmpty(pre.noInk); return; }
     await run(pre.image, pre.stroke);
-    api.timings.updates.push(performance.now() - t0);
+    const t2 = performance.now();
+    api.timings.updates.push(t2 - t0);
+    (api.timings.parts = api.timings.parts || []).push([t1 - t0, api.timings.run, t2 - t1 - api.timings.run]);
   }
   async function run(image, stroke) {
     const x = new ort.Tensor("float32", Float32Array.from(image), [1, 1, 28, 28]);
+    const t0 = performance.now();
     const out = await session.run({ x });
+    api.timings.run = performance.now() - t0;
     const values = M.layers.map((_, i) => out["v" + i].data);
     const logits = Array.from(values[M.logits]), probs = probabilities(logits);
     let guess = 0;
@@ -155,16 +166,22 @@
   }
   api.predict28 = async (image) => { await run(image, 2.5); return api.last; };
 
+  const stepViews = [];
   function showSteps(pre) {
     const box = $("steps");
-    box.textContent = "";
-    for (const [name, p] of pre.steps || []) {
-      const f = el("div", "step"), c = paint(el("canvas"), p.d, p.h, p.w, 0);
-      const k = 84 / Math.max(p.h, p.w);
-      c.style.width = p.w * k + "px"; c.style.height = p.h * k + "px";
-      f.append(c, el("div", "", STEP_TITLES[name] || name));
-      box.append(f);
-    }
+    (pre.steps || []).forEach(([name, p], k) => {
+      if (!stepViews[k]) {
+        const f = el("div", "step"), c = el("canvas"), label = el("div");
+        f.append(c, label);
+        box.append(f);
+        stepViews[k] = { f, c, label };
+      }
+      const v = stepViews[k], s = 84 / Math.max(p.h, p.w);
+      paint(v.c, p.d, p.h, p.w, 0);
+      v.c.style.width = p.w * s + "px"; v.c.style.height = p.h * s + "px";
+      v.label.textContent = STEP_TITLES[name] || name;
+    });
+    stepViews.forEach((v, k) => { v.f.hidden = k >= (pre.steps || []).length; });
   }
   function showEmpty(message) {
     api.last = null;
@@ -220,15 +237,16 @@
     M.layers.forEach((layer, i) => {
       const [n, h, w] = grid(layer), r = rows[i], shown = Math.min(n, THUMBS), scale = scaleOf(values[i]);
       if (!r.canvases.length) {
-        for (let c = 0; c < shown; c++) r.canvases.push(r.maps.appendChild(el("canvas")));
+        for (let c = 0; c < shown; c++) {
+          const cv = r.maps.appendChild(el("canvas"));
+          cv.style.height = (h === 1 ? 12 : 40) + "px";
+          cv.style.width = (h === 1 ? Math.min(w * 6, 240) : (40 * w) / h) + "px";
+          r.canvases.push(cv);
+        }
         if (n > shown) r.maps.append(el("span", "more", `+${n - shown} more`));
       }
-      r.canvases.forEach((c, k) => {
-        paint(c, values[i], h, w, scale, k * h * w);
-        c.style.height = (h === 1 ? 12 : 40) + "px";
-        c.style.width = (h === 1 ? Math.min(w * 6, 240) : (40 * w) / h) + "px";
-      });
-      r.row.classList.toggle("open", i === openLayer);
+      r.canvases.forEach((c, k) => paint(c, values[i], h, w, scale, k * h * w));
+      if (r.row.classList.contains("open") !== (i === openLayer)) r.row.classList.toggle("open");
     });
   }
   function showDetail(i) {
@@ -254,12 +272,23 @@
     }
     if (n > DETAIL_MAX) box.append(el("span", "more", `(the first ${DETAIL_MAX} of ${n} maps)`));
     $("arith").textContent = "";
+    if (cell && cell[0] === i) showCell(...cell);
+    else cell = null;
     showLayers(api.last.values);
   }
   const f4 = (v) => (Math.abs(v) >= 1000 ? v.toExponential(2) : v.toFixed(3));
   const floats = (b64) => new Float32Array(bytesOf(b64).buffer);
+  let cell = null;  // [layer, map, row, column] of the cell whose arithmetic is shown
   function showCell(i, c, y, x) {
     const layer = M.layers[i], box = $("arith"), [, h, w] = grid(layer), value = api.last.values[i][c * h * w + y * w + x];
+    cell = [i, c, y, x];
+    const cv = $("detail-maps").querySelectorAll("canvas")[c];
+    if (cv) {  // the cell itself, marked on its map
+      const ctx = cv.getContext("2d");
+      ctx.strokeStyle = "#ffd166"; ctx.lineWidth = Math.max(0.25, w / 112);
+      ctx.strokeRect(x + ctx.lineWidth / 2, y + ctx.lineWidth / 2, 1 - ctx.lineWidth, 1 - ctx.lineWidth);
+      ctx.fillStyle = "rgba(255, 209, 102, 0.35)"; ctx.fillRect(x, y, 1, 1);
+    }
     box.textContent = "";
     box.append(el("div", "sum", `${layer.name}, map ${c}, row ${y}, column ${x}: ${f4(value)}`));
     const conv = layer.conv, src = conv && M.layers.findIndex((l) => l.name === layer.inputs[0]);
@@ -293,9 +322,9 @@
     for (const [ch, part, table] of shown) {
       box.append(el("div", "", `input map ${ch}: window × kernel, summed = ${f4(part)}`), table);
     }
-    const rest = parts.length - shown.length;
-    box.append(el("div", "sum", `${rest > 0 ? `+ ${rest} more input maps ` : ""}sum of all ${parts.length} input map(s)` +
-      `${conv.b ? ` + bias ${f4(conv.b[c])}` : ""} = ${f4(total)} (the network computed ${f4(value)})`));
+    const rest = parts.length - shown.length, more = rest > 0 ? ` (the ${shown.length} largest shown, ${rest} more)` : "";
+    box.append(el("div", "sum", `sum over all ${parts.length} input map(s)${more}` +
+      `${conv.b ? ` + bias ${f4(conv.b[c])}` : ""} = ${f4(total)}; the network computed ${f4(value)}`));
   }
 
   // --- start --------------------------------------------------------------------------------

@@ -21,22 +21,42 @@
     const r = Math.round(x);
     return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
   };
-  const sorted = (a) => Float64Array.from(a).sort();
+  function select(a, k) {  // the k-th smallest of a (a copy is reordered), in linear time
+    let lo = 0, hi = a.length - 1;
+    while (hi > lo) {
+      const pivot = a[(lo + hi) >> 1];
+      let i = lo, j = hi;
+      while (i <= j) {
+        while (a[i] < pivot) i++;
+        while (a[j] > pivot) j--;
+        if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+      }
+      if (k <= j) hi = j; else if (k >= i) lo = i; else return a[k];
+    }
+    return a[k];
+  }
+  const copy = (a) => Float64Array.from(a);
   function median(a) {
-    const s = sorted(a), n = s.length;
-    return n % 2 ? s[(n - 1) / 2] : Math.fround((s[n / 2 - 1] + s[n / 2]) / 2);
+    const s = copy(a), n = s.length;
+    if (n % 2) return select(s, (n - 1) / 2);
+    return Math.fround((select(s, n / 2 - 1) + select(s, n / 2)) / 2);
   }
   function percentile(a, q) {  // numpy's default (linear) percentile
-    const s = sorted(a), i = (q / 100) * (s.length - 1), lo = Math.floor(i);
-    const hi = Math.min(lo + 1, s.length - 1), t = i - lo;
-    return t >= 0.5 ? s[hi] - (s[hi] - s[lo]) * (1 - t) : s[lo] + (s[hi] - s[lo]) * t;
+    const s = copy(a), i = (q / 100) * (s.length - 1), lo = Math.floor(i);
+    const hi = Math.min(lo + 1, s.length - 1), t = i - lo, vlo = select(s, lo), vhi = select(s, hi);
+    return t >= 0.5 ? vhi - (vhi - vlo) * (1 - t) : vlo + (vhi - vlo) * t;
   }
   function maxOf(d) { let m = -Infinity; for (const v of d) if (v > m) m = v; return m; }
   function minOf(d) { let m = Infinity; for (const v of d) if (v < m) m = v; return m; }
-  const clip01 = (p) => pic(p.h, p.w, p.d.map((v) => (v < 0 ? 0 : v > 1 ? 1 : v)));
-  function every2(p, x0 = 0) {  // p[::2, x0::2] as a flat list
-    const out = [];
-    for (let y = 0; y < p.h; y += 2) for (let x = x0; x < p.w; x += 2) out.push(p.d[y * p.w + x]);
+  function clip01(p) {
+    const out = pic(p.h, p.w), d = p.d, o = out.d;
+    for (let i = 0; i < d.length; i++) { const v = d[i]; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
+    return out;
+  }
+  function every2(p) {  // p[::2, ::2] as a flat list
+    const out = new Float32Array(Math.ceil(p.h / 2) * Math.ceil(p.w / 2));
+    let n = 0;
+    for (let y = 0; y < p.h; y += 2) for (let x = 0; x < p.w; x += 2) out[n++] = p.d[y * p.w + x];
     return out;
   }
   function crop(p, t, l, b, r) {
@@ -163,7 +183,7 @@
     return out;
   }
   // binary masks: {h, w, d: Uint8Array}; structure = list of [dy, dx]; outside the picture is 0
-  const CROSS = [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]];
+  const CROSS = [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], NEIGHBOURS = CROSS.slice(1);
   const mask = (h, w, d) => ({ h, w, d: d || new Uint8Array(h * w) });
   function disk(r) {
     const s = [];
@@ -206,7 +226,7 @@
       const stack = [s];
       while (stack.length) {
         const i = stack.pop(), y = (i / b.w) | 0, x = i % b.w;
-        for (const [dy, dx] of CROSS.slice(1)) {
+        for (const [dy, dx] of NEIGHBOURS) {
           const yy = y + dy, xx = x + dx, j = yy * b.w + xx;
           if (yy >= 0 && yy < b.h && xx >= 0 && xx < b.w && b.d[j] && !lab[j]) { lab[j] = n; stack.push(j); }
         }
@@ -360,8 +380,9 @@
     });
   }
   function cleanBackground(ink) {
-    const zeros = () => pic(ink.h, ink.w), level = backgroundLevel(ink);
-    let flat = pic(ink.h, ink.w, ink.d.map((v, i) => v - (typeof level === "number" ? level : level.d[i])));
+    const zeros = () => pic(ink.h, ink.w), level = backgroundLevel(ink), n = ink.h * ink.w;
+    let flat = pic(ink.h, ink.w);
+    for (let i = 0; i < n; i++) flat.d[i] = ink.d[i] - (typeof level === "number" ? level : level.d[i]);
     if (Math.min(ink.h, ink.w) >= 32) flat = gaussian(flat, Math.max(ink.h, ink.w) / 400 + 0.3);
     const paper = median(every2(flat));
     let steps;
@@ -370,20 +391,27 @@
       for (let y = 0; y < flat.h; y++) for (let x = 0; x < flat.w - 2; x++) diff.d[y * diff.w + x] = flat.d[y * flat.w + x + 2] - flat.d[y * flat.w + x];
       steps = every2(diff);
     } else steps = every2(pic(Math.ceil(flat.h / 2), Math.ceil(flat.w / 2), Float32Array.from(every2(flat), (v) => v - paper)));
-    const noise = (1.4826 * median(steps.map(Math.abs))) / Math.sqrt(2);
+    for (let i = 0; i < steps.length; i++) steps[i] = Math.abs(steps[i]);
+    const noise = (1.4826 * median(steps)) / Math.sqrt(2);
     flat = clip01(flat);
     const floor = Math.max(MIN_CONTRAST, 6 * noise);
     if (maxOf(flat.d) - paper < floor) return zeros();
     const t = otsu(flat.d);
-    let m = dropLines(mask(flat.h, flat.w, flat.d.map((v) => (v > t ? 1 : 0))));
-    const [lab, n] = label(m);
-    if (n === 0) return zeros();
-    if (n > 1) m = dropSpecks(m, lab, n);
-    const inMask = flat.d.filter((_, i) => m.d[i]);
+    let m = mask(flat.h, flat.w);
+    for (let i = 0; i < n; i++) m.d[i] = flat.d[i] > t ? 1 : 0;
+    m = dropLines(m);
+    const [lab, count] = label(m);
+    if (count === 0) return zeros();
+    if (count > 1) m = dropSpecks(m, lab, count);
+    const inMask = [];
+    for (let i = 0; i < n; i++) if (m.d[i]) inMask.push(flat.d[i]);
     const peak = inMask.length ? percentile(inMask, 90) : maxOf(flat.d);
     if (peak - paper < floor) return zeros();
-    const low = 0.5 * t, near = dilate(m);
-    return pic(flat.h, flat.w, flat.d.map((v, i) => Math.min(Math.max((v - low) / Math.max(peak - low, 1e-6), 0), 1) * near.d[i]));
+    const low = 0.5 * t, near = dilate(m), out = zeros(), span = Math.max(peak - low, 1e-6);
+    for (let i = 0; i < n; i++) {
+      if (near.d[i]) out.d[i] = Math.min(Math.max((flat.d[i] - low) / span, 0), 1);
+    }
+    return out;
   }
 
   // --- geometry (explainer/reading/geometry.py) ---------------------------------------------

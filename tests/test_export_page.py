@@ -1,0 +1,254 @@
+"""``explainer export-page``: the exported folder, opened from ``file://`` in Debian's chromium
+(driven by Playwright), draws a digit and computes what the library computes.
+
+The reference is always the library itself on the same input: the page's 28×28 picture
+against :func:`explainer.preprocess` of the page's own canvas pixels, and every layer's
+values and the probabilities against :func:`explainer.capture` of that 28×28 picture
+(largest difference at most 1e-4). The graph alone is also checked with onnxruntime on a
+digit it was not exported from. Sizes and times are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explainer import capture, capture_checkpoint, load_checkpoint, load_sample, preprocess
+from explainer.cli import main
+from explainer.errors import ExplainerError
+from explainer.nets.ood import OodRule
+from explainer.tracing.trace import Trace
+from explainer.webpage.exporter import export_page
+from explainer.webpage.onnx_export import TOLERANCE, is_float, onnx_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+import zoo
+
+CHROMIUM = os.environ.get("EXPLAINER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no {CHROMIUM}")
+
+# a "4" in the canvas's own 256 px: two strokes, as a learner draws it
+FOUR = [[(80, 40), (62, 140), (180, 140)], [(150, 50), (148, 130), (146, 225)]]
+
+READ_JS = """() => {
+  const b64 = (bytes) => { let s = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return btoa(s); };
+  const f32 = (a) => b64(new Uint8Array(Float32Array.from(a).buffer));
+  const L = window.explainer.last;
+  const pad = document.getElementById("pad");
+  return { image: f32(L.image), values: L.values.map(f32), probs: L.probs, guess: L.guess,
+    verdict: L.verdict, stroke: L.stroke, timings: window.explainer.timings,
+    rgba: b64(pad.getContext("2d").getImageData(0, 0, 256, 256).data) };
+}"""
+
+
+def _floats(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
+def _folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.iterdir()) / 1e6
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, folder: Path):
+    """The exported page from file://, ready (first prediction made); the addresses it asked
+    for that are not inside the page (none expected: the page works offline)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(("file:", "blob:", "data:")) else
+            outside.append(r.url))  # fmt: skip
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((folder / "index.html").as_uri())
+    page.evaluate("window.explainer.ready")
+    assert errors == []
+    return page, outside
+
+
+def _draw(page, strokes) -> None:
+    """Draw with the mouse (pointer events), stroke after stroke, in canvas pixels."""
+    box = page.locator("#pad").bounding_box()
+    k = box["width"] / 256
+    page.click("#clear")
+    for stroke in strokes:
+        (x0, y0), rest = stroke[0], stroke[1:]
+        page.mouse.move(box["x"] + x0 * k, box["y"] + y0 * k)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + x * k, box["y"] + y * k, steps=6)
+        page.mouse.up()
+        page.evaluate("window.explainer.idle()")
+
+
+def _check_against_library(page, reference) -> dict:
+    """The page's preprocessing, every layer and the probabilities against the library's;
+    ``reference(image28)`` is the library's Trace of the page's 28×28 picture."""
+    got = page.evaluate(READ_JS)
+    rgba = np.frombuffer(base64.b64decode(got["rgba"]), np.uint8).reshape(256, 256, 4)
+    library = preprocess(rgba)
+    image = _floats(got["image"]).reshape(28, 28)
+    assert np.abs(image - library.image).max() <= TOLERANCE
+    assert got["stroke"] == pytest.approx(library.stroke, abs=1e-6)
+    trace: Trace = reference(image)
+    worst = {}
+    for r, values in zip(trace.layers, got["values"], strict=True):
+        page_values = _floats(values)
+        assert page_values.size == r.output.size, r.name
+        if not is_float(r):  # indices of tied values may come in either order
+            continue
+        worst[r.name] = float(np.abs(page_values - r.output.ravel()).max())
+    assert max(worst.values()) <= TOLERANCE, {k: v for k, v in worst.items() if v > TOLERANCE}
+    assert np.abs(np.array(got["probs"]) - trace.probs).max() <= TOLERANCE
+    assert got["guess"] == int(np.argmax(trace.probs))
+    return {**got, "trace": trace, "library": library}
+
+
+def _report(name: str, folder: Path, got: dict, t_open: float) -> None:
+    t = got["timings"]
+    updates = np.array(t["updates"]) if t["updates"] else np.array([np.nan])
+    print(
+        f"\n{name}: folder {_folder_mb(folder):.1f} MB; first prediction "
+        f"{t['firstPrediction']:.0f} ms after opening (page ready in {t_open:.1f} s wall); "
+        f"update while drawing: median {np.median(updates):.0f} ms, max {updates.max():.0f} ms "
+        f"over {len(t['updates'])} updates"
+    )
+
+
+@needs_chromium
+def test_the_page_of_mnist_bn_cnn_draws_and_computes_what_the_library_does(browser, tmp_path):
+    folder = tmp_path / "site"
+    export_page("mnist_bn_cnn", folder)
+    start = time.perf_counter()
+    page, outside = _open(browser, folder)
+    t_open = time.perf_counter() - start
+    _draw(page, FOUR)
+    ckpt = load_checkpoint("mnist_bn_cnn")
+    got = _check_against_library(page, lambda im: capture_checkpoint(ckpt, im))
+    rule = OodRule.from_raw(ckpt.raw)
+    logits = got["trace"].logits[None]
+    expected = rule.reasons(logits, got["library"].image[None], np.array([got["library"].stroke]))
+    assert got["verdict"] == expected[0]
+    assert page.text_content("#guess") == ckpt.class_names[got["guess"]]
+    assert outside == []
+    _report("mnist_bn_cnn", folder, got, t_open)
+    page.close()
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_another_shipped_model_and_a_user_model_with_calls_and_a_residual_add(browser, tmp_path):
+    ckpt = load_checkpoint("mnist_fast_cnn")
+    user = zoo.build_zoo("resnetish")  # F.relu, max_pool2d, `out += x`, torch.cat
+    cases = [
+        ("mnist_fast_cnn", ckpt, lambda im: capture_checkpoint(ckpt, im)),
+        ("resnetish", user, lambda im: capture(user, im)),
+    ]
+    for name, model, reference in cases:
+        folder = tmp_path / name
+        export_page(model, folder)
+        start = time.perf_counter()
+        page, outside = _open(browser, folder)
+        t_open = time.perf_counter() - start
+        _draw(page, FOUR)
+        got = _check_against_library(page, reference)
+        assert outside == []
+        _report(name, folder, got, t_open)
+        page.close()
+
+
+def _trace_quietly(model: nn.Module, image) -> Trace:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return capture(model, image)
+
+
+@pytest.mark.parametrize(
+    "name", ["resnetish", "strided", "shared", "split", "convnext", "tiny_vit"]
+)
+def test_the_graph_gives_every_layer_of_a_digit_it_was_not_exported_from(name):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    model = zoo.build_zoo(name)
+    digits = load_sample().floats()[:, 0]
+    graph = onnx_model(model, _trace_quietly(model, digits[0]))
+    other = _trace_quietly(model, digits[7])
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    values = session.run(None, {"x": digits[7].numpy()[None, None]})
+    for r, v in zip(other.layers, values, strict=True):
+        if not is_float(r):  # indices of tied values may come in either order (sort, topk)
+            continue
+        np.testing.assert_allclose(
+            v.reshape(r.output.shape), r.output, atol=TOLERANCE, err_msg=r.name
+        )
+
+
+class CumsumNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 26 * 26, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.relu(self.conv(x)).cumsum(-1), 1))
+
+
+class KthNet(CumsumNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv(x))
+        kth = torch.kthvalue(x.flatten(2), 3, dim=2, keepdim=True)[0]
+        return self.fc(torch.flatten(x - kth[..., None], 1))
+
+
+@pytest.mark.parametrize(
+    ("net", "words"),
+    [(CumsumNet, "cumsum"), (KthNet, "torch.onnx cannot export it (Exporting the operator")],
+)
+def test_a_model_the_page_cannot_compute_is_one_line_naming_the_operation(net, words, tmp_path):
+    folder = tmp_path / "site"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ExplainerError) as caught:
+            export_page(net().eval(), folder)
+    message = str(caught.value)
+    assert "\n" not in message and words in message
+    assert net.__name__[:3].lower() in message  # the operation: cumsum, kthvalue
+    assert not folder.exists()
+
+
+def test_the_command_writes_the_folder_and_says_where(tmp_path, capsys):
+    folder = tmp_path / "page"
+    assert main(["export-page", "--model", "mnist_fast_cnn", "--out", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert str(folder / "index.html") in out and "MB" in out
+    names = {f.name for f in folder.iterdir()}
+    assert {"index.html", "model.js", "runtime.js", "ort.wasm.min.js", "preprocess.js"} <= names
+    html = (folder / "index.html").read_text()
+    assert "How mnist_fast_cnn reads a digit" in html
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    assert main(["export-page", "--model", "no_such_model", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
