@@ -3,19 +3,18 @@ its full test set, and store it beside the checkpoints in ``models/reports/<sha2
 
 For every shipped checkpoint (``models/*.pt``, resume files excluded) and its epoch snapshots:
 the test-set evaluation (Mistakes, Training, the mistakes and training renders); for the
-shipped checkpoint also the slow part of Inside the filters' first view, the top-activating
-digits of the first conv layer (a minute on 2 cores). That is about 0.5 MB per checkpoint,
-5.3 MB in all: the wheel stays under its 25 MB. ``--all`` adds every conv layer and the PCA
-and t-SNE maps; the maps hold each digit's feature vector (up to 3.4 MB a model), so by
-default the app computes them (seconds for PCA) and its background warm-up the rest.
+shipped checkpoint also everything Inside the filters shows: the top-activating digits of
+every conv layer (stored as positions in the test set, a few kB a layer) and the PCA and
+t-SNE maps (the points only, not the feature vectors). Mostly the evaluations' logits: about
+0.4 MB per checkpoint, under 6 MB in all, so the wheel stays under its 25 MB.
 
-Each result is computed by the same function the app calls (:mod:`explainer.analysis.cache`),
+Each result is computed by the same function the app calls (:mod:`explainer.analysis.results`),
 through a cache that writes report keys into the reports folder, so the app finds it by the
 same key. Folders of checkpoints that are no longer shipped are removed. Needs the official
 test sets (``EXPLAINER_DATA_DIR``): a report of the bundled sample would never be read by an
 app that has the full set.
 
-    python scripts/make_reports.py [--model NAME ...] [--all]
+    python scripts/make_reports.py [--model NAME ...]
 """
 
 from __future__ import annotations
@@ -34,9 +33,8 @@ from explainer.errors import ExplainerError
 from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint, shipped_checkpoints
 
 
-def report_model(path: Path, writer: cache.ResultCache, every: bool = False) -> list[str]:
-    """Write the reports of the checkpoint at ``path`` and its snapshots (``every``: every
-    conv layer's top digits and every map); their sha256s."""
+def report_model(path: Path, writer: cache.ResultCache) -> list[str]:
+    """Write the reports of the checkpoint at ``path`` and its snapshots; their sha256s."""
     ckpt = load_checkpoint(path)
     if find_data_dir(ckpt.dataset) is None:
         raise ExplainerError(
@@ -45,10 +43,9 @@ def report_model(path: Path, writer: cache.ResultCache, every: bool = False) -> 
         )
     results.evaluation(ckpt, cache=writer)
     images, labels = eval_arrays(ckpt.dataset)
-    layers = filter_page_layers(ckpt)
-    for layer in layers if every else layers[:1]:
+    for layer in filter_page_layers(ckpt):
         results.top_activating(ckpt, images, layer, k=TOP_K, labels=labels, cache=writer)
-    for method in METHODS if every else ():
+    for method in METHODS:
         results.embedding(ckpt, images, labels, method, EMBED_MAX, cache=writer)
     shas = [ckpt.sha256]
     for snap in snapshot_paths(ckpt, final=False, strict=False):
@@ -75,7 +72,6 @@ def folder_bytes(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", default=[], help="only this shipped model")
-    ap.add_argument("--all", action="store_true", help="every conv layer and the maps too")
     args = ap.parse_args(argv)
     root = cache.reports_dir()
     writer = cache.ResultCache(root, writes_reports=True)
@@ -83,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in paths:
             start = time.perf_counter()
-            shas = report_model(path, writer, args.all)
+            shas = report_model(path, writer)
             took = time.perf_counter() - start
             print(f"{path.stem}: {len(shas)} checkpoints, {took:.0f} s", flush=True)
     except ExplainerError as exc:

@@ -200,7 +200,7 @@ def test_top_digits_and_embedding_read_back_equal(ckpt, root):
     for f in ("channels", "indices", "values", "positions", "boxes", "images", "labels"):
         np.testing.assert_array_equal(getattr(top, f), getattr(ref_top, f))
     assert (top.layer, top.patch_size) == (ref_top.layer, ref_top.patch_size)
-    for f in ("points", "labels", "predictions", "indices", "features", "explained"):
+    for f in ("points", "labels", "predictions", "indices", "explained"):
         np.testing.assert_allclose(getattr(emb, f), getattr(ref_emb, f), atol=1e-5)
     assert (emb.layer, emb.method) == (ref_emb.layer, ref_emb.method)
     other = results.embedding(ckpt, images[:300], labels[:300], "pca", 200, cache=store)

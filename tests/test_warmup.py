@@ -140,7 +140,7 @@ def test_the_app_warms_up_then_its_slow_pages_do_not_recompute(app_env, tmp_path
     ckpt = load_checkpoint(models_dir() / "mnist_fast_cnn.pt")
     kinds = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / ckpt.sha256).glob("*.npz"))
     n_conv = sum(isinstance(m, torch.nn.Conv2d) for m in ckpt.model.modules())
-    assert kinds == ["embedding.v1"] * 2 + ["evaluate.v2"] + ["top_activating.v1"] * n_conv
+    assert kinds == ["embedding.v2"] * 2 + ["evaluate.v2"] + ["top_activating.v2"] * n_conv
     ref = explainer.analysis.evaluate.evaluate(ckpt)
 
     st.cache_resource.clear()  # a new process: only the files remain

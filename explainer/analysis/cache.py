@@ -30,7 +30,7 @@ test sets, written once by ``make reports`` (``scripts/make_reports.py``) and co
 the user's cache. A report's key is the same :class:`CacheKey` with ``code`` =
 :data:`REPORT_CODE` instead of the library's source hash, so an edit elsewhere in the library
 does not throw the reports away; what keeps a report from being stale is, for each kind, the
-version in its function name (``"evaluate.v2"``, ``"top_activating.v1"``, ``"embedding.v1"``):
+version in its function name (``"evaluate.v2"``, ``"top_activating.v2"``, ``"embedding.v2"``):
 **bump it when a change alters what that function computes or stores** (``make reports`` then
 writes the new files, and the old ones miss). ``tests/test_reports.py`` recomputes a shipped
 report and compares, so a change that forgets to bump goes red. A report is read only when

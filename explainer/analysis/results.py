@@ -3,7 +3,8 @@ shipped report or the disk cache (:mod:`explainer.analysis.cache`) before comput
 
 - :func:`evaluation`: :func:`explainer.analysis.evaluate.evaluate` on the default test set;
 - :func:`top_activating`: :func:`explainer.analysis.top_digits.top_activating`;
-- :func:`embedding`: :func:`explainer.analysis.embedding_map.embedding`.
+- :func:`embedding`: the map of :func:`explainer.analysis.embedding_map.embedding`
+  (an :class:`EmbeddingMap`: its points, without the feature vectors).
 
 Each checks what it reads (every array's type, shape and finite values, every plain value's
 type and range, an evaluation's report against its own predictions): a stored result that
@@ -13,6 +14,7 @@ fails is a :class:`~explainer.analysis.cache.CacheMiss`, recomputed and replaced
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,12 +31,11 @@ from explainer.analysis.cache import (
 )
 
 if TYPE_CHECKING:
-    from explainer.analysis.embedding_map import Embedding
     from explainer.analysis.evaluate import Evaluation
     from explainer.analysis.top_digits import TopActivations
     from explainer.nets.checkpoints import Checkpoint
 
-__all__ = ["embedding", "evaluation", "top_activating"]
+__all__ = ["EmbeddingMap", "embedding", "evaluation", "top_activating"]
 
 
 def _confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
@@ -114,7 +115,20 @@ def _check_report(report: Any, logits: np.ndarray, y: np.ndarray, ckpt: Checkpoi
 
 # --- insights --------------------------------------------------------------------------------
 
-_TOP_FIELDS = ("channels", "indices", "values", "positions", "boxes", "images")
+_TOP_FIELDS = ("channels", "indices", "values", "positions", "boxes")
+
+
+def _gather(images: np.ndarray | torch.Tensor, indices: np.ndarray) -> np.ndarray:
+    """The float ``(C, k, H, W)`` images at ``indices`` ``(C, k)``: what
+    :func:`~explainer.analysis.top_digits.top_activating` returns as ``images``, rebuilt from
+    the digits themselves (a stored result keeps only their positions)."""
+    from explainer.analysis.insights import image_batch
+
+    flat = indices.ravel().astype(np.int64)
+    is_tensor = isinstance(images, torch.Tensor)
+    picked = images[torch.from_numpy(flat)] if is_tensor else np.asarray(images)[flat]
+    x = image_batch(picked)[:, 0].numpy()
+    return x.reshape(*indices.shape, *x.shape[-2:])
 
 
 def top_activating(
@@ -127,19 +141,26 @@ def top_activating(
     cache: ResultCache | None = None,
 ) -> TopActivations:
     """:func:`~explainer.analysis.top_digits.top_activating` of ``ckpt.model`` (all channels,
-    at most 64),
-    through the cache."""
+    at most 64), through the cache. What is stored is small (a few kB a layer): the
+    channels, the ``(C, k)`` positions of the top digits among ``images``, their peak values,
+    peak positions and boxes; the digits' pictures and labels are taken from ``images`` and
+    ``labels`` again when read."""
     from explainer.analysis.top_digits import TopActivations
     from explainer.analysis.top_digits import top_activating as compute_top
 
     made: list[TopActivations] = []
+    h, w = np.shape(images)[-2:]
 
     def compute():
         top = compute_top(ckpt.model, images, layer, k=k, labels=labels)
         made.append(top)
-        arrays = {f: np.asarray(getattr(top, f)) for f in _TOP_FIELDS}
-        if top.labels is not None:
-            arrays["labels"] = np.asarray(top.labels)
+        arrays = {
+            "channels": top.channels.astype(np.int32),
+            "indices": top.indices.astype(np.int32),
+            "values": top.values.astype(np.float32),
+            "positions": top.positions.astype(np.int16),
+            "boxes": top.boxes.astype(np.int16),
+        }
         return arrays, {"layer": top.layer, "patch_size": int(top.patch_size)}
 
     def check(arrays: Arrays, meta: dict) -> None:
@@ -149,32 +170,56 @@ def top_activating(
         array_field(arrays, "values", "f", (c, kk))
         array_field(arrays, "positions", "i", (c, kk, 2))
         boxes = array_field(arrays, "boxes", "i", (c, kk, 4))
-        h, w = np.shape(images)[-2:]
-        array_field(arrays, "images", "f", (c, kk, h, w))
         ok = (boxes[..., :2] >= 0).all() and (boxes[..., 2:] > boxes[..., :2]).all()
         need(bool(ok and (boxes[..., 2] <= h).all() and (boxes[..., 3] <= w).all()), "boxes")
         idx = arrays["indices"]
         need(idx.size == 0 or 0 <= int(idx.min()) <= int(idx.max()) < len(images), "indices")
-        if labels is not None:
-            array_field(arrays, "labels", "i", (c, kk))
         need(meta.get("layer") == layer, "top layer")
         need(isinstance(meta.get("patch_size"), int), "patch_size: not a whole number")
         number_field(meta, "patch_size", 1, max(h, w))
 
     data = data_key(ckpt.dataset, images, labels)
     params = {"layer": layer, "k": int(k), "labels": labels is not None}
-    arrays, meta = cached(ckpt, data, "top_activating.v1", params, compute, check, cache)
+    arrays, meta = cached(ckpt, data, "top_activating.v2", params, compute, check, cache)
     if made:
         return made[0]
+    idx = arrays["indices"].astype(np.int64)
     return TopActivations(
         layer=meta["layer"],
-        labels=arrays.get("labels"),
+        channels=arrays["channels"].astype(np.int64),
+        indices=idx,
+        values=arrays["values"],
+        positions=arrays["positions"].astype(np.int64),
+        boxes=arrays["boxes"].astype(np.int64),
+        images=_gather(images, idx),
+        labels=None if labels is None else np.asarray(labels)[idx],
         patch_size=int(meta["patch_size"]),
-        **{f: arrays[f] for f in _TOP_FIELDS},
     )
 
 
-_EMB_FIELDS = ("points", "labels", "predictions", "indices", "features", "explained")
+@dataclass
+class EmbeddingMap:
+    """What an embedding map draws (:class:`~explainer.analysis.embedding_map.Embedding`
+    without the ``(N, D)`` feature vectors, which can take megabytes): ``points`` ``(N, 2)``;
+    ``labels``, ``predictions``, ``indices`` (into the images given) ``(N,)``; ``explained``:
+    PCA's explained variance ratio of the two axes (empty for t-SNE); ``layer``: where the
+    vectors came from; ``method``: "pca" or "tsne"."""
+
+    points: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    indices: np.ndarray
+    explained: np.ndarray
+    layer: str
+    method: str
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """``(N,)`` bool: misclassified digits."""
+        return self.labels != self.predictions
+
+
+_EMB_FIELDS = ("points", "labels", "predictions", "indices", "explained")
 
 
 def embedding(
@@ -185,19 +230,16 @@ def embedding(
     n: int = 1000,
     *,
     cache: ResultCache | None = None,
-) -> Embedding:
-    """:func:`explainer.analysis.embedding_map.embedding` of ``ckpt.model`` (default layer and
-    seed), through
-    the cache."""
-    from explainer.analysis.embedding_map import Embedding
+) -> EmbeddingMap:
+    """The map of :func:`explainer.analysis.embedding_map.embedding` of ``ckpt.model``
+    (default layer and seed) through the cache: a few kB stored, the feature vectors
+    dropped."""
     from explainer.analysis.embedding_map import embedding as compute_embedding
-
-    made: list[Embedding] = []
 
     def compute():
         emb = compute_embedding(ckpt.model, images, labels, method=method, n=n)
-        made.append(emb)
         arrays = {f: np.asarray(getattr(emb, f)) for f in _EMB_FIELDS}
+        arrays["points"] = arrays["points"].astype(np.float32)
         return arrays, {"layer": emb.layer, "method": emb.method}
 
     def check(arrays: Arrays, meta: dict) -> None:
@@ -207,16 +249,13 @@ def embedding(
         array_field(arrays, "points", "f", (m, 2))
         for name in ("labels", "predictions"):
             array_field(arrays, name, "i", (m,))
-        array_field(arrays, "features", "f", (m, None))
         array_field(arrays, "explained", "f", (None,))
         need(isinstance(meta.get("layer"), str), "layer: not a name")
         need(meta.get("method") == method, "embedding method")
 
     data = data_key(ckpt.dataset, images, labels)
     params = {"method": method, "n": int(n)}
-    arrays, meta = cached(ckpt, data, "embedding.v1", params, compute, check, cache)
-    if made:
-        return made[0]
-    return Embedding(
+    arrays, meta = cached(ckpt, data, "embedding.v2", params, compute, check, cache)
+    return EmbeddingMap(
         layer=meta["layer"], method=meta["method"], **{f: arrays[f] for f in _EMB_FIELDS}
     )

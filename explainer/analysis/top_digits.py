@@ -8,6 +8,7 @@ chains of layers, else from the gradient of that one activation);
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +20,7 @@ from torch import nn
 
 from explainer.analysis.insights import figure_theme, image_batch
 from explainer.errors import ExplainerError
-from explainer.tracing.batch import capture_batch
-from explainer.tracing.capture import modules_in_eval_mode
+from explainer.tracing.capture import device_of, modules_in_eval_mode
 from explainer.tracing.layers import plan_of
 
 if TYPE_CHECKING:
@@ -139,19 +139,7 @@ def top_activating(
     it: the receptive field of the peak position (analytic for chains of layers, from the
     gradient of that one activation otherwise)."""
     x = image_batch(images)
-    plan = plan_of(model)
-    if layer not in plan.table:
-        raise ExplainerError(f"no layer {layer!r}; valid names: {', '.join(plan.names)}")
-
-    def peak(t: torch.Tensor) -> torch.Tensor:
-        flat = t.reshape(t.shape[0], t.shape[1], -1)
-        v, i = flat.max(dim=2)
-        return torch.stack([v, i.to(v.dtype)], dim=-1)  # (N, C, 2)
-
-    got = capture_batch(model, x, [layer], reduce=peak, batch_size=batch_size)
-    if layer not in got.values:
-        raise ExplainerError(f"layer {layer!r} did not run in the forward pass")
-    peaks = got[layer]  # (N, C, 2)
+    peaks, shape = layer_peaks(model, x, layer, batch_size=batch_size)  # (N, C, 2)
     n_channels = peaks.shape[1]
     chans = np.arange(min(n_channels, 64)) if channels is None else np.asarray(channels, int)
     if chans.size == 0 or chans.min() < 0 or chans.max() >= n_channels:
@@ -162,7 +150,6 @@ def top_activating(
     values = np.take_along_axis(vals.T, order, axis=1)
     flat_pos = np.take_along_axis(peaks[:, chans, 1].T, order, axis=1).astype(int)
 
-    shape = capture_batch(model, x[:1], [layer], reduce="none")[layer].shape[1:]
     width = shape[-1] if len(shape) == 3 else 1
     positions = np.stack([flat_pos // width, flat_pos % width], axis=-1)
     h, w = x.shape[-2:]
@@ -188,6 +175,52 @@ def top_activating(
         labels=lab,
         patch_size=rf.size if rf is not None else int(h),
     )
+
+
+class _Reached(Exception):
+    """Raised by :func:`layer_peaks`' hook once its layer has run: the layers after it are
+    skipped."""
+
+
+def layer_peaks(
+    model: nn.Module, x: torch.Tensor, layer: str, *, batch_size: int = 256
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Each image's strongest response in each channel of ``layer``: ``(N, C, 2)`` float32
+    (the peak value, its flat position in the channel's map), and one image's output shape
+    (``(C, H, W)`` or ``(C,)``). ``x``: ``(N, 1, H, W)`` floats. The forward pass of each batch
+    stops at ``layer`` (its first call): the layers after it are never run. Eval mode, no
+    grad; only this thread's pass is caught (another session may run the same model)."""
+    plan = plan_of(model)
+    if layer not in plan.table:
+        raise ExplainerError(f"no layer {layer!r}; valid names: {', '.join(plan.names)}")
+    caught: list[torch.Tensor] = []
+    owner = threading.get_ident()
+
+    def stop(module: nn.Module, inputs: Any, output: Any) -> None:
+        if threading.get_ident() == owner and not caught:
+            caught.append(output)
+            raise _Reached
+
+    parts: list[torch.Tensor] = []
+    device = device_of(model)
+    handle = plan.table[layer][0].register_forward_hook(stop)
+    try:
+        with torch.no_grad(), modules_in_eval_mode(plan.modules):
+            for i in range(0, len(x), batch_size):
+                caught.clear()
+                with contextlib.suppress(_Reached):
+                    model(x[i : i + batch_size].to(device))
+                if not caught or not isinstance(caught[0], torch.Tensor):
+                    raise ExplainerError(
+                        f"layer {layer!r} did not give a tensor in the forward pass"
+                    )
+                out = caught[0].float()
+                flat = out.reshape(out.shape[0], out.shape[1], -1)
+                v, j = flat.max(dim=2)
+                parts.append(torch.stack([v, j.to(v.dtype)], dim=-1).cpu())
+    finally:
+        handle.remove()
+    return torch.cat(parts).numpy(), tuple(caught[0].shape[1:])
 
 
 def _gradient_box(
