@@ -242,3 +242,58 @@ def test_normalising_inside_forward_shows_mean_and_std():
     first = reel.meta["boxes"][0]
     for x, y in reel.meta["paths"][(0, 1)]:  # the first arrow leaves the input's picture
         assert x >= first[3] or not first[0] <= y <= first[1]
+
+
+# --- the Manim scenes' data ---------------------------------------------------------------
+
+
+def test_manim_forward_and_dataflow_data_build_by_blocks(resnet):
+    pytest.importorskip("manim")
+    from explainer.scenes.data_flow import block_caption as volume_caption
+    from explainer.scenes.data_flow import flow_blocks
+    from explainer.scenes.forward_pass import forward_stages, stage_caption
+
+    _, trace, residual = resnet
+    stages = forward_stages(trace)
+    assert [s.title for s in stages] == [
+        "input", "stem", *(f"{n} (residual)" for n in residual), "head", "softmax",
+    ]  # fmt: skip
+    assert [r.name for s in stages for r in s.records] == trace.names()
+    assert all(s.sources == [i - 1] for i, s in enumerate(stages) if i)
+    np.testing.assert_array_equal(stages[-2].record.output, trace.logits)
+    caption = stage_caption(stages[4], trace)  # layer2.0: a downsampling shortcut
+    assert caption.startswith("layer2.0, a residual block") and "skip (conv 1×1 /2 + BN)" in caption
+    assert "64×7×7 → 128×4×4" in caption
+    volumes = flow_blocks(trace)
+    assert [v.title for v in volumes] == ["input", "stem", *residual, "head"]
+    assert volumes[3].note == "+ skip: identity" and "conv 1×1" in volumes[4].note
+    assert volume_caption(volumes, 4) == "layer2.0: 64×7×7 → 128×4×4"
+    opened = forward_stages(trace, block="layer2.0")
+    assert opened[0].record.name == "layer1.1.relu#2" and opened[-1].kind == "probs"
+    assert [r.name for s in opened[1:] for r in s.records] == [
+        n for n in trace.names() if n.startswith("layer2.0.")
+    ]
+    inside = flow_blocks(trace, block="layer2.0")
+    assert inside[0].records[0].name == "layer1.1.relu#2"
+    assert any(0 in v.sources and v.records[0].kind == "conv" for v in inside[2:])  # the skip
+
+
+def test_manim_names_a_normalisation_by_its_mean_and_std():
+    pytest.importorskip("manim")
+    from explainer.scenes.data_flow import flow_blocks
+    from explainer.scenes.forward_pass import forward_stages, stage_caption
+
+    class Normalising(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.conv((x - 0.1307) / 0.3081).flatten(1)[:, :10]
+
+    image = np.random.default_rng(3).random((28, 28)).astype(np.float32)
+    trace = capture(Normalising().eval(), image)
+    stage = forward_stages(trace)[1]
+    assert stage.title == "normalise: mean 0.1307, std 0.3081"
+    assert stage_caption(stage, trace).startswith("normalise: mean 0.1307, std 0.3081")
+    assert flow_blocks(trace)[1].title == "normalise: mean 0.1307, std 0.3081"

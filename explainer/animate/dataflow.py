@@ -213,7 +213,7 @@ def build_dataflow(
     ``reel.meta["boxes"]`` their pixel boxes and ``reel.meta["paths"]`` the arrows'
     polylines by ``(source, block)``.
 
-    A network of more than 20 records is drawn by blocks (``by_blocks=False``: every step;
+    A network of more than 24 drawn records is drawn by blocks (``by_blocks=False``: every step;
     True: blocks however small; :mod:`explainer.animate.dataflow_blocks`), fewer and bigger
     ones when a length asked for leaves a block less than :data:`LEAST_HOP` seconds;
     ``block="layer2.0"`` opens one block to its steps."""

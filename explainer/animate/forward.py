@@ -229,7 +229,7 @@ def build_forward(
     """The forward animation of ``trace`` as a :class:`Reel` with ``round(fps * seconds)``
     frames of ``size`` pixels (default length: :func:`default_seconds` at ``pace``).
 
-    A network of more than 20 records is shown by blocks (``by_blocks=False``: every record;
+    A network of more than 24 drawn records is shown by blocks (``by_blocks=False``: every record;
     True: blocks however small), each block's picture with its input, its steps, its output
     and its skip; ``block="layer2.0"`` opens one block to its records. When a length asked
     for leaves a block less than :data:`LEAST_STEP` seconds, blocks merge into stages.

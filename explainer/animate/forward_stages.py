@@ -80,6 +80,23 @@ def record_stage(r: LayerRecord, output: str = "") -> Stage:
         f"output {'×'.join(str(d) for d in shape) or 'scalar'}: {what}  ({colour})",
         values,
         scale,
-        chip_label(r),
+        _chip(r),
         output,
     )
+
+
+_CHIP_WORDS = {
+    "attention": "attn",
+    "norm": "norm",
+    "getitem": "index",
+    "multi_head_attention_forward": "attn",
+}
+
+
+def _chip(r: LayerRecord) -> str:
+    """A few letters for the chip: :func:`chip_label`, or a word where it has none."""
+    label = chip_label(r)
+    if label != "op":
+        return label
+    fn = str(r.params.get("function", r.kind))
+    return _CHIP_WORDS.get(fn, _CHIP_WORDS.get(r.kind, fn[:8]))

@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block", help="forward, dataflow: open one block of the network to its "
                    "layers (a name such as layer2.0; a wrong one lists them)")  # fmt: skip
     p.add_argument("--every-layer", action="store_true", help="forward, dataflow: one step "
-                   "per layer even for a network of more than 20 (default: by blocks)")  # fmt: skip
+                   "per layer even for a network of more than 24 (default: by blocks)")  # fmt: skip
     add_snapshots(p)
     p.add_argument("--engine", choices=["matplotlib", "manim"], default="matplotlib")
     p.add_argument("--quality", choices=["low", "medium", "high"], default="medium",

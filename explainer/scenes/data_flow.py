@@ -12,6 +12,7 @@ Works for every registered architecture:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -42,7 +43,11 @@ from explainer.analysis.flowgraph import inputs_text, tensor_count
 from explainer.scenes.common import TraceScene, short_description
 from explainer.scenes.mobjects import SMALL_FONT_SIZE, THEME, FeatureMap, label
 from explainer.style import HIGHLIGHT_COLOR, layer_scale
-from explainer.tracing.trace import LayerRecord, Trace
+from explainer.tracing.blocks import Block as TraceBlock
+from explainer.tracing.blocks import block_named, blocks_of
+from explainer.tracing.blocks import by_blocks as big
+from explainer.tracing.normalising import normalisation, normalisation_words
+from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 STARTS_VOLUME = ("conv", "pool", "flatten", "linear")
 
@@ -54,6 +59,8 @@ class Block:
     records: list[LayerRecord] = field(default_factory=list)
     image: np.ndarray | None = None  # the input, for the first block
     sources: list[int] = field(default_factory=list)  # the blocks it reads (0: the input)
+    block: TraceBlock | None = None  # a block of the network drawn as one volume
+    skip: str = ""  # a residual block: what its skip carries, in words
 
     @property
     def output(self) -> np.ndarray:
@@ -71,24 +78,58 @@ class Block:
     def title(self) -> str:
         if self.image is not None:
             return "input"
-        return " + ".join(short_description(r) for r in self.records if r.kind != "dropout")
+        if self.block is not None:
+            return self.block.name
+        shown = [r for r in self.records if r.kind != "dropout"]
+        norm = normalisation(shown)
+        if norm is not None:  # "normalise: mean 0.1307, std 0.3081", not "subtract + ÷ 0.3081"
+            return " + ".join([normalisation_words(*norm), *map(short_description, shown[2:])])
+        return " + ".join(short_description(r) for r in shown)
 
     @property
     def note(self) -> str:
-        """What an addition or concatenation combines (``"block.bn2 + stem.2"``), else ''."""
+        """What an addition or concatenation combines (``"block.bn2 + stem.2"``), what a
+        residual block's skip carries, else ''."""
+        if self.block is not None:
+            return f"+ skip: {self.skip}" if self.block.skip else ""
         return inputs_text(self.records[0]) if self.records else ""
 
 
-def flow_blocks(trace: Trace) -> list[Block]:
+def flow_blocks(
+    trace: Trace, *, block: str | None = None, by_blocks: bool | None = None
+) -> list[Block]:
     """The volumes of :class:`DataFlowScene`: the input, then the blocks of
-    :func:`explainer.analysis.flowgraph.flow_blocks` (a conv, pool, flatten, dense layer, addition
-    or
-    concatenation with the shape-keeping layers that only follow it), each with the blocks
-    it reads."""
+    :func:`explainer.analysis.flowgraph.flow_blocks` (a conv, pool, flatten, dense layer,
+    addition or concatenation with the shape-keeping layers that only follow it), each with
+    the blocks it reads. A network of more than
+    :data:`~explainer.tracing.blocks.BY_BLOCKS_FROM` records: one volume per block of
+    :func:`explainer.tracing.blocks.blocks_of` (``by_blocks`` forces either); ``block``:
+    what that block reads, then its steps."""
+    if block is not None:
+        b = block_named(trace, block)
+        inside = dataclasses.replace(trace, layers=[trace.layer(n) for n in b.records])
+        first = Block(image=trace.image) if b.input == INPUT else Block([trace.layer(b.input)])
+        return [first, *flow_blocks(inside, by_blocks=False)[1:]]
+    if by_blocks if by_blocks is not None else big(trace):
+        return _by_blocks(trace)
     blocks = [Block(image=trace.image)]
     for b in graph_blocks(trace):
         blocks.append(Block(list(b.records), sources=[s + 1 for s in b.sources]))
     return blocks
+
+
+def _by_blocks(trace: Trace) -> list[Block]:
+    volumes, where = [Block(image=trace.image)], {INPUT: 0}
+    for b in blocks_of(trace):
+        records = [trace.layer(n) for n in b.records]
+        reads = [n for r in records for n in r.inputs if n not in b.records]
+        sources = list(dict.fromkeys(where.get(n, len(volumes) - 1) for n in reads))
+        skip = ""
+        if b.skip is not None:
+            skip = " + ".join(short_description(trace.layer(n)) for n in b.skip.through)
+        volumes.append(Block(records, sources=sources, block=b, skip=skip or "identity"))
+        where.update({n: len(volumes) - 1 for n in b.records})
+    return volumes
 
 
 def flow_arrows(vols: list, blocks: list[Block], **style) -> list[tuple[int, int, VMobject]]:

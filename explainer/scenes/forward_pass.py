@@ -10,6 +10,7 @@ prediction highlighted; a caption says what each step does and the camera follow
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ from manim import (
 
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import flow_blocks, inputs_text, output_meaning
-from explainer.scenes.common import TraceScene, layer_title, noun
+from explainer.scenes.common import TraceScene, layer_title, noun, short_description
 from explainer.scenes.mobjects import (
     SMALL_FONT_SIZE,
     THEME,
@@ -44,6 +45,9 @@ from explainer.scenes.mobjects import (
 )
 from explainer.scenes.vectors import NeuronColumn, ProbabilityBars
 from explainer.style import scale_for
+from explainer.tracing.blocks import Block, block_named, blocks_of
+from explainer.tracing.blocks import by_blocks as big
+from explainer.tracing.normalising import normalisation, normalisation_words
 from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
 
@@ -56,6 +60,7 @@ class Stage:
     records: list[LayerRecord] = field(default_factory=list)
     sources: list[int] = field(default_factory=list)
     reads_previous: bool = True
+    block: Block | None = None  # a block of the network shown as one picture
 
     @property
     def record(self) -> LayerRecord | None:
@@ -67,10 +72,69 @@ class Stage:
             return "input"
         if self.kind == "probs":
             return "softmax"
+        if self.block is not None:
+            return self.block.name + (" (residual)" if self.block.skip else "")
+        norm = normalisation(self.records)
+        if norm is not None:
+            rest = layer_title(self.records[2:])
+            return normalisation_words(*norm) + (f" + {rest}" if rest else "")
         return layer_title(self.records)
 
 
-def forward_stages(trace: Trace) -> list[Stage]:
+def forward_stages(
+    trace: Trace, *, block: str | None = None, by_blocks: bool | None = None
+) -> list[Stage]:
+    """The pictures of :class:`ForwardPassScene`: one per step (:func:`record_stages`), one
+    per block for a network of more than :data:`~explainer.tracing.blocks.BY_BLOCKS_FROM`
+    records (``by_blocks``: force either; :func:`block_stages`), or one block's steps after
+    what it reads (``block="layer2.0"``)."""
+    if block is not None:
+        return opened_stages(trace, block_named(trace, block))
+    if by_blocks if by_blocks is not None else big(trace):
+        return block_stages(trace)
+    return record_stages(trace)
+
+
+def _kind_of(record: LayerRecord, last: bool) -> str:
+    if last and not record.is_spatial:
+        return "logits"
+    return "maps" if record.is_spatial else "dense"
+
+
+def block_stages(trace: Trace) -> list[Stage]:
+    """The input, one stage per block of :func:`explainer.tracing.blocks.blocks_of` (its
+    records, the last one drawn), the softmax."""
+    blocks = blocks_of(trace)
+    stages, where = [Stage("input")], {INPUT: 0}
+    for i, b in enumerate(blocks):
+        records = [trace.layer(n) for n in b.records]
+        reads = [n for r in records for n in r.inputs if n not in b.records]
+        sources = list(dict.fromkeys(where.get(n, len(stages) - 1) for n in reads))
+        kind = _kind_of(records[-1], i == len(blocks) - 1)
+        stages.append(Stage(kind, records, sources or [len(stages) - 1], block=b))
+        where.update({n: len(stages) - 1 for n in b.records})
+    return _finish(stages)
+
+
+def opened_stages(trace: Trace, b: Block) -> list[Stage]:
+    """What block ``b`` reads (the input, or that record's picture), then its steps."""
+    inside = dataclasses.replace(trace, layers=[trace.layer(n) for n in b.records])
+    stages = record_stages(inside)[:-1]  # its own softmax would skip the rest of the network
+    if b.input != INPUT:
+        rec = trace.layer(b.input)
+        stages[0] = Stage(_kind_of(rec, False), [rec])
+    stages[-1].kind = "maps" if stages[-1].record.is_spatial else "dense"
+    return _finish(stages)
+
+
+def _finish(stages: list[Stage]) -> list[Stage]:
+    stages.append(Stage("probs", sources=[len(stages) - 1]))
+    for i, st in enumerate(stages):
+        st.reads_previous = i == 0 or (i - 1) in st.sources
+    return stages
+
+
+def record_stages(trace: Trace) -> list[Stage]:
     """Group a Trace's layers into the pictures of :class:`ForwardPassScene`.
 
     The blocks of :func:`explainer.analysis.flowgraph.flow_blocks` (a conv → BN → activation on one
@@ -96,14 +160,31 @@ def forward_stages(trace: Trace) -> list[Stage]:
             kind = "flatten" if b.first.kind == "flatten" else "dense"
         stages.append(Stage(kind, records, sources=sources))
         stage_of[i] = [len(stages) - 1]
-    stages.append(Stage("probs", sources=[len(stages) - 1]))
-    for i, st in enumerate(stages):
-        st.reads_previous = i == 0 or (i - 1) in st.sources
-    return stages
+    return _finish(stages)
+
+
+def block_caption(stage: Stage, trace: Trace) -> str:
+    """``"layer2.0, a residual block: conv 3×3 /2 → BN → ReLU → conv 3×3 → BN, plus its
+    skip (conv 1×1 /2 + BN); 64×7×7 → 128×4×4"``."""
+    b = stage.block
+    through = set(b.skip.through) if b.skip else set()
+    main = [r for r in stage.records if r.name not in through and r.kind != "dropout"]
+    words = [short_description(r) for r in main if b.skip is None or r.name != b.skip.join]
+    steps = " → ".join(words[:6]) + (f" → … ({len(words) - 6} more)" if len(words) > 6 else "")
+    what = {"stem": "the first layers", "head": "to the class scores"}.get(b.role, "a block")
+    if b.skip is not None:
+        carried = " + ".join(short_description(trace.layer(n)) for n in b.skip.through)
+        what, steps = "a residual block", f"{steps}, plus its skip ({carried or 'the input'})"
+    shapes = f"{'×'.join(map(str, trace.value(b.input).shape))} → {stage.record.shape_text}"
+    return f"{b.name}, {what}: {steps}; {shapes}"
 
 
 def _maps_caption(stage: Stage, trace: Trace) -> str:
     r, first = stage.record, stage.records[0]
+    norm = normalisation(stage.records)
+    if norm is not None:
+        mean, std = (f"{v:.4g}" for v in norm)
+        return f"{normalisation_words(*norm)}: each value becomes (x − {mean}) ÷ {std}"
     if first.kind == "pool":
         if first.params.get("adaptive"):
             size = "×".join(str(v) for v in first.shape[1:])
@@ -148,6 +229,8 @@ def _conv_caption(conv: LayerRecord, trace: Trace) -> str:
 def stage_caption(stage: Stage, trace: Trace) -> str:
     """One short sentence saying what the step does."""
     r = stage.record
+    if stage.block is not None:
+        return block_caption(stage, trace)
     if stage.kind == "input":
         h, w = trace.image.shape[-2:]
         return f"A {h}×{w} {noun(trace)}: each pixel is a number from 0 (black) to 1 (white)"
@@ -405,4 +488,4 @@ class ForwardPassScene(TraceScene):
         )
 
 
-__all__ = ["ForwardPassScene", "Stage", "forward_stages", "np"]
+__all__ = ["ForwardPassScene", "Stage", "block_stages", "forward_stages", "np", "record_stages"]
