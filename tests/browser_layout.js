@@ -4,7 +4,9 @@
 //  - cut: text that sticks out of an ancestor that hides or scrolls its overflow (the
 //    sidebar, a chart's SVG) or runs out of its column (under the next one), or a chart label
 //    Vega truncated with "…"; a box that scrolls sideways (a table's last columns hidden);
-//  - overlap: the glyph boxes of two text elements (neither inside the other) intersect.
+//  - overlap: the glyph boxes of two text elements (neither inside the other) intersect;
+//  - broken: a word (letters and digits) laid out on two lines, "inve / rted";
+//  - outside: a number of a chart's text layer that sticks out of the cell (rect) it is in.
 // Text is every visible non-blank text node; its boxes are the Range's client rects for HTML,
 // and for SVG text (Vega charts) its bounding box turned by its transform (rotated axis
 // labels are quadrilaterals, so two slanted neighbours that do not touch do not count).
@@ -165,6 +167,45 @@
       if (A.el.contains(B.el) || B.el.contains(A.el)) continue;
       if (A.qs.some((p) => B.qs.some((q) => hit(p, q))))
         faults.push(`overlap: "${text(A.el)}" (${where(A.el)}) and "${text(B.el)}" (${where(B.el)})`);
+    }
+  }
+  // a word split over two lines: the client rects of its own range sit on different lines
+  const words = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = words.nextNode(); n; n = words.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el instanceof SVGElement || !n.nodeValue.trim()) continue;
+    if (el.closest('script, style, noscript, title, [data-testid="stIconMaterial"]')) continue;
+    if (!el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue;
+    for (const m of n.nodeValue.matchAll(/[\p{L}\p{N}]{2,}/gu)) {
+      const range = document.createRange();
+      range.setStart(n, m.index);
+      range.setEnd(n, m.index + m[0].length);
+      const tops = Array.from(range.getClientRects())
+        .filter((r) => r.width > 0.5 && r.height > 0.5)
+        .map((r) => r.top);
+      if (tops.length > 1 && Math.max(...tops) - Math.min(...tops) > 2) {
+        faults.push(`broken: "${m[0]}" split over two lines in "${text(el)}" (${where(el)})`);
+        break;
+      }
+    }
+  }
+  // a chart's number outside its cell: text marks against the rect marks they sit on
+  for (const svg of document.querySelectorAll("svg")) {
+    const cells = Array.from(svg.querySelectorAll(".mark-rect path"))
+      .map((p) => p.getBoundingClientRect())
+      .filter((r) => r.width > 2 && r.height > 2);
+    if (!cells.length) continue;
+    for (const t of svg.querySelectorAll(".mark-text text")) {
+      if (!t.textContent.trim()) continue;
+      const b = t.getBoundingClientRect();
+      const cx = (b.left + b.right) / 2;
+      const cy = (b.top + b.bottom) / 2;
+      const cell = cells.find((r) => r.left <= cx && cx <= r.right && r.top <= cy && cy <= r.bottom);
+      if (cell && (b.left < cell.left - SLACK || b.right > cell.right + SLACK))
+        faults.push(
+          `outside: "${t.textContent.trim()}" (${Math.round(b.width)} px) is wider than its ` +
+            `cell (${Math.round(cell.width)} px)`
+        );
     }
   }
   return faults;

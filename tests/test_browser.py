@@ -4,16 +4,21 @@ at a projector's 1280×720.
 - ``test_canvas_draw_undo_clear``: a stroke on the canvas gives a prediction; the canvas's own
   toolbar (its unlabeled "Edit" pencil) is hidden; *Undo stroke* brings back the previous
   drawing and its prediction, *Clear* empties the canvas; a non-image upload gets a message.
-- ``test_every_page_reads_at_1280x720``: every page of the sidebar, in normal and presenter
-  mode, for MNIST and Fashion-MNIST: no error element, no text clipped (wider than its box, or
-  cut by the box around it, or a chart label shortened with "…"), no two texts overlapping,
-  nothing scrolling sideways (``tests/browser_layout.js``), and in presenter mode type that
-  reads from the back of a room, the title and the metrics (the prediction) the largest.
+- ``test_every_page_reads``: every page of the sidebar, with the learner's drawing and
+  without, in normal and presenter mode, for MNIST and Fashion-MNIST, at 1280×720 and
+  1920×1080: no error element, no text clipped (wider than its box, or cut by the box around
+  it, or a chart label shortened with "…"), no two texts overlapping, no word broken over two
+  lines, no chart number outside its cell, nothing scrolling sideways
+  (``tests/browser_layout.js``), in presenter mode type that reads from the back of a room
+  (the title and the metrics the largest), and the lesson's canvas and key picture on the
+  first screen. One combination (Fashion-MNIST, 1280×720, presenter mode, a drawing; every
+  lesson step) is the fast subset; the other fifteen are marked slow.
 
 The app runs on the bundled 500-digit samples (``EXPLAINER_DATA_DIR`` is an empty folder): the
 same pictures on every machine, and no minute-long warm-up on the full test sets. Screenshots
 go to ``test-artifacts/screenshots/``; ``EXPLAINER_SCREENSHOTS=docs/screenshots`` also writes
-the README's pictures (MNIST, ``<page>.png`` and ``<page>_presenter.png``, palette PNGs)."""
+the README's pictures (MNIST with a drawing at 1280×720, ``<page>.png`` and
+``<page>_presenter.png``, palette PNGs)."""
 
 from __future__ import annotations
 
@@ -197,7 +202,7 @@ def test_canvas_draw_undo_clear(page):
     first = _digit_picture(page, start)
     assert _prediction(page)
     assert _errors(page) == []
-    _shoot(page, "draw_canvas")
+    _shoot(page, "draw_canvas", drawn=True)
     _drag(page, [(0.30, 0.55), (0.70, 0.55)])  # a bar across it
     second = _digit_picture(page, first)
     undo.click()  # the first stroke alone again: the same 28×28 picture
@@ -227,12 +232,14 @@ def _pages(page) -> list[tuple[str, str]]:
     return [(h, urlparse(h).path.strip("/") or "draw") for h in hrefs]
 
 
-def _visit(page, href: str, slug: str) -> None:
+def _visit(page, href: str, slug: str, drawn: bool) -> None:
     page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]').click()
     page.wait_for_url(href, timeout=15_000)
     _settle(page)
-    if slug == "draw":  # a test digit: the prediction shows without drawing
+    if slug == "draw" and not drawn:  # a test digit: the prediction shows without drawing
         page.get_by_text(re.compile(r"^Pick a test (digit|item)$")).click()  # Fashion: item
+        _prediction(page)
+    if slug == "draw" and drawn:  # the drawing is still there and predicted
         _prediction(page)
     if slug == "layers":  # show a convolution: the lesson's richest step
         page.locator(".st-key-layer_step").click()
@@ -258,44 +265,139 @@ def _type_faults(sizes: dict) -> list[str]:
     return faults
 
 
-def test_every_page_reads_at_1280x720(page):
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    datasets = ["MNIST"] + (
-        ["Fashion-MNIST"] if sidebar.get_by_text("Fashion-MNIST").count() else []
-    )
-    faults: list[str] = []
-    visited = 0
-    for dataset in datasets:
+# the key picture of a lesson step: the canvas on the first step, else the first picture or
+# chart of the step's left column
+KEY_PICTURE_JS = """() => {
+  const box = document.querySelector('.st-key-lesson_picture');
+  const pic = box && box.querySelector('[data-testid="stBidiComponentIsolated"], '
+    + '[data-testid="stImage"] img, [data-testid="stVegaLiteChart"] canvas, '
+    + '[data-testid="stVegaLiteChart"] svg');
+  if (!pic) return null;
+  const b = pic.getBoundingClientRect();  // the canvas: its component's box
+  return { what: pic.matches('[data-testid="stBidiComponentIsolated"]') ? 'the canvas'
+    : 'the picture', top: b.top, bottom: b.bottom, height: window.innerHeight };
+}"""
+
+
+def _key_picture_faults(page, where: str) -> list[str]:
+    """A lesson step at a projector's size: its key picture wholly on the first screen."""
+    box = page.evaluate(KEY_PICTURE_JS)
+    if box is None:
+        return [f"{where}: no picture in the step's left column"]
+    if box["bottom"] > box["height"] + 1:
+        return [f"{where}: {box['what']} ends at y = {box['bottom']:.0f}, below the "
+                f"{box['height']} px screen"]  # fmt: skip
+    return []
+
+
+def _lesson_steps(page, everyone: bool, shoot) -> list[str]:
+    """Walk the lesson from its first step (all of them, or the first two) checking each;
+    ``shoot(name)`` takes a screenshot of each."""
+    faults = []
+    n = 0
+    while True:
+        n += 1
+        where = f"lesson step {n}"
+        faults += [f"{where}: {f}" for f in _errors(page) + page.evaluate(LAYOUT_JS)]
+        faults += _key_picture_faults(page, where)
+        shoot(f"lesson_step{n:02d}")
+        nxt = page.get_by_role("button", name="Next ▶")
+        if (not everyone and n >= 2) or nxt.is_disabled() or n > 20:
+            break
+        nxt.click()
+        page.get_by_text(f"step {n + 1} of").first.wait_for(timeout=30_000)
+        _settle(page)
+    return faults
+
+
+def _draw_a_digit(page) -> None:
+    """On Draw & predict: one stroke of a 7, then wait for its prediction."""
+    page.get_by_text("Draw", exact=True).first.click()
+    _settle(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=30_000)
+    canvas.scroll_into_view_if_needed()
+    _drag(page, [(0.25, 0.22), (0.75, 0.22), (0.62, 0.45), (0.48, 0.80)])
+    _prediction(page)
+
+
+SIZES = {"1280x720": {"width": 1280, "height": 720}, "1920x1080": {"width": 1920, "height": 1080}}
+# the fast subset: what a class sees at its worst (a projector, large type, the learner's own
+# drawing, the longer names of Fashion-MNIST); every other combination is marked slow
+FAST = ("Fashion-MNIST", "1280x720", "presenter", True)
+COMBOS = [
+    pytest.param(*c, marks=[] if c == FAST else [pytest.mark.slow],
+                 id=f"{c[0]}-{c[1]}-{c[2]}-{'drawing' if c[3] else 'no-drawing'}")
+    for c in [(d, z, m, w) for d in ("MNIST", "Fashion-MNIST") for z in SIZES
+              for m in ("presenter", "normal") for w in (True, False)]
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dataset", "size", "mode", "drawn"), COMBOS)
+def test_every_page_reads(app_url, dataset, size, mode, drawn):
+    """Every page of the sidebar (and every lesson step in the fast subset), with the
+    learner's drawing or without, in normal or presenter mode, on MNIST or Fashion-MNIST, at
+    1280×720 or 1920×1080: no error, nothing clipped or cut, no two texts overlapping, no
+    word broken over two lines, no chart number outside its cell, presenter type that reads
+    from the back of a room, and the lesson's key picture on the first screen."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=SIZES[size])
+        page.goto(app_url)
+        page.locator("h1").filter(has_text="Draw & predict").first.wait_for(timeout=60_000)
+        _settle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        if not sidebar.get_by_text(dataset, exact=True).count():
+            pytest.skip(f"no {dataset} model")
         sidebar.get_by_text(dataset, exact=True).click()
         _settle(page)
-        for mode in ("normal", "presenter"):
-            on = page.evaluate("getComputedStyle(document.documentElement).fontSize") == "22px"
-            if on != (mode == "presenter"):
-                sidebar.get_by_text("Presenter mode", exact=True).click()
-                _settle(page)
-            for href, slug in _pages(page):
-                _visit(page, href, slug)
-                where = f"{dataset} {mode} {slug}"
-                found = _errors(page) + page.evaluate(LAYOUT_JS)
-                if mode == "presenter":
-                    found += _type_faults(page.evaluate(TYPE_JS))
-                faults += [f"{where}: {f}" for f in found]
-                _shoot(page, f"{slug}{'_presenter' if mode == 'presenter' else ''}", dataset)
-                visited += 1
-    assert visited >= 2 * len(datasets) * 8, f"only {visited} page visits"
+        if mode == "presenter":
+            sidebar.get_by_text("Presenter mode", exact=True).click()
+            _settle(page)
+        if drawn:
+            _draw_a_digit(page)
+        faults: list[str] = []
+        visited = 0
+        for href, slug in _pages(page):
+            _visit(page, href, slug, drawn)
+            found = _errors(page) + page.evaluate(LAYOUT_JS)
+            if mode == "presenter":
+                found += _type_faults(page.evaluate(TYPE_JS))
+            if slug == "lesson":
+                found += _lesson_steps(
+                    page,
+                    (dataset, size, mode, drawn) == FAST,
+                    lambda name: _shoot(page, name, dataset, size, mode, drawn),
+                )
+            faults += [f"{slug}: {f}" for f in found]
+            _shoot(page, slug, dataset, size, mode, drawn)
+            visited += 1
+        browser.close()
+    assert visited >= 9, f"only {visited} page visits"
     assert not faults, f"{len(faults)} layout faults:\n" + "\n".join(faults[:80])
 
 
-def _shoot(page, name: str, dataset: str = "MNIST") -> None:
-    """The first screen as ``test-artifacts/screenshots/<dataset>_<name>.png``; for MNIST
-    also into ``$EXPLAINER_SCREENSHOTS`` (the README's pictures) as a small palette PNG."""
+# docs/screenshots: the README's pictures, the learner's drawing at a projector's size
+DOCS_SHOTS = {("MNIST", "1280x720", "normal", True): "", ("MNIST", "1280x720", "presenter", True):
+              "_presenter"}  # fmt: skip
+
+
+def _shoot(page, slug: str, dataset: str = "MNIST", size: str = "1280x720",
+           mode: str = "normal", drawn: bool = False) -> None:  # fmt: skip
+    """The first screen as ``test-artifacts/screenshots/<dataset>_<size>_<mode>[_drawing]_
+    <slug>.png``; for the README's combinations (:data:`DOCS_SHOTS`) also into
+    ``$EXPLAINER_SCREENSHOTS`` as ``<slug>[_presenter].png``, a small palette PNG."""
     from PIL import Image
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     png = page.screenshot()
-    (ARTIFACTS / f"{dataset.lower()}_{name}.png").write_bytes(png)
+    name = f"{dataset.lower()}_{size}_{mode}{'_drawing' if drawn else ''}_{slug}.png"
+    (ARTIFACTS / name).write_bytes(png)
     docs = os.environ.get("EXPLAINER_SCREENSHOTS")
-    if docs and dataset == "MNIST":
+    suffix = DOCS_SHOTS.get((dataset, size, mode, drawn))
+    if docs and suffix is not None:
         Path(docs).mkdir(parents=True, exist_ok=True)
         small = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128)
-        small.save(Path(docs) / f"{name}.png", optimize=True)
+        small.save(Path(docs) / f"{slug}{suffix}.png", optimize=True)

@@ -391,3 +391,23 @@ def test_the_sidebar_shows_model_and_presenter_mode_before_the_uploader():
     assert any(
         getattr(c, "type", "") == "file_uploader" for f in folded for c in _elements(f)
     )  # folded away: learners never need it
+
+
+@pytest.mark.parametrize(
+    ("model", "before"),
+    [("mnist_bn_cnn", "epoch 0"), ("mnist_fast_cnn", "random start")],
+)
+def test_how_it_learned_shows_before_beside_after(model, before):
+    """The epoch-0 snapshot where one was kept (models/snapshots/<name>_epoch00.pt), else a
+    fresh random copy of the network, beside the trained one."""
+    from explainer.analysis.snapshots import snapshot_paths
+
+    kept = any("epoch00" in p.stem for p in snapshot_paths(model, final=False, strict=False))
+    assert kept == (before == "epoch 0")  # the reference: what is on disk
+    at = _start(model)
+    at.switch_page("explainer/app/lesson.py").run()
+    while not at.title[0].value.endswith("How it learned"):
+        at.button(key="lesson_next").click().run()
+    _ok(at)
+    heads = [m.value for m in at.markdown if m.value.endswith("training**") or ")**" in m.value]
+    assert heads == [f"**Before training ({before})**", "**After training**"]

@@ -66,8 +66,8 @@ def test_the_draw_page_shows_the_strip_and_a_click_opens_the_layer():
     )
     buttons = [b for b in at.button if (b.key or "").startswith("strip_")]
     assert len(buttons) == len(strip.tiles(trace))
-    answer = next(m for m in at.metric if m.label == "Answer")
-    assert answer.value == trace.class_names[int(np.argmax(trace.probs))]
+    answer = next(m.value for m in at.markdown if m.value.startswith("Answer"))
+    assert f"**{trace.class_names[int(np.argmax(trace.probs))]}**" in answer
     pool = next(t for t in strip.tiles(trace) if t.records[0].kind == "pool")
     at.button(key=f"strip_{pool.index}").click().run()
     _ok(at)

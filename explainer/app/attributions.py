@@ -64,10 +64,12 @@ def side_by_side(
         cols[2 * j].image(overlay(d.image, sal), caption=f"{title}: saliency", width="stretch")
         if cam is not None:
             cols[2 * j + 1].image(
-                overlay(d.image, cam), caption=f"{title}: Grad-CAM{layer}", width="stretch"
+                overlay(d.image, cam), caption=f"{title}: Grad-CAM", width="stretch"
             )
         else:
             cols[2 * j + 1].caption("Grad-CAM needs a convolution; this model has none.")
+    if layer:  # once, across the page: a layer name is too long for a narrow column
+        st.caption(f"Grad-CAM{layer}.")
     coarse = cam_warning(ckpt)
     if coarse:
         st.warning(coarse)

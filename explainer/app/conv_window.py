@@ -64,7 +64,7 @@ def click_map_spec(
     framed = f"datum.row == {int(row)} && datum.col == {int(col)}"
     return {
         "data": {"values": data},
-        "width": side, "height": round(side * h / w),
+        "width": "container", "height": round(side * h / w),
         "params": [{"name": CLICK, "select": {"type": "point", "fields": ["row", "col"]}}],
         "mark": {"type": "rect", "cursor": "pointer"},
         "encoding": {
@@ -172,7 +172,7 @@ def click_to_pick(trace: Trace, layer: str, channel: int) -> None:
         big = looks.PRESENTER_SCALE if looks.presenter() else 1.0
         spec = looks.presenter_chart(click_map_spec(trace, layer, channel, row, col, big))
         st.vega_lite_chart(spec, on_select=partial(take_click, key, layer), key=key,
-                           selection_mode=CLICK, width="content")  # fmt: skip
+                           selection_mode=CLICK, width="stretch")  # fmt: skip
     with right:
         st.markdown(f"**Cell ({row}, {col}), then what happens to it:**")
         try:

@@ -43,6 +43,25 @@ def _untrained_trace(path: str, digit_key: str, _image: np.ndarray) -> Trace | N
     return capture_checkpoint(load_checkpoint(path), _image, source=digit_key)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _fresh_trace(model_key: str, digit_key: str, _ckpt: Checkpoint, _image: np.ndarray) -> Trace:
+    """The digit through a fresh copy of the network, every layer's numbers drawn at random
+    as its training started (PyTorch's own initialisation, seed 0): the stand-in for an
+    epoch-0 snapshot that was not kept."""
+    import copy
+
+    import torch
+
+    from explainer.tracing.capture import capture
+
+    model = copy.deepcopy(_ckpt.model)
+    torch.manual_seed(0)
+    for m in model.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return capture(model.eval(), _image, source=digit_key)
+
+
 def _epoch0_path(ckpt: Checkpoint) -> str | None:
     from explainer.analysis.snapshots import snapshot_paths
 
@@ -83,8 +102,21 @@ def _digit_rgb(image: np.ndarray, f: int) -> np.ndarray:
     return visuals.upscale(np.dstack([grey] * 3), f)
 
 
+def _first_panel(step: Step, trace: Trace, p, h: int) -> tuple[np.ndarray, str]:
+    """What the filter looks for: its own pattern when it reads the picture itself (one input
+    channel), else the patch of the digit it fired on, enlarged."""
+    conv = next(r for r in step.records if r.kind == "conv")
+    if conv.weight is not None and conv.weight.shape[1] == 1:
+        w = conv.weight[p.channel, 0]
+        rgb = visuals.upscale(colorize(w, scale_for(w, "kernel")), max(1, h // max(w.shape)))
+        return _fit_height(rgb, h), "its pattern"
+    crop = trace.image[p.box[0] : p.box[2], p.box[1] : p.box[3]]
+    return _fit_height(_digit_rgb(crop, max(1, h // max(crop.shape))), h), "what it saw"
+
+
 def conv_picture(step: Step, trace: Trace) -> None:
-    """Two by two: each strongest filter's patch on the digit (framed) and its whole map."""
+    """Two by two: each strongest filter's pattern (or the patch it fired on, enlarged), the
+    patch framed on the digit, and the filter's whole map with its peak ringed."""
     out = next(r for r in reversed(step.records) if r.is_spatial).output
     sc = scale_for(out, "relu" if out.min() >= 0 else "conv")
     cols = st.columns(2)
@@ -95,9 +127,10 @@ def conv_picture(step: Step, trace: Trace) -> None:
         fm = visuals.upscale(colorize(out[p.channel], sc), f)
         fm = visuals.ring(fm, p.y * f, p.x * f, f, f, width=max(2, f // 4))
         fm = _fit_height(fm, digit.shape[0])
+        first, what = _first_panel(step, trace, p, digit.shape[0])
         gap = np.full((digit.shape[0], 10, 3), 255, np.uint8)
-        cols[i % 2].image(np.hstack([digit, gap, fm]), width="stretch",
-                          caption=f"filter {p.channel}: fires most in the box")  # fmt: skip
+        cols[i % 2].image(np.hstack([first, gap, digit, gap, fm]), width="stretch",
+                          caption=f"filter {p.channel}: {what}, where, its map")  # fmt: skip
 
 
 def _fit_height(rgb: np.ndarray, h: int) -> np.ndarray:
@@ -166,7 +199,7 @@ def score_chart(logits: np.ndarray, names: list[str]) -> dict:
     values = [{"answer": n, "score": float(v)} for n, v in zip(names, logits, strict=False)]
     return {
         "data": {"values": values},
-        "height": 300,
+        "height": 230,
         "mark": {"type": "bar", "color": "#7a9cc6"},
         "encoding": {
             "y": {"field": "answer", "type": "nominal", "sort": None, "title": None,
@@ -185,10 +218,14 @@ def learning_picture(trace: Trace, ckpt: Checkpoint) -> None:
         st.markdown("This network has no filters to show.")
         return
     path = _epoch0_path(ckpt)
-    start = _untrained_trace(path, trace.source, trace.image) if path else None
+    if path:
+        start, before = _untrained_trace(path, trace.source, trace.image), "epoch 0"
+    else:
+        mkey = model_choice.model_key(ckpt)
+        start, before = _fresh_trace(mkey, trace.source, ckpt, trace.image), "random start"
     pairs = [("After training", trace)]
-    if start is not None and conv.name in start.names():
-        pairs.insert(0, ("Before training (epoch 0)", start))
+    if conv.name in start.names():
+        pairs.insert(0, (f"Before training ({before})", start))
     cols = st.columns(len(pairs))
     for col, (title, t) in zip(cols, pairs, strict=True):
         r = t.layer(conv.name)
@@ -201,9 +238,9 @@ def learning_picture(trace: Trace, ckpt: Checkpoint) -> None:
         col.image(visuals.mosaic(maps, scale_for(maps, "conv"), cols=4, cell=56, labels=False),
                   caption=f"your {words.item(model_choice.current_dataset())} through them",
                   width="stretch")  # fmt: skip
-    if start is None:
-        st.caption("No copy of this network from before training was kept: only the trained "
-                   "filters are shown.")  # fmt: skip
+    if not path:
+        st.caption("This network's own copy from before training was not kept: on the left, a "
+                   "fresh copy with random numbers, as every network starts.")  # fmt: skip
 
 
 def picture(step: Step, trace: Trace, ckpt: Checkpoint, mkey: str) -> None:
@@ -214,7 +251,11 @@ def picture(step: Step, trace: Trace, ckpt: Checkpoint, mkey: str) -> None:
     elif step.look == "answer":
         st.markdown(f"<div class='lesson-answer'>{markdown_safe(answer_words(trace))}</div>",
                     unsafe_allow_html=True)  # fmt: skip
-        visuals.chart(visuals.probability_chart(trace.probs, names, 240))
+        best = [int(i) for i in np.argsort(-trace.probs, kind="stable")[:3]]
+        visuals.chart(visuals.probability_chart(trace.probs[best], [names[i] for i in best], 150))
+        st.caption("its three highest chances")
+    elif step.look == "end":
+        st.image(looks.zoom(trace.image, 8), width=224, clamp=True, caption="your last one")
     elif step.look == "learning":
         learning_picture(trace, ckpt)
     elif step.look == "conv":
@@ -257,7 +298,7 @@ def navigation(n: int) -> int:
 
 
 st.markdown(
-    "<style>.lesson-answer { font-size: 3.2em; font-weight: 700; line-height: 1.15; "
+    "<style>.lesson-answer { font-size: 2.6em; font-weight: 700; line-height: 1.15; "
     "margin: .1em 0 .3em 0; }</style>",
     unsafe_allow_html=True,
 )
@@ -272,7 +313,7 @@ at = navigation(len(steps))
 step = steps[at]
 st.title(f"{at + 1}. {step.title}")
 left, right = st.columns([1.25, 1], gap="large")
-with left:
+with left, st.container(key="lesson_picture"):  # the step's key picture (the layout test's)
     if step.kind == "input":
         drawn = drawn_digit(ds)
         if drawn is not None and drawn.key != digit.key:

@@ -56,6 +56,15 @@ def wrap_row(blocks: list[str]) -> None:
     st.markdown(f"<div class='wraprow'>{cells}</div>", unsafe_allow_html=True)
 
 
+def column_rows(n: int, per_row: int) -> list:
+    """``n`` columns laid out ``per_row`` to a row (the last row as wide as the others), so
+    that a label never gets a column too narrow for its longest word."""
+    cols: list = []
+    for start in range(0, n, per_row):
+        cols += st.columns(per_row)[: min(per_row, n - start)]
+    return cols
+
+
 def presenter() -> bool:
     return bool(st.session_state.get("presenter"))
 

@@ -58,7 +58,7 @@ st.caption(
     "The model learned from MNIST: white, centred, 2-3 px strokes in a 20×20 box. Switch a "
     "step off to see what the model gets, and answers, without it."
 )
-toggles = st.columns(len(SWITCHABLE))
+toggles = looks.column_rows(len(SWITCHABLE), 3)  # a toggle's label never squeezed mid-word
 off = {
     s
     for s, col in zip(SWITCHABLE, toggles, strict=True)
@@ -78,7 +78,7 @@ c2.markdown(
     "gets from an app without preprocessing."
 )
 st.subheader("Step by step, the MNIST way")
-cols = st.columns(len(pre.steps))
+cols = looks.column_rows(len(pre.steps), 4 if looks.presenter() else 7)
 for i, (col, (name, img)) in enumerate(zip(cols, pre.steps, strict=True)):
     state = " (off)" if name in off else ""
     tile(col, img, f"{i + 1}. {STEP_TITLES[name]}{state}", answer(predictor, squeeze(img)))

@@ -19,13 +19,13 @@ import numpy as np
 import streamlit as st
 
 from explainer.analysis.flowgraph import flow_blocks, record_label
-from explainer.app import visuals, words
+from explainer.app import looks, visuals, words
 from explainer.style import scale_for
 from explainer.tracing.trace import LayerRecord, Trace
 
 MOST_TILES = 12
 TILE_PX = 150
-PER_ROW = 6
+PER_ROW = 6  # 5 in presenter mode
 LAYERS_PAGE = Path(__file__).resolve().parent / "layers.py"
 
 
@@ -122,14 +122,14 @@ def network_strip(trace: Trace, key: str) -> None:
     st.caption("What every step makes of the picture, left to right. Click a name to open it "
                "in *Layer by layer*.")  # fmt: skip
     cells: list[tuple[str, object]] = [("tile", t) for t in shown] + [("answer", None)]
-    for start in range(0, len(cells), PER_ROW):
-        cols = st.columns(PER_ROW)
-        for col, (kind, t) in zip(cols, cells[start : start + PER_ROW], strict=False):
+    per_row = PER_ROW - looks.presenter()
+    for start in range(0, len(cells), per_row):
+        cols = st.columns(per_row)
+        for col, (kind, t) in zip(cols, cells[start : start + per_row], strict=False):
             with col:
                 if kind == "answer":
                     said, sure = words.answer(trace.probs, trace.class_names)
-                    st.metric("Answer", said, f"{sure} sure", delta_color="off",
-                              delta_arrow="off")  # fmt: skip
+                    st.markdown(f"Answer  \n**{said}**  \n{sure} sure")
                     continue
                 pic = visuals.cached_bytes(f"{key}|strip|{t.records[-1].name}",
                                            lambda t=t: tile_picture(t.output))  # fmt: skip
