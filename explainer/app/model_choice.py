@@ -4,8 +4,9 @@ The shipped checkpoints of the current dataset (looked up at most every 5 second
 appear while the trainer runs), the models trained live on the Training page (``live_models``
 in ``st.session_state``), the checkpoints uploaded in the sidebar, and ``EXPLAINER_APP_MODEL``.
 ``st.session_state["dataset"]`` and ``["model"]`` hold the sidebar's choice. Models are cached
-with ``st.cache_resource`` (one copy per process, never mutated); :func:`model_key` is the plain
-string every cached result of a model is keyed by.
+with ``st.cache_resource`` (one copy per process, never mutated); an upload's weights are shared
+by every session that uploaded the same bytes (:func:`shared_model`) and freed with the last;
+:func:`model_key` is the plain string every cached result of a model is keyed by.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,6 +246,18 @@ def _hide_path(text: str, tmp: str, name: str) -> str:
     return text
 
 
+_UPLOADED_WEIGHTS: weakref.WeakValueDictionary[str, torch.nn.Module] = weakref.WeakValueDictionary()
+_weights_lock = threading.Lock()
+
+
+def shared_model(sha256: str, model: torch.nn.Module) -> torch.nn.Module:
+    """The model of the upload whose bytes hash to ``sha256``: the one already in memory when
+    another session holds it (the same file uploaded by twenty learners is one copy of the
+    weights), else ``model``. Held weakly: freed with the last session that uses it."""
+    with _weights_lock:
+        return _UPLOADED_WEIGHTS.setdefault(sha256, model)
+
+
 def forget_uploads() -> None:
     """Drop every model uploaded in this session (the uploader was cleared)."""
     st.session_state.pop("uploaded_models", None)
@@ -260,7 +275,8 @@ def add_uploaded_checkpoint(name: str, data: bytes) -> str:
             f"{name} is {len(data) / 2**20:.1f} MB; the app takes checkpoints up to "
             f"{MAX_CHECKPOINT_BYTES / 2**20:.0f} MB"
         )
-    digest = hashlib.sha256(data).hexdigest()[:12]
+    sha = hashlib.sha256(data).hexdigest()
+    digest = sha[:12]
     label = f"{Path(name).stem} (uploaded)"
     models = uploaded_models()
     if label in models and models[label].__dict__.get("_app_key") == f"upload:{digest}":
@@ -271,7 +287,8 @@ def add_uploaded_checkpoint(name: str, data: bytes) -> str:
     check_classes(ckpt, name)
     fields = {f: getattr(ckpt, f) for f in Checkpoint.__dataclass_fields__}
     raw = {k: v for k, v in ckpt.raw.items() if k not in TENSOR_FIELDS}  # the model has them
-    named = NamedCheckpoint(**(fields | {"path": None, "raw": raw}), label=label)
+    model = shared_model(sha, ckpt.model)
+    named = NamedCheckpoint(**(fields | {"path": None, "raw": raw, "model": model}), label=label)
     named.__dict__["_app_key"] = f"upload:{digest}"
     models.pop(label, None)
     while len(models) >= MAX_UPLOADS:  # the oldest upload goes: memory stays bounded
