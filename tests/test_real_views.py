@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from zoo import REAL, build_zoo
+from zoo import REAL, ZOO, build_zoo
 
 from explainer.animate import CountingWriter, build_animation, render_animation
 from explainer.animate.length import as_flags, too_short
@@ -44,10 +44,23 @@ def test_every_kind_builds_every_real_net_at_every_size(name, kind, size, traces
     assert counter.frames == 36 and counter.shape == (size[1], size[0], 3)
 
 
+@pytest.mark.parametrize("kind", ["forward", "dataflow", "convolution"])
+@pytest.mark.parametrize(
+    "size", [SIZES[0], *(pytest.param(s, marks=pytest.mark.slow) for s in SIZES[1:])]
+)
+@pytest.mark.parametrize("name", list(ZOO))
+def test_every_kind_builds_every_zoo_net_at_every_size(name, kind, size, traces):
+    counter = CountingWriter()
+    render_animation(kind, traces(name), "x.gif", fps=3, seconds=12, size=size, writer=counter)
+    assert counter.frames == 36 and counter.shape == (size[1], size[0], 3)
+
+
 @pytest.mark.parametrize("name", list(REAL))  # resnet18 too: its 35 blocks need rows
 @pytest.mark.parametrize("size", SIZES)
-def test_dataflow_blocks_and_pulse_stay_on_screen(name, size, traces):
-    reel = build_animation("dataflow", traces(name), fps=15, seconds=12, size=size)
+@pytest.mark.parametrize("by_blocks", [None, False])
+def test_dataflow_blocks_and_pulse_stay_on_screen(name, size, by_blocks, traces):
+    reel = build_animation("dataflow", traces(name), fps=15, seconds=12, size=size,
+                           by_blocks=by_blocks)  # fmt: skip
     w, h = size
     boxes = reel.meta["boxes"]
     for y0, y1, x0, x1 in boxes:

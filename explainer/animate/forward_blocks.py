@@ -84,6 +84,7 @@ def block_stage(trace: Trace, b: Block) -> Stage:
         steps = [f"{x.name} (residual)" if x.skip else x.name for x in inner]
         count = f"{len(inner)} blocks"
     before = input_stage(trace, b.input, f"reads  ·  {b.input}")
+    before.subtitle = before.subtitle.removeprefix("output ")
     reads = shape_words(tuple(np.shape(trace.value(b.input))))
     gives = shape_words(tuple(np.shape(out.output)))
     return Stage(
