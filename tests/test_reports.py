@@ -113,6 +113,41 @@ def test_shipped_filter_reports_match_a_fresh_computation(official, tmp_path):
     np.testing.assert_allclose(a.values, b.values, rtol=1e-4)
 
 
+def test_every_filter_page_result_is_shipped(official, monkeypatch, tmp_path):
+    """Inside the filters opens on any shipped model without computing: every conv layer's
+    top digits and both maps are read from the reports (the pictures from the test set)."""
+    from explainer.app.warmup import EMBED_MAX, METHODS, TOP_K, eval_arrays
+
+    _no_compute(monkeypatch)
+    for path in shipped_checkpoints():
+        ckpt = load_checkpoint(path)
+        if find_data_dir(ckpt.dataset) is None:
+            continue
+        store = cache.ResultCache(tmp_path / "cache")
+        images, labels = eval_arrays(ckpt.dataset)
+        for layer in filter_page_layers(ckpt):
+            top = results.top_activating(ckpt, images, layer, k=TOP_K, labels=labels, cache=store)
+            np.testing.assert_array_equal(top.labels, labels[top.indices])
+            np.testing.assert_array_equal(top.images[:, 0] * 255, images[top.indices[:, 0]])
+        for method in METHODS:
+            emb = results.embedding(ckpt, images, labels, method, EMBED_MAX, cache=store)
+            assert emb.points.shape == (EMBED_MAX, 2)
+        assert store.computed == 0, path.stem
+        assert not (tmp_path / "cache").exists()
+
+
+def test_a_shipped_map_matches_a_fresh_computation(official, tmp_path):
+    ckpt = _shipped("mnist_mlp")
+    split, _ = load_test_or_sample("mnist")
+    images, labels = split.images.numpy(), split.labels.numpy()
+    stores = cache.ResultCache(tmp_path / "a"), cache.ResultCache(tmp_path / "b", reports=None)
+    a, b = (results.embedding(ckpt, images, labels, "pca", 2000, cache=s) for s in stores)
+    assert stores[0].report_hits == 1 and stores[1].computed == 1
+    np.testing.assert_allclose(a.points, b.points, atol=1e-4)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    np.testing.assert_array_equal(a.predictions, _direct_predictions(ckpt, np.arange(2000)))
+
+
 def _copy_report(ckpt, tmp_path: Path) -> tuple[Path, Path]:
     """A reports folder in ``tmp_path`` holding a copy of ``ckpt``'s evaluation report; the
     folder and the copy."""
