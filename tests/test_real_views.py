@@ -5,6 +5,8 @@ length that cannot be honoured is refused in the caller's words."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -310,3 +312,72 @@ def test_manim_names_a_normalisation_by_its_mean_and_std():
     assert stage.title == "normalise: mean 0.1307, std 0.3081"
     assert stage_caption(stage, trace).startswith("normalise: mean 0.1307, std 0.3081")
     assert flow_blocks(trace)[1].title == "normalise: mean 0.1307, std 0.3081"
+
+
+# --- the app's Layer by layer page --------------------------------------------------------
+
+
+DEEP = """
+import sys
+
+from torch import nn
+
+sys.path.insert(0, {zoo!r})
+from zoo import ResidualBlock
+
+
+class Deep(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.blocks = nn.Sequential(*(ResidualBlock(8) for _ in range(4)))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.blocks(self.stem(x))).flatten(1))
+"""
+
+
+@pytest.mark.slow
+def test_the_layer_page_picks_a_block_of_a_big_network(tmp_path, monkeypatch):
+    """A network shown by blocks gets a block picker: each block lists its own layers, and
+    stepping past a block's last layer moves the picker on."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from explainer.nets.checkpoints import save_checkpoint
+    from explainer.tracing.blocks import blocks_of
+
+    code = tmp_path / "deep.py"
+    code.write_text(DEEP.format(zoo=str(Path(__file__).parent)))
+    spec = importlib.util.spec_from_file_location("deep", code)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = module.Deep().eval()
+    path = save_checkpoint(tmp_path / "deep.pt", model)
+    monkeypatch.setenv("EXPLAINER_APP_MODEL", str(path))
+    monkeypatch.setenv("EXPLAINER_APP_CODE", f"{code}:Deep")
+    app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    at.switch_page("explainer/app/layers.py").run()
+
+    def ok() -> None:
+        assert not at.exception and not at.error, (at.exception or at.error)[0].value
+
+    ok()
+    blocks = blocks_of(capture(model, at.session_state["digit"].image))
+    assert at.selectbox(key="layer_block").value == blocks[0].name
+    for b in blocks:
+        at.selectbox(key="layer_block").set_value(b.name).run()
+        ok()
+        options = at.selectbox(key="layer_step").options
+        assert [o.split(" · ", 1)[1].split(" — ")[0] for o in options] == list(b.records)
+        assert at.header[0].value.startswith(b.records[0])
+    at.selectbox(key="layer_block").set_value(blocks[0].name).run()
+    for _ in range(len(blocks[0])):
+        next(x for x in at.button if x.label == "Next ▶").click().run()
+    ok()
+    assert at.selectbox(key="layer_block").value == blocks[1].name

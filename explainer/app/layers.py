@@ -20,6 +20,7 @@ from explainer.app import layer_views as lv
 from explainer.errors import ExplainerError
 from explainer.style import scale_for
 from explainer.text import markdown_safe
+from explainer.tracing.blocks import Block, block_of_record, blocks_of, by_blocks
 from explainer.tracing.trace import LayerRecord, Trace
 
 
@@ -394,6 +395,45 @@ def _go(delta: int) -> None:
     )
 
 
+def _block_changed(trace: Trace, blocks: list[Block]) -> None:
+    """A block picked: open its first layer."""
+    chosen = next(b for b in blocks if b.name == st.session_state["layer_block"])
+    st.session_state["layer_step"] = trace.names().index(chosen.records[0])
+
+
+def block_picker(trace: Trace, blocks: list[Block]) -> list[int]:
+    """A big network's block chooser (it follows the layer shown, however it was reached);
+    the indices of the chosen block's layers."""
+    current = trace.layers[st.session_state.get("layer_step", 0)].name
+    holder = block_of_record(blocks, current)
+    if st.session_state.get("layer_block") != holder.name:
+        st.session_state["layer_block"] = holder.name
+    st.selectbox(
+        f"Block ({len(blocks)} blocks of {len(trace.layers)} layers)",
+        [b.name for b in blocks],
+        key="layer_block",
+        on_change=_block_changed,
+        args=(trace, blocks),
+        format_func=lambda name: _block_words(next(b for b in blocks if b.name == name)),
+    )
+    if holder.skip is not None:
+        through = ", ".join(holder.skip.through) or "none: it carries the input itself"
+        st.caption(f"A residual block: its skip adds {holder.input} back at "
+                   f"{holder.skip.join}; layers on the skip: {through}.")  # fmt: skip
+    index = {name: k for k, name in enumerate(trace.names())}
+    return [index[name] for name in holder.records]
+
+
+def _block_words(b: Block) -> str:
+    what = (
+        "residual block"
+        if b.skip
+        else {"stem": "first layers", "head": "to the scores"}.get(b.role, "block")
+    )
+    return f"{b.name} — {what}, {len(b)} layer{'s' if len(b) != 1 else ''}"
+
+
+shown = block_picker(trace, blocks_of(trace)) if by_blocks(trace) else list(range(n))
 b1, b2, b3 = st.columns([1, 4, 1], vertical_alignment="bottom")
 b1.button(
     "◀ Previous",
@@ -404,7 +444,7 @@ b1.button(
 )
 step = b2.selectbox(
     "Layer",
-    range(n),
+    shown,
     key="layer_step",
     format_func=lambda k: f"{k + 1}/{n} · {trace.layers[k].name} — {trace.layers[k].description}",
     label_visibility="collapsed",
