@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from explainer.analysis import arith
+from explainer.style import HIGHLIGHT_COLOR
 from explainer.tracing.trace import Trace
 
 
@@ -60,11 +61,11 @@ def click_map_spec(
         for i in range(h) for j in range(w)
     ]  # fmt: skip
     ticks = list(range(0, max(h, w), max(1, -(-max(h, w) // 7))))
-    side = round(max(180, min(320, 16 * max(h, w))) * zoom)
+    side = round(max(160, min(250, 12 * max(h, w))) * zoom)
     framed = f"datum.row == {int(row)} && datum.col == {int(col)}"
     return {
         "data": {"values": data},
-        "width": "container", "height": round(side * h / w),
+        "width": "container", "height": round(side * h / w),  # presenter_chart scales it
         "params": [{"name": CLICK, "select": {"type": "point", "fields": ["row", "col"]}}],
         "mark": {"type": "rect", "cursor": "pointer"},
         "encoding": {
@@ -73,7 +74,7 @@ def click_map_spec(
             "y": {"field": "row", "type": "ordinal", "title": "output row",
                   "axis": {"values": ticks}},
             "color": {"field": "fill", "type": "nominal", "scale": None},
-            "stroke": {"condition": {"test": framed, "value": "#000"}, "value": None},
+            "stroke": {"condition": {"test": framed, "value": HIGHLIGHT_COLOR}, "value": None},
             "strokeWidth": {"condition": {"test": framed, "value": 3}, "value": 0},
             "tooltip": [{"field": "row"}, {"field": "col"},
                         {"field": "value", "format": ".4f"}],
@@ -169,8 +170,7 @@ def click_to_pick(trace: Trace, layer: str, channel: int) -> None:
     left, right = st.columns([1, 1.2], gap="large")
     with left:
         st.markdown(f"**Click any cell** of filter {channel}'s output map to work it out:")
-        big = looks.PRESENTER_SCALE if looks.presenter() else 1.0
-        spec = looks.presenter_chart(click_map_spec(trace, layer, channel, row, col, big))
+        spec = looks.presenter_chart(click_map_spec(trace, layer, channel, row, col))
         st.vega_lite_chart(spec, on_select=partial(take_click, key, layer), key=key,
                            selection_mode=CLICK, width="stretch")  # fmt: skip
     with right:

@@ -110,19 +110,19 @@ def strength_spec(trace) -> dict:
             }
         )
     names = [v["layer"] for v in values]
-    return {
+    return {  # one row per layer: every name written in full, never thinned out or slanted
         "data": {"values": values},
-        "height": 260,
+        "height": 22 * len(names),
         "mark": "bar",
         "encoding": {
-            "x": {
+            "y": {
                 "field": "layer",
                 "type": "ordinal",
                 "sort": names,
                 "title": None,
-                "axis": {"labelAngle": -40},
+                "axis": {"labelOverlap": False, "labelLimit": 320, "labelFontSize": 13},
             },
-            "y": {"field": "mean |a|", "type": "quantitative", "title": "mean |activation|"},
+            "x": {"field": "mean |a|", "type": "quantitative", "title": "mean |activation|"},
             "color": {"field": "kind", "type": "nominal", "legend": {"orient": "top"}},
             "tooltip": [
                 {"field": "layer"},

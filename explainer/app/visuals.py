@@ -40,6 +40,12 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def label_px(cell_px: int) -> int:
+    """The font size of a mosaic cell's channel number: a quarter of the cell, 14 to 24 px
+    (read from the back of a room even when the picture is shown a little smaller)."""
+    return max(14, min(24, cell_px // 4))
+
+
 def mosaic(
     maps: np.ndarray,
     scale: Scale,
@@ -67,10 +73,10 @@ def mosaic(
             out[y - 3 : y + ch + 3, x + cw + 1 : x + cw + 3] = hl
             out[y - 3 : y - 1, x - 3 : x + cw + 3] = hl
             out[y + ch + 1 : y + ch + 3, x - 3 : x + cw + 3] = hl
-    if labels and c > 1 and ch >= 56 and h >= 7:
+    if labels and c > 1 and ch >= 48 and h >= 7:
         img = Image.fromarray(out)
         draw = ImageDraw.Draw(img)
-        font = _font(max(10, min(16, ch // 5)))
+        font = _font(label_px(ch))
         for i in range(c):
             r, q = divmod(i, cols)
             y, x = gap + r * (ch + gap), gap + q * (cw + gap)
@@ -190,8 +196,19 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
     }
 
 
+COUNT_EM = 0.65  # a digit's width, in em, with room to spare (Source Sans: 0.5, DejaVu: 0.64)
+
+
+def count_font_expr(cm: np.ndarray, most_px: float) -> str:
+    """A Vega expression for the counts' font size: ``most_px``, or less when the largest
+    count would not fit the width of its cell (``bandwidth('x')``, known only once drawn)."""
+    digits = len(str(int(np.abs(cm).max()))) if cm.size else 1
+    return f"min({most_px}, (bandwidth('x') - 4) / {COUNT_EM * digits:.2f})"
+
+
 def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
-    """Vega-Lite heat map with a click selection named ``cell`` over (true, predicted)."""
+    """Vega-Lite heat map with a click selection named ``cell`` over (true, predicted); the
+    counts sized to fit their cells (:func:`count_font_expr`), larger in presenter mode."""
     k = len(names)
     long = max(len(n) for n in names) > 2  # Fashion-MNIST: slanted, never dropped or cut
     values = [
@@ -236,7 +253,8 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
                 },
             },
             {
-                "mark": {"type": "text", "fontSize": 13},
+                "mark": {"type": "text", "fontSize": {"expr": count_font_expr(
+                    cm, 18 if st.session_state.get("presenter") else 13)}},
                 "encoding": {
                     "text": {"condition": {"test": "datum.n > 0", "field": "n"}, "value": ""},
                     "color": {"condition": {"test": f"!datum.diag && datum.n > {top * 0.6}",
