@@ -125,6 +125,8 @@ def _check_against_library(page, reference) -> dict:
         worst[r.name] = float(np.abs(page_values - r.output.ravel()).max())
     assert max(worst.values()) <= TOLERANCE, {k: v for k, v in worst.items() if v > TOLERANCE}
     assert np.abs(np.array(got["probs"]) - trace.probs).max() <= TOLERANCE
+    # and relatively, so the tiny probabilities of a clear digit still show the temperature
+    np.testing.assert_allclose(got["probs"], trace.probs, rtol=1e-3, atol=1e-9)
     assert got["guess"] == int(np.argmax(trace.probs))
     return {**got, "trace": trace, "library": library}
 
@@ -180,6 +182,62 @@ def test_another_shipped_model_and_a_user_model_with_calls_and_a_residual_add(br
         assert outside == []
         _report(name, folder, got, t_open)
         page.close()
+
+
+PREPROCESS_JS = Path(__file__).parent.parent / "explainer" / "webpage" / "assets" / "preprocess.js"
+
+
+def _pictures() -> dict[str, np.ndarray]:
+    """Drawings that take every branch of the recipe: a pen within MNIST's stroke widths, a
+    hairline (widened), a marker (thinned), a stray dot (dropped), dark ink on shaded paper
+    (inverted, uneven background flattened), and bundled test digits blown up."""
+    from PIL import Image, ImageDraw
+
+    def drawn(width, strokes, bg=0, fg=255):
+        im = Image.new("L", (256, 256), bg)
+        for s in strokes:
+            ImageDraw.Draw(im).line(s, fill=fg, width=width, joint="curve")
+        return np.asarray(im, np.float32) / 255
+
+    seven = [[(60, 50), (190, 50), (110, 220)]]
+    shade = np.linspace(0, 0.3, 256, dtype=np.float32)[None, :]
+    grey = {
+        "pen": drawn(20, seven),
+        "hairline": drawn(3, seven),
+        "marker": drawn(60, seven),
+        "stray dot": drawn(20, [[(20, 50), (120, 50), (70, 220)], [(188, 110), (204, 126)]]),
+        "shaded paper": np.clip(drawn(20, [[(128, 40), (128, 210)]], 230, 30) - shade, 0, 1),
+    }
+    for i in (3, 7):
+        digit = Image.fromarray(load_sample().images[i].numpy())
+        grey[f"test digit {i}"] = np.asarray(digit.resize((256, 256)), np.float32) / 255
+    pictures = {}
+    for name, g in grey.items():
+        v = np.round(g * 255).astype(np.uint8)
+        pictures[name] = np.dstack([v, v, v, np.full_like(v, 255)])
+    return pictures
+
+
+@needs_chromium
+def test_the_pages_preprocessing_is_the_librarys_on_every_branch(browser):
+    page = browser.new_page()
+    page.add_script_tag(path=str(PREPROCESS_JS))
+    run = """(rgba) => { const r = window.explainerPreprocess.preprocess(
+        Uint8Array.from(atob(rgba), (c) => c.charCodeAt(0)), 256, 256);
+      return r.noInk ? r : {image: Array.from(r.image), stroke: r.stroke, bbox: r.bbox,
+        inverted: r.inverted, steps: r.steps.map(([n, p]) => [n, p.h, p.w])}; }"""
+    for name, rgba in _pictures().items():
+        got = page.evaluate(run, base64.b64encode(rgba.tobytes()).decode())
+        want = preprocess(rgba)
+        image = np.array(got["image"], np.float32).reshape(28, 28)
+        assert np.abs(image - want.image).max() <= TOLERANCE, name
+        assert got["stroke"] == pytest.approx(want.stroke, abs=1e-5), name
+        assert tuple(got["bbox"]) == want.bbox and got["inverted"] == want.inverted, name
+        assert [tuple(s) for s in got["steps"]] == [(n, *p.shape) for n, p in want.steps], name
+    blank = np.zeros((256, 256, 4), np.uint8)
+    blank[..., 3] = 255
+    assert "noInk" in page.evaluate(run, base64.b64encode(blank.tobytes()).decode())
+    page.close()
 
 
 def _trace_quietly(model: nn.Module, image) -> Trace:
