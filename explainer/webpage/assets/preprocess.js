@@ -440,15 +440,31 @@
     return (2 * median(d.d.filter((_, i) => r.d[i])) - 1) / up;
   }
   const boxStrokeWidth = (c) => strokeWidth(fitBox(c, BOX));
-  function greyMorph(p, st, fn) {  // grey dilation (max) or erosion (min) with a footprint
-    const out = pic(p.h, p.w);
-    for (let y = 0; y < p.h; y++) for (let x = 0; x < p.w; x++) {
-      let acc = fn === Math.max ? -Infinity : Infinity;
-      for (const [dy, dx] of st) {
-        const yy = y + dy, xx = x + dx;
-        if (yy >= 0 && yy < p.h && xx >= 0 && xx < p.w) acc = fn(acc, p.d[yy * p.w + xx]);
+  function greyMorph(p, r, fn) {  // grey dilation (max) or erosion (min) with disk(r)
+    // each row's min/max over any run of columns in O(1), from a table over runs of 2^k
+    const W = p.w, levels = [p.d];
+    for (let len = 2; len <= W; len *= 2) {
+      const prev = levels[levels.length - 1], next = new Float32Array(p.h * W), half = len / 2;
+      for (let y = 0; y < p.h; y++) {
+        for (let x = 0; x + len <= W; x++) next[y * W + x] = fn(prev[y * W + x], prev[y * W + x + half]);
       }
-      out.d[y * p.w + x] = acc;
+      levels.push(next);
+    }
+    const run = (y, a, b) => {  // fn over row y, columns a..b (inclusive)
+      const k = 31 - Math.clz32(b - a + 1), t = levels[k];
+      return fn(t[y * W + a], t[y * W + b - (1 << k) + 1]);
+    };
+    const out = pic(p.h, W), reach = [];
+    for (let dy = -r; dy <= r; dy++) reach.push(Math.floor(Math.sqrt(r * r + r - dy * dy)));
+    for (let y = 0; y < p.h; y++) {
+      for (let x = 0; x < W; x++) {
+        let acc = fn === Math.max ? -Infinity : Infinity;
+        for (let dy = -r; dy <= r; dy++) {
+          const yy = y + dy, hw = reach[dy + r];
+          if (yy >= 0 && yy < p.h) acc = fn(acc, run(yy, Math.max(x - hw, 0), Math.min(x + hw, W - 1)));
+        }
+        out.d[y * W + x] = acc;
+      }
     }
     return out;
   }
@@ -459,8 +475,8 @@
     const perPx = STROKE_WORK / BOX, change = ((TARGET_STROKE - width) * perPx) / 2;
     const r = Math.max(1, pyRound(Math.abs(change)));
     const work = pad(clip01(resize(c, h, w, scale < 1 ? "box" : "bilinear")), r);
-    if (change > 0) return greyMorph(work, disk(r), Math.max);
-    const core = greyMorph(work, disk(r), Math.min), keep = pyRound((TARGET_STROKE * perPx) / 2);
+    if (change > 0) return greyMorph(work, r, Math.max);
+    const core = greyMorph(work, r, Math.min), keep = pyRound((TARGET_STROKE * perPx) / 2);
     const inked = mask(work.h, work.w, work.d.map((v) => (v > 0.5 ? 1 : 0)));
     const spineMask = dilate(ridge(inked)[1], disk(keep));
     const spine = gaussian(pic(work.h, work.w, Float32Array.from(spineMask.d, (v, i) => v & inked.d[i])), 0.7);
