@@ -30,11 +30,18 @@ section[data-testid="stSidebar"] { width: 350px !important; min-width: 350px !im
   overflow-wrap: break-word; }
 .cbar .bar { width: 10em; }
 .cbar span:not(:last-child) { white-space: nowrap; }
+[data-testid="stSidebarHeader"] { height: 2.2rem !important; min-height: 0 !important;
+  margin-bottom: 0 !important; }
+[data-testid="stSidebarNav"] a { min-height: 0 !important; padding-top: 0 !important;
+  padding-bottom: 0 !important; line-height: 1.35 !important; }
+[data-testid="stSidebarNavSeparator"] { margin: .3rem 0 !important; }
 </style>
 """
 BASE_CSS = """
 <style>
 .block-container { padding-top: 2.2rem; }
+/* a markdown element holding only a <style> takes no room (nor the gap after it) */
+[data-testid="stElementContainer"]:has(> [data-testid="stMarkdown"] style) { display: none; }
 img { image-rendering: pixelated; }
 [class*="st-key-canvas"] [data-testid="stBidiComponentIsolated"] { clip-path: inset(0); }
 .cbar { display:flex; align-items:center; gap:.5em; font-size:.85em; margin:.2em 0 .8em 0; }
