@@ -21,11 +21,11 @@ from manim import (
     smooth,
     squish_rate_func,
 )
-from manim.camera.moving_camera import MovingCamera
 from PIL import Image
 
 from explainer.analysis.flowgraph import record_label
 from explainer.errors import ExplainerError
+from explainer.scenes.camera import FrameOnceCamera
 from explainer.scenes.inputs import default_trace
 from explainer.scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
 from explainer.tracing.trace import LayerRecord, Trace
@@ -70,7 +70,7 @@ def source_text(trace: Trace) -> str:
     return text if noun(trace) == "digit" else re.sub(r"\bdigit\b", noun(trace), text)
 
 
-class FastImageCamera(MovingCamera):
+class FastImageCamera(FrameOnceCamera):
     """A moving camera that pastes each ``ImageMobject`` into its own screen rectangle.
 
     Manim's Cairo camera composites every image through a full-frame RGBA buffer (for a
