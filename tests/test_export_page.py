@@ -11,6 +11,7 @@ digit it was not exported from. Sizes and times are printed, not asserted.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import sys
 import time
@@ -182,6 +183,35 @@ def test_another_shipped_model_and_a_user_model_with_calls_and_a_residual_add(br
         assert outside == []
         _report(name, folder, got, t_open)
         page.close()
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_a_finger_draws_on_a_phone_sized_page(browser, tmp_path):
+    folder = tmp_path / "site"
+    export_page("mnist_fast_cnn", folder)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = context.new_page()
+    page.goto((folder / "index.html").as_uri())
+    page.evaluate("window.explainer.ready")
+    page.click("#clear")
+    assert page.evaluate("window.explainer.last") is None
+    box = page.locator("#pad").bounding_box()
+    k = box["width"] / 256
+    cdp = context.new_cdp_session(page)
+    for stroke in FOUR:
+        points = [(box["x"] + x * k, box["y"] + y * k) for x, y in stroke]
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            for t in np.linspace(0, 1, 8):
+                kind = "touchStart" if t == 0 and (x0, y0) == points[0] else "touchMove"
+                touch = {"x": x0 + t * (x1 - x0), "y": y0 + t * (y1 - y0)}
+                cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [touch]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.evaluate("window.explainer.idle()")
+    ckpt = load_checkpoint("mnist_fast_cnn")
+    got = _check_against_library(page, lambda im: capture_checkpoint(ckpt, im))
+    assert ckpt.class_names[got["guess"]] == "4"
+    context.close()
 
 
 PREPROCESS_JS = Path(__file__).parent.parent / "explainer" / "webpage" / "assets" / "preprocess.js"

@@ -86,7 +86,7 @@ def page_files(
     net, trace, ood = _trace(model, code)
     graph = onnx_model(net, trace)
     name = trace.checkpoint or trace.architecture
-    title = title or f"How {name} reads a digit"
+    title = title or f"How {name} reads {'a digit' if trace.dataset == 'mnist' else 'a picture'}"
     info = manifest(trace, title=title, ood=ood)
     files: dict[str, str | bytes] = {a: _package_file("assets", a) for a in ASSETS}
     index = _package_file("assets", "index.html").decode("utf-8")

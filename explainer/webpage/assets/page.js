@@ -18,6 +18,7 @@
     stroke: "stroke width like MNIST", scaled: "scaled to fit 20×20", centred: "28×28, centred on mass",
   };
   const api = { manifest: M, last: null, timings: { firstPrediction: null, updates: [] } };
+  const ITEM = M.dataset === "mnist" ? "a digit" : "one item";  // Fashion-MNIST: clothing
   window.explainer = api;
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
@@ -194,7 +195,7 @@
     $("status").textContent = "The network reads:";
     $("guess").textContent = names[r.guess];
     $("sure").textContent = "sure: " + confidenceText(r.probs[r.guess]);
-    $("verdict").textContent = r.verdict ? "This does not look like a digit: " + r.verdict + "." : "";
+    $("verdict").textContent = r.verdict ? `This does not look like ${ITEM}: ${r.verdict}.` : "";
     const bars = $("bars");
     bars.textContent = "";
     r.probs.forEach((p, i) => {
@@ -330,6 +331,10 @@
   // --- start --------------------------------------------------------------------------------
   const SEVEN = [[[70, 62], [186, 60], [150, 130], [118, 200]]];  // a first digit to look at
   api.ready = (async () => {
+    if (ITEM !== "a digit") {
+      $("about").textContent = $("about").textContent.replace("Draw a digit", "Draw one item of clothing");
+      document.querySelector(".hint").textContent = "Mouse, pen or finger: draw one item, big, in the middle.";
+    }
     const starting = startSession();  // the wasm compiles on other threads meanwhile
     buildLayers();
     strokes = SEVEN.map((s) => s.slice());
