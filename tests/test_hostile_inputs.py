@@ -370,7 +370,7 @@ def test_renders_draw_long_and_multi_line_names(tmp_path, capsys):
         rc = main(["render", kind, "--model", str(path), "--digit", "3", "--out", str(out)])
         captured = capsys.readouterr()
         assert rc == 0, captured.err
-        assert Image.open(out).size == (800, 450)
+        assert Image.open(out).size == (1280, 720)  # the class preset
         assert "\x1b" not in captured.out + captured.err
 
 

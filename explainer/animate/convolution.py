@@ -101,8 +101,9 @@ def default_seconds(trace: Trace, fps: float = 12, pace: str = "class", layer: s
 
 def schedule(p: Pace, fps: float, n_frames: int, n_next: int, width: int) -> Schedule:
     """The pace's parts stretched or squeezed to ``n_frames`` (at least one frame per
-    worked picture, two per next step; fewer worked positions before giving up)."""
-    for cells in range(min(p.cells, width), 0, -1):
+    worked picture, two per next step; down to two worked positions before giving up)."""
+    fewest = min(2, width)  # two positions show the kernel moving
+    for cells in range(min(p.cells, width), fewest - 1, -1):
         f = n_frames / _need(p, fps, n_next, cells)
         wished = zip(_wished(p, fps), (1, 1, 2, 2), strict=True)
         intro, stage, sweep, _step = (max(lo, math.floor(v * f)) for v, lo in wished)
@@ -112,7 +113,7 @@ def schedule(p: Pace, fps: float, n_frames: int, n_next: int, width: int) -> Sch
             steps = (each,) * (n_next - 1) + (rest - each * (n_next - 1),)
             moves = max(1, min(sweep, round(p.moves * sweep / fps)))
             return Schedule(intro, cells, stage, sweep, moves, steps)
-    need = 1 + 3 + 2 + 2 * n_next
+    need = 1 + 3 * fewest + 2 + 2 * n_next
     raise ExplainerError(f"{n_frames} frames are too few for the convolution animation; use "
                          f"seconds={math.ceil(need / fps)} or more")  # fmt: skip
 

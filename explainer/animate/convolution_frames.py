@@ -88,16 +88,21 @@ class Layout:
         return (int(self.caption_y - 18 * self.u), int(self.caption_y + 18 * self.u), 0, self.W)
 
     @property
-    def patch_box(self) -> Box:
-        """Where the worked patch's grid is on the frame (``(y0, y1, x0, x1)``)."""
-        (gy, gx), (kh, kw) = self.grid_origin, self.kernel_shape
-        y0, x0 = self.calc_box[0] + gy, self.calc_box[2] + gx
-        return (y0, y0 + kh * self.cell, x0, x0 + kw * self.cell)
+    def grid_places(self) -> dict[str, tuple[int, int]]:
+        """Top-left ``(y, x)`` of the patch, kernel and products grids inside the worked-cell
+        panel."""
+        (kh, kw), u, cell = self.kernel_shape, self.u, self.cell
+        gy, gx = int(30 * u), int(4 * u)
+        return {"patch": (gy, gx), "kernel": (gy, gx + kw * cell + int(34 * u)),
+                "products": (gy + kh * cell + int(38 * u), gx)}  # fmt: skip
 
     @property
-    def grid_origin(self) -> tuple[int, int]:
-        """Top-left of the patch grid inside the worked-cell panel."""
-        return int(30 * self.u), int(4 * self.u)
+    def grids(self) -> dict[str, Box]:
+        """Where the patch, kernel and products grids are on the frame (``(y0, y1, x0, x1)``)."""
+        (kh, kw), cell = self.kernel_shape, self.cell
+        y0, x0 = self.calc_box[0], self.calc_box[2]
+        return {name: (y0 + y, y0 + y + kh * cell, x0 + x, x0 + x + kw * cell)
+                for name, (y, x) in self.grid_places.items()}  # fmt: skip
 
     @property
     def right_box(self) -> Box:
@@ -183,8 +188,9 @@ def calc_sheet(cs: ConvSum, cv: ConvView, lay: Layout, theme: str, stage: int, s
     cw, ch = lay.calc_box[3] - lay.calc_box[2], lay.calc_box[1] - lay.calc_box[0]
     sk = Sketch((cw, ch), theme)
     kh, kw = cs.kernel.shape
-    (gy, gx), sym_w = lay.grid_origin, int(34 * u)
-    x_kernel = gx + kw * cell + sym_w
+    places = lay.grid_places
+    (gy, gx), x_kernel, y2 = places["patch"], places["kernel"][1], places["products"][0]
+    sym_w = x_kernel - gx - kw * cell
     head_y = gy - 13 * u
     patch_title = "input patch"
     sk.text(gx, head_y, patch_title, fit_text(sk, patch_title, x_kernel - gx, 9 * k, True),
@@ -195,7 +201,6 @@ def calc_sheet(cs: ConvSum, cv: ConvView, lay: Layout, theme: str, stage: int, s
     sk.text(x_kernel, head_y, kernel_title, fit_text(sk, kernel_title, cw - x_kernel, 9 * k, True),
             bold=True)  # fmt: skip
     number_grid(sk, cs.kernel, scales["kernel"], x_kernel, gy, cell, 8.5 * k, d)
-    y2 = gy + kh * cell + int(38 * u)
     tx = gx + kw * cell + int(14 * u)
     if stage == 0:
         where = f"output position [{cs.cell.y}, {cs.cell.x}]"
@@ -211,25 +216,42 @@ def calc_sheet(cs: ConvSum, cv: ConvView, lay: Layout, theme: str, stage: int, s
     return sk
 
 
+def wrap_words(sk: Sketch, text: str, width: float, pt: float, bold: bool = False) -> list[str]:
+    """``text`` in as few lines as fit ``width`` at ``pt`` (a word longer than a line keeps its
+    own line)."""
+    rows: list[str] = []
+    for word in text.split():
+        if rows and sk.text_width(f"{rows[-1]} {word}", pt, bold) <= width:
+            rows[-1] = f"{rows[-1]} {word}"
+        else:
+            rows.append(word)
+    return rows or [""]
+
+
 def _sum_lines(sk: Sketch, cs: ConvSum, tx: int, y2: int, cw: int, lay: Layout) -> None:
-    """The written sum beside the products: words fitted, numbers always at full size."""
+    """The written sum beside the products: numbers at full size on the right, the words
+    wrapped onto a second line where they do not fit beside them."""
     u, k = lay.u, lay.k
     lines = arith.conv_sum_lines(cs)
     pt = 9.5 * k
     number_w = max(sk.text_width(n, pt + 1.5 * k, True) for _, n in lines)
     room = cw - 4 - number_w - 8 * u - tx
-    words_pt = min(fit_text(sk, w, room, pt, i == len(lines) - 1) for i, (w, _) in enumerate(lines))
-    step = max(20 * u, pt * 100 / 72 * 1.45)
+    row = pt * 100 / 72 * 1.3
+    y = y2 + 10 * u
     for i, (words, number) in enumerate(lines):
         last = i == len(lines) - 1
-        y = y2 + 10 * u + i * step + (6 * u if last else 0)
+        y += 6 * u if last else 0
         colour = sk.theme.accent if last else None
-        sk.text(tx, y, words, words_pt, bold=last, color=colour)
+        rows = wrap_words(sk, words, room, pt, last)
+        for j, text in enumerate(rows):
+            sk.text(tx, y + j * row, text, fit_text(sk, text, room, pt, last), bold=last,
+                    color=colour)  # fmt: skip
+        y += (len(rows) - 1) * row
         sk.text(cw - 4, y, number, pt + (1.5 * k if last else 0), bold=last, color=colour,
                 anchor="rm")  # fmt: skip
+        y += row + 2 * u
     note = "figures add up as written" if cs.exact else f"figures rounded to {cs.decimals} decimals"
-    sk.text(tx, y2 + 16 * u + len(lines) * step, note, fit_text(sk, note, cw - tx, 8 * k),
-            color=sk.theme.muted)  # fmt: skip
+    sk.text(tx, y + 2 * u, note, fit_text(sk, note, cw - tx, 8 * k), color=sk.theme.muted)
 
 
 # --- what happens next: the records after the layer, on a block --------------------------------
@@ -313,7 +335,7 @@ def _block_grids(sk: Sketch, cv: ConvView, lay: Layout, i: int, scales: dict) ->
     where = f"rows {nb.y}–{nb.y + n - 1}, columns {nb.x}–{nb.x + n - 1} of channel {nb.channel}"
     sk.text(cx, cy + n * c + 12 * u, where, fit_text(sk, where, lay.calc_box[3] - cx, 8 * k),
             color=sk.theme.muted)  # fmt: skip
-    number_grid(sk, prev, scales.get(prev_rec.name, scales["out"]), cx, cy, c, 8.5 * k)
+    number_grid(sk, prev, scales.get(prev_rec.name, scales["out"]), cx, cy, c, 9.5 * k)
     x_r = cx + n * c + int(34 * u)
     sk.text(cx + n * c + 17 * u, cy + n * c / 2, "→", 16 * k, anchor="mm")
     if step.record.kind == "pool":

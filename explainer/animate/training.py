@@ -12,13 +12,23 @@ At ``pace="class"`` each snapshot stays 4 s on screen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from explainer import style
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import item_word
 from explainer.analysis.snapshots import TrainingEvolution
-from explainer.animate.canvas import Sketch, as_tiles, colorize_tiles, grid_boxes
+from explainer.animate.canvas import (
+    Sketch,
+    as_tiles,
+    colorize_tiles,
+    fit_grid,
+    fit_text,
+    grid_boxes,
+)
+from explainer.animate.convolution_frames import wrap_words
 from explainer.animate.length import too_short
 from explainer.animate.reel import Paste, Reel
 from explainer.errors import ExplainerError
@@ -57,6 +67,45 @@ def change_caption(views: list, i: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class TrainingLayout:
+    """Where the panels go on a ``W × H`` frame (``u``: pixels per unit of an 800×450 frame,
+    ``k``: the font scale). ``confusion`` is the matrix's box ``(y0, y1, x0, x1)``, ``cell``
+    one cell's side; ``key_y`` the row of the class-name key (None: names on the axes)."""
+
+    W: int
+    H: int
+    u: float
+    k: float
+    top: int
+    col_w: int
+    area_h: int
+    x_maps: int
+    confusion: tuple[int, int, int, int]
+    cell: int
+    key_y: int | None
+
+
+def training_layout(size: tuple[int, int], n_classes: int, short_names: bool) -> TrainingLayout:
+    """Two picture columns (weights, maps) and the confusion matrix as large as the rest
+    allows: its counts are at least 10 px × the font scale (16 px at 1280×720)."""
+    W, H = size
+    u = min(W / 800, H / 450)
+    k = max(0.7, u)
+    top, bottom = int(98 * u), H - int(44 * u)
+    key_y = None if short_names else bottom - int(22 * u)  # under the two picture columns
+    n = min(n_classes, MAX_CLASSES_SHOWN)
+    cell = int(min((bottom - top - 26 * u) / n, 330 * u / (n + 1)))
+    x1 = W - int(16 * u)
+    cx0 = x1 - (n + 1) * cell
+    col_w = int((cx0 - 16 * u - 24 * u - 30 * u) / 2)
+    gy = top + int(4 * u)
+    conf = (gy, gy + n * cell, cx0 + cell, cx0 + (n + 1) * cell)
+    area_h = int((bottom if key_y is None else key_y - 12 * u) - top - 62 * u)
+    x_maps = int(16 * u) + col_w + int(24 * u)
+    return TrainingLayout(W, H, u, k, top, col_w, area_h, x_maps, conf, cell, key_y)
+
+
 def build_training(
     trace: Trace,
     *,
@@ -69,7 +118,8 @@ def build_training(
 ) -> Reel:
     """The training animation of ``evolution`` (see
     :func:`explainer.analysis.snapshots.training_evolution`); ``trace`` names the digit whose values
-    are shown (its label and class names)."""
+    are shown (its label and class names). ``reel.meta["layout"]`` is its
+    :class:`TrainingLayout`."""
     if not isinstance(evolution, TrainingEvolution):
         raise ExplainerError(
             "the training animation needs evolution=training_evolution(snapshots, image) "
@@ -82,8 +132,6 @@ def build_training(
         seconds = default_seconds(evolution, fps, pace)
     names = trace.class_names or [str(i) for i in range(10)]
     W, H = size
-    u = min(W / 800, H / 450)
-    k = max(0.7, u)
     n = len(views)
     n_frames = round(fps * seconds)
     per = n_frames // n
@@ -95,34 +143,28 @@ def build_training(
     mscale = style.layer_scale(every, "relu" if every.min() >= 0 else "auto")
     # at most 16 maps, big enough to read: the channels most active in the final model
     last = views[-1].maps
-    keep = sorted(np.argsort(np.abs(last.reshape(len(last), -1)).max(1))[::-1][:16].tolist())
+    lay = training_layout(size, len(names), all(len(m) <= 2 for m in _shown(views, names)))
+    n_maps = _how_many_maps(len(last), last.shape[1:], lay) if last.ndim == 3 else 0
+    keep = sorted(np.argsort(np.abs(last.reshape(len(last), -1)).max(1))[::-1][:n_maps].tolist())
     word = item_word(trace.dataset, names)
     digit = names[trace.label] if trace.label is not None else word
     test_set = evolution.test_set.replace("digits", item_word(trace.dataset, names, plural=True))
+    u, k = lay.u, lay.k
     sheets = []
     for i, v in enumerate(views):
         sk = Sketch(size, theme)
         t = sk.theme
-        sk.fitted(16 * u, 18 * u, f"Training {evolution.architecture}: {v.label}", 11.5 * k,
+        sk.fitted(16 * u, 20 * u, f"Training {evolution.architecture}: {v.label}", 12 * k,
                   W * 0.48, bold=True)  # fmt: skip
-        sk.fitted(W - 16 * u, 18 * u, f"accuracy {confidence_text(v.accuracy)} on {test_set}",
-                  10 * k, W * 0.48, bold=True, anchor="rm", color=t.accent)  # fmt: skip
-        _timeline(sk, views, i, u)
-        top, col_w = int(90 * u), int(238 * u)
+        sk.fitted(W - 16 * u, 20 * u, f"accuracy {confidence_text(v.accuracy)} on {test_set}",
+                  10.5 * k, W * 0.48, bold=True, anchor="rm", color=t.accent)  # fmt: skip
+        _timeline(sk, views, i, u, k)
         x0 = int(16 * u)
-        _kernels(sk, v, kscale, (top, x0, col_w), u)
-        _maps(
-            sk,
-            v,
-            mscale,
-            keep if v.maps.ndim == 3 else [],
-            digit,
-            (top, x0 + col_w + int(24 * u), col_w),
-            u,
-        )
-        _confusion(sk, v.confusion, names, top, x0 + 2 * col_w + int(64 * u), u)
-        sk.fitted(16 * u, H - 22 * u, change_caption(views, i), 8.5 * k, W - 32 * u,
-                  color=t.foreground)  # fmt: skip
+        _kernels(sk, v, kscale, (lay.top, x0, lay.col_w), lay)
+        _maps(sk, v, mscale, keep if v.maps.ndim == 3 else [], digit,
+              (lay.top, lay.x_maps, lay.col_w), lay)  # fmt: skip
+        _confusion(sk, v.confusion, names, lay)
+        _caption(sk, change_caption(views, i), lay)
         sheets.append(sk.array())
 
     reel = Reel(sheets[0], fps, title=f"training: {evolution.architecture}")
@@ -130,41 +172,75 @@ def build_training(
     for i, sid in enumerate(ids):
         reel.frame([Paste(sid, (0, H, 0, W))] if i else [], reset=i == 0)
         reel.hold(per - 1 + (n_frames - per * n if i == n - 1 else 0))
-    reel.meta = {"views": views, "captions": [change_caption(views, i) for i in range(n)]}
+    reel.meta = {"views": views, "captions": [change_caption(views, i) for i in range(n)],
+                 "layout": lay}  # fmt: skip
     return reel
 
 
-def _timeline(sk: Sketch, views: list, i: int, u: float) -> None:
+def _shown(views: list, names: list[str]) -> list[str]:
+    return _shown_classes(views[-1].confusion, names)[1]
+
+
+def _how_many_maps(n: int, hw: tuple[int, int], lay: TrainingLayout) -> int:
+    """How many maps to show (at most 16): the count that covers the most of the maps column
+    at a whole-pixel enlargement (more maps where two cover the same)."""
+    area = (0, lay.area_h, 0, lay.col_w)
+    counts = [c for c in (16, 12, 9, 8, 6, 4) if c <= n] or [n]
+    return max(counts, key=lambda c: (c * fit_grid(c, hw, area, gap=2)[2] ** 2, c))
+
+
+def _caption(sk: Sketch, text: str, lay: TrainingLayout) -> None:
+    """What was measured, along the bottom: one line, or two where it does not fit."""
+    u, pt, width = lay.u, 9.5 * lay.k, lay.W - 32 * lay.u
+    rows = wrap_words(sk, text, width, pt)
+    if len(rows) == 1:
+        sk.text(16 * u, lay.H - 20 * u, text, pt)
+        return
+    half = len(text) // 2
+    cut = min((i for i, ch in enumerate(text) if ch == " "), key=lambda i: abs(i - half))
+    for j, line in enumerate((text[:cut], text[cut + 1 :])):
+        sk.fitted(16 * u, lay.H - 30 * u + j * 17 * u, line, pt, width)
+
+
+def _timeline(sk: Sketch, views: list, i: int, u: float, k: float) -> None:
     """One chip per snapshot: the current one filled, the earlier ones greyed."""
     t = sk.theme
-    W, n, ty = sk.width, len(views), 44 * u
+    W, n, ty = sk.width, len(views), 46 * u
     for j, w in enumerate(views):
         x0 = 16 * u + j * (W - 32 * u) / n
         x1 = 16 * u + (j + 1) * (W - 32 * u) / n - 4
         fill = t.accent if j == i else t.panel if j > i else style.hex_to_rgb(t.muted)
-        sk.draw.rounded_rectangle((x0, ty - 8 * u, x1, ty + 8 * u), radius=4, fill=fill)
-        sk.text((x0 + x1) / 2, ty, w.label, 7.5, anchor="mm",
-                color="#ffffff" if j <= i else t.foreground, bold=j == i)  # fmt: skip
+        sk.draw.rounded_rectangle((x0, ty - 9 * u, x1, ty + 9 * u), radius=4, fill=fill)
+        sk.fitted((x0 + x1) / 2, ty, w.label, 8.5 * k, x1 - x0 - 6, anchor="mm",
+                  color="#ffffff" if j <= i else t.foreground, bold=j == i)  # fmt: skip
 
 
-def _kernels(sk: Sketch, v, scale: style.Scale, where: tuple[int, int, int], u: float) -> None:
+def _heads(sk: Sketch, x0: int, col_w: int, title: str, sub: str, lay: TrainingLayout) -> None:
+    """A panel's title and, under it, what it shows."""
+    sk.fitted(x0, lay.top - 30 * lay.u, title, 9.5 * lay.k, col_w, bold=True)
+    sk.fitted(x0, lay.top - 13 * lay.u, sub, 8.5 * lay.k, col_w, color=sk.theme.muted)
+
+
+def _kernels(sk: Sketch, v, scale: style.Scale, where: tuple[int, int, int],
+             lay: TrainingLayout) -> None:  # fmt: skip
     top, x0, col_w = where
-    sk.text(x0, top - 26 * u, "the first layer's weights", 9, bold=True)
-    sk.text(x0, top - 12 * u, v.kernels_title, 8, color=sk.theme.muted)
+    u = lay.u
+    _heads(sk, x0, col_w, "the first layer's weights", v.kernels_title, lay)
     shown = v.kernels[:64]
-    kb = grid_boxes(len(shown), shown.shape[1:], (top, top + int(230 * u), x0, x0 + col_w),
+    kb = grid_boxes(len(shown), shown.shape[1:], (top, top + lay.area_h, x0, x0 + col_w),
                     gap=max(3, int(30 * u) // shown.shape[-1]))  # fmt: skip
     for b, kern in zip(kb, shown, strict=True):
         sk.paste(b, style.colorize(kern, scale))
-    bar = (top + int(246 * u), top + int(254 * u), x0, x0 + col_w)
-    _hbar(sk, bar, scale, "weight (blue < 0 < red)")
+    bar = (top + lay.area_h + int(10 * u), top + lay.area_h + int(18 * u), x0, x0 + col_w)
+    _hbar(sk, bar, scale, "weight (blue < 0 < red)", lay.k)
 
 
 def _maps(sk: Sketch, v, scale: style.Scale, keep: list[int], digit: str,
-          where: tuple[int, int, int], u: float) -> None:  # fmt: skip
+          where: tuple[int, int, int], lay: TrainingLayout) -> None:  # fmt: skip
     """The digit's values after the first layer: up to 16 maps, or a vector as tiles."""
     top, x0, col_w = where
-    area = (top, top + int(230 * u), x0, x0 + col_w)
+    u = lay.u
+    area = (top, top + lay.area_h, x0, x0 + col_w)
     if v.maps.ndim == 3:
         of = f", {len(keep)} of {len(v.maps)}" if len(keep) < len(v.maps) else ""
         for b, ch in zip(grid_boxes(len(keep), v.maps.shape[1:], area, gap=2), keep, strict=True):
@@ -174,53 +250,66 @@ def _maps(sk: Sketch, v, scale: style.Scale, keep: list[int], digit: str,
         tiles = as_tiles(v.maps)
         (b,) = grid_boxes(1, tiles.shape, area)
         sk.paste(b, colorize_tiles(tiles, scale, style.hex_to_rgb(sk.theme.panel)))
-    sk.text(x0, top - 26 * u, f"what this {digit} becomes{of}", 9, bold=True)
-    sk.text(x0, top - 12 * u, v.maps_title, 8, color=sk.theme.muted)
-    bar = (top + int(246 * u), top + int(254 * u), x0, x0 + col_w)
-    _hbar(sk, bar, scale, "value (blue < 0 < red)" if scale.signed else "activation (≥ 0)")
+    _heads(sk, x0, col_w, f"what this {digit} becomes{of}", v.maps_title, lay)
+    bar = (top + lay.area_h + int(10 * u), top + lay.area_h + int(18 * u), x0, x0 + col_w)
+    _hbar(sk, bar, scale, "value (blue < 0 < red)" if scale.signed else "activation (≥ 0)", lay.k)
 
 
 MAX_CLASSES_SHOWN = 20  # rows and columns of the confusion matrix; more: the busiest ones
 
 
-def _confusion(sk: Sketch, confusion: np.ndarray, names: list[str], top: int, cx0: int,
-               u: float) -> None:  # fmt: skip
-    W = sk.width
-    if len(confusion) > MAX_CLASSES_SHOWN:  # the classes the digits hit most, in class order
-        hits = confusion.sum(0) + confusion.sum(1)
-        keep = np.sort(np.argsort(-hits, kind="stable")[:MAX_CLASSES_SHOWN])
-        confusion, names = confusion[np.ix_(keep, keep)], [names[i] for i in keep]
-    k = len(confusion)
-    cell = int(min((W - cx0 - 16 * u) / (k + 1), 240 * u / k))
-    sk.text(cx0, top - 12 * u, "confusion matrix", 9, bold=True)
+def _shown_classes(confusion: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The matrix and names shown: every class, or the :data:`MAX_CLASSES_SHOWN` the
+    digits hit most, in class order."""
+    if len(confusion) <= MAX_CLASSES_SHOWN:
+        return confusion, list(names)
+    hits = confusion.sum(0) + confusion.sum(1)
+    keep = np.sort(np.argsort(-hits, kind="stable")[:MAX_CLASSES_SHOWN])
+    return confusion[np.ix_(keep, keep)], [names[i] for i in keep]
+
+
+def _confusion(sk: Sketch, confusion: np.ndarray, names: list[str], lay: TrainingLayout) -> None:
+    """The confusion matrix in ``lay.confusion``, every non-zero count written in its cell."""
+    confusion, names = _shown_classes(confusion, names)
+    u, k, cell = lay.u, lay.k, lay.cell
+    gy, _, gx, _ = lay.confusion
+    n = len(confusion)
+    _heads(sk, gx - cell, (n + 1) * cell, "confusion matrix (counts)",
+           "rows: true class · columns: predicted", lay)  # fmt: skip
     rows = confusion / np.maximum(1, confusion.sum(1, keepdims=True))
     rgb = style.colorize(rows, style.Scale(style.PROBABILITY_CMAP, 0, 1, ""))
-    gx, gy = cx0 + cell, top + 4
-    short = all(len(n) <= 2 for n in names)  # long names: numbers on the axes and a key
-    axis = list(names) if short else [str(i) for i in range(k)]
-    for a in range(k):
-        sk.text(gx - 4, gy + (a + 0.5) * cell, axis[a], 7, anchor="rm")
-        sk.text(gx + (a + 0.5) * cell, gy + k * cell + 8, axis[a], 7, anchor="mm")
-        for b in range(k):
+    axis = list(names) if lay.key_y is None else [str(i) for i in range(n)]
+    widest = max((str(int(c)) for c in confusion.ravel()), key=len, default="0")
+    pt = fit_text(widest, 7.5 * k, cell - max(3, cell // 12))[1]
+    label_pt = fit_text(max(axis, key=len), 8.5 * k, cell - 4)[1]
+    for a in range(n):
+        sk.text(gx - 4, gy + (a + 0.5) * cell, axis[a], label_pt, anchor="rm")
+        sk.text(gx + (a + 0.5) * cell, gy + n * cell + 10 * u, axis[a], label_pt, anchor="mm")
+        for b in range(n):
             colour = tuple(int(c) for c in rgb[a, b])
             box = (gx + b * cell, gy + a * cell, gx + (b + 1) * cell - 1, gy + (a + 1) * cell - 1)
-            sk.draw.rectangle(box, fill=colour)
+            sk.draw.rectangle(box, fill=colour, outline=sk.theme.background)
             if confusion[a, b]:
-                sk.text(gx + (b + 0.5) * cell, gy + (a + 0.5) * cell, str(confusion[a, b]),
-                        6 if confusion[a, b] >= 100 else 6.5, anchor="mm",
-                        color=style.text_on(colour))  # fmt: skip
-    sk.text(gx + k * cell / 2, gy + k * cell + 24 * u, "rows: true class · columns: predicted",
-            7.5, anchor="mm", color=sk.theme.muted)  # fmt: skip
-    if not short:
-        half = -(-k // 2)
-        col_w = (W - 16 * u - cx0) / 2
-        for a in range(k):
-            x = cx0 + (a // half) * col_w
-            y = gy + k * cell + 40 * u + (a % half) * 13 * u
-            sk.fitted(x, y, f"{a} {names[a]}", 7.5, col_w - 4, color=sk.theme.muted)
+                sk.text(gx + (b + 0.5) * cell, gy + (a + 0.5) * cell, str(int(confusion[a, b])),
+                        pt, anchor="mm", color=style.text_on(colour))  # fmt: skip
+    if lay.key_y is not None:
+        _key(sk, names, lay)
 
 
-def _hbar(sk: Sketch, box: tuple[int, int, int, int], scale: style.Scale, label: str) -> None:
+def _key(sk: Sketch, names: list[str], lay: TrainingLayout) -> None:
+    """Class numbers and names in two rows under the pictures (long names are not on the
+    axes)."""
+    u, n = lay.u, len(names)
+    per_row = -(-n // 2)
+    col_w = (lay.confusion[2] - lay.cell - 46 * u) / per_row
+    for a in range(n):
+        x = 16 * u + (a % per_row) * col_w
+        y = lay.key_y + (a // per_row) * 18 * u
+        sk.fitted(x, y, f"{a} {names[a]}", 8.5 * lay.k, col_w - 6, color=sk.theme.muted)
+
+
+def _hbar(sk: Sketch, box: tuple[int, int, int, int], scale: style.Scale, label: str,
+          k: float) -> None:  # fmt: skip
     """A horizontal colour bar with end labels and a caption."""
     from explainer.analysis.arith import fmt
 
@@ -228,6 +317,7 @@ def _hbar(sk: Sketch, box: tuple[int, int, int, int], scale: style.Scale, label:
     values = np.linspace(scale.vmin, scale.vmax, x1 - x0)[None, :].repeat(y1 - y0, 0)
     sk.paste((y0, y1, x0, x1), style.colorize(values, scale))
     sk.box((y0, y1, x0, x1))
-    sk.text(x0, y1 + 9, fmt(scale.vmin), 7.5, anchor="lm")
-    sk.text(x1, y1 + 9, fmt(scale.vmax), 7.5, anchor="rm")
-    sk.text((x0 + x1) / 2, y1 + 24, label, 7.5, color=sk.theme.muted, anchor="mm")
+    sk.text(x0, y1 + 10 * k, fmt(scale.vmin), 8 * k, anchor="lm")
+    sk.text(x1, y1 + 10 * k, fmt(scale.vmax), 8 * k, anchor="rm")
+    sk.fitted((x0 + x1) / 2, y1 + 27 * k, label, 8 * k, x1 - x0, color=sk.theme.muted,
+              anchor="mm")  # fmt: skip
