@@ -5,6 +5,7 @@ one at a time however many sessions ask. (bench/bench_memory.py measures a real 
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 import weakref
@@ -84,3 +85,46 @@ def test_passes_over_the_test_set_run_one_at_a_time():
     for t in threads:
         t.join(10)
     assert most[0] == compute.HEAVY_AT_ONCE == 1
+
+
+def test_an_ended_session_sets_off_the_release(upload_bytes, tmp_path, monkeypatch):
+    from explainer.app import janitor
+
+    monkeypatch.setenv("EXPLAINER_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setattr(janitor, "DELAY_S", 0.1)
+    at = _session("mine.pt", upload_bytes)
+    before = janitor.released
+    time.sleep(0.5)
+    assert janitor.released == before  # nothing while the session lives
+    del at
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while janitor.released == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert janitor.released == before + 1
+
+
+def _rss_mb() -> float:
+    psutil = pytest.importorskip("psutil")
+    return psutil.Process().memory_info().rss / 2**20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_release_gives_freed_heap_pages_back_to_the_system():
+    """Memory freed in the middle of the heap (what is left when a session's objects go
+    while others stay) is not returned by itself; after release() it is."""
+    from explainer.app import janitor
+
+    def churn(kept: list) -> None:  # in a thread, as a page script runs: its own arena
+        blocks = [bytes(10_000) + bytes([i % 256]) for i in range(20_000)]  # ~200 MB
+        kept.extend(blocks[::10])
+
+    kept: list = []
+    worker = threading.Thread(target=churn, args=(kept,))
+    worker.start()
+    worker.join()
+    gc.collect()
+    held = _rss_mb()
+    janitor.release()
+    assert held - _rss_mb() > 100, "the freed pages were not handed back"
+    assert len(kept) == 2000

@@ -20,6 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from explainer.analysis.flowgraph import item_word
+from explainer.app import janitor
 from explainer.app.digits import current_digit
 from explainer.app.looks import BASE_CSS, PRESENTER_CSS, zoom
 from explainer.app.model_choice import (
@@ -40,6 +41,7 @@ def sidebar() -> None:
     """Dataset switch, model picker and presenter mode (in the router, so every page has them),
     at the top where a teacher finds them; the checkpoint uploader folded away below them."""
     st.markdown(BASE_CSS, unsafe_allow_html=True)
+    janitor.watch_session()  # this session's memory goes back to the system when it ends
     if "_next_dataset" in st.session_state:  # a new upload's, before the switch is drawn
         st.session_state["dataset"] = st.session_state.pop("_next_dataset")
     with st.sidebar:
