@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from explainer.analysis.attribution import (
@@ -288,3 +289,44 @@ def test_the_app_names_the_layer_and_flags_coarse_maps(resnet18):
     assert cam_warning(coarse).startswith("Grad-CAM of 1 has only 3×3 maps")
     with pytest.warns(UserWarning, match="only 3×3 maps"):
         assert grad_cam(coarse.model, two_bars()).warning == cam_warning(coarse)
+
+
+class DownBlockNet(nn.Module):
+    """Three strided convs (28 → 14 → 7 → 4), then a ShuffleNet/RegNet-style downsampling
+    block: its main branch starts with a 1×1 conv at 4×4 before its strided conv, its
+    shortcut reads the block's input, and the add is 2×2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(*[nn.Sequential(nn.Conv2d(c, 8, 3, 2, 1), nn.ReLU())
+                                    for c in (1, 8, 8)])  # fmt: skip
+        self.expand = nn.Conv2d(8, 16, 1)
+        self.down = nn.Conv2d(16, 8, 3, 2, 1)
+        self.shortcut = nn.Conv2d(8, 8, 1, 2)
+        self.fc = nn.Linear(8 * 2 * 2, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        y = self.down(F.relu(self.expand(x))) + self.shortcut(x)
+        return self.fc(F.relu(y).flatten(1))
+
+
+def test_the_default_is_never_one_branch_of_a_block():
+    """The main branch's 1×1 conv (4×4, after its ReLU) ran last of the 4×4 maps, but the
+    shortcut does not read it: the default is the block's input, which everything after it
+    reads, and captum's LayerGradCam on that module agrees."""
+    from explainer.analysis.cam_layer import cut_points
+
+    torch.manual_seed(0)
+    model = DownBlockNet().eval()
+    trace = capture(model, np.zeros((28, 28), np.float32), with_weights=False)
+    assert trace.layer("relu").shape == (16, 4, 4)  # the branch's ReLU: later, but one branch
+    assert "relu" not in cut_points(trace) and "stem.2.1" in cut_points(trace)
+    assert gradcam_layer(model) == "stem.2.1"
+    captum_attr = pytest.importorskip("captum.attr")
+    image, _ = _few_digits()[1]
+    ours = grad_cam(model, image)
+    ref = captum_attr.LayerGradCam(model, model.stem[2][1]).attribute(
+        image[None, None], target=ours.target, relu_attributions=True
+    )
+    np.testing.assert_allclose(ours.raw, ref[0, 0].detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -7,7 +7,9 @@ at least :data:`MIN_CAM_SIDE` × :data:`MIN_CAM_SIDE`, among the outputs of the 
 convolution blocks, each taken after its batch norm and activation, and of the residual
 additions and concatenations that join convolution branches, taken after the activation that
 follows them (for torchvision's ResNet-18 on 28×28 digits: ``layer2.1.relu#2``, the output of
-``layer2``, 4×4; not ``layer4.1.bn2``, 1×1 and before the block's add and ReLU).
+``layer2``, 4×4; not ``layer4.1.bn2``, 1×1 and before the block's add and ReLU). A record the
+rest of the network reads only through is preferred (:func:`cut_points`), so one branch of a
+downsampling block (ShuffleNet, RegNet) is not taken for the whole.
 :func:`coarse_warning` is what a picture and the API say when a map is smaller than that.
 """
 
@@ -111,15 +113,36 @@ def cam_candidates(trace: Trace) -> list[LayerRecord]:
     return found
 
 
+def cut_points(trace: Trace) -> set[str]:
+    """The records that everything after them reads only through them: no later record reads
+    anything recorded before one (so not a record inside a residual block, nor one branch of
+    a block whose other branch reads the block's input)."""
+    layers = trace.layers
+    where = {INPUT: -1} | {r.name: i for i, r in enumerate(layers)}
+    earliest = len(layers)  # the earliest record read by the records after i
+    cuts = set()
+    for i in range(len(layers) - 1, -1, -1):
+        if earliest >= i:
+            cuts.add(layers[i].name)
+        earliest = min([earliest, *(where[n] for n in layers[i].inputs if n in where)])
+    return cuts
+
+
 def choose_cam_layer(trace: Trace) -> CamLayer | None:
     """The last candidate (:func:`cam_candidates`) with maps of at least
-    :data:`MIN_CAM_SIDE` × :data:`MIN_CAM_SIDE`; when none is that large, the one with the
-    largest maps (the latest of equals). ``None`` without any candidate."""
+    :data:`MIN_CAM_SIDE` × :data:`MIN_CAM_SIDE` that the rest of the network reads only
+    through (:func:`cut_points`; else the last such candidate); when none is that large, the
+    one with the largest maps (the latest of equals). ``None`` without any candidate."""
     found = cam_candidates(trace)
     if not found:
         return None
     fine = [r for r in found if min(r.shape[-2:]) >= MIN_CAM_SIDE]
-    best = fine[-1] if fine else max(reversed(found), key=lambda r: r.shape[-2] * r.shape[-1])
+    cuts = cut_points(trace)
+    whole = [r for r in fine if r.name in cuts]
+    if whole or fine:
+        best = (whole or fine)[-1]
+    else:
+        best = max(reversed(found), key=lambda r: r.shape[-2] * r.shape[-1])
     return CamLayer(best.name, tuple(best.shape))
 
 
@@ -161,6 +184,7 @@ __all__ = [
     "choose_cam_layer",
     "coarse_warning",
     "conv_module_names",
+    "cut_points",
     "gradcam_choice",
     "gradcam_layer",
     "last_conv_layer",
