@@ -39,6 +39,7 @@ ATTRIBUTION = ("tests/test_attribution.py",)
 PREPROCESS = ("tests/test_preprocess.py",)
 API = ("tests/test_api.py",)
 ONE_PROBABILITY = ("tests/test_one_probability.py",)
+CLASSROOM = ("tests/test_classroom_gifs.py",)
 
 MUTANTS = [
     # --- capture and the trace -------------------------------------------------------------
@@ -220,6 +221,23 @@ MUTANTS = [
            "probs = trace.probs  #",
            'probs = __import__("explainer.nets.calibration").nets.calibration.softmax_t('
            "trace.logits)  #", ONE_PROBABILITY),
+    # --- classroom GIFs: readable, paced, in step ------------------------------------------
+    Mutant("classroom: convolution text stays at its 800x450 size",
+           "explainer/animate/convolution_frames.py",
+           "    k = max(0.7, u)\n    ph, pw", "    k = 1.0\n    ph, pw", CLASSROOM),
+    Mutant("classroom: class pace as quick as the readme's", "explainer/animate/convolution.py",
+           '"class": Pace(intro=2.5, stage=3.1,', '"class": Pace(intro=2.5, stage=0.6,',
+           CLASSROOM),
+    Mutant("classroom: sweep tables keep the last worked cell", "explainer/animate/convolution.py",
+           "worked.paste(worked_cell(trace, cv, *pos), 2)", "worked.paste(cv.cells[-1], 2)",
+           CLASSROOM),
+    Mutant("classroom: a ReLU input drawn with the signed map",
+           "explainer/animate/convolution_view.py",
+           'return kind if kind in ("relu", "pool", "bn", "conv",',
+           'return "conv" if kind in ("relu", "pool", "bn", "conv",', CLASSROOM),
+    Mutant("classroom: training confusion counts at a fixed small size",
+           "explainer/animate/training.py",
+           "pt = fit_text(widest, 7.5 * k, cell - max(3, cell // 12))[1]", "pt = 6", CLASSROOM),
     # --- Ctrl-C ------------------------------------------------------------------------------
     Mutant("a Ctrl-C swallowed by a callback is lost", "explainer/interrupts.py",
            "                _interrupt_main_later()\n", "                pass\n",
