@@ -113,6 +113,7 @@ def test_blocks_survive_save_and_load(nets, tmp_path):
     _, trace = nets("resnet18")
     loaded = Trace.load(trace.save(tmp_path / "r.npz"))
     assert blocks_of(loaded) == blocks_of(trace)
+    assert [r.module for r in loaded.layers] == [r.module for r in trace.layers]
 
 
 def test_fewer_steps_merge_siblings_then_neighbours(nets):

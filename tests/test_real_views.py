@@ -5,6 +5,7 @@ length that cannot be honoured is refused in the caller's words."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
@@ -200,12 +201,23 @@ def test_an_unknown_block_is_one_line_listing_the_names(resnet, tmp_path, capsys
     _, trace, residual = resnet
     with pytest.raises(ExplainerError, match=r"no block 'layer9'.*stem, layer1\.0.*head"):
         build_animation("forward", trace, block="layer9")
-    saved = trace.save(tmp_path / "r.npz")
+    light = [dataclasses.replace(r, weight=None, bias=None, arrays={}) for r in trace.layers]
+    saved = dataclasses.replace(trace, layers=light).save(tmp_path / "r.npz")  # 11 M weights off
     rc = main(["render", "dataflow", "--trace", str(saved), "--block", "layer9",
                "--out", str(tmp_path / "d.gif")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "--block" in err and all(name in err for name in residual)
+    out = tmp_path / "b.gif"
+    common = ["--trace", str(saved), "--fps", "3", "--seconds", "4", "--size", "640x360"]
+    assert main(["render", "forward", *common, "--block", "layer2.0", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    for wrong in (["forward", "--block", "layer2.0", "--every-layer"],
+                  ["convolution", "--block", "layer2.0"]):  # fmt: skip
+        capsys.readouterr()
+        assert main(["render", wrong[0], *common, *wrong[1:], "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--block" in err
 
 
 def test_dataflow_by_blocks_names_each_block_and_its_skip(resnet):
