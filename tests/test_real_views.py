@@ -393,3 +393,15 @@ def test_the_layer_page_picks_a_block_of_a_big_network(tmp_path, monkeypatch):
         next(x for x in at.button if x.label == "Next ▶").click().run()
     ok()
     assert at.selectbox(key="layer_block").value == blocks[1].name
+
+
+def test_the_default_length_is_that_of_the_view_asked_for(resnet):
+    from explainer.animate import forward
+
+    _, trace, _ = resnet
+    every = build_animation("forward", trace, fps=3, pace="readme", size=(640, 360),
+                            by_blocks=False)  # fmt: skip
+    blocks = build_animation("forward", trace, fps=3, pace="readme", size=(640, 360))
+    assert every.duration == forward.default_seconds(trace, 3, "readme", by_blocks=False)
+    assert blocks.duration == forward.default_seconds(trace, 3, "readme")
+    assert every.duration > blocks.duration  # 69 layers take longer than 10 blocks

@@ -98,7 +98,8 @@ def paced_seconds(
     if kind == "convolution":  # its length depends on the layer shown
         layer, channel = options.get("layer"), options.get("channel")
         return float(min(LONGEST, module.default_seconds(what, fps, pace, layer, channel)))
-    return float(min(LONGEST, module.default_seconds(what, fps, pace)))
+    views = {k: options[k] for k in ("block", "by_blocks") if k in options}  # forward, dataflow
+    return float(min(LONGEST, module.default_seconds(what, fps, pace, **views)))
 
 
 def build_animation(
