@@ -27,7 +27,8 @@ MAX_KERNEL_VALUES = 1 << 18  # a conv's weights travel for the arithmetic view u
 
 def block_of(name: str) -> str:
     """The block a record is shown in: ``"block1"`` for ``"block1.conv1"``; a record at the
-    top level (``"fc2"``, ``"relu#2"``) is its own block."""
+    top level (``"fc2"``, ``"relu#2"``) is its own (the page shows consecutive top-level
+    records together, without a heading)."""
     return name.split(".", 1)[0].split("#", 1)[0] if "." in name else name
 
 

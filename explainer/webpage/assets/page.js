@@ -212,16 +212,17 @@
   let openLayer = null;
   function buildLayers() {
     const box = $("layers"), blocks = [];
-    M.layers.forEach((layer, i) => {
+    M.layers.forEach((layer, i) => {  // top-level layers (no dot in their name) run together
+      const name = layer.name.includes(".") ? layer.block : "";
       let b = blocks[blocks.length - 1];
-      if (!b || b.name !== layer.block) { b = { name: layer.block, items: [] }; blocks.push(b); }
+      if (!b || b.name !== name) { b = { name, items: [] }; blocks.push(b); }
       b.items.push(i);
     });
     const big = M.layers.length > 40;  // a big network: blocks start folded
     for (const b of blocks) {
-      const d = el("details", "block");
-      d.open = !big || b.items.length === 1;
-      d.append(el("summary", "", `${b.name} — ${b.items.length} layer${b.items.length > 1 ? "s" : ""}`));
+      const d = el(b.name ? "details" : "div", "block");
+      d.open = !big;
+      if (b.name) d.append(el("summary", "", `${b.name} — ${b.items.length} layer${b.items.length > 1 ? "s" : ""}`));
       for (const i of b.items) {
         const layer = M.layers[i], row = el("div", "layer"), label = el("div");
         label.append(el("div", "name", layer.name), el("div", "desc", `${layer.description} · ${layer.shape.join("×")}`));
