@@ -40,6 +40,7 @@ PREPROCESS = ("tests/test_preprocess.py",)
 API = ("tests/test_api.py",)
 ONE_PROBABILITY = ("tests/test_one_probability.py",)
 CLASSROOM = ("tests/test_classroom_gifs.py",)
+NOT_A_DIGIT = ("tests/test_not_a_digit.py",)
 
 MUTANTS = [
     # --- capture and the trace -------------------------------------------------------------
@@ -227,6 +228,31 @@ MUTANTS = [
            "probs = trace.probs  #",
            'probs = __import__("explainer.nets.calibration").nets.calibration.softmax_t('
            "trace.logits)  #", ONE_PROBABILITY),
+    # --- not a digit and calibration ---------------------------------------------------------
+    Mutant("not-a-digit threshold fitted at the wrong end", "explainer/nets/not_a_digit.py",
+           "thr = float(np.quantile(s, quantile))", "thr = float(np.quantile(s, 1 - quantile))",
+           NOT_A_DIGIT),
+    Mutant("detector flags the low scores", "explainer/nets/not_a_digit.py",
+           "return self.scores(images) > self.threshold",
+           "return self.scores(images) < self.threshold", NOT_A_DIGIT),
+    Mutant("ink share: lower bound ignored", "explainer/nets/ood.py",
+           "elif not self.ink_range[0] <= si <= self.ink_range[1]:",
+           "elif si > self.ink_range[1]:", NOT_A_DIGIT),
+    Mutant("ink share: upper bound ignored", "explainer/nets/ood.py",
+           "elif not self.ink_range[0] <= si <= self.ink_range[1]:",
+           "elif si < self.ink_range[0]:", NOT_A_DIGIT),
+    Mutant("predictor ignores the stored temperature", "explainer/reading/predict.py",
+           "self.temperature = temperature_of(raw)", "self.temperature = 1.0", NOT_A_DIGIT),
+    Mutant("predictor ignores the detector", "explainer/reading/predict.py",
+           "        if self.detector is not None:\n", "        if False:\n", NOT_A_DIGIT),
+    Mutant("calibration may make the ECE worse", "explainer/nets/calibration.py",
+           "t = fitted if after <= before else 1.0", "t = fitted", NOT_A_DIGIT),
+    Mutant("evaluate reports the ECE before scaling as after", "explainer/nets/calibration.py",
+           "before, after = softmax_t(logits, 1.0), softmax_t(logits, t)",
+           "before, after = softmax_t(logits, 1.0), softmax_t(logits, 1.0)", NOT_A_DIGIT),
+    Mutant("train stores no not-a-digit fit", "explainer/nets/train_run.py",
+           "                payload[CALIBRATION] = fitted\n", "                pass\n",
+           NOT_A_DIGIT),
     # --- classroom GIFs: readable, paced, in step ------------------------------------------
     Mutant("classroom: convolution text stays at its 800x450 size",
            "explainer/animate/convolution_frames.py",

@@ -134,11 +134,20 @@ def show_prediction(d: digits.Digit) -> None:
     probs = trace.probs  # calibrated with the checkpoint's temperature, as on every page
     pred = int(probs.argmax())
     said, sure = words.answer(probs, trace.class_names)  # "> 99.9%"; a tie said as a tie
+    stroke = st.session_state.get("_prep_stroke", {}).get(d.key)
+    why = predictor.not_a_digit(d.image[None], None if stroke is None else np.array([stroke]))[0]
+    flagged = bool(why) and model_choice.current_dataset() == "mnist"
+    if flagged:  # said first, before any number
+        st.warning(
+            f"**This does not look like a digit.** If it were one, the network would guess "
+            f"{said}. ({why[0].upper() + why[1:]}.)",
+            icon=":material/help:",
+        )
     m1, m2 = st.columns(2)
     m1.metric(
         "Prediction",
         said,
-        f"{sure} sure",
+        f"{sure} of the ten answers" if flagged else f"{sure} sure",
         delta_color="off",
         delta_arrow="off",
     )
@@ -151,20 +160,19 @@ def show_prediction(d: digits.Digit) -> None:
             "no single answer" if tie else "correct" if ok else "wrong",
             delta_color="off" if tie else "normal" if ok else "inverse",
         )
-    stroke = st.session_state.get("_prep_stroke", {}).get(d.key)
-    why = predictor.not_a_digit(d.image[None], None if stroke is None else np.array([stroke]))[0]
-    if why and model_choice.current_dataset() == "mnist":
-        st.warning(
-            f"**This does not look like a digit** ({why}). The model must still pick one "
-            "of its ten classes: the forced answer is shown.",
-            icon=":material/help:",
-        )
     visuals.chart(visuals.probability_chart(probs, trace.class_names))
     st.caption(
         f"Probabilities of **{ckpt.name}** ({ckpt.architecture}), calibrated on the validation "
-        f"digits (temperature {predictor.temperature:.2f}). *Sure* means: of the ten answers it "
-        "must choose from, the share it gives this one; answers given 90% sure were right about "
-        "90% of the time on real digits. Open *Layer by layer* to see how it got there."
+        f"digits (temperature {predictor.temperature:.2f}): on MNIST digits, answers given 90% "
+        "sure were right about 90% of the time. "
+        + (
+            "That was measured on digits only, so for this picture the bars are just the share "
+            "of the ten forced answers, not how likely it is right."
+            if flagged
+            else "It was measured on MNIST's handwriting, not on every way of drawing, so treat "
+            "it as a good guess."
+        )
+        + " Open *Layer by layer* to see how it got there."
     )
 
 

@@ -38,7 +38,8 @@ def calibrate(
     entry["ood"] = rule.to_dict()
     detector = detector_of({}, dataset, models_dir())
     if detector is not None:
-        strokes = np.zeros(len(images))  # the blot cue needs pictures; digits are never blots
-        base = np.array([bool(r) for r in rule.reasons(logits.numpy(), images, strokes)])
+        strokes = np.zeros(len(images))  # the blot cue needs pictures; these are no blots
+        ink = rule.reasons(logits.numpy(), images, strokes, use_energy=False)
+        base = np.array([bool(r) for r in ink])
         entry[ENTRY] = fit_detector(detector, images, base).to_dict()
     return entry

@@ -53,8 +53,12 @@ class OodRule:
     ink_range: tuple[float, float]
     quantile: float = QUANTILE
 
-    def reasons(self, logits: np.ndarray, images: np.ndarray, strokes: np.ndarray) -> list[str]:
-        """One string per picture: why it does not look like a digit, "" when it does."""
+    def reasons(
+        self, logits: np.ndarray, images: np.ndarray, strokes: np.ndarray, use_energy: bool = True
+    ) -> list[str]:
+        """One string per picture: why it does not look like a digit, "" when it does.
+        ``use_energy=False``: the ink cues only (a not-a-digit detector takes the energy's
+        place, :mod:`explainer.nets.not_a_digit`)."""
         e, ink = energy(logits), ink_share(images)
         out = []
         for ei, si, wi in zip(e, ink, np.asarray(strokes, dtype=float), strict=True):
@@ -62,7 +66,7 @@ class OodRule:
                 out.append("a blot or a dot, not pen strokes")
             elif not self.ink_range[0] <= si <= self.ink_range[1]:
                 out.append("far more (or less) ink than any digit")
-            elif ei > self.threshold:
+            elif use_energy and ei > self.threshold:
                 out.append("unlike every digit the model learned")
             else:
                 out.append("")

@@ -1,0 +1,120 @@
+"""Train the shipped "not a digit" detector (:class:`~explainer.nets.not_a_digit.DetectorNet`)
+with outlier exposure and write it to ``models/not_a_digit.npz``.
+
+Positives: the training part of MNIST's seeded train / validation split (val_fraction 0.15,
+seed 0, the split of every shipped model, so their validation digits stay unseen) and
+thick-brush and canvas versions of them; negatives: :func:`explainer.reading.negatives.negatives`
+(generators, Fashion-MNIST training items). Binary cross-entropy, the two sides weighted
+equally, a few epochs of Adam on one CPU thread (about 5 minutes on a shared 2-core machine).
+The threshold is then fitted on the validation digits (:func:`~explainer.nets.not_a_digit.
+fit_detector`); ``explainer train`` refits it for each new model on that model's own split.
+
+    python -m explainer.reading.not_a_digit_train [--epochs 4] [--negatives 40000]
+        [--cache pos.npz neg.npz] [--only positives|negatives]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explainer.nets.not_a_digit import Detector, DetectorNet, fit_detector
+from explainer.reading.negatives import negatives, positives
+
+
+def train_net(
+    pos: np.ndarray, neg: np.ndarray, epochs: int = 4, batch: int = 256, seed: int = 0,
+    log=lambda m: print(m, flush=True),
+) -> DetectorNet:  # fmt: skip
+    """A :class:`DetectorNet` trained to score ``neg`` ``(M, 28, 28)`` high and ``pos``
+    ``(N, 28, 28)`` low (each side's loss weighted by the other's share, so both count alike)."""
+    torch.manual_seed(seed)
+    x = torch.as_tensor(np.concatenate([pos, neg]), dtype=torch.float32)[:, None]
+    y = torch.cat([torch.zeros(len(pos)), torch.ones(len(neg))])
+    w = torch.where(y > 0, len(pos) / len(neg), 1.0)
+    net = DetectorNet()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    steps = epochs * (len(x) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        perm, total, t0 = torch.randperm(len(x), generator=gen), 0.0, time.perf_counter()
+        net.train()
+        for i in range(len(x) // batch):
+            idx = perm[i * batch : (i + 1) * batch]
+            loss = F.binary_cross_entropy_with_logits(net(x[idx]), y[idx], weight=w[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        log(f"epoch {epoch + 1}/{epochs}: loss {total / max(1, len(x) // batch):.4f} "
+            f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    return net.eval()
+
+
+def cached(path: str | None, make) -> np.ndarray:
+    """``make()``'s pictures ``(N, 28, 28)``, kept in the ``.npz`` at ``path`` (float16) when
+    given: generating them takes most of the time, so a second run reads them back."""
+    from pathlib import Path
+
+    if path and Path(path).exists():
+        with np.load(path) as z:
+            return z["x"].astype(np.float32)
+    x = make()
+    if path:
+        np.savez(path, x=x.astype(np.float16))
+    return x
+
+
+def main() -> None:
+    from explainer.data import load_split, load_train_val
+    from explainer.nets.checkpoints import models_dir
+    from explainer.nets.not_a_digit import companion_path, save_companion
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--negatives", type=int, default=40000)
+    ap.add_argument("--augmented", type=int, default=60000, help="digits drawn other ways")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--out", help="default: models/not_a_digit.npz")
+    ap.add_argument(
+        "--cache",
+        nargs=2,
+        metavar=("POS.npz", "NEG.npz"),
+        help="keep the generated pictures in these files (made once)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=["positives", "negatives"],
+        help="only generate (and cache) one side, then stop: run both at once",
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    train, val = load_train_val("mnist", 0.15, 0, args.data_dir)
+    cache_pos, cache_neg = args.cache or (None, None)
+    pos = neg = None
+    if args.only != "negatives":
+        digits = train.images.numpy()
+        pos = cached(cache_pos, lambda: positives(digits, args.augmented, seed=0))
+    if args.only != "positives":
+        fashion = load_split("fashion_mnist", True, args.data_dir).images.numpy()
+        neg = cached(cache_neg, lambda: negatives(args.negatives, fashion, seed=0))
+    print(f"pictures ready ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.only:
+        return
+    print(f"{len(pos)} digits, {len(neg)} negatives", flush=True)
+    net = train_net(pos, neg, args.epochs)
+    det = fit_detector(Detector(net, 0.0), val.images.numpy() / 255.0)
+    out = save_companion(det, args.out or companion_path(models_dir()))
+    print(f"threshold {det.threshold:.3f}: {det.val_flagged:.2%} of validation digits flagged; "
+          f"wrote {out} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
