@@ -4,7 +4,9 @@
  *
  * window.explainer holds what the page computed last (for tests and the curious):
  * {ready: Promise, manifest, last: {image, values, logits, probs, guess, verdict, stroke},
- *  timings: {firstPrediction (ms since the page opened), updates: [ms per update]}}.
+ *  timings: {firstPrediction (ms since the page opened), updates: [ms per update],
+ *  parts: [[preprocess, network, pictures] ms per update]}}, and idle() (a Promise: the
+ *  update under way is done), draw(strokes), predict28(image) and rgba() (the canvas).
  */
 (function () {
   "use strict";
