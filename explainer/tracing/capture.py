@@ -212,23 +212,46 @@ def record_pass(
     raise AssertionError("unreachable")
 
 
-def _record_of(event: Event, plan: Plan, with_weights: bool) -> LayerRecord:
-    """A :class:`LayerRecord` from an event of a batch-of-one pass."""
-    m = event.module
-    tensors = event.tensors if m is None else tensors_of(m, plan.tensors[id(m)])
-    arrays = {k: _frozen_numpy(t) for k, t in tensors.items()
-              if with_weights or k not in ("weight", "bias")}  # fmt: skip
-    weight, bias = arrays.pop("weight", None), arrays.pop("bias", None)
-    return LayerRecord(
-        name=event.name,
-        kind=event.kind,
-        output=_output_array(event.output),
-        params=dict(event.params),
-        inputs=event.inputs,
-        weight=weight,
-        bias=bias,
-        arrays=arrays,
-    )
+def _records(
+    events: list[Event], plan: Plan, with_weights: bool, input_shape: tuple[int, ...]
+) -> list[LayerRecord]:
+    """The :class:`LayerRecord` of each event of a batch-of-one pass, with its input's shape
+    (``input_shape``: the model input's, without the batch axis). One loop with its lookups
+    held in locals: it runs for every record of every capture."""
+    records, shapes, keys_of = [], {INPUT: input_shape}, plan.tensors
+    for event in events:
+        m = event.module
+        if m is None:
+            tensors = event.tensors
+        else:
+            keys = keys_of[id(m)]
+            tensors = tensors_of(m, keys) if keys else {}
+        weight = bias = None
+        arrays = {}
+        for k, t in tensors.items():
+            if k == "weight":
+                weight = _frozen_numpy(t) if with_weights else None
+            elif k == "bias":
+                bias = _frozen_numpy(t) if with_weights else None
+            else:
+                arrays[k] = _frozen_numpy(t)
+        output = _output_array(event.output)
+        inputs = event.inputs
+        records.append(
+            LayerRecord(
+                name=event.name,
+                kind=event.kind,
+                output=output,
+                params=dict(event.params),
+                input_shape=shapes.get(inputs[0], ()) if inputs else (),
+                inputs=inputs,
+                weight=weight,
+                bias=bias,
+                arrays=arrays,
+            )
+        )
+        shapes[event.name] = output.shape
+    return records
 
 
 def _first(t: torch.Tensor) -> np.ndarray:
@@ -237,7 +260,10 @@ def _first(t: torch.Tensor) -> np.ndarray:
         arr = t.numpy()[0]  # a CPU tensor outside autograd: a view, the fast path
     except (RuntimeError, TypeError):
         arr = t.detach().cpu().numpy()[0]
-    return arr if arr.dtype == np.float32 else arr.astype(np.float32)
+    return arr if arr.dtype == _FLOAT32 else arr.astype(np.float32)
+
+
+_FLOAT32 = np.dtype(np.float32)
 
 
 def _output_array(t: torch.Tensor) -> np.ndarray:
@@ -298,7 +324,7 @@ def capture(
     if not isinstance(logits, torch.Tensor):
         raise ExplainerError(f"the model returned {type(logits).__name__}, not a logits tensor")
     logits_np = _first(logits).copy()
-    records = [_record_of(e, plan, with_weights) for e in events]
+    records = _records(events, plan, with_weights, tuple(x.shape[1:]))
     if not plan.sequential:  # a tree of nn.Sequential records atomic modules only
         warn_unreplayable(records)
     if class_names and len(class_names) != len(logits_np):
@@ -311,10 +337,6 @@ def capture(
             f"label {int(label)} is not a class of this model: it has {len(logits_np)} outputs "
             f"(classes 0 to {len(logits_np) - 1}); give a label in that range, or none"
         )
-    shapes = {INPUT: tuple(x.shape[1:])}
-    for r in records:
-        r.input_shape = shapes.get(r.inputs[0], ()) if r.inputs else ()
-        shapes[r.name] = r.output.shape
     return Trace(
         image=_first(x)[0].copy(),
         layers=records,
