@@ -397,7 +397,7 @@ def _shoot(page, slug: str, dataset: str = "MNIST", size: str = "1280x720",
     (ARTIFACTS / name).write_bytes(png)
     docs = os.environ.get("EXPLAINER_SCREENSHOTS")
     suffix = DOCS_SHOTS.get((dataset, size, mode, drawn))
-    if docs and suffix is not None:
+    if docs and suffix is not None and not slug.startswith("lesson_step"):
         Path(docs).mkdir(parents=True, exist_ok=True)
         small = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128)
         small.save(Path(docs) / f"{slug}{suffix}.png", optimize=True)

@@ -112,7 +112,7 @@ def strength_spec(trace) -> dict:
     names = [v["layer"] for v in values]
     return {  # one row per layer: every name written in full, never thinned out or slanted
         "data": {"values": values},
-        "height": 22 * len(names),
+        "height": 26 * len(names) + 50,  # the legend on top takes its share of the height
         "mark": "bar",
         "encoding": {
             "y": {

@@ -115,12 +115,14 @@ def _first_panel(step: Step, trace: Trace, p, h: int) -> tuple[np.ndarray, str]:
 
 
 def conv_picture(step: Step, trace: Trace) -> None:
-    """Two by two: each strongest filter's pattern (or the patch it fired on, enlarged), the
-    patch framed on the digit, and the filter's whole map with its peak ringed."""
+    """The strongest filters (two, one a row, large, in presenter mode; else four, two a row):
+    each one's pattern (or the patch it fired on, enlarged), the patch framed on the digit, and
+    the filter's whole map with its peak ringed."""
     out = next(r for r in reversed(step.records) if r.is_spatial).output
     sc = scale_for(out, "relu" if out.min() >= 0 else "conv")
-    cols = st.columns(2)
-    for i, p in enumerate(step.patches):
+    big = looks.presenter()
+    cols = st.columns(1 if big else 2)
+    for i, p in enumerate(step.patches[: 2 if big else 4]):
         digit = visuals.outline(_digit_rgb(trace.image, 5), p.box[0] * 5, p.box[1] * 5,
                                 (p.box[2] - p.box[0]) * 5, (p.box[3] - p.box[1]) * 5)  # fmt: skip
         f = visuals.fit_factor(out.shape[1], 140)
@@ -129,7 +131,7 @@ def conv_picture(step: Step, trace: Trace) -> None:
         fm = _fit_height(fm, digit.shape[0])
         first, what = _first_panel(step, trace, p, digit.shape[0])
         gap = np.full((digit.shape[0], 10, 3), 255, np.uint8)
-        cols[i % 2].image(np.hstack([first, gap, digit, gap, fm]), width="stretch",
+        cols[i % len(cols)].image(np.hstack([first, gap, digit, gap, fm]), width="stretch",
                           caption=f"filter {p.channel}: {what}, where, its map")  # fmt: skip
 
 
@@ -312,7 +314,7 @@ steps = lesson_steps(trace, item)
 at = navigation(len(steps))
 step = steps[at]
 st.title(f"{at + 1}. {step.title}")
-left, right = st.columns([1.25, 1], gap="large")
+left, right = st.columns([1.5, 1], gap="large")
 with left, st.container(key="lesson_picture"):  # the step's key picture (the layout test's)
     if step.kind == "input":
         drawn = drawn_digit(ds)

@@ -161,7 +161,7 @@ def _conv_step(trace: Trace, recs: list[LayerRecord], number: int, word: str) ->
     neg = _negative_share(trace, recs)
     if neg is not None:
         lines.append(f"Then every negative number becomes 0 ({neg:.0%} of them did).")
-    lines.append(f"Left: the {min(4, n_out)} filters that lit up most, and where.")
+    lines.append("Left: the filters that lit up most, and where.")
     terms = ["filter", "feature map"] + (["ReLU"] if neg is not None else [])
     step = Step(f"Layer {number}: {n_out} pattern finders", "layer", "  \n".join(lines), terms)
     step.records, step.look = list(recs), "conv"
