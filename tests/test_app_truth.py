@@ -383,6 +383,13 @@ def test_lesson_reads_for_a_fourteen_year_old(bn_trace):
     assert "Your turn" in steps[-1].title and "another" in steps[-1].text
 
 
+def test_lesson_words_fit_the_dataset(bn_trace):
+    for word in ("digit", "item"):
+        text = " ".join(s.title + " " + s.text for s in lesson_steps(bn_trace, word))
+        assert word in text and not re.search(r"\ba (item|8)\b|\ban digit\b", text)
+        assert ("digit" in text) == (word == "digit")
+
+
 def test_lesson_numbers_come_from_the_trace(bn_trace):
     steps = lesson_steps(bn_trace)
     conv = next(s for s in steps if s.look == "conv")

@@ -277,7 +277,7 @@ def _learning_step(trace: Trace) -> Step:
 def _end_step(word: str) -> Step:
     text = (
         f"Draw another {word} and follow it again.  \n"
-        f"Try a tricky one: a {word} drawn small, in a corner, or half like another one.  \n"
+        f"Try a tricky one: {a(word)} drawn small, in a corner, or half like another one.  \n"
         "Can you make the network change its mind?"
     )
     return Step("Your turn", "end", text, [], look="end")
