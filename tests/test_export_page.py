@@ -27,7 +27,7 @@ from torch import nn
 from explainer import capture, capture_checkpoint, load_checkpoint, load_sample, preprocess
 from explainer.cli import main
 from explainer.errors import ExplainerError
-from explainer.nets.ood import OodRule
+from explainer.reading.predict import Predictor
 from explainer.tracing.trace import Trace
 from explainer.webpage.exporter import export_page
 from explainer.webpage.onnx_export import TOLERANCE, is_float, onnx_model
@@ -42,8 +42,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no {CHROMIUM}")
 
-# a "4" in the canvas's own 256 px: two strokes, as a learner draws it
+# a "4" in the canvas's own 256 px: two strokes, as a learner draws it; a dot
 FOUR = [[(80, 40), (62, 140), (180, 140)], [(150, 50), (148, 130), (146, 225)]]
+DOT = [[(128, 128), (130, 129)]]
 
 READ_JS = """() => {
   const b64 = (bytes) => { let s = "";
@@ -55,7 +56,7 @@ READ_JS = """() => {
   const L = window.explainer.last;
   const pad = document.getElementById("pad");
   return { image: f32(L.image), values: L.values.map(f32), probs: L.probs, guess: L.guess,
-    verdict: L.verdict, stroke: L.stroke, timings: window.explainer.timings,
+    verdict: L.verdict, stroke: L.stroke, score: L.score, timings: window.explainer.timings,
     rgba: b64(pad.getContext("2d").getImageData(0, 0, 256, 256).data) };
 }"""
 
@@ -150,13 +151,17 @@ def test_the_page_of_mnist_bn_cnn_draws_and_computes_what_the_library_does(brows
     start = time.perf_counter()
     page, outside = _open(browser, folder)
     t_open = time.perf_counter() - start
-    _draw(page, FOUR)
     ckpt = load_checkpoint("mnist_bn_cnn")
-    got = _check_against_library(page, lambda im: capture_checkpoint(ckpt, im))
-    rule = OodRule.from_raw(ckpt.raw)
-    logits = got["trace"].logits[None]
-    expected = rule.reasons(logits, got["library"].image[None], np.array([got["library"].stroke]))
-    assert got["verdict"] == expected[0]
+    predictor = Predictor(ckpt)
+    for strokes in (FOUR, DOT):  # a digit, then a dot: "not a digit"
+        _draw(page, strokes)
+        got = _check_against_library(page, lambda im: capture_checkpoint(ckpt, im))
+        image, stroke = got["library"].image[None], np.array([got["library"].stroke])
+        expected = predictor.not_a_digit(image, stroke, got["trace"].logits[None])[0]
+        assert got["verdict"] == expected
+        if predictor.detector is not None:
+            assert got["score"] == pytest.approx(predictor.detector.scores(image)[0], abs=1e-4)
+    assert got["verdict"] and got["verdict"] in page.text_content("#verdict")
     assert page.text_content("#guess") == ckpt.class_names[got["guess"]]
     assert outside == []
     _report("mnist_bn_cnn", folder, got, t_open)

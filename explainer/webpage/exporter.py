@@ -27,11 +27,13 @@ from torch import nn
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write, check_writable
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint
+from explainer.nets.not_a_digit import Detector, detector_of
 from explainer.nets.ood import OodRule
+from explainer.paths import models_dir
 from explainer.tracing.capture import capture, capture_checkpoint
 from explainer.tracing.trace import Trace
 from explainer.webpage.manifest import manifest
-from explainer.webpage.onnx_export import onnx_model
+from explainer.webpage.onnx_export import detector_model, onnx_model
 
 __all__ = ["ASSETS", "ModelLike", "export_page", "page_files"]
 
@@ -61,39 +63,46 @@ def _script(variable: str, value: dict[str, Any]) -> str:
     return f"window.{variable} = {text};\n"
 
 
-def _trace(model: ModelLike, code: str | None) -> tuple[nn.Module, Trace, OodRule | None]:
-    """The model, its Trace of a bundled test digit and its "not a digit" rule (if any)."""
+def _trace(
+    model: ModelLike, code: str | None
+) -> tuple[nn.Module, Trace, OodRule | None, Detector | None]:
+    """The model, its Trace of a bundled test digit, and its "not a digit" rule and detector
+    (each ``None`` when the model has none), as :class:`~explainer.reading.predict.Predictor`
+    finds them."""
     from explainer.data import load_sample
 
     if isinstance(model, (str, os.PathLike)):
         model = load_checkpoint(model, code=code)
     if isinstance(model, Checkpoint):
         image = load_sample(model.dataset).floats()[0, 0]
-        ood = OodRule.from_raw(model.raw or {})
-        return model.model, capture_checkpoint(model, image), ood
+        raw = model.raw or {}
+        ood, detector = OodRule.from_raw(raw), detector_of(raw, model.dataset, models_dir())
+        return model.model, capture_checkpoint(model, image), ood, detector
     if not isinstance(model, nn.Module):
         raise ExplainerError(
             f"export_page takes a checkpoint path, a shipped model's name, a Checkpoint or an "
             f"nn.Module, not a {type(model).__name__}"
         )
-    return model, capture(model.eval(), load_sample().floats()[0, 0]), None
+    return model, capture(model.eval(), load_sample().floats()[0, 0]), None, None
 
 
 def page_files(
     model: ModelLike, *, title: str | None = None, code: str | None = None
 ) -> dict[str, str | bytes]:
     """Every file of the page, by its name in the folder (nothing is written)."""
-    net, trace, ood = _trace(model, code)
+    net, trace, ood, detector = _trace(model, code)
     graph = onnx_model(net, trace)
     name = trace.checkpoint or trace.architecture
     title = title or f"How {name} reads {'a digit' if trace.dataset == 'mnist' else 'a picture'}"
-    info = manifest(trace, title=title, ood=ood)
+    info = manifest(trace, title=title, ood=ood, detector=detector)
+    scripts = {"manifest": info, "onnx": base64.b64encode(graph).decode("ascii")}
+    if detector is not None:
+        found = detector_model(detector.net, trace.image)
+        scripts["detector"] = base64.b64encode(found).decode("ascii")
     files: dict[str, str | bytes] = {a: _package_file("assets", a) for a in ASSETS}
     index = _package_file("assets", "index.html").decode("utf-8")
     files["index.html"] = index.replace("{{TITLE}}", html.escape(title))
-    files["model.js"] = _script(
-        "EXPLAINER_MODEL", {"manifest": info, "onnx": base64.b64encode(graph).decode("ascii")}
-    )
+    files["model.js"] = _script("EXPLAINER_MODEL", scripts)
     files["runtime.js"] = _script(
         "EXPLAINER_RUNTIME",
         {

@@ -5,7 +5,8 @@ kind, short description, output shape (batch axis removed), inputs, and the bloc
 to (the first part of its name: ``block1.conv1`` is in ``block1``), by which a big network is
 shown. Convolutions also carry their settings and weights (``float32`` little-endian, base64)
 so the page can show a cell's window and its arithmetic. Beside them: the class names, the
-calibration temperature, the "not a digit" rule and which record holds the logits.
+calibration temperature, the "not a digit" rule and detector, and which record holds the
+logits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from explainer.nets.not_a_digit import REASON as DETECTOR_REASON
+from explainer.nets.not_a_digit import Detector
 from explainer.nets.ood import BLOT_STROKE, OodRule
 from explainer.tracing.trace import LayerRecord, Trace
 from explainer.webpage.replay import logits_record
@@ -63,9 +66,15 @@ def _layer(r: LayerRecord) -> dict[str, Any]:
 
 
 def manifest(
-    trace: Trace, *, title: str, ood: OodRule | None, architecture: str = ""
+    trace: Trace,
+    *,
+    title: str,
+    ood: OodRule | None,
+    detector: Detector | None = None,
+    architecture: str = "",
 ) -> dict[str, Any]:
-    """The page's manifest for ``trace`` (see the module's docstring)."""
+    """The page's manifest for ``trace`` (see the module's docstring); ``detector``: the
+    not-a-digit detector whose graph travels beside the network's (its threshold and words)."""
     return {
         "format": FORMAT,
         "version": 1,
@@ -77,5 +86,11 @@ def manifest(
         "temperature": float(trace.temperature),
         "logits": logits_record(trace),
         "ood": None if ood is None else {**ood.to_dict(), "blot_stroke": BLOT_STROKE},
+        "detector": None
+        if detector is None
+        else {
+            "threshold": float(detector.threshold),
+            "reason": DETECTOR_REASON,
+        },
         "layers": [_layer(r) for r in trace.layers],
     }

@@ -26,7 +26,8 @@ from explainer.extras import require
 from explainer.tracing.trace import LayerRecord, Trace
 from explainer.webpage.replay import NotExportable, Replay
 
-__all__ = ["OPSET", "TOLERANCE", "check_outputs", "is_float", "onnx_model", "output_names"]
+__all__ = ["OPSET", "TOLERANCE", "check_outputs", "detector_model", "is_float", "onnx_model",
+           "output_names"]  # fmt: skip
 
 OPSET = 17  # onnxruntime-web 1.23 runs opsets up to 23; 17 has every op a Trace records
 TOLERANCE = 1e-4  # the page's values must equal the library's to this (largest abs difference)
@@ -53,21 +54,42 @@ def onnx_model(model: nn.Module, trace: Trace) -> bytes:
 
 
 def _export(replay: Replay, trace: Trace) -> bytes:
-    x = torch.from_numpy(np.ascontiguousarray(trace.model_input, dtype=np.float32))[None]
+    return _to_onnx(replay, trace.model_input[None], output_names(trace)[: len(replay.records)])
+
+
+def _to_onnx(module: nn.Module, x: np.ndarray, outputs: list[str]) -> bytes:
+    """``module`` traced on ``x`` ``(1, 1, 28, 28)`` as a serialised ONNX model (input ``x``)."""
+    example = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     buffer = io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_fds():
         warnings.simplefilter("ignore")  # the exporter's notes on tracing are not for a teacher
         torch.onnx.export(
-            replay,
-            (x,),
+            module,
+            (example,),
             buffer,
             dynamo=False,
             input_names=["x"],
-            output_names=output_names(trace)[: len(replay.records)],
+            output_names=outputs,
             opset_version=OPSET,
             do_constant_folding=True,
         )
     return buffer.getvalue()
+
+
+def detector_model(net: nn.Module, image: np.ndarray) -> bytes:
+    """The not-a-digit detector (:class:`~explainer.nets.not_a_digit.DetectorNet`) as ONNX:
+    input ``x`` ``(1, 1, 28, 28)``, output ``score`` ``(1,)``; checked on ``image``
+    ``(28, 28)`` against the net itself (largest difference at most :data:`TOLERANCE`)."""
+    import onnxruntime
+
+    x = np.asarray(image, dtype=np.float32).reshape(1, 1, 28, 28)
+    data = _to_onnx(net.eval(), x, ["score"])
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    if not float(np.max(np.abs(session.run(None, {"x": x})[0] - want))) <= TOLERANCE:
+        raise NotExportable("the exported not-a-digit detector differs from the library's")
+    return data
 
 
 @contextlib.contextmanager

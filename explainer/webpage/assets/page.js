@@ -3,7 +3,8 @@
  * all its maps, click a cell of a convolution for its window and arithmetic.
  *
  * window.explainer holds what the page computed last (for tests and the curious):
- * {ready: Promise, manifest, last: {image, values, logits, probs, guess, verdict, stroke},
+ * {ready: Promise, manifest, last: {image, values, logits, probs, guess, verdict, stroke, score
+ *  (the not-a-digit detector's, null without one)},
  *  timings: {firstPrediction (ms since the page opened), updates: [ms per update],
  *  parts: [[preprocess, network, pictures] ms per update]}}, and idle() (a Promise: the
  *  update under way is done), draw(strokes), predict28(image) and rgba() (the canvas).
@@ -42,7 +43,9 @@
     // import.meta.url cannot be a base for relative URLs: the page's own address stands in.
     const glue = RT.glue.split("import.meta.url").join(JSON.stringify(location.href));
     ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(new Blob([glue], { type: "text/javascript" })) };
-    return ort.InferenceSession.create(bytesOf(window.EXPLAINER_MODEL.onnx), { executionProviders: ["wasm"] });
+    const open = (b64) => ort.InferenceSession.create(bytesOf(b64), { executionProviders: ["wasm"] });
+    const model = window.EXPLAINER_MODEL;
+    return [await open(model.onnx), model.detector ? await open(model.detector) : null];
   }
 
   // --- numbers ------------------------------------------------------------------------------
@@ -57,17 +60,18 @@
     if (p > 0 && p < 0.001) return "< 0.1%";
     return (100 * p).toFixed(1) + "%";
   }
-  function verdict(logits, image, stroke) {  // explainer.nets.ood.OodRule.reasons
-    const rule = M.ood;
-    if (!rule) return "";
-    const m = Math.max(...logits), energy = -(m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0)));
-    let ink = 0;
-    for (const v of image) ink += v > 0.5 ? 1 : 0;
-    ink /= image.length;
-    if (stroke >= rule.blot_stroke) return "a blot or a dot, not pen strokes";
-    if (!(rule.ink_range[0] <= ink && ink <= rule.ink_range[1])) return "far more (or less) ink than any digit";
-    if (energy > rule.threshold) return "unlike every digit the model learned";
-    return "";
+  function verdict(logits, image, stroke, score) {  // explainer.reading.predict.Predictor.not_a_digit
+    const rule = M.ood, det = M.detector;
+    if (rule) {  // the ink cues, and the energy when there is no detector (OodRule.reasons)
+      const m = Math.max(...logits), energy = -(m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0)));
+      let ink = 0;
+      for (const v of image) ink += v > 0.5 ? 1 : 0;
+      ink /= image.length;
+      if (stroke >= rule.blot_stroke) return "a blot or a dot, not pen strokes";
+      if (!(rule.ink_range[0] <= ink && ink <= rule.ink_range[1])) return "far more (or less) ink than any digit";
+      if (!det && energy > rule.threshold) return "unlike every digit the model learned";
+    }
+    return det && score > det.threshold ? det.reason : "";
   }
 
   // --- pictures -----------------------------------------------------------------------------
@@ -135,7 +139,7 @@
   api.rgba = () => Array.from(pctx.getImageData(0, 0, 256, 256).data);
 
   // --- one update: preprocess, run, show ----------------------------------------------------
-  let session = null, busy = null, again = false;
+  let session = null, detector = null, busy = null, again = false;
   function schedule() {
     if (!session) return;
     if (busy) { again = true; return; }
@@ -157,12 +161,13 @@
     const x = new ort.Tensor("float32", Float32Array.from(image), [1, 1, 28, 28]);
     const t0 = performance.now();
     const out = await session.run({ x });
+    const score = detector ? (await detector.run({ x })).score.data[0] : null;
     api.timings.run = performance.now() - t0;
     const values = M.layers.map((_, i) => out["v" + i].data);
     const logits = Array.from(values[M.logits]), probs = probabilities(logits);
     let guess = 0;
     probs.forEach((p, i) => { if (p > probs[guess]) guess = i; });
-    api.last = { image: Array.from(image), values, logits, probs, guess, stroke, verdict: verdict(logits, image, stroke) };
+    api.last = { image: Array.from(image), values, logits, probs, guess, stroke, score, verdict: verdict(logits, image, stroke, score) };
     showAnswer(api.last);
     showLayers(values);
     if (openLayer !== null) showDetail(openLayer);
@@ -344,7 +349,7 @@
     redraw();
     const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
     showSteps(pre);
-    session = await starting;
+    [session, detector] = await starting;
     mark("sessionReady");
     await run(pre.image, pre.stroke);
     api.timings.firstPrediction = performance.now();
