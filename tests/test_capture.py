@@ -174,6 +174,35 @@ def test_a_layer_that_raises_leaves_no_torch_function_mode_behind(sample):
     assert "sub" in trace.names() and "flatten" in trace.names()
 
 
+class PoolBy(nn.Module):
+    """``F.max_pool2d`` with a window set from outside (the same call site, other values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.k: object = 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(self.conv(x), self.k).flatten(1)
+
+
+def test_call_settings_follow_each_calls_own_arguments(sample):
+    """Settings worked out once per distinct arguments: another window, or the same number
+    as another type, is another setting; each record owns its lists."""
+    net = PoolBy().eval()
+    seen = []
+    for k in (2, 4, 2, (2, 4), 2):
+        net.k = k
+        trace = capture(net, sample.floats()[0])
+        pool = trace.layer("max_pool2d")
+        want = [k, k] if isinstance(k, int) else list(k)
+        assert pool.params["kernel_size"] == want and pool.params["stride"] == want
+        assert pool.output.shape == (2, 28 // want[0], 28 // want[1])
+        seen.append(pool)
+    seen[0].params["kernel_size"][0] = 99  # a caller changing one record changes no other
+    assert seen[2].params["kernel_size"] == [2, 2] and seen[4].params["kernel_size"] == [2, 2]
+
+
 class UserNet(nn.Module):
     """Not a Sequential: a user module with in-place ReLUs and a module used twice."""
 

@@ -320,6 +320,51 @@ def settings(key: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def split_settings(
+    key: str, args: tuple, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A call's :func:`settings` as ``(plain, tensors)``: plain values as a Trace file keeps
+    them (a sequence of whole numbers as a list; other sequences left out), and the tensor
+    ones (a functional conv's ``weight``). Remembered for calls made again with the same
+    plain arguments (a model's ``F.max_pool2d(x, 2)`` on every pass); the caller must not
+    change what it gets."""
+    if key.split(".", 1)[1] not in _SETTINGS:
+        return {}, {}
+    rest, memo_key = args[1:], None
+    if not _holds_tensor(rest, kwargs):  # tensors (compared by value) never make a key
+        try:
+            memo_key = (key, rest, tuple(map(type, rest)), tuple(kwargs.items()))
+            found = _SPLIT.get(memo_key)
+        except TypeError:  # an unhashable argument (a list): worked out each time
+            memo_key, found = None, None
+        if found is not None:
+            return found
+    plain, tensors = {}, {}
+    for k, v in settings(key, args, kwargs).items():
+        if isinstance(v, torch.Tensor):
+            tensors[k] = v
+        elif not isinstance(v, (list, tuple)):
+            plain[k] = v
+        elif all(isinstance(i, int) for i in v):
+            plain[k] = list(v)
+    if memo_key is not None and len(_SPLIT) < _MAX_INFO:
+        _SPLIT[memo_key] = (plain, tensors)
+    return plain, tensors
+
+
+_SPLIT: dict[tuple, tuple[dict[str, Any], dict[str, torch.Tensor]]] = {}
+
+
+def _holds_tensor(rest: tuple, kwargs: dict[str, Any]) -> bool:
+    """Whether an argument is a tensor or a list or tuple holding one."""
+    for v in (*rest, *kwargs.values()):
+        if isinstance(v, torch.Tensor) or (
+            isinstance(v, (list, tuple)) and any(isinstance(i, torch.Tensor) for i in v)
+        ):
+            return True
+    return False
+
+
 def _pair(v: Any) -> Any:
     return [int(v), int(v)] if isinstance(v, int) else list(v) if isinstance(v, tuple) else v
 

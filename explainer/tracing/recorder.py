@@ -206,15 +206,9 @@ class Recorder:
         encoder = calls.CallEncoder(self.name_of)
         encoded, encoded_kw = encoder.encode_call(args, kwargs)
         call = {"key": key, "args": encoded, "kwargs": encoded_kw}
-        plain, tensors = {}, encoder.consts
-        for k, v in calls.settings(key, args, kwargs).items():
-            if isinstance(v, torch.Tensor):
-                tensors[k] = v
-            elif not isinstance(v, (list, tuple)):
-                plain[k] = v
-            elif all(isinstance(i, int) for i in v):
-                plain[k] = list(v)  # as a file gives it back
-        params = {"function": info.short, "call": call, **plain}
+        plain, tensors = calls.split_settings(key, args, kwargs)
+        tensors = {**encoder.consts, **tensors}
+        params = {"function": info.short, "call": call, **_copied(plain)}
         kind = "other" if encoder.unknown else info.kind
         prefix = f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
         inputs = list(dict.fromkeys(encoder.refs))
@@ -300,6 +294,11 @@ class _CallWatcher(TorchFunctionMode):
         out = func(*args, **kwargs)
         self.recorder.on_call(func, args, kwargs, out)
         return out
+
+
+def _copied(plain: dict[str, Any]) -> dict[str, Any]:
+    """Settings with their lists copied (each record owns its own)."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in plain.items()}
 
 
 def _first_tensor(args: tuple) -> torch.Tensor | None:
