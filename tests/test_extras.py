@@ -164,6 +164,7 @@ EXTRA_HOMES = {
     "streamlit": "explainer/app/",
     "streamlit_drawable_canvas": "explainer/app/",
     "manim": "explainer/scenes/",
+    "cairo": "explainer/scenes/",  # pycairo, installed with manim (the manim extra)
     "optuna": "explainer/nets/sweep.py",
     "onnx": "explainer/webpage/",
     "onnxruntime": "explainer/webpage/",
