@@ -255,11 +255,12 @@ def _records(
 
 
 def _first(t: torch.Tensor) -> np.ndarray:
-    """``t[0]`` as a float32 numpy array (a view when ``t`` is a CPU float32 tensor)."""
+    """``t[0]`` as a float32 numpy array (a view when ``t`` is a CPU float32 tensor); ``[0, ...]``
+    keeps one value per image a 0-d array, where ``[0]`` would give a numpy scalar."""
     try:
-        arr = t.numpy()[0]  # a CPU tensor outside autograd: a view, the fast path
+        arr = t.numpy()[0, ...]  # a CPU tensor outside autograd: a view, the fast path
     except (RuntimeError, TypeError):
-        arr = t.detach().cpu().numpy()[0]
+        arr = t.detach().cpu().numpy()[0, ...]
     return arr if arr.dtype == _FLOAT32 else arr.astype(np.float32)
 
 
