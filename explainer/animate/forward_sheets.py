@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from explainer import style
-from explainer.analysis.arith import fmt
+from explainer.analysis.arith import MINUS, fmt
 from explainer.animate.canvas import Sketch, as_tiles, blit, colorize_tiles, grid_boxes, text_width
 from explainer.animate.forward_stages import Stage
 from explainer.animate.reel import Box
@@ -35,6 +35,17 @@ def class_rows(
         sk.fitted(cx0 - 6, mid, name, pt, cx0 - 6 - x0, anchor="rm")
         sk.text(cx0 + cell_w + 6, mid, fmt(float(v), 2), pt, color=sk.theme.muted)
     return boxes, pictures
+
+
+def _one_cell(sk: Sketch, value: float, grid: Box, k: float) -> Box:
+    """The box of a record of one value, centred in ``grid``, with the value written under it
+    in large type."""
+    side = max(8, min(int(48 * k), (grid[1] - grid[0]) // 3))
+    cy, cx = (grid[0] + grid[1]) // 2, (grid[2] + grid[3]) // 2
+    box = (cy - side, cy, cx - side // 2, cx - side // 2 + side)
+    text = f"{value:.4g}".replace("-", MINUS)
+    sk.fitted(cx, cy + 10 * k, text, 16 * k, grid[3] - grid[2], bold=True, anchor="mt")
+    return box
 
 
 def channels_that_fit(n: int, cell: tuple[int, int], area: Box, gap: int) -> int:
@@ -78,6 +89,9 @@ def stage_sheets(
         units = boxes
         sk.fitted((grid[2] + grid[3]) / 2, grid[1] - 10 * k, stage.output, 8 * k,
                   grid[3] - grid[2], color=t.muted, anchor="mm")  # fmt: skip
+    elif stage.values.size == 1:  # one value per image (x.amax(), x.mean()): a cell, the number
+        boxes = units = [_one_cell(sk, float(stage.values[0]), grid, k)]
+        pictures = [style.colorize(stage.values.reshape(1, 1), stage.scale)]
     else:
         tiles = as_tiles(stage.values)
         note = stage.note or stage.output

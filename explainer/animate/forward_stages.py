@@ -70,7 +70,7 @@ def record_stage(r: LayerRecord, output: str = "") -> Stage:
         what = f"{c} map{'s' if c != 1 else ''} of {hh}×{ww}"
         what += ", channels moved to the front" if is_channels_last(shape) else ""
     else:
-        what = f"{values.size} values"
+        what = "one value" if values.size == 1 else f"{values.size} values"
     colour = "blue < 0 < red" if scale.signed else "dark = 0, bright = strong"
     combines = inputs_text(r)
     return Stage(
