@@ -148,3 +148,26 @@ def test_an_unknown_block_lists_the_names(nets):
     )
     with pytest.raises(ExplainerError, match=r"no block 'layer9'.*stem, layer1\.0, .*head$"):
         block_named(trace, "layer9")
+
+
+def test_mobilenet_blocks_follow_torchvisions_inverted_residuals():
+    """A block without a skip holds no call of its own (MobileNetV2's first ones): still one
+    block; ``use_res_connect`` says which ones add their input back."""
+    from torchvision.models import mobilenet_v2
+    from torchvision.models.mobilenetv2 import InvertedResidual
+
+    torch.manual_seed(0)
+    model = mobilenet_v2(num_classes=10)
+    model.features[0][0] = nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+    image = np.random.default_rng(1).random((28, 28)).astype(np.float32)
+    trace = capture(model.eval(), image)
+    blocks = {b.name: b for b in blocks_of(trace)}
+    for name, m in model.named_modules():
+        if isinstance(m, InvertedResidual):
+            b = blocks[name]
+            assert {r.split("#")[0] for r in b.records} >= set(_leaves(m, name))
+            assert b.residual == m.use_res_connect
+            if b.residual:
+                assert b.skip.through == () and b.skip.source == b.input
+    fewer = blocks_of(trace, most=11)
+    assert len(fewer) <= 11 and fewer[0].name == "features.0–1"  # not all 19 in one stage

@@ -2,8 +2,9 @@
 
 Every record knows the module it ran in (:attr:`LayerRecord.module`). :func:`blocks_of`
 walks that tree: a module whose ``forward`` does work of its own (ResNet's ``out += identity``,
-an attention's reshapes) or whose children are all single layers is one :class:`Block`; a
-container of such blocks (``nn.Sequential`` ``layer1``) is opened to them. Single layers
+an attention's reshapes), whose children are all single layers, or that holds at most
+:data:`LONGEST_BLOCK` records is one :class:`Block`; a bigger container of blocks
+(``nn.Sequential`` ``layer1``) is opened to them. Single layers
 before the first block form the ``stem``, those after the last the ``head``, those between
 two blocks one run. torchvision's ResNet-18 reads: stem, ``layer1.0`` ... ``layer4.1`` (eight
 residual blocks), head.
@@ -84,8 +85,8 @@ def by_blocks(trace: Trace) -> bool:
 def blocks_of(trace: Trace, *, most: int | None = None) -> list[Block]:
     """The blocks of ``trace`` in the order they ran (see the module docstring); every record
     is in exactly one. With ``most``, blocks of one parent module are merged into a stage
-    (``layer1.0`` + ``layer1.1`` → ``layer1``), then neighbours evenly, until at most
-    ``most`` remain."""
+    (``layer1.0`` + ``layer1.1`` → ``layer1``) unless that leaves fewer than half of
+    ``most``, then neighbours evenly, until at most ``most`` remain."""
     items = _split("", list(trace.layers))
     blocks = _named(_runs(items))
     if most is not None:
@@ -147,6 +148,8 @@ def _split(path: str, records: list[LayerRecord]) -> list[_Item]:
             items.append((rs[0].module if key is None else key, rs, False))
         elif _is_block(key, rs):
             items.extend(_long_block(key, rs))
+        elif len(rs) <= LONGEST_BLOCK:  # a small container (MobileNet's block without a skip)
+            items.append((key, rs, True))
         else:
             items.extend(_split(key, rs))
     return items
@@ -159,9 +162,10 @@ def _is_block(path: str, records: list[LayerRecord]) -> bool:
 
 
 def _long_block(path: str, records: list[LayerRecord]) -> list[_Item]:
-    """A block of up to :data:`LONGEST_BLOCK` records as it is; a longer one (a long
-    ``nn.Sequential`` of single layers) cut before each conv or dense layer."""
-    if len(records) <= LONGEST_BLOCK:
+    """A block as it is, unless it is a long ``nn.Sequential`` of single layers (more than
+    :data:`LONGEST_BLOCK`, none of its own): that one is cut before each conv or dense layer."""
+    own = any(r.module == path for r in records)
+    if len(records) <= LONGEST_BLOCK or own:
         return [(path, records, True)]
     return [(path, piece, True) for piece in _cut(records)]
 
@@ -263,7 +267,7 @@ def _named(blocks: list[Block]) -> list[Block]:
 def _coarser(blocks: list[Block], most: int) -> list[Block]:
     while len(blocks) > most:
         merged = _merge_siblings(blocks)
-        if len(merged) == len(blocks):
+        if len(merged) == len(blocks) or len(merged) < most // 2:  # not all 19 in one
             break
         blocks = merged
     if len(blocks) > most:
@@ -294,9 +298,20 @@ def _merge_siblings(blocks: list[Block]) -> list[Block]:
     return [g[0] if len(g) == 1 else _merge(g, _parent(g[0])) for g in out]
 
 
+def _span(first: str, last: str) -> str:
+    """``"features.8–9"`` for neighbours of one parent, else ``"layer1.1…layer2.0"``."""
+    head, _, a = first.rpartition(".")
+    other, _, b = last.rpartition(".")
+    return (
+        f"{first}–{b}"
+        if head and head == other and a.isdigit() and b.isdigit()
+        else (f"{first}…{last}")
+    )
+
+
 def _merge(group: list[Block], module: str = "") -> Block:
     if len(group) == 1:
         return group[0]
     records = tuple(n for b in group for n in b.records)
-    name = module or f"{group[0].name}…{group[-1].name}"
+    name = module or _span(group[0].name, group[-1].name)
     return Block(name, records, group[0].input, group[-1].output, "stage", module)
