@@ -171,3 +171,22 @@ def test_mobilenet_blocks_follow_torchvisions_inverted_residuals():
                 assert b.skip.through == () and b.skip.source == b.input
     fewer = blocks_of(trace, most=11)
     assert len(fewer) <= 11 and fewer[0].name == "features.0–1"  # not all 19 in one stage
+
+
+def test_shufflenet_blocks_are_whole_however_long():
+    """ShuffleNet's blocks split their input, run branches and shuffle channels in their own
+    forward: each is one block, whatever its length, as torchvision's module tree has it."""
+    from torchvision.models import shufflenet_v2_x0_5
+    from torchvision.models.shufflenetv2 import InvertedResidual
+
+    torch.manual_seed(0)
+    model = shufflenet_v2_x0_5(num_classes=10)
+    model.conv1[0] = nn.Conv2d(1, 24, 3, 2, 1, bias=False)
+    image = np.random.default_rng(1).random((28, 28)).astype(np.float32)
+    trace = capture(model.eval(), image)
+    expected = [n for n, m in model.named_modules() if isinstance(m, InvertedResidual)]
+    blocks = [b for b in blocks_of(trace) if b.name.startswith("stage")]
+    assert [b.name for b in blocks] == expected  # and conv1, maxpool, conv5, the head around
+    assert max(len(b) for b in blocks) > 12
+    for b in blocks:
+        assert all(trace.layer(r).module.startswith(b.name) for r in b.records)
