@@ -63,3 +63,20 @@ def test_every_layer_is_named_on_the_strength_chart():
     assert axis["field"] == "layer" and axis["sort"] == names
     assert axis["axis"]["labelOverlap"] is False  # Vega would drop every other name
     assert spec["height"] >= 1.5 * axis["axis"]["labelFontSize"] * len(names)
+
+
+def test_a_large_answer_wraps_after_a_slash_never_inside_a_word():
+    from explainer.app import words
+
+    names = ["T-shirt/top", "Trouser", "Pullover"]
+    said, _ = words.answer(np.array([0.8, 0.1, 0.1]), names)
+    assert said.replace("\u200b", "") == "T-shirt/top"  # reads the same
+    assert said.split("\u200b") == ["T-shirt/", "top"]  # one place to wrap: after the slash
+    assert words.answer(np.array([0.1, 0.8, 0.1]), names)[0] == "Trouser"
+
+
+def test_the_largest_probability_label_has_room_right_of_its_bar():
+    spec = visuals.probability_chart(np.array([0.999, 0.001]), ["a", "b"])
+    x = spec["encoding"]["x"]
+    assert x["scale"]["domain"][1] >= 1.2  # "> 99.9%" at 15 px beside a full bar
+    assert max(x["axis"]["values"]) == 1  # the axis still ends at 100%

@@ -163,8 +163,9 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
         "x": {
             "field": "p",
             "type": "quantitative",
-            "scale": {"domain": [0, 1]},
-            "axis": {"format": "%", "title": "probability"},
+            # room right of 100% for the largest bar's own label ("> 99.9%")
+            "scale": {"domain": [0, 1.22]},
+            "axis": {"format": "%", "title": "probability", "values": [0, 0.2, 0.4, 0.6, 0.8, 1]},
         },
     }
     color = {

@@ -45,12 +45,17 @@ def answer(probs: np.ndarray, class_names: Sequence[str]) -> tuple[str, str]:
     several classes share the highest probability, ``("tie: 10 classes", "10.0% each")``."""
     tied = tied_classes(probs)
     p = float(np.asarray(probs).ravel()[tied[0]])
+    names = [breakable(n) for n in class_names]
     if len(tied) > 1:
-        who = (
-            " and ".join(class_names[i] for i in tied) if len(tied) <= 3 else f"{len(tied)} classes"
-        )
+        who = " and ".join(names[i] for i in tied) if len(tied) <= 3 else f"{len(tied)} classes"
         return f"tie: {who}", f"{percent(p)} each"
-    return str(class_names[tied[0]]), percent(p)
+    return names[tied[0]], percent(p)
+
+
+def breakable(name: object) -> str:
+    """A class name as large type shows it: a zero-width space after each "/" so that
+    "T-shirt/top" may wrap after the slash in a narrow column, never inside "top"."""
+    return str(name).replace("/", "/\u200b")
 
 
 def answer_line(probs: np.ndarray, class_names: Sequence[str], label: int | None = None) -> str:
