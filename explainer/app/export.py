@@ -1,8 +1,10 @@
-"""Page 7, Export: render any animation of the current digit (GIF or MP4) and download it."""
+"""Page 7, Export: render any animation of the current digit (GIF or MP4) and download it, or
+download the chosen model's interactive web page as a .zip (:mod:`explainer.app.web_zip`)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tempfile
 import time
@@ -11,8 +13,9 @@ from pathlib import Path
 import streamlit as st
 
 from explainer.animate.length import MAX_SECONDS
-from explainer.app import compute, digits, launch, model_choice, words
+from explainer.app import compute, digits, launch, model_choice, web_zip, words
 from explainer.errors import ExplainerError
+from explainer.extras import MissingExtra, install_command, require
 from explainer.text import markdown_safe
 
 NAMES = {  # short, so that the picker never cuts them; what each shows is said under it
@@ -74,6 +77,49 @@ def snapshots_for(ckpt) -> list[Path]:
     return snapshot_paths(ckpt, strict=False) if ckpt.path else []
 
 
+def own_code(ckpt) -> str | None:
+    """The code of a model of the user's own class that the app may import for its snapshots:
+    ``EXPLAINER_APP_CODE``, agreed to by whoever started the app with
+    ``EXPLAINER_APP_MODEL`` = this checkpoint; ``None`` for any other model (an upload's class
+    is never imported)."""
+    code, wanted = os.environ.get("EXPLAINER_APP_CODE"), os.environ.get("EXPLAINER_APP_MODEL")
+    if not (ckpt.model_class and code and wanted and ckpt.path):
+        return None
+    return code if Path(wanted).expanduser().resolve() == ckpt.path.resolve() else None
+
+
+def web_page(ckpt) -> None:
+    """The web page choice: what it is, a button that builds it (once per checkpoint version)
+    and the .zip to download; a refusal in one line."""
+    st.caption(
+        f"**{markdown_safe(ckpt.name)}** as one web page: learners draw and watch it think in "
+        "their browser, with no Python and no server. Unzip it into a folder and put that on "
+        "GitHub Pages, in your LMS (Moodle, Canvas...) or on a USB stick; see *Publish your "
+        "model as a web page* in the docs."
+    )
+    try:
+        require("web", "The web page export")
+    except MissingExtra as exc:
+        st.info(f"The web page needs the {exc.extra} extra: `{install_command(exc.extra)}`, "
+                "then restart the app.")  # fmt: skip
+        return
+    key = model_choice.model_key(ckpt)
+    if st.button("Build the web page", type="primary", icon=":material/public:"):
+        with st.spinner(f"Exporting {ckpt.name} and checking every layer..."):
+            try:
+                data = web_zip.page_zip(ckpt)
+            except ExplainerError as exc:
+                st.warning(f"Could not export the page: {markdown_safe(exc, 400)}.")
+                return
+        st.session_state["web_export"] = {"model": key, "name": f"{ckpt.name}_page.zip",
+                                          "data": data}  # fmt: skip
+    done = st.session_state.get("web_export")
+    if done and done["model"] == key:
+        st.success(f"{done['name']}: {len(done['data']) / 1e6:.1f} MB, open index.html inside.")
+        st.download_button("Download " + done["name"], done["data"], file_name=done["name"],
+                           mime="application/zip", icon=":material/download:")  # fmt: skip
+
+
 def report_options(kind: str, ckpt, trace) -> dict:
     """What the training and mistakes animations read, computed here by the library."""
     if kind == "training":
@@ -84,7 +130,9 @@ def report_options(kind: str, ckpt, trace) -> dict:
         def predict(ck):  # each snapshot's test predictions, from the cache when warmed up
             return compute.evaluation(ck).predicted
 
-        evo = training_evolution(snaps, trace.image, label=trace.label, predict=predict)
+        evo = training_evolution(
+            snaps, trace.image, label=trace.label, predict=predict, code=own_code(ckpt)
+        )
         return {"evolution": evo}
     if kind == "mistakes":
         from explainer.analysis.evaluate import mistake_report
@@ -95,6 +143,11 @@ def report_options(kind: str, ckpt, trace) -> dict:
 
 st.title("Export")
 ckpt = model_choice.current_model()
+WHAT = ["Animation (GIF or MP4)", "Web page (runs in the browser)"]
+what = st.radio("Export", WHAT, horizontal=True, key="exp_what", label_visibility="collapsed")
+if what != WHAT[0]:
+    web_page(ckpt)
+    st.stop()
 digit = digits.current_digit()
 st.caption(
     f"Animations of **{markdown_safe(digit.source)}** through **{markdown_safe(ckpt.name)}**, "
@@ -132,6 +185,13 @@ st.caption(
 options: dict = {}
 if kind == "training":
     snaps = snapshots_for(ckpt)
+    if ckpt.model_class and len(snaps) >= 2 and own_code(ckpt) is None:
+        st.info(
+            f"{markdown_safe(ckpt.name)} is a model of your own class, whose code the app does "
+            "not import for its snapshots: render its training with the command line, "
+            "`explainer render training --model FILE.pt --code my_net.py:MyNet`."
+        )
+        st.stop()
     if len(snaps) < 2:
         st.info(
             f"{ckpt.name} has no epoch snapshots in models/snapshots/; choose mnist_bn_cnn "
