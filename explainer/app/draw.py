@@ -105,7 +105,7 @@ def test_source() -> digits.Digit:
 
 def _name(label: int | None) -> str:
     names = model_choice.current_model().class_names
-    return "?" if label is None else names[label] if names else str(label)
+    return "?" if label is None else words.breakable(names[label]) if names else str(label)
 
 
 def show_steps(d: digits.Digit) -> None:
