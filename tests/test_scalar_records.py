@@ -64,6 +64,7 @@ def test_one_value_records_are_0d_and_equal_torch(net_and_trace):
         r = trace.layer(name)
         assert r.output.shape == (), (name, r.output.shape)
         assert not r.output.flags.writeable
+        assert r.shape_text == "1 value"  # what every page writes for its shape
         np.testing.assert_allclose(r.output, float(value), rtol=1e-6, err_msg=name)
     with torch.no_grad():
         logits = net(image[None, None])[0].numpy()

@@ -114,8 +114,8 @@ class LayerRecord:
 
     @property
     def shape_text(self) -> str:
-        """``"32×28×28"`` or ``"128"``."""
-        return "×".join(str(s) for s in self.shape)
+        """``"32×28×28"``, ``"128"``, or ``"1 value"`` for one value per image (a 0-d output)."""
+        return "×".join(str(s) for s in self.shape) or "1 value"
 
     @property
     def description(self) -> str:
