@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = ["EmbeddingMap", "embedding", "evaluation", "top_activating"]
 
+# digits per batch of an evaluation: 250 holds a third of the memory 1,000 do (~100 MB instead
+# of ~300 MB through mnist_bn_cnn) in the same time; the app's server runs many of them
+EVAL_BATCH = 250
+
 
 def _confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(labels * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
@@ -61,7 +65,7 @@ def evaluation(
     made: list[Evaluation] = []
 
     def compute():
-        ev = evaluate(ckpt, data_dir=data_dir)
+        ev = evaluate(ckpt, data_dir=data_dir, batch_size=EVAL_BATCH)
         made.append(ev)
         meta = {"loss": float(ev.loss), "report": ev.report, "official": bool(ev.official)}
         return {"logits": ev.logits.astype(np.float32)}, meta
