@@ -112,3 +112,27 @@ def test_the_forward_view_draws_one_value_as_one_cell_and_its_number(net_and_tra
     assert painted[:, 1].min() >= x0 and painted[:, 1].max() < x1
     below = empty[y1 + 2 :, x0 - 20 : x1 + 20]  # the number, written under the cell
     assert (below.min(axis=2) < 100).any()
+
+
+def test_layer_by_layer_shows_the_one_value_of_the_record():
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+    from test_app import APP
+
+    from explainer.data import load_test_or_sample
+    from explainer.nets.checkpoints import checkpoint_of
+
+    torch.manual_seed(0)
+    net = ScalarNet().eval()
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["live_models"] = {"scalar_net": checkpoint_of(net)}
+    at.session_state["model"] = "scalar_net"
+    at.run()
+    at.radio(key="source").set_value("Pick a test digit").run()
+    image = load_test_or_sample("mnist")[0].floats()[int(at.number_input(key="test_pos").value), 0]
+    names = [r.name for r in capture(net, image).layers]
+    at.session_state["layer_step"] = names.index("sum")
+    at.switch_page("explainer/app/layers.py").run()
+    assert not at.exception, at.exception[0].value if at.exception else ""
+    (shown,) = [m for m in at.metric if m.label.startswith("sum:")]
+    assert shown.value == f"{float(_steps(net, image)['sum']):.4g}"

@@ -483,6 +483,8 @@ elif r.output.ndim == 1 and r.output.shape == trace.logits.shape and step == n -
     show_vector(r.output, trace.class_names, what)
 elif r.output.ndim == 1:
     show_vector(r.output, None, "output unit")
+elif r.output.ndim == 0:  # one value for the whole image (x.amax(), x.mean() in forward)
+    st.metric(f"{r.name}: one value for the whole image", f"{float(r.output):.4g}")
 
 if r.kind == "conv" and r.weight is not None and r.weight.ndim == 4:
     cout, cin, kh, kw = r.weight.shape
