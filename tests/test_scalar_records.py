@@ -114,6 +114,17 @@ def test_the_forward_view_draws_one_value_as_one_cell_and_its_number(net_and_tra
     assert (below.min(axis=2) < 100).any()
 
 
+def test_the_data_flow_writes_the_one_value_under_its_block(net_and_trace):
+    from explainer.animate.dataflow_layout import step_blocks
+
+    net, image, trace = net_and_trace
+    want = _steps(net, image)
+    texts = [b.shape_text for b in step_blocks(trace)]
+    for name in ("sum", "mean"):
+        assert f"= {float(want[name]):.3g}".replace("-", "\u2212") in texts, (name, texts)
+    assert "1×28×28" in texts  # the other blocks still say their shape
+
+
 def test_layer_by_layer_shows_the_one_value_of_the_record():
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest

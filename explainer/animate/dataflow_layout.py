@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explainer import style
-from explainer.analysis.arith import confidence_text
+from explainer.analysis.arith import MINUS, confidence_text
 from explainer.analysis.flowgraph import flow_blocks, record_label
 from explainer.animate.canvas import Sketch, text_width
 from explainer.animate.reel import Box
@@ -40,11 +40,14 @@ class Block:
     kind: str  # the kind of the block's last layer (decides the colour scale)
     colour: str  # the kind colour of its main layer
     sources: list[int] = field(default_factory=list)
-    shape: tuple[int, ...] = ()  # the record's own shape (default: that of values)
+    shape: tuple[int, ...] | None = None  # the record's own shape (default: that of values)
 
     @property
     def shape_text(self) -> str:
-        return shape_words(self.shape or self.values.shape)
+        """The record's shape in words; for one value per image (a 0-d record), that value."""
+        if self.shape == ():
+            return f"= {float(self.values.reshape(-1)[0]):.3g}".replace("-", MINUS)
+        return shape_words(self.values.shape if self.shape is None else self.shape)
 
     @property
     def lines(self) -> list[str]:
