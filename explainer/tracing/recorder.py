@@ -4,15 +4,18 @@ between them, each with the names of the records it consumed.
 Modules are seen through one process-wide forward hook (and a pre-hook while function calls
 are watched); function calls through a :class:`~torch.overrides.TorchFunctionMode` that is
 only switched on when the model has a ``forward`` of its own (a tree of ``nn.Sequential``
-containers calls nothing between its modules, so it runs at full speed without one).
+containers calls nothing between its modules, so it runs at full speed without one), and
+taken off while an atomic module runs (what it calls inside is not recorded).
 
 A call that returns a tuple (``chunk``, ``topk``, ``nn.MultiheadAttention``'s attention)
 gives one record per tensor in it (``chunk[1]``), so whatever reads an element names it; a
 call the project cannot replay is still recorded (kind ``other``), with its inputs.
 
 Tensors are told apart by identity: each recorded output is kept alive for the whole pass so
-its ``id`` cannot be reused. Views are kept without copying; when a later in-place operation
-changed one (its version counter moved), the caller repeats the pass with ``clone=True``.
+its ``id`` cannot be reused. Views are kept without copying, except the records named in
+``clone`` (a set: those an earlier pass saw changed); when a later in-place operation changed
+a kept view all the same (its version counter moved), the caller repeats the pass with
+``clone=True``, a copy of every record.
 """
 
 from __future__ import annotations
