@@ -6,7 +6,8 @@
 //    Vega truncated with "…"; a box that scrolls sideways (a table's last columns hidden);
 //  - overlap: the glyph boxes of two text elements (neither inside the other) intersect;
 //  - broken: a word (letters and digits) laid out on two lines, "inve / rted";
-//  - outside: a number of a chart's text layer that sticks out of the cell (rect) it is in.
+//  - outside: a number of a chart's text layer that sticks out of the cell (rect) it is in;
+//  - an empty input whose placeholder is wider than its box (counted as clipped).
 // Text is every visible non-blank text node; its boxes are the Range's client rects for HTML,
 // and for SVG text (Vega charts) its bounding box turned by its transform (rotated axis
 // labels are quadrilaterals, so two slanted neighbours that do not touch do not count).
@@ -188,6 +189,17 @@
         break;
       }
     }
+  }
+  // an empty input's placeholder wider than the box it is written in ("its ow")
+  const ruler = document.createElement("canvas").getContext("2d");
+  for (const input of document.querySelectorAll("input[placeholder]")) {
+    if (input.value || !input.placeholder || !input.checkVisibility()) continue;
+    const s = getComputedStyle(input);
+    ruler.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+    const need = ruler.measureText(input.placeholder).width;
+    if (need > room + SLACK)
+      faults.push(`clipped: placeholder "${input.placeholder}" needs ${Math.round(need)} px in ${Math.round(room)} px (${where(input)})`);
   }
   // a chart's number outside its cell: text marks against the rect marks they sit on
   for (const svg of document.querySelectorAll("svg")) {

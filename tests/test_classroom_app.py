@@ -395,7 +395,7 @@ def test_the_sidebar_shows_model_and_presenter_mode_before_the_uploader():
 
 @pytest.mark.parametrize(
     ("model", "before"),
-    [("mnist_bn_cnn", "epoch 0"), ("mnist_fast_cnn", "random start")],
+    [("mnist_bn_cnn", "epoch 0"), ("mnist_fast_cnn", "random")],
 )
 def test_how_it_learned_shows_before_beside_after(model, before):
     """The epoch-0 snapshot where one was kept (models/snapshots/<name>_epoch00.pt), else a
@@ -410,4 +410,4 @@ def test_how_it_learned_shows_before_beside_after(model, before):
         at.button(key="lesson_next").click().run()
     _ok(at)
     heads = [m.value for m in at.markdown if m.value.endswith("training**") or ")**" in m.value]
-    assert heads == [f"**Before training ({before})**", "**After training**"]
+    assert heads == [f"**Before ({before})**", "**After training**"]

@@ -172,7 +172,7 @@ seconds = c4.number_input(
     min_value=1,
     max_value=MAX_SECONDS,
     value=None,
-    placeholder="its own",
+    placeholder="auto",  # short enough for a narrow box; the caption says the length
     key="exp_seconds",
     help="Empty: the animation's own length, long enough to say each step out loud.",
 )

@@ -221,13 +221,13 @@ def learning_picture(trace: Trace, ckpt: Checkpoint) -> None:
         return
     path = _epoch0_path(ckpt)
     if path:
-        start, before = _untrained_trace(path, trace.source, trace.image), "epoch 0"
+        start, before = _untrained_trace(path, trace.source, trace.image), "Before (epoch 0)"
     else:
         mkey = model_choice.model_key(ckpt)
-        start, before = _fresh_trace(mkey, trace.source, ckpt, trace.image), "random start"
+        start, before = _fresh_trace(mkey, trace.source, ckpt, trace.image), "Before (random)"
     pairs = [("After training", trace)]
     if conv.name in start.names():
-        pairs.insert(0, (f"Before training ({before})", start))
+        pairs.insert(0, (before, start))
     cols = st.columns(len(pairs))
     for col, (title, t) in zip(cols, pairs, strict=True):
         r = t.layer(conv.name)
