@@ -62,7 +62,7 @@ class DatasetUnavailable(ExplainerError):
 
 def dataset_info(name: str) -> DatasetInfo:
     """Look up ``"mnist"`` or ``"fashion_mnist"`` (``"fashion-mnist"`` is accepted too)."""
-    key = name.lower().replace("-", "_")
+    key = name.lower().replace("-", "_") if isinstance(name, str) else None
     if key not in DATASETS:
         raise ExplainerError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     return DATASETS[key]

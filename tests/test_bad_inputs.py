@@ -528,3 +528,26 @@ def test_saved_steps_of_same_named_pictures_do_not_overwrite(ckpt_path, tmp_path
     assert said == len(files) and strips == ["seven_png_steps.png", "seven_steps.png"]
     mine = [f for f in files if f.startswith("seven_png_")]
     assert len(mine) == len(files) // 2  # as many pictures for each: nothing overwritten
+
+
+@pytest.mark.parametrize("wrong", [0, None, 3.5, ["mnist"]])
+def test_a_dataset_that_is_not_a_name_is_one_line(wrong):
+    from explainer import ExplainerError, load_sample
+
+    with pytest.raises(ExplainerError, match="unknown dataset"):
+        load_sample(wrong)
+
+
+def test_capture_checkpoint_takes_a_name_a_path_or_a_checkpoint(ckpt_path):
+    import torch
+
+    from explainer import ExplainerError, capture_checkpoint, load_checkpoint
+
+    image = torch.zeros(28, 28)
+    by_object = capture_checkpoint(load_checkpoint(ckpt_path), image)
+    by_path = capture_checkpoint(ckpt_path, image)
+    by_text = capture_checkpoint(str(ckpt_path), image)
+    assert by_path.checkpoint_hash == by_text.checkpoint_hash == by_object.checkpoint_hash
+    assert (by_path.logits == by_object.logits).all()
+    with pytest.raises(ExplainerError, match=r"capture_checkpoint\(ckpt=\.\.\.\) takes"):
+        capture_checkpoint(torch.nn.Linear(2, 2), image)

@@ -334,7 +334,7 @@ def test_export_refusal_names_the_seconds_box_with_a_length_that_works():
     at = _start()
     at.switch_page("explainer/app/export.py").run()
     at.selectbox(key="exp_kind").set_value("Convolution").run()
-    at.number_input(key="exp_seconds").set_value(2).run()
+    at.number_input(key="exp_seconds").set_value(1).run()
     _render(at)
     (said,) = [w.value for w in at.warning]
     assert "--" not in said and "seconds=" not in said and "seconds\\=" not in said, said

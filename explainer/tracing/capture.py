@@ -21,6 +21,7 @@ Many images at once, keeping statistics instead of every map: :mod:`explainer.tr
 from __future__ import annotations
 
 import contextlib
+import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -398,7 +399,8 @@ def checkpoint_hash(ckpt: Any) -> str:
 
 def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: Any) -> Trace:
     """:func:`capture` with the metadata of a loaded :class:`~explainer.nets.checkpoints.Checkpoint`
-    (class names, architecture, checkpoint name and file hash, dataset). ``kwargs`` go to
+    (class names, architecture, checkpoint name and file hash, dataset); a shipped model's
+    name or a checkpoint path is loaded first. ``kwargs`` go to
     :func:`capture` (``label``, ``source``, ``layers``, ``with_weights``, ``meta``...).
 
     Example:
@@ -409,6 +411,7 @@ def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: An
     >>> trace.checkpoint, trace.architecture, trace.dataset
     ('mnist_fast_cnn', 'fast_cnn', 'mnist')
     """
+    ckpt = _loaded(ckpt)
     meta = {"epoch": int(getattr(ckpt, "epoch", 0))}
     meta.update(kwargs.pop("meta", None) or {})
     return capture(
@@ -423,3 +426,17 @@ def capture_checkpoint(ckpt: Any, image: np.ndarray | torch.Tensor, **kwargs: An
         temperature=temperature_of(getattr(ckpt, "raw", None) or {}),
         **kwargs,
     )
+
+
+def _loaded(ckpt: Any) -> Any:
+    """``ckpt`` itself when it is a loaded checkpoint; a name or path loaded; else one line."""
+    if isinstance(ckpt, (str, os.PathLike)):
+        from explainer.nets.checkpoints import load_checkpoint
+
+        return load_checkpoint(ckpt)
+    if not hasattr(ckpt, "model") or not hasattr(ckpt, "class_names"):
+        raise ExplainerError(
+            f"capture_checkpoint(ckpt=...) takes a checkpoint from load_checkpoint(), a shipped "
+            f"model's name or a checkpoint path, not {type(ckpt).__name__}"
+        )
+    return ckpt
