@@ -5,8 +5,9 @@ click on a tile's name opens that layer in *Layer by layer*.
 A tile is one step of the network as the pictures group it
 (:func:`explainer.analysis.flowgraph.flow_blocks`: a convolution with its batch norm and
 activation; a flatten or dropout joins the tile after it). A network with more than
-:data:`MOST_TILES` such steps (a ResNet) gets one tile per top-level module (``layer1``,
-``layer2``...), showing what leaves it. :func:`tiles` has no Streamlit in it.
+:data:`MOST_TILES` such steps (a ResNet) gets one tile per block of its own module tree
+(:mod:`explainer.tracing.blocks`: stem, ``layer1.0`` ... head), showing what leaves it.
+:func:`tiles` has no Streamlit in it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import streamlit as st
 from explainer.analysis.flowgraph import flow_blocks, record_label
 from explainer.app import looks, visuals, words
 from explainer.style import scale_for
+from explainer.tracing.blocks import blocks_of, by_blocks
 from explainer.tracing.trace import LayerRecord, Trace
 
 MOST_TILES = 12
@@ -59,22 +61,19 @@ def _fold(groups: list[list[LayerRecord]]) -> list[list[LayerRecord]]:
     return out
 
 
-def _by_module(trace: Trace) -> list[list[LayerRecord]]:
-    """Consecutive records with the same top-level module name, one group each."""
-    groups: list[list[LayerRecord]] = []
-    for r in trace.layers:
-        top = r.name.split(".")[0]
-        if groups and groups[-1][0].name.split(".")[0] == top:
-            groups[-1].append(r)
-        else:
-            groups.append([r])
-    return groups
+def _by_blocks(trace: Trace) -> list[tuple[str, list[LayerRecord]]]:
+    """The network's own blocks (:func:`explainer.tracing.blocks.blocks_of`: stem, each
+    residual block, head; merged into stages down to :data:`MOST_TILES`), named as it names
+    them; the input's normalisation left out."""
+    out = []
+    for block in blocks_of(trace, most=MOST_TILES):
+        recs = [trace.layer(n) for n in block.records if trace.layer(n).kind != "normalize"]
+        if recs:
+            out.append((block.name, recs))
+    return out
 
 
-def _label(group: list[LayerRecord], by_module: bool) -> str:
-    if by_module:
-        own = [r for r in group if r.kind not in ("flatten", "dropout")] or group
-        return own[0].name.split(".")[0]
+def _label(group: list[LayerRecord]) -> str:
     shown = [r for r in group if r.kind not in ("flatten", "dropout", "bn", "relu")]
     return record_label(shown[0] if shown else group[-1])
 
@@ -82,14 +81,11 @@ def _label(group: list[LayerRecord], by_module: bool) -> str:
 def tiles(trace: Trace) -> list[Tile]:
     """The strip's tiles for ``trace`` (see the module docstring); every record but the
     input's own normalisation is in exactly one tile, in the order they ran."""
-    groups = _fold([b.records for b in flow_blocks(trace)])
-    by_module = len(groups) > MOST_TILES
-    if by_module:
-        groups = _fold(_by_module(trace))
-        groups = [[r for r in g if r.kind != "normalize"] for g in groups]
-        groups = [g for g in groups if g]
     names = trace.names()
-    return [Tile(_label(g, by_module), g, names.index(g[0].name)) for g in groups]
+    groups = _fold([b.records for b in flow_blocks(trace)])
+    if len(groups) > MOST_TILES or by_blocks(trace):
+        return [Tile(name, g, names.index(g[0].name)) for name, g in _by_blocks(trace)]
+    return [Tile(_label(g), g, names.index(g[0].name)) for g in groups]
 
 
 def tile_picture(values: np.ndarray, px: int = TILE_PX) -> np.ndarray:
