@@ -180,6 +180,7 @@ class Learner:
     session: str = ""
     upload_state: object = None
     models: set[str] = field(default_factory=set)  # the sidebar's model label after the upload
+    choices: dict[str, str] = field(default_factory=dict)  # selectbox/radio id -> shown option
 
     async def run(self, visit: bool = True) -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -210,14 +211,15 @@ class Learner:
         from streamlit.proto.Common_pb2 import FileUploaderState, UploadedFileInfo
         from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 
-        if self.upload_state is None or not self.uploader:
-            return WidgetStates()
-        file_urls, size = self.upload_state
-        info = UploadedFileInfo(file_id=file_urls.file_id, name=self.name, size=size,
-                                file_urls=file_urls)  # fmt: skip
-        files = FileUploaderState(uploaded_file_info=[info])
-        state = WidgetState(id=self.uploader, file_uploader_state_value=files)
-        return WidgetStates(widgets=[state])
+        # as a browser: every choice as it was last shown (the script may have set it)
+        states = [WidgetState(id=i, string_value=v) for i, v in self.choices.items()]
+        if self.upload_state is not None and self.uploader:
+            file_urls, size = self.upload_state
+            info = UploadedFileInfo(file_id=file_urls.file_id, name=self.name, size=size,
+                                    file_urls=file_urls)  # fmt: skip
+            files = FileUploaderState(uploaded_file_info=[info])
+            states.append(WidgetState(id=self.uploader, file_uploader_state_value=files))
+        return WidgetStates(widgets=states)
 
     async def rerun(self, page_hash: str, path: str = "") -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -254,16 +256,18 @@ class Learner:
             self.uploader = el.file_uploader.id
         elif what == "exception":
             self.errors.append(f"{page}: {el.exception.type}: {el.exception.message[:100]}")
-        elif what == "alert" and Path(self.name).stem in el.alert.body:  # the upload refused
+        elif what == "alert" and el.alert.format == 2 and Path(self.name).stem in el.alert.body:
+            # a warning naming the file: the upload refused
             self.warnings.append(el.alert.body[:120])
-        elif what == "selectbox" and el.selectbox.label == "Model" and page != "draw":
-            box = el.selectbox
-            shown = (
-                box.raw_value
-                if box.set_value
-                else (box.options[box.default] if box.HasField("default") else "")
-            )
-            self.models.add(shown)
+        elif what in ("selectbox", "radio"):
+            box = getattr(el, what)
+            shown = box.raw_value if box.set_value else ""
+            if not box.set_value and box.HasField("default") and box.options:
+                shown = box.options[box.default]
+            if box.id not in self.choices or box.set_value:  # else the browser keeps its own
+                self.choices[box.id] = shown
+            if box.label == "Model" and page != "draw":
+                self.models.add(self.choices[box.id])
 
 
 async def learners_at_once(base: str, files: list[tuple[str, bytes]]) -> list[Learner]:
