@@ -173,6 +173,13 @@ def test_fashion_pages_say_an_item_never_a_digit():
     shown = [i.value for i in at.info]
     assert any("upload an item" in t for t in shown), shown
     assert not any("digit" in t.lower() for t in shown), shown
+    at.switch_page("explainer/app/draw.py").run()
+    at.session_state["canvas"] = _canvas_state(load_sample("mnist").images[3].numpy())
+    at.run()
+    at.switch_page("explainer/app/preprocessing.py").run()  # with a picture to prepare
+    _ok(at)
+    said = " ".join(c.value for c in at.caption)
+    assert "learned from Fashion-MNIST" in said and "learned from MNIST" not in said, said
 
 
 def test_sidebar_counts_fashion_items_as_items():

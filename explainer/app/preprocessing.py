@@ -54,9 +54,16 @@ if not digit.steps:
     st.stop()
 predictor = Predictor(model_choice.current_model())
 picture = digit.steps[0][1]  # the grey picture, shrunk to at most 256 px
+ds = model_choice.current_dataset()
+learned = (
+    "white, centred, 2-3 px strokes in a 20×20 box"
+    if ds == "mnist"
+    else f"light {words.item(ds, plural=True)} on black, centred in 28×28"
+)
 st.caption(
-    "The model learned from MNIST: white, centred, 2-3 px strokes in a 20×20 box. Switch a "
-    "step off to see what the model gets, and answers, without it."
+    f"The model learned from {dataset_info(ds).title}: {learned}. This page prepares your "
+    "picture the MNIST way; switch a step off to see what the model gets, and answers, "
+    "without it."
 )
 toggles = looks.column_rows(len(SWITCHABLE), 3)  # a toggle's label never squeezed mid-word
 off = {
