@@ -57,7 +57,8 @@ def cues(predictor, images: np.ndarray, strokes: np.ndarray | None) -> dict[str,
     reasons = predictor.not_a_digit(images, None if strokes is None else np.nan_to_num(strokes))
     logits = predictor.logits(images)
     blank = np.isnan(strokes) if strokes is not None else np.zeros(len(images), bool)
-    det = predictor.detector.flags(images) if predictor.detector else np.zeros(len(images), bool)
+    none = np.zeros(len(images), bool)
+    det = predictor.detector.flags(images, logits) if predictor.detector else none
     rule = predictor.ood
     en = energy(logits) > rule.threshold if rule else np.zeros(len(images), bool)
     flagged = np.array([bool(r) for r in reasons]) | blank

@@ -22,7 +22,7 @@ from explainer.reading.predict import Predictor
 class Scored(Detector):
     """A detector whose score of an image is its top-left pixel: known scores, no network."""
 
-    def scores(self, images, batch: int = 4096) -> np.ndarray:
+    def scores(self, images, logits=None, batch: int = 4096) -> np.ndarray:
         return np.asarray(images, np.float64).reshape(len(images), -1)[:, 0]
 
 
@@ -66,12 +66,28 @@ def test_temperature_is_the_one_stored_in_the_file(bn_cnn):
     np.testing.assert_allclose(p.probabilities(x), z / z.sum(1, keepdims=True), atol=1e-5)
 
 
-def test_shipped_detector_is_the_companion_file(bn_cnn):
+def test_shipped_detector_is_the_companion_file_fitted_for_the_model(bn_cnn, tmp_path):
     with np.load(models_dir() / "not_a_digit.npz") as z:
-        threshold = float(z["meta"][0])
+        own, fitted = float(z["meta"][0]), z["fit.mnist_bn_cnn"]
     p = Predictor(bn_cnn)
-    assert p.detector is not None and p.detector.threshold == threshold
-    assert load_companion(models_dir() / "not_a_digit.npz").threshold == threshold
+    assert p.detector.threshold == fitted[0] and p.detector.energy_weight == fitted[3] > 0
+    assert load_companion(models_dir() / "not_a_digit.npz").threshold == own
+    copy = tmp_path / "mnist_bn_cnn.pt"  # the same name elsewhere: not the shipped model
+    copy.write_bytes(bn_cnn.path.read_bytes())
+    d = Predictor(copy).detector
+    assert d.threshold == own and d.energy_weight == 0
+
+
+def test_score_adds_the_energy_of_the_logits():
+    x = np.random.default_rng(1).uniform(0, 1, (4, 28, 28)).astype(np.float32)
+    logits = np.array([[9.0, 0, 0], [0, 0, 0], [2.0, 2.0, 2.0], [-1.0, 5.0, 0]])
+    alone = Detector(DetectorNet(), 0.0)
+    with_energy = Detector(alone.net, 0.0, energy_weight=0.5)
+    m = logits.max(1)
+    e = -(m + np.log(np.exp(logits - m[:, None]).sum(1)))  # -logsumexp, written out
+    np.testing.assert_allclose(with_energy.scores(x, logits) - alone.scores(x), 0.5 * e, atol=1e-5)
+    with pytest.raises(ValueError, match="logits"):
+        with_energy.scores(x)
 
 
 def test_malformed_detector_entry_is_one_line():

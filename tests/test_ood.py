@@ -14,8 +14,10 @@ from explainer.reading import testsets
 from explainer.reading.predict import Predictor
 from explainer.reading.preprocess import NoInkError, preprocess
 
-# flagged share of 20 pictures per kind with mnist_bn_cnn; the README has the rates on 200
-NEED = {"blob": 0.9, "dot": 0.9, "smudge": 0.85, "letter": 0.3, "scribble": 0.3}
+# flagged share of 20 pictures per kind with mnist_bn_cnn and its shipped detector (measured
+# on 2026-12-06: 100% of each, scribbles 85%; two pictures of slack). The letters are typed in
+# fonts the detector's negatives were typed in: the held-out check is bench_not_a_digit.py.
+NEED = {"blob": 0.9, "dot": 0.9, "smudge": 0.9, "letter": 0.9, "scribble": 0.75}
 
 
 @pytest.fixture(scope="module")

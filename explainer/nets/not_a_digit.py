@@ -30,8 +30,10 @@ import torch
 from torch import nn
 
 from explainer.nets.calibration import KEY, CalibrationError
+from explainer.nets.ood import energy
 
-QUANTILE = 0.996  # the detector alone flags 0.4% of validation digits
+QUANTILE = 0.996  # the rule flags 0.4% of validation digits
+ENERGY_WEIGHT = 1.0  # score = detector logit + ENERGY_WEIGHT * the classifier's energy
 ENTRY = "not_a_digit"
 COMPANION = "not_a_digit.npz"
 REASON = "unlike every digit: it looks like letters, doodles or other things"
@@ -56,24 +58,35 @@ class DetectorNet(nn.Module):
 @dataclass
 class Detector:
     """The trained net and its fitted threshold: a score above ``threshold`` means
-    "does not look like a digit"."""
+    "does not look like a digit". The score is the net's logit plus ``energy_weight`` times the
+    classifier's energy ``-logsumexp(logits)`` (0: the net alone, for any model)."""
 
     net: DetectorNet
     threshold: float
     quantile: float = QUANTILE
     val_flagged: float = float("nan")
+    energy_weight: float = 0.0
 
     @torch.inference_mode()
-    def scores(self, images: np.ndarray | torch.Tensor, batch: int = 4096) -> np.ndarray:
-        """Not-a-digit logits ``(N,)`` of MNIST-style images ``(N, 28, 28)`` in [0, 1]."""
+    def scores(
+        self, images: np.ndarray | torch.Tensor, logits: np.ndarray | None = None,
+        batch: int = 4096,
+    ) -> np.ndarray:  # fmt: skip
+        """Not-a-digit scores ``(N,)`` of MNIST-style images ``(N, 28, 28)`` in [0, 1];
+        ``logits`` ``(N, classes)``: the classifier's, needed when ``energy_weight`` is set."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
         self.net.eval()
         parts = [self.net(x[i : i + batch]) for i in range(0, len(x), batch)]
-        return torch.cat(parts).float().numpy() if parts else np.zeros(0, np.float32)
+        s = torch.cat(parts).double().numpy() if parts else np.zeros(0)
+        if self.energy_weight:
+            if logits is None:
+                raise ValueError("this detector adds the classifier's energy: pass its logits")
+            s = s + self.energy_weight * energy(logits).astype(np.float64)
+        return s
 
-    def flags(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+    def flags(self, images: np.ndarray | torch.Tensor, logits: np.ndarray | None = None):
         """``(N,)`` bool: the score lies above the threshold."""
-        return self.scores(images) > self.threshold
+        return self.scores(images, logits) > self.threshold
 
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint entry: the fit and the weights (tensors, read with weights_only)."""
@@ -82,6 +95,7 @@ class Detector:
             "threshold": float(self.threshold),
             "quantile": float(self.quantile),
             "val_flagged": float(self.val_flagged),
+            "energy_weight": float(self.energy_weight),
             "weights": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
         }
 
@@ -105,22 +119,26 @@ class Detector:
                 "retrain with `explainer train` or refit with `python scripts/calibrate_models.py`"
             ) from None
         q = float(entry.get("quantile", QUANTILE))
-        return cls(net.eval(), float(thr), q, float(entry.get("val_flagged", float("nan"))))
+        flagged, w = float(entry.get("val_flagged", float("nan"))), entry.get("energy_weight", 0)
+        return cls(net.eval(), float(thr), q, flagged, float(w))
 
 
 def fit_detector(
     detector: Detector, val_images: np.ndarray, base_flags: np.ndarray | None = None,
-    quantile: float = QUANTILE,
+    quantile: float = QUANTILE, logits: np.ndarray | None = None,
 ) -> Detector:  # fmt: skip
     """The detector with its threshold at ``quantile`` of its scores on validation digits
-    ``(N, 28, 28)`` in [0, 1]; ``val_flagged`` is the share flagged by the detector or by
-    ``base_flags`` ``(N,)`` (the energy and ink cues), what the whole rule costs real digits."""
-    s = detector.scores(val_images)
+    ``(N, 28, 28)`` in [0, 1]; with the classifier's ``logits`` ``(N, classes)`` the score adds
+    :data:`ENERGY_WEIGHT` times their energy. ``val_flagged``: the share flagged by the score or
+    by ``base_flags`` ``(N,)`` (the ink cues), what the whole rule costs real digits."""
+    weight = ENERGY_WEIGHT if logits is not None else 0.0
+    d = replace(detector, energy_weight=weight)
+    s = d.scores(val_images, logits)
     thr = float(np.quantile(s, quantile))
     flagged = s > thr
     if base_flags is not None:
         flagged = flagged | np.asarray(base_flags, bool)
-    return replace(detector, threshold=thr, quantile=quantile, val_flagged=float(flagged.mean()))
+    return replace(d, threshold=thr, quantile=quantile, val_flagged=float(flagged.mean()))
 
 
 def companion_path(models: Path) -> Path:
@@ -128,25 +146,35 @@ def companion_path(models: Path) -> Path:
     return Path(models) / COMPANION
 
 
-def save_companion(detector: Detector, path: Path) -> Path:
-    """Write the detector as a plain ``.npz`` (weights and fit, nothing pickled)."""
+def save_companion(detector: Detector, path: Path, fits: dict[str, Detector] | None = None) -> Path:
+    """Write the detector as a plain ``.npz`` (weights and fit, nothing pickled), with the fits
+    of named models (``fits``: checkpoint stem -> the detector fitted for it)."""
     from explainer.io import atomic_write
 
     arrays = {f"w.{k}": v.numpy() for k, v in detector.net.state_dict().items()}
     meta = np.array([detector.threshold, detector.quantile, detector.val_flagged], np.float64)
+    for name, d in (fits or {}).items():
+        arrays[f"fit.{name}"] = np.array(
+            [d.threshold, d.quantile, d.val_flagged, d.energy_weight], np.float64
+        )
     with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, meta=meta, **arrays)
     return Path(path)
 
 
-def load_companion(path: Path) -> Detector:
-    """Read a detector written by :func:`save_companion` (no pickles allowed)."""
+def load_companion(path: Path, name: str = "") -> Detector:
+    """Read a detector written by :func:`save_companion` (no pickles allowed), with the fit of
+    the checkpoint named ``name`` when the file holds one, else the detector's own."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        meta = arrays.pop("meta")
-        entry = {"threshold": float(meta[0]), "quantile": float(meta[1]),
-                 "val_flagged": float(meta[2])}  # fmt: skip
+        row = arrays.get(f"fit.{name}", np.r_[arrays["meta"], 0.0]) if name else arrays["meta"]
+        entry = {
+            "threshold": float(row[0]),
+            "quantile": float(row[1]),
+            "val_flagged": float(row[2]),
+            "energy_weight": float(np.r_[row, 0.0][3]),
+        }
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise CalibrationError(
             f"{path} is not a readable not-a-digit detector ({type(exc).__name__}); "
@@ -156,13 +184,16 @@ def load_companion(path: Path) -> Detector:
     return Detector.from_entry(entry, str(path))
 
 
-def detector_of(raw: dict[str, Any], dataset: str, models: Path | None) -> Detector | None:
+def detector_of(
+    raw: dict[str, Any], dataset: str, models: Path | None, name: str = ""
+) -> Detector | None:
     """The checkpoint's detector (``calibration.not_a_digit``), else for an MNIST model the
-    shipped companion in ``models`` (when there is one), else ``None``."""
+    shipped companion in ``models`` (with the fit of the shipped checkpoint ``name`` when it
+    has one), else ``None``."""
     entry = raw.get(KEY, {})
     own = entry.get(ENTRY) if isinstance(entry, dict) else None
     if own is not None:
         return Detector.from_entry(own)
     if dataset != "mnist" or models is None or not companion_path(models).exists():
         return None
-    return load_companion(companion_path(models))
+    return load_companion(companion_path(models), name)

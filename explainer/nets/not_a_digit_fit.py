@@ -15,8 +15,8 @@ from torch import nn
 
 from explainer.nets.calibration import calibration_entry
 from explainer.nets.inference import predict_logits
-from explainer.nets.not_a_digit import ENTRY, detector_of, fit_detector
-from explainer.nets.ood import fit_rule
+from explainer.nets.not_a_digit import ENTRY, Detector, detector_of, fit_detector
+from explainer.nets.ood import OodRule, fit_rule
 
 MIN_IMAGES = 200  # fewer validation digits cannot place a 0.4% quantile: nothing is fitted
 
@@ -38,8 +38,15 @@ def calibrate(
     entry["ood"] = rule.to_dict()
     detector = detector_of({}, dataset, models_dir())
     if detector is not None:
-        strokes = np.zeros(len(images))  # the blot cue needs pictures; these are no blots
-        ink = rule.reasons(logits.numpy(), images, strokes, use_energy=False)
-        base = np.array([bool(r) for r in ink])
-        entry[ENTRY] = fit_detector(detector, images, base).to_dict()
+        entry[ENTRY] = fit_with_ink(detector, images, logits.numpy(), rule).to_dict()
     return entry
+
+
+def fit_with_ink(
+    detector: Detector, images: np.ndarray, logits: np.ndarray, rule: OodRule
+) -> Detector:
+    """The detector fitted on one model's validation digits ``images`` ``(N, 28, 28)`` and
+    their ``logits`` ``(N, classes)``; ``val_flagged`` counts the ink cues of ``rule`` too."""
+    strokes = np.zeros(len(images))  # the blot cue needs pictures; these are no blots
+    ink = rule.reasons(logits, images, strokes, use_energy=False)
+    return fit_detector(detector, images, np.array([bool(r) for r in ink]), logits=logits)

@@ -7,10 +7,13 @@ thick-brush and canvas versions of them; negatives: :func:`explainer.reading.neg
 (generators, Fashion-MNIST training items). Binary cross-entropy, the two sides weighted
 equally, a few epochs of Adam on one CPU thread (about 5 minutes on a shared 2-core machine).
 The threshold is then fitted on the validation digits (:func:`~explainer.nets.not_a_digit.
-fit_detector`); ``explainer train`` refits it for each new model on that model's own split.
+fit_detector`), and ``--fit-shipped`` fits it for each shipped MNIST model, its energy added to
+the score, into the same file; ``explainer train`` fits it for each new model on that model's
+own split and stores it in the checkpoint.
 
     python -m explainer.reading.not_a_digit_train [--epochs 4] [--negatives 40000]
         [--cache pos.npz neg.npz] [--only positives|negatives]
+    python -m explainer.reading.not_a_digit_train --fit-shipped
 """
 
 from __future__ import annotations
@@ -71,6 +74,34 @@ def cached(path: str | None, make) -> np.ndarray:
     return x
 
 
+def fit_shipped(path) -> dict:
+    """Fit the companion detector at ``path`` for every shipped MNIST checkpoint (its own
+    validation split, its logits' energy added to the score, see
+    :func:`explainer.nets.not_a_digit_fit.fit_with_ink`) and store the fits in the file."""
+    from explainer.data import load_train_val
+    from explainer.nets.checkpoints import load_checkpoint, shipped_checkpoints
+    from explainer.nets.inference import predict_logits
+    from explainer.nets.not_a_digit import load_companion, save_companion
+    from explainer.nets.not_a_digit_fit import fit_with_ink
+    from explainer.nets.ood import OodRule, fit_rule
+
+    det, fits = load_companion(path), {}
+    for ckpt_path in shipped_checkpoints("mnist"):
+        ckpt = load_checkpoint(ckpt_path)
+        cfg = ckpt.config or {}
+        frac, seed = float(cfg.get("val_fraction", 0.15)) or 0.15, int(cfg.get("seed", 0))
+        _, val = load_train_val("mnist", frac, seed)
+        logits = predict_logits(ckpt.model, val.floats())
+        images = val.images.numpy() / 255.0
+        rule = OodRule.from_raw(ckpt.raw or {}) or fit_rule(logits, images)
+        fits[ckpt_path.stem] = fit_with_ink(det, images, logits.numpy(), rule)
+        f = fits[ckpt_path.stem]
+        print(f"{ckpt_path.stem}: threshold {f.threshold:.3f}, {f.val_flagged:.2%} of "
+              "validation digits flagged", flush=True)  # fmt: skip
+    save_companion(det, path, fits)
+    return fits
+
+
 def main() -> None:
     from explainer.data import load_split, load_train_val
     from explainer.nets.checkpoints import models_dir
@@ -89,6 +120,11 @@ def main() -> None:
         help="keep the generated pictures in these files (made once)",
     )
     ap.add_argument(
+        "--fit-shipped",
+        action="store_true",
+        help="only fit the existing detector (--out) for each shipped MNIST model",
+    )
+    ap.add_argument(
         "--only",
         choices=["positives", "negatives"],
         help="only generate (and cache) one side, then stop: run both at once",
@@ -96,6 +132,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    if args.fit_shipped:
+        fit_shipped(args.out or companion_path(models_dir()))
+        return
     train, val = load_train_val("mnist", 0.15, 0, args.data_dir)
     cache_pos, cache_neg = args.cache or (None, None)
     pos = neg = None

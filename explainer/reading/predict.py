@@ -122,7 +122,10 @@ class Predictor:
         self.temperature = temperature_of(raw)
         self.ood = OodRule.from_raw(raw)
         dataset = getattr(self.checkpoint, "dataset", "mnist")
-        self.detector: Detector | None = detector_of(raw, dataset, models_dir())
+        path = getattr(self.checkpoint, "path", None)
+        shipped = path is not None and Path(path).resolve().parent == models_dir().resolve()
+        name = Path(path).stem if shipped else ""  # the companion's fit for a shipped model
+        self.detector: Detector | None = detector_of(raw, dataset, models_dir(), name)
 
     @torch.inference_mode()
     def logits(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -144,21 +147,20 @@ class Predictor:
         """Why each MNIST-style image ``(N, 28, 28)`` does not look like a digit ("" when it
         does; all "" when the checkpoint has neither a calibrated rule nor a detector), the
         first cue that fires: a blot, the ink share, then the not-a-digit detector
-        (:mod:`explainer.nets.not_a_digit`), or the energy for a model without one (with a
-        detector the energy is left out: it cost 0.7% of the MNIST test digits and 5% of thick
-        drawings for 3 points more of letters and doodles, see the README). ``strokes``:
+        (:mod:`explainer.nets.not_a_digit`, whose score adds the classifier's energy when it
+        was fitted for this model), or the energy alone for a model without one. ``strokes``:
         preprocessing's stroke widths (:attr:`Preprocessed.stroke`), measured here when not
         given."""
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
         out = [""] * len(images)
+        logits = self.logits(images) if logits is None else np.asarray(logits)
         if self.ood is not None:
             if strokes is None:
                 strokes = np.array([_box_stroke(im) for im in images])
-            logits = self.logits(images) if logits is None else logits
-            energy_cue = self.detector is None  # the detector takes the energy's place
+            energy_cue = self.detector is None  # the detector's score adds the energy
             out = self.ood.reasons(logits, images, np.asarray(strokes), energy_cue)
         if self.detector is not None:
-            flags = self.detector.flags(images)
+            flags = self.detector.flags(images, logits)
             out = [r or (REASON if f else "") for r, f in zip(out, flags, strict=True)]
         return out
 
