@@ -128,3 +128,17 @@ def test_release_gives_freed_heap_pages_back_to_the_system():
     janitor.release()
     assert held - _rss_mb() > 100, "the freed pages were not handed back"
     assert len(kept) == 2000
+
+
+def test_models_trained_here_never_share_a_key():
+    """A result held for a freed model must not be handed to a new one at the same address."""
+    from explainer.app.model_choice import model_key
+    from explainer.nets.checkpoints import Checkpoint
+
+    keys = []
+    for _ in range(50):
+        ckpt = Checkpoint(model=torch.nn.Linear(1, 1), architecture="x", dataset="mnist",
+                          class_names=[])  # fmt: skip
+        keys.append(model_key(ckpt))
+        del ckpt
+    assert len(set(keys)) == 50

@@ -12,6 +12,7 @@ by every session that uploaded the same bytes (:func:`shared_model`) and freed w
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 import tempfile
@@ -316,25 +317,30 @@ def select_model(name: str) -> None:
     st.session_state["_next_model"] = name
 
 
-def model_label(name: str, ckpt: Checkpoint | None = None) -> str:
+def model_label(name: str, ckpt: Checkpoint | None = None, *, accuracy: bool = True) -> str:
+    """What the model picker says of ``name``: the name, where it came from, and (unless
+    ``accuracy`` is false: presenter mode's narrow sidebar in large type) its test accuracy."""
     ckpt = ckpt or all_models(current_dataset()).get(name)
-    acc = ckpt.metrics.get("test_accuracy") if ckpt else None
+    acc = ckpt.metrics.get("test_accuracy") if ckpt and accuracy else None
     tail = f" · {acc:.2%}" if _number(acc) and 0 < acc <= 1 else ""
     live = " (trained here)" if name in live_models() else ""
     live = live or (" (your file)" if name in env_model() else "")
     return f"{name}{live}{tail}"
 
 
+_live_numbers = itertools.count(1)
+
+
 def model_key(ckpt: Checkpoint) -> str:
-    """A plain-string cache key for a model: its file and modification time, or its session id
-    for a model trained here."""
+    """A plain-string cache key for a model: its file and modification time, an upload's content
+    hash, or a number of its own for a model trained here."""
     key = ckpt.__dict__.get("_app_key")
     if key is None:
         if ckpt.path is not None:
             mtime = ckpt.path.stat().st_mtime if ckpt.path.exists() else 0
             key = f"{ckpt.path}@{mtime}"
         else:
-            key = f"live:{id(ckpt)}"
+            key = f"live:{next(_live_numbers)}"  # not id(): an id is reused once freed
         ckpt.__dict__["_app_key"] = key
     return key
 
