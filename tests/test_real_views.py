@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import itertools
 
 import numpy as np
 import pytest
@@ -77,6 +78,52 @@ def test_dataflow_blocks_and_pulse_stay_on_screen(name, size, by_blocks, traces)
     assert reel.meta["pulse"], "the pulse never moves"
     for _, x, y in reel.meta["pulse"]:
         assert 0 <= x < w and 0 <= y < h
+
+
+@pytest.mark.parametrize("name", ["tiny_vit", "resnet18", "sdpa", "convnext", "split"])
+@pytest.mark.parametrize("size", SIZES)
+def test_dataflow_labels_clear_of_arrows_and_each_other(name, size, traces):
+    labels_clear(build_animation("dataflow", traces(name), fps=3, seconds=12, size=size))
+
+
+def _meets(a, b) -> bool:
+    return not (a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2])
+
+
+def labels_clear(reel) -> None:
+    """Every label of a data-flow reel inside the frame, wide enough for its lines as Pillow
+    measures them, and clear of every other label and of every arrow (a segment as a box 1 px
+    round the line)."""
+    from explainer.animate.canvas import text_width
+    from explainer.animate.dataflow_layout import LABEL_PT, label_lines
+
+    h, w = reel.size[1], reel.size[0]
+    k = max(0.7, min(w / 800, h / 450))
+    labels = reel.meta["labels"]
+    for b, box in zip(reel.meta["blocks"], labels, strict=True):
+        assert box[2] >= 0 and box[3] <= w and box[0] >= 0 and box[1] <= h, (b.title, box)
+        widest = max(text_width(x, LABEL_PT * k, bold=True) for x, _ in label_lines(b))
+        assert box[3] - box[2] >= widest, (b.title, box)
+    for i, a in enumerate(labels):
+        for j in range(i + 1, len(labels)):
+            assert not _meets(a, labels[j]), (reel.meta["blocks"][i].title, labels[j])
+    arrows = [*reel.meta["paths"].items(), *reel.meta["skips"].items()]
+    for key, pts in arrows:
+        for (xa, ya), (xb, yb) in itertools.pairwise(pts):
+            seg = (min(ya, yb) - 1, max(ya, yb) + 1, min(xa, xb) - 1, max(xa, xb) + 1)
+            for b, box in zip(reel.meta["blocks"], labels, strict=True):
+                assert not _meets(seg, box), (key, b.title, seg, box)
+
+
+@pytest.mark.parametrize("name", ["mnist_bn_cnn", "fashion_mnist_bn_cnn"])
+@pytest.mark.parametrize("size", SIZES)
+def test_dataflow_labels_clear_of_arrows_on_shipped_models(name, size):
+    from explainer.nets.checkpoints import load_checkpoint
+    from explainer.tracing.capture import capture_checkpoint
+
+    image = np.random.default_rng(1).random((28, 28)).astype(np.float32)
+    trace = capture_checkpoint(load_checkpoint(name), image, label=3)
+    labels_clear(build_animation("dataflow", trace, fps=3, seconds=12, size=size))
 
 
 def test_forward_shows_every_real_record_shape_truthfully(traces):
@@ -229,6 +276,30 @@ def test_dataflow_by_blocks_names_each_block_and_its_skip(resnet):
     for name, title in zip(residual, titles[2:-2], strict=True):
         shortcut = model.get_submodule(name).downsample
         assert title.startswith(f"{name} + skip") and ("conv 1×1" in title) == bool(shortcut)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dataflow_by_blocks_draws_each_skip_round_its_block(resnet, size):
+    """Each residual block gets an arc in the skip colour from the top of what it reads to
+    the top of its own box, over both, and the arc is on the frame's pixels."""
+    from explainer import style
+
+    _, trace, residual = resnet
+    reel = build_animation("dataflow", trace, fps=3, seconds=12, size=size)
+    titles = [b.title.split(" + ")[0] for b in reel.meta["blocks"]]
+    skips, boxes = reel.meta["skips"], reel.meta["boxes"]
+    assert sorted(skips) == sorted(titles.index(n) for n in residual)
+    colour = np.array(style.hex_to_rgb(style.KIND_COLORS["add"]))
+    frame = reel.frame_at(-1).astype(int)
+    for i, pts in skips.items():
+        (xa, ya), (xb, yb) = pts[0], pts[-1]
+        src, dst = boxes[i - 1], boxes[i]
+        assert src[2] <= xa <= src[3] and not src[0] <= ya <= src[1], "leaves what it reads"
+        assert dst[2] <= xb <= dst[3] and yb < dst[0], "lands on the top of its block"
+        (x0, y0), (x1, _) = pts[1], pts[2]  # the arc's top, across
+        x, y = round((x0 + x1) / 2), round(y0)
+        patch = frame[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3)
+        assert (np.abs(patch - colour).max(1) < 40).any(), (titles[i], patch)
 
 
 @pytest.mark.parametrize("seconds", [1, 2, 3, 5, 12])

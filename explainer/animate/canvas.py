@@ -286,6 +286,41 @@ def nice_ticks(vmin: float, vmax: float, n: int = 5) -> list[float]:
     ]
 
 
+def tick_text(v: float) -> str:
+    """A colour-bar number as short as it reads: ``"0.5"``, ``"6e−5"`` (never ``"6e-05"``),
+    ``"1.2e+04"`` as ``"1.2e4"``; a true minus sign."""
+    text = f"{v:.3g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        text = f"{mant}e{int(exp)}"
+    return text.replace("-", "−")
+
+
+def colorbar_room(scale: style.Scale, pt: float, ticks: int = 5) -> float:
+    """Pixels right of a :meth:`Sketch.colorbar` that its tick labels take (tick and text)."""
+    values = nice_ticks(scale.vmin, scale.vmax, ticks) if scale.vmax > scale.vmin else []
+    return 6 + max((text_width(tick_text(v), pt) for v in values), default=0.0)
+
+
+LINE_SPACING = 1.25  # a wrapped line's distance from the one before, in font pixel sizes
+
+
+def wrap_text(s: str, pt: float, width: float, lines: int = 2, bold: bool = False) -> list[str]:
+    """``s`` cut at spaces into at most ``lines`` lines of ``width`` pixels at ``pt`` points;
+    what still does not fit is left to :func:`fit_text` on the last line."""
+    words = clip_text(s, MAX_TEXT_CHARS).split(" ")
+    out: list[str] = []
+    while words and len(out) < lines - 1:
+        n = 1
+        while n < len(words) and text_width(" ".join(words[: n + 1]), pt, bold) <= width:
+            n += 1
+        out.append(" ".join(words[:n]))
+        words = words[n:]
+    if words:
+        out.append(" ".join(words))
+    return out
+
+
 class Sketch:
     """A Pillow drawing of ``size = (width, height)`` pixels for pictures rebuilt many times
     (one per layer or per step): about 50× cheaper than a matplotlib figure, same fonts.
@@ -373,7 +408,8 @@ class Sketch:
         self.draw.line([tuple(p) for p in points], fill=color or self.theme.muted, width=width)
 
     def colorbar(self, box: Box, scale: style.Scale, ticks: int = 5, pt: float = 7.5) -> None:
-        """A vertical colour bar for ``scale`` in ``box`` with tick labels on its right."""
+        """A vertical colour bar for ``scale`` in ``box`` with tick labels on its right
+        (:func:`tick_text`; :func:`colorbar_room` is the width they need)."""
         y0, y1, x0, x1 = box
         values = np.linspace(scale.vmax, scale.vmin, y1 - y0)[:, None].repeat(x1 - x0, 1)
         self.paste(box, style.colorize(values, scale))
@@ -381,7 +417,7 @@ class Sketch:
         for v in nice_ticks(scale.vmin, scale.vmax, ticks):
             y = y0 + (scale.vmax - v) / (scale.vmax - scale.vmin) * (y1 - y0 - 1)
             self.line([(x1, y), (x1 + 3, y)])
-            self.text(x1 + 5, y, f"{v:g}".replace("-", "−"), pt, color=self.theme.foreground)
+            self.text(x1 + 5, y, tick_text(v), pt, color=self.theme.foreground)
         if scale.note:  # NaN or infinite values: said above the bar, not a blank map alone
             self.text(x1, y0 - 3, scale.note, pt, color=NOTE_COLOR, anchor="rd")
 

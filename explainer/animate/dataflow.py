@@ -35,10 +35,15 @@ from explainer.animate.canvas import Sketch
 from explainer.animate.dataflow_blocks import flow_view
 from explainer.animate.dataflow_layout import (
     LABEL_PT,
+    MAX_LAYOUT_ROWS,
     Block,
     Slot,
     along,
     arrow_paths,
+    clear_labels,
+    crossings,
+    label_box,
+    label_lines,
     layout,
     names_pt,
     place_labels,
@@ -124,16 +129,17 @@ def _draw_softmax(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], 
 
 
 def _draw_labels(sk: Sketch, b: Block, s: Slot, u: float, k: float = 1.0) -> None:
-    lines = [*b.lines, b.shape_text]
-    for j, line in enumerate(lines):
-        last = j == len(lines) - 1
-        sk.text(sum(s.label_x) / 2, s.label_top + s.line_h * j, line, LABEL_PT * k, bold=not last,
-                anchor="mm", color=sk.theme.muted if last else sk.theme.foreground)  # fmt: skip
+    for j, (line, shape) in enumerate(label_lines(b)):
+        sk.text(sum(s.label_x) / 2, s.label_top + s.line_h * j, line, LABEL_PT * k,
+                bold=not shape, anchor="mm",
+                color=sk.theme.muted if shape else sk.theme.foreground)  # fmt: skip
 
 
-def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
+def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float, colour=None) -> None:
+    """An arrow along ``pts`` (a skip's: thicker, in ``colour``)."""
     t = sk.theme
-    sk.line(pts, color=t.muted, width=max(1, int(u)))
+    width = max(1, int(u)) + (1 if colour else 0)
+    sk.line(pts, color=colour or t.muted, width=width)
     (x0, y0), (x1, y1) = pts[-2], pts[-1]
     d = math.hypot(x1 - x0, y1 - y0) or 1.0
     ux, uy = (x1 - x0) / d, (y1 - y0) / d
@@ -141,12 +147,37 @@ def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float) -> None:
     head = min(6 * u, 0.8 * d)  # a short arrow's head stays between its ends
     back, half = (x1 - head * ux, y1 - head * uy), head * 2 / 3
     sk.draw.polygon([tip, (back[0] - half * uy, back[1] + half * ux),
-                     (back[0] + half * uy, back[1] - half * ux)], fill=t.muted)  # fmt: skip
+                     (back[0] + half * uy, back[1] - half * ux)],
+                    fill=colour or t.muted)  # fmt: skip
 
 
-def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme: str, u: float,
-              view: str = ""):  # fmt: skip
-    """The base (placeholders) and painted pictures, and the edges' polylines."""
+def _arranged(sk: Sketch, blocks: list[Block], names: list[str], u: float, k: float):
+    """``(slots, arrows, tail)``: the blocks laid out, labelled and joined; when an arrow
+    still crosses a label (or labels meet), on more rows, up to :data:`MAX_LAYOUT_ROWS` (the
+    arrangement with the fewest crossings)."""
+    best = None
+    rows = 1
+    while True:
+        slots = layout(blocks, (sk.width, sk.height), u, k, names, rows)
+        tail = tail_width(blocks[-1], names, slots[-1].height, k, u)
+        place_labels(sk, blocks, slots, u, tail, k)
+        paths = arrow_paths(blocks, slots, u)
+        for _ in range(6):  # labels an arrow crosses move, the arrows follow them
+            clear_labels(sk, blocks, slots, paths, u, tail, k)
+            moved, paths = paths, arrow_paths(blocks, slots, u)
+            if moved == paths:
+                break
+        n = crossings(slots, paths, u)
+        if best is None or n < best[0]:
+            best = (n, slots, paths, tail)
+        rows = max(s.row for s in slots) + 2
+        if n == 0 or rows > min(MAX_LAYOUT_ROWS, len(blocks) - 1):
+            return best[1:]
+
+
+def _sketches(trace: Trace, blocks: list[Block], size, theme: str, u: float, view: str = ""):
+    """The base (placeholders) and painted pictures, the blocks' slots and the edges'
+    polylines."""
     W, H = size
     t = style.theme(theme)
     k = max(0.7, u)
@@ -161,21 +192,19 @@ def _sketches(trace: Trace, blocks: list[Block], slots: list[Slot], size, theme:
                 W - 2 * margin, color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
     rows = row_names(trace)
-    tail = tail_width(blocks[-1], rows, slots[-1].height, k, u)
-    place_labels(base, blocks, slots, u, tail, k)
-    paths = arrow_paths(blocks, slots, u)
+    slots, paths, tail = _arranged(base, blocks, rows, u, k)
     for sk, paint in ((base, False), (painted, True)):
         for b, s in zip(blocks, slots, strict=True):
             _draw_block(sk, b, s, paint, rows, trace.prediction, u)
             _draw_labels(sk, b, s, u, k)
-        for pts in paths.values():
-            _draw_path(sk, pts, u)
+        for key, pts in paths.items():
+            _draw_path(sk, pts, u, style.KIND_COLORS["add"] if len(key) == 3 else None)
         _legend(sk, (H - int(44 * u), W, margin), u)
     v = verdict(trace.probs, names, trace.label)
     colour = {"correct": style.CORRECT_COLOR, "wrong": style.WRONG_COLOR}.get(v.state, t.foreground)
     painted.fitted(W - margin, 18 * u, v.line, 11 * k, W * 0.5, bold=True, anchor="rm",
                    color=colour)  # fmt: skip
-    return base, painted, paths, tail
+    return base, painted, slots, paths, tail
 
 
 def default_seconds(
@@ -210,8 +239,9 @@ def build_dataflow(
     by_blocks: bool | None = None,
 ) -> Reel:
     """The data-flow animation as a :class:`Reel`; ``reel.meta["blocks"]`` lists the blocks,
-    ``reel.meta["boxes"]`` their pixel boxes and ``reel.meta["paths"]`` the arrows'
-    polylines by ``(source, block)``.
+    ``reel.meta["boxes"]`` their pixel boxes, ``reel.meta["labels"]`` their labels' boxes
+    ``(y0, y1, x0, x1)``, ``reel.meta["paths"]`` the arrows' polylines by
+    ``(source, block)`` and ``reel.meta["skips"]`` the skip arcs' by residual block.
 
     A network of more than 24 drawn records is drawn by blocks (``by_blocks=False``: every step;
     True: blocks however small; :mod:`explainer.animate.dataflow_blocks`), fewer and bigger
@@ -225,9 +255,10 @@ def build_dataflow(
     W, H = size
     u = min(W / 800, H / 450)
     n_frames = round(fps * seconds)
-    slots = layout(blocks, size, u, max(0.7, u), row_names(trace))
+    base, painted, slots, arrows, tail = _sketches(trace, blocks, size, theme, u, view)
     boxes = [s.box for s in slots]
-    base, painted, paths, tail = _sketches(trace, blocks, slots, size, theme, u, view)
+    paths = {key: pts for key, pts in arrows.items() if len(key) == 2}
+    skips = {key[1]: pts for key, pts in arrows.items() if len(key) == 3}
     reel = Reel(base.array(), fps, title=f"data flow: {trace.checkpoint or trace.architecture}")
     s_paint = reel.add_sheet(painted.array())
     r = int(14 * u)
@@ -267,7 +298,8 @@ def build_dataflow(
     reel.frame([Paste(s_paint, (0, int(34 * u), W // 2, W))])
     reel.hold(n_frames - reel.n_frames)
     reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace, "view": view,
-                 "pulse": pulse, "pulse_size": r}  # fmt: skip
+                 "pulse": pulse, "pulse_size": r, "skips": skips,
+                 "labels": [label_box(s) for s in slots]}  # fmt: skip
     return reel
 
 

@@ -65,6 +65,7 @@ def grouped(trace: Trace, blocks: list[TraceBlock]) -> list[Block]:
         if main is not None:
             box.colour = style.KIND_COLORS.get(main.kind, box.colour)
         box.sources = sources or [len(boxes) - 1]
+        box.skip = b.skip is not None
         boxes.append(box)
         where.update({n: len(boxes) - 1 for n in b.records})
     return [*boxes, softmax_block(trace, len(boxes) - 1)]

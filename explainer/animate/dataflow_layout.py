@@ -41,6 +41,7 @@ class Block:
     colour: str  # the kind colour of its main layer
     sources: list[int] = field(default_factory=list)
     shape: tuple[int, ...] | None = None  # the record's own shape (default: that of values)
+    skip: bool = False  # a residual block: its skip drawn as an arc from the block before
 
     @property
     def shape_text(self) -> str:
@@ -56,6 +57,25 @@ class Block:
             return self.title.split("\n")
         head, *rest = self.title.split(" + ")
         return [head, *("+" + x for x in rest)]
+
+
+LONG_LINE = 18  # characters: a longer label line is broken at its middle space
+
+
+def _halves(line: str) -> list[str]:
+    """``line``, or its two halves cut at the space nearest its middle when it is long."""
+    spaces = [i for i, c in enumerate(line) if c == " "]
+    if len(line) <= LONG_LINE or not spaces:
+        return [line]
+    cut = min(spaces, key=lambda i: abs(i - len(line) / 2))
+    return [line[:cut], line[cut + 1 :]]
+
+
+def label_lines(b: Block) -> list[tuple[str, bool]]:
+    """A block's label as drawn, ``(text, is_shape)`` per line: its title's lines and its
+    shape, each long one on two lines."""
+    title = [(x, False) for line in b.lines for x in _halves(line)]
+    return [*title, *((x, True) for x in _halves(b.shape_text))]
 
 
 def _label(rec) -> str:
@@ -136,7 +156,7 @@ def _geometry(b: Block, u: float) -> tuple[int, int, int, int]:
 
 
 def _label_width(b: Block, k: float) -> float:
-    return max(text_width(x, LABEL_PT * k, bold=True) for x in [*b.lines, b.shape_text])
+    return max(text_width(x, LABEL_PT * k, bold=True) for x, _ in label_lines(b))
 
 
 def names_pt(b: Block, height: int, k: float) -> float:
@@ -184,7 +204,7 @@ class Slot:
     @property
     def upper(self) -> float:
         """The highest pixel of the block and its labels."""
-        return min(self.box[0], self.label_top)
+        return min(self.box[0], self.label_top - self.line_h / 2)
 
 
 def _pack(widths: list[int], label_w: list[float], gap: float, u: float) -> list[float]:
@@ -205,14 +225,16 @@ MAX_LAYOUT_ROWS = 6
 
 
 def layout(blocks: list[Block], size: tuple[int, int], u: float, k: float = 1.0,
-           names: list[str] | None = None) -> list[Slot]:  # fmt: skip
+           names: list[str] | None = None, rows: int = 1) -> list[Slot]:  # fmt: skip
     """Blocks from left to right, far enough apart for their labels, shrunk when the frame
     is too narrow; the softmax keeps room on its right for the class names. When one row
     would shrink the blocks below :data:`READABLE`, the blocks wrap onto as many rows as
     keep them readable (the softmax a column on the right, as tall as the rows): every
-    block stays inside the frame, however many there are."""
+    block stays inside the frame, however many there are. ``rows``: at least that many."""
     W, H = size
     names = names or [str(i) for i in range(blocks[-1].values.size)]
+    if rows > 1:
+        return _rows(blocks, size, u, k, names, min(rows, len(blocks) - 1))[0]
     margin = int(24 * u)
     mid = int(H * 0.47)
     tail = tail_width(blocks[-1], names, _geometry(blocks[-1], u)[1], k, u)
@@ -268,7 +290,7 @@ def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names:
     top, bottom = 50 * u, H - 52 * u
     row_h = (bottom - top) / n_rows
     line_h = 13 * u * k / max(0.7, u)
-    lines = max(len(b.lines) + 1 for b in blocks)
+    lines = max(len(label_lines(b)) for b in blocks)
     cap = max(10.0, row_h - 2 * (line_h * lines + 14 * u))
     soft = blocks[-1]
     s_w = int(_geometry(soft, u)[0] * 0.8)
@@ -294,8 +316,10 @@ def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names:
 
 def place_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], u: float,
                   tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
-    """Labels alternate below / above the blocks; a label that would touch another block, the
-    class names or a label already placed goes to the other side, else one row further out."""
+    """Labels alternate below / above the blocks (a residual block's below, under its skip's
+    arc; one with an arrow down to a later row above); a label that would touch another
+    block, the class names or a label already placed goes to the other side, else one row
+    further out."""
     taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
     if blocks[-1].kind == "probability":  # the class names right of the softmax column
         b = slots[-1].box
@@ -306,59 +330,138 @@ def place_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], u: float,
     def free(r: tuple[float, float, float, float]) -> bool:
         if r[0] < 44 * u or r[1] > low or r[2] < 0 or r[3] > sk.width:
             return False
-        return all(r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3] for t in taken)
+        return not any(_meets(r, t) for t in taken)
 
     line_h = 13 * u * k / max(0.7, u)
+    down = {src for i, b in enumerate(blocks) for src in b.sources  # arrows down to a later row
+            if src != i - 1 and slots[src].row != slots[i].row}  # fmt: skip
     for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
-        lines = [*b.lines, b.shape_text]
-        half = _label_width(b, k) / 2 + 3 * u
-        cx = min(max(s.cx, half + 2), sk.width - half - 2)  # never past the frame's sides
-        depth = line_h * len(lines) + 4 * u
-        pref = ("below", "above") if i % 2 == 0 else ("above", "below")
-        spots = []
-        for row in range(6):
+        spots = _spots(b, s, u, k, line_h, sk.width, i in down or (i % 2 == 1 and not b.skip))
+        inside = [sp for sp in spots if sp[0] >= 44 * u and sp[1] <= low] or spots[:1]
+        y0, y1, x0, x1 = next((sp for sp in spots if free(sp)), inside[0])
+        taken.append((y0, y1, x0, x1))
+        s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
+        s.label_x = (x0, x1)
+        s.line_h = line_h
+
+
+def _spots(b: Block, s: Slot, u: float, k: float, line_h: float, width: int, up: bool) -> list:
+    """The boxes ``(y0, y1, x0, x1)`` a block's label may take, best first: below / above
+    (``up``: above first), half a label further out each time, then shifted sideways."""
+    lines = label_lines(b)
+    half = _label_width(b, k) / 2 + 3 * u
+    depth = line_h * len(lines) + 4 * u
+    pref = ("above", "below") if up else ("below", "above")
+    spots = []
+    for shift in (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0):
+        cx = min(max(s.cx + shift * half, half + 2), width - half - 2)  # inside the frame
+        for row in np.arange(12) / 2:  # half a label's depth further out each time
             for side in pref:
                 if side == "below":
                     top = s.top + s.height + 12 * u + row * depth
                 else:
                     top = s.box[0] - 12 * u - line_h * (len(lines) - 1) - row * depth
-                spots.append((top - 7 * u, top + line_h * (len(lines) - 1) + 7 * u))
-        inside = [sp for sp in spots if sp[0] >= 44 * u and sp[1] <= low] or spots[:1]
-        y0, y1 = next((sp for sp in spots if free((*sp, cx - half, cx + half))), inside[0])
-        taken.append((y0, y1, cx - half, cx + half))
-        s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
-        s.label_x = (cx - half, cx + half)
-        s.line_h = line_h
+                spots.append((top - 7 * u, top + line_h * (len(lines) - 1) + 7 * u,
+                              cx - half, cx + half))  # fmt: skip
+    return spots
+
+
+def label_box(s: Slot) -> tuple[float, float, float, float]:
+    """``(y0, y1, x0, x1)``: the pixels a block's label lines take (half a line round them)."""
+    return (s.label_top - s.line_h / 2, s.label_bottom + s.line_h / 2, *s.label_x)
+
+
+def _segment_box(a, b, pad: float) -> tuple[float, float, float, float]:
+    return (min(a[1], b[1]) - pad, max(a[1], b[1]) + pad, min(a[0], b[0]) - pad,
+            max(a[0], b[0]) + pad)  # fmt: skip
+
+
+def _meets(r, t) -> bool:
+    return not (r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3])
+
+
+def crossings(slots: list[Slot], paths: dict, u: float) -> int:
+    """How many times a label meets an arrow or another label."""
+    pad = max(2.0, 2 * u)
+    lines = [_segment_box(a, b, pad) for pts in paths.values() for a, b in itertools.pairwise(pts)]
+    boxes = [label_box(s) for s in slots]
+    meet = sum(_meets(b, t) for b in boxes for t in lines)
+    return meet + sum(_meets(a, b) for a, b in itertools.combinations(boxes, 2))
+
+
+def clear_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], paths: dict, u: float,
+                 tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
+    """Move every label that an arrow crosses (or that meets another label) to the first of
+    its :func:`_spots` clear of the arrows, the blocks, the class names and the other labels;
+    a label nothing crosses stays where :func:`place_labels` put it."""
+    pad = max(2.0, 2 * u)
+    lines = [_segment_box(a, b, pad) for pts in paths.values() for a, b in itertools.pairwise(pts)]
+    blocks_taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
+    if blocks[-1].kind == "probability":
+        b = slots[-1].box
+        blocks_taken.append((b[0], b[1], b[3], b[3] + tail))
+    low = sk.height - 50 * u
+    for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
+        others = [label_box(x) for j, x in enumerate(slots) if j != i]
+        here = label_box(s)
+        if not any(_meets(here, t) for t in [*lines, *others]):
+            continue
+        taken = [*lines, *others, *blocks_taken]
+        for y0, y1, x0, x1 in _spots(b, s, u, k, s.line_h, sk.width, s.label_top < s.top):
+            box = (y0 + 7 * u - s.line_h / 2, y1 - 7 * u + s.line_h / 2, x0, x1)
+            if box[0] >= 44 * u and box[1] <= low and not any(_meets(box, t) for t in taken):
+                s.label_top, s.label_bottom, s.label_x = y0 + 7 * u, y1 - 7 * u, (x0, x1)
+                break
 
 
 def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
     """The polyline of every edge ``(source, block)``: straight from the block before (down
     to the next row's start when the layout wraps), over the top (each on its own lane where
     they overlap) from any other in the same row, through the gap above the reader's row
-    from an earlier row."""
-    paths: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    from an earlier row. A residual block's skip is an arc of its own, keyed
+    ``(source, block, "skip")``, over the top from the block before it."""
+    paths: dict[tuple, list[tuple[float, float]]] = {}
     lanes: list[tuple[int, int, int]] = []  # (from, to, lane)
     wrapped = any(s.row for s in slots)
     for i, b in enumerate(blocks):
-        for src in b.sources:
+        edges = [(src, (src, i)) for src in b.sources]
+        if b.skip and i > 0:  # round the block, from what it reads to it
+            edges.append((i - 1, (i - 1, i, "skip")))
+        for src, key in edges:
             a, s = slots[src], slots[i]
-            if src == i - 1:
-                paths[(src, i)] = _next_path(a, s, u, wrapped and i == len(blocks) - 1)
+            if src == i - 1 and len(key) == 2:
+                paths[key] = _next_path(a, s, u, wrapped and i == len(blocks) - 1)
                 continue
             busy = {lane for f, t, lane in lanes if not (t < src or f > i)}
             lane = min(k for k in range(len(lanes) + 1) if k not in busy)
             lanes.append((src, i, lane))
+            # a skip leaves the right of its source's top and lands on the left of its block's,
+            # so that the arcs of blocks in a row never share a vertical
+            ax = _clear_x(a.cx + (a.box[3] - a.box[2]) / 4 * (len(key) == 3), a, slots, u)
+            sx = _clear_x(s.cx - (s.box[3] - s.box[2]) / 4 * (len(key) == 3), s, slots, u)
             if a.row != s.row:
                 y = min(s.band[0] + (3 + 4 * lane) * u, s.upper - 6 * u)
-                paths[(src, i)] = [(a.cx, a.box[1] + 3 * u), (a.cx, y), (s.cx, y),
-                                   (s.cx, s.upper - 3 * u)]  # fmt: skip
+                paths[key] = [(ax, a.box[1] + 3 * u), (ax, y), (sx, y),
+                              (sx, s.upper - 3 * u)]  # fmt: skip
                 continue
-            span = [x for x in slots if x.label_x[1] > a.cx and x.label_x[0] < s.cx]
+            span = [x for x in slots if x.label_x[1] > ax and x.label_x[0] < sx]
             high = min(x.upper for x in [*span, *slots[src : i + 1]] if x.row == a.row)
             y = max(58 * u if a.row == 0 else a.band[0] + 3 * u, high - (10 + 9 * lane) * u)
-            paths[(src, i)] = [(a.cx, a.upper - 3 * u), (a.cx, y), (s.cx, y),
-                               (s.cx, s.upper - 3 * u)]  # fmt: skip
+            paths[key] = [(ax, a.upper - 3 * u), (ax, y), (sx, y),
+                          (sx, s.upper - 3 * u)]  # fmt: skip
     return paths
+
+
+def _clear_x(x: float, a: Slot, slots: list[Slot], u: float) -> float:
+    """Where over block ``a`` an arrow rises (or lands): ``x``, else the nearest place over
+    the block that no other label above it covers."""
+    above = [label_box(o) for o in slots if o is not a and o.row == a.row
+             and label_box(o)[1] <= a.box[0] + 1]  # fmt: skip
+    pad = 3 * u
+    for dx in sorted(np.arange(a.box[2] + pad, a.box[3] - pad + 1, 2.0) - x, key=abs):
+        if not any(b[2] - pad <= x + dx <= b[3] + pad for b in above):
+            return float(x + dx)
+    return x
 
 
 def _next_path(a: Slot, s: Slot, u: float, column: bool) -> list[tuple[float, float]]:
