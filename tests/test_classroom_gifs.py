@@ -266,3 +266,56 @@ def test_training_confusion_counts_are_readable(tiny, long_names):
                 continue
             assert _height(ink) >= digits, (a, b, conf[a, b], _height(ink), digits)
             assert not ink[:, :1].any() and not ink[:, -1:].any(), (a, b, conf[a, b])
+
+
+# --- the forward GIF by blocks at the class size ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet_forward():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from zoo import build_zoo
+
+    torch.set_num_threads(1)
+    image = np.random.default_rng(0).random((28, 28)).astype(np.float32)
+    trace = capture(build_zoo("resnet18"), image, label=3)
+    return build_animation("forward", trace, fps=2, seconds=30, size=CLASS)
+
+
+def test_forward_block_steps_are_classroom_size(resnet_forward):
+    """The steps box of a residual block: every line at least as tall as "ReLU" at 16 px."""
+    reel = resnet_forward
+    lay, panel = reel.meta["layout"], np.array(style.hex_to_rgb(style.theme("light").panel))
+    i = next(i for i, s in enumerate(reel.meta["stages"]) if s.skip is not None)
+    frame = reel.frame_at(reel.meta["shown"][reel.meta["stages"][i].name])
+    y0, y1, x0, x1 = lay.center
+    w = x1 - x0
+    mid_x = x0 + int(w * 0.27) + int(w * 0.25) // 2
+    below = y0 + int(50 * lay.k)  # under the block's title and subtitle
+    column = np.abs(frame[below:y1, mid_x].astype(int) - panel).max(1) < 3
+    rows = np.nonzero(column)[0] + below  # the box's inside (its words leave gaps in it)
+    box = frame[rows[0] + 2 : rows[-1] - 2, x0 + int(w * 0.27) + 20 : x0 + int(w * 0.52) - 20]
+    ink = np.nonzero(_ink(box, panel).any(1))[0]
+    runs = np.split(ink, np.nonzero(np.diff(ink) > 2)[0] + 1)  # one run of rows per line
+    assert len(runs) >= 5, len(runs)
+    heights = [int(r[-1] - r[0] + 1) for r in runs]
+    # the lowest line ("ReLU": capitals, no descender) as tall as capitals at 16 px
+    assert min(heights) >= reference_height("ReLU", 16), heights
+
+
+def test_colour_bar_ticks_are_compact_and_inside_a_narrow_panel():
+    """Values of 1e-4 in a panel 160 px wide: ticks read "6e−5", never "6e-05", and their ink
+    stays inside the panel."""
+    from explainer.animate.canvas import tick_text
+    from explainer.animate.forward_sheets import stage_sheets
+    from explainer.animate.forward_stages import Stage
+
+    assert tick_text(6e-05) == "6e−5" and tick_text(0.5) == "0.5" and tick_text(-2) == "−2"
+    values = np.linspace(0, 1e-4, 2 * 4 * 4).reshape(2, 4, 4)
+    scale = style.layer_scale(values, "relu")
+    stage = Stage("x", "relu", "x", "2 maps", values, scale, "x")
+    _, done, _ = stage_sheets(stage, (160, 300), "light", [str(i) for i in range(10)], 1.6)
+    edge = _ink(done[:, -3:], done[0, 0])
+    assert not edge.any(), "a tick label runs off the panel"

@@ -19,8 +19,8 @@ import numpy as np
 
 from explainer import style
 from explainer.analysis.flowgraph import is_output, output_meaning
-from explainer.animate.canvas import Sketch
-from explainer.animate.forward_sheets import stage_sheets
+from explainer.animate.canvas import LINE_SPACING, Sketch, wrap_text
+from explainer.animate.forward_sheets import BODY_PT, TITLE_PT, header_lines, stage_sheets
 from explainer.animate.forward_stages import Stage, record_stage, stages_of
 from explainer.animate.shapes import shape_words
 from explainer.errors import ExplainerError
@@ -28,6 +28,8 @@ from explainer.tracing.blocks import Block, block_named, blocks_of
 from explainer.tracing.blocks import by_blocks as big
 from explainer.tracing.trace import INPUT, Trace
 
+PANEL_PT = 9.0  # the reads / gives panels' titles (× the font scale: 20 px at 1280×720)
+STEP_PT = 8.0  # the steps' words (× the font scale: 18 px at 1280×720)
 ROLE_WORDS = {
     "stem": "the first layers",
     "head": "to the class scores",
@@ -122,16 +124,18 @@ def block_sheets(
     w, h = size
     sk = Sketch(size, theme)
     t = sk.theme
-    sk.fitted(0, 10 * k, stage.title, 10.5 * k, w - 4, bold=True)
-    sk.fitted(0, 28 * k, stage.subtitle, 8.5 * k, w - 4, color=t.muted)
-    top = int(44 * k)
+    title, sub, top = header_lines(stage, w - 4, k, TITLE_PT * k, stage.subtitle)
+    sk.fitted(0, 10 * k, title[0], TITLE_PT * k, w - 4, bold=True)
+    sk.fitted(0, 10 * k + 0.6 * LINE_SPACING * (TITLE_PT + BODY_PT) * k * 100 / 72, sub[0],
+              BODY_PT * k, w - 4, color=t.muted)  # fmt: skip
     lane = int(30 * k) if stage.skip is not None else 0
     w_in, w_steps = int(w * 0.27), int(w * 0.25)
     x_out = w_in + w_steps
-    small = 0.85 * k
+    panel = PANEL_PT * k
     in_size = (w_in, max(20, h - top - lane))
-    _, d_in, _ = stage_sheets(stage.before, in_size, theme, class_names, small)
-    e_out, d_out, units = stage_sheets(stage.after, (w - x_out, h - top), theme, class_names, small)
+    _, d_in, _ = stage_sheets(stage.before, in_size, theme, class_names, k, panel)
+    e_out, d_out, units = stage_sheets(stage.after, (w - x_out, h - top), theme, class_names, k,
+                                       panel)  # fmt: skip
     empty = sk.array()
     empty[top : top + in_size[1], :w_in] = d_in
     empty[top:, x_out:] = e_out
@@ -152,17 +156,17 @@ def _steps(rgb: np.ndarray, stage: Stage, geometry: tuple, theme: str, k: float)
     h = rgb.shape[0]
     pad = 6 * k
     x0, x1 = w_in + 8 * k, x_out - 8 * k
-    lines = _fitting(stage.steps, int((in_h - 44 * k - 2 * pad) // (12 * k)))
-    line_h = min(13 * k, (in_h - 44 * k - 2 * pad) / max(1, len(lines)))
-    box_h = line_h * len(lines) + 2 * pad
+    pt = STEP_PT * k
+    line_h = LINE_SPACING * pt * 100 / 72
+    rows = _step_rows(stage.steps, pt, x1 - x0 - 8 * k, int((in_h - 44 * k - 2 * pad) // line_h))
+    box_h = line_h * len(rows) + 2 * pad
     mid = top + 44 * k + (in_h - 44 * k) / 2
     y0 = mid - box_h / 2
     sk.draw.rounded_rectangle((x0, y0, x1, y0 + box_h), radius=int(4 * k), fill=t.panel,
                               outline=t.muted)  # fmt: skip
-    pt = min(8 * k, line_h * 0.62 * 72 / 100)
-    for i, text in enumerate(lines):
+    for i, (text, bold) in enumerate(rows):
         sk.fitted((x0 + x1) / 2, y0 + pad + line_h * (i + 0.5), text, pt, x1 - x0 - 6,
-                  bold=text == "add the skip", anchor="mm")  # fmt: skip
+                  bold=bold, anchor="mm")  # fmt: skip
     _arrow(sk, [(w_in - 4 * k, mid), (x0 - 1, mid)], k)
     _arrow(sk, [(x1 + 1, mid), (x_out + 2 * k, mid)], k)
     if stage.skip is not None:
@@ -175,6 +179,17 @@ def _steps(rgb: np.ndarray, stage: Stage, geometry: tuple, theme: str, k: float)
         sk.fitted(xs + 6 * k, y_lane - 9 * k, f"skip: {words}", 7.5 * k, x_out - xs - 12 * k,
                   color=t.foreground)  # fmt: skip
     return sk.array()
+
+
+def _step_rows(steps: list[str], pt: float, width: float, room: int) -> list[tuple[str, bool]]:
+    """The steps' lines ``(text, bold)``, each step word-wrapped onto up to two lines of
+    ``width`` pixels, as many steps as ``room`` lines hold (:func:`_fitting`)."""
+    for keep in range(max(3, room), 2, -1):
+        rows = [(line, s == "add the skip") for s in _fitting(steps, keep)
+                for line in wrap_text(s, pt, width, 2, s == "add the skip")]  # fmt: skip
+        if len(rows) <= max(3, room):
+            return rows
+    return [(s, s == "add the skip") for s in _fitting(steps, 3)]
 
 
 def _fitting(steps: list[str], room: int) -> list[str]:

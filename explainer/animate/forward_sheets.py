@@ -9,7 +9,17 @@ import numpy as np
 
 from explainer import style
 from explainer.analysis.arith import MINUS, fmt
-from explainer.animate.canvas import Sketch, as_tiles, blit, colorize_tiles, grid_boxes, text_width
+from explainer.animate.canvas import (
+    LINE_SPACING,
+    Sketch,
+    as_tiles,
+    blit,
+    colorbar_room,
+    colorize_tiles,
+    grid_boxes,
+    text_width,
+    wrap_text,
+)
 from explainer.animate.forward_stages import Stage
 from explainer.animate.reel import Box
 
@@ -56,30 +66,61 @@ def channels_that_fit(n: int, cell: tuple[int, int], area: Box, gap: int) -> int
     return max(1, min(n, cols * rows))
 
 
+TITLE_PT = 11.0  # a stage's title (× the font scale: 24 px at 1280×720)
+BODY_PT = 8.5  # its subtitle (× the font scale: 19 px at 1280×720)
+TICK_PT = 7.5  # colour-bar numbers (× the font scale: 17 px at 1280×720)
+
+
+def header_lines(stage: Stage, w: int, k: float, title_pt: float, subtitle: str) -> tuple:
+    """``(title lines, subtitle lines, grid top)``: the title (one line; a panel's, smaller
+    than :data:`TITLE_PT`: up to two) and the subtitle (two lines; a panel's: three)
+    word-wrapped to ``w`` pixels."""
+    panel = title_pt < TITLE_PT * k
+    title = wrap_text(stage.title, title_pt, w, 2 if panel else 1, True)
+    sub = wrap_text(subtitle, BODY_PT * k, w, 3 if panel else 2)
+    step_t, step_s = LINE_SPACING * title_pt * 100 / 72, LINE_SPACING * BODY_PT * k * 100 / 72
+    top = 10 * k + step_t * (len(title) - 1) + step_t * 0.6 + step_s * (len(sub) - 0.4) + 12 * k
+    return title, sub, int(top)
+
+
 def stage_sheets(
-    stage: Stage, size: tuple[int, int], theme: str, class_names: list[str], k: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, list[Box]]:
-    """``(empty, done, reveal_boxes)`` pictures of the centre region for one stage."""
+    stage: Stage, size: tuple[int, int], theme: str, class_names: list[str], k: float = 1.0,
+    title_pt: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[Box]]:  # fmt: skip
+    """``(empty, done, reveal_boxes)`` pictures of the centre region for one stage; its title
+    at ``title_pt`` points (default :data:`TITLE_PT` × ``k``; smaller: a panel's, on up to two
+    lines), the subtitle wrapped onto two lines (a panel's: three), the colour bar's numbers
+    given room."""
     w, h = size
+    title_pt = TITLE_PT * k if title_pt is None else title_pt
     u = min(w / 440, h / 340)
     sk = Sketch(size, theme)
     t = sk.theme
     cb_w = int(11 * u)
     text_w = w - 4
-    sk.fitted(0, 10 * k, stage.title, 10.5 * k, text_w, bold=True)
-    sk.fitted(0, 28 * k, stage.subtitle, 8.5 * k, text_w, color=t.muted)
-    grid = (int(44 * k), h - int(6 * k), 0, w - cb_w - int(40 * k))
-    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), w - cb_w - int(34 * k), w - int(34 * k))
-    sk.colorbar(cb, stage.scale, pt=7.5 * k)
+    room = colorbar_room(stage.scale, TICK_PT * k)
+    subtitle = stage.subtitle
+    for _ in range(2):  # a small frame: say how many maps are shown rather than draw past it
+        title, sub, top = header_lines(stage, text_w, k, title_pt, subtitle)
+        grid = (top, h - int(6 * k), 0, int(w - cb_w - room - 6 * k))
+        if stage.spatial:
+            ch, hh, ww = stage.values.shape
+            n = channels_that_fit(ch, (hh, ww), grid, 2 if ch > 16 else 4)
+            if n < ch:
+                subtitle = f"{stage.subtitle}; the first {n} shown"
+    step_t, step_s = LINE_SPACING * title_pt * 100 / 72, LINE_SPACING * BODY_PT * k * 100 / 72
+    for i, line in enumerate(title):
+        sk.fitted(0, 10 * k + i * step_t, line, title_pt, text_w, bold=True)
+    y_sub = 10 * k + step_t * (len(title) - 1) + step_t * 0.6 + step_s * 0.6
+    for i, line in enumerate(sub):
+        sk.fitted(0, y_sub + i * step_s, line, BODY_PT * k, text_w, color=t.muted)
+    cb = (grid[0] + int(10 * u), grid[1] - int(10 * u), int(w - room - cb_w), int(w - room))
+    sk.colorbar(cb, stage.scale, pt=TICK_PT * k)
     labelled = bool(stage.output) and stage.values.size == len(class_names) <= 20
     if stage.spatial:
         ch, hh, ww = stage.values.shape
         gap = 2 if ch > 16 else 4
         n = channels_that_fit(ch, (hh, ww), grid, gap)
-        if n < ch:  # a small frame: say so rather than draw past the panel
-            sk.draw.rectangle((0, 28 * k - 8 * k, w, 28 * k + 8 * k), fill=t.background)
-            sk.fitted(0, 28 * k, f"{stage.subtitle}; the first {n} shown", 8.5 * k, text_w,
-                      color=t.muted)  # fmt: skip
         boxes = grid_boxes(n, (hh, ww), grid, gap=gap)
         pictures = [style.colorize(v, stage.scale) for v in stage.values[:n]]
         units = boxes
