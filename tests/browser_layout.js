@@ -7,7 +7,10 @@
 //  - overlap: the glyph boxes of two text elements (neither inside the other) intersect;
 //  - broken: a word (letters and digits) laid out on two lines, "inve / rted";
 //  - outside: a number of a chart's text layer that sticks out of the cell (rect) it is in;
-//  - an empty input whose placeholder is wider than its box (counted as clipped).
+//  - an input whose value, or if empty its placeholder, is wider than its box (clipped);
+//  - ellipsis: text cut with "…" by CSS (text-overflow, a line clamp) with more text than
+//    room, or shortened in the page itself (a word followed by "…" or "...");
+//  - small: text in the main area or the sidebar drawn under 14 px (SVG: font size × scale).
 // Text is every visible non-blank text node; its boxes are the Range's client rects for HTML,
 // and for SVG text (Vega charts) its bounding box turned by its transform (rotated axis
 // labels are quadrilaterals, so two slanted neighbours that do not touch do not count).
@@ -190,10 +193,54 @@
       }
     }
   }
-  // an empty input's placeholder wider than the box it is written in ("its ow")
+  // an ellipsis: a box that cuts its text with CSS (text-overflow or a line clamp) and has
+  // more text than room, or text shortened in the page itself ("…every la", "bn_cnn · 9…")
+  const FOOTER = '[data-testid="stToolbar"], [data-testid="stHeader"], [data-testid="stStatusWidget"]';
+  for (const [el] of items) {
+    if (!(el instanceof HTMLElement) || el.closest(FOOTER)) continue;
+    for (let a = el, up = 0; a && up < 4; a = a.parentElement, up++) {
+      const s = getComputedStyle(a);
+      const clamp = s.webkitLineClamp && s.webkitLineClamp !== "none";
+      const wide = s.textOverflow === "ellipsis" && a.scrollWidth > a.clientWidth + 1;
+      const tall = clamp && a.scrollHeight > a.clientHeight + 1;
+      if (a.clientWidth > 0 && (wide || tall)) {
+        faults.push(`ellipsis: "${text(el)}" (${where(el)}) is cut by ${where(a)} with "…"`);
+        break;
+      }
+    }
+    for (const n of el.childNodes)
+      if (n.nodeType === 3 && /[\p{L}\p{N}_](…|\.\.\.)(\s|$)/u.test(n.nodeValue.trim() + " ")
+          && !/^(Running|Loading|Preparing|Computing|Training)\b/.test(n.nodeValue.trim()))
+        faults.push(`ellipsis: "${text(el)}" (${where(el)}) is text cut short with "…"`);
+  }
+  // small type: text a learner reads in the page or the sidebar under 14 px as it is drawn
+  // (an SVG chart's font size times its scale on screen)
+  const READ = '[data-testid="stMain"], [data-testid="stSidebar"]';
+  for (const [el] of items) {
+    if (!el.closest(READ) || el.closest(FOOTER)) continue;
+    let px = parseFloat(getComputedStyle(el).fontSize);
+    if (el instanceof SVGElement) {
+      const m = el.getScreenCTM();
+      if (m) px *= Math.hypot(m.a, m.b);
+    }
+    if (px < 14 - 0.05)
+      faults.push(`small: "${text(el)}" (${where(el)}) is ${px.toFixed(1)} px (< 14)`);
+  }
+  // an input's text wider than the box it is written in: an empty input's placeholder ("its
+  // ow"), a select's value (Streamlit shows the chosen option in an <input>: "bn_cnn · 9")
   const ruler = document.createElement("canvas").getContext("2d");
-  for (const input of document.querySelectorAll("input[placeholder]")) {
-    if (input.value || !input.placeholder || !input.checkVisibility()) continue;
+  for (const input of document.querySelectorAll("input")) {
+    if (!input.checkVisibility() || !/^(text|number|search|)$/.test(input.type)) continue;
+    if (input.value) {
+      const s = getComputedStyle(input);
+      ruler.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+      const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+      const need = ruler.measureText(input.value).width;
+      if (need > room + SLACK)
+        faults.push(`clipped: value "${input.value}" needs ${Math.round(need)} px in ${Math.round(room)} px (${where(input)})`);
+      continue;
+    }
+    if (!input.placeholder) continue;
     const s = getComputedStyle(input);
     ruler.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
     const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);

@@ -63,7 +63,9 @@ def sidebar() -> None:
             st.error(error)
         if models:
             names = list(models)
-            labels = {n: model_label(n, c) for n, c in models.items()}
+            # presenter mode: the name alone, whole in the box ("fashion_mnist_bn_cnn · 9")
+            wide = not st.session_state.get("presenter")
+            labels = {n: model_label(n, c, accuracy=wide) for n, c in models.items()}
             if st.session_state.get("model") not in names:
                 wanted = os.environ.get("EXPLAINER_APP_MODEL", "")
                 wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted
@@ -73,8 +75,8 @@ def sidebar() -> None:
                 names,
                 key="model",
                 format_func=labels.get,
-                help="Every shipped model (with its test accuracy) and the ones you train on "
-                "the Training page.",
+                help="Every shipped model (with its test accuracy, out of presenter mode) and "
+                "the ones you train on the Training page.",
             )
         st.toggle("Presenter mode", key="presenter", help="Large type for a projector.")
         with st.expander("Your own model (for teachers)"):

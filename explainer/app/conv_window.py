@@ -170,7 +170,7 @@ def click_to_pick(trace: Trace, layer: str, channel: int) -> None:
     left, right = st.columns([1, 1.2], gap="large")
     with left:
         st.markdown(f"**Click any cell** of filter {channel}'s output map to work it out:")
-        spec = looks.presenter_chart(click_map_spec(trace, layer, channel, row, col))
+        spec = looks.chart_spec(click_map_spec(trace, layer, channel, row, col))
         st.vega_lite_chart(spec, on_select=partial(take_click, key, layer), key=key,
                            selection_mode=CLICK, width="stretch")  # fmt: skip
     with right:

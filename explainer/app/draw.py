@@ -185,7 +185,11 @@ source = st.radio(
     key="source",
     label_visibility="collapsed",
 )
-left, right = st.columns([1, 1], gap="large")
+# the canvas, the prediction and the whole network side by side where the page is wide enough
+# (1920×1080), else the network wraps under them (looks.BASE_CSS: each part's least width)
+row = st.container(horizontal=True, gap="medium", key="draw_row")
+left = row.container(key="draw_input")
+right = row.container(key="draw_answer")
 with left:
     if source == SOURCES[0]:
         digit = draw_source()
@@ -204,5 +208,6 @@ with right:
     else:
         show_prediction(digit)
 if digit is not None:
-    strip.network_strip(digits.trace_for(model_choice.current_model(), digit), digit.key)
+    with row.container(key="draw_strip"):
+        strip.network_strip(digits.trace_for(model_choice.current_model(), digit), digit.key)
     show_steps(digit)

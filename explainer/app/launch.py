@@ -66,7 +66,8 @@ def start(ckpt: Checkpoint) -> None:
 
 def warm_up() -> None:
     """Start the warm-up of the sidebar's model (see :func:`start`) and show its progress;
-    called before ``common.sidebar()``, so the bar sits at the top of the sidebar."""
+    called after ``common.sidebar()``, so the bar sits under the dataset switch, the model
+    picker and the presenter toggle (a teacher finds them where they always are)."""
     models = model_choice.all_models(model_choice.current_dataset())
     wanted = st.session_state.get("model") or os.environ.get("EXPLAINER_APP_MODEL", "")
     wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted  # as common.sidebar()
@@ -89,7 +90,8 @@ def _live_progress() -> None:
     p = warmup.progress()
     if p.finished:
         st.rerun()
-    st.progress(p.fraction, text=p.text())
+    # one short line: the picker above stays where it is while the count goes up
+    st.progress(p.fraction, text=f"Preparing the pages: {min(p.done + 1, p.total)} of {p.total}")
 
 
 @st.cache_resource(show_spinner=False)

@@ -43,14 +43,26 @@ BASE_CSS = """
 /* a markdown element holding only a <style> takes no room (nor the gap after it) */
 [data-testid="stElementContainer"]:has(> [data-testid="stMarkdown"] style) { display: none; }
 img { image-rendering: pixelated; }
+[data-testid="stMarkdownContainer"] code { font-size: max(.75em, 14px); }
 [class*="st-key-canvas"] [data-testid="stBidiComponentIsolated"] { clip-path: inset(0); }
-.cbar { display:flex; align-items:center; gap:.5em; font-size:.85em; margin:.2em 0 .8em 0; }
+.cbar { display:flex; align-items:center; gap:.5em; font-size:max(.85em, 14px);
+  margin:.2em 0 .8em 0; }
 .cbar .bar { height: .9em; width: 14em; border-radius: 3px; border: 1px solid #8884; }
 .formula { font-size: 1.15em; }
 .sumtable td { padding: .15em .5em; border: none; }
 .sumtable { border-collapse: collapse; margin-top: .8em; }
 .wraprow { display: flex; flex-wrap: wrap; align-items: center; gap: .4em 1.2em; }
 .wraprow .op { font-size: 2em; line-height: 1; }
+/* Draw & predict: the canvas, the prediction and the network strip share one wrapping row;
+   the strip goes beside them only where all three get their least width (1920×1080) */
+[data-testid="stLayoutWrapper"]:has(> .st-key-draw_input) { flex: 1 1 380px !important;
+  min-width: 300px; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-draw_answer) { flex: 1 1 360px !important;
+  min-width: 300px; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-draw_strip) { flex: 2 1 620px !important;
+  min-width: 620px; }
+.st-key-strip_tiles button p { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }
 </style>
 """
 
@@ -94,6 +106,47 @@ def presenter_chart(spec: dict) -> dict:
     config["legend"] = {"labelLimit": 320, **(config.get("legend") or {})}
     out["config"] = config
     return out
+
+
+_FONT_KEYS = _SCALED_CHART_KEYS[:3]
+
+
+def chart_spec(spec: dict) -> dict:
+    """A Vega-Lite ``spec`` as the current mode shows it: :func:`presenter_chart` in presenter
+    mode, else :func:`readable_chart`."""
+    return presenter_chart(spec) if presenter() else readable_chart(spec)
+
+
+MIN_CHART_PX = 14  # no chart text a learner reads is smaller, in either mode
+
+
+def readable_chart(spec: dict) -> dict:
+    """A Vega-Lite ``spec`` with no text under :data:`MIN_CHART_PX`: its own font sizes raised
+    to it, and axes, legends and titles it leaves to the chart theme (12 px) set to it."""
+    out = _raise_sizes(spec)
+    config = dict(out.get("config") or {})
+    floor = {"labelFontSize": MIN_CHART_PX, "titleFontSize": MIN_CHART_PX}
+    for part in ("axis", "legend", "header"):
+        config[part] = {**floor, **(config.get(part) or {})}
+    config["title"] = {"fontSize": MIN_CHART_PX, **(config.get("title") or {})}
+    config["text"] = {"fontSize": MIN_CHART_PX, **(config.get("text") or {})}
+    out["config"] = config
+    return out
+
+
+def _raise_sizes(node):
+    if isinstance(node, dict):
+        return {
+            k: max(v, MIN_CHART_PX)
+            if k in _FONT_KEYS and isinstance(v, int | float) and not isinstance(v, bool)
+            else v
+            if k in ("data", "datasets")
+            else _raise_sizes(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_raise_sizes(v) for v in node]
+    return node
 
 
 def _scale_sizes(node, factor: float):

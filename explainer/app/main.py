@@ -64,8 +64,8 @@ def run() -> None:
         ),
     ]
     page = st.navigation(PAGES)
-    launch.warm_up()
     common.sidebar()
+    launch.warm_up()  # its progress bar under the model picker, never pushing it down
     page.run()
     common.sidebar_digit()
 

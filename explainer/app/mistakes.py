@@ -35,13 +35,16 @@ item, items = words.item(ds), words.item(ds, plural=True)
 
 st.title("Mistakes")
 wrong = int((preds != labels).sum())
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = st.columns([1, 1, 1.6])
 c1.metric("Accuracy", f"{1 - wrong / len(labels):.2%}")
 c2.metric("Mistakes", f"{wrong} of {len(labels):,}")
-# the model's name (often longer than a metric's box, which would cut it with "…"), wrapped
+# the model's name (often longer than a metric's box, which would cut it with "…"), in a
+# wider column and smaller type, on one line when it fits (every shipped name does); a longer
+# one wraps after an underscore, never inside a word
+shown_name = html.escape(ckpt.name).replace("_", "_<wbr>")
 c3.markdown(
-    "<div style='font-size:.875rem'>Model</div><div style='font-size:1.6rem;line-height:1.3;"
-    f"padding-top:.15rem;overflow-wrap:anywhere'>{html.escape(ckpt.name)}</div>",
+    "<div style='font-size:.875rem'>Model</div><div style='font-size:1.25rem;line-height:1.3;"
+    f"padding-top:.4rem'>{shown_name}</div>",
     unsafe_allow_html=True,
 )
 if not full:

@@ -26,8 +26,8 @@ from explainer.tracing.blocks import blocks_of, by_blocks
 from explainer.tracing.trace import LayerRecord, Trace
 
 MOST_TILES = 12
-TILE_PX = 150
-PER_ROW = 6  # 5 in presenter mode
+TILE_PX = 140  # a tile's width on the page
+PRESENTER_TILE_PX = 166
 LAYERS_PAGE = Path(__file__).resolve().parent / "layers.py"
 
 
@@ -88,7 +88,7 @@ def tiles(trace: Trace) -> list[Tile]:
     return [Tile(_label(g), g, names.index(g[0].name)) for g in groups]
 
 
-def tile_picture(values: np.ndarray, px: int = TILE_PX) -> np.ndarray:
+def tile_picture(values: np.ndarray, px: int = PRESENTER_TILE_PX) -> np.ndarray:
     """A layer's output as one small ``uint8`` RGB picture about ``px`` wide: every channel of
     a ``(C, H, W)`` output in a square-ish grid, a vector as rows of coloured cells."""
     if values.ndim == 3:
@@ -117,21 +117,18 @@ def network_strip(trace: Trace, key: str) -> None:
     )
     st.caption("What every step makes of the picture, left to right. Click a name to open it "
                "in *Layer by layer*.")  # fmt: skip
-    cells: list[tuple[str, object]] = [("tile", t) for t in shown] + [("answer", None)]
-    per_row = PER_ROW - looks.presenter()
-    for start in range(0, len(cells), per_row):
-        cols = st.columns(per_row)
-        for col, (kind, t) in zip(cols, cells[start : start + per_row], strict=False):
-            with col:
-                if kind == "answer":
-                    said, sure = words.answer(trace.probs, trace.class_names)
-                    st.markdown(f"Answer  \n**{said}**  \n{sure} sure")
-                    continue
+    # tiles of one width that wrap: beside the canvas (a wide page) or across the page under it
+    width = PRESENTER_TILE_PX if looks.presenter() else TILE_PX
+    with st.container(horizontal=True, gap="small", key="strip_tiles"):
+        for n, t in enumerate(shown, 1):
+            with st.container(width=width):
                 pic = visuals.cached_bytes(f"{key}|strip|{t.records[-1].name}",
                                            lambda t=t: tile_picture(t.output))  # fmt: skip
                 st.image(pic, width="stretch", caption="×".join(map(str, t.output.shape)))
-                label = f"{shown.index(t) + 1}. {t.label}"
-                st.button(label, key=f"strip_{t.index}", on_click=_open, args=(t.index,),
-                          type="tertiary", width="stretch")  # fmt: skip
+                st.button(f"{n}. {t.label}", key=f"strip_{t.index}", on_click=_open,
+                          args=(t.index,), type="tertiary", width="stretch")  # fmt: skip
+        with st.container(width=width):
+            said, sure = words.answer(trace.probs, trace.class_names)
+            st.markdown(f"Answer  \n**{said}**  \n{sure} sure")
     if st.session_state.pop("_open_layers", False):
         st.switch_page(st.Page(str(LAYERS_PAGE), url_path="layers"))

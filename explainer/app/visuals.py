@@ -255,7 +255,7 @@ def confusion_spec(cm: np.ndarray, names: list[str]) -> dict:
             },
             {
                 "mark": {"type": "text", "fontSize": {"expr": count_font_expr(
-                    cm, 18 if st.session_state.get("presenter") else 13)}},
+                    cm, 18 if st.session_state.get("presenter") else 14)}},
                 "encoding": {
                     "text": {"condition": {"test": "datum.n > 0", "field": "n"}, "value": ""},
                     "color": {"condition": {"test": f"!datum.diag && datum.n > {top * 0.6}",
@@ -282,7 +282,7 @@ def divergence_spec(names: list[str], series: dict[str, list[float]]) -> dict:
         "mark": {"type": "line", "point": True, "strokeWidth": 3},
         "encoding": {
             "x": {"field": "layer", "type": "ordinal", "sort": names, "title": None,
-                  "axis": {"labelAngle": -45, "labelOverlap": False}},
+                  "axis": {"labelAngle": -45, "labelOverlap": False, "labelLimit": 400}},
             "y": {"field": "similarity", "type": "quantitative", "title": "cosine similarity",
                   "scale": {"domain": [0, 1]}},
             "color": {"field": "compared with", "type": "nominal",
@@ -312,7 +312,7 @@ def heat_table(values: np.ndarray, scale: Scale, fmt: str = "{:.2f}", mark=None)
             cells.append(
                 f"<td style='background:rgb({r},{g},{b});color:{'#fff' if dark else '#111'};"
                 f"border:{border};padding:.15em .3em;text-align:right;font-family:monospace;"
-                f"font-size:.8em'>"
+                f"font-size:max(.8em, 14px)'>"
                 f"{fmt.format(values[i, j])}</td>"
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -368,10 +368,11 @@ def ring(rgb: np.ndarray, y: int, x: int, h: int, w: int, width: int = 2) -> np.
 
 def chart(spec: dict, **kwargs):
     """``st.vega_lite_chart`` at the container's width and at the spec's own height (Streamlit
-    would otherwise size quantitative axes to its default), scaled for presenter mode."""
-    from explainer.app.looks import presenter_chart
+    would otherwise size quantitative axes to its default), scaled for presenter mode, else
+    with no text under 14 px."""
+    from explainer.app.looks import chart_spec
 
-    spec = presenter_chart(spec)
+    spec = chart_spec(spec)
     h = spec.get("height")
     if isinstance(h, int):
         kwargs.setdefault("height", h + 60)  # plot plus axis labels
