@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,38 @@ def test_evaluate_reports_the_ece_after_calibration_and_the_false_alarms(tmp_pat
     r = not_a_digit_report(bn_cnn, ev.split.floats().numpy()[:, 0], folder)
     assert r["images"] == len(ev.labels) and r["flagged"] <= 0.02
     assert json.loads((folder / "not_a_digit.json").read_text())["threshold"] == r["threshold"]
+
+
+def _canvas(rgba: np.ndarray) -> dict:
+    """What the drawing canvas sends back for a 280×280 RGBA picture."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    raw = {"objects": [{"type": "path"}], "background": "#000000"}
+    return {"drawing": {"raw": raw, "data": url}, "backgroundFit": None}
+
+
+def test_draw_page_says_not_a_digit_first():
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from explainer.reading.heldout import LETTERS, draw
+
+    ink = draw(LETTERS["A"], (280, 280), (40, 40, 200, 200), 24)  # a plain drawn letter A
+    a = (ink * 255).astype(np.uint8)
+    app = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+    at = AppTest.from_file(str(app), default_timeout=120)
+    at.session_state["model"] = "mnist_fast_cnn"
+    at.session_state["canvas"] = _canvas(np.dstack([a, a, a, np.full_like(a, 255)]))
+    at.run()
+    assert not at.exception
+    guess = next(m.value for m in at.metric if m.label == "Prediction")
+    assert at.warning[0].value.startswith(
+        f"**This does not look like a digit.** If it were one, the network would guess {guess}."
+    )
+    assert any("measured on digits only" in c.value for c in at.caption)
