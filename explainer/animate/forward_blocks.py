@@ -30,6 +30,7 @@ from explainer.tracing.trace import INPUT, Trace
 
 PANEL_PT = 9.0  # the reads / gives panels' titles (× the font scale: 20 px at 1280×720)
 STEP_PT = 8.0  # the steps' words (× the font scale: 18 px at 1280×720)
+SKIP_PT = 7.5  # what the skip carries (× the font scale: 17 px at 1280×720)
 ROLE_WORDS = {
     "stem": "the first layers",
     "head": "to the class scores",
@@ -126,11 +127,14 @@ def block_sheets(
     t = sk.theme
     title, sub, top = header_lines(stage, w - 4, k, TITLE_PT * k, stage.subtitle)
     sk.fitted(0, 10 * k, title[0], TITLE_PT * k, w - 4, bold=True)
-    sk.fitted(0, 10 * k + 0.6 * LINE_SPACING * (TITLE_PT + BODY_PT) * k * 100 / 72, sub[0],
-              BODY_PT * k, w - 4, color=t.muted)  # fmt: skip
-    lane = int(30 * k) if stage.skip is not None else 0
+    y_sub = 10 * k + 0.6 * LINE_SPACING * (TITLE_PT + BODY_PT) * k * 100 / 72
+    for i, line in enumerate(sub):
+        sk.fitted(0, y_sub + i * LINE_SPACING * BODY_PT * k * 100 / 72, line, BODY_PT * k, w - 4,
+                  color=t.muted)  # fmt: skip
     w_in, w_steps = int(w * 0.27), int(w * 0.25)
     x_out = w_in + w_steps
+    skip = _skip_lines(stage, x_out - w_in * 0.35 - 18 * k, k)
+    lane = int((30 + SKIP_PT * LINE_SPACING * 100 / 72 * (len(skip) - 1)) * k) if skip else 0
     panel = PANEL_PT * k
     in_size = (w_in, max(20, h - top - lane))
     _, d_in, _ = stage_sheets(stage.before, in_size, theme, class_names, k, panel)
@@ -167,7 +171,7 @@ def _steps(rgb: np.ndarray, stage: Stage, geometry: tuple, theme: str, k: float)
     for i, (text, bold) in enumerate(rows):
         sk.fitted((x0 + x1) / 2, y0 + pad + line_h * (i + 0.5), text, pt, x1 - x0 - 6,
                   bold=bold, anchor="mm")  # fmt: skip
-    _arrow(sk, [(w_in - 4 * k, mid), (x0 - 1, mid)], k)
+    _arrow(sk, [(w_in + 1, mid), (x0 - 1, mid)], k)  # right of the panel's colour bar numbers
     _arrow(sk, [(x1 + 1, mid), (x_out + 2 * k, mid)], k)
     if stage.skip is not None:
         y_lane = h - lane * 0.3
@@ -175,18 +179,28 @@ def _steps(rgb: np.ndarray, stage: Stage, geometry: tuple, theme: str, k: float)
         cx = (x0 + x1) / 2
         path = [(xs, top + in_h - 4 * k), (xs, y_lane), (cx, y_lane), (cx, y0 + box_h + 1)]
         _arrow(sk, path, k, colour=style.KIND_COLORS["add"])
-        words = " + ".join(stage.skip) if stage.skip else "the input itself"
-        sk.fitted(xs + 6 * k, y_lane - 9 * k, f"skip: {words}", 7.5 * k, x_out - xs - 12 * k,
-                  color=t.foreground)  # fmt: skip
+        lines = _skip_lines(stage, x_out - xs - 18 * k, k)
+        step = LINE_SPACING * SKIP_PT * k * 100 / 72
+        for i, line in enumerate(lines):
+            y = y_lane - 9 * k - step * (len(lines) - 1 - i)
+            sk.fitted(xs + 6 * k, y, line, SKIP_PT * k, x_out - xs - 12 * k, color=t.foreground)
     return sk.array()
 
 
+def _skip_lines(stage: Stage, width: float, k: float) -> list[str]:
+    """What the skip carries in words, wrapped onto up to two lines (none: no skip)."""
+    if stage.skip is None:
+        return []
+    words = " + ".join(stage.skip) if stage.skip else "the input itself"
+    return wrap_text(f"skip: {words}", SKIP_PT * k, width, 2)
+
+
 def _step_rows(steps: list[str], pt: float, width: float, room: int) -> list[tuple[str, bool]]:
-    """The steps' lines ``(text, bold)``, each step word-wrapped onto up to two lines of
+    """The steps' lines ``(text, bold)``, each step word-wrapped onto up to three lines of
     ``width`` pixels, as many steps as ``room`` lines hold (:func:`_fitting`)."""
     for keep in range(max(3, room), 2, -1):
         rows = [(line, s == "add the skip") for s in _fitting(steps, keep)
-                for line in wrap_text(s, pt, width, 2, s == "add the skip")]  # fmt: skip
+                for line in wrap_text(s, pt, width, 3, s == "add the skip")]  # fmt: skip
         if len(rows) <= max(3, room):
             return rows
     return [(s, s == "add the skip") for s in _fitting(steps, 3)]
