@@ -319,3 +319,29 @@ def test_colour_bar_ticks_are_compact_and_inside_a_narrow_panel():
     _, done, _ = stage_sheets(stage, (160, 300), "light", [str(i) for i in range(10)], 1.6)
     edge = _ink(done[:, -3:], done[0, 0])
     assert not edge.any(), "a tick label runs off the panel"
+
+
+def test_forward_block_panels_words_are_classroom_size(resnet_forward):
+    """The reads and gives panels of a block: every line of their titles and subtitles (wrapped,
+    never shrunk) at least as tall as the same words at 16 px."""
+    from explainer.animate.forward_blocks import PANEL_PT
+    from explainer.animate.forward_sheets import TITLE_PT, header_lines
+
+    reel = resnet_forward
+    lay = reel.meta["layout"]
+    stage = next(s for s in reel.meta["stages"] if s.skip)
+    frame = reel.frame_at(reel.meta["shown"][stage.name])
+    y0, _, x0, x1 = lay.center
+    w, k = x1 - x0, lay.k
+    top = y0 + header_lines(stage, w - 4, k, TITLE_PT * k, stage.subtitle)[2]
+    w_in, x_out = int(w * 0.27), int(w * 0.27) + int(w * 0.25)
+    for panel, (a, b) in ((stage.before, (0, w_in)), (stage.after, (x_out, w))):
+        title, sub, bottom = header_lines(panel, b - a - 4, k, PANEL_PT * k, panel.subtitle)
+        crop = frame[top : top + bottom - int(6 * k), x0 + a : x0 + b]
+        ink = np.nonzero(_ink(crop, frame[0, 0]).any(1))[0]
+        runs = np.split(ink, np.nonzero(np.diff(ink) > 1)[0] + 1)
+        heights = [int(r[-1] - r[0] + 1) for r in runs]
+        lines = [(x, True) for x in title] + [(x, False) for x in sub]
+        assert len(heights) == len(lines), (panel.title, heights, lines)
+        for h, (line, bold) in zip(heights, lines, strict=True):
+            assert h >= reference_height(line, 16, bold), (line, h)
