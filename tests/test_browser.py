@@ -7,8 +7,10 @@ at a projector's 1280×720.
 - ``test_every_page_reads``: every page of the sidebar, with the learner's drawing and
   without, in normal and presenter mode, for MNIST and Fashion-MNIST, at 1280×720 and
   1920×1080: no error element, no text clipped (wider than its box, or cut by the box around
-  it, or a chart label shortened with "…"), no two texts overlapping, no word broken over two
-  lines, no chart number outside its cell, nothing scrolling sideways
+  it, or a chart label shortened with "…"), no text cut with an ellipsis (CSS text-overflow, a
+  select's value wider than its box, a word followed by "…"), no text under 14 px in the page
+  or the sidebar, no two texts overlapping, no word broken over two lines, no chart number
+  outside its cell, nothing scrolling sideways
   (``tests/browser_layout.js``), in presenter mode type that reads from the back of a room
   (the title and the metrics the largest), and the lesson's canvas and key picture on the
   first screen. One combination (Fashion-MNIST, 1280×720, presenter mode, a drawing; every
@@ -337,9 +339,10 @@ COMBOS = [
 def test_every_page_reads(app_url, dataset, size, mode, drawn):
     """Every page of the sidebar (and every lesson step in the fast subset), with the
     learner's drawing or without, in normal or presenter mode, on MNIST or Fashion-MNIST, at
-    1280×720 or 1920×1080: no error, nothing clipped or cut, no two texts overlapping, no
-    word broken over two lines, no chart number outside its cell, presenter type that reads
-    from the back of a room, and the lesson's key picture on the first screen."""
+    1280×720 or 1920×1080: no error, nothing clipped or cut (an ellipsis included), no text
+    under 14 px, no two texts overlapping, no word broken over two lines, no chart number
+    outside its cell, presenter type that reads from the back of a room, and the lesson's key
+    picture on the first screen."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

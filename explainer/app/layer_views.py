@@ -91,9 +91,10 @@ def _explain_conv(r: LayerRecord) -> str:
     p = r.params
     k, cout = p.get("kernel_size", [3, 3]), p.get("out_channels")
     groups, cin = int(p.get("groups", 1)), p.get("in_channels")
-    reads_ = f"all {cin} input channel(s)"
+    reads_ = "its one input channel" if cin == 1 else f"all {cin} input channels"
     if groups > 1:
-        reads_ = f"only its own group of {cin // groups} input channel(s) ({groups} groups)"
+        per = cin // groups
+        reads_ = f"only its own group of {per} input channel{'s' * (per > 1)} ({groups} groups)"
     text = (
         f"Slides {cout} small {k[0]}×{k[1]} filters over its input. Each filter multiplies a "
         f"{k[0]}×{k[1]} window of {reads_} by its weights and adds them up (plus a bias), "

@@ -153,9 +153,11 @@ def _conv_step(trace: Trace, recs: list[LayerRecord], number: int, word: str) ->
     k = _pair(conv.params.get("kernel_size"), 3)
     n_out = int(conv.params.get("out_channels") or conv.output.shape[0])
     looks_at = f"your {word}" if number == 1 else "the maps from the layer before"
+    stride = _pair(conv.params.get("stride"), 1)[0]
     lines = [
         f"This layer has **{n_out} filters**. Each one is a tiny {k[0]} × {k[1]} pattern.",
-        f"Each filter slides over {looks_at}, one square at a time.",
+        f"Each filter slides over {looks_at}, "
+        + ("one square at a time." if stride == 1 else f"{stride} squares at a time."),
         "Where the picture looks like its pattern, it lights up.",
     ]
     neg = _negative_share(trace, recs)

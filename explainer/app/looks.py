@@ -55,12 +55,12 @@ img { image-rendering: pixelated; }
 .wraprow .op { font-size: 2em; line-height: 1; }
 /* Draw & predict: the canvas, the prediction and the network strip share one wrapping row;
    the strip goes beside them only where all three get their least width (1920×1080) */
-[data-testid="stLayoutWrapper"]:has(> .st-key-draw_input) { flex: 1 1 380px !important;
+[data-testid="stLayoutWrapper"]:has(> .st-key-draw_input) { flex: 1 1 340px !important;
   min-width: 300px; }
-[data-testid="stLayoutWrapper"]:has(> .st-key-draw_answer) { flex: 1 1 360px !important;
+[data-testid="stLayoutWrapper"]:has(> .st-key-draw_answer) { flex: 1 1 340px !important;
   min-width: 300px; }
-[data-testid="stLayoutWrapper"]:has(> .st-key-draw_strip) { flex: 2 1 620px !important;
-  min-width: 620px; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-draw_strip) { flex: 2 1 670px !important;
+  min-width: 670px; }
 .st-key-strip_tiles button p { white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; }
 </style>

@@ -64,8 +64,10 @@ with left:
 t, p = selected_cell((int(worst[0]), int(worst[1])))
 where = np.flatnonzero((labels == t) & (preds == p))
 with right:
-    verb = "read correctly" if t == p else f"read as **{names[p]}**"
-    st.markdown(f"#### {words.count(len(where), ds)} labelled **{names[t]}**, {verb}")
+    # a class name never breaks at its hyphen in large type ("T- / shirt/top")
+    whole = [n.replace("-", "\u2011") for n in names]
+    verb = "read correctly" if t == p else f"read as **{whole[p]}**"
+    st.markdown(f"#### {words.count(len(where), ds)} labelled **{whole[t]}**, {verb}")
     if len(where) == 0:
         st.info(f"No {items} in this cell: click another one.")
         st.stop()
@@ -78,8 +80,9 @@ with right:
         56,
         cols=min(8, len(shown)),
     )
-    st.image(grid, caption=f"numbered 0 – {len(shown) - 1}" + (
-        f" (first {MAX_SHOWN} of {len(where)})" if len(where) > MAX_SHOWN else ""))  # fmt: skip
+    caption = None if len(shown) == 1 else f"numbered 0 – {len(shown) - 1}" + (
+        f" (first {MAX_SHOWN} of {len(where)})" if len(where) > MAX_SHOWN else "")  # fmt: skip
+    st.image(grid, caption=caption)
     pick = 0
     if len(shown) > 1:
         pick = st.number_input(

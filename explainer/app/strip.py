@@ -27,7 +27,7 @@ from explainer.tracing.trace import LayerRecord, Trace
 
 MOST_TILES = 12
 TILE_PX = 140  # a tile's width on the page
-PRESENTER_TILE_PX = 166
+PRESENTER_TILE_PX = 150  # four to a row beside the canvas at 1920×1080
 LAYERS_PAGE = Path(__file__).resolve().parent / "layers.py"
 
 
@@ -129,6 +129,7 @@ def network_strip(trace: Trace, key: str) -> None:
                           args=(t.index,), type="tertiary", width="stretch")  # fmt: skip
         with st.container(width=width):
             said, sure = words.answer(trace.probs, trace.class_names)
+            sure = sure.replace(">", "\\>")  # "> 99.9%" is not a quote
             st.markdown(f"Answer  \n**{said}**  \n{sure} sure")
     if st.session_state.pop("_open_layers", False):
         st.switch_page(st.Page(str(LAYERS_PAGE), url_path="layers"))
