@@ -1,13 +1,18 @@
 """Serving a class: N learners drawing at once on the app served by one process (issue 14).
 
-One chromium (Debian's, driven by Playwright as in tests/test_browser.py), one browser context
-per learner. Each learner opens the app, then every ``--every`` seconds for ``--seconds``
-seconds clears the canvas and draws a digit (a 1, 7, 0, 2, 3 or 5, each learner in its own
-order, never the same digit twice in a row). The time from the mouse-up that ends the stroke
-to the moment the page shows the new prediction is measured; a prediction that is not the
-digit this learner just drew (another session's digit, or a stale one) counts as an error, and
-so does a timeout or an exception on the page. The server's resident memory is sampled
-throughout.
+Learners are, by default (``--clients protocol``), websocket clients that speak the browser's
+protocol (bench/learners.py, shared with bench_memory.py): each opens Draw & predict, then every
+``--every`` seconds for ``--seconds`` seconds sends a new drawing exactly as the canvas component
+does on mouse-up (its Fabric JSON and PNG as the component's state, with a rerun), a 1, 7, 0, 2,
+3 or 5, each learner in its own order, never the same digit twice in a row. The time from
+sending to the delta that shows the new prediction is measured. With ``--clients browser`` each
+learner is a browser context of one headless chromium (Debian's, driven by Playwright as in
+tests/test_browser.py) that clears the canvas and draws with the mouse; the time from mouse-up
+to the page showing the prediction is measured (it includes the canvas's 200 ms debounce and
+the browser's own work: ten chromiums saturate a core, so that mode measures the browsers).
+A prediction that is not the digit this learner just drew (another session's digit, or a stale
+one) counts as an error, and so does a timeout or an exception on the page. The server's
+resident memory is sampled throughout.
 
 Reported per N (``--learners 1,5,10,20,30``): median and 95th-percentile latency, errors, the
 server's memory before, at its peak and after the learners left, the server's CPU time per
@@ -15,23 +20,23 @@ drawing and, from it, how many learners drawing every ``--every`` seconds one co
 Goal at N = 10 (issues 14 and 20): p95 <= 1.5 s, no error, server memory <= 2 GB.
 
 ``--nginx K`` runs K app processes behind nginx with deploy/nginx.conf (ports rewritten) and
-checks that every browser stayed on one process (sticky sessions).
+checks that every client stayed on one process (sticky sessions).
 
-The server is pinned to one core and the browsers (with this script) to the other
-(``taskset``; ``--server-cpus``/``--browser-cpus``), so the browsers' work does not count as
-the server's: the headless browsers use many times the server's CPU. The load average, the
-server's CPU time per drawing and the browsers' CPU time are printed beside the figures.
-The app's background warm-up (:mod:`explainer.app.warmup`) is off unless ``--warmup``: before
-a class, ``python -m explainer.app.warmup`` fills its cache ahead.
+The server is pinned to one core and the clients (with this script) to the other
+(``taskset``; ``--server-cpus``/``--browser-cpus``), so the clients' work does not count as
+the server's. The load average, the server's CPU time per drawing and the clients' CPU time
+are printed beside the figures. The app's background warm-up (:mod:`explainer.app.warmup`) is
+off unless ``--warmup``: before a class, ``python -m explainer.app.warmup`` fills its cache.
 
-Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--nginx 2]
-[--server-cpus 0] [--browser-cpus 1]``
+Usage: ``python bench/bench_class.py [--learners 1,5,10] [--seconds 60] [--clients browser]
+[--nginx 2] [--server-cpus 0] [--browser-cpus 1]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -48,7 +53,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import websockets
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from learners import ORDER, SHAPES, Drawer, canvas_state  # noqa: E402
+
 CHROMIUM = os.environ.get("EXPLAINER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -56,22 +66,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 GOAL_P95_S, GOAL_MEMORY_MB = 1.5, 2048
 WAIT_S = 20.0  # a prediction later than this is an error
-# Single strokes, in canvas fractions, each read as its digit by every shipped MNIST model.
-SHAPES = {
-    "1": [(0.52, 0.15), (0.50, 0.85)],
-    "7": [(0.25, 0.22), (0.75, 0.22), (0.62, 0.45), (0.48, 0.80)],
-    "0": [
-        (0.5 + 0.2 * math.sin(2 * math.pi * k / 24), 0.5 - 0.3 * math.cos(2 * math.pi * k / 24))
-        for k in range(25)
-    ],
-    "2": [(0.28, 0.30), (0.40, 0.18), (0.60, 0.18), (0.70, 0.32), (0.62, 0.50), (0.30, 0.82),
-          (0.75, 0.82)],
-    "3": [(0.30, 0.20), (0.62, 0.18), (0.68, 0.32), (0.48, 0.48), (0.70, 0.62), (0.64, 0.80),
-          (0.30, 0.82)],
-    "5": [(0.70, 0.18), (0.35, 0.18), (0.32, 0.45), (0.60, 0.45), (0.70, 0.62), (0.60, 0.80),
-          (0.30, 0.80)],
-}  # fmt: skip
-ORDER = list(SHAPES)
 SHOWN_JS = """() => {
   const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
     .find(e => e.innerText.includes('Prediction'));
@@ -311,6 +305,46 @@ async def classroom(
     return learners, server_cpu
 
 
+async def protocol_learn(me: Drawer, states: dict, start: float, stop: float, every: float) -> None:
+    """Every ``every`` s a new drawing, sent as the canvas sends it; waits for its answer."""
+    slot, k = start, 0
+    while slot < stop:
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        digit = ORDER[(me.index + k) % len(ORDER)]
+        try:
+            await me.draw(digit, states, WAIT_S)
+        except (TimeoutError, OSError, websockets.WebSocketException) as exc:
+            me.errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+            return  # the session is lost, as a browser's would be
+        k += 1
+        slot += every
+        if slot < time.monotonic():  # the answer took longer than the interval: skip a turn
+            slot = time.monotonic()
+
+
+async def protocol_classroom(
+    url: str, n: int, seconds: float, every: float, server_pids: list[int]
+) -> tuple[list[Drawer], float]:
+    """As :func:`classroom`, with learners that speak the browser's protocol (bench/learners.py)
+    instead of browsers: each opens Draw & predict, then sends a drawing every ``every`` s."""
+    states = {d: canvas_state(d) for d in ORDER}  # what the canvas sends for each digit
+    learners = [Drawer(url, index=i) for i in range(n)]
+    async with contextlib.AsyncExitStack() as stack:
+        for me in learners:  # one by one, as a class arrives; the first load is not measured
+            me.ws = await stack.enter_async_context(me.connect())
+            await me.rerun()
+            if not me.canvas:
+                me.errors.append("the Draw & predict page showed no canvas")
+        cpu0 = sum(cpu_seconds(p) for p in server_pids)
+        start = time.monotonic() + 1.0
+        await asyncio.gather(*[
+            protocol_learn(me, states, start + me.index * every / n, start + seconds, every)
+            for me in learners if me.canvas
+        ])  # fmt: skip
+        server_cpu = sum(cpu_seconds(p) for p in server_pids) - cpu0
+    return learners, server_cpu
+
+
 # --- one run -------------------------------------------------------------------------------------
 
 
@@ -344,7 +378,10 @@ def run_once(n: int, args: argparse.Namespace) -> dict:
         watch.start()
         t = time.monotonic()
         pids = [a.pid for a in apps]
-        learners, server_cpu = asyncio.run(classroom(url, n, args.seconds, args.every, pids))
+        room = protocol_classroom if args.clients == "protocol" else classroom
+        own0 = cpu_seconds(os.getpid())
+        learners, server_cpu = asyncio.run(room(url, n, args.seconds, args.every, pids))
+        clients_cpu = sum(watch.browser_cpu.values()) + cpu_seconds(os.getpid()) - own0
         wall = time.monotonic() - t
         time.sleep(args.settle)
         watch.stop.set()
@@ -353,7 +390,7 @@ def run_once(n: int, args: argparse.Namespace) -> dict:
         result |= {
             "load_before": load_before,
             "server_cpu_s": round(server_cpu, 1),
-            "browser_cpu_s": round(sum(watch.browser_cpu.values()), 1),
+            "clients_cpu_s": round(clients_cpu, 1),
         }
         if args.nginx:
             browsers, split, streams = sticky_report(tmp / "access.log")
@@ -402,12 +439,19 @@ def main() -> int:
         help="leave the app's background warm-up on (default off: a class starts after "
         "`python -m explainer.app.warmup` has filled the cache)",
     )
+    p.add_argument(
+        "--clients",
+        choices=["protocol", "browser"],
+        default="protocol",
+        help="learners as websocket clients speaking the browser's protocol (default: one core "
+        "holds many) or as headless chromiums (ten of them saturate a core)",
+    )
     p.add_argument("--server-cpus", default="0", help="taskset CPU list of the app server(s)")
     p.add_argument("--browser-cpus", default="1", help="CPU list of the browsers and this script")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     os.sched_setaffinity(0, cpu_list(args.browser_cpus))  # the browsers inherit it
-    if not Path(CHROMIUM).exists():
+    if args.clients == "browser" and not Path(CHROMIUM).exists():
         print(f"no chromium at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
         return 2
     if args.nginx and not shutil.which("nginx"):
@@ -422,6 +466,8 @@ def main() -> int:
         if n == 10:
             ok &= r["p95_s"] <= GOAL_P95_S and not r["errors"]
             ok &= r["memory_peak_mb"] <= GOAL_MEMORY_MB
+    print(f"\nlearners: {args.clients} clients on CPUs {args.browser_cpus}, server on CPUs "
+          f"{args.server_cpus}; uptime: {os.popen('uptime').read().strip()}")  # fmt: skip
     print_table(results, args.every)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
@@ -441,7 +487,7 @@ def print_table(results: list[dict], every: float) -> None:
     print(
         "\n| learners | drawings answered | median | p95 (ratio to 1.5 s) | errors "
         "| server memory before / peak / after (ratio of peak to 2 GB) "
-        "| server CPU per drawing | browsers' CPU | load before / after |"
+        "| server CPU per drawing | clients' CPU | load before / after |"
     )
     print("|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in results:
@@ -451,7 +497,7 @@ def print_table(results: list[dict], every: float) -> None:
             f"| {r['p95_s']:.2f} s ({r['p95_s'] / GOAL_P95_S:.2f}) | {r['errors']} "
             f"| {r['memory_before_mb']} / {r['memory_peak_mb']} / {r['memory_after_mb']} MB "
             f"({r['memory_peak_mb'] / GOAL_MEMORY_MB:.2f}) | {per * 1000:.0f} ms "
-            f"| {r['browser_cpu_s']:.0f} s | {r['load_before']:.1f} / {r['load']:.1f} |"
+            f"| {r['clients_cpu_s']:.0f} s | {r['load_before']:.1f} / {r['load']:.1f} |"
         )
     busy = [r for r in results if r["predictions"]]
     if busy:

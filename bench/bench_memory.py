@@ -41,15 +41,14 @@ from pathlib import Path
 import psutil
 import requests
 import torch
-import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 from bench_class import free_port, wait_healthy  # noqa: E402
+from learners import Session  # noqa: E402
 
 GOAL_ONE_MB, GOAL_CLASS_MB = 1536, 2048
-PAGE_TIMEOUT_S = 600.0
 
 
 # --- the files learners upload -----------------------------------------------------------------
@@ -163,31 +162,25 @@ class Sampler(threading.Thread):
         return max((mb for t, mb in self.samples if t >= since), default=0.0)
 
 
-# --- a learner: the browser's protocol over the websocket ------------------------------------
+# --- a learner: the browser's protocol over the websocket (bench/learners.py) --------------------
 
 
 @dataclass
-class Learner:
+class Learner(Session):
     """One browser session: ``upload`` a file, then visit every page."""
 
-    base: str
-    name: str
-    data: bytes
+    name: str = ""
+    data: bytes = b""
     warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    pages: dict[str, str] = field(default_factory=dict)  # url path -> page script hash
     uploader: str = ""
-    session: str = ""
     upload_state: object = None
     models: set[str] = field(default_factory=set)  # the sidebar's model label after the upload
-    choices: dict[str, str] = field(default_factory=dict)  # selectbox/radio id -> shown option
 
     async def run(self, visit: bool = True) -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.Common_pb2 import FileURLsRequest
 
-        url = self.base.replace("http", "ws") + "/_stcore/stream"
-        async with websockets.connect(url, subprotocols=["streamlit"], max_size=None) as ws:
+        async with self.connect() as ws:
             self.ws = ws
             await self.rerun("")
             msg = BackMsg(file_urls_request=FileURLsRequest(
@@ -207,71 +200,34 @@ class Learner:
         if got.status_code >= 300:
             self.warnings.append(f"upload refused by the server: HTTP {got.status_code}")
 
-    def widget_states(self):
+    def more_states(self) -> list:
         from streamlit.proto.Common_pb2 import FileUploaderState, UploadedFileInfo
-        from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        # as a browser: every choice as it was last shown (the script may have set it)
-        states = [WidgetState(id=i, string_value=v) for i, v in self.choices.items()]
-        if self.upload_state is not None and self.uploader:
-            file_urls, size = self.upload_state
-            info = UploadedFileInfo(file_id=file_urls.file_id, name=self.name, size=size,
-                                    file_urls=file_urls)  # fmt: skip
-            files = FileUploaderState(uploaded_file_info=[info])
-            states.append(WidgetState(id=self.uploader, file_uploader_state_value=files))
-        return WidgetStates(widgets=states)
-
-    async def rerun(self, page_hash: str, path: str = "") -> None:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ClientState_pb2 import ClientState, ContextInfo
-
-        state = ClientState(query_string="", widget_states=self.widget_states(),
-                            page_script_hash=page_hash, page_name=path,
-                            context_info=ContextInfo(timezone="UTC", locale="en-US"))  # fmt: skip
-        await self.ws.send(BackMsg(rerun_script=state).SerializeToString())
-        await self.until("script_finished", page=path or "draw")
-
-    async def until(self, kind: str, page: str = ""):
-        """Read messages (noting the uploader, the pages, warnings and exceptions) until one of
-        ``kind`` (for a script run: one that finished the whole run)."""
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        while True:
-            raw = await asyncio.wait_for(self.ws.recv(), PAGE_TIMEOUT_S)
-            msg = ForwardMsg()
-            msg.ParseFromString(raw)
-            which = msg.WhichOneof("type")
-            if which == "new_session":
-                self.session = msg.new_session.initialize.session_id
-            elif which == "navigation":
-                self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
-            elif which == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                self.note(msg.delta.new_element, page)
-            if which == kind and (kind != "script_finished" or msg.script_finished in (0, 1)):
-                return msg
+        if self.upload_state is None or not self.uploader:
+            return []
+        file_urls, size = self.upload_state
+        info = UploadedFileInfo(file_id=file_urls.file_id, name=self.name, size=size,
+                                file_urls=file_urls)  # fmt: skip
+        files = FileUploaderState(uploaded_file_info=[info])
+        return [WidgetState(id=self.uploader, file_uploader_state_value=files)]
 
     def note(self, el, page: str) -> None:
+        super().note(el, page)
         what = el.WhichOneof("type")
         if what == "file_uploader":
             self.uploader = el.file_uploader.id
-        elif what == "exception":
-            self.errors.append(f"{page}: {el.exception.type}: {el.exception.message[:100]}")
         elif what == "alert" and el.alert.format == 2 and Path(self.name).stem in el.alert.body:
             # a warning naming the file: the upload refused
             self.warnings.append(el.alert.body[:120])
         elif what in ("selectbox", "radio"):
             box = getattr(el, what)
-            shown = box.raw_value if box.set_value else ""
-            if not box.set_value and box.HasField("default") and box.options:
-                shown = box.options[box.default]
-            if box.id not in self.choices or box.set_value:  # else the browser keeps its own
-                self.choices[box.id] = shown
             if box.label == "Model" and page != "draw":
                 self.models.add(self.choices[box.id])
 
 
 async def learners_at_once(base: str, files: list[tuple[str, bytes]]) -> list[Learner]:
-    group = [Learner(base, name, data) for name, data in files]
+    group = [Learner(base, name=name, data=data) for name, data in files]
     done = await asyncio.gather(*(lr.run() for lr in group), return_exceptions=True)
     for lr, res in zip(group, done, strict=True):
         if isinstance(res, BaseException):
