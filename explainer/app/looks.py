@@ -45,8 +45,8 @@ BASE_CSS = """
 img { image-rendering: pixelated; }
 [data-testid="stMarkdownContainer"] code { font-size: max(.75em, 14px); }
 [class*="st-key-canvas"] [data-testid="stBidiComponentIsolated"] { clip-path: inset(0); }
-.cbar { display:flex; align-items:center; gap:.5em; font-size:max(.85em, 14px);
-  margin:.2em 0 .8em 0; }
+.cbar { display:flex; flex-wrap:wrap; align-items:center; gap:.2em .5em;
+  font-size:max(.85em, 14px); margin:.2em 0 .8em 0; }
 .cbar .bar { height: .9em; width: 14em; border-radius: 3px; border: 1px solid #8884; }
 .formula { font-size: 1.15em; }
 .sumtable td { padding: .15em .5em; border: none; }
