@@ -200,7 +200,15 @@ class Recorder:
         single = isinstance(out, torch.Tensor)
         if not single and not (isinstance(out, (tuple, list)) and calls.tensor_elements(out)):
             return
-        if not self._touches(args, kwargs):
+        seen = _pattern(func, args, kwargs, self.names) if single else None
+        if seen is not None:
+            if not seen[1]:
+                return  # only plain arguments: it read no tensor of this pass
+            known = _PLAIN_CALLS.get(seen[0])
+            if known is not None:
+                self._plain_call(known, seen[1], seen[2], args, kwargs, out)
+                return
+        elif not self._touches(args, kwargs):
             return
         info = calls.call_info(func)
         key, name = info.key, info.name
@@ -210,22 +218,45 @@ class Recorder:
         encoded, encoded_kw = encoder.encode_call(args, kwargs)
         call = {"key": key, "args": encoded, "kwargs": encoded_kw}
         plain, tensors = calls.split_settings(key, args, kwargs)
+        if seen is not None and not (tensors or encoder.consts) and _settled(info):
+            _PLAIN_CALLS[seen[0]] = (info, plain)  # the next such call takes _plain_call
         tensors = {**encoder.consts, **tensors}
         params = {"function": info.short, "call": call, **_copied(plain)}
         kind = "other" if encoder.unknown else info.kind
-        prefix = f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
         inputs = list(dict.fromkeys(encoder.refs))
-        src = _first_tensor(args)
-        params |= self._meaning(name, kind, src, inputs, args, kwargs, tensors)
-        base = prefix + info.short
+        params |= self._meaning(name, kind, _first_tensor(args), inputs, args, kwargs, tensors)
+        base = self._prefix() + info.short
         if not single:
             self._add_elements(base, kind, params, inputs, out, tensors=tensors)
             return
         made = self._add(base, kind, params, inputs, out, tensors=tensors)
+        self._call_layout(made, name, inputs, args, kwargs, out)
+
+    def _plain_call(self, known: tuple[calls.CallInfo, dict], refs: list[str], encoded: list,
+                    args: tuple, kwargs: dict, out: torch.Tensor) -> None:  # fmt: skip
+        """:meth:`on_call` for a call seen before with the same plain arguments and only
+        tensors of this pass (``F.relu(x)``, ``F.max_pool2d(x, 2)``, ``x.view(1, -1)``): the
+        same record, without encoding every argument or working out its settings again."""
+        info, plain = known
+        if info.may_return_input and any(a is out for a in args):
+            return
+        call = {"key": info.key, "args": encoded, "kwargs": dict(kwargs)}
+        params = {"function": info.short, "call": call, **_copied(plain)}
+        inputs = list(dict.fromkeys(refs))
+        made = self._add(self._prefix() + info.short, info.kind, params, inputs, out)
+        self._call_layout(made, info.name, inputs, args, kwargs, out)
+
+    def _prefix(self) -> str:
+        """``"layer1.0."``: the path of the module whose ``forward`` makes the call."""
+        return f"{self.stack[-1]}." if self.stack and self.stack[-1] else ""
+
+    def _call_layout(self, made: str, name: str, inputs: list[str], args: tuple, kwargs: dict,
+                     out: torch.Tensor) -> None:  # fmt: skip
+        """A permuted 4-D record's layout (see norms), or its first input's it keeps."""
         if name in ("permute", "transpose", "swapaxes") and out.dim() == 4 and inputs:
             self.layouts[made] = permuted(self.layouts.get(inputs[0]), name, args, kwargs)
-        else:
-            self._follow_layout(made, inputs, src, out)
+        elif self.layouts:
+            self._follow_layout(made, inputs, _first_tensor(args), out)
 
     def _meaning(self, name: str, kind: str, src: Any, inputs: list[str], args: tuple,
                  kwargs: dict, tensors: dict) -> dict:  # fmt: skip
@@ -297,6 +328,54 @@ class _CallWatcher(TorchFunctionMode):
         out = func(*args, **kwargs)
         self.recorder.on_call(func, args, kwargs, out)
         return out
+
+
+_PLAIN_TYPES = frozenset([int, float, bool, str, type(None)])
+_REF, _KEYWORDS = object(), object()  # pattern markers: a tensor of the pass; keywords follow
+
+# Calls seen before, by pattern (see _pattern): their CallInfo and plain settings.
+_PLAIN_CALLS: dict[tuple, tuple[calls.CallInfo, dict[str, Any]]] = {}
+
+
+def _pattern(
+    func: Callable[..., Any], args: tuple, kwargs: dict, names: dict[int, str]
+) -> tuple[tuple, list[str], list] | None:
+    """A call whose arguments are tensors of this pass and plain values (numbers, strings,
+    ``None``) as ``(pattern, refs, encoded args)``: the pattern is the function with every
+    plain value and its type (``1`` and ``True`` differ), each tensor a marker. ``None`` for
+    any other call (a list, a constant tensor, a tensor keyword)."""
+    pattern: list[Any] = [func]
+    refs, encoded = [], []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            name = names.get(id(a))
+            if name is None:
+                return None
+            refs.append(name)
+            encoded.append({"ref": name})
+            pattern.append(_REF)
+        elif type(a) in _PLAIN_TYPES:
+            encoded.append(a)
+            pattern += (type(a), a)
+        else:
+            return None
+    if kwargs:
+        pattern.append(_KEYWORDS)
+        for k, v in kwargs.items():
+            if type(v) not in _PLAIN_TYPES:
+                return None
+            pattern += (k, type(v), v)
+    try:
+        hash(func)
+    except TypeError:  # an unhashable callable
+        return None
+    return tuple(pattern), refs, encoded
+
+
+def _settled(info: calls.CallInfo) -> bool:
+    """Whether a call's record depends only on its pattern: not a norm or an attention
+    (their records depend on the input's layout or keep its weights); room left to keep it."""
+    return info.name not in NORM_OF_CALL and info.kind != "attention" and len(_PLAIN_CALLS) < 4096
 
 
 def _copied(plain: dict[str, Any]) -> dict[str, Any]:
