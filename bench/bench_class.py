@@ -305,14 +305,21 @@ async def classroom(
     return learners, server_cpu
 
 
-async def protocol_learn(me: Drawer, states: dict, start: float, stop: float, every: float) -> None:
+def drawings(index: int, count: int) -> list[tuple[str, str]]:
+    """Learner ``index``'s ``count`` drawings, ``(digit, canvas state)``: its own order of
+    digits, each picture its own (drawn ahead, so the clients' core is free while timing)."""
+    digits = [ORDER[(index + k) % len(ORDER)] for k in range(count)]
+    return [(d, canvas_state(d, seed=index * 1000 + k)) for k, d in enumerate(digits)]
+
+
+async def protocol_learn(me: Drawer, todo: list, start: float, stop: float, every: float) -> None:
     """Every ``every`` s a new drawing, sent as the canvas sends it; waits for its answer."""
     slot, k = start, 0
-    while slot < stop:
+    while slot < stop and k < len(todo):
         await asyncio.sleep(max(0.0, slot - time.monotonic()))
-        digit = ORDER[(me.index + k) % len(ORDER)]
+        digit, state = todo[k]
         try:
-            await me.draw(digit, states, WAIT_S)
+            await me.draw(digit, state, WAIT_S)
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
             me.errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
             return  # the session is lost, as a browser's would be
@@ -327,7 +334,8 @@ async def protocol_classroom(
 ) -> tuple[list[Drawer], float]:
     """As :func:`classroom`, with learners that speak the browser's protocol (bench/learners.py)
     instead of browsers: each opens Draw & predict, then sends a drawing every ``every`` s."""
-    states = {d: canvas_state(d) for d in ORDER}  # what the canvas sends for each digit
+    count = math.ceil(seconds / every) + 1
+    todo = [drawings(i, count) for i in range(n)]
     learners = [Drawer(url, index=i) for i in range(n)]
     async with contextlib.AsyncExitStack() as stack:
         for me in learners:  # one by one, as a class arrives; the first load is not measured
@@ -338,7 +346,7 @@ async def protocol_classroom(
         cpu0 = sum(cpu_seconds(p) for p in server_pids)
         start = time.monotonic() + 1.0
         await asyncio.gather(*[
-            protocol_learn(me, states, start + me.index * every / n, start + seconds, every)
+            protocol_learn(me, todo[me.index], start + me.index * every / n, start + seconds, every)
             for me in learners if me.canvas
         ])  # fmt: skip
         server_cpu = sum(cpu_seconds(p) for p in server_pids) - cpu0

@@ -23,6 +23,7 @@ import io
 import itertools
 import json
 import math
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -121,10 +122,16 @@ class Session:
 # --- a learner drawing on the canvas -------------------------------------------------------------
 
 
-def stroke_points(digit: str, size: int) -> list[tuple[float, float]]:
+def stroke_points(digit: str, size: int, seed: int | None = None) -> list[tuple[float, float]]:
     """``digit``'s stroke in canvas pixels, sampled as a mouse moving in 4 steps per segment
-    (what bench_class's browsers do), ``(n, 2)`` points."""
-    pts = [(x * size, y * size) for x, y in SHAPES[digit]]
+    (what bench_class's browsers do), ``(n, 2)`` points. With a ``seed``, a hand's variation:
+    the whole stroke moved by up to 8 px and each corner by up to 1.5% of the canvas, so no two
+    learners' drawings are the same picture (the app caches results by picture)."""
+    rng = random.Random(seed)
+    wobble = 0.015 if seed is not None else 0.0
+    dx, dy = (rng.uniform(-8, 8), rng.uniform(-8, 8)) if seed is not None else (0.0, 0.0)
+    pts = [((x + rng.uniform(-wobble, wobble)) * size + dx,
+            (y + rng.uniform(-wobble, wobble)) * size + dy) for x, y in SHAPES[digit]]  # fmt: skip
     out = [pts[0]]
     for (x0, y0), (x1, y1) in itertools.pairwise(pts):
         out += [(x0 + (x1 - x0) * k / 4, y0 + (y1 - y0) * k / 4) for k in range(1, 5)]
@@ -157,10 +164,10 @@ def fabric_path(points: list[tuple[float, float]], width: int) -> dict:
 
 def canvas_png(points: list[tuple[float, float]], size: int, width: int) -> str:
     """The canvas's ``toDataURL("png")``: the stroke white (round caps and joins, antialiased:
-    drawn 4× and shrunk) on the opaque black background, ``size`` px square, as a data URL."""
+    drawn 2× and shrunk) on the opaque black background, ``size`` px square, as a data URL."""
     from PIL import Image, ImageDraw
 
-    k = 4
+    k = 2
     img = Image.new("RGBA", (size * k, size * k), (0, 0, 0, 255))
     pen = ImageDraw.Draw(img)
     big = [(x * k, y * k) for x, y in points]
@@ -169,14 +176,15 @@ def canvas_png(points: list[tuple[float, float]], size: int, width: int) -> str:
     for x, y in (big[0], big[-1]):
         pen.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255, 255))
     buf = io.BytesIO()
-    img.resize((size, size), Image.Resampling.LANCZOS).save(buf, format="PNG")
+    img.resize((size, size), Image.Resampling.BOX).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def canvas_state(digit: str, size: int = 280, width: int = 22) -> str:
+def canvas_state(digit: str, seed: int | None = None, size: int = 280, width: int = 22) -> str:
     """The component state the browser sends after ``digit`` is drawn on an empty canvas
-    (Draw & predict's: 280 px, stroke 22 px): ``{"drawing": {"raw", "data"}}`` as JSON."""
-    points = stroke_points(digit, size)
+    (Draw & predict's: 280 px, stroke 22 px; varied by ``seed``, see :func:`stroke_points`):
+    ``{"drawing": {"raw", "data"}}`` as JSON."""
+    points = stroke_points(digit, size, seed)
     raw = {"version": "7.4.0", "objects": [fabric_path(points, width)], "background": "#000000"}
     return json.dumps({"drawing": {"raw": raw, "data": canvas_png(points, size, width)}})
 
@@ -207,9 +215,9 @@ class Drawer(Session):
         elif what == "metric" and el.metric.label == "Prediction":
             self.shown = el.metric.body
 
-    async def draw(self, digit: str, states: dict[str, str], wait_s: float) -> None:
-        """Send ``digit`` (its canvas state from ``states``); note the latency or the error."""
-        self.drawing, self.shown = states[digit], None
+    async def draw(self, digit: str, state: str, wait_s: float) -> None:
+        """Send ``digit`` (``state``: its canvas state); note the latency or the error."""
+        self.drawing, self.shown = state, None
         t0 = time.monotonic()
         await self.send_rerun()
         deadline = t0 + wait_s
