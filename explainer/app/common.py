@@ -64,8 +64,8 @@ def sidebar() -> None:
         if models:
             names = list(models)
             # presenter mode: the name alone, whole in the box ("fashion_mnist_bn_cnn · 9")
-            wide = not st.session_state.get("presenter")
-            labels = {n: model_label(n, c, accuracy=wide) for n, c in models.items()}
+            short = bool(st.session_state.get("presenter"))
+            labels = {n: model_label(n, c, short=short) for n, c in models.items()}
             if st.session_state.get("model") not in names:
                 wanted = os.environ.get("EXPLAINER_APP_MODEL", "")
                 wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted
@@ -76,7 +76,7 @@ def sidebar() -> None:
                 key="model",
                 format_func=labels.get,
                 help="Every shipped model (with its test accuracy, out of presenter mode) and "
-                "the ones you train on the Training page.",
+                "the ones you train on the Training page (their names start with live_).",
             )
         st.toggle("Presenter mode", key="presenter", help="Large type for a projector.")
         with st.expander("Your own model (for teachers)"):

@@ -317,11 +317,13 @@ def select_model(name: str) -> None:
     st.session_state["_next_model"] = name
 
 
-def model_label(name: str, ckpt: Checkpoint | None = None, *, accuracy: bool = True) -> str:
-    """What the model picker says of ``name``: the name, where it came from, and (unless
-    ``accuracy`` is false: presenter mode's narrow sidebar in large type) its test accuracy."""
+def model_label(name: str, ckpt: Checkpoint | None = None, *, short: bool = False) -> str:
+    """What the model picker says of ``name``: the name, where it came from and its test
+    accuracy; with ``short`` (presenter mode's narrow sidebar in large type) the name alone."""
+    if short:
+        return name
     ckpt = ckpt or all_models(current_dataset()).get(name)
-    acc = ckpt.metrics.get("test_accuracy") if ckpt and accuracy else None
+    acc = ckpt.metrics.get("test_accuracy") if ckpt else None
     tail = f" · {acc:.2%}" if _number(acc) and 0 < acc <= 1 else ""
     live = " (trained here)" if name in live_models() else ""
     live = live or (" (your file)" if name in env_model() else "")
