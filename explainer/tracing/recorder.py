@@ -96,7 +96,9 @@ class Recorder:
 
     def _add(self, base: str, kind: str, params: dict, inputs: list[str], out: torch.Tensor,
              module: nn.Module | None = None, tensors: dict | None = None) -> str:  # fmt: skip
-        name = self._unique(base)
+        n = self.counts.get(base, 0) + 1  # _unique, inlined: it runs for every record
+        self.counts[base] = n
+        name = base if n == 1 else f"{base}#{n}"
         self._keep(name, kind, params, inputs, out, module, tensors)
         return name
 
@@ -164,7 +166,8 @@ class Recorder:
                 params = self._norm_seen(params, first, inputs[0])
             if isinstance(output, torch.Tensor):
                 name = self._add(path, kind, params, inputs, output, module)
-                self._follow_layout(name, inputs, first, output)
+                if self.layouts:
+                    self._follow_layout(name, inputs, first, output)
             elif isinstance(output, (tuple, list)):
                 self._add_elements(path, kind, params, inputs, output, module)
         finally:
