@@ -88,8 +88,10 @@ def test_source() -> digits.Digit:
     ds = model_choice.current_dataset()
     _images, labels, _indices, full = digits.eval_set(ds)
     n = len(labels)
-    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    if c2.button(f"Random {_item()}", icon=":material/casino:", width="stretch"):
+    # side by side, the button never narrower than its words (a narrow column wraps it under)
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    c1, c2 = row.container(), row.container(width="content")
+    if c2.button(f"Random {_item()}", icon=":material/casino:", width="content"):
         st.session_state["test_pos"] = int(np.random.default_rng().integers(n))
     i = c1.number_input(
         f"Test {words.item(ds)} (0 – {n - 1})" + ("" if full else ", from the bundled sample"),

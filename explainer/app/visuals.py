@@ -137,6 +137,9 @@ def layer_scale(values: np.ndarray, kind: str) -> Scale:
     return scale_for(values, kind)
 
 
+INSIDE_FROM = 0.8  # a probability whose text is written inside its bar
+
+
 def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 280) -> dict:
     """Vega-Lite spec: horizontal bars of the class probabilities, the predicted class (every
     class tied at the top, when there is a tie) in the highlight colour; each bar's text as
@@ -189,12 +192,20 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
                     ],
                 },
             },
-            {
+            {  # a bar's text right of it; the largest bar's inside its end, where no narrow
+                # column can cut it ("> 99.9%" needs more than the room right of 100%)
+                "transform": [{"filter": f"datum.p < {INSIDE_FROM}"}],
                 "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 13},
                 "encoding": {"text": {"field": "text"}},
             },
+            {
+                "transform": [{"filter": f"datum.p >= {INSIDE_FROM}"}],
+                "mark": {"type": "text", "align": "right", "dx": -6, "fontSize": 13,
+                         "fontWeight": "bold", "color": "#1a1a1a"},
+                "encoding": {"text": {"field": "text"}},
+            },
         ],
-    }
+    }  # fmt: skip
 
 
 COUNT_EM = 0.65  # a digit's width, in em, with room to spare (Source Sans: 0.5, DejaVu: 0.64)
