@@ -128,7 +128,7 @@ def show_steps(d: digits.Digit) -> None:
 
 
 def show_prediction(d: digits.Digit) -> None:
-    from explainer.reading.predict import Predictor
+    from explainer.reading.predict import Predictor, verdict_text
 
     ckpt = model_choice.current_model()
     trace = digits.trace_for(ckpt, d)
@@ -140,11 +140,7 @@ def show_prediction(d: digits.Digit) -> None:
     why = predictor.not_a_digit(d.image[None], None if stroke is None else np.array([stroke]))[0]
     flagged = bool(why) and model_choice.current_dataset() == "mnist"
     if flagged:  # said first, before any number
-        st.warning(
-            f"**This does not look like a digit.** If it were one, the network would guess "
-            f"{said}. ({why[0].upper() + why[1:]}.)",
-            icon=":material/help:",
-        )
+        st.warning(verdict_text(said, why, bold=True), icon=":material/help:")
     m1, m2 = st.columns(2)
     m1.metric(
         "Prediction",

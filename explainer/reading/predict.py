@@ -44,6 +44,18 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+VERDICT = "This does not look like a digit."
+
+
+def verdict_text(guess: str, why: str = "", bold: bool = False) -> str:
+    """What every view says first about a flagged picture: :data:`VERDICT`, then the forced
+    answer ``guess`` ("If it were one, the network would guess 4."), then ``why`` in brackets
+    when given. ``bold``: the first sentence in Markdown bold (the app)."""
+    head = f"**{VERDICT}**" if bold else VERDICT
+    text = f"{head} If it were one, the network would guess {guess}."
+    return f"{text} ({why[0].upper() + why[1:]}.)" if why else text
+
+
 @dataclass
 class Prediction:
     """One picture's outcome. ``probs``: ``(classes,)`` float32 softmax of the logits divided by
