@@ -108,7 +108,7 @@ def format_rows(rows, fmt: str) -> str:
     import io
     import json
 
-    from explainer.reading.predict import CSV_COLUMNS
+    from explainer.reading.predict import CSV_COLUMNS, verdict_text
     from explainer.text import terminal_safe
 
     # file names, class names and messages came from files: escaped, whatever their bytes
@@ -125,7 +125,12 @@ def format_rows(rows, fmt: str) -> str:
         w.writerows({k: "" if v is None else v for k, v in d.items()} for d in dicts)
         return buf.getvalue()
     width = max(len("file"), *(len(d["file"]) for d in dicts))
-    lines = [f"{'file':<{width}}  digit  confidence  runner-up      looks like a digit?"]
+    lines = [  # said first, before any number
+        f"{d['file']}: {verdict_text(d['prediction'], d['not_a_digit_reason'])}"
+        for d in dicts
+        if d["not_a_digit"]
+    ]
+    lines += [f"{'file':<{width}}  digit  confidence  runner-up      looks like a digit?"]
     for d in dicts:
         if d["error"]:
             lines.append(f"{d['file']:<{width}}  error: {d['error']}")
