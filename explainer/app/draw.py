@@ -158,7 +158,7 @@ def show_prediction(d: digits.Digit) -> None:
             "no single answer" if tie else "correct" if ok else "wrong",
             delta_color="off" if tie else "normal" if ok else "inverse",
         )
-    visuals.chart(visuals.probability_chart(probs, trace.class_names))
+    visuals.chart(visuals.probability_chart(probs, trace.class_names, flagged=flagged))
     st.caption(
         f"Probabilities of **{ckpt.name}** ({ckpt.architecture}), calibrated on the validation "
         f"digits (temperature {predictor.temperature:.2f}): on MNIST digits, answers given 90% "

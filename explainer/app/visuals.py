@@ -140,9 +140,16 @@ def layer_scale(values: np.ndarray, kind: str) -> Scale:
 INSIDE_FROM = 0.8  # a probability whose text is written inside its bar
 
 
-def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 280) -> dict:
+COLOURED = [style.HIGHLIGHT_COLOR, "#7a9cc6"]  # the answer's bar, the others
+GREYED = ["#8c8c8c", "#cfcfcf"]  # a picture flagged as no digit
+
+
+def probability_chart(
+    probs: np.ndarray, class_names: list[str], height: int = 280, flagged: bool = False
+) -> dict:
     """Vega-Lite spec: horizontal bars of the class probabilities, the predicted class (every
-    class tied at the top, when there is a tie) in the highlight colour; each bar's text as
+    class tied at the top, when there is a tie) in the highlight colour, all greys when the
+    picture is ``flagged`` as no digit (no digit to pick); each bar's text as
     :func:`explainer.analysis.arith.confidence_text` ("> 99.9%", never a rounded "100.0%"). (A plain
     dict: building it costs nothing, unlike an Altair chart.)"""
     top = set(tied_classes(probs))
@@ -175,7 +182,7 @@ def probability_chart(probs: np.ndarray, class_names: list[str], height: int = 2
         "field": "top",
         "type": "nominal",
         "legend": None,
-        "scale": {"domain": ["prediction", "other"], "range": [style.HIGHLIGHT_COLOR, "#7a9cc6"]},
+        "scale": {"domain": ["prediction", "other"], "range": GREYED if flagged else COLOURED},
     }
     return {
         "data": {"values": values},
