@@ -115,7 +115,8 @@ def scale_for(values: np.ndarray, kind: str = "auto", limit: float | None = None
 
 
 @lru_cache(maxsize=16)
-def _lut(cmap: str) -> np.ndarray:
+def colour_table(cmap: str) -> np.ndarray:
+    """``uint8`` RGB ``(256, 3)``: the matplotlib colour map ``cmap`` in 256 steps."""
     import matplotlib
 
     return (
@@ -130,7 +131,7 @@ def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
     t = (v - scale.vmin) / (scale.vmax - scale.vmin)
     t = np.nan_to_num(t, nan=0.0, posinf=1.0, neginf=0.0)  # a diverged layer: its note says so
     idx = np.clip((t * 256).astype(np.int64), 0, 255)
-    return _lut(scale.cmap)[idx]
+    return colour_table(scale.cmap)[idx]
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:

@@ -180,6 +180,7 @@ def test_fashion_pages_say_an_item_never_a_digit():
     _ok(at)
     said = " ".join(c.value for c in at.caption)
     assert "learned from Fashion-MNIST" in said and "learned from MNIST" not in said, said
+    assert "the MNIST way" not in said + " ".join(h.value for h in at.subheader), said
 
 
 def test_sidebar_counts_fashion_items_as_items():

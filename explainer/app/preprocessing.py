@@ -62,8 +62,8 @@ learned = (
 )
 st.caption(
     f"The model learned from {dataset_info(ds).title}: {learned}. This page prepares your "
-    "picture the MNIST way; switch a step off to see what the model gets, and answers, "
-    "without it."
+    f"picture the {dataset_info(ds).title} way; switch a step off to see what the model "
+    "gets, and answers, without it."
 )
 toggles = looks.column_rows(len(SWITCHABLE), 3)  # a toggle's label never squeezed mid-word
 off = {
@@ -84,7 +84,7 @@ c2.markdown(
     "The whole picture, squashed into 28×28: paper, margins and all. This is what a model "
     "gets from an app without preprocessing."
 )
-st.subheader("Step by step, the MNIST way")
+st.subheader(f"Step by step, the {dataset_info(ds).title} way")
 cols = looks.column_rows(len(pre.steps), 4 if looks.presenter() else 7)
 for i, (col, (name, img)) in enumerate(zip(cols, pre.steps, strict=True)):
     state = " (off)" if name in off else ""

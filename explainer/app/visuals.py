@@ -117,7 +117,7 @@ def cached_bytes(key: str, _make) -> bytes:
 
 def colorbar_html(scale: Scale, what: str = "", label: str | None = None) -> str:
     """A small horizontal colour bar with its limits and meaning, as HTML."""
-    lut = style._lut(scale.cmap)
+    lut = style.colour_table(scale.cmap)
     stops = ", ".join(f"rgb({r},{g},{b})" for r, g, b in [*lut[::32].tolist(), lut[-1].tolist()])
     lo, hi = _fmt(scale.vmin), _fmt(scale.vmax)
     label = label or (f"{what}: {scale.label}" if what else scale.label)
