@@ -15,7 +15,7 @@ import streamlit as st
 
 from explainer.analysis import arith
 from explainer.analysis.arith import ArithMismatch, fmt
-from explainer.app import conv_window, digits, looks, model_choice, visuals
+from explainer.app import conv_window, digits, looks, model_choice, verdict, visuals
 from explainer.app import layer_views as lv
 from explainer.errors import ExplainerError
 from explainer.style import scale_for
@@ -379,6 +379,7 @@ n = len(trace.layers)
 big = looks.presenter()
 
 st.title("Layer by layer")
+verdict.say_first(ckpt, digit, trace.probs, trace.class_names)  # said first, when flagged
 st.caption(
     f"**{markdown_safe(ckpt.name)}** reading {markdown_safe(digit.source)}: "
     f"prediction **{markdown_safe(trace.predicted_name)}** "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainer.app import canvas, digits, looks, model_choice, visuals, words
+from explainer.app import canvas, digits, looks, model_choice, verdict, visuals, words
 from explainer.app.lesson_steps import GLOSSARY, Step, answer_words, lesson_steps
 from explainer.nets.checkpoints import Checkpoint
 from explainer.style import colorize, scale_for
@@ -251,10 +251,12 @@ def picture(step: Step, trace: Trace, ckpt: Checkpoint, mkey: str) -> None:
     if step.look == "digit":
         st.image(looks.zoom(trace.image, 12), width=336, clamp=True)
     elif step.look == "answer":
+        flagged = verdict.say_first(ckpt, digits.current_digit(), trace.probs, names)
         st.markdown(f"<div class='lesson-answer'>{markdown_safe(answer_words(trace))}</div>",
                     unsafe_allow_html=True)  # fmt: skip
         best = [int(i) for i in np.argsort(-trace.probs, kind="stable")[:3]]
-        visuals.chart(visuals.probability_chart(trace.probs[best], [names[i] for i in best], 150))
+        top3 = visuals.probability_chart(trace.probs[best], [names[i] for i in best], 150, flagged)
+        visuals.chart(top3)
         st.caption("its three highest chances")
     elif step.look == "end":
         st.image(looks.zoom(trace.image, 8), width=224, clamp=True, caption="your last one")
