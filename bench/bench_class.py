@@ -20,7 +20,8 @@ drawing and, from it, how many learners drawing every ``--every`` seconds one co
 Goal at N = 10 (issues 14 and 20): p95 <= 1.5 s, no error, server memory <= 2 GB.
 
 ``--nginx K`` runs K app processes behind nginx with deploy/nginx.conf (ports rewritten) and
-checks that every client stayed on one process (sticky sessions).
+checks that every browser stayed on one process (sticky sessions: use it with ``--clients
+browser``; a protocol client keeps no cookie, its one websocket is its whole session).
 
 The server is pinned to one core and the clients (with this script) to the other
 (``taskset``; ``--server-cpus``/``--browser-cpus``), so the clients' work does not count as
