@@ -95,3 +95,13 @@ def test_layer_and_lesson_pages_say_the_verdict_first():
     assert not at.exception
     assert at.warning[0].value.startswith(said)
     assert _chart_colours(at) == [grey]  # its three highest chances, greyed too
+
+
+def test_saved_strip_says_the_verdict_in_the_same_words(tmp_path):
+    from explainer.reading.predict import Predictor, steps_figure
+
+    Image.fromarray(letter_a()).save(tmp_path / "a.png")
+    pred = Predictor("mnist_fast_cnn").predict(tmp_path / "a.png")
+    assert pred.not_a_digit
+    title = steps_figure(pred).axes[-1].get_title().replace("\n", " ")
+    assert title.startswith(f"{SAID} {pred.class_name} (")

@@ -375,7 +375,7 @@ def steps_figure(pred: Prediction, title: str = ""):
     ax.set_xlabel("probability", fontsize=9.5)
     said = f"{pred.class_name} ({confidence_text(pred.confidence)})"
     ax.set_title(
-        f"This does not look like a digit.\nIf it were one: {said}"
+        verdict_text(said).replace(" If", "\nIf", 1).replace(" would", "\nwould", 1)
         if pred.not_a_digit
         else f"prediction: {said}",
         fontsize=10.5,
