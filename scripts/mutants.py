@@ -56,7 +56,7 @@ MUTANTS = [
     Mutant("function calls not recorded", "explainer/tracing/recorder.py",
            "self.recorder.on_call(func, args, kwargs, out)", "pass", GRAPH),
     Mutant("in-place changes not detected", "explainer/tracing/capture.py",
-           "if clone or not rec.changed_in_place():", "if True:", GRAPH),
+           "if clone is True or not changed:", "if True:", GRAPH),
     Mutant("call arguments: refs dropped", "explainer/tracing/calls.py",
            '                self.refs.append(name)\n                return {"ref": name}',
            '                return {"ref": name}', GRAPH),
@@ -282,6 +282,13 @@ MUTANTS = [
     Mutant("classroom: training confusion counts at a fixed small size",
            "explainer/animate/training.py",
            "pt = fit_text(widest, 7.5 * k, cell - max(3, cell // 12))[1]", "pt = 6", CLASSROOM),
+    # --- layouts and dense layers of channels-last networks ---------------------------------
+    Mutant("a permute followed as if row-major", "explainer/analysis/arith/ops.py",
+           "np.unravel_index(source_positions(rec, inp.shape)[out], inp.shape)",
+           "np.unravel_index(k, inp.shape)", ARITH),
+    Mutant("a dense layer reads the whole channels-last map", "explainer/analysis/arith/dense.py",
+           "(inp[tuple(at[:-1])] if inp.ndim == rec.output.ndim else inp).ravel()",
+           "inp.ravel()[: rec.weight.shape[1]]", ARITH),
     # --- Ctrl-C ------------------------------------------------------------------------------
     Mutant("a Ctrl-C swallowed by a callback is lost", "explainer/interrupts.py",
            "                _interrupt_main_later()\n", "                pass\n",

@@ -149,3 +149,42 @@ def test_numbers_are_written_honestly():
     assert arith.decimals_that_add_up(np.array([1 / 3] * 3), 1.0, most=4) is None
     assert arith.confidence_text(0.9999979) == "> 99.9%"
     assert arith.confidence_text(0.5) == "50.0%" and arith.confidence_text(1e-5) == "< 0.1%"
+
+
+def test_a_permute_is_followed_to_the_value_it_moved(sample):
+    """ConvNeXt's channels-last permutes: value k of the output comes from the input position
+    numpy's own transpose of a position grid says, and the two numbers are equal."""
+    import warnings
+
+    from explainer.analysis.arith.ops import flat_position
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = capture(build_zoo("convnext"), sample.floats()[5, 0])
+    permutes = [r for r in trace.layers if r.params.get("function") == "permute"]
+    assert len(permutes) >= 2
+    for r in permutes:
+        inp = np.asarray(trace.value(r.inputs[0]))
+        dims = [a for a in r.params["call"]["args"][1:]]  # batch axis first
+        grid = np.arange(inp.size).reshape((1, *inp.shape)).transpose(dims)[0].ravel()
+        for k in range(0, r.output.size, 7):
+            src = flat_position(trace, r, k)
+            assert np.ravel_multi_index(src, inp.shape) == grid[k], (r.name, k)
+            assert inp[src] == r.output.ravel()[k]
+
+
+def test_a_dense_layer_on_channels_last_values_works_on_the_last_axis(sample):
+    """ConvNeXt's pointwise Linear on (H, W, C): each output value is torch's F.linear of the
+    input vector at the same (row, column)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_zoo("convnext")
+        trace = capture(model, sample.floats()[5, 0])
+    r = trace.layer("block.pwconv1")
+    x = torch.from_numpy(np.asarray(trace.value(r.inputs[0]), dtype=np.float32))
+    want = F.linear(x, model.block.pwconv1.weight, model.block.pwconv1.bias).detach().numpy()
+    for unit in (0, 63, 64 * 7 + 5, r.output.size - 1):
+        row = arith.dense_row(trace, r, unit)
+        assert row.value == pytest.approx(float(want.ravel()[unit]), abs=1e-5)

@@ -476,3 +476,43 @@ def test_the_default_length_is_that_of_the_view_asked_for(resnet):
     assert every.duration == forward.default_seconds(trace, 3, "readme", by_blocks=False)
     assert blocks.duration == forward.default_seconds(trace, 3, "readme")
     assert every.duration > blocks.duration  # 69 layers take longer than 10 blocks
+
+
+CONVNEXT = """
+import sys
+
+sys.path.insert(0, {zoo!r})
+from zoo import ConvNeXtish
+"""
+
+
+@pytest.mark.slow
+def test_the_layer_page_reads_every_step_of_a_channels_last_network(tmp_path, monkeypatch):
+    """ConvNeXt's permutes to channels-last and back: every step of the page is shown, none
+    refused by its own check (a permute's values are followed to where they moved)."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from explainer.nets.checkpoints import save_checkpoint
+
+    code = tmp_path / "cnx.py"
+    code.write_text(CONVNEXT.format(zoo=str(Path(__file__).parent)))
+    path = save_checkpoint(tmp_path / "cnx.pt", build_zoo("convnext"))
+    monkeypatch.setenv("EXPLAINER_APP_MODEL", str(path))
+    monkeypatch.setenv("EXPLAINER_APP_CODE", f"{code}:ConvNeXtish")
+    app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    at.switch_page("explainer/app/layers.py").run()
+    keys = {box.key for box in at.selectbox}
+    seen = 0
+    for block in at.selectbox(key="layer_block").options if "layer_block" in keys else [None]:
+        if block is not None:
+            at.selectbox(key="layer_block").set_value(block).run()
+        for step in at.selectbox(key="layer_step").options:
+            at.selectbox(key="layer_step").set_value(step).run()
+            assert not at.exception and not at.error, (step, (at.exception or at.error)[0].value)
+            said = " ".join(w.value for w in at.warning)
+            assert "hand computation gives" not in said, (step, said)
+            seen += "permute" in step
+    assert seen >= 2

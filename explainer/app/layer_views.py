@@ -46,6 +46,8 @@ def reads(r: LayerRecord) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
+REORDERING = {"permute", "transpose", "movedim", "moveaxis", "swapaxes", "swapdims", "t"}
+
 _ACT_WORDS = {
     "relu": "ReLU keeps positive values and replaces every negative value by zero: max(0, x). "
     "This bend is what lets a stack of layers learn more than one big linear formula.",
@@ -154,6 +156,12 @@ def explain(r: LayerRecord) -> str:
             f"Dropout switches off a random {p.get('p', 0):.0%} of the values while training, "
             "so the network cannot rely on any single one. At prediction time it does "
             "nothing: output = input."
+        )
+    if r.kind == "flatten" and p.get("function") in REORDERING:
+        return (
+            f"{r.description.capitalize()} puts the axes of {reads(r)} in another order "
+            "(for example channels last), so each number moves to a new place. Nothing is "
+            "computed; the values are the same."
         )
     if r.kind == "flatten":
         return (
@@ -416,7 +424,11 @@ def output_unit(trace: Trace, r: LayerRecord) -> tuple[int, str]:
     if last:
         return trace.prediction, trace.predicted_name
     unit = int(np.argmax(r.output))
-    return unit, f"unit {unit}"
+    if r.output.ndim == 1:
+        return unit, f"unit {unit}"
+    at = np.unravel_index(unit, r.output.shape)
+    where = ", ".join(str(int(i)) for i in at[:-1])
+    return unit, f"unit {int(at[-1])} at position ({where})"
 
 
 def dense_view(trace: Trace, r: LayerRecord, top: int = 6) -> DenseView:

@@ -40,14 +40,20 @@ class DenseRow:
 
 
 def dense_row(trace: Trace, layer: LayerRecord | str, unit: int) -> DenseRow:
-    """Unit ``unit`` of a dense layer from its real input vector, checked."""
+    """Value ``unit`` of a dense layer's output (row-major over its shape) from its real input
+    vector, checked. A dense layer works on the last axis: for an output ``(..., F)`` (channels
+    last, tokens) value ``unit`` is feature ``unit % F`` of the input vector at the same
+    leading position."""
     rec = record_of(trace, layer, ("linear",))
     if rec.weight is None:
         raise ExplainerError(f"{rec.name} was captured without weights; capture it again")
-    inputs = input_of(trace, rec).ravel()
-    row = DenseRow(rec.name, unit, inputs, rec.weight[unit].astype(np.float64),
-                   0.0 if rec.bias is None else float(rec.bias[unit]),
-                   float(rec.output[unit]))  # fmt: skip
+    at = np.unravel_index(unit, rec.output.shape)
+    feature = int(at[-1])
+    inp = input_of(trace, rec)
+    inputs = (inp[tuple(at[:-1])] if inp.ndim == rec.output.ndim else inp).ravel()
+    row = DenseRow(rec.name, unit, inputs, rec.weight[feature].astype(np.float64),
+                   0.0 if rec.bias is None else float(rec.bias[feature]),
+                   float(rec.output[at]))  # fmt: skip
     check_value(row.value, row.captured, f"{rec.name} unit {unit}")
     return row
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from explainer.analysis.arith.rounding import fmt
 from explainer.analysis.arith.verify import (
@@ -20,6 +21,7 @@ from explainer.analysis.arith.verify import (
     record_of,
 )
 from explainer.errors import ExplainerError
+from explainer.tracing.calls import element, replay
 from explainer.tracing.trace import LayerRecord, Trace
 
 _ADD = {"add": "+", "sub": "−", "mul": "×", "div": "/"}
@@ -104,6 +106,22 @@ def concat_parts(trace: Trace, layer: LayerRecord | str) -> tuple[int, list[tupl
     return axis, parts
 
 
+def source_positions(rec: LayerRecord, in_shape: tuple[int, ...]) -> np.ndarray:
+    """For each value of a layout record's output (its shape), the row-major position in its
+    input it was taken from: the record's own call replayed on the positions themselves, so a
+    permute or transpose is followed as truly as a flatten or view."""
+    positions = torch.arange(int(np.prod(in_shape)), dtype=torch.float64).reshape(in_shape)
+    p = rec.params
+    if "call" not in p or len(rec.inputs) != 1:  # nn.Flatten: row-major
+        return positions.reshape(rec.output.shape).numpy().astype(np.int64)
+    batched = p.get("batched", True) is not False
+    with torch.no_grad():
+        out = replay(p["call"], {rec.inputs[0]: positions[None] if batched else positions}, {})
+        out = element(out, p["element"]) if "element" in p else out
+    out = out[0] if batched else out
+    return out.reshape(rec.output.shape).numpy().astype(np.int64)
+
+
 def flat_position(trace: Trace, layer: LayerRecord | str, k: int) -> tuple[int, ...]:
     """Where value ``k`` of a flatten/view/reshape's output came from in its input (row-major
     order, as torch lays it out), checked: the two numbers are the same."""
@@ -111,7 +129,7 @@ def flat_position(trace: Trace, layer: LayerRecord | str, k: int) -> tuple[int, 
     inp = input_of(trace, rec)
     if inp.size != rec.output.size:
         raise ArithMismatch(f"{rec.name}: {inp.size} values in, {rec.output.size} out")
-    src = tuple(int(i) for i in np.unravel_index(k, inp.shape))
     out = tuple(int(i) for i in np.unravel_index(k, rec.output.shape))
+    src = tuple(int(i) for i in np.unravel_index(source_positions(rec, inp.shape)[out], inp.shape))
     check_value(float(inp[src]), float(rec.output[out]), f"{rec.name} value {k}")
     return src
