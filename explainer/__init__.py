@@ -22,6 +22,9 @@ import importlib
 from typing import Any
 
 from explainer import _moved
+from explainer.interrupts import quiet_while_starting
+
+quiet_while_starting()
 
 __version__ = "0.1.0"
 

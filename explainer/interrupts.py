@@ -10,6 +10,8 @@ with status 130 (and ``explainer train`` keeps its last finished epoch).
 from __future__ import annotations
 
 import _thread
+import os
+import signal
 import sys
 import threading
 from typing import Any
@@ -17,8 +19,26 @@ from typing import Any
 AGAIN_AFTER_S = 0.05  # long enough for the callback that swallowed the Ctrl-C to return
 
 
+def quiet_while_starting() -> None:
+    """When this process is the ``explainer`` command starting, Ctrl-C ends it at once, quietly
+    (a library import elsewhere leaves Ctrl-C alone)."""
+    command = sys.orig_argv[1:3] == ["-m", "explainer"]
+    script = os.path.basename(sys.argv[0] if sys.argv else "") in ("explainer", "explainer.exe")
+    if command or script:
+        signal.signal(signal.SIGINT, _end_now)
+
+
+def _end_now(_signum: int, _frame: Any) -> None:
+    sys.stderr.write("explainer: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def deliver_interrupts_to_main() -> None:
-    """Install (once) the hook that re-delivers a Ctrl-C Python could not raise."""
+    """Ctrl-C raises KeyboardInterrupt again (after :func:`quiet_while_starting`), and (once)
+    the hook that re-delivers a Ctrl-C Python could not raise is installed."""
+    if signal.getsignal(signal.SIGINT) is _end_now:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if getattr(sys.unraisablehook, "_explainer", False):
         return
     previous = sys.unraisablehook

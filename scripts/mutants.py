@@ -290,6 +290,8 @@ MUTANTS = [
            "(inp[tuple(at[:-1])] if inp.ndim == rec.output.ndim else inp).ravel()",
            "inp.ravel()[: rec.weight.shape[1]]", ARITH),
     # --- Ctrl-C ------------------------------------------------------------------------------
+    Mutant("Ctrl-C while the package loads prints a traceback", "explainer/__init__.py",
+           "\nquiet_while_starting()\n", "\n", ("tests/test_hostile_inputs.py",)),
     Mutant("a Ctrl-C swallowed by a callback is lost", "explainer/interrupts.py",
            "                _interrupt_main_later()\n", "                pass\n",
            ("tests/test_hostile_inputs.py",)),

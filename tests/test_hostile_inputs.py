@@ -523,6 +523,24 @@ def test_a_ctrl_c_python_cannot_raise_in_a_callback_still_reaches_the_command():
     assert b"Traceback" not in done.stderr, done.stderr.decode()
 
 
+@pytest.mark.parametrize("as_command", [True, False])
+def test_ctrl_c_while_the_command_imports_the_package_ends_it_quietly(as_command):
+    """From the package's first line to the command's start a Ctrl-C ends `explainer` at
+    once with one line and status 130; a program that only imports the library keeps Python's
+    own KeyboardInterrupt."""
+    argv = "[sys.executable, '-m', 'explainer']" if as_command else "[sys.executable, 'x.py']"
+    code = (
+        f"import os, signal, sys, time\nsys.orig_argv = {argv}\nimport explainer\n"
+        "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\nprint('ran on')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    if as_command:
+        said = (done.returncode, done.stderr, done.stdout)
+        assert said == (130, b"explainer: interrupted\n", b""), said
+    else:
+        assert done.returncode == -2 and b"KeyboardInterrupt" in done.stderr, done.stderr  # SIGINT
+
+
 @pytest.mark.parametrize("call", ["sys.exit()", "sys.exit(0)", "sys.exit(3)", "exit('bye')"])
 def test_user_code_that_exits_at_import_is_refused(call, tmp_path, capsys):
     from explainer.nets.user_code import UserCodeError, import_class
