@@ -197,3 +197,15 @@ def detector_of(
     if dataset != "mnist" or models is None or not companion_path(models).exists():
         return None
     return load_companion(companion_path(models), name)
+
+
+def detector_for(ckpt: Any) -> Detector | None:
+    """A loaded checkpoint's detector, as :func:`detector_of` finds it; a shipped model (a file
+    in the models folder) gets its own fit from the companion, by its file name."""
+    from explainer.paths import models_dir
+
+    raw = getattr(ckpt, "raw", None) or {}
+    path = getattr(ckpt, "path", None)
+    shipped = path is not None and Path(path).resolve().parent == models_dir().resolve()
+    name = Path(path).stem if shipped else ""
+    return detector_of(raw, getattr(ckpt, "dataset", "mnist"), models_dir(), name)

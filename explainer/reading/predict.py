@@ -27,10 +27,9 @@ from explainer.nets.checkpoints import (
     Checkpoint,
     checkpoint_of,
     load_checkpoint,
-    models_dir,
     resolve_checkpoint,
 )
-from explainer.nets.not_a_digit import REASON, Detector, detector_of
+from explainer.nets.not_a_digit import REASON, Detector, detector_for
 from explainer.nets.ood import OodRule, energy
 from explainer.reading.geometry import BOX, ink_bbox, stroke_width
 from explainer.reading.images import ImageLike
@@ -133,11 +132,7 @@ class Predictor:
         raw = getattr(self.checkpoint, "raw", None) or {}
         self.temperature = temperature_of(raw)
         self.ood = OodRule.from_raw(raw)
-        dataset = getattr(self.checkpoint, "dataset", "mnist")
-        path = getattr(self.checkpoint, "path", None)
-        shipped = path is not None and Path(path).resolve().parent == models_dir().resolve()
-        name = Path(path).stem if shipped else ""  # the companion's fit for a shipped model
-        self.detector: Detector | None = detector_of(raw, dataset, models_dir(), name)
+        self.detector: Detector | None = detector_for(self.checkpoint)
 
     @torch.inference_mode()
     def logits(self, images: np.ndarray | torch.Tensor) -> np.ndarray:

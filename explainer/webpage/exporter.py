@@ -27,9 +27,8 @@ from torch import nn
 from explainer.errors import ExplainerError
 from explainer.io import atomic_write, check_writable
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint
-from explainer.nets.not_a_digit import Detector, detector_of
+from explainer.nets.not_a_digit import Detector, detector_for
 from explainer.nets.ood import OodRule
-from explainer.paths import models_dir
 from explainer.tracing.capture import capture, capture_checkpoint
 from explainer.tracing.trace import Trace
 from explainer.webpage.manifest import manifest
@@ -76,7 +75,7 @@ def _trace(
     if isinstance(model, Checkpoint):
         image = load_sample(model.dataset).floats()[0, 0]
         raw = model.raw or {}
-        ood, detector = OodRule.from_raw(raw), detector_of(raw, model.dataset, models_dir())
+        ood, detector = OodRule.from_raw(raw), detector_for(model)
         return model.model, capture_checkpoint(model, image), ood, detector
     if not isinstance(model, nn.Module):
         raise ExplainerError(

@@ -90,6 +90,7 @@ def manifest(
         if detector is None
         else {
             "threshold": float(detector.threshold),
+            "energy_weight": float(detector.energy_weight),
             "reason": DETECTOR_REASON,
         },
         "layers": [_layer(r) for r in trace.layers],

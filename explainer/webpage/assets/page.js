@@ -60,16 +60,19 @@
     if (p > 0 && p < 0.001) return "< 0.1%";
     return (100 * p).toFixed(1) + "%";
   }
+  function energy(logits) {  // explainer.nets.ood.energy: -logsumexp(logits)
+    const m = Math.max(...logits);
+    return -(m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0)));
+  }
   function verdict(logits, image, stroke, score) {  // explainer.reading.predict.Predictor.not_a_digit
     const rule = M.ood, det = M.detector;
     if (rule) {  // the ink cues, and the energy when there is no detector (OodRule.reasons)
-      const m = Math.max(...logits), energy = -(m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0)));
       let ink = 0;
       for (const v of image) ink += v > 0.5 ? 1 : 0;
       ink /= image.length;
       if (stroke >= rule.blot_stroke) return "a blot or a dot, not pen strokes";
       if (!(rule.ink_range[0] <= ink && ink <= rule.ink_range[1])) return "far more (or less) ink than any digit";
-      if (!det && energy > rule.threshold) return "unlike every digit the model learned";
+      if (!det && energy(logits) > rule.threshold) return "unlike every digit the model learned";
     }
     return det && score > det.threshold ? det.reason : "";
   }
@@ -161,10 +164,12 @@
     const x = new ort.Tensor("float32", Float32Array.from(image), [1, 1, 28, 28]);
     const t0 = performance.now();
     const out = await session.run({ x });
-    const score = detector ? (await detector.run({ x })).score.data[0] : null;
+    const netScore = detector ? (await detector.run({ x })).score.data[0] : null;
     api.timings.run = performance.now() - t0;
     const values = M.layers.map((_, i) => out["v" + i].data);
     const logits = Array.from(values[M.logits]), probs = probabilities(logits);
+    // Detector.scores: the net's logit plus energy_weight times the classifier's energy
+    const score = detector ? netScore + (M.detector.energy_weight || 0) * energy(logits) : null;
     let guess = 0;
     probs.forEach((p, i) => { if (p > probs[guess]) guess = i; });
     api.last = { image: Array.from(image), values, logits, probs, guess, stroke, score, verdict: verdict(logits, image, stroke, score) };
