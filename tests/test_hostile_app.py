@@ -113,7 +113,10 @@ def _uploaded(at: AppTest) -> dict:
 
 
 def test_removing_the_file_drops_the_model_and_its_memory(good_payload, tmp_path):
-    at = _upload(_app(), "mine.pt", _bytes(dict(good_payload), tmp_path))
+    # bytes no other test uploads: sessions uploading the same bytes share one model, and an
+    # earlier test's session may still be alive
+    own = {**good_payload, "metrics": {**good_payload["metrics"], "test_accuracy": 0.8731}}
+    at = _upload(_app(), "mine.pt", _bytes(own, tmp_path))
     gone = weakref.ref(_uploaded(at)["mine (uploaded)"].model)
     _uploader(at).set_value(None)
     at.run()
