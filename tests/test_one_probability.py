@@ -118,6 +118,10 @@ def test_every_app_page_shows_the_same_sure(drawing, page):
         at.switch_page(page).run()
         _ok(at)
     text = confidence_text(float(ref.max()))
+    if page == "explainer/app/draw.py":  # the answer's own "sure", not only the strip's
+        shown = [f"{m.label} {m.value} {m.delta}" for m in at.metric]
+        sure = [s for s in shown if "%" in s]
+        assert sure and all(text in s for s in sure), (text, shown)
     seen = []
     for _ in range(40):  # the lesson: walk its steps until the one with the answer
         seen.append(" | ".join([*_texts(at), *(str(m.delta) for m in at.metric)]))
