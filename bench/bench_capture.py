@@ -15,6 +15,11 @@ report medians after a warm-up, and the load average before and after.
   256 images kept as arrays, and ``reduce="stats"`` (per-channel mean/max/min/zeros), shown
   for information.
 
+Huge pages: keeping every layer's outputs at batch 256 asks for ~300 MB of fresh memory per
+call, and its page faults were most of the batch-256 cost; the package turns on PyTorch's
+huge pages for large tensors (:mod:`explainer.huge_pages`), and the bench says whether they
+are on (``THP_MEM_ALLOC_ENABLE=0 python bench/bench_capture.py`` measures without).
+
 Usage: ``python bench/bench_capture.py [--arch bn_cnn tinyvgg ...] [--own examples resnet18]
 [--threads 1] [--repeats N]`` (on a shared machine: ``taskset -c 1 python ...``).
 Exit status 1 when the flagship model (the first ``--arch``) or a ``--own`` model misses a goal.
@@ -147,6 +152,9 @@ def main() -> int:
         "interleaved runs"
     )
     print(f"before: {load_text()}")
+    thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "")
+    print(f"huge pages for tensors of 2 MB and more: {'off' if thp in ('', '0') else 'on'} "
+          f"(THP_MEM_ALLOC_ENABLE={thp!r}: the package sets 1 unless the user set it)")  # fmt: skip
     print(
         f"{'architecture':<12} {'plain b1':>10} {'capture b1':>11} {'ratio':>6}   "
         f"{'plain b256':>10} {'keep all':>9} {'ratio':>6}   {'stats':>8} {'ratio':>6}"

@@ -22,9 +22,11 @@ import importlib
 from typing import Any
 
 from explainer import _moved
+from explainer.huge_pages import use_huge_pages_for_large_tensors
 from explainer.interrupts import quiet_while_starting
 
 quiet_while_starting()
+use_huge_pages_for_large_tensors()
 
 __version__ = "0.1.0"
 
