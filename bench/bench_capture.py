@@ -33,15 +33,18 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from explainer.data import load_sample
 from explainer.nets.architectures import build
 from explainer.tracing.batch import capture_batch
 from explainer.tracing.capture import capture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from zoo import ExamplesNet, resnet18  # the test zoo's copies, as users write them
 
 GOAL_B1, GOAL_B256, GOAL_OWN = 1.25, 1.20, 1.5
 CLOCK = time.perf_counter  # --clock cpu: this thread's CPU time, blind to other processes
@@ -63,41 +66,9 @@ def paired_medians(base: Callable[[], object], other: Callable[[], object], repe
     return statistics.median(a), statistics.median(b)
 
 
-class ExamplesNet(nn.Module):
-    """The network of pytorch/examples ``mnist/main.py``, as users copy it."""
-
-    def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, width, 3, 1)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, 1)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(2 * width * 12 * 12, 4 * width)
-        self.fc2 = nn.Linear(4 * width, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        return F.log_softmax(self.fc2(x), dim=1)
-
-
-def resnet18() -> nn.Module:
-    """torchvision's ResNet-18 for MNIST (one input channel, ten classes), as tests/zoo.py."""
-    from torchvision.models import resnet18 as tv_resnet18
-
-    model = tv_resnet18(num_classes=10)
-    model.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
-    return model
-
-
 # models with a forward of their own: name -> (builder, whether the 1.5x goal applies)
 OWN: dict[str, tuple[Callable[[], nn.Module], bool]] = {
-    "examples": (ExamplesNet, True),
+    "examples": (lambda: ExamplesNet(width=32), True),
     "resnet18": (resnet18, True),
     "examples_x8": (lambda: ExamplesNet(width=8), False),  # a 4x narrower copy, for information
 }

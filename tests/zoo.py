@@ -17,15 +17,17 @@ from torch import nn
 
 
 class ExamplesNet(nn.Module):
-    """pytorch/examples mnist/main.py: F.relu between convs, F.max_pool2d, torch.flatten."""
+    """pytorch/examples mnist/main.py: F.relu between convs, F.max_pool2d, torch.flatten
+    (``width=32`` is the original; the tests use a narrower copy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 8) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, 1)
-        self.conv2 = nn.Conv2d(8, 16, 3, 1)
+        self.conv1 = nn.Conv2d(1, width, 3, 1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, 1)
         self.dropout1 = nn.Dropout(0.25)
-        self.fc1 = nn.Linear(16 * 12 * 12, 32)
-        self.fc2 = nn.Linear(32, 10)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(2 * width * 12 * 12, 4 * width)
+        self.fc2 = nn.Linear(4 * width, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
@@ -34,6 +36,7 @@ class ExamplesNet(nn.Module):
         x = self.dropout1(x)
         x = torch.flatten(x, 1)
         x = F.relu(self.fc1(x))
+        x = self.dropout2(x)
         return F.log_softmax(self.fc2(x), dim=1)
 
 
