@@ -254,10 +254,19 @@ async def clear(page) -> None:
     await page.get_by_text("The canvas is empty").first.wait_for(timeout=WAIT_S * 1000)
 
 
-async def learn(page, canvas, me: Learner, start: float, stop: float, every: float) -> None:
+async def paced(start: float, stop: float, every: float):
+    """Turn numbers 0, 1, 2... at ``start``, ``start + every``... until ``stop``, each after
+    the turn before has finished; a turn that ends after the next slot skips that slot."""
     slot, k = start, 0
     while slot < stop:
         await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        yield k
+        k += 1
+        slot = max(slot + every, time.monotonic())
+
+
+async def learn(page, canvas, me: Learner, start: float, stop: float, every: float) -> None:
+    async for k in paced(start, stop, every):
         digit = ORDER[(me.index + k) % len(ORDER)]
         try:
             if k:
@@ -272,10 +281,6 @@ async def learn(page, canvas, me: Learner, start: float, stop: float, every: flo
                 me.errors.append("an exception on the page")
         except Exception as exc:  # a browser-side failure is a measured error, not a crash
             me.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-        k += 1
-        slot += every
-        if slot < time.monotonic():  # the answer took longer than the interval: skip a turn
-            slot = time.monotonic()
 
 
 async def classroom(
@@ -315,19 +320,15 @@ def drawings(index: int, count: int) -> list[tuple[str, str]]:
 
 async def protocol_learn(me: Drawer, todo: list, start: float, stop: float, every: float) -> None:
     """Every ``every`` s a new drawing, sent as the canvas sends it; waits for its answer."""
-    slot, k = start, 0
-    while slot < stop and k < len(todo):
-        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+    async for k in paced(start, stop, every):
+        if k >= len(todo):
+            return
         digit, state = todo[k]
         try:
             await me.draw(digit, state, WAIT_S)
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
             me.errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
             return  # the session is lost, as a browser's would be
-        k += 1
-        slot += every
-        if slot < time.monotonic():  # the answer took longer than the interval: skip a turn
-            slot = time.monotonic()
 
 
 async def protocol_classroom(
