@@ -62,21 +62,35 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def load_trace(args: argparse.Namespace, ckpt):
-    """The Trace the options ask for (default: the first bundled test digit)."""
+    """The Trace the options ask for (default: the first bundled test digit), with the
+    checkpoint's not-a-digit verdict (:meth:`~explainer.reading.predict.Predictor.judge`)."""
+    if args.trace:
+        from explainer.tracing.trace import Trace
+
+        return Trace.load(args.trace)
+    trace, stroke = _captured(args, ckpt)
+    if ckpt.dataset != "mnist":  # a model of clothes has no digit to doubt
+        return trace
+    from explainer.reading.predict import Predictor
+
+    return Predictor(ckpt).judge(trace, stroke)
+
+
+def _captured(args: argparse.Namespace, ckpt):
+    """``(trace, stroke)``: the picture the options name captured through ``ckpt``; ``stroke``
+    the preprocessed picture's stroke width (None for a test digit)."""
     import numpy as np
 
     from explainer.data import find_data_dir, load_sample, load_split
     from explainer.errors import ExplainerError
     from explainer.tracing.capture import capture_checkpoint
-    from explainer.tracing.trace import Trace
 
-    if args.trace:
-        return Trace.load(args.trace)
     if args.image:
         from explainer.reading.preprocess import preprocess
 
         pre = preprocess(args.image)
-        return capture_checkpoint(ckpt, pre.image, source=pre.source or str(args.image))
+        source = pre.source or str(args.image)
+        return capture_checkpoint(ckpt, pre.image, source=source), pre.stroke
     from explainer.analysis.flowgraph import item_word
 
     word = item_word(ckpt.dataset, ckpt.class_names)
@@ -106,9 +120,8 @@ def load_trace(args: argparse.Namespace, ckpt):
         i = int(hits[0])
         image, label = sample.images[i], digit
         src = f"test {word} #{int(sample.indices[i])}"
-    return capture_checkpoint(
-        ckpt, image.numpy().astype("float32") / 255.0, label=label, source=src
-    )
+    image = image.numpy().astype("float32") / 255.0
+    return capture_checkpoint(ckpt, image, label=label, source=src), None
 
 
 def run(args: argparse.Namespace) -> int:

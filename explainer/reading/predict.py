@@ -35,24 +35,14 @@ from explainer.reading.geometry import BOX, ink_bbox, stroke_width
 from explainer.reading.images import ImageLike
 from explainer.reading.preprocess import Preprocessed, preprocess
 from explainer.text import clip_text
+from explainer.tracing.trace import Trace
+from explainer.tracing.verdict import VERDICT, verdict_text  # noqa: F401 (their old home)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 CSV_COLUMNS = (
     "file", "prediction", "confidence", "top2", "top2_confidence", "not_a_digit",
     "not_a_digit_reason", "error",
 )  # fmt: skip
-
-
-VERDICT = "This does not look like a digit."
-
-
-def verdict_text(guess: str, why: str = "", bold: bool = False) -> str:
-    """What every view says first about a flagged picture: :data:`VERDICT`, then the forced
-    answer ``guess`` ("If it were one, the network would guess 4."), then ``why`` in brackets
-    when given. ``bold``: the first sentence in Markdown bold (the app)."""
-    head = f"**{VERDICT}**" if bold else VERDICT
-    text = f"{head} If it were one, the network would guess {guess}."
-    return f"{text} ({why[0].upper() + why[1:]}.)" if why else text
 
 
 @dataclass
@@ -170,6 +160,18 @@ class Predictor:
             flags = self.detector.flags(images, logits)
             out = [r or (REASON if f else "") for r, f in zip(out, flags, strict=True)]
         return out
+
+    def judge(self, trace: Trace, stroke: float | None = None) -> Trace:
+        """``trace`` (of this checkpoint) with :attr:`~explainer.tracing.trace.Trace.not_a_digit`
+        set by :meth:`not_a_digit` on its image ``(28, 28)`` and its own logits (None when the
+        picture looks like a digit, or the checkpoint has no rule), so that every view reading
+        it says the verdict first. ``stroke``: preprocessing's stroke width, when known.
+        Returns the same Trace."""
+        strokes = None if stroke is None else np.array([stroke])
+        logits = np.asarray(trace.logits, dtype=np.float32).reshape(1, -1)
+        image = np.asarray(trace.image, dtype=np.float32).reshape(1, 28, 28)
+        trace.not_a_digit = self.not_a_digit(image, strokes, logits)[0] or None
+        return trace
 
     def predict(self, image: ImageLike) -> Prediction:
         """Preprocess one picture (path, bytes, PIL image or canvas array) and classify it.

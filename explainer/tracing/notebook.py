@@ -58,8 +58,9 @@ def _bars_html(trace: TraceDisplay) -> str:
     from explainer.style import HIGHLIGHT_COLOR
 
     rows = []
+    top, rest = bar_colours(trace, HIGHLIGHT_COLOR, "#9ab")
     for name, p, best in _top(trace):
-        color = HIGHLIGHT_COLOR if best else "#9ab"
+        color = top if best else rest
         rows.append(
             f"<div style='display:flex;align-items:center;gap:6px;font-size:12px'>"
             f"<span style='width:5em;text-align:right'>{html.escape(name)}</span>"
@@ -67,6 +68,27 @@ def _bars_html(trace: TraceDisplay) -> str:
             f"background:{color}'></span><span>{confidence_text(p)}</span></div>"
         )
     return "".join(rows)
+
+
+GREYED = ("#8c8c8c", "#cfcfcf")  # the forced answer's bar and the others, for no digit
+
+
+def bar_colours(trace: TraceDisplay, top: str, rest: str) -> tuple[str, str]:
+    """``(top, rest)``, or greys (:data:`GREYED`) when the picture does not look like a digit:
+    there is no digit to pick, though the forced answer still stands out."""
+    return GREYED if getattr(trace, "not_a_digit", None) else (top, rest)
+
+
+def _said_first(trace: TraceDisplay) -> str:
+    """The not-a-digit verdict and its reason, above everything else ("" for a digit)."""
+    t: Any = trace
+    if not t.not_a_digit:
+        return ""
+    return (
+        f"<div style='font-size:14px;font-weight:600;margin-bottom:4px'>"
+        f"{html.escape(t.said_first)}</div><div style='font-size:12px;color:#777'>"
+        f"({html.escape(t.not_a_digit)})</div>"
+    )
 
 
 def _verdict(trace: TraceDisplay) -> str:
@@ -124,7 +146,8 @@ def trace_html(trace: TraceDisplay) -> str:
         "<div style='display:flex;gap:16px;align-items:flex-start'>"
         f"<img src='data:image/png;base64,{src}' width='112' height='112' "
         "style='image-rendering:pixelated;border:1px solid #ccc' alt='the digit'>"
-        f"<div>{head}{source if trace.source else ''}{_bars_html(trace)}{table}</div></div>"
+        f"<div>{_said_first(trace)}{head}{source if trace.source else ''}{_bars_html(trace)}"
+        f"{table}</div></div>"
     )
 
 
@@ -143,13 +166,15 @@ def trace_png(trace: TraceDisplay) -> bytes:
     ax_img.imshow(np.asarray(trace.image).reshape(28, 28), cmap=INPUT_CMAP, vmin=0, vmax=1)
     ax_img.set_axis_off()
     ax_img.set_title(trace.source or "input", fontsize=9)
-    colors = [HIGHLIGHT_COLOR if i == trace.prediction else "#9ab" for i in range(len(probs))]
+    top, rest = bar_colours(trace, HIGHLIGHT_COLOR, "#9ab")
+    colors = [top if i == trace.prediction else rest for i in range(len(probs))]
     ax_bar.barh(range(len(probs)), probs, color=colors)
     ax_bar.set_yticks(range(len(probs)), [n[:12] for n in names], fontsize=8)
     ax_bar.invert_yaxis()
     ax_bar.set_xlim(0, 1)
     ax_bar.set_xlabel("probability", fontsize=9)
-    ax_bar.set_title(trace.title, fontsize=9)
+    said = getattr(trace, "said_first", "")
+    ax_bar.set_title(said.replace(" If", "\nIf", 1) if said else trace.title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -2,7 +2,9 @@
 
 A :class:`Trace` holds the image as a person sees it, every captured layer's output (and the
 weights of conv and linear layers), the logits, probabilities and prediction, and where it all
-came from (architecture, checkpoint name and hash, dataset). Animators, Manim scenes and the
+came from (architecture, checkpoint name and hash, dataset), and, when the picture does not
+look like a digit to its checkpoint's detector, why (``not_a_digit``: every view then says so
+first, :attr:`Trace.said_first`). Animators, Manim scenes and the
 app read Traces; none of them touches a model or a hook.
 
 Saved as ``.npz`` (numpy arrays only) with a JSON header and a format version, read back with
@@ -28,6 +30,7 @@ from explainer.safe_npz import open_bounded_npz
 from explainer.tracing.checks import validate_trace
 from explainer.tracing.norms import describe as describe_norm
 from explainer.tracing.notebook import TraceDisplay  # how a Trace shows itself in a notebook
+from explainer.tracing.verdict import verdict_text
 
 FORMAT = "mnist-explainer/trace"
 VERSION = 2
@@ -206,6 +209,15 @@ def _parse_header(text: str, path: Path) -> dict[str, Any]:
     return header
 
 
+def _reason(value: Any, path: Path) -> str | None:
+    """The header's ``not_a_digit``: a reason, or None (also for a file older than it)."""
+    if value is None or isinstance(value, str):
+        return value or None
+    raise TraceError(
+        f"{path}: trace field not_a_digit is {value!r:.40}; expected a reason in words or null"
+    )
+
+
 _LAYOUT_NAMES = {
     "view": "reshape (view)", "reshape": "reshape", "permute": "permute axes",
     "transpose": "swap axes", "swapaxes": "swap axes", "t": "transpose", "T": "transpose",
@@ -252,6 +264,14 @@ class Trace(TraceDisplay):
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
+    not_a_digit: str | None = None
+
+    @property
+    def said_first(self) -> str:
+        """What every view says before the answer when the picture does not look like a digit
+        (:attr:`not_a_digit`, the reason, is set): :func:`~explainer.tracing.verdict.verdict_text`
+        with the forced answer; ``""`` otherwise."""
+        return verdict_text(self.predicted_name) if self.not_a_digit else ""
 
     @property
     def probs(self) -> np.ndarray:
@@ -347,6 +367,8 @@ class Trace(TraceDisplay):
         top = np.argsort(self.probs)[::-1][:3]
         best = ", ".join(f"{self.class_names[i]} {confidence_text(self.probs[i])}" for i in top)
         lines.append(f"{self.title}; top classes: {best}")
+        if self.not_a_digit:
+            lines.insert(0, f"{self.said_first} ({self.not_a_digit})")
         return "\n".join(lines)
 
     # --- files ----------------------------------------------------------------------------
@@ -365,6 +387,7 @@ class Trace(TraceDisplay):
             "source": self.source,
             "meta": self.meta,
             "temperature": float(self.temperature),
+            "not_a_digit": self.not_a_digit,
             "layers": [
                 {
                     "name": r.name,
@@ -463,4 +486,5 @@ class Trace(TraceDisplay):
             source=header.get("source", ""),
             meta=dict(header.get("meta") or {}),
             temperature=header.get("temperature", 1.0),
+            not_a_digit=_reason(header.get("not_a_digit"), path),
         )

@@ -1,0 +1,28 @@
+"""The not-a-digit verdict in words: what every view says first about a picture that does not
+look like a digit (the app, ``explainer predict``, the preprocessing strip, a Trace in a
+notebook, the GIFs and the Manim scenes). One function, so that every view says it alike.
+
+>>> verdict_text("4")
+'This does not look like a digit. If it were one, the network would guess 4.'
+"""
+
+from __future__ import annotations
+
+VERDICT = "This does not look like a digit."
+IF_IT_WERE = "If it were one, the network would guess {guess}."
+
+
+def verdict_text(guess: str, why: str = "", bold: bool = False) -> str:
+    """What every view says first about a flagged picture: :data:`VERDICT`, then the forced
+    answer ``guess`` ("If it were one, the network would guess 4."), then ``why`` in brackets
+    when given. ``bold``: the first sentence in Markdown bold (the app)."""
+    head = f"**{VERDICT}**" if bold else VERDICT
+    text = f"{head} {IF_IT_WERE.format(guess=guess)}"
+    return f"{text} ({why[0].upper() + why[1:]}.)" if why else text
+
+
+def verdict_lines(guess: str) -> tuple[str, str]:
+    """:func:`verdict_text` in its two sentences, for a picture that sets them on two lines:
+    ``("This does not look like a digit.", "If it were one, the network would guess 4.")``."""
+    _, _, rest = verdict_text(guess).partition(f"{VERDICT} ")
+    return VERDICT, rest
