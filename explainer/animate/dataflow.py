@@ -30,8 +30,9 @@ import numpy as np
 
 from explainer import style
 from explainer.analysis.arith import confidence_text
-from explainer.analysis.flowgraph import tied_classes, verdict
-from explainer.animate.canvas import Sketch
+from explainer.analysis.flowgraph import tied_classes
+from explainer.animate.answer import answer
+from explainer.animate.canvas import Sketch, text_width
 from explainer.animate.dataflow_blocks import flow_view
 from explainer.animate.dataflow_layout import (
     LABEL_PT,
@@ -55,6 +56,11 @@ from explainer.animate.reel import Box, Paste, Reel
 from explainer.errors import ExplainerError
 from explainer.tracing.trace import Trace
 
+HOW = (
+    "Each block is the tensor leaving one step (height: map size, depth: channels) in its "
+    "real values; arrows: what each step reads."
+)
+SHORT_HOW = "Each block: the tensor leaving one step; arrows: what each step reads."
 LEAST_HOP = 0.4  # seconds: a length asked for gives each block at least this, else fewer blocks
 # seconds: before the first hop, each hop along an arrow, the pause at each block, the end
 PACES = {
@@ -70,8 +76,9 @@ def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _draw_block(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], pred: int,
-                u: float) -> None:  # fmt: skip
-    """One block on ``sk``: grey placeholders, or (``paint``) its real values."""
+                u: float, bars: tuple[str, str] | None = None) -> None:  # fmt: skip
+    """One block on ``sk``: grey placeholders, or (``paint``) its real values; ``bars``: the
+    softmax's colours for the answer and the others (default: highlight and muted)."""
     t = sk.theme
     if b.kind == "probability":
         scale = style.scale_for(b.values, "probability")
@@ -91,7 +98,7 @@ def _draw_block(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], pr
         return
     n, x0, top, side, height = b.values.size, s.x, s.top, s.side, s.height
     if b.kind == "probability":
-        _draw_softmax(sk, b, s, paint, names, u)
+        _draw_softmax(sk, b, s, paint, names, u, bars)
         return
     if paint:
         rows = np.arange(height) * n // height
@@ -105,10 +112,13 @@ def _draw_block(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], pr
                       outline=b.colour if paint else t.muted)  # fmt: skip
 
 
-def _draw_softmax(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], u: float) -> None:
+def _draw_softmax(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], u: float,
+                  bars: tuple[str, str] | None = None) -> None:  # fmt: skip
     """The softmax as one row per class: a bar as long as its probability, the class name on
-    the right, the prediction (every tied class) highlighted with its percentage."""
+    the right, the prediction (every tied class) highlighted with its percentage; ``bars``:
+    the answer's colour and the others' (greys for a picture that is no digit)."""
     t = sk.theme
+    best, rest = bars or (style.HIGHLIGHT_COLOR, t.muted)
     n, x0, top, side, height = b.values.size, s.x, s.top, s.side, s.height
     k = max(0.7, u)
     row = height / n
@@ -121,7 +131,7 @@ def _draw_softmax(sk: Sketch, b: Block, s: Slot, paint: bool, names: list[str], 
         p = float(b.values[i])
         hit = i in tied
         if paint and p * side >= 1:
-            colour = style.HIGHLIGHT_COLOR if hit else t.muted
+            colour = best if hit else rest
             sk.draw.rectangle((x0, y0, x0 + p * side - 1, y1 - 1), fill=colour)
         text = f"{name} {confidence_text(p)}" if hit else name
         sk.text(x0 + side + 5 * u, (y0 + y1) / 2, text, pt, bold=hit,
@@ -187,24 +197,29 @@ def _sketches(trace: Trace, blocks: list[Block], size, theme: str, u: float, vie
     who = trace.checkpoint or trace.architecture
     title = f"Data flow through {who}" + (f", {view}" if view else "")
     base.fitted(margin, 18 * u, title, 11.5 * k, W * 0.46, bold=True)
-    base.fitted(margin, 38 * u, "Each block is the tensor leaving one step (height: map size, "
-                "depth: channels) in its real values; arrows: what each step reads.", 8.5 * k,
-                W - 2 * margin, color=t.muted)  # fmt: skip
+    said = answer(trace, names, theme)
+    room = W - 2 * margin  # a picture that is no digit keeps the right for its verdict's end
+    room -= text_width(said.lines[1][0], 9.5 * k, True) + 16 * u if said.flagged else 0
+    base.fitted(margin, 38 * u, SHORT_HOW if said.flagged else HOW, 8.5 * k, room,
+                color=t.muted)  # fmt: skip
     painted = Sketch.on(base.array(), theme)
     rows = row_names(trace)
     slots, paths, tail = _arranged(base, blocks, rows, u, k)
     for sk, paint in ((base, False), (painted, True)):
         for b, s in zip(blocks, slots, strict=True):
-            _draw_block(sk, b, s, paint, rows, trace.prediction, u)
+            _draw_block(sk, b, s, paint, rows, trace.prediction, u, (said.top, said.rest))
             _draw_labels(sk, b, s, u, k)
         for key, pts in paths.items():
             _draw_path(sk, pts, u, style.KIND_COLORS["add"] if len(key) == 3 else None)
         _legend(sk, (H - int(44 * u), W, margin), u)
-    v = verdict(trace.probs, names, trace.label)
-    colour = {"correct": style.CORRECT_COLOR, "wrong": style.WRONG_COLOR}.get(v.state, t.foreground)
-    painted.fitted(W - margin, 18 * u, v.line, 11 * k, W * 0.5, bold=True, anchor="rm",
-                   color=colour)  # fmt: skip
-    return base, painted, slots, paths, tail
+    if said.flagged:  # said first, on two lines: the verdict, then the forced answer
+        for j, (text, colour) in enumerate(said.lines):
+            painted.fitted(W - margin, (18 + 20 * j) * u, text, (11 if j == 0 else 9.5) * k,
+                           W * 0.5, bold=True, anchor="rm", color=colour)  # fmt: skip
+    else:
+        painted.fitted(W - margin, 18 * u, said.line, 11 * k, W * 0.5, bold=True, anchor="rm",
+                       color=said.lines[0][1])  # fmt: skip
+    return base, painted, slots, paths, tail, said
 
 
 def default_seconds(
@@ -255,7 +270,7 @@ def build_dataflow(
     W, H = size
     u = min(W / 800, H / 450)
     n_frames = round(fps * seconds)
-    base, painted, slots, arrows, tail = _sketches(trace, blocks, size, theme, u, view)
+    base, painted, slots, arrows, tail, said = _sketches(trace, blocks, size, theme, u, view)
     boxes = [s.box for s in slots]
     paths = {key: pts for key, pts in arrows.items() if len(key) == 2}
     skips = {key[1]: pts for key, pts in arrows.items() if len(key) == 3}
@@ -268,6 +283,8 @@ def build_dataflow(
 
     intro, hop, dwell, group = _timing(len(blocks), fps, n_frames, p)
     pulse: list[tuple[int, float, float]] = []  # (frame, x, y): the pulse centre, unclamped
+    answer_box = (0, int((14 + 20 * len(said.lines)) * u), W // 2, W)
+    said_from = -1
     reel.frame([Paste(s_paint, _grow(slots[0], H, W, u))])
     reel.hold(intro - 1 + dwell)
     i = 1
@@ -292,14 +309,19 @@ def build_dataflow(
         for j in lit:
             last = j == len(blocks) - 1
             pastes.append(Paste(s_paint, _grow(slots[j], H, W, u, tail if last else 0)))
+            if last and said.flagged:  # said first: with the softmax, before anything else
+                pastes.append(Paste(s_paint, answer_box))
+                said_from = reel.n_frames
         reel.frame(pastes)
         reel.hold(dwell)
         i += group
-    reel.frame([Paste(s_paint, (0, int(34 * u), W // 2, W))])
+    reel.frame([Paste(s_paint, answer_box)])
+    said_from = reel.n_frames - 1 if said_from < 0 else said_from
     reel.hold(n_frames - reel.n_frames)
     reel.meta = {"blocks": blocks, "boxes": boxes, "paths": paths, "pace": pace, "view": view,
                  "pulse": pulse, "pulse_size": r, "skips": skips,
-                 "labels": [label_box(s) for s in slots]}  # fmt: skip
+                 "labels": [label_box(s) for s in slots], "answer": said,
+                 "answer_from": said_from}  # fmt: skip
     return reel
 
 

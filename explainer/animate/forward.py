@@ -18,7 +18,8 @@ import numpy as np
 
 from explainer import style
 from explainer.analysis.arith import confidence_text
-from explainer.analysis.flowgraph import source_title, tied_classes, verdict
+from explainer.analysis.flowgraph import source_title, tied_classes
+from explainer.animate.answer import Answer, answer
 from explainer.animate.canvas import (
     Canvas,
     Sketch,
@@ -158,16 +159,18 @@ def _static(trace: Trace, stages: list[Stage], lay: ForwardLayout, size, theme, 
     return cv, ax
 
 
-def _final_sheet(sk: Sketch, trace: Trace, ax, lay: ForwardLayout, names, size) -> None:
-    """The bars at their lengths, the percentages and the verdict, on the "active" sheet."""
-    t, k = sk.theme, lay.k
+def _final_sheet(sk: Sketch, trace: Trace, ax, lay: ForwardLayout, names, size) -> Answer:
+    """The bars at their lengths, the percentages and the answer, on the "active" sheet; the
+    answer as drawn. A picture that is no digit gets grey bars and the verdict first."""
+    k = lay.k
     u = min(size[0] / 800, size[1] / 450)
     probs = trace.probs
     tied = set(tied_classes(probs))
+    said = answer(trace, names, sk.theme.name)
     to_px = ax.transData.transform
     for i, p in enumerate(probs):
         (xa, ya), (xb, yb) = to_px([(0, i - 0.36), (float(p), i + 0.36)])
-        colour = style.HIGHLIGHT_COLOR if i in tied else t.muted
+        colour = said.top if i in tied else said.rest
         if xb - xa >= 1:
             sk.draw.rectangle((xa + 1, size[1] - ya, xb, size[1] - yb - 1), fill=colour)
         if p >= 0.005:
@@ -178,14 +181,10 @@ def _final_sheet(sk: Sketch, trace: Trace, ax, lay: ForwardLayout, names, size) 
             else:  # no room right of a long bar: inside its end
                 ink = style.text_on(style.hex_to_rgb(colour))
                 sk.text(xb - 3 * u, y, text, pt, anchor="rm", color=ink)
-    v = verdict(probs, names, trace.label)
-    colour = {"correct": style.CORRECT_COLOR, "wrong": style.WRONG_COLOR}.get(v.state, t.foreground)
-    room = size[0] * 0.42
-    sk.fitted(size[0] - 16 * u, 18 * u, v.text, 10.5 * k, room, bold=True, color=colour,
-              anchor="rm")  # fmt: skip
-    if v.note:
-        sk.fitted(size[0] - 16 * u, 38 * u, v.note, 9.5 * k, room, bold=True, color=colour,
-                  anchor="rm")  # fmt: skip
+    for j, (text, colour) in enumerate(said.lines):
+        sk.fitted(size[0] - 16 * u, (18 + 20 * j) * u, text, (10.5 if j == 0 else 9.5) * k,
+                  size[0] * 0.42, bold=True, color=colour, anchor="rm")  # fmt: skip
+    return said
 
 
 def _timing(n_stages: int, fps: float, seconds: float, pace: str) -> tuple[int, int, int, int]:
@@ -236,8 +235,11 @@ def build_forward(
 
     ``reel.meta`` holds the layout: ``panels[layer]`` (the frame boxes of each channel, of
     the vector's tile rows, or of each class row), ``shown[layer]`` (the first frame where
-    that layer is complete), ``until[layer]`` (the first frame of the next layer) and
-    ``schedule`` (per frame: stage, revealed units, units)."""
+    that layer is complete), ``until[layer]`` (the first frame of the next layer),
+    ``schedule`` (per frame: stage, revealed units, units), ``answer`` (the
+    :class:`~explainer.animate.answer.Answer` drawn: its lines and bar colours) and
+    ``answer_from`` (the first frame showing it; for a picture that is no digit, the first
+    frame of the softmax, before its bars grow)."""
     if seconds is None:
         seconds = default_seconds(trace, fps, pace, block=block, by_blocks=by_blocks)
     ends = round(fps * 0.6) + round(fps * 1.6)  # the short intro and outro of _timing
@@ -262,7 +264,7 @@ def build_forward(
             colour = style.KIND_COLORS.get(kind, style.KIND_COLORS["other"])
             _chip(sk, b, lab, colour, state, u, lay.k)
         sheets[state] = sk
-    _final_sheet(sheets["active"], trace, ax, lay, names, size)
+    said = _final_sheet(sheets["active"], trace, ax, lay, names, size)
     base, final, visited = (sheets[s].array() for s in ("waiting", "active", "visited"))
 
     reel = Reel(base, fps, title=f"forward pass: {trace.checkpoint or trace.architecture}")
@@ -316,7 +318,10 @@ def build_forward(
     previous_chip = _chip_span(lay.chips, previous, len(stages))
 
     # --- softmax: the bars grow, the prediction appears -------------------------------------
-    reel.frame([Paste(s_final, lay.chips[-1]), Paste(s_visited, previous_chip)])
+    answer_box = (0, int((28 + 20 * len(said.lines)) * u), size[0] // 2, size[0])
+    first = [Paste(s_final, lay.chips[-1]), Paste(s_visited, previous_chip)]
+    reel.frame(first + ([Paste(s_final, answer_box)] if said.flagged else []))  # said first
+    said_from = reel.n_frames - 1 if said.flagged else -1
     grow = max(1, min(per_stage // 2, round(fps * 0.8)))
     mark(len(stages), 0, grow)
     by0, by1, bx0, bx1 = lay.bars
@@ -325,12 +330,14 @@ def build_forward(
         x = bx0 + round((bar_area[3] - bx0) * g / grow)
         reel.frame([Paste(s_final, (bar_area[0], bar_area[1], bx0, x))])
         mark(len(stages), g, grow)
-    reel.frame([Paste(s_final, (0, int(50 * u), size[0] // 2, size[0]))])
+    reel.frame([Paste(s_final, answer_box)])
+    said_from = reel.n_frames - 1 if said_from < 0 else said_from
     reel.hold(n_frames - reel.n_frames)
     mark(len(stages), grow, grow)
     schedule.extend([schedule[-1]] * (reel.n_frames - len(schedule)))
     reel.meta = {"panels": panels, "shown": shown, "until": until, "stages": stages, "view": view,
-                 "layout": lay, "schedule": schedule, "pace": pace}  # fmt: skip
+                 "layout": lay, "schedule": schedule, "pace": pace,
+                 "answer": said, "answer_from": said_from}  # fmt: skip
     return reel
 
 
