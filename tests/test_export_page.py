@@ -134,13 +134,22 @@ def _check_against_library(page, reference) -> dict:
 
 
 def _report(name: str, folder: Path, got: dict, t_open: float) -> None:
+    """One line of sizes and times (printed, not asserted: they depend on the machine's load).
+    An update runs from the first input it answers to its pictures drawn; the slowest one is
+    split into the page's parts (preprocessing, network, pictures)."""
     t = got["timings"]
     updates = np.array(t["updates"]) if t["updates"] else np.array([np.nan])
+    slowest = t["parts"][int(np.argmax(updates))] if t["updates"] else {}
+    pictures = sum(slowest.get(k, 0) for k in ("steps", "answer", "layers", "detail"))
     print(
         f"\n{name}: folder {_folder_mb(folder):.1f} MB; first prediction "
         f"{t['firstPrediction']:.0f} ms after opening (page ready in {t_open:.1f} s wall); "
-        f"update while drawing: median {np.median(updates):.0f} ms, max {updates.max():.0f} ms "
-        f"over {len(t['updates'])} updates"
+        f"update while drawing: median {np.median(updates):.0f} ms, "
+        f"p95 {np.percentile(updates, 95):.0f} ms, max {updates.max():.0f} ms, "
+        f"{int((updates > 100).sum())} of {len(t['updates'])} over 100 ms "
+        f"(slowest: preprocessing {slowest.get('preprocess', 0):.0f}, "
+        f"network {slowest.get('network', 0):.0f}, pictures {pictures:.0f} ms); "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -166,6 +175,56 @@ def test_the_page_of_mnist_bn_cnn_draws_and_computes_what_the_library_does(brows
     assert page.text_content("#guess") == ckpt.class_names[got["guess"]]
     assert outside == []
     _report("mnist_bn_cnn", folder, got, t_open)
+    page.close()
+
+
+PIXELS_JS = """(selector) => {
+  const c = document.querySelector(selector);
+  return Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data);
+}"""
+NEXT_FRAMES = "new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
+def _colours(values: np.ndarray) -> np.ndarray:
+    """The page's colour scale, written out: brightness |value| / the layer's largest |value|,
+    orange (255, 159, 64) above zero, blue (74, 163, 255) below; RGB per value."""
+    scale = float(np.abs(values).max()) or 1.0
+    t = np.minimum(np.abs(values) / scale, 1)[:, None]
+    orange, blue = np.array([255, 159, 64]) * t, np.array([74, 163, 255]) * t
+    return np.round(np.where(values[:, None] >= 0, orange, blue))
+
+
+def _shows(page, selector: str, layer: np.ndarray, first_map: bool = True) -> float:
+    """The largest difference (in 0-255 levels) between the canvas at ``selector`` and the
+    colours of ``layer``'s first map (or all its values, for a flat layer)."""
+    pixels = np.array(page.evaluate(PIXELS_JS, selector)).reshape(-1, 4)
+    values = layer[0].ravel() if first_map and layer.ndim == 3 else layer.ravel()
+    want = _colours(layer.ravel())[: values.size]
+    return float(np.abs(pixels[: values.size, :3] - want).max())
+
+
+@needs_chromium
+def test_the_maps_show_the_values_on_screen_and_after_scrolling(browser, tmp_path):
+    """Only the layers on screen are drawn while drawing: a layer further down shows the
+    latest values once scrolled to, and an open layer's maps follow every new drawing."""
+    folder = tmp_path / "site"
+    export_page("mnist_fast_cnn", folder)
+    page, _ = _open(browser, folder)
+    ckpt = load_checkpoint("mnist_fast_cnn")
+    _draw(page, FOUR)
+    trace = _check_against_library(page, lambda im: capture_checkpoint(ckpt, im))["trace"]
+    last_map = max(i for i, r in enumerate(trace.layers) if r.output.ndim == 3)
+    for i in (last_map, len(trace.layers) - 1):  # below the fold when the page opens
+        row = f'.layer[data-layer="{i}"]'
+        page.locator(row).scroll_into_view_if_needed()
+        page.evaluate(NEXT_FRAMES)
+        assert _shows(page, f"{row} canvas", trace.layers[i].output) <= 2, trace.layers[i].name
+    conv = next(i for i, r in enumerate(trace.layers) if "conv" in r.name)
+    page.click(f'.layer[data-layer="{conv}"]')
+    assert _shows(page, "#detail-maps canvas", trace.layers[conv].output) <= 2
+    page.evaluate("(s) => window.explainer.draw(s)", [[list(p) for p in s] for s in DOT])
+    trace = _check_against_library(page, lambda im: capture_checkpoint(ckpt, im))["trace"]
+    assert _shows(page, "#detail-maps canvas", trace.layers[conv].output) <= 2
     page.close()
 
 
@@ -226,7 +285,8 @@ PREPROCESS_JS = Path(__file__).parent.parent / "explainer" / "webpage" / "assets
 def _pictures() -> dict[str, np.ndarray]:
     """Drawings that take every branch of the recipe: a pen within MNIST's stroke widths, a
     hairline (widened), a marker (thinned), a stray dot (dropped), dark ink on shaded paper
-    (inverted, uneven background flattened), and bundled test digits blown up."""
+    (inverted, uneven background flattened), a 1 as tall as the picture (no ruled line) and a
+    ruled line (dropped), and bundled test digits blown up."""
     from PIL import Image, ImageDraw
 
     def drawn(width, strokes, bg=0, fg=255):
@@ -243,6 +303,8 @@ def _pictures() -> dict[str, np.ndarray]:
         "marker": drawn(60, seven),
         "stray dot": drawn(20, [[(20, 50), (120, 50), (70, 220)], [(188, 110), (204, 126)]]),
         "shaded paper": np.clip(drawn(20, [[(128, 40), (128, 210)]], 230, 30) - shade, 0, 1),
+        "tall thick 1": drawn(40, [[(100, 60), (140, 8), (140, 250)]]),  # kept: not a line
+        "ruled line": np.maximum(drawn(20, seven), drawn(2, [[(0, 236), (255, 236)]])),
     }
     for i in (3, 7):
         digit = Image.fromarray(load_sample().images[i].numpy())

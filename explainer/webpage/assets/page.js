@@ -5,9 +5,14 @@
  * window.explainer holds what the page computed last (for tests and the curious):
  * {ready: Promise, manifest, last: {image, values, logits, probs, guess, verdict, stroke, score
  *  (the not-a-digit detector's, null without one)},
- *  timings: {firstPrediction (ms since the page opened), updates: [ms per update],
- *  parts: [[preprocess, network, pictures] ms per update]}}, and idle() (a Promise: the
- *  update under way is done), draw(strokes), predict28(image) and rgba() (the canvas).
+ *  timings: {firstPrediction (ms since the page opened), updates: [ms per update, from the first
+ *  input it answers (a pointer move, Clear, Undo) to its pictures drawn], parts: [{wait,
+ *  preprocess, steps, network, answer, layers, detail} ms per update]}}, and idle() (a Promise:
+ *  the updates under way are done), draw(strokes), predict28(image) and rgba() (the canvas).
+ *
+ * Fast while drawing: inputs that come during an update are answered together by the next one
+ * (never queued one by one); only the layers on screen are redrawn (the others when they come
+ * into view); the preprocessing's slow first runs are paid while the runtime loads.
  */
 (function () {
   "use strict";
@@ -20,7 +25,7 @@
     cleaned: "background removed", cropped: "cropped to the ink",
     stroke: "stroke width like MNIST", scaled: "scaled to fit 20×20", centred: "28×28, centred on mass",
   };
-  const api = { manifest: M, last: null, timings: { firstPrediction: null, updates: [] } };
+  const api = { manifest: M, last: null, timings: { firstPrediction: null, updates: [], parts: [] } };
   const ITEM = M.dataset === "mnist" ? "a digit" : "one item";  // Fashion-MNIST: clothing
   window.explainer = api;
   const $ = (id) => document.getElementById(id);
@@ -78,29 +83,43 @@
   }
 
   // --- pictures -----------------------------------------------------------------------------
+  // One opaque pixel (little-endian RGBA in a Uint32) per grey level, and per 1/1024 of a
+  // diverging scale: orange (255, 159, 64) above zero, blue (74, 163, 255) below.
+  const LEVELS = 1024, opaque = 0xff000000, rgb = (r, g, b) => (opaque | (b << 16) | (g << 8) | r) >>> 0;
+  const GREY = Uint32Array.from({ length: 256 }, (_, g) => rgb(g, g, g));
+  const tint = (r, g, b) => Uint32Array.from({ length: LEVELS + 1 }, (_, k) => {
+    const t = k / LEVELS;
+    return rgb(Math.round(r * t), Math.round(g * t), Math.round(b * t));
+  });
+  const POS = tint(255, 159, 64), NEG = tint(74, 163, 255);
   function paint(canvas, data, h, w, scale, offset = 0) {  // scale > 0: diverging; 0: grey [0, 1]
     if (canvas.width !== w || canvas.height !== h || !canvas.img) {
       canvas.width = w; canvas.height = h;
       canvas.ctx = canvas.getContext("2d");
       canvas.img = canvas.ctx.createImageData(w, h);
+      canvas.px = new Uint32Array(canvas.img.data.buffer);
     }
-    const px = new Uint32Array(canvas.img.data.buffer), opaque = 0xff000000;
-    for (let i = 0; i < h * w; i++) {
-      const v = data[offset + i];
-      if (!scale) {
-        const g = Math.round(255 * Math.min(Math.max(v, 0), 1));
-        px[i] = opaque | (g << 16) | (g << 8) | g;
-      } else {
-        const t = Math.min(Math.abs(v) / scale, 1);  // orange above zero, blue below
-        px[i] = v >= 0
-          ? opaque | (Math.round(64 * t) << 16) | (Math.round(159 * t) << 8) | Math.round(255 * t)
-          : opaque | (Math.round(255 * t) << 16) | (Math.round(163 * t) << 8) | Math.round(74 * t);
+    const px = canvas.px, n = h * w;
+    if (!scale) {
+      for (let i = 0; i < n; i++) {
+        const v = data[offset + i];
+        px[i] = GREY[v > 0 ? (v < 1 ? (255 * v + 0.5) | 0 : 255) : 0];
+      }
+    } else {
+      const k = LEVELS / scale;
+      for (let i = 0; i < n; i++) {
+        const v = data[offset + i];
+        px[i] = v >= 0 ? POS[Math.min((v * k + 0.5) | 0, LEVELS)] : NEG[Math.min((-v * k + 0.5) | 0, LEVELS)];
       }
     }
     canvas.ctx.putImageData(canvas.img, 0, 0);
     return canvas;
   }
-  function scaleOf(values) { let m = 0; for (const v of values) m = Math.max(m, Math.abs(v)); return m || 1; }
+  function scaleOf(values) {
+    let m = 0;
+    for (let i = 0; i < values.length; i++) { const a = Math.abs(values[i]); if (a > m) m = a; }
+    return m || 1;
+  }
   function grid(layer) {  // how a record's values are drawn: [maps, h, w]
     const s = layer.shape;
     if (s.length === 3) return [s[0], s[1], s[2]];
@@ -112,15 +131,22 @@
   // --- drawing ------------------------------------------------------------------------------
   const pad = $("pad"), pctx = pad.getContext("2d", { willReadFrequently: true });
   let strokes = [], current = null;
-  function redraw() {
-    pctx.fillStyle = "#000"; pctx.fillRect(0, 0, 256, 256);
-    pctx.strokeStyle = "#fff"; pctx.lineWidth = PEN; pctx.lineCap = "round"; pctx.lineJoin = "round";
-    for (const s of strokes) {
-      pctx.beginPath(); pctx.moveTo(s[0][0], s[0][1]);
-      for (const [x, y] of s.length > 1 ? s.slice(1) : [s[0]]) pctx.lineTo(x, y);
-      pctx.stroke();
+  function ink(ctx, list) {  // white strokes of the pen on black, in the canvas's 256 px
+    ctx.fillStyle = "#000"; ctx.fillRect(0, 0, 256, 256);
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = PEN; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    for (const s of list) {
+      ctx.beginPath();
+      if (s.length === 1) {  // a tap: a dot of the pen's width (a line of no length draws nothing)
+        ctx.arc(s[0][0], s[0][1], PEN / 2, 0, 2 * Math.PI);
+        ctx.fillStyle = "#fff"; ctx.fill();
+        continue;
+      }
+      ctx.moveTo(s[0][0], s[0][1]);
+      for (const [x, y] of s.slice(1)) ctx.lineTo(x, y);
+      ctx.stroke();
     }
   }
+  const redraw = () => ink(pctx, strokes);
   function point(e) {
     const r = pad.getBoundingClientRect();
     return [((e.clientX - r.left) / r.width) * 256, ((e.clientY - r.top) / r.height) * 256];
@@ -138,34 +164,43 @@
   pad.addEventListener("pointercancel", end);
   $("clear").addEventListener("click", () => { strokes = []; redraw(); schedule(); });
   $("undo").addEventListener("click", () => { strokes.pop(); redraw(); schedule(); });
-  api.draw = (list) => { strokes = list.map((s) => s.map((p) => [p[0], p[1]])); redraw(); return update(); };
+  api.draw = (list) => { strokes = list.map((s) => s.map((p) => [p[0], p[1]])); redraw(); schedule(); return api.idle(); };
   api.rgba = () => Array.from(pctx.getImageData(0, 0, 256, 256).data);
 
   // --- one update: preprocess, run, show ----------------------------------------------------
-  let session = null, detector = null, busy = null, again = false;
+  // An input marks the picture as changed since a time; one update at a time answers every
+  // input since then, so a stroke's moves are never queued behind one another.
+  let session = null, detector = null, busy = null, since = null, early = false;
   function schedule() {
-    if (!session) return;
-    if (busy) { again = true; return; }
-    busy = update().finally(() => { busy = null; if (again) { again = false; schedule(); } });
+    if (!session) { early = true; return; }  // drawn while loading: answered once ready
+    if (since === null) since = performance.now();
+    if (busy) return;
+    busy = (async () => {
+      while (since !== null) { const t = since; since = null; await update(t); }
+    })().finally(() => { busy = null; });
   }
   api.idle = async () => { while (busy) await busy; };
-  async function update() {
-    const t0 = performance.now();
-    const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
-    const t1 = performance.now();
-    showSteps(pre);
-    if (pre.noInk) { showEmpty(pre.noInk); return; }
-    await run(pre.image, pre.stroke);
-    const t2 = performance.now();
-    api.timings.updates.push(t2 - t0);
-    (api.timings.parts = api.timings.parts || []).push([t1 - t0, api.timings.run, t2 - t1 - api.timings.run]);
+  function stopwatch(start) {  // lap(name): the ms since the last lap, added to parts[name]
+    const parts = { wait: performance.now() - start };
+    let t = performance.now();
+    const lap = (name) => { const now = performance.now(); parts[name] = (parts[name] || 0) + now - t; t = now; };
+    return { parts, lap, done: () => { api.timings.updates.push(t - start); api.timings.parts.push(parts); } };
   }
-  async function run(image, stroke) {
+  async function update(start) {
+    const clock = stopwatch(start);
+    const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    clock.lap("preprocess");
+    showSteps(pre);
+    clock.lap("steps");
+    if (pre.noInk) showEmpty(pre.noInk);
+    else await run(pre.image, pre.stroke, clock.lap);
+    clock.lap("answer");
+    clock.done();
+  }
+  async function infer(image, stroke) {  // the network (and detector) on a 28×28 picture: api.last
     const x = new ort.Tensor("float32", Float32Array.from(image), [1, 1, 28, 28]);
-    const t0 = performance.now();
     const out = await session.run({ x });
     const netScore = detector ? (await detector.run({ x })).score.data[0] : null;
-    api.timings.run = performance.now() - t0;
     const values = M.layers.map((_, i) => out["v" + i].data);
     const logits = Array.from(values[M.logits]), probs = probabilities(logits);
     // Detector.scores: the net's logit plus energy_weight times the classifier's energy
@@ -173,13 +208,24 @@
     let guess = 0;
     probs.forEach((p, i) => { if (p > probs[guess]) guess = i; });
     api.last = { image: Array.from(image), values, logits, probs, guess, stroke, score, verdict: verdict(logits, image, stroke, score) };
-    showAnswer(api.last);
-    showLayers(values);
-    if (openLayer !== null) showDetail(openLayer);
   }
-  api.predict28 = async (image) => { await run(image, 2.5); return api.last; };
+  async function run(image, stroke, lap = () => {}) {
+    await infer(image, stroke);
+    lap("network");
+    showAnswer(api.last);
+    lap("answer");
+    showLayers();
+    lap("layers");
+    if (detail) fillDetail();
+    lap("detail");
+  }
+  api.predict28 = async (image) => { await api.idle(); await run(image, 2.5); return api.last; };
 
   const stepViews = [];
+  const setSize = (e, w, h) => {  // style only when it changes: no layout work otherwise
+    if (e.style.width !== w) e.style.width = w;
+    if (e.style.height !== h) e.style.height = h;
+  };
   function showSteps(pre) {
     const box = $("steps");
     (pre.steps || []).forEach(([name, p], k) => {
@@ -189,10 +235,10 @@
         box.append(f);
         stepViews[k] = { f, c, label };
       }
-      const v = stepViews[k], s = 84 / Math.max(p.h, p.w);
+      const v = stepViews[k], s = 84 / Math.max(p.h, p.w), title = STEP_TITLES[name] || name;
       paint(v.c, p.d, p.h, p.w, 0);
-      v.c.style.width = p.w * s + "px"; v.c.style.height = p.h * s + "px";
-      v.label.textContent = STEP_TITLES[name] || name;
+      setSize(v.c, p.w * s + "px", p.h * s + "px");
+      if (v.label.textContent !== title) v.label.textContent = title;
     });
     stepViews.forEach((v, k) => { v.f.hidden = k >= (pre.steps || []).length; });
   }
@@ -200,28 +246,42 @@
     api.last = null;
     $("guess").textContent = "?"; $("sure").textContent = ""; $("verdict").textContent = "";
     $("status").textContent = message[0].toUpperCase() + message.slice(1) + ".";
-    $("bars").textContent = "";
+    $("bars").hidden = true;
   }
+  const bars = [];  // per class: {row, fill, text}, made once
   function showAnswer(r) {
     const names = M.class_names;
     $("status").textContent = "The network reads:";
     $("guess").textContent = names[r.guess];
     $("sure").textContent = "sure: " + confidenceText(r.probs[r.guess]);
     $("verdict").textContent = r.verdict ? `This does not look like ${ITEM}: ${r.verdict}.` : "";
-    const bars = $("bars");
-    bars.textContent = "";
+    $("bars").hidden = false;
     r.probs.forEach((p, i) => {
-      const row = el("div", "bar" + (i === r.guess ? " top" : "")), track = el("div", "track"), fill = el("div", "fill");
-      fill.style.width = (100 * p).toFixed(1) + "%";
-      track.append(fill);
-      row.append(el("span", "", names[i]), track, el("span", "", confidenceText(p)));
-      bars.append(row);
+      if (!bars[i]) {
+        const row = el("div", "bar"), track = el("div", "track"), fill = el("div", "fill"), text = el("span");
+        track.append(fill);
+        row.append(el("span", "", names[i]), track, text);
+        $("bars").append(row);
+        bars[i] = { row, fill, text };
+      }
+      bars[i].fill.style.width = (100 * p).toFixed(1) + "%";
+      bars[i].text.textContent = confidenceText(p);
+      bars[i].row.classList.toggle("top", i === r.guess);
     });
   }
 
   // --- the layers, by block -----------------------------------------------------------------
+  // Only the rows on screen (or near it) are drawn after each update; a row drawn for older
+  // values is drawn again when it comes into view. Rows in a folded block are never on screen.
   const rows = [];
   let openLayer = null;
+  const watcher = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const i = Number(e.target.dataset.layer);
+      rows[i].onScreen = e.isIntersecting;
+      if (e.isIntersecting) paintLayer(i);
+    }
+  }, { rootMargin: "200px 0px" });
   function buildLayers() {
     const box = $("layers"), blocks = [];
     M.layers.forEach((layer, i) => {  // top-level layers (no dot in their name) run together
@@ -235,46 +295,54 @@
       const d = el(b.name ? "details" : "div", "block");
       d.open = !big;
       if (b.name) d.append(el("summary", "", `${b.name} — ${b.items.length} layer${b.items.length > 1 ? "s" : ""}`));
-      for (const i of b.items) {
-        const layer = M.layers[i], row = el("div", "layer"), label = el("div");
-        label.append(el("div", "name", layer.name), el("div", "desc", `${layer.description} · ${layer.shape.join("×")}`));
-        const maps = el("div", "maps");
-        row.append(label, maps);
-        row.addEventListener("click", () => { openLayer = i; showDetail(i); $("detail-panel").scrollIntoView({ behavior: "smooth" }); });
-        d.append(row);
-        rows[i] = { row, maps, canvases: [] };
-      }
+      for (const i of b.items) d.append(layerRow(i));
       box.append(d);
     }
   }
-  function showLayers(values) {
-    M.layers.forEach((layer, i) => {
-      const [n, h, w] = grid(layer), r = rows[i], shown = Math.min(n, THUMBS), scale = scaleOf(values[i]);
-      if (!r.canvases.length) {
-        for (let c = 0; c < shown; c++) {
-          const cv = r.maps.appendChild(el("canvas"));
-          cv.style.height = (h === 1 ? 12 : 40) + "px";
-          cv.style.width = (h === 1 ? Math.min(w * 6, 240) : (40 * w) / h) + "px";
-          r.canvases.push(cv);
-        }
-        if (n > shown) r.maps.append(el("span", "more", `+${n - shown} more`));
-      }
-      r.canvases.forEach((c, k) => paint(c, values[i], h, w, scale, k * h * w));
+  function layerRow(i) {  // a layer's row: its name, what it does, and its first maps
+    const layer = M.layers[i], row = el("div", "layer"), label = el("div"), maps = el("div", "maps");
+    const [n, h, w] = grid(layer), canvases = [];
+    label.append(el("div", "name", layer.name), el("div", "desc", `${layer.description} · ${layer.shape.join("×")}`));
+    for (let c = 0; c < Math.min(n, THUMBS); c++) {
+      const cv = maps.appendChild(el("canvas"));
+      cv.style.height = (h === 1 ? 12 : 40) + "px";
+      cv.style.width = (h === 1 ? Math.min(w * 6, 240) : (40 * w) / h) + "px";
+      canvases.push(cv);
+    }
+    if (n > THUMBS) maps.append(el("span", "more", `+${n - THUMBS} more`));
+    row.append(label, maps);
+    row.dataset.layer = i;
+    row.addEventListener("click", () => { openLayer = i; showDetail(i); $("detail-panel").scrollIntoView({ behavior: "smooth" }); });
+    rows[i] = { row, canvases, onScreen: false, drawn: null };
+    watcher.observe(row);
+    return row;
+  }
+  function paintLayer(i) {  // the row's maps from the last values, unless already drawn from them
+    const r = rows[i], values = api.last && api.last.values[i];
+    if (!values || r.drawn === values) return;
+    const [, h, w] = grid(M.layers[i]), scale = scaleOf(values);
+    r.canvases.forEach((c, k) => paint(c, values, h, w, scale, k * h * w));
+    r.drawn = values;
+  }
+  function showLayers() {
+    rows.forEach((r, i) => {
+      if (r.onScreen) paintLayer(i);
       if (r.row.classList.contains("open") !== (i === openLayer)) r.row.classList.toggle("open");
     });
   }
-  function showDetail(i) {
-    const layer = M.layers[i], panel = $("detail-panel"), box = $("detail-maps");
+  let detail = null;  // the open layer's panel: {layer, canvases}
+  function showDetail(i) {  // build the panel of layer i, then fill it
+    const layer = M.layers[i], box = $("detail-maps"), [n, h, w] = grid(layer);
     if (!api.last) return;
-    panel.hidden = false;
+    $("detail-panel").hidden = false;
     $("detail-title").textContent = `${layer.name}: ${layer.description} (${layer.shape.join("×")})`;
     $("detail-help").textContent = layer.conv
       ? "Click a cell to see the window of the input it reads and the arithmetic that makes it."
       : "Orange: positive values, blue: negative (brightness: size, within this layer).";
-    const values = api.last.values[i], [n, h, w] = grid(layer), scale = scaleOf(values);
     box.textContent = "";
+    detail = { layer: i, canvases: [] };
     for (let c = 0; c < Math.min(n, DETAIL_MAX); c++) {
-      const fig = el("figure"), cv = paint(el("canvas"), values, h, w, scale, c * h * w);
+      const fig = el("figure"), cv = el("canvas");
       cv.style.height = (112 * h) / w + "px";
       cv.addEventListener("click", (e) => {
         const r = cv.getBoundingClientRect();
@@ -283,20 +351,26 @@
       });
       fig.append(cv, el("figcaption", "", n > 1 ? `map ${c}` : ""));
       box.append(fig);
+      detail.canvases.push(cv);
     }
     if (n > DETAIL_MAX) box.append(el("span", "more", `(the first ${DETAIL_MAX} of ${n} maps)`));
-    $("arith").textContent = "";
-    if (cell && cell[0] === i) showCell(...cell);
-    else cell = null;
-    showLayers(api.last.values);
+    if (!cell || cell[0] !== i) { cell = null; $("arith").textContent = ""; }
+    fillDetail();
+    showLayers();
+  }
+  function fillDetail() {  // the open layer's maps (and the chosen cell) from the last values
+    const i = detail.layer, values = api.last.values[i], [, h, w] = grid(M.layers[i]), scale = scaleOf(values);
+    detail.canvases.forEach((cv, c) => paint(cv, values, h, w, scale, c * h * w));
+    if (cell) showCell(...cell);
   }
   const f4 = (v) => (Math.abs(v) >= 1000 ? v.toExponential(2) : v.toFixed(3));
   const floats = (b64) => new Float32Array(bytesOf(b64).buffer);
   let cell = null;  // [layer, map, row, column] of the cell whose arithmetic is shown
   function showCell(i, c, y, x) {
+    if (!api.last) return;
     const layer = M.layers[i], box = $("arith"), [, h, w] = grid(layer), value = api.last.values[i][c * h * w + y * w + x];
     cell = [i, c, y, x];
-    const cv = $("detail-maps").querySelectorAll("canvas")[c];
+    const cv = detail && detail.canvases[c];
     if (cv) {  // the cell itself, marked on its map
       const ctx = cv.getContext("2d");
       ctx.strokeStyle = "#ffd166"; ctx.lineWidth = Math.max(0.25, w / 112);
@@ -343,6 +417,21 @@
 
   // --- start --------------------------------------------------------------------------------
   const SEVEN = [[[70, 62], [186, 60], [150, 130], [118, 200]]];  // a first digit to look at
+  // Drawings that take the preprocessing's other paths, a dot (thinned) and a long line
+  // (thickened), preprocessed once while the runtime loads: the browser compiles those paths
+  // then, not during the learner's first strokes (a cold first dot took 250-300 ms, warm 50).
+  const WARM_UP = [[[[100, 90], [104, 92]]], [[[60, 20], [200, 236]]]];
+  async function warmUp() {
+    const c = el("canvas");
+    c.width = c.height = 256;
+    const ctx = c.getContext("2d", { willReadFrequently: true });
+    for (const drawing of WARM_UP) {
+      await new Promise((resolve) => setTimeout(resolve));  // the runtime's loading goes on between
+      ink(ctx, drawing);
+      explainerPreprocess.preprocess(ctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    }
+    mark("warmedUp");
+  }
   api.ready = (async () => {
     if (ITEM !== "a digit") {
       $("about").textContent = $("about").textContent.replace("Draw a digit", "Draw one item of clothing");
@@ -354,10 +443,12 @@
     redraw();
     const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
     showSteps(pre);
+    await warmUp();
     [session, detector] = await starting;
     mark("sessionReady");
     await run(pre.image, pre.stroke);
     api.timings.firstPrediction = performance.now();
+    if (early) schedule();  // the learner drew while the network loaded
   })().catch((err) => {
     $("status").textContent = "The network could not start in this browser: " + err.message;
     throw err;
