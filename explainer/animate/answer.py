@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from explainer import style
 from explainer.analysis.flowgraph import verdict
 from explainer.tracing.trace import Trace
-from explainer.tracing.verdict import verdict_lines
+from explainer.tracing.verdict import greys, verdict_lines
 
 
 @dataclass
@@ -47,9 +47,3 @@ def answer(trace: Trace, names: Sequence[str], theme: str = "light") -> Answer:
     lines = [(v.text, colour)] + ([(v.note, colour)] if v.note else [])
     return Answer(lines, style.HIGHLIGHT_COLOR, t.muted, False)
 
-
-def greys(theme: str = "light") -> tuple[str, str]:
-    """The forced answer's bar and the other bars of a picture that is no digit: greys of the
-    theme, the answer's the stronger (it still stands out, in no colour of its own)."""
-    t = style.theme(theme)
-    return style.mix(t.foreground, t.background, 0.5), style.mix(t.foreground, t.background, 0.22)

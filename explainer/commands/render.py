@@ -63,17 +63,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def load_trace(args: argparse.Namespace, ckpt):
     """The Trace the options ask for (default: the first bundled test digit), with the
-    checkpoint's not-a-digit verdict (:meth:`~explainer.reading.predict.Predictor.judge`)."""
+    checkpoint's not-a-digit verdict (:func:`~explainer.reading.predict.trace_with_verdict`)."""
     if args.trace:
         from explainer.tracing.trace import Trace
 
         return Trace.load(args.trace)
-    trace, stroke = _captured(args, ckpt)
-    if ckpt.dataset != "mnist":  # a model of clothes has no digit to doubt
-        return trace
-    from explainer.reading.predict import Predictor
+    from explainer.reading.predict import trace_with_verdict
 
-    return Predictor(ckpt).judge(trace, stroke)
+    return trace_with_verdict(ckpt, *_captured(args, ckpt))
 
 
 def _captured(args: argparse.Namespace, ckpt):

@@ -225,6 +225,16 @@ class Predictor:
         return rows
 
 
+def trace_with_verdict(ckpt: Checkpoint, trace: Trace, stroke: float | None = None) -> Trace:
+    """``trace``, captured through ``ckpt``, with the verdict of ``ckpt``'s
+    :class:`Predictor` (:meth:`Predictor.judge`): what the render and capture commands and
+    the scenes hand to every view. A model of another dataset (clothes) doubts no digit: its
+    Trace is returned as it is."""
+    if getattr(ckpt, "dataset", "mnist") != "mnist":
+        return trace
+    return Predictor(ckpt).judge(trace, stroke)
+
+
 def _box_stroke(image28: np.ndarray) -> float:
     """Stroke width of an MNIST-style image in pixels of its 20×20 box."""
     top, left, bottom, right = ink_bbox(image28)

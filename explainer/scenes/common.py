@@ -28,7 +28,9 @@ from explainer.errors import ExplainerError
 from explainer.scenes.camera import FrameOnceCamera
 from explainer.scenes.inputs import default_trace
 from explainer.scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
+from explainer.style import HIGHLIGHT_COLOR
 from explainer.tracing.trace import LayerRecord, Trace
+from explainer.tracing.verdict import greys
 
 # Manim hashes every play() call to reuse partial movies between runs; for scenes of large
 # images that hashing costs more than rendering, so it is off (manim.cfg is only read from
@@ -242,6 +244,21 @@ def _is_chrome(mob: Mobject, scene: TraceScene) -> bool:
         and bool(mob.submobjects)
         and all(_is_chrome(m, scene) for m in mob.submobjects)
     )
+
+
+def bar_colours(trace: Trace) -> tuple[str, str]:
+    """``(answer, bars)``: the colours of the answer's probability bar and of the bars, the
+    highlight and the accent; greys when the picture does not look like a digit."""
+    return greys(THEME.name) if trace.not_a_digit else (HIGHLIGHT_COLOR, THEME.accent)
+
+
+def said_first(trace: Trace) -> str:
+    """The not-a-digit verdict (:attr:`Trace.said_first`) and the label when there is one, for
+    a caption; ``""`` for a picture that looks like a digit."""
+    if not trace.not_a_digit:
+        return ""
+    names = trace.class_names
+    return trace.said_first + ("" if trace.label is None else f" (label {names[trace.label]})")
 
 
 def short_description(record: LayerRecord) -> str:

@@ -27,7 +27,7 @@ from manim import (
 
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import parameter_count, tensor_count
-from explainer.scenes.common import TraceScene, source_text
+from explainer.scenes.common import TraceScene, bar_colours, said_first, source_text
 from explainer.scenes.data_flow import Block, Volume, flow_arrows, flow_blocks, pulses
 from explainer.scenes.inputs import comparison_traces
 from explainer.scenes.mobjects import (
@@ -61,7 +61,10 @@ def network_text(trace: Trace) -> str:
 
 
 def verdict_text(trace: Trace) -> str:
-    """``"“7” > 99.9% ✓"``."""
+    """``"“7” > 99.9% ✓"``, or ``"not a digit? (“4”)"`` when the picture does not look like
+    one to this network (its caption then says :func:`~explainer.scenes.common.said_first`)."""
+    if trace.not_a_digit:
+        return f"not a digit? (“{trace.predicted_name}”)"
     mark = "" if trace.correct is None else (" ✓" if trace.correct else " ✗")
     return f"“{trace.predicted_name}” {confidence_text(trace.confidence)}{mark}"
 
@@ -92,10 +95,12 @@ class NetworkRow(Group):
         head.next_to(chain, UP, buff=0.3).align_to(chain, LEFT)
         ok = trace.correct
         color = CORRECT_COLOR if ok or ok is None else WRONG_COLOR
+        color = bar_colours(trace)[0] if trace.not_a_digit else color
         self.verdict = label(verdict_text(trace), FONT_SIZE, color)
         self.verdict.next_to(chain, DOWN, buff=0.3).align_to(chain, LEFT)
         self.bars = ProbabilityBars(trace.probs, trace.class_names, max_width=1.5,
-                                    bar_height=0.19, gap=0.09, font_size=BAR_FONT)  # fmt: skip
+                                    bar_height=0.19, gap=0.09, font_size=BAR_FONT,
+                                    color=bar_colours(trace)[1])  # fmt: skip
         self.bars.next_to(Group(head, chain), RIGHT, buff=0.9)
         self.bars.match_y(Group(head, chain, self.verdict))
         self.head = head
@@ -177,9 +182,10 @@ class ArchitectureComparisonScene(TraceScene):
                 self.play(*pulses(pulse, [path]), run_time=1.2 / (1 + len(row.arrows)))
             self.hold_caption(already=1.2)
             self.play(row.bars.make_grow_animation(), run_time=1.0)
-            self.play(row.bars.make_highlight_animation(), FadeIn(row.verdict),
-                      *self.swap_caption(f"{name} reads {verdict_text(row.trace)}"),
-                      run_time=0.8)  # fmt: skip
+            said = said_first(row.trace)
+            caption = f"{name}: {said}" if said else f"{name} reads {verdict_text(row.trace)}"
+            self.play(row.bars.make_highlight_animation(color=bar_colours(row.trace)[0]),
+                      FadeIn(row.verdict), *self.swap_caption(caption), run_time=0.8)  # fmt: skip
             self.hold_caption()
         self.play(*self.swap_caption(self.summary(a, b)), run_time=0.8)
         self.hold_caption(extra=1.0)
@@ -187,12 +193,22 @@ class ArchitectureComparisonScene(TraceScene):
     @staticmethod
     def summary(a: Trace, b: Trace) -> str:
         na, nb = a.checkpoint or a.architecture, b.checkpoint or b.architecture
+        if a.not_a_digit or b.not_a_digit:  # a doubt is said before any agreement
+            return doubt_summary(a, b, na, nb)
         if a.prediction == b.prediction:
             if confidence_text(a.confidence) == confidence_text(b.confidence):
                 return f"Both read “{a.predicted_name}”, equally sure"
             more = na if a.confidence >= b.confidence else nb
             return f"Both read “{a.predicted_name}”; {more} is more sure"
         return f"They disagree: {na} reads “{a.predicted_name}”, {nb} reads “{b.predicted_name}”"
+
+
+def doubt_summary(a: Trace, b: Trace, na: str, nb: str) -> str:
+    """The comparison's last words when either network says the picture is no digit."""
+    if a.not_a_digit and b.not_a_digit:
+        return "Neither network thinks this looks like a digit"
+    doubter, other, trace = (na, nb, b) if a.not_a_digit else (nb, na, a)
+    return f"{doubter} says this does not look like a digit; {other} reads “{trace.predicted_name}”"
 
 
 __all__ = [

@@ -40,7 +40,7 @@ from manim import (
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import flow_blocks as graph_blocks
 from explainer.analysis.flowgraph import inputs_text, tensor_count
-from explainer.scenes.common import TraceScene, short_description
+from explainer.scenes.common import TraceScene, bar_colours, said_first, short_description
 from explainer.scenes.mobjects import SMALL_FONT_SIZE, THEME, FeatureMap, label
 from explainer.style import HIGHLIGHT_COLOR, layer_scale
 from explainer.tracing.blocks import Block as TraceBlock
@@ -287,7 +287,9 @@ class DataFlowScene(TraceScene):
                       run_time=0.35)  # fmt: skip
         self.wait(self.hold / 2)
         # back to a readable frame: the last tensors and the answer
-        answer = label(f"→ “{trace.predicted_name}”", 30, HIGHLIGHT_COLOR)
+        said = said_first(trace)  # a picture that is no digit: said instead of a sure answer
+        answer = label("→ not a digit?" if said else f"→ “{trace.predicted_name}”", 30,
+                       bar_colours(trace)[0])  # fmt: skip
         answer.next_to(vols[-1].face, RIGHT, buff=0.25)
         home = np.array([answer.get_right()[0] + 0.8 - self.FRAME_WIDTH / 2, 0, 0])
         home[0] = max(home[0], row.get_left()[0] + self.FRAME_WIDTH / 2 - 0.6)
@@ -297,7 +299,7 @@ class DataFlowScene(TraceScene):
             verdict = (
                 " ✓ correct" if trace.correct else f" ✗ (label {trace.class_names[trace.label]})"
             )
-        text = f"The {len(trace.class_names)} scores give “{trace.predicted_name}” at " + (
+        text = said or f"The {len(trace.class_names)} scores give “{trace.predicted_name}” at " + (
             f"{confidence_text(trace.confidence)}{verdict}"
         )
         self.play(

@@ -33,7 +33,14 @@ from manim import (
 
 from explainer.analysis.arith import confidence_text
 from explainer.analysis.flowgraph import flow_blocks, inputs_text, output_meaning
-from explainer.scenes.common import TraceScene, layer_title, noun, short_description
+from explainer.scenes.common import (
+    TraceScene,
+    bar_colours,
+    layer_title,
+    noun,
+    said_first,
+    short_description,
+)
 from explainer.scenes.mobjects import (
     SMALL_FONT_SIZE,
     THEME,
@@ -247,6 +254,8 @@ def stage_caption(stage: Stage, trace: Trace) -> str:
         )
     if stage.kind == "logits" and r is not None:
         return f"Output layer ({stage.title}): {output_meaning(r)}"
+    if trace.not_a_digit:  # said first, and instead of a sure answer
+        return said_first(trace)
     p = confidence_text(trace.confidence)
     verdict = ""
     if trace.label is not None:
@@ -327,7 +336,7 @@ class ForwardPassScene(TraceScene):
             g.main, g.parts, g.column = col.neurons, list(col.neurons), col
             return g
         bars = ProbabilityBars(trace.probs, trace.class_names, max_width=2.2, bar_height=0.2,
-                               gap=0.08)  # fmt: skip
+                               gap=0.08, color=bar_colours(trace)[1])  # fmt: skip
         cap = label("probability", SMALL_FONT_SIZE + 2).next_to(bars, DOWN, buff=0.25)
         g = Group(bars, cap)
         g.main, g.parts, g.bars = bars.tracks, list(bars.bars), bars
@@ -416,7 +425,8 @@ class ForwardPassScene(TraceScene):
                 run_time=1.6,
             )
             if st.kind == "probs":
-                self.play(new.bars.make_highlight_animation(), run_time=0.8)
+                top = bar_colours(trace)[0]
+                self.play(new.bars.make_highlight_animation(color=top), run_time=0.8)
             self.hold_caption()
         self.finale(trace, mobs, everything, header, hud)
 
@@ -443,6 +453,7 @@ class ForwardPassScene(TraceScene):
         summary = (
             f"{model} reads “{trace.predicted_name}” ({confidence_text(trace.confidence)}){verdict}"
         )
+        summary = f"{model}: {said_first(trace)}" if trace.not_a_digit else summary
         self.play(FadeIn(header), *self.swap_caption(summary), run_time=0.8)
         self.hold_caption(extra=1.0)
 

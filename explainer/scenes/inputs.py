@@ -57,10 +57,13 @@ def bundled_digit(index: int = DEFAULT_DIGIT_INDEX) -> tuple:
 
 
 def capture_shipped(ckpt, image, label: int | None, source: str) -> Trace:
-    """Capture ``image`` (``(28, 28)`` in [0, 1]) through a loaded checkpoint."""
+    """Capture ``image`` (``(28, 28)`` in [0, 1]) through a loaded checkpoint, with its
+    not-a-digit verdict (:func:`~explainer.reading.predict.trace_with_verdict`)."""
+    from explainer.reading.predict import trace_with_verdict
     from explainer.tracing.capture import capture_checkpoint
 
-    return capture_checkpoint(ckpt, image, label=label, source=source)
+    trace = capture_checkpoint(ckpt, image, label=label, source=source)
+    return trace_with_verdict(ckpt, trace)
 
 
 def architecture_trace(arch: str) -> Trace:

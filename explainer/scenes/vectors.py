@@ -170,20 +170,21 @@ class ProbabilityBars(Group):
         )
 
     def make_highlight_animation(
-        self, index: int | None = None, run_time: float = 1.0
+        self, index: int | None = None, run_time: float = 1.0, color: str = HIGHLIGHT_COLOR
     ) -> Animation:
-        """Colour bar ``index`` (default: the winner) and frame its row."""
+        """Colour bar ``index`` (default: the winner) and frame its row, in ``color`` (a grey
+        for a picture that does not look like a digit)."""
         i = self.winner if index is None else index
         track = self.tracks[i]
         pad = min(0.06, (self.row_pitch - track.height) / 2)  # inside the row, clear of the next
         left, right = self.names[i].get_left()[0] - 0.04, self.values[i].get_right()[0] + 0.04
         self.highlight_box = Rectangle(
-            width=right - left, height=track.height + 2 * pad, color=HIGHLIGHT_COLOR
+            width=right - left, height=track.height + 2 * pad, color=color
         ).move_to([(left + right) / 2, track.get_center()[1], 0])
         name = self.names[i]
         return AnimationGroup(
-            self.bars[i].animate.set_fill(HIGHLIGHT_COLOR),
-            FadeIn(name.recolored(HIGHLIGHT_COLOR)),
+            self.bars[i].animate.set_fill(color),
+            FadeIn(name.recolored(color)),
             Create(self.highlight_box),
             run_time=run_time,
         )

@@ -70,13 +70,12 @@ def _bars_html(trace: TraceDisplay) -> str:
     return "".join(rows)
 
 
-GREYED = ("#8c8c8c", "#cfcfcf")  # the forced answer's bar and the others, for no digit
-
-
 def bar_colours(trace: TraceDisplay, top: str, rest: str) -> tuple[str, str]:
-    """``(top, rest)``, or greys (:data:`GREYED`) when the picture does not look like a digit:
-    there is no digit to pick, though the forced answer still stands out."""
-    return GREYED if getattr(trace, "not_a_digit", None) else (top, rest)
+    """``(top, rest)``, or greys (:func:`~explainer.tracing.verdict.greys`) when the picture
+    does not look like a digit: there is no digit to pick, though the forced answer stands out."""
+    from explainer.tracing.verdict import greys
+
+    return greys("light") if getattr(trace, "not_a_digit", None) else (top, rest)
 
 
 def _said_first(trace: TraceDisplay) -> str:

@@ -1,12 +1,15 @@
 """The not-a-digit verdict in words: what every view says first about a picture that does not
 look like a digit (the app, ``explainer predict``, the preprocessing strip, a Trace in a
-notebook, the GIFs and the Manim scenes). One function, so that every view says it alike.
+notebook, the GIFs and the Manim scenes). One function, so that every view says it alike; and
+the greys its probability bars take (:func:`greys`).
 
 >>> verdict_text("4")
 'This does not look like a digit. If it were one, the network would guess 4.'
 """
 
 from __future__ import annotations
+
+from explainer import style
 
 VERDICT = "This does not look like a digit."
 IF_IT_WERE = "If it were one, the network would guess {guess}."
@@ -26,3 +29,11 @@ def verdict_lines(guess: str) -> tuple[str, str]:
     ``("This does not look like a digit.", "If it were one, the network would guess 4.")``."""
     _, _, rest = verdict_text(guess).partition(f"{VERDICT} ")
     return VERDICT, rest
+
+
+def greys(theme: str = "light") -> tuple[str, str]:
+    """``(answer, others)``: the colours of the probability bars of a picture that does not
+    look like a digit, greys of ``theme`` (light or dark): there is no digit to pick, though
+    the forced answer's bar, the stronger grey, still stands out."""
+    t = style.theme(theme)
+    return style.mix(t.foreground, t.background, 0.5), style.mix(t.foreground, t.background, 0.22)
