@@ -313,3 +313,48 @@ def test_a_stray_dot_beside_the_digit_is_dropped(sample, index, radius, where):
     with_dot = preprocess(np.maximum(ink, dot.astype(np.float32))).image
     np.testing.assert_allclose(with_dot, alone, rtol=0, atol=0.2)
     assert np.abs(with_dot - alone).mean() < 0.005
+
+
+@pytest.mark.parametrize("brush", [14, 30, 48])
+def test_a_thick_1_as_tall_as_the_canvas_is_not_a_ruled_line(brush):
+    """Regression: a 1 drawn with a thick brush over more than 3/4 of the canvas's height was
+    taken for a vertical ruled line and cut out (only its flag was left): its stroke stays ink,
+    pixel by pixel against the drawn stroke."""
+    from PIL import ImageDraw
+
+    im = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(im).line([(110, 70), (150, 12), (150, 268)], fill=255, width=brush)
+    drawn = np.asarray(im, np.float32) / 255
+    pre = preprocess(np.dstack([np.full((280, 280, 3), 255, np.uint8), im]))
+    cleaned = pre.step("cleaned") > 0.5
+    h, w = cleaned.shape
+    want = np.asarray(Image.fromarray(drawn).resize((w, h), Image.BOX)) > 0.5
+    assert (cleaned & want).sum() / want.sum() > 0.97
+
+
+def test_a_ruled_line_under_the_digit_is_still_dropped(sample):
+    """A thin line across the whole paper (1-3 px) is dropped: the digit comes out as it does
+    alone (the same box within a pixel: the line moves the Otsu threshold a little)."""
+    digit = Image.fromarray(sample.images[0].numpy()).resize((160, 160))
+    ink = np.pad(np.asarray(digit, np.float32) / 255, ((30, 90), (60, 60)))  # (280, 280)
+    ruled = ink.copy()
+    ruled[200:202, :] = np.maximum(ruled[200:202, :], 0.8)  # far from the edges: no page rim
+    alone, lined = preprocess(1 - ink), preprocess(1 - ruled)
+    assert np.abs(np.subtract(lined.bbox, alone.bbox)).max() <= 1  # the line shifts Otsu a bit
+    assert lined.bbox[2] < 200 * 256 / 280 - 5  # the box ends above the line
+    assert lined.step("cleaned")[176:190].max() == 0  # no ink left along the line
+    np.testing.assert_allclose(lined.image, alone.image, atol=0.6)  # a pixel's shift at most
+
+
+def test_only_thin_bands_can_be_lines():
+    """thin_runs against scipy's labelling of the same runs: runs up to ``most`` long stay."""
+    from scipy import ndimage
+
+    from explainer.reading.cleaning import thin_runs
+
+    flags = np.random.default_rng(0).uniform(size=400) < 0.7
+    labels, _ = ndimage.label(flags)
+    sizes = np.bincount(labels)[1:]
+    want = np.isin(labels, 1 + np.flatnonzero(sizes <= 3))
+    np.testing.assert_array_equal(thin_runs(flags, 3), want)
+    assert sizes.max() > 3 and (sizes <= 3).any()  # both kinds of run are there

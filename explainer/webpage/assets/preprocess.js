@@ -320,11 +320,25 @@
     if (percentile(level.d, 99) - percentile(level.d, 1) < 0.04) return fill;
     return resize(level, ink.h, ink.w, "bilinear");
   }
+  function thinRuns(flags, most) {  // runs of true longer than most turned false
+    const out = flags.slice();
+    for (let i = 0; i < flags.length;) {
+      if (!flags[i]) { i++; continue; }
+      let j = i;
+      while (j < flags.length && flags[j]) j++;
+      if (j - i > most) out.fill(false, i, j);
+      i = j;
+    }
+    return out;
+  }
   function dropLines(m) {
     if (Math.min(m.h, m.w) < 48) return m;
-    const rows = [], cols = [];
+    const most = Math.max(3, Math.floor(Math.min(m.h, m.w) / 50));  // line_thickness
+    let rows = [], cols = [];
     for (let y = 0; y < m.h; y++) { let s = 0; for (let x = 0; x < m.w; x++) s += m.d[y * m.w + x]; rows.push(s / m.w >= 0.75); }
     for (let x = 0; x < m.w; x++) { let s = 0; for (let y = 0; y < m.h; y++) s += m.d[y * m.w + x]; cols.push(s / m.h >= 0.75); }
+    rows = thinRuns(rows, most);
+    cols = thinRuns(cols, most);
     if (!rows.some(Boolean) && !cols.some(Boolean)) return m;
     const line = (i) => rows[(i / m.w) | 0] || cols[i % m.w];
     const rest = mask(m.h, m.w, m.d.map((v, i) => (v && !line(i) ? 1 : 0)));
