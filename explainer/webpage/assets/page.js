@@ -159,7 +159,7 @@
     for (const c of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) current.push(point(c));
     redraw(); schedule();
   });
-  const end = () => { if (current) { current = null; schedule(); } };
+  const end = () => { current = null; };  // the picture is as the last move left it: nothing to update
   pad.addEventListener("pointerup", end);
   pad.addEventListener("pointercancel", end);
   $("clear").addEventListener("click", () => { strokes = []; redraw(); schedule(); });
