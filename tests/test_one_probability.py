@@ -18,6 +18,7 @@ from test_app_truth import _charts, _ok, _texts
 
 from explainer.analysis.evaluate import evaluate
 from explainer.analysis.flowgraph import verdict
+from explainer.animate import build_animation
 from explainer.data import load_sample
 from explainer.nets.calibration import confidence_text
 from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
@@ -74,6 +75,9 @@ def test_the_library_views_show_the_reference(drawing):
     assert text in trace_html(trace)
     assert text in trace.summary()
     assert text in verdict(trace.probs, trace.class_names).text  # the GIFs' verdict line
+    for kind in ("forward", "dataflow"):  # the answer the GIFs draw
+        reel = build_animation(kind, trace, fps=4, size=(320, 180), pace="readme")
+        assert text in reel.meta["answer"].text, (kind, reel.meta["answer"].text)
 
 
 def test_an_evaluation_shows_the_reference_for_every_test_digit():
