@@ -13,7 +13,7 @@ from torchvision.models.resnet import BasicBlock
 from zoo import REAL, ZOO, build_zoo
 
 from explainer.errors import ExplainerError
-from explainer.tracing.blocks import block_named, blocks_of, by_blocks
+from explainer.tracing.blocks import block_named, blocks_of, by_blocks, view_of
 from explainer.tracing.capture import capture
 from explainer.tracing.trace import Trace
 
@@ -138,6 +138,34 @@ def test_a_long_run_of_single_layers_is_cut(nets):
 def test_small_networks_are_shown_by_records(nets):
     assert not by_blocks(nets("tiny_vit")[1])
     assert not by_blocks(nets("examples")[1])
+
+
+def test_one_chooser_picks_the_view_every_picture_shows(nets):
+    """view_of: a block opened, by blocks for a big network (capped by ``most``), every record
+    for a small one; asked for, either way; the forward and data-flow GIFs and scenes agree."""
+    from explainer.animate.dataflow_blocks import flow_view
+    from explainer.animate.forward_blocks import view_stages
+
+    _, big = nets("resnet18")
+    _, small = nets("tiny_vit")
+    opened = view_of(big, block="layer2.0")
+    assert (opened.title, opened.opened.name, opened.blocks) == ("block layer2.0", "layer2.0", None)
+    assert view_of(big).title == "by blocks" and len(view_of(big).blocks) == 10  # stem, 8, head
+    assert [b.name for b in view_of(big, most=6).blocks][1:-1] == [f"layer{i}" for i in range(1, 5)]
+    assert view_of(big, by_blocks=False) == view_of(small) == view_of(small, by_blocks=None)
+    assert view_of(small).title == "" and view_of(small).blocks is view_of(small).opened is None
+    assert len(view_of(small, by_blocks=True).blocks) == len(blocks_of(small))
+    with pytest.raises(ExplainerError, match="no block 'layer9'"):
+        view_of(big, block="layer9")
+    assert view_stages(big)[1] == flow_view(big)[1] == "by blocks"
+    assert len(view_stages(big)[0]) == 10 and len(flow_view(big)[0]) == 12  # + input, softmax
+    assert view_stages(small)[1] == flow_view(small)[1] == ""
+    pytest.importorskip("manim")
+    from explainer.scenes.data_flow import flow_blocks
+    from explainer.scenes.forward_pass import forward_stages
+
+    assert len(forward_stages(big)) == 12 and len(flow_blocks(big)) == 11  # input, blocks(, probs)
+    assert len(forward_stages(small)) == len(forward_stages(small, by_blocks=False))
 
 
 def test_an_unknown_block_lists_the_names(nets):

@@ -19,9 +19,7 @@ from explainer.analysis.flowgraph import record_label
 from explainer.animate.dataflow_layout import Block, blocks_of, softmax_block, step_blocks
 from explainer.animate.shapes import displayed
 from explainer.tracing.blocks import Block as TraceBlock
-from explainer.tracing.blocks import block_named
-from explainer.tracing.blocks import blocks_of as trace_blocks
-from explainer.tracing.blocks import by_blocks as big
+from explainer.tracing.blocks import view_of
 from explainer.tracing.trace import INPUT, Trace
 
 
@@ -33,13 +31,12 @@ def flow_view(
     ``"by blocks"``; ``"block layer2.0"``). ``by_blocks=None``: by blocks for a network of
     more than :data:`~explainer.tracing.blocks.BY_BLOCKS_FROM` records; ``most`` caps the
     number of blocks."""
-    if block is not None:
-        return opened(trace, block_named(trace, block)), f"block {block}"
-    if by_blocks is None:
-        by_blocks = big(trace)
-    if not by_blocks:
-        return blocks_of(trace), ""
-    return grouped(trace, trace_blocks(trace, most=most)), "by blocks"
+    view = view_of(trace, block=block, by_blocks=by_blocks, most=most)
+    if view.opened is not None:
+        return opened(trace, view.opened), view.title
+    if view.blocks is None:
+        return blocks_of(trace), view.title
+    return grouped(trace, list(view.blocks)), view.title
 
 
 def _box_of(trace: Trace, name: str, title: str) -> Block:

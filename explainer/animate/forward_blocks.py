@@ -24,8 +24,7 @@ from explainer.animate.forward_sheets import BODY_PT, TITLE_PT, header_lines, st
 from explainer.animate.forward_stages import Stage, record_stage, stages_of
 from explainer.animate.shapes import shape_words
 from explainer.errors import ExplainerError
-from explainer.tracing.blocks import Block, block_named, blocks_of
-from explainer.tracing.blocks import by_blocks as big
+from explainer.tracing.blocks import Block, blocks_of, view_of
 from explainer.tracing.trace import INPUT, Trace
 
 PANEL_PT = 9.0  # the reads / gives panels' titles (× the font scale: 20 px at 1280×720)
@@ -47,14 +46,12 @@ def view_stages(
     record; ``"by blocks"``; ``"block layer2.0"``). ``by_blocks=None`` shows a network of
     more than :data:`~explainer.tracing.blocks.BY_BLOCKS_FROM` records by blocks; ``most``
     caps the number of blocks (siblings merged into stages first)."""
-    if block is not None:
-        return opened_stages(trace, block_named(trace, block)), f"block {block}"
-    if by_blocks is None:
-        by_blocks = big(trace)
-    if not by_blocks:
-        return stages_of(trace), ""
-    blocks = blocks_of(trace, most=most)
-    return [block_stage(trace, b) for b in blocks], "by blocks"
+    view = view_of(trace, block=block, by_blocks=by_blocks, most=most)
+    if view.opened is not None:
+        return opened_stages(trace, view.opened), view.title
+    if view.blocks is None:
+        return stages_of(trace), view.title
+    return [block_stage(trace, b) for b in view.blocks], view.title
 
 
 def input_stage(trace: Trace, name: str, title: str = "") -> Stage:

@@ -44,8 +44,7 @@ from explainer.scenes.common import TraceScene, bar_colours, said_first, short_d
 from explainer.scenes.mobjects import SMALL_FONT_SIZE, THEME, FeatureMap, label
 from explainer.style import HIGHLIGHT_COLOR, layer_scale
 from explainer.tracing.blocks import Block as TraceBlock
-from explainer.tracing.blocks import block_named, blocks_of
-from explainer.tracing.blocks import by_blocks as big
+from explainer.tracing.blocks import blocks_of, view_of
 from explainer.tracing.normalising import normalisation, normalisation_words
 from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
@@ -105,12 +104,13 @@ def flow_blocks(
     :data:`~explainer.tracing.blocks.BY_BLOCKS_FROM` records: one volume per block of
     :func:`explainer.tracing.blocks.blocks_of` (``by_blocks`` forces either); ``block``:
     what that block reads, then its steps."""
-    if block is not None:
-        b = block_named(trace, block)
+    view = view_of(trace, block=block, by_blocks=by_blocks)
+    if view.opened is not None:
+        b = view.opened
         inside = dataclasses.replace(trace, layers=[trace.layer(n) for n in b.records])
         first = Block(image=trace.image) if b.input == INPUT else Block([trace.layer(b.input)])
         return [first, *flow_blocks(inside, by_blocks=False)[1:]]
-    if by_blocks if by_blocks is not None else big(trace):
+    if view.blocks is not None:
         return _by_blocks(trace)
     blocks = [Block(image=trace.image)]
     for b in graph_blocks(trace):

@@ -52,8 +52,7 @@ from explainer.scenes.mobjects import (
 )
 from explainer.scenes.vectors import NeuronColumn, ProbabilityBars
 from explainer.style import scale_for
-from explainer.tracing.blocks import Block, block_named, blocks_of
-from explainer.tracing.blocks import by_blocks as big
+from explainer.tracing.blocks import Block, blocks_of, view_of
 from explainer.tracing.normalising import normalisation, normalisation_words
 from explainer.tracing.trace import INPUT, LayerRecord, Trace
 
@@ -95,11 +94,10 @@ def forward_stages(
     per block for a network of more than :data:`~explainer.tracing.blocks.BY_BLOCKS_FROM`
     records (``by_blocks``: force either; :func:`block_stages`), or one block's steps after
     what it reads (``block="layer2.0"``)."""
-    if block is not None:
-        return opened_stages(trace, block_named(trace, block))
-    if by_blocks if by_blocks is not None else big(trace):
-        return block_stages(trace)
-    return record_stages(trace)
+    view = view_of(trace, block=block, by_blocks=by_blocks)
+    if view.opened is not None:
+        return opened_stages(trace, view.opened)
+    return record_stages(trace) if view.blocks is None else block_stages(trace)
 
 
 def _kind_of(record: LayerRecord, last: bool) -> str:

@@ -82,6 +82,9 @@ def by_blocks(trace: Trace) -> bool:
     return drawn > BY_BLOCKS_FROM and len(blocks_of(trace)) < len(trace.layers)
 
 
+_by_default = by_blocks  # view_of's own argument is called by_blocks
+
+
 def blocks_of(trace: Trace, *, most: int | None = None) -> list[Block]:
     """The blocks of ``trace`` in the order they ran (see the module docstring); every record
     is in exactly one. With ``most``, blocks of one parent module are merged into a stage
@@ -104,6 +107,32 @@ def block_named(trace: Trace, name: str) -> Block:
     raise ExplainerError(
         f"no block {name!r} in this network; its blocks are: {', '.join(b.name for b in blocks)}"
     )
+
+
+@dataclass(frozen=True)
+class View:
+    """Which way a picture shows a network: ``opened``, one block opened to its records; else
+    ``blocks``, block by block; else (both None) every record. ``title`` says which, for a
+    picture's title: ``"block layer2.0"``, ``"by blocks"`` or ``""``."""
+
+    title: str = ""
+    opened: Block | None = None
+    blocks: tuple[Block, ...] | None = None
+
+
+def view_of(
+    trace: Trace, *, block: str | None = None, by_blocks: bool | None = None,
+    most: int | None = None,
+) -> View:  # fmt: skip
+    """How the forward and data-flow pictures show ``trace``: ``block`` opens that block (a
+    wrong name is a one-line error listing them); ``by_blocks`` forces blocks (True) or every
+    record (False); left None, a network of more than :data:`BY_BLOCKS_FROM` drawn records is
+    shown by blocks (:func:`by_blocks`). ``most`` caps the number of blocks."""
+    if block is not None:
+        return View(f"block {block}", opened=block_named(trace, block))
+    if not (_by_default(trace) if by_blocks is None else by_blocks):
+        return View()
+    return View("by blocks", blocks=tuple(blocks_of(trace, most=most)))
 
 
 def block_of_record(blocks: list[Block], record: str) -> Block:
