@@ -184,9 +184,10 @@ def test_train_a_small_model_now_makes_it_selectable():
     next(b for b in at.button if b.label == "Train now").click().run()
     assert not at.exception
     options = at.selectbox(key="model").options
-    live = [o for o in options if "trained here" in o]
-    assert live, options
-    assert at.selectbox(key="model").value.startswith("live_fast_cnn_1")
+    assert [o for o in options if o.startswith("live_fast_cnn_1")], options
+    assert at.selectbox(key="model").value == "live_fast_cnn_1"
+    # where it came from, under the picker (its box has no room for that)
+    assert any("trained here" in c.value for c in at.sidebar.caption), at.sidebar.caption
     at.switch_page("explainer/app/draw.py").run()
     at.radio(key="source").set_value("Pick a test digit").run()
     assert not at.exception and _prediction(at)

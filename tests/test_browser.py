@@ -4,6 +4,8 @@ at a projector's 1280×720.
 - ``test_canvas_draw_undo_clear``: a stroke on the canvas gives a prediction; the canvas's own
   toolbar (its unlabeled "Edit" pencil) is hidden; *Undo stroke* brings back the previous
   drawing and its prediction, *Clear* empties the canvas; a non-image upload gets a message.
+- ``test_the_model_picker_shows_every_name_whole``: a model trained on the Training page and an
+  upload with a long file name read whole in the sidebar's model picker (slow).
 - ``test_every_page_reads``: every page of the sidebar, with the learner's drawing and
   without, in normal and presenter mode, for MNIST and Fashion-MNIST, at 1280×720 and
   1920×1080: no error element, no text clipped (wider than its box, or cut by the box around
@@ -225,6 +227,62 @@ def test_canvas_draw_undo_clear(page):
     warning.wait_for(timeout=20_000)
     assert "not a readable image" in warning.inner_text()
     assert _errors(page) == []
+
+
+def _picker(page) -> tuple[str, str, list[str]]:
+    """The sidebar's model picker: the value in its box, the note under it ("" when none) and
+    the layout faults of the page (``tests/browser_layout.js``: a value wider than its box)."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    value = sidebar.locator('[data-testid="stSelectbox"] input').first.input_value()
+    note = sidebar.locator('[data-testid="stElementContainer"]:has([data-testid="stSelectbox"])'
+                           ' + * [data-testid="stCaptionContainer"]')  # fmt: skip
+    said = note.first.inner_text().replace("\u200b", "") if note.count() else ""
+    return value, said, page.evaluate(LAYOUT_JS)
+
+
+@pytest.mark.slow  # a model trained in the page: about half a minute
+def test_the_model_picker_shows_every_name_whole(page, tmp_path):
+    """A model trained on the Training page and an upload with a long file name: the picker's
+    box holds each whole (with its test accuracy where there is room), in normal and presenter
+    mode, and the line under it says what the box left out."""
+    from explainer.nets.architectures import build
+    from explainer.nets.checkpoints import save_checkpoint
+
+    name = "fast_cnn_trained_by_our_class_on_monday_morning"
+    ckpt = save_checkpoint(tmp_path / f"{name}.pt", build("fast_cnn").eval(),
+                           metrics={"test_accuracy": 0.8531})  # fmt: skip
+    page.get_by_text("Your own model (for teachers)").click()
+    page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(ckpt))
+    page.wait_for_function(  # the upload became the chosen model
+        """() => Array.from(document.querySelectorAll('[data-testid="stSidebar"] input'))
+                   .some((i) => i.value.includes('(uploaded)'))""",
+        timeout=30_000,
+    )
+    _settle(page)
+    value, note, faults = _picker(page)
+    _shoot(page, "picker_upload")
+    assert faults == [], faults
+    assert value.startswith(name[:6]) and "(uploaded)" in value and "…" in value, value
+    assert f"{name} (uploaded)" in note and "85.31% right on its test set" in note, note
+
+    page.locator('[data-testid="stSidebarNav"] a[href$="/training"]').click()
+    _settle(page, "Training")
+    page.get_by_role("button", name=re.compile("Train now")).click()
+    page.get_by_text("It is now the selected model").wait_for(timeout=120_000)
+    _settle(page)
+    value, note, faults = _picker(page)
+    _shoot(page, "picker_live")
+    assert re.fullmatch(r"live_fast_cnn_1( · \d+\.\d\d%)?", value), value
+    assert note.startswith("trained here on the Training page"), note
+    assert ("%" in value) != ("% right on its test set" in note), (value, note)
+    assert faults == [], faults
+    page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode", exact=True).click()
+    page.wait_for_function("getComputedStyle(document.documentElement).fontSize === '22px'")
+    _settle(page)
+    shown, note, faults = _picker(page)  # larger type in a box not much wider
+    _shoot(page, "picker_live", mode="presenter")
+    assert shown == value and note == "", (shown, note)
+    assert faults == [], faults
 
 
 def _pages(page) -> list[tuple[str, str]]:

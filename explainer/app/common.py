@@ -30,6 +30,7 @@ from explainer.app.model_choice import (
     datasets_with_models,
     forget_uploads,
     model_label,
+    model_note,
     uploaded_models,
 )
 from explainer.data import dataset_info
@@ -63,9 +64,9 @@ def sidebar() -> None:
             st.error(error)
         if models:
             names = list(models)
-            # presenter mode: the name alone, whole in the box ("fashion_mnist_bn_cnn · 9")
+            # whole in the box, in either mode (never "fashion_mnist_bn_cnn · 9")
             short = bool(st.session_state.get("presenter"))
-            labels = {n: model_label(n, c, short=short) for n, c in models.items()}
+            labels = {n: model_label(n, c) for n, c in models.items()}
             if st.session_state.get("model") not in names:
                 wanted = os.environ.get("EXPLAINER_APP_MODEL", "")
                 wanted = Path(wanted).stem if wanted.endswith(".pt") else wanted
@@ -75,9 +76,14 @@ def sidebar() -> None:
                 names,
                 key="model",
                 format_func=labels.get,
-                help="Every shipped model (with its test accuracy, out of presenter mode) and "
-                "the ones you train on the Training page (their names start with live_).",
+                help="Every shipped model (with its test accuracy where there is room) and the "
+                "ones you train on the Training page (their names start with live_).",
             )
+            # what the box had no room for, on lines that wrap after an underscore of a long
+            # name (a zero-width space there), never inside a word
+            chosen = st.session_state["model"]
+            if note := model_note(chosen, models.get(chosen), short=short):
+                st.caption(markdown_safe(note, 300).replace("_", "_\u200b"))
         st.toggle("Presenter mode", key="presenter", help="Large type for a projector.")
         with st.expander("Your own model (for teachers)"):
             upload_checkpoint()

@@ -317,17 +317,77 @@ def select_model(name: str) -> None:
     st.session_state["_next_model"] = name
 
 
-def model_label(name: str, ckpt: Checkpoint | None = None, *, short: bool = False) -> str:
-    """What the model picker says of ``name``: the name, where it came from and its test
-    accuracy; with ``short`` (presenter mode's narrow sidebar in large type) the name alone."""
-    if short:
-        return name
-    ckpt = ckpt or all_models(current_dataset()).get(name)
+# Widths of the app's font (Source Sans, as Chromium measures it) in em, rounded up by group;
+# any other character counts 0.56 (lowercase), 0.67 (capitals) or 1 (beyond ASCII)
+_EM_GROUPS = {
+    0.26: " '.,:;|ijl·",
+    0.32: "()[]{}f-",
+    0.35: "!/\\rtI",
+    0.43: '"*?sz',
+    0.48: "cvxyY",
+    0.51: "#$+<=>^_~0123456789aegkJLF",
+    0.85: "mwMW%@&",
+}
+_EM = {c: em for em, chars in _EM_GROUPS.items() for c in chars}
+# The model picker's room in em of its type: 207 px of 19.25 px in presenter mode's sidebar
+# (190 px of 14 px otherwise; Chromium, 1280×720 and 1920×1080 alike). One label for both
+# modes: Streamlit keeps showing the label a select was drawn with when only its labels change.
+PICKER_EM = 10.7
+
+
+def text_em(text: str) -> float:
+    """An upper bound of ``text``'s width in em of the app's font."""
+    return sum(_EM.get(c, 0.67 if c.isupper() else 0.56 if c.isascii() else 1.0) for c in text)
+
+
+def fit_text(text: str, room_em: float) -> str:
+    """``text`` whole when it fits ``room_em``, else its start and end around "…" (a long upload
+    name: "fast_cnn_t…(uploaded)"), never wider than the room."""
+    if text_em(text) <= room_em:
+        return text
+    head, tail = text[: len(text) // 2], text[len(text) // 2 :]
+    while text_em(f"{head}…{tail}") > room_em and (head or tail):
+        if len(head) >= len(tail):
+            head = head[:-1]
+        else:
+            tail = tail[1:]
+    return f"{head}…{tail}"
+
+
+def _accuracy(ckpt: Checkpoint | None) -> str:
     acc = ckpt.metrics.get("test_accuracy") if ckpt else None
-    tail = f" · {acc:.2%}" if _number(acc) and 0 < acc <= 1 else ""
-    live = " (trained here)" if name in live_models() else ""
-    live = live or (" (your file)" if name in env_model() else "")
-    return f"{name}{live}{tail}"
+    return f"{acc:.2%}" if _number(acc) and 0 < acc <= 1 else ""
+
+
+def model_label(name: str, ckpt: Checkpoint | None = None) -> str:
+    """What the model picker's box says of ``name``, whole in the box in either mode: the name
+    and its test accuracy when both fit, else the name (shortened in the middle when even that
+    is too long). What the box leaves out, :func:`model_note` says under it."""
+    ckpt = ckpt or all_models(current_dataset()).get(name)
+    acc = _accuracy(ckpt)
+    full = f"{name} · {acc}" if acc else name
+    return full if text_em(full) <= PICKER_EM else fit_text(name, PICKER_EM)
+
+
+def model_origin(name: str) -> str:
+    """Where a model not shipped with the app came from ("" for a shipped one, and for an
+    upload, whose name says "(uploaded)")."""
+    if name in live_models():
+        return "trained here on the Training page"
+    return "your file (EXPLAINER_APP_MODEL)" if name in env_model() else ""
+
+
+def model_note(name: str, ckpt: Checkpoint | None = None, *, short: bool = False) -> str:
+    """The line under the model picker: what its box (:func:`model_label`) left out of
+    ``name``: the whole name; unless ``short`` (presenter mode, where the sidebar is kept for
+    what a class needs) where it came from and its test accuracy. "" when there is nothing."""
+    ckpt = ckpt or all_models(current_dataset()).get(name)
+    shown = model_label(name, ckpt)
+    parts = [name if "…" in shown and "…" not in name else ""]
+    if not short:
+        acc = _accuracy(ckpt)
+        parts += [model_origin(name), f"{acc} right on its test set" if acc not in shown else ""]
+    return " · ".join(p for p in parts if p)
 
 
 _live_numbers = itertools.count(1)
