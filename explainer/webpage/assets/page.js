@@ -152,28 +152,30 @@
     return [((e.clientX - r.left) / r.width) * 256, ((e.clientY - r.top) / r.height) * 256];
   }
   pad.addEventListener("pointerdown", (e) => {
-    pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); redraw(); schedule();
+    pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); redraw(); schedule(e.timeStamp);
   });
   pad.addEventListener("pointermove", (e) => {
     if (!current) return;
     for (const c of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) current.push(point(c));
-    redraw(); schedule();
+    redraw(); schedule(e.timeStamp);
   });
   const end = () => { current = null; };  // the picture is as the last move left it: nothing to update
   pad.addEventListener("pointerup", end);
   pad.addEventListener("pointercancel", end);
-  $("clear").addEventListener("click", () => { strokes = []; redraw(); schedule(); });
-  $("undo").addEventListener("click", () => { strokes.pop(); redraw(); schedule(); });
+  $("clear").addEventListener("click", (e) => { strokes = []; redraw(); schedule(e.timeStamp); });
+  $("undo").addEventListener("click", (e) => { strokes.pop(); redraw(); schedule(e.timeStamp); });
   api.draw = (list) => { strokes = list.map((s) => s.map((p) => [p[0], p[1]])); redraw(); schedule(); return api.idle(); };
   api.rgba = () => Array.from(pctx.getImageData(0, 0, 256, 256).data);
 
   // --- one update: preprocess, run, show ----------------------------------------------------
-  // An input marks the picture as changed since a time; one update at a time answers every
-  // input since then, so a stroke's moves are never queued behind one another.
+  // An input marks the picture as changed since its time (the event's own, so the wait for the
+  // page to take it counts too); one update at a time answers every input since then, so a
+  // stroke's moves are never queued behind one another.
   let session = null, detector = null, busy = null, since = null, early = false;
-  function schedule() {
+  function schedule(at = performance.now()) {
+    warming = false;  // the learner's own strokes warm the preprocessing from here on
     if (!session) { early = true; return; }  // drawn while loading: answered once ready
-    if (since === null) since = performance.now();
+    if (since === null) since = Math.min(at, performance.now());
     if (busy) return;
     busy = (async () => {
       while (since !== null) { const t = since; since = null; await update(t); }
@@ -417,17 +419,22 @@
 
   // --- start --------------------------------------------------------------------------------
   const SEVEN = [[[70, 62], [186, 60], [150, 130], [118, 200]]];  // a first digit to look at
-  // Drawings that take the preprocessing's other paths, a dot (thinned) and a long line
-  // (thickened), preprocessed once while the runtime loads: the browser compiles those paths
-  // then, not during the learner's first strokes (a cold first dot took 250-300 ms, warm 50).
-  const WARM_UP = [[[[100, 90], [104, 92]]], [[[60, 20], [200, 236]]]];
+  // The preprocessing runs slowly until the browser has compiled it (a first dot took 250-300
+  // ms, later ones 35-50): drawings that take its paths (a dot is thinned, a long line
+  // thickened, the seven left as it is) are preprocessed a few times over while the page waits,
+  // one per task, from the start and after the first prediction, until the learner's first input.
+  const WARM_UP = [[[[100, 90], [104, 92]]], [[[60, 20], [200, 236]]], SEVEN], WARM_ROUNDS = 4;
+  let warming = true;
+  const pause = () => new Promise((resolve) => (window.requestIdleCallback
+    ? requestIdleCallback(resolve, { timeout: 100 }) : setTimeout(resolve, 0)));
   async function warmUp() {
     const c = el("canvas");
     c.width = c.height = 256;
     const ctx = c.getContext("2d", { willReadFrequently: true });
-    for (const drawing of WARM_UP) {
-      await new Promise((resolve) => setTimeout(resolve));  // the runtime's loading goes on between
-      ink(ctx, drawing);
+    for (let k = 0; k < WARM_ROUNDS * WARM_UP.length; k++) {
+      await pause();
+      if (!warming) return;
+      ink(ctx, WARM_UP[k % WARM_UP.length]);
       explainerPreprocess.preprocess(ctx.getImageData(0, 0, 256, 256).data, 256, 256);
     }
     mark("warmedUp");
@@ -443,7 +450,7 @@
     redraw();
     const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
     showSteps(pre);
-    await warmUp();
+    warmUp();
     [session, detector] = await starting;
     mark("sessionReady");
     await run(pre.image, pre.stroke);
