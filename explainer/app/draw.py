@@ -128,11 +128,11 @@ def show_steps(d: digits.Digit) -> None:
 
 
 def show_prediction(d: digits.Digit) -> None:
-    from explainer.reading.predict import Predictor, verdict_text
+    from explainer.reading.predict import verdict_text
 
     ckpt = model_choice.current_model()
     trace = digits.trace_for(ckpt, d)
-    predictor = Predictor(ckpt)  # the not-a-digit rule
+    predictor = model_choice.predictor(ckpt)  # the not-a-digit rule
     probs = trace.probs  # calibrated with the checkpoint's temperature, as on every page
     pred = int(probs.argmax())
     said, sure = words.answer(probs, trace.class_names)  # "> 99.9%"; a tie said as a tie

@@ -6,7 +6,8 @@ in ``st.session_state``), the checkpoints uploaded in the sidebar, and ``EXPLAIN
 ``st.session_state["dataset"]`` and ``["model"]`` hold the sidebar's choice. Models are cached
 with ``st.cache_resource`` (one copy per process, never mutated); an upload's weights are shared
 by every session that uploaded the same bytes (:func:`shared_model`) and freed with the last;
-:func:`model_key` is the plain string every cached result of a model is keyed by.
+:func:`model_key` is the plain string every cached result of a model is keyed by; :func:`predictor`
+keeps one Predictor (calibration, not-a-digit detector) with each checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 import torch
@@ -27,8 +29,12 @@ import torch
 from explainer.data import DATASETS
 from explainer.errors import ExplainerError
 from explainer.nets.checkpoints import Checkpoint, load_checkpoint, models_dir, shipped_checkpoints
+from explainer.nets.not_a_digit import companion_path
 from explainer.nets.user_code import one_line
 from explainer.paths import PREFERRED_ARCHITECTURES
+
+if TYPE_CHECKING:
+    from explainer.reading.predict import Predictor
 
 # Torch's default (one thread per core) spins idle threads against each other on a small or busy
 # machine: 2 threads ran the 500 sample digits through bn_cnn 10x slower than 1 thread on the
@@ -388,6 +394,29 @@ def model_note(name: str, ckpt: Checkpoint | None = None, *, short: bool = False
         acc = _accuracy(ckpt)
         parts += [model_origin(name), f"{acc} right on its test set" if acc not in shown else ""]
     return " · ".join(p for p in parts if p)
+
+
+def predictor(ckpt: Checkpoint) -> Predictor:
+    """The :class:`~explainer.reading.predict.Predictor` of ``ckpt`` (its calibration and its
+    not-a-digit detector, read from ``models/not_a_digit.npz``), built once and kept with the
+    checkpoint, so it lives as long as the model: a shipped model's for the process, an
+    upload's or a model trained here's until its session lets go of it (an upload's weights
+    stay one copy for every session: the Predictor runs the checkpoint's own model). Built
+    again when the detector file changes."""
+    from explainer.reading.predict import Predictor
+
+    stamp = _detector_stamp()
+    held = ckpt.__dict__.get("_predictor")
+    if held is None or held[0] != stamp:
+        held = (stamp, Predictor(ckpt))
+        ckpt.__dict__["_predictor"] = held
+    return held[1]
+
+
+def _detector_stamp() -> float:
+    """The shipped not-a-digit detector file's modification time (0 when there is none)."""
+    path = companion_path(models_dir())
+    return path.stat().st_mtime if path.is_file() else 0.0
 
 
 _live_numbers = itertools.count(1)

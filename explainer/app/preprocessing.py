@@ -52,7 +52,7 @@ if not digit.steps:
         "already comes prepared that way)."
     )
     st.stop()
-predictor = Predictor(model_choice.current_model())
+predictor = model_choice.predictor(model_choice.current_model())
 picture = digit.steps[0][1]  # the grey picture, shrunk to at most 256 px
 ds = model_choice.current_dataset()
 learned = (

@@ -13,13 +13,11 @@ from explainer.nets.checkpoints import Checkpoint
 def why_flagged(ckpt: Checkpoint, d: digits.Digit) -> str:
     """Why the picture ``d.image`` ``(28, 28)`` does not look like a digit through ``ckpt``'s
     rule ("" when it does, and always "" for a model of clothes)."""
-    from explainer.reading.predict import Predictor
-
     if model_choice.current_dataset() != "mnist":
         return ""
     stroke = st.session_state.get("_prep_stroke", {}).get(d.key)  # the Draw page measured it
     strokes = None if stroke is None else np.array([stroke])
-    return Predictor(ckpt).not_a_digit(d.image[None], strokes)[0]
+    return model_choice.predictor(ckpt).not_a_digit(d.image[None], strokes)[0]
 
 
 def say_first(ckpt: Checkpoint, d: digits.Digit, probs: np.ndarray, names: list[str]) -> bool:
