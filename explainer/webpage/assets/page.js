@@ -82,6 +82,15 @@
     return det && score > det.threshold ? det.reason : "";
   }
 
+  // f(left) when the browser has nothing else to do, or after 100 ms at the latest (idle periods
+  // do not always come, e.g. in headless chromium while drawing; Safari has none); left(): the ms
+  // f may still take, the idle period's or a slice of 8 ms
+  function whenIdle(f) {
+    const slice = () => { const end = performance.now() + 8; return () => end - performance.now(); };
+    if (!window.requestIdleCallback) { setTimeout(() => f(slice()), 30); return; }
+    requestIdleCallback((d) => f(d.didTimeout ? slice() : () => d.timeRemaining()), { timeout: 100 });
+  }
+
   // --- pictures -----------------------------------------------------------------------------
   // One opaque pixel (little-endian RGBA in a Uint32) per grey level, and per 1/1024 of a
   // diverging scale: orange (255, 159, 64) above zero, blue (74, 163, 255) below.
@@ -331,7 +340,24 @@
       if (r.onScreen) paintLayer(i);
       if (r.row.classList.contains("open") !== (i === openLayer)) r.row.classList.toggle("open");
     });
+    fillLater();
   }
+  // The rows off screen are drawn too, in idle time between updates (a row at a time while the
+  // browser has time to spare), so a printed page or a full-page screenshot is whole.
+  let filling = false;
+  const stale = (r, i) => api.last && r.drawn !== api.last.values[i];
+  function fillLater() {
+    if (filling) return;
+    filling = true;
+    whenIdle(function fill(left) {
+      for (let i = 0; i < rows.length && left() > 1 && !busy; i++) {
+        if (stale(rows[i], i)) paintLayer(i);
+      }
+      if (rows.some(stale)) whenIdle(fill);
+      else filling = false;
+    });
+  }
+  window.addEventListener("beforeprint", () => rows.forEach((_, i) => paintLayer(i)));
   let detail = null;  // the open layer's panel: {layer, canvases}
   function showDetail(i) {  // build the panel of layer i, then fill it
     const layer = M.layers[i], box = $("detail-maps"), [n, h, w] = grid(layer);
@@ -425,8 +451,7 @@
   // one per task, from the start and after the first prediction, until the learner's first input.
   const WARM_UP = [[[[100, 90], [104, 92]]], [[[60, 20], [200, 236]]], SEVEN], WARM_ROUNDS = 4;
   let warming = true;
-  const pause = () => new Promise((resolve) => (window.requestIdleCallback
-    ? requestIdleCallback(resolve, { timeout: 100 }) : setTimeout(resolve, 0)));
+  const pause = () => new Promise((resolve) => whenIdle(resolve));
   async function warmUp() {
     const c = el("canvas");
     c.width = c.height = 256;
