@@ -296,3 +296,16 @@ def test_an_uploaded_checkpoint_of_a_users_class_is_refused_without_import(tmp_p
     at.run()
     assert not at.exception
     assert any("not a readable checkpoint" in w.value for w in at.warning)
+
+
+def test_the_draw_caption_speaks_of_the_models_own_dataset():
+    if not shipped_checkpoints("fashion_mnist"):
+        pytest.skip("no Fashion-MNIST model")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["dataset"] = "fashion_mnist"
+    at.run()
+    at.radio(key="source").set_value("Pick a test item").run()  # the radio says "item"
+    _page_ok(at)
+    said = next(c.value for c in at.caption if c.value.startswith("Probabilities of"))
+    assert "validation items" in said and "on Fashion-MNIST items" in said, said
+    assert "digit" not in said and "handwriting" not in said, said

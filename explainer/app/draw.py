@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from explainer.app import canvas, digits, looks, model_choice, strip, visuals, words
+from explainer.data import dataset_info
 from explainer.errors import ExplainerError
 from explainer.reading.preprocess import STEP_TITLES, NoInkError, preprocess
 from explainer.text import clip_text, markdown_safe
@@ -159,15 +160,18 @@ def show_prediction(d: digits.Digit) -> None:
             delta_color="off" if tie else "normal" if ok else "inverse",
         )
     visuals.chart(visuals.probability_chart(probs, trace.class_names, flagged=flagged))
+    items = words.item(ckpt.dataset, plural=True)  # digits, or items of clothing
+    title = dataset_info(ckpt.dataset).title
+    kind = "handwriting" if ckpt.dataset == "mnist" else "photos of clothes"
     st.caption(
-        f"Probabilities of **{ckpt.name}** ({ckpt.architecture}), calibrated on the validation "
-        f"digits (temperature {predictor.temperature:.2f}): on MNIST digits, answers given 90% "
-        "sure were right about 90% of the time. "
+        f"Probabilities of **{markdown_safe(ckpt.name)}** ({ckpt.architecture}), calibrated on "
+        f"the validation {items} (temperature {predictor.temperature:.2f}): on {title} {items}, "
+        "answers given 90% sure were right about 90% of the time. "
         + (
             "That was measured on digits only, so for this picture the bars are just the share "
             "of the ten forced answers, not how likely it is right."
             if flagged
-            else "It was measured on MNIST's handwriting, not on every way of drawing, so treat "
+            else f"It was measured on {title}'s {kind}, not on every way of drawing, so treat "
             "it as a good guess."
         )
         + " Open *Layer by layer* to see how it got there."
