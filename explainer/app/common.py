@@ -102,7 +102,10 @@ def upload_checkpoint() -> None:
         "read as plain tensors: nothing in it is run.",
     )
     if up is None:
+        held = bool(uploaded_models())
         forget_uploads()  # the file was removed: so are its model and its memory
+        if held:  # and the picker drawn above lists it no more: a run from the top
+            st.rerun()
         return
     try:
         name = add_uploaded_checkpoint(up.name, up.getvalue())
