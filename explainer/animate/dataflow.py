@@ -34,6 +34,7 @@ from explainer.analysis.flowgraph import tied_classes
 from explainer.animate.answer import answer
 from explainer.animate.canvas import Sketch, text_width
 from explainer.animate.dataflow_blocks import flow_view
+from explainer.animate.dataflow_labels import clear_labels, crossings, place_labels
 from explainer.animate.dataflow_layout import (
     LABEL_PT,
     MAX_LAYOUT_ROWS,
@@ -41,13 +42,10 @@ from explainer.animate.dataflow_layout import (
     Slot,
     along,
     arrow_paths,
-    clear_labels,
-    crossings,
     label_box,
     label_lines,
     layout,
     names_pt,
-    place_labels,
     row_names,
     tail_width,
 )

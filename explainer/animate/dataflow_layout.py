@@ -20,7 +20,7 @@ import numpy as np
 from explainer import style
 from explainer.analysis.arith import MINUS, confidence_text
 from explainer.analysis.flowgraph import flow_blocks, record_label
-from explainer.animate.canvas import Sketch, text_width
+from explainer.animate.canvas import text_width
 from explainer.animate.reel import Box
 from explainer.animate.shapes import displayed, shape_words
 from explainer.errors import ExplainerError
@@ -155,7 +155,7 @@ def _geometry(b: Block, u: float) -> tuple[int, int, int, int]:
     return int(16 * u), height, 1, 0
 
 
-def _label_width(b: Block, k: float) -> float:
+def label_width(b: Block, k: float) -> float:
     return max(text_width(x, LABEL_PT * k, bold=True) for x, _ in label_lines(b))
 
 
@@ -215,7 +215,7 @@ def _pack(widths: list[int], label_w: list[float], gap: float, u: float) -> list
         x = 0.0 if i == 0 else xs[-1] + widths[i - 1] + gap
         if i >= 2:
             cx_prev = xs[i - 2] + widths[i - 2] / 2
-            x = max(x, cx_prev + (label_w[i] + label_w[i - 2]) / 2 + 6 * u - w / 2)
+            x = max(x, cx_prev + (label_w[i] + label_w[i - 2]) / 2 + 14 * u - w / 2)
         xs.append(x)
     return xs
 
@@ -253,7 +253,7 @@ def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid
     """One row of blocks between ``span`` (left, right pixels) centred on height ``mid``,
     none taller than ``cap``: the slots and how much they had to shrink (1: not at all).
     At the least shrink the row is squeezed to fit, so it never leaves ``span``."""
-    label_w = [_label_width(b, k) for b in blocks]
+    label_w = [label_width(b, k) for b in blocks]
     geo = []
     for a, h, n, o in (_geometry(b, u) for b in blocks):
         f = min(1.0, cap / max(1, h + o * (n - 1)))
@@ -314,104 +314,20 @@ def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names:
     return [*slots, last], least
 
 
-def place_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], u: float,
-                  tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
-    """Labels alternate below / above the blocks (a residual block's below, under its skip's
-    arc; one with an arrow down to a later row above); a label that would touch another
-    block, the class names or a label already placed goes to the other side, else one row
-    further out."""
-    taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
-    if blocks[-1].kind == "probability":  # the class names right of the softmax column
-        b = slots[-1].box
-        taken.append((b[0], b[1], b[3], b[3] + tail))
-
-    low = sk.height - 50 * u  # the legend's top
-
-    def free(r: tuple[float, float, float, float]) -> bool:
-        if r[0] < 44 * u or r[1] > low or r[2] < 0 or r[3] > sk.width:
-            return False
-        return not any(_meets(r, t) for t in taken)
-
-    line_h = 13 * u * k / max(0.7, u)
-    down = {src for i, b in enumerate(blocks) for src in b.sources  # arrows down to a later row
-            if src != i - 1 and slots[src].row != slots[i].row}  # fmt: skip
-    for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
-        spots = _spots(b, s, u, k, line_h, sk.width, i in down or (i % 2 == 1 and not b.skip))
-        inside = [sp for sp in spots if sp[0] >= 44 * u and sp[1] <= low] or spots[:1]
-        y0, y1, x0, x1 = next((sp for sp in spots if free(sp)), inside[0])
-        taken.append((y0, y1, x0, x1))
-        s.label_top, s.label_bottom = y0 + 7 * u, y1 - 7 * u
-        s.label_x = (x0, x1)
-        s.line_h = line_h
-
-
-def _spots(b: Block, s: Slot, u: float, k: float, line_h: float, width: int, up: bool) -> list:
-    """The boxes ``(y0, y1, x0, x1)`` a block's label may take, best first: below / above
-    (``up``: above first), half a label further out each time, then shifted sideways."""
-    lines = label_lines(b)
-    half = _label_width(b, k) / 2 + 3 * u
-    depth = line_h * len(lines) + 4 * u
-    pref = ("above", "below") if up else ("below", "above")
-    spots = []
-    for shift in (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0):
-        cx = min(max(s.cx + shift * half, half + 2), width - half - 2)  # inside the frame
-        for row in np.arange(12) / 2:  # half a label's depth further out each time
-            for side in pref:
-                if side == "below":
-                    top = s.top + s.height + 12 * u + row * depth
-                else:
-                    top = s.box[0] - 12 * u - line_h * (len(lines) - 1) - row * depth
-                spots.append((top - 7 * u, top + line_h * (len(lines) - 1) + 7 * u,
-                              cx - half, cx + half))  # fmt: skip
-    return spots
-
-
 def label_box(s: Slot) -> tuple[float, float, float, float]:
     """``(y0, y1, x0, x1)``: the pixels a block's label lines take (half a line round them)."""
     return (s.label_top - s.line_h / 2, s.label_bottom + s.line_h / 2, *s.label_x)
 
 
-def _segment_box(a, b, pad: float) -> tuple[float, float, float, float]:
+def segment_box(a, b, pad: float) -> tuple[float, float, float, float]:
+    """``(y0, y1, x0, x1)``: the pixels of the segment from point ``a`` to ``b``, ``pad`` round."""
     return (min(a[1], b[1]) - pad, max(a[1], b[1]) + pad, min(a[0], b[0]) - pad,
             max(a[0], b[0]) + pad)  # fmt: skip
 
 
-def _meets(r, t) -> bool:
+def meets(r, t) -> bool:
+    """Whether boxes ``(y0, y1, x0, x1)`` ``r`` and ``t`` overlap."""
     return not (r[1] <= t[0] or r[0] >= t[1] or r[3] <= t[2] or r[2] >= t[3])
-
-
-def crossings(slots: list[Slot], paths: dict, u: float) -> int:
-    """How many times a label meets an arrow or another label."""
-    pad = max(2.0, 2 * u)
-    lines = [_segment_box(a, b, pad) for pts in paths.values() for a, b in itertools.pairwise(pts)]
-    boxes = [label_box(s) for s in slots]
-    meet = sum(_meets(b, t) for b in boxes for t in lines)
-    return meet + sum(_meets(a, b) for a, b in itertools.combinations(boxes, 2))
-
-
-def clear_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], paths: dict, u: float,
-                 tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
-    """Move every label that an arrow crosses (or that meets another label) to the first of
-    its :func:`_spots` clear of the arrows, the blocks, the class names and the other labels;
-    a label nothing crosses stays where :func:`place_labels` put it."""
-    pad = max(2.0, 2 * u)
-    lines = [_segment_box(a, b, pad) for pts in paths.values() for a, b in itertools.pairwise(pts)]
-    blocks_taken = [(s.box[0], s.box[1], s.box[2] - 2 * u, s.box[3] + 2 * u) for s in slots]
-    if blocks[-1].kind == "probability":
-        b = slots[-1].box
-        blocks_taken.append((b[0], b[1], b[3], b[3] + tail))
-    low = sk.height - 50 * u
-    for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
-        others = [label_box(x) for j, x in enumerate(slots) if j != i]
-        here = label_box(s)
-        if not any(_meets(here, t) for t in [*lines, *others]):
-            continue
-        taken = [*lines, *others, *blocks_taken]
-        for y0, y1, x0, x1 in _spots(b, s, u, k, s.line_h, sk.width, s.label_top < s.top):
-            box = (y0 + 7 * u - s.line_h / 2, y1 - 7 * u + s.line_h / 2, x0, x1)
-            if box[0] >= 44 * u and box[1] <= low and not any(_meets(box, t) for t in taken):
-                s.label_top, s.label_bottom, s.label_x = y0 + 7 * u, y1 - 7 * u, (x0, x1)
-                break
 
 
 def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
@@ -430,7 +346,7 @@ def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
         for src, key in edges:
             a, s = slots[src], slots[i]
             if src == i - 1 and len(key) == 2:
-                paths[key] = _next_path(a, s, u, wrapped and i == len(blocks) - 1)
+                paths[key] = next_path(a, s, u, wrapped and i == len(blocks) - 1)
                 continue
             busy = {lane for f, t, lane in lanes if not (t < src or f > i)}
             lane = min(k for k in range(len(lanes) + 1) if k not in busy)
@@ -464,7 +380,7 @@ def _clear_x(x: float, a: Slot, slots: list[Slot], u: float) -> float:
     return x
 
 
-def _next_path(a: Slot, s: Slot, u: float, column: bool) -> list[tuple[float, float]]:
+def next_path(a: Slot, s: Slot, u: float, column: bool) -> list[tuple[float, float]]:
     """The arrow from a block to the one after it: straight in a row, into the softmax
     ``column`` at a height it has, or round to the start of the next row."""
     start, end = a.box[3] + 3 * u, s.box[2] - 3 * u
