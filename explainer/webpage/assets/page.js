@@ -447,18 +447,17 @@
   const SEVEN = [[[70, 62], [186, 60], [150, 130], [118, 200]]];  // a first digit to look at
   // The preprocessing runs slowly until the browser has compiled it (a first dot took 250-300
   // ms, later ones 35-50): drawings that take its paths (a dot is thinned, a long line
-  // thickened, the seven left as it is) are preprocessed a few times over in idle time, one
-  // round while the runtime loads and the others after the first prediction (which they would
-  // delay), until the learner's first input.
+  // thickened, the seven left as it is) are preprocessed a few times over in idle time after
+  // the first prediction (while the runtime loads they delayed it by 150 ms), until the
+  // learner's first input.
   const WARM_UP = [[[[100, 90], [104, 92]]], [[[60, 20], [200, 236]]], SEVEN], WARM_ROUNDS = 4;
   let warming = true;
   const pause = () => new Promise((resolve) => whenIdle(resolve));
-  async function warmUp(shown) {
+  async function warmUp() {
     const c = el("canvas");
     c.width = c.height = 256;
     const ctx = c.getContext("2d", { willReadFrequently: true });
     for (let k = 0; k < WARM_ROUNDS * WARM_UP.length; k++) {
-      if (k === WARM_UP.length) await shown;
       await pause();
       if (!warming) return;
       ink(ctx, WARM_UP[k % WARM_UP.length]);
@@ -477,13 +476,11 @@
     redraw();
     const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
     showSteps(pre);
-    let shown;
-    warmUp(new Promise((resolve) => { shown = resolve; }));
     [session, detector] = await starting;
     mark("sessionReady");
     await run(pre.image, pre.stroke);
     api.timings.firstPrediction = performance.now();
-    shown();
+    warmUp();
     if (early) schedule();  // the learner drew while the network loaded
   })().catch((err) => {
     $("status").textContent = "The network could not start in this browser: " + err.message;
