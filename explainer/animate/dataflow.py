@@ -161,26 +161,35 @@ def _draw_path(sk: Sketch, pts: list[tuple[float, float]], u: float, colour=None
 
 def _arranged(sk: Sketch, blocks: list[Block], names: list[str], u: float, k: float):
     """``(slots, arrows, tail)``: the blocks laid out, labelled and joined; when an arrow
-    still crosses a label (or labels meet), on more rows, up to :data:`MAX_LAYOUT_ROWS` (the
-    arrangement with the fewest crossings)."""
+    still crosses a label (or labels meet), labelled the softmax first (on rows), then on
+    more rows, up to :data:`MAX_LAYOUT_ROWS` (the arrangement with the fewest crossings)."""
     best = None
     rows = 1
     while True:
-        slots = layout(blocks, (sk.width, sk.height), u, k, names, rows)
-        tail = tail_width(blocks[-1], names, slots[-1].height, k, u)
-        place_labels(sk, blocks, slots, u, tail, k)
-        paths = arrow_paths(blocks, slots, u)
-        for _ in range(6):  # labels an arrow crosses move, the arrows follow them
-            clear_labels(sk, blocks, slots, paths, u, tail, k)
-            moved, paths = paths, arrow_paths(blocks, slots, u)
-            if moved == paths:
+        for soft_first in (False, True):
+            n, slots, paths, tail = _labelled(sk, blocks, names, u, k, rows, soft_first)
+            if best is None or n < best[0]:
+                best = (n, slots, paths, tail)
+            if n == 0 or not any(s.row for s in slots):
                 break
-        n = crossings(slots, paths, u)
-        if best is None or n < best[0]:
-            best = (n, slots, paths, tail)
         rows = max(s.row for s in slots) + 2
-        if n == 0 or rows > min(MAX_LAYOUT_ROWS, len(blocks) - 1):
+        if best[0] == 0 or rows > min(MAX_LAYOUT_ROWS, len(blocks) - 1):
             return best[1:]
+
+
+def _labelled(sk: Sketch, blocks: list[Block], names: list[str], u: float, k: float, rows: int,
+              soft_first: bool):  # fmt: skip
+    """``(crossings, slots, arrows, tail)`` of the blocks on at least ``rows`` rows."""
+    slots = layout(blocks, (sk.width, sk.height), u, k, names, rows)
+    tail = tail_width(blocks[-1], names, slots[-1].height, k, u)
+    place_labels(sk, blocks, slots, u, tail, k, soft_first)
+    paths = arrow_paths(blocks, slots, u)
+    for _ in range(6):  # labels an arrow crosses move, the arrows follow them
+        clear_labels(sk, blocks, slots, paths, u, tail, k)
+        moved, paths = paths, arrow_paths(blocks, slots, u)
+        if moved == paths:
+            break
+    return crossings(slots, paths, u), slots, paths, tail
 
 
 def _sketches(trace: Trace, blocks: list[Block], size, theme: str, u: float, view: str = ""):

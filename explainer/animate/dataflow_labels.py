@@ -80,11 +80,11 @@ def shut(chimney: tuple[float, float, float, float], labels: list, u: float) -> 
 
 
 def place_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], u: float,
-                  tail: float = 0.0, k: float = 1.0) -> None:  # fmt: skip
+                  tail: float = 0.0, k: float = 1.0, soft_first: bool = False) -> None:  # fmt: skip
     """Labels alternate below / above the blocks (a residual block's below, under its skip's
     arc; one with an arrow down to a later row above); a label that would touch another
     block, the class names, a label already placed or an arrow's :func:`keep_outs` goes to
-    the other side, else one row further out."""
+    the other side, else one row further out (on rows, never out of its row)."""
     taken = _blocks_taken(blocks, slots, u, tail)
     keep, chimneys = keep_outs(blocks, slots, u)
     low = sk.height - 50 * u  # the legend's top
@@ -106,7 +106,9 @@ def place_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], u: float,
     line_h = 13 * u * k / max(0.7, u)
     down = {src for i, b in enumerate(blocks) for src in b.sources  # arrows down to a later row
             if src != i - 1 and slots[src].row != slots[i].row}  # fmt: skip
-    for i, (b, s) in enumerate(zip(blocks, slots, strict=True)):
+    last = len(blocks) - 1  # ``soft_first``: on rows, the softmax column's label first
+    for i in [last, *range(last)] if wrapped and soft_first else range(last + 1):
+        b, s = blocks[i], slots[i]
         spots = _spots(b, s, u, k, line_h, sk.width, i in down or (i % 2 == 1 and not b.skip))
         counts = [clashes(sp, i) for sp in spots]  # none free: the one that clashes least
         y0, y1, x0, x1 = spots[counts.index(min(counts))]
@@ -156,12 +158,27 @@ def _spots(b: Block, s: Slot, u: float, k: float, line_h: float, width: int, up:
 
 
 def crossings(slots: list[Slot], paths: dict, u: float) -> int:
-    """How many times a label meets an arrow or another label."""
+    """How many times a label meets an arrow or another label, or is nearer another row's
+    block than any of its own row's."""
     pad = max(2.0, 2 * u)
     lines = [segment_box(a, b, pad) for pts in paths.values() for a, b in itertools.pairwise(pts)]
     boxes = [label_box(s) for s in slots]
     meet = sum(meets(b, t) for b in boxes for t in lines)
-    return meet + sum(meets(a, b) for a, b in itertools.combinations(boxes, 2))
+    astray = sum(not _read_with(i, slots) for i in range(len(slots)))
+    return meet + astray + sum(meets(a, b) for a, b in itertools.combinations(boxes, 2))
+
+
+def _gap(a, b) -> float:
+    """The distance between boxes ``a`` and ``b`` (0 where they meet)."""
+    return float(np.hypot(max(0.0, a[2] - b[3], b[2] - a[3]), max(0.0, a[0] - b[1], b[0] - a[1])))
+
+
+def _read_with(i: int, slots: list[Slot]) -> bool:
+    """Whether label ``i`` is read with its own row: the block nearest to it is in that row
+    (level with block ``i``)."""
+    here, own = label_box(slots[i]), slots[i].box
+    near = min(slots, key=lambda s: _gap(here, s.box)).box
+    return near[0] < own[1] and own[0] < near[1]
 
 
 def clear_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], paths: dict, u: float,
