@@ -23,6 +23,7 @@ from explainer.animate.dataflow_layout import (
     label_width,
     meets,
     next_path,
+    run_lanes,
     segment_box,
 )
 
@@ -39,21 +40,14 @@ def keep_outs(blocks: list[Block], slots: list[Slot], u: float) -> tuple[list[Ar
     pad = max(2.0, 2 * u) + 1
     out: list[Area] = []
     chimneys: list[Area] = []
-    for i, b in enumerate(blocks):
-        edges = [(src, False) for src in b.sources if src != i - 1]
-        edges += [(i - 1, True)] if b.skip and i > 0 else []
-        for src, skip in edges:
-            a, s = slots[src], slots[i]
-            ax = a.cx + (a.box[3] - a.box[2]) / 4 * skip
-            sx = s.cx - (s.box[3] - s.box[2]) / 4 * skip
-            if a.row != s.row:
-                lane = s.band[0] + 12 * u
-                out += [((a.box[1], lane, ax - pad, ax + pad), -1),
-                        ((s.band[0], lane, min(ax, sx) - pad, max(ax, sx) + pad), -1)]  # fmt: skip
-                chimneys.append(((s.band[0], s.box[0], *s.box[2:]), i))
-                continue
-            floor = 58 * u if a.row == 0 else a.band[0]
-            chimneys += [((floor, a.box[0], *a.box[2:]), src), ((floor, s.box[0], *s.box[2:]), i)]
+    for key, (y, x0, x1) in run_lanes(blocks, slots, u).items():
+        a, s = slots[key[0]], slots[key[1]]
+        out.append(((y - pad, y + pad, x0 - pad, x1 + pad), -1))
+        chimneys.append(((y, s.box[0], *s.box[2:]), key[1]))
+        if a.row != s.row:  # down from the bottom of its source
+            out.append(((a.box[1], y, a.cx - pad, a.cx + pad), -1))
+        else:
+            chimneys.append(((y, a.box[0], *a.box[2:]), key[0]))
     last = len(blocks) - 1
     for i in range(1, len(blocks)):  # from the end of a row to the next, into the softmax
         if i - 1 in blocks[i].sources and (slots[i - 1].row != slots[i].row or i == last):
@@ -174,10 +168,10 @@ def _gap(a, b) -> float:
 
 
 def _read_with(i: int, slots: list[Slot]) -> bool:
-    """Whether label ``i`` is read with its own row: the block nearest to it is in that row
-    (level with block ``i``)."""
+    """Whether label ``i`` is read with its own row: the block nearest to it (but the softmax
+    column beside all rows) is in that row (level with block ``i``)."""
     here, own = label_box(slots[i]), slots[i].box
-    near = min(slots, key=lambda s: _gap(here, s.box)).box
+    near = min(slots[:-1] if i < len(slots) - 1 else slots, key=lambda s: _gap(here, s.box)).box
     return near[0] < own[1] and own[0] < near[1]
 
 

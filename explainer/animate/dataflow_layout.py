@@ -339,6 +339,7 @@ def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
     paths: dict[tuple, list[tuple[float, float]]] = {}
     lanes: list[tuple[int, int, int]] = []  # (from, to, lane)
     wrapped = any(s.row for s in slots)
+    runs = run_lanes(blocks, slots, u) if wrapped else {}
     for i, b in enumerate(blocks):
         edges = [(src, (src, i)) for src in b.sources]
         if b.skip and i > 0:  # round the block, from what it reads to it
@@ -355,6 +356,11 @@ def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
             # so that the arcs of blocks in a row never share a vertical
             ax = _clear_x(a.cx + (a.box[3] - a.box[2]) / 4 * (len(key) == 3), a, slots, u)
             sx = _clear_x(s.cx - (s.box[3] - s.box[2]) / 4 * (len(key) == 3), s, slots, u)
+            if wrapped:  # on rows: along the top of the row it lands in, on a lane of its own
+                y = min(runs[key][0], s.upper - 6 * u)
+                rise = (a.cx, a.box[1] + 3 * u) if a.row != s.row else (ax, a.upper - 3 * u)
+                paths[key] = [rise, (rise[0], y), (sx, y), (sx, s.upper - 3 * u)]
+                continue
             if a.row != s.row:
                 y = min(s.band[0] + (3 + 4 * lane) * u, s.upper - 6 * u)
                 paths[key] = [(ax, a.box[1] + 3 * u), (ax, y), (sx, y),
@@ -366,6 +372,36 @@ def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
             paths[key] = [(ax, a.upper - 3 * u), (ax, y), (sx, y),
                           (sx, s.upper - 3 * u)]  # fmt: skip
     return paths
+
+
+def edges_over(blocks: list[Block]) -> list[tuple]:
+    """The keys of the edges that are no straight arrow from the block before, in order:
+    ``(source, block)`` and a residual block's ``(source, block, "skip")``."""
+    keys: list[tuple] = []
+    for i, b in enumerate(blocks):
+        keys += [(src, i) for src in b.sources if src != i - 1]
+        keys += [(i - 1, i, "skip")] if b.skip and i > 0 else []
+    return keys
+
+
+def run_lanes(blocks: list[Block], slots: list[Slot], u: float) -> dict:
+    """On rows, where each arrow of :func:`edges_over` runs across: ``key: (y, x0, x1)``, the
+    top of the row it lands in, each on a lane below those of the runs it overlaps there
+    (``x0``-``x1``: the run's widest extent, over the whole of both its blocks)."""
+    out: dict[tuple, tuple[float, float, float]] = {}
+    for key in edges_over(blocks):
+        a, s = slots[key[0]], slots[key[1]]
+        x0, x1 = min(a.box[2], s.box[2]), max(a.box[3], s.box[3])
+        busy = {round((y - _floor(s, u)) / (5 * u)) for k, (y, f, t) in out.items()
+                if slots[k[1]].row == s.row and not (t < x0 or f > x1)}  # fmt: skip
+        lane = min(n for n in range(len(out) + 1) if n not in busy)
+        out[key] = (_floor(s, u) + 5 * lane * u, x0, x1)
+    return out
+
+
+def _floor(s: Slot, u: float) -> float:
+    """The highest lane of an arrow across the top of block ``s``'s row."""
+    return max(s.band[0], 55 * u) + 3 * u
 
 
 def _clear_x(x: float, a: Slot, slots: list[Slot], u: float) -> float:
