@@ -165,8 +165,9 @@
   });
   pad.addEventListener("pointermove", (e) => {
     if (!current) return;
-    for (const c of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) current.push(point(c));
-    redraw(); schedule(e.timeStamp);
+    const moves = (e.getCoalescedEvents && e.getCoalescedEvents()) || [];
+    for (const c of moves.length ? moves : [e]) current.push(point(c));
+    redraw(); schedule(moves.length ? moves[0].timeStamp : e.timeStamp);  // the first move's time
   });
   const end = () => { current = null; };  // the picture is as the last move left it: nothing to update
   pad.addEventListener("pointerup", end);
