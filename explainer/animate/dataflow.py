@@ -179,7 +179,8 @@ def _arranged(sk: Sketch, blocks: list[Block], names: list[str], u: float, k: fl
 
 def _labelled(sk: Sketch, blocks: list[Block], names: list[str], u: float, k: float, rows: int,
               soft_first: bool):  # fmt: skip
-    """``(crossings, slots, arrows, tail)`` of the blocks on at least ``rows`` rows."""
+    """``(crossings, slots, arrows, tail)`` of the blocks on at least ``rows`` rows, the
+    softmax's label placed first or last."""
     slots = layout(blocks, (sk.width, sk.height), u, k, names, rows)
     tail = tail_width(blocks[-1], names, slots[-1].height, k, u)
     place_labels(sk, blocks, slots, u, tail, k, soft_first)

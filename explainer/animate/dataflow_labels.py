@@ -40,11 +40,16 @@ def keep_outs(blocks: list[Block], slots: list[Slot], u: float) -> tuple[list[Ar
     pad = max(2.0, 2 * u) + 1
     out: list[Area] = []
     chimneys: list[Area] = []
-    for key, (y, x0, x1) in run_lanes(blocks, slots, u).items():
+    for key, (y, x0, x1, detour) in run_lanes(blocks, slots, u).items():
         a, s = slots[key[0]], slots[key[1]]
         out.append(((y - pad, y + pad, x0 - pad, x1 + pad), -1))
         chimneys.append(((y, s.box[0], *s.box[2:]), key[1]))
-        if a.row != s.row:  # down from the bottom of its source
+        if detour:  # down from its source, along the row's bottom, down the margin
+            yb, xm = detour
+            out += [((a.box[1], yb + pad, a.cx - pad, a.cx + pad), -1),
+                    ((yb - pad, yb + pad, xm - pad, a.cx + pad), -1),
+                    ((yb - pad, y + pad, xm - pad, xm + pad), -1)]  # fmt: skip
+        elif a.row != s.row:  # down from the bottom of its source
             out.append(((a.box[1], y, a.cx - pad, a.cx + pad), -1))
         else:
             chimneys.append(((y, a.box[0], *a.box[2:]), key[0]))
@@ -152,14 +157,15 @@ def _spots(b: Block, s: Slot, u: float, k: float, line_h: float, width: int, up:
 
 
 def crossings(slots: list[Slot], paths: dict, u: float) -> int:
-    """How many times a label meets an arrow or another label, or is nearer another row's
-    block than any of its own row's."""
+    """How many times a label meets an arrow, a block or another label, or is nearer another
+    row's block than any of its own row's."""
     pad = max(2.0, 2 * u)
     lines = [segment_box(a, b, pad) for pts in paths.values() for a, b in itertools.pairwise(pts)]
     boxes = [label_box(s) for s in slots]
     meet = sum(meets(b, t) for b in boxes for t in lines)
     astray = sum(not _read_with(i, slots) for i in range(len(slots)))
-    return meet + astray + sum(meets(a, b) for a, b in itertools.combinations(boxes, 2))
+    under = sum(meets(b, s.box) for b in boxes for s in slots)  # a label under a block
+    return meet + astray + under + sum(meets(a, b) for a, b in itertools.combinations(boxes, 2))
 
 
 def _gap(a, b) -> float:

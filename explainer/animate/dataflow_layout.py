@@ -357,9 +357,12 @@ def arrow_paths(blocks: list[Block], slots: list[Slot], u: float) -> dict:
             ax = _clear_x(a.cx + (a.box[3] - a.box[2]) / 4 * (len(key) == 3), a, slots, u)
             sx = _clear_x(s.cx - (s.box[3] - s.box[2]) / 4 * (len(key) == 3), s, slots, u)
             if wrapped:  # on rows: along the top of the row it lands in, on a lane of its own
-                y = min(runs[key][0], s.upper - 6 * u)
+                y, _, _, detour = runs[key]
+                y = min(y, s.upper - 6 * u)
                 rise = (a.cx, a.box[1] + 3 * u) if a.row != s.row else (ax, a.upper - 3 * u)
-                paths[key] = [rise, (rise[0], y), (sx, y), (sx, s.upper - 3 * u)]
+                way = [(rise[0], detour[0]), (detour[1], detour[0])] if detour else []
+                paths[key] = [rise, *way, ((way or [rise])[-1][0], y), (sx, y),
+                              (sx, s.upper - 3 * u)]  # fmt: skip
                 continue
             if a.row != s.row:
                 y = min(s.band[0] + (3 + 4 * lane) * u, s.upper - 6 * u)
@@ -385,17 +388,27 @@ def edges_over(blocks: list[Block]) -> list[tuple]:
 
 
 def run_lanes(blocks: list[Block], slots: list[Slot], u: float) -> dict:
-    """On rows, where each arrow of :func:`edges_over` runs across: ``key: (y, x0, x1)``, the
-    top of the row it lands in, each on a lane below those of the runs it overlaps there
-    (``x0``-``x1``: the run's widest extent, over the whole of both its blocks)."""
-    out: dict[tuple, tuple[float, float, float]] = {}
+    """On rows, where each arrow of :func:`edges_over` runs: ``key: (y, x0, x1, detour)``,
+    across the top of the row it lands in at ``y``, each on a lane below those of the runs it
+    overlaps there (``x0``-``x1``: the run's widest extent, over the whole of both its
+    blocks). An arrow past a whole row takes a ``detour = (yb, xm)``: along the bottom of its
+    source's row at ``yb`` and down the left margin at ``xm``, clear of the rows between
+    (else None)."""
+    out: dict[tuple, tuple] = {}
+    detours: list[tuple[int, float]] = []  # (source row, yb)
     for key in edges_over(blocks):
         a, s = slots[key[0]], slots[key[1]]
         x0, x1 = min(a.box[2], s.box[2]), max(a.box[3], s.box[3])
-        busy = {round((y - _floor(s, u)) / (5 * u)) for k, (y, f, t) in out.items()
+        detour = None
+        if s.row - a.row > 1:
+            below = sum(r == a.row for r, _ in detours)
+            detour = (a.band[1] - (4 + 3 * below) * u, (6 + 3 * len(detours)) * u)
+            detours.append((a.row, detour[0]))
+            x0 = detour[1]
+        busy = {round((y - _floor(s, u)) / (5 * u)) for k, (y, f, t, _) in out.items()
                 if slots[k[1]].row == s.row and not (t < x0 or f > x1)}  # fmt: skip
         lane = min(n for n in range(len(out) + 1) if n not in busy)
-        out[key] = (_floor(s, u) + 5 * lane * u, x0, x1)
+        out[key] = (_floor(s, u) + 5 * lane * u, x0, x1, detour)
     return out
 
 
