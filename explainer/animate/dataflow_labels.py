@@ -20,6 +20,7 @@ from explainer.animate.dataflow_layout import (
     Slot,
     label_box,
     label_lines,
+    label_sides,
     label_width,
     meets,
     next_path,
@@ -103,12 +104,11 @@ def place_labels(sk: Sketch, blocks: list[Block], slots: list[Slot], u: float,
         )
 
     line_h = 13 * u * k / max(0.7, u)
-    down = {src for i, b in enumerate(blocks) for src in b.sources  # arrows down to a later row
-            if src != i - 1 and slots[src].row != slots[i].row}  # fmt: skip
+    up = label_sides(blocks, [s.row for s in slots])
     last = len(blocks) - 1  # ``soft_first``: on rows, the softmax column's label first
     for i in [last, *range(last)] if wrapped and soft_first else range(last + 1):
         b, s = blocks[i], slots[i]
-        spots = _spots(b, s, u, k, line_h, sk.width, i in down or (i % 2 == 1 and not b.skip))
+        spots = _spots(b, s, u, k, line_h, sk.width, up[i])
         counts = [clashes(sp, i) for sp in spots]  # none free: the one that clashes least
         y0, y1, x0, x1 = spots[counts.index(min(counts))]
         taken.append((y0, y1, x0, x1))

@@ -207,15 +207,18 @@ class Slot:
         return min(self.box[0], self.label_top - self.line_h / 2)
 
 
-def _pack(widths: list[int], label_w: list[float], gap: float, u: float) -> list[float]:
+def _pack(widths: list[int], label_w: list[float], gap: float, u: float,
+          up: list[bool] | None = None) -> list[float]:  # fmt: skip
     """The left edges of blocks of ``widths`` packed from 0: at least ``gap`` apart, and far
-    enough apart that labels on the same side (every second block) do not touch."""
+    enough apart that labels on the same side do not touch (``up``: each label's side;
+    default: every second block's)."""
     xs: list[float] = []
     for i, w in enumerate(widths):
         x = 0.0 if i == 0 else xs[-1] + widths[i - 1] + gap
-        if i >= 2:
-            cx_prev = xs[i - 2] + widths[i - 2] / 2
-            x = max(x, cx_prev + (label_w[i] + label_w[i - 2]) / 2 + 14 * u - w / 2)
+        same = [j for j in range(i) if up[j] == up[i]] if up else [i - 2] * (i >= 2)
+        if same:
+            j = same[-1]
+            x = max(x, xs[j] + widths[j] / 2 + (label_w[i] + label_w[j]) / 2 + 14 * u - w / 2)
         xs.append(x)
     return xs
 
@@ -249,7 +252,8 @@ def layout(blocks: list[Block], size: tuple[int, int], u: float, k: float = 1.0,
 
 
 def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid: float,
-         cap: float, names: list[str]) -> tuple[list[Slot], float]:  # fmt: skip
+         cap: float, names: list[str], up: list[bool] | None = None,
+         ) -> tuple[list[Slot], float]:  # fmt: skip
     """One row of blocks between ``span`` (left, right pixels) centred on height ``mid``,
     none taller than ``cap``: the slots and how much they had to shrink (1: not at all).
     At the least shrink the row is squeezed to fit, so it never leaves ``span``."""
@@ -265,7 +269,7 @@ def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid
         if blocks[-1].kind == "probability":  # its rows stay readable
             g[-1] = (max(8, int(geo[-1][0] * max(shrink, 0.6))), geo[-1][1], 1, 0)
         widths = [a + o * (n - 1) for a, _, n, o in g]
-        xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u)
+        xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u, up)
         if xs[-1] + widths[-1] <= room:
             break
     else:  # squeezed: the blocks keep their order and stay in the row
@@ -279,6 +283,14 @@ def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid
         slots.append(Slot(round(span[0] + lead + x + i * spare), top, side, height, slabs, off,
                            mid=mid))  # fmt: skip
     return slots, float(shrink)
+
+
+def label_sides(blocks: list[Block], rows: list[int]) -> list[bool]:
+    """Whether each block's label goes above it (else below), blocks on ``rows``: above for
+    one with an arrow down to a later row, else every second block's but a residual one's."""
+    down = {src for i, b in enumerate(blocks) for src in b.sources
+            if src != i - 1 and rows[src] != rows[i]}  # fmt: skip
+    return [i in down or (i % 2 == 1 and not b.skip) for i, b in enumerate(blocks)]
 
 
 def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names: list[str],
@@ -301,10 +313,12 @@ def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names:
     right = s_x - 24 * u
     slots: list[Slot] = []
     least = 1.0
-    for r, run in enumerate(np.array_split(np.arange(len(blocks) - 1), n_rows)):
+    runs = np.array_split(np.arange(len(blocks) - 1), n_rows)
+    up = label_sides(blocks, [r for r, run in enumerate(runs) for _ in run] + [n_rows - 1])
+    for r, run in enumerate(runs):
         band = (top + r * row_h, top + (r + 1) * row_h)
         row, shrink = _row([blocks[i] for i in run], u, k, (margin, right), sum(band) / 2, cap,
-                           names)  # fmt: skip
+                           names, [up[i] for i in run])  # fmt: skip
         for s in row:
             s.row, s.band = r, band
         slots += row
