@@ -80,20 +80,35 @@ def test_dataflow_blocks_and_pulse_stay_on_screen(name, size, by_blocks, traces)
         assert 0 <= x < w and 0 <= y < h
 
 
+@pytest.mark.parametrize("by_blocks", [None, False])  # False: --every-layer
 @pytest.mark.parametrize("name", ["tiny_vit", "resnet18", "sdpa", "convnext", "split"])
 @pytest.mark.parametrize("size", SIZES)
-def test_dataflow_labels_clear_of_arrows_and_each_other(name, size, traces):
-    labels_clear(build_animation("dataflow", traces(name), fps=3, seconds=12, size=size))
+def test_dataflow_labels_clear_of_arrows_and_each_other(name, size, by_blocks, traces, request):
+    if name == "split" and by_blocks is False:  # 31 steps, a 7-way unbind: no room yet
+        why = "split, every layer: a few labels still meet on its crowded middle row"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
+    reel = build_animation("dataflow", traces(name), fps=3, seconds=12, size=size,
+                           by_blocks=by_blocks)  # fmt: skip
+    assert reel.meta["view"] == "" or by_blocks is None
+    labels_clear(reel)
 
 
 def _meets(a, b) -> bool:
     return not (a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2])
 
 
+def _gap(a, b) -> float:
+    """The distance between boxes ``(y0, y1, x0, x1)`` (0 where they meet)."""
+    dy = max(0.0, a[0] - b[1], b[0] - a[1])
+    dx = max(0.0, a[2] - b[3], b[2] - a[3])
+    return float(np.hypot(dx, dy))
+
+
 def labels_clear(reel) -> None:
     """Every label of a data-flow reel inside the frame, wide enough for its lines as Pillow
-    measures them, and clear of every other label and of every arrow (a segment as a box 1 px
-    round the line)."""
+    measures them, read with its own row of blocks (the block nearest to it, the softmax column
+    beside all rows aside, is in that row), under no block, and clear of every other label and
+    of every arrow (a segment as a box 1 px round the line)."""
     from explainer.animate.canvas import text_width
     from explainer.animate.dataflow_layout import LABEL_PT, label_lines
 
@@ -104,6 +119,14 @@ def labels_clear(reel) -> None:
         assert box[2] >= 0 and box[3] <= w and box[0] >= 0 and box[1] <= h, (b.title, box)
         widest = max(text_width(x, LABEL_PT * k, bold=True) for x, _ in label_lines(b))
         assert box[3] - box[2] >= widest, (b.title, box)
+    boxes = reel.meta["boxes"]
+    for i, box in enumerate(labels):  # read with its own row: its nearest block is in it
+        beside = len(boxes) - 1 if i < len(boxes) - 1 else len(boxes)  # the softmax: all rows
+        near = min(range(beside), key=lambda j: _gap(box, boxes[j]))
+        own = boxes[i]
+        assert boxes[near][0] < own[1] and own[0] < boxes[near][1], reel.meta["blocks"][i].title
+        for j, block in enumerate(boxes):  # and under no block, the softmax column included
+            assert not _meets(box, block), (reel.meta["blocks"][i].title, j)
     for i, a in enumerate(labels):
         for j in range(i + 1, len(labels)):
             assert not _meets(a, labels[j]), (reel.meta["blocks"][i].title, labels[j])
@@ -115,15 +138,17 @@ def labels_clear(reel) -> None:
                 assert not _meets(seg, box), (key, b.title, seg, box)
 
 
+@pytest.mark.parametrize("by_blocks", [None, False])
 @pytest.mark.parametrize("name", ["mnist_bn_cnn", "fashion_mnist_bn_cnn"])
 @pytest.mark.parametrize("size", SIZES)
-def test_dataflow_labels_clear_of_arrows_on_shipped_models(name, size):
+def test_dataflow_labels_clear_of_arrows_on_shipped_models(name, size, by_blocks):
     from explainer.nets.checkpoints import load_checkpoint
     from explainer.tracing.capture import capture_checkpoint
 
     image = np.random.default_rng(1).random((28, 28)).astype(np.float32)
     trace = capture_checkpoint(load_checkpoint(name), image, label=3)
-    labels_clear(build_animation("dataflow", trace, fps=3, seconds=12, size=size))
+    labels_clear(build_animation("dataflow", trace, fps=3, seconds=12, size=size,
+                                 by_blocks=by_blocks))  # fmt: skip
 
 
 def test_forward_shows_every_real_record_shape_truthfully(traces):
