@@ -144,14 +144,8 @@
     ctx.fillStyle = "#000"; ctx.fillRect(0, 0, 256, 256);
     ctx.strokeStyle = "#fff"; ctx.lineWidth = PEN; ctx.lineCap = "round"; ctx.lineJoin = "round";
     for (const s of list) {
-      ctx.beginPath();
-      if (s.length === 1) {  // a tap: a dot of the pen's width (a line of no length draws nothing)
-        ctx.arc(s[0][0], s[0][1], PEN / 2, 0, 2 * Math.PI);
-        ctx.fillStyle = "#fff"; ctx.fill();
-        continue;
-      }
-      ctx.moveTo(s[0][0], s[0][1]);
-      for (const [x, y] of s.slice(1)) ctx.lineTo(x, y);
+      ctx.beginPath(); ctx.moveTo(s[0][0], s[0][1]);
+      for (const [x, y] of s.length > 1 ? s.slice(1) : [s[0]]) ctx.lineTo(x, y);
       ctx.stroke();
     }
   }
@@ -198,9 +192,19 @@
     const lap = (name) => { const now = performance.now(); parts[name] = (parts[name] || 0) + now - t; t = now; };
     return { parts, lap, done: () => { api.timings.updates.push(t - start); api.timings.parts.push(parts); } };
   }
+  let shownPixels = null;  // the pad's RGBA that the page shows the network's reading of
+  function unchanged(rgba) {  // the same pixels as shown (a pen put down draws nothing yet)
+    if (!shownPixels) return false;
+    const a = new Uint32Array(rgba.buffer), b = new Uint32Array(shownPixels.buffer);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
   async function update(start) {
+    const rgba = pctx.getImageData(0, 0, 256, 256).data;
+    if (unchanged(rgba)) return;
+    shownPixels = rgba;
     const clock = stopwatch(start);
-    const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    const pre = explainerPreprocess.preprocess(rgba, 256, 256);
     clock.lap("preprocess");
     showSteps(pre);
     clock.lap("steps");
@@ -231,7 +235,7 @@
     if (detail) fillDetail();
     lap("detail");
   }
-  api.predict28 = async (image) => { await api.idle(); await run(image, 2.5); return api.last; };
+  api.predict28 = async (image) => { await api.idle(); shownPixels = null; await run(image, 2.5); return api.last; };
 
   const stepViews = [];
   const setSize = (e, w, h) => {  // style only when it changes: no layout work otherwise
@@ -475,7 +479,8 @@
     buildLayers();
     strokes = SEVEN.map((s) => s.slice());
     redraw();
-    const pre = explainerPreprocess.preprocess(pctx.getImageData(0, 0, 256, 256).data, 256, 256);
+    shownPixels = pctx.getImageData(0, 0, 256, 256).data;
+    const pre = explainerPreprocess.preprocess(shownPixels, 256, 256);
     showSteps(pre);
     [session, detector] = await starting;
     mark("sessionReady");
