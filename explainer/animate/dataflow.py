@@ -18,8 +18,9 @@ map, channels-last maps with their channels moved to the front, more axes flatte
 maps; :mod:`explainer.animate.shapes`), its own shape written under it. A requested length is
 met by shorter hops, then by blocks lighting up together.
 
-The blocks and their places (rows, labels, arrows) come from
-:mod:`explainer.animate.dataflow_layout`; this module draws them and times the frames.
+The blocks and their places (rows, arrows) come from :mod:`explainer.animate.dataflow_layout`,
+the labels' from :mod:`explainer.animate.dataflow_labels`; this module draws them and times the
+frames.
 """
 
 from __future__ import annotations

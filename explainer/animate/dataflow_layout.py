@@ -4,9 +4,10 @@ input first, the softmax last) and where each goes in the frame.
 Blocks are sized by the tensor leaving them (maps: side ∝ map size, stack depth ∝ channels;
 vectors: a column), packed left to right far enough apart for their labels, and wrapped onto
 more rows (the softmax a column on the right) when one row would shrink them below
-readability. Labels alternate below / above their block where they touch nothing; arrows run
-straight to the next block, over the top from any other. Pixels throughout; ``u`` is the
-frame's scale against 800×450 and ``k`` the font scale.
+readability. Arrows run straight to the next block, over the top from any other (on rows:
+across the top of the row they land in, each on a lane of its own; past a whole row, down
+the left margin). Where the labels go: :mod:`explainer.animate.dataflow_labels`. Pixels
+throughout; ``u`` is the frame's scale against 800×450 and ``k`` the font scale.
 """
 
 from __future__ import annotations
