@@ -420,6 +420,10 @@ def run_lanes(blocks: list[Block], slots: list[Slot], u: float) -> dict:
             detour = (a.band[1] - (4 + 3 * below) * u, (6 + 3 * len(detours)) * u)
             detours.append((a.row, detour[0]))
             x0 = detour[1]
+        mine = [k for k in out if k[0] == key[0] and slots[k[1]].row == s.row and not detour]
+        if mine:  # from the same block into the same row: one bus, branching to each
+            out[key] = (out[mine[0]][0], x0, x1, None)
+            continue
         busy = {round((y - _floor(s, u)) / (5 * u)) for k, (y, f, t, _) in out.items()
                 if slots[k[1]].row == s.row and not (t < x0 or f > x1)}  # fmt: skip
         lane = min(n for n in range(len(out) + 1) if n not in busy)
