@@ -209,17 +209,28 @@ class Slot:
 
 
 def _pack(widths: list[int], label_w: list[float], gap: float, u: float,
-          up: list[bool] | None = None) -> list[float]:  # fmt: skip
+          up: list[bool] | None = None, rises: list[tuple[bool, bool]] | None = None,
+          ) -> list[float]:  # fmt: skip
     """The left edges of blocks of ``widths`` packed from 0: at least ``gap`` apart, and far
     enough apart that labels on the same side do not touch (``up``: each label's side;
-    default: every second block's)."""
+    default: every second block's), nor cover the middle of a block an arrow leaves or
+    reaches on that side (``rises``: whether one does, above and below, for each block)."""
     xs: list[float] = []
+    pad = 3 * u + 2
     for i, w in enumerate(widths):
         x = 0.0 if i == 0 else xs[-1] + widths[i - 1] + gap
         same = [j for j in range(i) if up[j] == up[i]] if up else [i - 2] * (i >= 2)
         if same:
             j = same[-1]
             x = max(x, xs[j] + widths[j] / 2 + (label_w[i] + label_w[j]) / 2 + 14 * u - w / 2)
+        for side in range(2) if up and rises else ():  # 0: above, 1: below
+            rose = [j for j in range(i) if rises[j][side]]
+            if rose and up[i] == (side == 0):  # its label clear of the last arrow there
+                x = max(x, xs[rose[-1]] + widths[rose[-1]] / 2 + label_w[i] / 2 + pad - w / 2)
+            told = [j for j in range(i) if up[j] == (side == 0)]
+            if told and rises[i][side]:  # its arrow clear of the last label there
+                x = max(x, xs[told[-1]] + widths[told[-1]] / 2 + label_w[told[-1]] / 2 + pad
+                        - w / 2)  # fmt: skip
         xs.append(x)
     return xs
 
@@ -254,7 +265,7 @@ def layout(blocks: list[Block], size: tuple[int, int], u: float, k: float = 1.0,
 
 def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid: float,
          cap: float, names: list[str], up: list[bool] | None = None,
-         ) -> tuple[list[Slot], float]:  # fmt: skip
+         rises: list[tuple[bool, bool]] | None = None) -> tuple[list[Slot], float]:  # fmt: skip
     """One row of blocks between ``span`` (left, right pixels) centred on height ``mid``,
     none taller than ``cap``: the slots and how much they had to shrink (1: not at all).
     At the least shrink the row is squeezed to fit, so it never leaves ``span``."""
@@ -270,7 +281,8 @@ def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid
         if blocks[-1].kind == "probability":  # its rows stay readable
             g[-1] = (max(8, int(geo[-1][0] * max(shrink, 0.6))), geo[-1][1], 1, 0)
         widths = [a + o * (n - 1) for a, _, n, o in g]
-        xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u, up)
+        xs = _pack(widths, [w * min(1.0, shrink + 0.4) for w in label_w], 10 * u * shrink, u, up,
+                   rises)  # fmt: skip
         if xs[-1] + widths[-1] <= room:
             break
     else:  # squeezed: the blocks keep their order and stay in the row
@@ -294,6 +306,17 @@ def label_sides(blocks: list[Block], rows: list[int]) -> list[bool]:
     return [i in down or (i % 2 == 1 and not b.skip) for i, b in enumerate(blocks)]
 
 
+def _rises(blocks: list[Block], rows: list[int]) -> list[tuple[bool, bool]]:
+    """For blocks on ``rows``: whether an arrow (not straight) leaves or reaches each from
+    above, and whether one leaves it from below (down to a later row)."""
+    above, below = set(), set()
+    for key in edges_over(blocks):
+        src, i = key[0], key[1]
+        above.add(i)
+        (below if rows[src] != rows[i] else above).add(src)
+    return [(i in above, i in below) for i in range(len(blocks))]
+
+
 def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names: list[str],
           n_rows: int) -> tuple[list[Slot], float]:  # fmt: skip
     """The blocks but the last on ``n_rows`` rows, the softmax a column on the right; the
@@ -315,11 +338,12 @@ def _rows(blocks: list[Block], size: tuple[int, int], u: float, k: float, names:
     slots: list[Slot] = []
     least = 1.0
     runs = np.array_split(np.arange(len(blocks) - 1), n_rows)
-    up = label_sides(blocks, [r for r, run in enumerate(runs) for _ in run] + [n_rows - 1])
+    rows = [r for r, run in enumerate(runs) for _ in run] + [n_rows - 1]
+    up, rises = label_sides(blocks, rows), _rises(blocks, rows)
     for r, run in enumerate(runs):
         band = (top + r * row_h, top + (r + 1) * row_h)
         row, shrink = _row([blocks[i] for i in run], u, k, (margin, right), sum(band) / 2, cap,
-                           names, [up[i] for i in run])  # fmt: skip
+                           names, [up[i] for i in run], [rises[i] for i in run])  # fmt: skip
         for s in row:
             s.row, s.band = r, band
         slots += row
