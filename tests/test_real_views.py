@@ -83,10 +83,7 @@ def test_dataflow_blocks_and_pulse_stay_on_screen(name, size, by_blocks, traces)
 @pytest.mark.parametrize("by_blocks", [None, False])  # False: --every-layer
 @pytest.mark.parametrize("name", ["tiny_vit", "resnet18", "sdpa", "convnext", "split"])
 @pytest.mark.parametrize("size", SIZES)
-def test_dataflow_labels_clear_of_arrows_and_each_other(name, size, by_blocks, traces, request):
-    if name == "split" and by_blocks is False:  # 31 steps, a 7-way unbind: no room yet
-        why = "split, every layer: a few labels still meet on its crowded middle row"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
+def test_dataflow_labels_clear_of_arrows_and_each_other(name, size, by_blocks, traces):
     reel = build_animation("dataflow", traces(name), fps=3, seconds=12, size=size,
                            by_blocks=by_blocks)  # fmt: skip
     assert reel.meta["view"] == "" or by_blocks is None

@@ -275,7 +275,9 @@ def _row(blocks: list[Block], u: float, k: float, span: tuple[float, float], mid
         f = min(1.0, cap / max(1, h + o * (n - 1)))
         geo.append((max(8, int(a * f)), max(8, int(h * f)), n, max(1, int(o * f)) if o else 0))
     lead = max(0.0, label_w[0] / 2 - geo[0][0] / 2)
-    room = span[1] - span[0] - lead
+    # on rows, the last label may reach into the 24 px before the softmax column, no further
+    trail = max(0.0, label_w[-1] / 2 + 3 * u - geo[-1][0] / 2 - 22 * u) if up else 0.0
+    room = span[1] - span[0] - lead - trail
     for shrink in np.linspace(1.0, 0.3, 15):
         g = [(max(8, int(a * shrink)), max(8, int(h * shrink)), n, o) for a, h, n, o in geo]
         if blocks[-1].kind == "probability":  # its rows stay readable
