@@ -46,8 +46,16 @@
     const hi = Math.min(lo + 1, s.length - 1), t = i - lo, vlo = select(s, lo), vhi = select(s, hi);
     return t >= 0.5 ? vhi - (vhi - vlo) * (1 - t) : vlo + (vhi - vlo) * t;
   }
-  function maxOf(d) { let m = -Infinity; for (const v of d) if (v > m) m = v; return m; }
-  function minOf(d) { let m = Infinity; for (const v of d) if (v < m) m = v; return m; }
+  function maxOf(d) {
+    let m = -Infinity;
+    for (let i = 0; i < d.length; i++) if (d[i] > m) m = d[i];
+    return m;
+  }
+  function minOf(d) {
+    let m = Infinity;
+    for (let i = 0; i < d.length; i++) if (d[i] < m) m = d[i];
+    return m;
+  }
   function clip01(p) {
     const out = pic(p.h, p.w), d = p.d, o = out.d;
     for (let i = 0; i < d.length; i++) { const v = d[i]; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
@@ -131,31 +139,37 @@
     for (let c = 0; c < n; c++) for (let j = -radius; j <= radius; j++) t[c * k + j + radius] = m(c + j, n);
     return t;
   }
-  function along(p, axis, radius, mode, fn) {  // fn(values of the window) per pixel, one axis
-    const out = { h: p.h, w: p.w, d: new p.d.constructor(p.h * p.w) }, k = 2 * radius + 1;
-    const n = axis ? p.w : p.h, t = table(n, radius, mode), win = new Float64Array(k);
-    for (let y = 0; y < p.h; y++) {
-      for (let x = 0; x < p.w; x++) {
-        const c = (axis ? x : y) * k;
-        for (let j = 0; j < k; j++) win[j] = axis ? p.d[y * p.w + t[c + j]] : p.d[t[c + j] * p.w + x];
-        out.d[y * p.w + x] = fn(win);
-      }
-    }
-    return out;
+  // correlate(p, axis, w, mode, div): ndimage.correlate1d with odd symmetric weights w, each sum
+  // (taken in window order, in doubles) divided by div; stored in p's array type
+  function correlate(p, axis, w, mode, div = 1) {
+    return axis ? correlateRows(p, w, mode, div) : correlateColumns(p, w, mode, div);
   }
-  function correlate(p, axis, w, mode) {  // ndimage.correlate1d with odd symmetric weights w
-    const out = { h: p.h, w: p.w, d: new p.d.constructor(p.h * p.w) }, k = w.length, r = k >> 1;
-    const n = axis ? p.w : p.h, t = table(n, r, mode), d = p.d, W = p.w;
-    for (let y = 0; y < p.h; y++) {
+  function correlateRows(p, w, mode, div) {  // the window slides along each row
+    const H = p.h, W = p.w, d = p.d, k = w.length, r = k >> 1, t = table(W, r, mode);
+    const o = new d.constructor(H * W);
+    for (let y = 0; y < H; y++) {
+      const row = y * W;
       for (let x = 0; x < W; x++) {
-        const c = (axis ? x : y) * k;
         let s = 0;
-        if (axis) for (let j = 0; j < k; j++) s += d[y * W + t[c + j]] * w[j];
-        else for (let j = 0; j < k; j++) s += d[t[c + j] * W + x] * w[j];
-        out.d[y * W + x] = s;
+        if (x >= r && x < W - r) for (let j = 0, b = row + x - r; j < k; j++) s += d[b + j] * w[j];
+        else for (let j = 0, c = x * k; j < k; j++) s += d[row + t[c + j]] * w[j];
+        o[row + x] = s / div;
       }
     }
-    return out;
+    return { h: H, w: W, d: o };
+  }
+  function correlateColumns(p, w, mode, div) {  // a whole output row at once, sums in window order
+    const H = p.h, W = p.w, d = p.d, k = w.length, r = k >> 1, m = MODES[mode];
+    const o = new d.constructor(H * W), acc = new Float64Array(W);
+    for (let y = 0; y < H; y++) {
+      acc.fill(0);
+      for (let j = 0; j < k; j++) {
+        const src = m(y + j - r, H) * W, wj = w[j];
+        for (let x = 0; x < W; x++) acc[x] += d[src + x] * wj;
+      }
+      for (let x = 0, row = y * W; x < W; x++) o[row + x] = acc[x] / div;
+    }
+    return { h: H, w: W, d: o };
   }
   function gaussian(p, sigma, mode = "reflect") {
     const radius = Math.trunc(4 * sigma + 0.5), k = [];
@@ -164,26 +178,49 @@
     const w = Float64Array.from(k, (v) => v / sum);
     return correlate(correlate(p, 0, w, mode), 1, w, mode);
   }
-  function uniform(p, size, mode) {
-    const r = size >> 1, mean = (win) => { let s = 0; for (const v of win) s += v; return s / size; };
-    return along(along(p, 0, r, mode, mean), 1, r, mode, mean);
+  function uniform(p, size, mode) {  // the window's mean (sum of 1 * value, divided by size)
+    const ones = new Float64Array(2 * (size >> 1) + 1).fill(1);
+    return correlate(correlate(p, 0, ones, mode, size), 1, ones, mode, size);
   }
-  const maxFilter3 = (p) => along(along(p, 0, 1, "reflect", maxOf), 1, 1, "reflect", maxOf);
-  function rankFilter(p, size, rank, mode) {
-    const out = pic(p.h, p.w), r = size >> 1, m = MODES[mode], win = new Float64Array(size * size);
-    for (let y = 0; y < p.h; y++) {
-      for (let x = 0; x < p.w; x++) {
+  function maxFilter3(p) {  // ndimage.maximum_filter(size=3), reflect: max of a pixel's 3x3
+    const H = p.h, W = p.w, d = p.d, cols = new d.constructor(H * W), o = new d.constructor(H * W);
+    for (let y = 0; y < H; y++) {
+      const up = (y > 0 ? y - 1 : 0) * W, row = y * W, down = (y < H - 1 ? y + 1 : H - 1) * W;
+      for (let x = 0; x < W; x++) cols[row + x] = max3(d[up + x], d[row + x], d[down + x]);
+    }
+    for (let y = 0; y < H; y++) {
+      const row = y * W;
+      for (let x = 0; x < W; x++) {
+        const left = x > 0 ? x - 1 : 0, right = x < W - 1 ? x + 1 : W - 1;
+        o[row + x] = max3(cols[row + left], cols[row + x], cols[row + right]);
+      }
+    }
+    return { h: H, w: W, d: o };
+  }
+  function max3(a, b, c) {  // maxOf([a, b, c])
+    let m = -Infinity;
+    if (a > m) m = a;
+    if (b > m) m = b;
+    if (c > m) m = c;
+    return m;
+  }
+  function rankFilter(p, size, rank, mode) {  // the rank-th smallest of each size x size window
+    const H = p.h, W = p.w, out = pic(H, W), r = size >> 1, k = 2 * r + 1;
+    const rows = table(H, r, mode), cols = table(W, r, mode), win = new Float64Array(size * size);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
         let n = 0;
-        for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) {
-          win[n++] = p.d[m(y + dy, p.h) * p.w + m(x + dx, p.w)];
+        for (let a = 0; a < k; a++) {
+          const row = rows[y * k + a] * W;
+          for (let b = 0; b < k; b++) win[n++] = p.d[row + cols[x * k + b]];
         }
-        out.d[y * p.w + x] = win.sort()[rank];
+        out.d[y * W + x] = select(win, rank);
       }
     }
     return out;
   }
   // binary masks: {h, w, d: Uint8Array}; structure = list of [dy, dx]; outside the picture is 0
-  const CROSS = [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], NEIGHBOURS = CROSS.slice(1);
+  const CROSS = [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]];
   const mask = (h, w, d) => ({ h, w, d: d || new Uint8Array(h * w) });
   function disk(r) {
     const s = [];
@@ -191,13 +228,15 @@
     return s;
   }
   function dilate(b, st = CROSS, iterations = 1) {
+    const dys = Int32Array.from(st, (o) => o[0]), dxs = Int32Array.from(st, (o) => o[1]);
+    const H = b.h, W = b.w;
     for (let it = 0; it < iterations; it++) {
-      const out = mask(b.h, b.w);
-      for (let y = 0; y < b.h; y++) for (let x = 0; x < b.w; x++) {
-        if (!b.d[y * b.w + x]) continue;
-        for (const [dy, dx] of st) {
-          const yy = y + dy, xx = x + dx;
-          if (yy >= 0 && yy < b.h && xx >= 0 && xx < b.w) out.d[yy * b.w + xx] = 1;
+      const out = mask(H, W), o = out.d, d = b.d;
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+        if (!d[y * W + x]) continue;
+        for (let j = 0; j < dys.length; j++) {
+          const yy = y + dys[j], xx = x + dxs[j];
+          if (yy >= 0 && yy < H && xx >= 0 && xx < W) o[yy * W + xx] = 1;
         }
       }
       b = out;
@@ -205,31 +244,31 @@
     return b;
   }
   function erode(b, iterations = 1) {  // cross structure, border value 0
+    const H = b.h, W = b.w;
     for (let it = 0; it < iterations; it++) {
-      const out = mask(b.h, b.w);
-      for (let y = 0; y < b.h; y++) for (let x = 0; x < b.w; x++) {
-        out.d[y * b.w + x] = CROSS.every(([dy, dx]) => {
-          const yy = y + dy, xx = x + dx;
-          return yy >= 0 && yy < b.h && xx >= 0 && xx < b.w && b.d[yy * b.w + xx];
-        }) ? 1 : 0;
+      const out = mask(H, W), o = out.d, d = b.d;
+      for (let y = 0; y < H; y++) for (let x = 0, i = y * W; x < W; x++, i++) {
+        o[i] = d[i] && y > 0 && d[i - W] && y < H - 1 && d[i + W] && x > 0 && d[i - 1] &&
+          x < W - 1 && d[i + 1] ? 1 : 0;
       }
       b = out;
     }
     return b;
   }
   function label(b) {  // 4-connected parts numbered in raster order, as ndimage.label
-    const lab = new Int32Array(b.h * b.w);
+    const H = b.h, W = b.w, d = b.d, lab = new Int32Array(H * W), stack = new Int32Array(H * W);
     let n = 0;
     for (let s = 0; s < lab.length; s++) {
-      if (!b.d[s] || lab[s]) continue;
+      if (!d[s] || lab[s]) continue;
       lab[s] = ++n;
-      const stack = [s];
-      while (stack.length) {
-        const i = stack.pop(), y = (i / b.w) | 0, x = i % b.w;
-        for (const [dy, dx] of NEIGHBOURS) {
-          const yy = y + dy, xx = x + dx, j = yy * b.w + xx;
-          if (yy >= 0 && yy < b.h && xx >= 0 && xx < b.w && b.d[j] && !lab[j]) { lab[j] = n; stack.push(j); }
-        }
+      let top = 0;
+      stack[top++] = s;
+      while (top) {
+        const i = stack[--top], y = (i / W) | 0, x = i - y * W;
+        if (y > 0 && d[i - W] && !lab[i - W]) { lab[i - W] = n; stack[top++] = i - W; }
+        if (y < H - 1 && d[i + W] && !lab[i + W]) { lab[i + W] = n; stack[top++] = i + W; }
+        if (x > 0 && d[i - 1] && !lab[i - 1]) { lab[i - 1] = n; stack[top++] = i - 1; }
+        if (x < W - 1 && d[i + 1] && !lab[i + 1]) { lab[i + 1] = n; stack[top++] = i + 1; }
       }
     }
     return [lab, n];
@@ -241,24 +280,31 @@
     }
     return mask(b.h, b.w, b.d.map((v, i) => (v || !outside[lab[i]] ? 1 : 0)));
   }
+  const INF = 1e20;
   function edt(b) {  // exact Euclidean distance of each ink pixel to the nearest 0 (Felzenszwalb)
-    const INF = 1e20, f = new Float64Array(b.h * b.w);
+    const H = b.h, W = b.w, f = new Float64Array(H * W), n = Math.max(H, W);
+    const v = new Int32Array(n), z = new Float64Array(n + 1), g = new Float64Array(n);
     for (let i = 0; i < f.length; i++) f[i] = b.d[i] ? INF : 0;
-    const pass = (get, set, n) => {
-      const v = new Int32Array(n), z = new Float64Array(n + 1), g = new Float64Array(n);
-      for (let q = 0; q < n; q++) g[q] = get(q);
-      let k = 0; v[0] = 0; z[0] = -INF; z[1] = INF;
-      for (let q = 1; q < n; q++) {
-        let s = ((g[q] + q * q) - (g[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]);
-        while (s <= z[k]) { k--; s = ((g[q] + q * q) - (g[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]); }
-        k++; v[k] = q; z[k] = s; z[k + 1] = INF;
-      }
-      k = 0;
-      for (let q = 0; q < n; q++) { while (z[k + 1] < q) k++; set(q, (q - v[k]) * (q - v[k]) + g[v[k]]); }
-    };
-    for (let x = 0; x < b.w; x++) pass((q) => f[q * b.w + x], (q, val) => { f[q * b.w + x] = val; }, b.h);
-    for (let y = 0; y < b.h; y++) pass((q) => f[y * b.w + q], (q, val) => { f[y * b.w + q] = val; }, b.w);
-    return { h: b.h, w: b.w, d: f.map(Math.sqrt) };
+    for (let x = 0; x < W; x++) edtLine(f, x, W, H, v, z, g);  // down each column
+    for (let y = 0; y < H; y++) edtLine(f, y * W, 1, W, v, z, g);  // along each row
+    for (let i = 0; i < f.length; i++) f[i] = Math.sqrt(f[i]);
+    return { h: H, w: W, d: f };
+  }
+  // the squared distances along one line of n values of f (from start, stride apart), in place;
+  // v, z, g: work arrays of at least n, n + 1, n
+  function edtLine(f, start, stride, n, v, z, g) {
+    for (let q = 0; q < n; q++) g[q] = f[start + q * stride];
+    let k = 0; v[0] = 0; z[0] = -INF; z[1] = INF;
+    for (let q = 1; q < n; q++) {
+      let s = ((g[q] + q * q) - (g[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]);
+      while (s <= z[k]) { k--; s = ((g[q] + q * q) - (g[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]); }
+      k++; v[k] = q; z[k] = s; z[k + 1] = INF;
+    }
+    k = 0;
+    for (let q = 0; q < n; q++) {
+      while (z[k + 1] < q) k++;
+      f[start + q * stride] = (q - v[k]) * (q - v[k]) + g[v[k]];
+    }
   }
 
   // --- reading (explainer/reading/images.py) ------------------------------------------------
@@ -288,8 +334,10 @@
   }
   function otsu(d, bins = 128) {
     const hist = new Float64Array(bins);
-    for (const v of d) hist[Math.min(Math.max(Math.floor(v * bins), 0), bins - 1)]++;
-    const total = hist.reduce((a, b) => a + b, 0) || 1;
+    for (let i = 0; i < d.length; i++) hist[Math.min(Math.max(Math.floor(d[i] * bins), 0), bins - 1)]++;
+    let total = 0;
+    for (let i = 0; i < bins; i++) total += hist[i];
+    total = total || 1;
     let w0 = 0, m0 = 0, mTotal = 0;
     for (let i = 0; i < bins; i++) mTotal += (hist[i] / total) * ((i + 0.5) / bins);
     let best = -1, arg = 0;
@@ -393,20 +441,28 @@
       return k === main || !small || Math.max(gapY, gapX) < 0.25 * reach;
     });
   }
+  function grain(flat, paper) {  // robust std of the paper's grain, from pixels 2 apart
+    const H = flat.h, W = flat.w, d = flat.d;
+    let steps;
+    if (W > 2) {  // |flat[:, 2:] - flat[:, :-2]|[::2, ::2], each difference a float32
+      steps = new Float32Array(Math.ceil(H / 2) * Math.ceil((W - 2) / 2));
+      let n = 0;
+      for (let y = 0; y < H; y += 2) {
+        for (let x = y * W, end = x + W - 2; x < end; x += 2) steps[n++] = Math.abs(d[x + 2] - d[x]);
+      }
+    } else {  // |flat[::2, ::2] - paper|[::2, ::2]
+      const sub = Float32Array.from(every2(flat), (v) => Math.abs(v - paper));
+      steps = every2(pic(Math.ceil(H / 2), Math.ceil(W / 2), sub));
+    }
+    return (1.4826 * median(steps)) / Math.sqrt(2);
+  }
   function cleanBackground(ink) {
     const zeros = () => pic(ink.h, ink.w), level = backgroundLevel(ink), n = ink.h * ink.w;
     let flat = pic(ink.h, ink.w);
-    for (let i = 0; i < n; i++) flat.d[i] = ink.d[i] - (typeof level === "number" ? level : level.d[i]);
+    if (typeof level === "number") for (let i = 0; i < n; i++) flat.d[i] = ink.d[i] - level;
+    else for (let i = 0; i < n; i++) flat.d[i] = ink.d[i] - level.d[i];
     if (Math.min(ink.h, ink.w) >= 32) flat = gaussian(flat, Math.max(ink.h, ink.w) / 400 + 0.3);
-    const paper = median(every2(flat));
-    let steps;
-    if (ink.w > 2) {
-      const diff = pic(flat.h, flat.w - 2);
-      for (let y = 0; y < flat.h; y++) for (let x = 0; x < flat.w - 2; x++) diff.d[y * diff.w + x] = flat.d[y * flat.w + x + 2] - flat.d[y * flat.w + x];
-      steps = every2(diff);
-    } else steps = every2(pic(Math.ceil(flat.h / 2), Math.ceil(flat.w / 2), Float32Array.from(every2(flat), (v) => v - paper)));
-    for (let i = 0; i < steps.length; i++) steps[i] = Math.abs(steps[i]);
-    const noise = (1.4826 * median(steps)) / Math.sqrt(2);
+    const paper = median(every2(flat)), noise = grain(flat, paper);
     flat = clip01(flat);
     const floor = Math.max(MIN_CONTRAST, 6 * noise);
     if (maxOf(flat.d) - paper < floor) return zeros();
@@ -417,9 +473,10 @@
     const [lab, count] = label(m);
     if (count === 0) return zeros();
     if (count > 1) m = dropSpecks(m, lab, count);
-    const inMask = [];
-    for (let i = 0; i < n; i++) if (m.d[i]) inMask.push(flat.d[i]);
-    const peak = inMask.length ? percentile(inMask, 90) : maxOf(flat.d);
+    const inMask = new Float64Array(n);
+    let k = 0;
+    for (let i = 0; i < n; i++) if (m.d[i]) inMask[k++] = flat.d[i];
+    const peak = k ? percentile(inMask.subarray(0, k), 90) : maxOf(flat.d);
     if (peak - paper < floor) return zeros();
     const low = 0.5 * t, near = dilate(m), out = zeros(), span = Math.max(peak - low, 1e-6);
     for (let i = 0; i < n; i++) {
@@ -437,8 +494,9 @@
     return b < 0 ? [0, 0, p.h, p.w] : [t, l, b + 1, r + 1];
   }
   function ridge(m) {
-    const d = crop(edt(padMask(m)), 1, 1, m.h + 1, m.w + 1), mx = maxFilter3(d);
-    return [d, mask(m.h, m.w, m.d.map((v, i) => (v && d.d[i] >= mx.d[i] - 0.5 ? 1 : 0)))];
+    const d = crop(edt(padMask(m)), 1, 1, m.h + 1, m.w + 1), mx = maxFilter3(d), r = mask(m.h, m.w);
+    for (let i = 0; i < r.d.length; i++) r.d[i] = m.d[i] && d.d[i] >= mx.d[i] - 0.5 ? 1 : 0;
+    return [d, r];
   }
   function padMask(m) {
     const out = mask(m.h + 2, m.w + 2);
@@ -448,39 +506,51 @@
   function strokeWidth(img, level = 0.5) {
     const up = Math.max(1, Math.ceil(STROKE_WORK / Math.max(img.h, img.w)));
     if (up > 1) img = resize(img, img.h * up, img.w * up, "bilinear");
-    const m = mask(img.h, img.w, img.d.map((v) => (v > level ? 1 : 0)));
-    if (!m.d.some(Boolean)) return 0;
-    const [d, r] = ridge(m);
-    return (2 * median(d.d.filter((_, i) => r.d[i])) - 1) / up;
+    const m = mask(img.h, img.w);
+    let inked = 0;
+    for (let i = 0; i < m.d.length; i++) if (img.d[i] > level) { m.d[i] = 1; inked++; }
+    if (!inked) return 0;
+    const [d, r] = ridge(m), onRidge = new Float64Array(inked);
+    let n = 0;
+    for (let i = 0; i < r.d.length; i++) if (r.d[i]) onRidge[n++] = d.d[i];
+    return (2 * median(onRidge.subarray(0, n)) - 1) / up;
   }
   const boxStrokeWidth = (c) => strokeWidth(fitBox(c, BOX));
-  function greyMorph(p, r, fn) {  // grey dilation (max) or erosion (min) with disk(r)
-    // each row's min/max over any run of columns in O(1), from a table over runs of 2^k
-    const W = p.w, levels = [p.d];
-    for (let len = 2; len <= W; len *= 2) {
-      const prev = levels[levels.length - 1], next = new Float32Array(p.h * W), half = len / 2;
-      for (let y = 0; y < p.h; y++) {
-        for (let x = 0; x + len <= W; x++) next[y * W + x] = fn(prev[y * W + x], prev[y * W + x + half]);
-      }
-      levels.push(next);
-    }
-    const run = (y, a, b) => {  // fn over row y, columns a..b (inclusive)
-      const k = 31 - Math.clz32(b - a + 1), t = levels[k];
-      return fn(t[y * W + a], t[y * W + b - (1 << k) + 1]);
-    };
-    const out = pic(p.h, W), reach = [];
+  // grey dilation (grow: max) or erosion (min) with disk(r), outside the picture ignored, of
+  // the pixels in rows t..b-1, columns l..r-1 (the others stay 0); an erosion of p >= 0 skips
+  // the pixels that are 0 (the disk holds the pixel itself: its minimum is 0)
+  function greyMorph(p, r, grow, [t, l, b, rt] = [0, 0, p.h, p.w]) {
+    const H = p.h, W = p.w, levels = runTables(p, grow), out = pic(H, W), o = out.d, reach = [];
     for (let dy = -r; dy <= r; dy++) reach.push(Math.floor(Math.sqrt(r * r + r - dy * dy)));
-    for (let y = 0; y < p.h; y++) {
-      for (let x = 0; x < W; x++) {
-        let acc = fn === Math.max ? -Infinity : Infinity;
-        for (let dy = -r; dy <= r; dy++) {
-          const yy = y + dy, hw = reach[dy + r];
-          if (yy >= 0 && yy < p.h) acc = fn(acc, run(yy, Math.max(x - hw, 0), Math.min(x + hw, W - 1)));
+    for (let y = t; y < b; y++) {
+      for (let x = l; x < rt; x++) {
+        if (!grow && p.d[y * W + x] === 0) continue;
+        let acc = grow ? -Infinity : Infinity;
+        for (let dy = Math.max(-r, -y); dy <= r && y + dy < H; dy++) {
+          const row = (y + dy) * W, hw = reach[dy + r];
+          const a = Math.max(x - hw, 0), e = Math.min(x + hw, W - 1), k = 31 - Math.clz32(e - a + 1);
+          const tk = levels[k], u = tk[row + a], v = tk[row + e - (1 << k) + 1];
+          acc = grow ? Math.max(acc, Math.max(u, v)) : Math.min(acc, Math.min(u, v));
         }
-        out.d[y * W + x] = acc;
+        o[y * W + x] = acc;
       }
     }
     return out;
+  }
+  // levels[k][y * w + x]: max (grow) or min of row y's columns x..x+2^k-1 (a sparse table: any
+  // run of columns is the max or min of two overlapping entries)
+  function runTables(p, grow) {
+    const H = p.h, W = p.w, levels = [p.d];
+    for (let len = 2; len <= W; len *= 2) {
+      const prev = levels[levels.length - 1], next = new Float32Array(H * W), half = len / 2;
+      for (let y = 0; y < H; y++) {
+        for (let x = y * W, end = x + W - len; x <= end; x++) {
+          next[x] = grow ? Math.max(prev[x], prev[x + half]) : Math.min(prev[x], prev[x + half]);
+        }
+      }
+      levels.push(next);
+    }
+    return levels;
   }
   function normaliseStroke(c, width) {
     if (width <= 0 || (width >= STROKE_LO && width <= STROKE_HI)) return c;
@@ -488,13 +558,17 @@
     const h = Math.max(1, pyRound(c.h * scale)), w = Math.max(1, pyRound(c.w * scale));
     const perPx = STROKE_WORK / BOX, change = ((TARGET_STROKE - width) * perPx) / 2;
     const r = Math.max(1, pyRound(Math.abs(change)));
-    const work = pad(clip01(resize(c, h, w, scale < 1 ? "box" : "bilinear")), r);
-    if (change > 0) return greyMorph(work, r, Math.max);
-    const core = greyMorph(work, r, Math.min), keep = pyRound((TARGET_STROKE * perPx) / 2);
-    const inked = mask(work.h, work.w, work.d.map((v) => (v > 0.5 ? 1 : 0)));
-    const spineMask = dilate(ridge(inked)[1], disk(keep));
-    const spine = gaussian(pic(work.h, work.w, Float32Array.from(spineMask.d, (v, i) => v & inked.d[i])), 0.7);
-    return clip01(pic(work.h, work.w, core.d.map((v, i) => Math.max(v, spine.d[i]))));
+    const inner = clip01(resize(c, h, w, scale < 1 ? "box" : "bilinear")), work = pad(inner, r);
+    if (change > 0) return greyMorph(work, r, true);
+    // eroded, the margin of r zeros leaves 0 wherever the disk does not fit inside the crop
+    const core = pad(greyMorph(inner, r, false, [r, r, h - r, w - r]), r);
+    const keep = pyRound((TARGET_STROKE * perPx) / 2), n = work.h * work.w, inked = mask(work.h, work.w);
+    for (let i = 0; i < n; i++) inked.d[i] = work.d[i] > 0.5 ? 1 : 0;
+    const spineMask = dilate(ridge(inked)[1], disk(keep)).d, spine = pic(work.h, work.w);
+    for (let i = 0; i < n; i++) spine.d[i] = spineMask[i] & inked.d[i];
+    const soft = gaussian(spine, 0.7).d, out = pic(work.h, work.w);
+    for (let i = 0; i < n; i++) out.d[i] = Math.max(core.d[i], soft[i]);
+    return clip01(out);
   }
   function fitBox(c, box = BOX) {
     const s = box / Math.max(c.h, c.w);
