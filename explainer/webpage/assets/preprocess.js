@@ -102,31 +102,34 @@
   }
   function resize(p, h, w, filter) {  // Image.fromarray(p, "F").resize((w, h), filter)
     let cur = p;
-    if (w !== p.w) {
-      const cs = coeffs(p.w, w, filter), out = pic(p.h, w);
-      for (let y = 0; y < p.h; y++) {
-        for (let xx = 0; xx < w; xx++) {
-          const [x0, k] = cs[xx];
-          let s = 0;
-          for (let i = 0; i < k.length; i++) s += p.d[y * p.w + x0 + i] * k[i];
-          out.d[y * w + xx] = s;
-        }
-      }
-      cur = out;
-    }
-    if (h !== p.h) {
-      const cs = coeffs(p.h, h, filter), out = pic(h, cur.w);
-      for (let yy = 0; yy < h; yy++) {
-        const [y0, k] = cs[yy];
-        for (let x = 0; x < cur.w; x++) {
-          let s = 0;
-          for (let i = 0; i < k.length; i++) s += cur.d[(y0 + i) * cur.w + x] * k[i];
-          out.d[yy * cur.w + x] = s;
-        }
-      }
-      cur = out;
-    }
+    if (w !== p.w) cur = resizeRows(cur, w, coeffs(p.w, w, filter));
+    if (h !== p.h) cur = resizeColumns(cur, h, coeffs(p.h, h, filter));
     return cur === p ? pic(p.h, p.w, p.d.slice()) : cur;
+  }
+  function resizeRows(p, w, cs) {  // each row to w values; cs: coeffs(p.w, w)
+    const out = pic(p.h, w), d = p.d, W = p.w;
+    for (let xx = 0; xx < w; xx++) {
+      const [x0, k] = cs[xx], n = k.length;
+      for (let y = 0; y < p.h; y++) {
+        let s = 0;
+        for (let i = 0, b = y * W + x0; i < n; i++) s += d[b + i] * k[i];
+        out.d[y * w + xx] = s;
+      }
+    }
+    return out;
+  }
+  function resizeColumns(p, h, cs) {  // each column to h values, a whole output row at once
+    const out = pic(h, p.w), d = p.d, W = p.w, acc = new Float64Array(W);
+    for (let yy = 0; yy < h; yy++) {
+      const [y0, k] = cs[yy];
+      acc.fill(0);
+      for (let i = 0; i < k.length; i++) {
+        const src = (y0 + i) * W, ki = k[i];
+        for (let x = 0; x < W; x++) acc[x] += d[src + x] * ki;
+      }
+      out.d.set(acc, yy * W);
+    }
+    return out;
   }
 
   // --- scipy.ndimage ------------------------------------------------------------------------
