@@ -66,7 +66,8 @@ def test_functional_network_by_hand(sample):
     x = sample.floats()[:1]
     trace = capture(model, x)
     assert trace.names() == ["conv1", "relu", "conv2", "relu#2", "max_pool2d", "dropout1",
-                             "flatten", "fc1", "relu#3", "dropout2", "fc2", "log_softmax"]  # fmt: skip
+                             "flatten", "fc1", "relu#3", "dropout2", "fc2",
+                             "log_softmax"]  # fmt: skip
     with torch.no_grad():
         c1 = model.conv1(x)
         r1 = F.relu(c1)
