@@ -143,15 +143,32 @@
     return t;
   }
   // correlate(p, axis, w, mode, div): ndimage.correlate1d with odd symmetric weights w, each sum
-  // (taken in window order, in doubles) divided by div; stored in p's array type
+  // (taken in window order, in doubles) divided by div; stored in p's array type. A window
+  // whose values are all c sums to flatSum(c, w) (the same sum): rows of paper are filled.
   function correlate(p, axis, w, mode, div = 1) {
     return axis ? correlateRows(p, w, mode, div) : correlateColumns(p, w, mode, div);
   }
+  function flatSum(c, w) {
+    let s = 0;
+    for (let j = 0; j < w.length; j++) s += c * w[j];
+    return s;
+  }
+  function rowValues(p) {  // per row: its value where all its pixels are equal, else NaN
+    const out = new Float64Array(p.h), d = p.d, W = p.w;
+    for (let y = 0; y < p.h; y++) {
+      const row = y * W, c = d[row];
+      let x = 1;
+      while (x < W && d[row + x] === c) x++;
+      out[y] = x === W ? c : NaN;
+    }
+    return out;
+  }
   function correlateRows(p, w, mode, div) {  // the window slides along each row
     const H = p.h, W = p.w, d = p.d, k = w.length, r = k >> 1, t = table(W, r, mode);
-    const o = new d.constructor(H * W);
+    const o = new d.constructor(H * W), flat = rowValues(p);
     for (let y = 0; y < H; y++) {
       const row = y * W;
+      if (flat[y] === flat[y]) { o.fill(flatSum(flat[y], w) / div, row, row + W); continue; }
       for (let x = 0; x < W; x++) {
         let s = 0;
         if (x >= r && x < W - r) for (let j = 0, b = row + x - r; j < k; j++) s += d[b + j] * w[j];
@@ -163,8 +180,12 @@
   }
   function correlateColumns(p, w, mode, div) {  // a whole output row at once, sums in window order
     const H = p.h, W = p.w, d = p.d, k = w.length, r = k >> 1, m = MODES[mode];
-    const o = new d.constructor(H * W), acc = new Float64Array(W);
+    const o = new d.constructor(H * W), acc = new Float64Array(W), flat = rowValues(p);
     for (let y = 0; y < H; y++) {
+      const c = flat[m(y - r, H)];
+      let j = 0;
+      while (j < k && flat[m(y + j - r, H)] === c) j++;
+      if (j === k) { o.fill(flatSum(c, w) / div, y * W, (y + 1) * W); continue; }
       acc.fill(0);
       for (let j = 0; j < k; j++) {
         const src = m(y + j - r, H) * W, wj = w[j];
