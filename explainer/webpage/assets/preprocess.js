@@ -9,6 +9,11 @@
  * morphology) are ported with their boundary modes, so the browser's picture equals the
  * library's (tests/test_export_page.py compares them on the same strokes).
  *
+ * It runs at every stroke, so every pass is a flat loop over typed arrays (no function call or
+ * closure per pixel), and each shortcut gives the very same numbers: rows of even paper take
+ * their one filtered value, the thinning's erosion is computed only where its disk fits inside
+ * the crop (elsewhere it reaches the zero margin), sums keep their order.
+ *
  * A picture is {h, w, d: Float32Array(h * w)}, row-major, light ink on black in [0, 1].
  */
 (function (root) {
