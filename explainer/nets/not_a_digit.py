@@ -4,9 +4,10 @@ Post-hoc scores of the classifier itself (the energy of :mod:`explainer.nets.ood
 blots and dots but only about a third of letters and doodles at a 1% false-alarm budget: a
 classifier trained on digits alone has never been told what a non-digit is. The
 :class:`DetectorNet` (two conv blocks and a small dense layer, about 40,000 weights) has: it was
-trained on MNIST training digits (plus thick-brush and canvas-style versions of them) against
-negatives made offline by seeded generators (Fashion-MNIST items, pen strokes, glyph-like stroke
-combinations, blots and noise, letters and symbols from regular fonts; see
+trained on MNIST training digits (plus thick-brush, canvas-style, slanted, typed and even-pen
+versions of them) against negatives made offline by seeded generators (Fashion-MNIST items, pen
+strokes, glyph-like stroke combinations, blots and noise, letters and symbols from regular
+fonts, typed and traced by the same even pen; see
 :mod:`explainer.reading.negatives` and :mod:`explainer.reading.not_a_digit_train`). Its output is
 one logit: higher means less like a digit.
 

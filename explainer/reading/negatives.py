@@ -21,6 +21,12 @@ as canvas strokes (binarised, with soft edges), slanted and squeezed, and digits
 regular (not bold) fonts, so that "typed" alone never means "not a digit". Plain circles,
 single straight strokes and ovals are never negatives: a drawn circle *is* a 0 and a straight
 stroke a 1.
+
+Even strokes, :func:`restyled_positives` and :func:`restyled_negatives`: the centre lines of
+MNIST training digits traced again by a round pen of one width (a marker, a canvas brush, a
+fine pen) and digits typed in a regular font made bold by growing their strokes; and, as
+negatives, letters and symbols traced by the same pen, so that an even stroke alone never
+means "a digit" either.
 """
 
 from __future__ import annotations
@@ -39,7 +45,14 @@ from explainer.reading.geometry import (
     normalise_stroke,
     paste_centred,
 )
-from explainer.reading.testsets import NOT_DIGIT_LETTERS, big_ink, plain_fonts, restroke, text_ink
+from explainer.reading.testsets import (
+    NOT_DIGIT_LETTERS,
+    big_ink,
+    plain_fonts,
+    restroke,
+    text_ink,
+    thin_line,
+)
 
 WORK = 112  # side (px) of the field every negative is drawn on
 SYMBOLS = "#@&%?!*+=<>$"
@@ -193,6 +206,8 @@ def negatives(n: int, fashion: np.ndarray | None = None, seed: int = 0) -> np.nd
 
 POSITIVE_KINDS = ("reread", "thick", "canvas", "slanted", "font")
 POSITIVE_SHARES = (0.4, 0.15, 0.15, 0.2, 0.1)
+RESTYLED_KINDS = ("pen", "bold", "thin")  # even strokes: markers, bold type, fine pens
+RESTYLED_SHARES = (0.6, 0.25, 0.15)
 
 
 def _slanted(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -222,6 +237,8 @@ def positive(digit: np.ndarray, rng: np.random.Generator, kind: str = "") -> np.
     squeezed, or (``font``) a random digit typed in a regular font. ``kind`` is drawn with
     :data:`POSITIVE_SHARES` when not given."""
     kind = kind or str(rng.choice(POSITIVE_KINDS, p=POSITIVE_SHARES))
+    if kind in RESTYLED_KINDS:
+        return restyled(digit, rng, kind)
     if kind == "reread":
         return mnist_style(digit / 255.0)
     if kind == "font":
@@ -252,3 +269,56 @@ def positives(digits: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     extra = [positive(digits[i], rng) for i in picks]
     base = np.asarray(digits, np.float32) / 255.0
     return np.concatenate([base, np.stack(extra)]) if n else base
+
+
+def restyled(digit: np.ndarray, rng: np.random.Generator, kind: str = "") -> np.ndarray:
+    """One MNIST training digit ``(28, 28)`` uint8 re-drawn with strokes of one even width
+    (``(28, 28)`` float32): ``pen``, its centre line traced by a round pen or marker 5-19 px
+    wide in a 112-px digit (slanted half the time), as a canvas brush or a felt pen draws;
+    ``thin``, the same line 3 px wide (a fine pen); ``bold``, a random digit typed in a regular
+    font with its strokes grown 2-6 px (a bold weight, made without the bold fonts the bench
+    keeps unseen). ``kind`` is drawn with :data:`RESTYLED_SHARES` when not given."""
+    kind = kind or str(rng.choice(RESTYLED_KINDS, p=RESTYLED_SHARES))
+    if kind == "bold":
+        fonts = regular_fonts() or _no_fonts()
+        ink = text_ink(str(int(rng.integers(10))), fonts[int(rng.integers(len(fonts)))],
+                       int(rng.integers(70, 110)), float(rng.uniform(-0.25, 0.25)))  # fmt: skip
+        return mnist_style(restroke(np.pad(ink, 8), int(rng.integers(2, 7))))
+    ink = big_ink(digit, WORK)
+    if kind == "pen" and rng.integers(2):
+        ink = _slanted(ink, rng)
+    radius = int(rng.integers(2, 10)) if kind == "pen" else 1
+    return mnist_style(thin_line(ink, radius))
+
+
+def restyled_positives(digits: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` of ``digits`` ``(M, 28, 28)`` uint8 re-drawn with even strokes (:func:`restyled`):
+    ``(n, 28, 28)`` float32."""
+    rng = np.random.default_rng([seed, 13])
+    picks = rng.integers(len(digits), size=n)
+    return np.stack([restyled(digits[i], rng) for i in picks]).astype(np.float32)
+
+
+def restyled_negative(rng: np.random.Generator, kind: str = "fonts") -> np.ndarray:
+    """A letter or symbol of :data:`FONT_CHARS` typed in a regular font (``fonts``), or a pen
+    drawing of ``strokes`` or ``glyphs``, its centre line traced by an even pen as
+    :func:`restyled` traces digits (5-19 px wide in a ~100-px drawing, slanted half the time):
+    ``(28, 28)`` float32. The same pen on both sides, so that an even stroke alone never means
+    "a digit"."""
+    if kind == "fonts":
+        ink = np.pad(_font_char(rng, regular_fonts() or _no_fonts()), 12)
+    else:
+        ink = _draw(_stroke_shape(rng) if kind == "strokes" else _glyph(rng), 3)
+    if rng.integers(2):
+        ink = _slanted(ink, rng)
+    return mnist_style(thin_line(ink, int(rng.integers(2, 10))))
+
+
+def restyled_negatives(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` negatives drawn with an even pen (:func:`restyled_negative`): half letters and
+    symbols, then half strokes and glyphs (one each in turn), ``(n, 28, 28)`` float32."""
+    letters = np.random.default_rng([seed, 17])
+    shapes = np.random.default_rng([seed, 19])
+    out = [restyled_negative(letters) for _ in range(n // 2)]
+    out += [restyled_negative(shapes, ("strokes", "glyphs")[i % 2]) for i in range(n - n // 2)]
+    return np.stack(out).astype(np.float32)

@@ -2,17 +2,20 @@
 with outlier exposure and write it to ``models/not_a_digit.npz``.
 
 Positives: the training part of MNIST's seeded train / validation split (val_fraction 0.15,
-seed 0, the split of every shipped model, so their validation digits stay unseen) and
-thick-brush and canvas versions of them; negatives: :func:`explainer.reading.negatives.negatives`
-(generators, Fashion-MNIST training items). Binary cross-entropy, the two sides weighted
-equally, a few epochs of Adam on one CPU thread (about 5 minutes on a shared 2-core machine).
+seed 0, the split of every shipped model, so their validation digits stay unseen), thick-brush,
+canvas, slanted and typed versions of them, and versions re-drawn with strokes of one even width
+(markers, fine pens, bold type: :func:`~explainer.reading.negatives.restyled`); negatives:
+:func:`explainer.reading.negatives.negatives` (generators, Fashion-MNIST training items) and
+letters, symbols and pen drawings traced by the same even pen (as many as those digits).
+Binary cross-entropy, the two sides weighted equally, ten epochs of Adam on one CPU thread.
 The threshold is then fitted on the validation digits (:func:`~explainer.nets.not_a_digit.
 fit_detector`), and ``--fit-shipped`` fits it for each shipped MNIST model, its energy added to
 the score, into the same file; ``explainer train`` fits it for each new model on that model's
 own split and stores it in the checkpoint.
 
-    python -m explainer.reading.not_a_digit_train [--epochs 4] [--negatives 40000]
-        [--cache pos.npz neg.npz] [--only positives|negatives]
+    python -m explainer.reading.not_a_digit_train [--epochs 10] [--negatives 40000]
+        [--restyled 20000] [--cache pos.npz neg.npz even_pos.npz even_neg.npz]
+        [--only positives|negatives|restyled]
     python -m explainer.reading.not_a_digit_train --fit-shipped
 """
 
@@ -26,7 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from explainer.nets.not_a_digit import Detector, DetectorNet, fit_detector
-from explainer.reading.negatives import negatives, positives
+from explainer.reading.negatives import (
+    negatives,
+    positives,
+    restyled_negatives,
+    restyled_positives,
+)
 
 
 def train_net(
@@ -75,9 +83,10 @@ def cached(path: str | None, make) -> np.ndarray:
 
 
 def fit_shipped(path) -> dict:
-    """Fit the companion detector at ``path`` for every shipped MNIST checkpoint (its own
-    validation split, its logits' energy added to the score, see
-    :func:`explainer.nets.not_a_digit_fit.fit_with_ink`) and store the fits in the file."""
+    """Fit the companion detector at ``path`` again (its own threshold, on the validation
+    digits of the shipped split) and for every shipped MNIST checkpoint (its own validation
+    split, its logits' energy added to the score, see
+    :func:`explainer.nets.not_a_digit_fit.fit_with_ink`), and store the fits in the file."""
     from explainer.data import load_train_val
     from explainer.nets.checkpoints import load_checkpoint, shipped_checkpoints
     from explainer.nets.inference import predict_logits
@@ -85,7 +94,9 @@ def fit_shipped(path) -> dict:
     from explainer.nets.not_a_digit_fit import fit_with_ink
     from explainer.nets.ood import OodRule, fit_rule
 
-    det, fits = load_companion(path), {}
+    _, val = load_train_val("mnist", 0.15, 0)
+    det, fits = fit_detector(load_companion(path), val.images.numpy() / 255.0), {}
+    print(f"the detector alone: threshold {det.threshold:.3f}", flush=True)
     for ckpt_path in shipped_checkpoints("mnist"):
         ckpt = load_checkpoint(ckpt_path)
         cfg = ckpt.config or {}
@@ -108,15 +119,18 @@ def main() -> None:
     from explainer.nets.not_a_digit import companion_path, save_companion
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--negatives", type=int, default=40000)
     ap.add_argument("--augmented", type=int, default=60000, help="digits drawn other ways")
+    ap.add_argument(
+        "--restyled", type=int, default=20000, help="digits (and as many not) with even strokes"
+    )
     ap.add_argument("--data-dir")
     ap.add_argument("--out", help="default: models/not_a_digit.npz")
     ap.add_argument(
         "--cache",
-        nargs=2,
-        metavar=("POS.npz", "NEG.npz"),
+        nargs=4,
+        metavar=("POS.npz", "NEG.npz", "EVEN_POS.npz", "EVEN_NEG.npz"),
         help="keep the generated pictures in these files (made once)",
     )
     ap.add_argument(
@@ -126,8 +140,8 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        choices=["positives", "negatives"],
-        help="only generate (and cache) one side, then stop: run both at once",
+        choices=["positives", "negatives", "restyled"],
+        help="only generate (and cache) one set, then stop: run them at once",
     )
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -136,17 +150,21 @@ def main() -> None:
         fit_shipped(args.out or companion_path(models_dir()))
         return
     train, val = load_train_val("mnist", 0.15, 0, args.data_dir)
-    cache_pos, cache_neg = args.cache or (None, None)
-    pos = neg = None
-    if args.only != "negatives":
-        digits = train.images.numpy()
+    cache_pos, cache_neg, cache_even, cache_odd = args.cache or (None, None, None, None)
+    pos = neg = even = odd = None
+    digits = train.images.numpy()
+    if args.only in (None, "positives"):
         pos = cached(cache_pos, lambda: positives(digits, args.augmented, seed=0))
-    if args.only != "positives":
+    if args.only in (None, "restyled"):
+        even = cached(cache_even, lambda: restyled_positives(digits, args.restyled, seed=0))
+        odd = cached(cache_odd, lambda: restyled_negatives(args.restyled, seed=0))
+    if args.only in (None, "negatives"):
         fashion = load_split("fashion_mnist", True, args.data_dir).images.numpy()
         neg = cached(cache_neg, lambda: negatives(args.negatives, fashion, seed=0))
     print(f"pictures ready ({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.only:
         return
+    pos, neg = np.concatenate([pos, even]), np.concatenate([neg, odd])
     print(f"{len(pos)} digits, {len(neg)} negatives", flush=True)
     net = train_net(pos, neg, args.epochs)
     det = fit_detector(Detector(net, 0.0), val.images.numpy() / 255.0)
