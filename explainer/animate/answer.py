@@ -46,4 +46,3 @@ def answer(trace: Trace, names: Sequence[str], theme: str = "light") -> Answer:
     colour = {"correct": style.CORRECT_COLOR, "wrong": style.WRONG_COLOR}.get(v.state, t.foreground)
     lines = [(v.text, colour)] + ([(v.note, colour)] if v.note else [])
     return Answer(lines, style.HIGHLIGHT_COLOR, t.muted, False)
-
