@@ -67,9 +67,9 @@
     return out;
   }
   function every2(p) {  // p[::2, ::2] as a flat list
-    const out = new Float32Array(Math.ceil(p.h / 2) * Math.ceil(p.w / 2));
+    const H = p.h, W = p.w, d = p.d, out = new Float32Array(Math.ceil(H / 2) * Math.ceil(W / 2));
     let n = 0;
-    for (let y = 0; y < p.h; y += 2) for (let x = 0; x < p.w; x += 2) out[n++] = p.d[y * p.w + x];
+    for (let y = 0; y < H; y += 2) for (let x = y * W, end = x + W; x < end; x += 2) out[n++] = d[x];
     return out;
   }
   function crop(p, t, l, b, r) {
@@ -339,9 +339,10 @@
   // --- reading (explainer/reading/images.py) ------------------------------------------------
   function toGray(rgba, w, h) {  // an opaque canvas: ITU-R 601 luma; transparent: composited
     let g = pic(h, w), minA = 255;
-    for (let i = 0; i < w * h; i++) {
-      g.d[i] = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
-      minA = Math.min(minA, rgba[4 * i + 3]);
+    const gd = g.d, n = w * h;
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      gd[i] = (0.299 * rgba[j] + 0.587 * rgba[j + 1] + 0.114 * rgba[j + 2]) / 255;
+      if (rgba[j + 3] < minA) minA = rgba[j + 3];
     }
     if (minA / 255 < 0.98) {
       let sum = 0, n = 0;
@@ -411,9 +412,14 @@
   function dropLines(m) {
     if (Math.min(m.h, m.w) < 48) return m;
     const most = Math.max(3, Math.floor(Math.min(m.h, m.w) / 50));  // line_thickness
+    const H = m.h, W = m.w, d = m.d, colSums = new Int32Array(W);
     let rows = [], cols = [];
-    for (let y = 0; y < m.h; y++) { let s = 0; for (let x = 0; x < m.w; x++) s += m.d[y * m.w + x]; rows.push(s / m.w >= 0.75); }
-    for (let x = 0; x < m.w; x++) { let s = 0; for (let y = 0; y < m.h; y++) s += m.d[y * m.w + x]; cols.push(s / m.h >= 0.75); }
+    for (let y = 0; y < H; y++) {
+      let s = 0;
+      for (let x = 0, i = y * W; x < W; x++, i++) { s += d[i]; colSums[x] += d[i]; }
+      rows.push(s / W >= 0.75);
+    }
+    for (let x = 0; x < W; x++) cols.push(colSums[x] / H >= 0.75);
     rows = thinRuns(rows, most);
     cols = thinRuns(cols, most);
     if (!rows.some(Boolean) && !cols.some(Boolean)) return m;
@@ -488,39 +494,44 @@
   function cleanBackground(ink) {
     const zeros = () => pic(ink.h, ink.w), level = backgroundLevel(ink), n = ink.h * ink.w;
     let flat = pic(ink.h, ink.w);
-    if (typeof level === "number") for (let i = 0; i < n; i++) flat.d[i] = ink.d[i] - level;
-    else for (let i = 0; i < n; i++) flat.d[i] = ink.d[i] - level.d[i];
+    const fd0 = flat.d, id = ink.d;
+    if (typeof level === "number") for (let i = 0; i < n; i++) fd0[i] = id[i] - level;
+    else for (let i = 0; i < n; i++) fd0[i] = id[i] - level.d[i];
     if (Math.min(ink.h, ink.w) >= 32) flat = gaussian(flat, Math.max(ink.h, ink.w) / 400 + 0.3);
     const paper = median(every2(flat)), noise = grain(flat, paper);
     flat = clip01(flat);
     const floor = Math.max(MIN_CONTRAST, 6 * noise);
     if (maxOf(flat.d) - paper < floor) return zeros();
-    const t = otsu(flat.d);
+    const t = otsu(flat.d), fd = flat.d;
     let m = mask(flat.h, flat.w);
-    for (let i = 0; i < n; i++) m.d[i] = flat.d[i] > t ? 1 : 0;
+    for (let i = 0; i < n; i++) m.d[i] = fd[i] > t ? 1 : 0;
     m = dropLines(m);
     const [lab, count] = label(m);
     if (count === 0) return zeros();
     if (count > 1) m = dropSpecks(m, lab, count);
-    const inMask = new Float64Array(n);
+    const md = m.d, inMask = new Float64Array(n);
     let k = 0;
-    for (let i = 0; i < n; i++) if (m.d[i]) inMask[k++] = flat.d[i];
-    const peak = k ? percentile(inMask.subarray(0, k), 90) : maxOf(flat.d);
+    for (let i = 0; i < n; i++) if (md[i]) inMask[k++] = fd[i];
+    const peak = k ? percentile(inMask.subarray(0, k), 90) : maxOf(fd);
     if (peak - paper < floor) return zeros();
-    const low = 0.5 * t, near = dilate(m), out = zeros(), span = Math.max(peak - low, 1e-6);
-    for (let i = 0; i < n; i++) {
-      if (near.d[i]) out.d[i] = Math.min(Math.max((flat.d[i] - low) / span, 0), 1);
-    }
+    const low = 0.5 * t, near = dilate(m).d, out = zeros(), span = Math.max(peak - low, 1e-6);
+    for (let i = 0; i < n; i++) if (near[i]) out.d[i] = Math.min(Math.max((fd[i] - low) / span, 0), 1);
     return out;
   }
 
   // --- geometry (explainer/reading/geometry.py) ---------------------------------------------
   function inkBbox(p, level = 0.05) {
-    let t = p.h, l = p.w, b = -1, r = -1;
-    for (let y = 0; y < p.h; y++) for (let x = 0; x < p.w; x++) {
-      if (p.d[y * p.w + x] > level) { t = Math.min(t, y); l = Math.min(l, x); b = Math.max(b, y); r = Math.max(r, x); }
+    const H = p.h, W = p.w, d = p.d;
+    let t = H, l = W, b = -1, r = -1;
+    for (let y = 0; y < H; y++) {
+      let x = 0, e = W - 1;  // the row's first and last pixel above level
+      while (x < W && !(d[y * W + x] > level)) x++;
+      if (x === W) continue;
+      while (!(d[y * W + e] > level)) e--;
+      if (t === H) t = y;
+      b = y; l = Math.min(l, x); r = Math.max(r, e);
     }
-    return b < 0 ? [0, 0, p.h, p.w] : [t, l, b + 1, r + 1];
+    return b < 0 ? [0, 0, H, W] : [t, l, b + 1, r + 1];
   }
   function ridge(m) {
     const d = crop(edt(padMask(m)), 1, 1, m.h + 1, m.w + 1), mx = maxFilter3(d), r = mask(m.h, m.w);
