@@ -450,8 +450,8 @@
 
   // --- start --------------------------------------------------------------------------------
   const SEVEN = [[[70, 62], [186, 60], [150, 130], [118, 200]]];  // a first digit to look at
-  // The preprocessing runs slowly until the browser has compiled it (a first dot took 250-300
-  // ms, later ones 35-50): drawings that take its paths (a dot is thinned, a long line
+  // The preprocessing runs slowly until the browser has compiled it (a first dot took 100-330
+  // ms, later ones 5-15): drawings that take its paths (a dot is thinned, a long line
   // thickened, the seven left as it is) are preprocessed a few times over in idle time after
   // the first prediction (while the runtime loads they delayed it by 150 ms), until the
   // learner's first input.
