@@ -7,13 +7,13 @@ canvas, slanted and typed versions of them, and versions re-drawn with strokes o
 (markers, fine pens, bold type: :func:`~explainer.reading.negatives.restyled`); negatives:
 :func:`explainer.reading.negatives.negatives` (generators, Fashion-MNIST training items) and
 letters, symbols and pen drawings traced by the same even pen (as many as those digits).
-Binary cross-entropy, the two sides weighted equally, ten epochs of Adam on one CPU thread.
+Binary cross-entropy, the two sides weighted equally, 14 epochs of Adam on one CPU thread.
 The threshold is then fitted on the validation digits (:func:`~explainer.nets.not_a_digit.
 fit_detector`), and ``--fit-shipped`` fits it for each shipped MNIST model, its energy added to
 the score, into the same file; ``explainer train`` fits it for each new model on that model's
 own split and stores it in the checkpoint.
 
-    python -m explainer.reading.not_a_digit_train [--epochs 10] [--negatives 40000]
+    python -m explainer.reading.not_a_digit_train [--epochs 14] [--negatives 40000]
         [--restyled 20000] [--cache pos.npz neg.npz even_pos.npz even_neg.npz]
         [--only positives|negatives|restyled]
     python -m explainer.reading.not_a_digit_train --fit-shipped
@@ -119,7 +119,7 @@ def main() -> None:
     from explainer.nets.not_a_digit import companion_path, save_companion
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--negatives", type=int, default=40000)
     ap.add_argument("--augmented", type=int, default=60000, help="digits drawn other ways")
     ap.add_argument(
