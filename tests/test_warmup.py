@@ -204,3 +204,32 @@ def test_the_export_page_shows_the_render_steps(app_env, monkeypatch):
     (bar,) = status.get("progress")
     assert bar.value == 100
     assert next(s.value for s in at.success).endswith(" s")
+
+
+def test_a_held_warm_up_starts_no_task_until_released():
+    w = warmup.Warmup(nice=0)
+    ran: list[str] = []
+    w.hold()
+    w.hold()  # two holders: both must let go
+    w.submit([_task("a", ran), _task("b", ran)])
+    assert not w.wait(0.3) and ran == []
+    w.release()
+    assert not w.wait(0.3) and ran == []
+    w.release()
+    assert w.wait(30) and ran == ["a", "b"]
+
+
+def test_the_apps_first_page_holds_the_warm_up_and_only_the_first(monkeypatch):
+    from explainer.app import launch
+
+    w = warmup.Warmup(nice=0)
+    monkeypatch.setattr(warmup, "WARMUP", w)
+    monkeypatch.setattr(launch, "_first_page_shown", False)
+    ran: list[str] = []
+    with launch.first_page_first():
+        w.submit([_task("a", ran)])
+        assert not w.wait(0.3) and ran == []  # the page is being drawn: the task waits
+    assert w.wait(30) and ran == ["a"]
+    with launch.first_page_first():  # later runs hold nothing
+        w.submit([_task("b", ran)])
+        assert w.wait(30) and ran == ["a", "b"]

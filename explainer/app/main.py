@@ -64,10 +64,11 @@ def run() -> None:
         ),
     ]
     page = st.navigation(PAGES)
-    common.sidebar()
-    launch.warm_up()  # its progress bar under the model picker, never pushing it down
-    page.run()
-    common.sidebar_digit()
+    with launch.first_page_first():
+        common.sidebar()
+        launch.warm_up()  # its progress bar under the model picker, never pushing it down
+        page.run()
+        common.sidebar_digit()
 
 
 if __name__ == "__main__":  # `streamlit run explainer/app/main.py`

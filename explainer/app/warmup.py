@@ -109,6 +109,7 @@ class Warmup:
         self._since = time.monotonic()
         self._took = 0.0
         self._stopping = False
+        self._held = 0  # holds taken (hold/release): no new task starts while any is held
 
     def submit(self, tasks: Iterable[Task], *, first: bool = False) -> int:
         """Queue the tasks not submitted before, in order, after those waiting (before them
@@ -132,6 +133,18 @@ class Warmup:
                 atexit.register(self.stop)
             self._cond.notify_all()
             return len(new)
+
+    def hold(self) -> None:
+        """Start no new task until :meth:`release` (a task already running finishes): the
+        app holds the warm-up while the first page after launch is drawn."""
+        with self._cond:
+            self._held += 1
+
+    def release(self) -> None:
+        """Undo one :meth:`hold`; the queue goes on when none is left."""
+        with self._cond:
+            self._held = max(0, self._held - 1)
+            self._cond.notify_all()
 
     def progress(self) -> Progress:
         with self._cond:
@@ -187,7 +200,7 @@ class Warmup:
     def _next(self) -> Task | None:
         """The next task, waiting for one; ``None`` once stopping."""
         with self._cond:
-            while not self._queue and not self._stopping:
+            while (not self._queue or self._held) and not self._stopping:
                 self._cond.wait()
             if self._stopping:
                 return None
