@@ -45,22 +45,12 @@ def thick_skeleton(label: int, rng: np.random.Generator) -> np.ndarray:
 def read(pred, pictures: list, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Accuracy, share flagged, and the per-picture ``(N,)`` bool "read right" of ``pictures``
     sent through the preprocessing and ``pred``'s model (a blank read counts as wrong)."""
-    from explainer.reading.preprocess import PreprocessError, preprocess
+    from bench_not_a_digit import read_all  # the same preprocessing loop (bench/ is on the path)
 
-    images, strokes, ok = [], [], []
-    for pic in pictures:
-        try:
-            p = preprocess(pic)
-            images.append(p.image)
-            strokes.append(p.stroke)
-            ok.append(True)
-        except PreprocessError:
-            images.append(np.zeros((28, 28), np.float32))
-            strokes.append(0.0)
-            ok.append(False)
-    x = np.stack(images)
-    right = (pred.logits(x).argmax(1) == labels) & np.array(ok)
-    flagged = np.array([bool(r) for r in pred.not_a_digit(x, np.array(strokes))])
+    x, strokes = read_all(pictures)
+    ok = ~np.isnan(strokes)
+    right = (pred.logits(x).argmax(1) == labels) & ok
+    flagged = np.array([bool(r) for r in pred.not_a_digit(x, np.nan_to_num(strokes))])
     return float(right.mean()), float(flagged.mean()), right
 
 
