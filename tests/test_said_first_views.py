@@ -7,13 +7,13 @@ by torch on the preprocessed picture, not read from the code under test."""
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from test_said_first import letter_a
+from trace_files import rewrite_header
 
 from explainer.animate import build_animation
 from explainer.cli import main
@@ -73,20 +73,11 @@ def test_the_verdict_survives_save_and_load(letter, digit, tmp_path):
     assert Trace.load(digit.save(tmp_path / "digit.npz")).not_a_digit is None
 
 
-def _rewrite_header(path, change) -> None:
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    header = json.loads(str(arrays["header"]))
-    change(header)
-    arrays["header"] = np.array(json.dumps(header))
-    np.savez_compressed(path, **arrays)
-
-
 def test_an_older_file_loads_as_unknown_and_a_bad_verdict_is_refused(letter, tmp_path):
     path = letter[1].save(tmp_path / "old.npz")
-    _rewrite_header(path, lambda h: h.pop("not_a_digit"))
+    rewrite_header(path, lambda h: h.pop("not_a_digit"))
     assert Trace.load(path).not_a_digit is None
-    _rewrite_header(path, lambda h: h.update(not_a_digit=[1, 2]))
+    rewrite_header(path, lambda h: h.update(not_a_digit=[1, 2]))
     with pytest.raises(TraceError, match="not_a_digit") as err:
         Trace.load(path)
     assert "\n" not in str(err.value)

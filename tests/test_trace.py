@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from trace_files import rewrite_header
 from zoo import build_zoo
 
 from explainer.cli import main
@@ -135,16 +135,6 @@ def test_cli_capture_writes_the_same_trace(tmp_path, sample, capsys):
     assert "--list-layers" in capsys.readouterr().err
 
 
-def _rewritten(path, edit) -> None:
-    """Rewrite a saved trace's JSON header with ``edit(header)``."""
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    header = json.loads(str(arrays["header"]))
-    edit(header)
-    arrays["header"] = np.array(json.dumps(header))
-    np.savez(path, **arrays)
-
-
 def test_tuple_elements_attention_and_norms_survive_a_file(tmp_path, sample):
     for name in ("split", "tiny_vit", "convnext"):
         trace = capture(build_zoo(name), sample.floats()[2, 0])
@@ -167,7 +157,7 @@ def test_tuple_elements_attention_and_norms_survive_a_file(tmp_path, sample):
 )  # fmt: skip
 def test_damaged_record_params_are_one_line_errors(field, value, tmp_path, sample):
     path = capture(build_zoo("split"), sample.floats()[2, 0]).save(tmp_path / "t.npz")
-    _rewritten(path, lambda header: header["layers"][2]["params"].__setitem__(field, value))
+    rewrite_header(path, lambda header: header["layers"][2]["params"].__setitem__(field, value))
     with pytest.raises(TraceError, match=rf"layers\[2\].*params\.{field}") as err:
         Trace.load(path)
     assert "\n" not in str(err.value)
