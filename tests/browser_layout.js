@@ -231,22 +231,14 @@
   const ruler = document.createElement("canvas").getContext("2d");
   for (const input of document.querySelectorAll("input")) {
     if (!input.checkVisibility() || !/^(text|number|search|)$/.test(input.type)) continue;
-    if (input.value) {
-      const s = getComputedStyle(input);
-      ruler.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
-      const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
-      const need = ruler.measureText(input.value).width;
-      if (need > room + SLACK)
-        faults.push(`clipped: value "${input.value}" needs ${Math.round(need)} px in ${Math.round(room)} px (${where(input)})`);
-      continue;
-    }
-    if (!input.placeholder) continue;
+    const [kind, text] = input.value ? ["value", input.value] : ["placeholder", input.placeholder];
+    if (!text) continue;
     const s = getComputedStyle(input);
     ruler.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
     const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
-    const need = ruler.measureText(input.placeholder).width;
+    const need = ruler.measureText(text).width;
     if (need > room + SLACK)
-      faults.push(`clipped: placeholder "${input.placeholder}" needs ${Math.round(need)} px in ${Math.round(room)} px (${where(input)})`);
+      faults.push(`clipped: ${kind} "${text}" needs ${Math.round(need)} px in ${Math.round(room)} px (${where(input)})`);
   }
   // a chart's number outside its cell: text marks against the rect marks they sit on
   for (const svg of document.querySelectorAll("svg")) {
