@@ -18,8 +18,7 @@ import os
 VARIABLE = "THP_MEM_ALLOC_ENABLE"
 
 
-def use_huge_pages_for_large_tensors() -> bool:
-    """Ask PyTorch for huge pages unless the user said otherwise; True when it is on (torch
-    reads it once, at its first tensor of 2 MB or more: after that a change does nothing)."""
+def use_huge_pages_for_large_tensors() -> None:
+    """Ask PyTorch for huge pages unless the user said otherwise (torch reads the variable
+    once, at its first tensor of 2 MB or more: after that a change does nothing)."""
     os.environ.setdefault(VARIABLE, "1")
-    return os.environ[VARIABLE] not in ("", "0")

@@ -27,8 +27,7 @@ def verdict_text(guess: str, why: str = "", bold: bool = False) -> str:
 def verdict_lines(guess: str) -> tuple[str, str]:
     """:func:`verdict_text` in its two sentences, for a picture that sets them on two lines:
     ``("This does not look like a digit.", "If it were one, the network would guess 4.")``."""
-    _, _, rest = verdict_text(guess).partition(f"{VERDICT} ")
-    return VERDICT, rest
+    return VERDICT, IF_IT_WERE.format(guess=guess)
 
 
 def greys(theme: str = "light") -> tuple[str, str]:
