@@ -238,6 +238,12 @@ MUTANTS = [
            "probs = trace.probs  #",
            'probs = __import__("explainer.nets.calibration").nets.calibration.softmax_t('
            "trace.logits)  #", ONE_PROBABILITY),
+    Mutant("thicker pen ignores the share", "explainer/nets/augment.py",
+           "chosen = ((pick < share) & (width == i))", "chosen = (width == i)",
+           ("tests/test_augment.py",)),
+    Mutant("training never thickens", "explainer/nets/train.py",
+           "xb = thicken(xb, c.thicken, generator=gen)", "xb = thicken(xb, 0.0, generator=gen)",
+           ("tests/test_augment.py",)),
     # --- not a digit and calibration ---------------------------------------------------------
     Mutant("not-a-digit threshold fitted at the wrong end", "explainer/nets/not_a_digit.py",
            "thr = float(np.quantile(s, quantile))", "thr = float(np.quantile(s, 1 - quantile))",

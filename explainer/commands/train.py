@@ -89,6 +89,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rotation", type=float, default=DEFAULT, help="max degrees")
     p.add_argument("--shift", type=float, default=DEFAULT, help="max shift, fraction of the width")
     p.add_argument("--scale", type=float, default=DEFAULT, help="max zoom in or out, a fraction")
+    p.add_argument(
+        "--thicken",
+        type=float,
+        default=DEFAULT,
+        metavar="SHARE",
+        help="draw this share of training images (0-1) with a pen 1-3 px thicker, so that "
+        "digits drawn with a marker or a thick brush are read right (default 0)",
+    )
     p.add_argument("--label-smoothing", type=float, default=DEFAULT)
     p.add_argument("--val-fraction", type=float, default=DEFAULT)
     p.add_argument("--seed", type=int, default=DEFAULT)

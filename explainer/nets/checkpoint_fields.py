@@ -59,8 +59,8 @@ def _is_metrics(v: Any) -> bool:
 
 # the training recipe's settings that are read back as numbers (the lesson's learning rate...)
 CONFIG_NUMBERS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "step_size", "gamma",
-                  "patience", "rotation", "shift", "scale", "label_smoothing", "val_fraction",
-                  "seed")  # fmt: skip
+                  "patience", "rotation", "shift", "scale", "thicken", "label_smoothing",
+                  "val_fraction", "seed")  # fmt: skip
 
 
 def _is_config(v: Any) -> bool:

@@ -33,7 +33,7 @@ from explainer.data import Split, dataset_info, load_train_val
 from explainer.errors import ExplainerError
 from explainer.nets import user_code
 from explainer.nets.architectures import build
-from explainer.nets.augment import random_affine
+from explainer.nets.augment import random_affine, thicken
 from explainer.nets.inference import accuracy, pick_device, predict_logits
 from explainer.nets.train_config import History, TrainConfig
 from explainer.nets.train_run import TrainingRun
@@ -232,6 +232,7 @@ def _train_epoch(
         xb, yb = x[idx], y[idx]
         if c.augment:
             xb = random_affine(xb, c.rotation, c.shift, c.scale, generator=gen)
+        xb = thicken(xb, c.thicken, generator=gen)
         xb = xb.to(
             device,
             memory_format=torch.channels_last if c.channels_last else torch.contiguous_format,

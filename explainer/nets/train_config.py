@@ -52,6 +52,7 @@ class TrainConfig:
     rotation: float = 10.0
     shift: float = 0.1
     scale: float = 0.1
+    thicken: float = 0.0
     label_smoothing: float = 0.0
     val_fraction: float = 0.15
     seed: int = 0
@@ -86,6 +87,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ExplainerError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.thicken <= 1:
+            raise ExplainerError(f"--thicken is a share of the images, 0 to 1; got {self.thicken}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ExplainerError(f"learning rate must be a positive number, got {self.lr}")
 
