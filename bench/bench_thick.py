@@ -15,6 +15,7 @@ in the app, which says first that it does not look like a digit). Measured only:
 is tuned on these pictures. About 1 minute on one CPU thread.
 
     .venv/bin/python bench/bench_thick.py [--model mnist_bn_cnn] [--n 500]
+    .venv/bin/python bench/bench_thick.py --by-width   # the held-out 1 and 6 at each brush width
 """
 
 from __future__ import annotations
@@ -29,17 +30,43 @@ GOAL = 0.97
 WIDTHS = (26, 49)  # brush width in px on the 280-px canvas (numpy's high end is exclusive)
 
 
-def thick_skeleton(label: int, rng: np.random.Generator) -> np.ndarray:
-    """The held-out skeleton of ``label`` in a wobbling hand, drawn with a thick brush on a
-    280×280 canvas: ``(280, 280, 4)`` RGBA or ``(280, 280, 3)`` uint8, white ink."""
+BY_WIDTH = (14, 20, 26, 34, 42, 48)  # --by-width: the canvas style's brushes and the thick ones
+
+
+def thick_skeleton(
+    label: int, rng: np.random.Generator, width: int | None = None, transparent: bool | None = None
+) -> np.ndarray:
+    """The held-out skeleton of ``label`` in a wobbling hand, drawn with a brush ``width`` px
+    wide (random in :data:`WIDTHS` when not given) on a 280×280 canvas: ``(280, 280, 4)`` RGBA
+    or ``(280, 280, 3)`` uint8, white ink."""
     from explainer.reading.heldout import DIGITS, draw, wobble
     from explainer.reading.testsets import canvas
 
     strokes = wobble(DIGITS[label], rng)
     side = int(rng.integers(150, 230))
     top, left = (int(v) for v in rng.integers(20, 260 - side, 2))
-    ink = draw(strokes, (280, 280), (top, left, side, side), int(rng.integers(*WIDTHS)))
-    return canvas(ink, transparent=bool(rng.integers(2)))
+    width = int(rng.integers(*WIDTHS)) if width is None else width
+    ink = draw(strokes, (280, 280), (top, left, side, side), width)
+    return canvas(ink, transparent=bool(rng.integers(2)) if transparent is None else transparent)
+
+
+def by_width(pred, per_digit: int = 60) -> None:
+    """Print how often the held-out style's 1 and 6 (the digits it misses) are read right, and
+    what they are read as, with each brush of :data:`BY_WIDTH`: is it the brush or the style?"""
+    from bench_not_a_digit import read_all
+
+    rng = np.random.default_rng(7)
+    for width in BY_WIDTH:
+        labels = np.array([1, 6] * per_digit)
+        pics = [thick_skeleton(int(y), rng, width, transparent=True) for y in labels]
+        x, _ = read_all(pics)
+        guess = pred.logits(x).argmax(1)
+        cells = []
+        for d in (1, 6):
+            read = np.bincount(guess[labels == d], minlength=10)
+            other = ", ".join(f"{k}: {n}" for k, n in enumerate(read) if n and k != d) or "-"
+            cells.append(f"{d} read right {read[d] / per_digit:4.0%} (else as {other})")
+        print(f"  brush {width:>2} px: " + "; ".join(cells))
 
 
 def read(pred, pictures: list, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -63,10 +90,16 @@ def main() -> None:
     ap.add_argument("--model", default="mnist_bn_cnn")
     ap.add_argument("--n", type=int, default=500, help="pictures per set")
     ap.add_argument("--data-dir")
+    ap.add_argument("--by-width", action="store_true", help="only the 1 and 6 per brush width")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     pred = Predictor(args.model)
+    if args.by_width:
+        print(f"{args.model}, the held-out style's 1 and 6, 60 of each per brush width:")
+        by_width(pred)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        return
     rng = np.random.default_rng([2026, 97])
     labels = np.arange(args.n) % 10
     sets = {"skeleton digits, thick brush": ([thick_skeleton(int(y), rng) for y in labels],
