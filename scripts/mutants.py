@@ -238,6 +238,11 @@ MUTANTS = [
            "probs = trace.probs  #",
            'probs = __import__("explainer.nets.calibration").nets.calibration.softmax_t('
            "trace.logits)  #", ONE_PROBABILITY),
+    Mutant("the evaluation report switches a notebook's backend", "explainer/analysis/report.py",
+           "    from sklearn.metrics import classification_report\n",
+           "    from sklearn.metrics import classification_report\n\n"
+           '    __import__("matplotlib").use("Agg")\n',
+           ("tests/test_evaluate.py",)),
     Mutant("thicker pen ignores the share", "explainer/nets/augment.py",
            "chosen = ((pick < share) & (width == i))", "chosen = (width == i)",
            ("tests/test_augment.py",)),

@@ -110,3 +110,33 @@ def test_first_layer_weights_are_the_models_own(tinyvgg):
     expected = module.weight.detach().numpy()
     expected = expected[:, 0] if kind == "conv" else expected.reshape(-1, 28, 28)
     np.testing.assert_array_equal(w, expected)
+
+
+KEEPS_BACKEND = """
+import matplotlib
+matplotlib.use("svg")  # a notebook's own backend, say (inline is not installable here)
+from explainer.analysis.compare import compare, write_comparison
+from explainer.analysis.evaluate import evaluate
+from explainer.analysis.report import write_report
+from explainer.nets.checkpoints import load_checkpoint
+
+write_report(evaluate(load_checkpoint({path!r}), sample_only=True), {out!r} + "/report")
+result = compare([{path!r}], sample_only=True)
+write_comparison(result.rows, result.test_set, {out!r} + "/compare")
+print("backend:", matplotlib.get_backend())
+"""
+
+
+def test_the_library_leaves_a_notebooks_backend_alone(tinyvgg, tmp_path):
+    """Regression: write_report and write_comparison switched matplotlib to Agg, so a notebook
+    that evaluated a model showed no inline plot after it. Only the commands choose Agg."""
+    import subprocess
+    import sys
+
+    code = KEEPS_BACKEND.format(path=str(tinyvgg.path), out=str(tmp_path))
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-800:]
+    assert "backend: svg" in res.stdout
+    assert (tmp_path / "report" / "confusion_matrix.png").stat().st_size > 1000
+    assert (tmp_path / "compare" / "compare.png").stat().st_size > 1000

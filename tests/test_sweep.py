@@ -18,7 +18,7 @@ def tiny_data(sample):
     return sample.subset(torch.arange(400)), sample.subset(torch.arange(400, 500))
 
 
-def test_two_point_grid_reports_the_diverged_run_and_resumes(tmp_path, tiny_data):
+def test_two_point_grid_reports_the_diverged_run_and_resumes(tmp_path, tiny_data, monkeypatch):
     c = SweepConfig(
         arch="linear",
         lr=[1e-2, 1e3],
@@ -44,6 +44,12 @@ def test_two_point_grid_reports_the_diverged_run_and_resumes(tmp_path, tiny_data
     again = run_sweep(c, data=tiny_data, log=lines.append)
     assert len(again) == 2 and "already done" in lines[-1]
 
+    import matplotlib
+
+    def no_switch(*args, **kwargs):  # a notebook's inline plots would stop showing
+        pytest.fail(f"write_results switched matplotlib's backend to {args}")
+
+    monkeypatch.setattr(matplotlib, "use", no_switch)
     md, js, png = write_results(again, c)
     table = md.read_text()
     assert "**diverged**" in table

@@ -247,9 +247,6 @@ def write_comparison(
     rows: list[ModelRow], test_set: str, out: str | os.PathLike | None = None
 ) -> list[Path]:
     """``compare.md``, ``compare.png`` and ``compare.json`` in ``out`` (``reports/compare/``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from explainer.io import save_figure
 
     folder = Path(out) if out else DEFAULT_OUT

@@ -47,10 +47,8 @@ def default_report_dir(ckpt: Checkpoint) -> Path:
 
 def write_report(ev: Evaluation, out: str | os.PathLike | None = None) -> Path:
     """Write every file of the report into ``out`` (default ``reports/<name>/``)."""
-    import matplotlib
     from sklearn.metrics import classification_report
 
-    matplotlib.use("Agg")
     folder = Path(out) if out else default_report_dir(ev.checkpoint)
     folder.mkdir(parents=True, exist_ok=True)
     ev.folder, ev.files = folder, []

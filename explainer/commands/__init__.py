@@ -3,6 +3,14 @@
 import argparse
 
 
+def draw_to_files() -> None:
+    """A command draws figures into files only: matplotlib's Agg backend, never a window. The
+    library's functions leave the backend alone, so that a notebook keeps its inline plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",

@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from explainer.analysis.compare import DEFAULT_OUT, compare, write_comparison
+    from explainer.commands import draw_to_files
     from explainer.io import check_writable
 
+    draw_to_files()
     check_writable(args.out or DEFAULT_OUT, folder=True)
     result = compare(
         args.models or None, data_dir=args.data_dir, sample_only=args.sample, code=args.code

@@ -27,9 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
     from explainer.analysis.evaluate import evaluate, summary_lines
     from explainer.analysis.report import default_report_dir, write_report
+    from explainer.commands import draw_to_files
     from explainer.io import check_writable
     from explainer.nets.checkpoints import load_checkpoint, resolve_checkpoint
 
+    draw_to_files()
     if args.out:
         check_writable(args.out, folder=True)
     ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint), code=args.code)

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    import matplotlib
+    from explainer.commands import draw_to_files
 
-    matplotlib.use("Agg")
+    draw_to_files()  # before pyplot draws its first figure
     import matplotlib.pyplot as plt
 
     from explainer.analysis import attribution

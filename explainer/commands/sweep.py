@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     from explainer.extras import require
 
     require("sweep", "explainer sweep")
+    from explainer.commands import draw_to_files
     from explainer.nets.sweep import run_sweep, write_results
 
+    draw_to_files()
     c = make_config(args)
     from explainer.io import check_writable
 

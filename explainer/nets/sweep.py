@@ -391,9 +391,6 @@ def results_figure(results: list[TrialResult], c: SweepConfig):
 
 def write_results(results: list[TrialResult], c: SweepConfig) -> list[Path]:
     """``<study>.md``, ``<study>.json`` and ``<study>.png`` beside the study's database."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from explainer.io import save_figure
 
     folder = c.out_dir()
