@@ -55,6 +55,16 @@ def models_dir() -> Path:
     return root / "models" if root is not None else inside
 
 
+def training_dir() -> Path:
+    """Where ``explainer train`` saves when no ``--out`` is given: the shipped models' folder in
+    a source checkout (``make models`` writes there) or when ``EXPLAINER_MODELS_DIR`` is set;
+    installed from a wheel, ``models/`` in the current folder, never inside the installed
+    package (which may be read-only, and which a reinstall would wipe)."""
+    if os.environ.get(MODELS_ENV) or not (PACKAGE_DIR / "models").is_dir():
+        return models_dir()
+    return Path.cwd() / "models"
+
+
 def app_script() -> Path:
     """The Streamlit script that starts the app (what ``explainer app`` runs)."""
     inside = PACKAGE_DIR / "app" / "main.py"

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -316,3 +317,29 @@ def test_plateau_cuts_the_lr_only_when_validation_stalls(
             for e in range(1, 6)]  # fmt: skip
     assert lrs == pytest.approx(want, rel=1e-12), lrs
     assert [r["val_accuracy"] for r in hist.epochs] == accuracies
+
+
+def test_installed_from_a_wheel_a_run_saves_in_the_current_folder(tmp_path, monkeypatch):
+    """Regression: installed from a wheel, `explainer train` without --out wrote into the
+    installed package (site-packages/explainer/models/), which may be read-only and which a
+    reinstall wipes. Now ./models/; a source checkout and EXPLAINER_MODELS_DIR keep theirs."""
+    from explainer import paths
+    from explainer.cli import build_parser
+    from explainer.commands import train as train_command
+
+    def out_of(argv):
+        return Path(train_command.make_config(build_parser("train").parse_args(argv)).out)
+
+    monkeypatch.delenv("EXPLAINER_MODELS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    checkout = out_of(["train", "tinyvgg", "--dataset", "fashion_mnist"])
+    assert checkout == paths.source_checkout() / "models" / "fashion_mnist_tinyvgg.pt"
+
+    wheel = tmp_path / "site-packages" / "explainer"
+    (wheel / "models").mkdir(parents=True)
+    monkeypatch.setattr(paths, "PACKAGE_DIR", wheel)
+    assert out_of(["train", "tinyvgg"]) == tmp_path / "models" / "mnist_tinyvgg.pt"
+    assert not list((wheel / "models").iterdir())
+    monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(tmp_path / "mine"))
+    (tmp_path / "mine").mkdir()
+    assert out_of(["train", "tinyvgg"]) == tmp_path / "mine" / "mnist_tinyvgg.pt"

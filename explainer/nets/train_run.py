@@ -24,7 +24,6 @@ from explainer.nets import user_code
 from explainer.nets.calibration import KEY as CALIBRATION
 from explainer.nets.checkpoints import (
     make_payload,
-    models_dir,
     read_payload,
     save_checkpoint,
     shape_mismatch,
@@ -32,11 +31,14 @@ from explainer.nets.checkpoints import (
 from explainer.nets.model_card import chance_warning, test_metrics, write_model_card
 from explainer.nets.not_a_digit_fit import calibrate
 from explainer.nets.train_config import History, TrainConfig
+from explainer.paths import training_dir
 
 
 def default_out(config: TrainConfig) -> Path:
-    """Where a run saves when no ``--out`` is given: ``<models>/<dataset>_<arch>.pt``."""
-    return models_dir() / f"{config.dataset}_{config.arch}.pt"
+    """Where a run saves when no ``--out`` is given: ``<dataset>_<arch>.pt`` in
+    :func:`~explainer.paths.training_dir` (the repository's ``models/`` in a source checkout,
+    ``./models/`` when installed from a wheel)."""
+    return training_dir() / f"{config.dataset}_{config.arch}.pt"
 
 
 def last_path(out: Path) -> Path:
