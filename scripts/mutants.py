@@ -243,6 +243,8 @@ MUTANTS = [
            "    from sklearn.metrics import classification_report\n\n"
            '    __import__("matplotlib").use("Agg")\n',
            ("tests/test_evaluate.py",)),
+    Mutant("a diverged fresh run leaves its files", "explainer/nets/train_run.py",
+           "if hist.diverged and not self.trained:", "if False:", TRAIN),
     Mutant("thicker pen ignores the share", "explainer/nets/augment.py",
            "chosen = ((pick < share) & (width == i))", "chosen = (width == i)",
            ("tests/test_augment.py",)),

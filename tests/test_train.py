@@ -343,3 +343,23 @@ def test_installed_from_a_wheel_a_run_saves_in_the_current_folder(tmp_path, monk
     monkeypatch.setenv("EXPLAINER_MODELS_DIR", str(tmp_path / "mine"))
     (tmp_path / "mine").mkdir()
     assert out_of(["train", "tinyvgg"]) == tmp_path / "mine" / "mnist_tinyvgg.pt"
+
+
+def test_a_fresh_run_that_diverges_leaves_no_file(tmp_path, splits):
+    """Regression: the CLI said "nothing was saved" while the run's <out>.last.pt (and its
+    epoch-0 snapshot) stayed behind; resuming them would only diverge again."""
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    hist = fit(small(tmp_path, lr=1e30, optimizer="sgd", snapshot_epochs=[0], evaluate_test=False),
+               data=splits)  # fmt: skip
+    assert hist.diverged and "diverged in epoch 1" in hist.reason
+    assert [p.name for p in tmp_path.rglob("*")] == ["notes.txt"]  # no snapshots/ folder either
+
+
+def test_a_diverged_run_keeps_the_files_it_replaced(tmp_path, splits):
+    fit(small(tmp_path, epochs=1, evaluate_test=False), data=splits)
+    before = last_path(tmp_path / "m.pt").read_bytes()
+    hist = fit(small(tmp_path, lr=1e30, optimizer="sgd", evaluate_test=False), data=splits)
+    assert hist.diverged
+    assert last_path(tmp_path / "m.pt").exists() and (tmp_path / "m.pt").exists()
+    assert last_path(tmp_path / "m.pt").read_bytes() != before  # replaced by this run, kept

@@ -242,9 +242,12 @@ def run(args: argparse.Namespace) -> int:
     use_threads(args.threads)
     hist = fit(config)
     if hist.diverged:
-        kept = f"; {config.out} is unchanged" if config.out and Path(config.out).exists() else ""
+        out = Path(config.out) if config.out else None
+        kept = f"; {out} is unchanged" if out and out.exists() else ""
+        last = last_path(out) if out else None
+        good = f"; the last good epoch's state is in {last}" if last and last.exists() else ""
         raise ExplainerError(
-            f"{hist.reason}: nothing was saved{kept}; try a smaller --lr (now {config.lr:g})"
+            f"{hist.reason}: no model was saved{kept}{good}; try a smaller --lr (now {config.lr:g})"
         )
     if hist.interrupted:
         where = f" in {last_path(Path(config.out))}" if config.out else ""

@@ -80,6 +80,8 @@ class TrainingRun:
     out: Path | None
     hist: History = field(default_factory=History)
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    created: set[Path] = field(default_factory=set)  # files this run made (not replaced)
+    trained: bool = False  # an epoch of this run finished with finite weights
 
     def payload(self, epoch: int, resumable: bool = False, metrics: dict | None = None) -> dict:
         extra = {}
@@ -112,9 +114,26 @@ class TrainingRun:
     def save_epoch(self, epoch: int) -> None:
         """The resume state (with the best weights so far) and the snapshot due, if any."""
         if self.out is not None:
-            save_checkpoint(last_path(self.out), self.payload(epoch, resumable=True))
+            self._save(last_path(self.out), self.payload(epoch, resumable=True))
         if self.snapshot_due(epoch):
-            save_checkpoint(snapshot_path(self.out, epoch), self.payload(epoch))
+            self._save(snapshot_path(self.out, epoch), self.payload(epoch))
+
+    def _save(self, path: Path, payload: dict) -> None:
+        new = [p for p in (path, *path.parents) if not p.exists()]  # the file, new folders
+        self.created.update(new)
+        save_checkpoint(path, payload)
+
+    def forget_created(self) -> None:
+        """Remove the files this run made (its untrained state and epoch-0 snapshot, when it
+        diverged in its first epoch: resuming them would diverge again, as every epoch is
+        seeded). Files it replaced stay."""
+        for path in sorted(self.created, key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir():
+                if not any(path.iterdir()):  # a folder it made, if nothing else went there
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        self.created.clear()
 
     def begin(self) -> int:
         self.best_state = _cpu_copy(self.model.state_dict())
@@ -191,6 +210,7 @@ class TrainingRun:
             self.best_state = _cpu_copy(self.model.state_dict())
         if not reason:
             self.save_epoch(epoch)
+            self.trained = True
         if callback:
             callback(record | {"done": True})
         if c.progress:
@@ -214,6 +234,8 @@ class TrainingRun:
         self.model.load_state_dict(self.best_state)
         model = self.model.to("cpu", memory_format=torch.contiguous_format).eval()
         hist.model = model
+        if hist.diverged and not self.trained:
+            self.forget_created()
         if hist.diverged or hist.interrupted:
             return hist
         if c.evaluate_test and not c.dry_run:
