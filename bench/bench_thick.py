@@ -69,6 +69,14 @@ def by_width(pred, per_digit: int = 60) -> None:
         print(f"  brush {width:>2} px: " + "; ".join(cells))
 
 
+def interval(right: np.ndarray) -> str:
+    """The 95% Wilson interval of the share of ``right`` (scipy): how far 500 pictures pin it."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(right.sum()), len(right)).proportion_ci(0.95, method="wilson")
+    return f"95% CI {ci.low:.1%}-{ci.high:.1%}"
+
+
 def read(pred, pictures: list, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Accuracy, share flagged, and the per-picture ``(N,)`` bool "read right" of ``pictures``
     sent through the preprocessing and ``pred``'s model (a blank read counts as wrong)."""
@@ -115,8 +123,8 @@ def main() -> None:
         acc, flagged, right = read(pred, pics, ys)
         per = " ".join(f"{d}:{right[ys == d].mean():.0%}" for d in range(10))
         mark = "PASS" if acc >= GOAL else "MISS"
-        print(f"  {name:<30} {acc:7.2%} of {len(ys):>4}  {mark} (goal >= {GOAL:.0%}); "
-              f"flagged {flagged:.1%}; by digit {per}")  # fmt: skip
+        print(f"  {name:<30} {acc:7.2%} of {len(ys):>4} ({interval(right)})  {mark} "
+              f"(goal >= {GOAL:.0%}); flagged {flagged:.1%}; by digit {per}")  # fmt: skip
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 
