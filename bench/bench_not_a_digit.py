@@ -65,10 +65,21 @@ def cues(predictor, images: np.ndarray, strokes: np.ndarray | None) -> dict[str,
     return {"any": flagged, "ink": (flagged & ~det) | blank, "detector": det, "energy": en}
 
 
+def interval(hits: np.ndarray) -> str:
+    """The 95% Wilson interval of the share of ``hits`` (scipy): how far the bench's count of
+    pictures pins a rate (the margins to the goals are a few pictures)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(hits.sum()), len(hits)).proportion_ci(0.95, method="wilson")
+    return f"95% CI {ci.low:.1%}-{ci.high:.1%}"
+
+
 def line(name: str, c: dict[str, np.ndarray], goal: str = "") -> str:
+    """One row; a row with a ``goal`` also gives its rate's 95% interval."""
     n = len(c["any"])
     parts = ", ".join(f"{k} {c[k].mean():.1%}" for k in ("detector", "ink", "energy"))
-    return f"{name:<34} {c['any'].mean():7.2%} of {n:>5}  ({parts}) {goal}"
+    ci = f" {interval(c['any'])};" if goal else ""
+    return f"{name:<34} {c['any'].mean():7.2%} of {n:>5}  ({parts}){ci} {goal}"
 
 
 def verdict(rate: float, goal: float, at_least: bool, digits: int = 0) -> str:

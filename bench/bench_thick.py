@@ -69,14 +69,6 @@ def by_width(pred, per_digit: int = 60) -> None:
         print(f"  brush {width:>2} px: " + "; ".join(cells))
 
 
-def interval(right: np.ndarray) -> str:
-    """The 95% Wilson interval of the share of ``right`` (scipy): how far 500 pictures pin it."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(int(right.sum()), len(right)).proportion_ci(0.95, method="wilson")
-    return f"95% CI {ci.low:.1%}-{ci.high:.1%}"
-
-
 def read(pred, pictures: list, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Accuracy, share flagged, and the per-picture ``(N,)`` bool "read right" of ``pictures``
     sent through the preprocessing and ``pred``'s model (a blank read counts as wrong)."""
@@ -90,6 +82,8 @@ def read(pred, pictures: list, labels: np.ndarray) -> tuple[float, float, np.nda
 
 
 def main() -> None:
+    from bench_not_a_digit import interval
+
     from explainer.data import load_split
     from explainer.reading import testsets
     from explainer.reading.predict import Predictor
