@@ -52,7 +52,8 @@ def thick_skeleton(
 
 def by_width(pred, per_digit: int = 60) -> None:
     """Print how often the held-out style's 1 and 6 (the digits it misses) are read right, and
-    what they are read as, with each brush of :data:`BY_WIDTH`: is it the brush or the style?"""
+    what they are read as, with each brush of :data:`BY_WIDTH` (is it the brush or the style?),
+    then all ten digits as the held-out canvas style draws them."""
     from bench_not_a_digit import read_all
 
     rng = np.random.default_rng(7)
@@ -67,6 +68,15 @@ def by_width(pred, per_digit: int = 60) -> None:
             other = ", ".join(f"{k}: {n}" for k, n in enumerate(read) if n and k != d) or "-"
             cells.append(f"{d} read right {read[d] / per_digit:4.0%} (else as {other})")
         print(f"  brush {width:>2} px: " + "; ".join(cells))
+    from explainer.reading.heldout import make_heldout
+
+    held = make_heldout("digits", "canvas", 300, seed=5)  # the held-out canvas style's brushes
+    x, _ = read_all([p for p, _ in held])
+    labels = np.array([int(y) for _, y in held])
+    right = pred.logits(x).argmax(1) == labels
+    per = " ".join(f"{d}:{right[labels == d].mean():.0%}" for d in range(10))
+    print(f"  all ten, the canvas style's own brushes (14-34 px): {right.mean():.2%} of "
+          f"{len(right)}; by digit {per}")  # fmt: skip
 
 
 def read(pred, pictures: list, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
