@@ -94,8 +94,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT,
         metavar="SHARE",
-        help="draw this share of training images (0-1) with a pen 1-3 px thicker, so that "
-        "digits drawn with a marker or a thick brush are read right (default 0)",
+        help="draw this share of training images (0-1) with a pen 1-3 px thicker, as markers "
+        "and thick brushes draw (default 0: off)",
     )
     p.add_argument("--label-smoothing", type=float, default=DEFAULT)
     p.add_argument("--val-fraction", type=float, default=DEFAULT)
