@@ -231,6 +231,14 @@ def regular_fonts() -> tuple[str, ...]:
     return tuple(f for f in plain_fonts() if "Bold" not in f)
 
 
+def _typed_digit(rng: np.random.Generator, smallest: int) -> np.ndarray:
+    """A random digit typed in a random regular font, ``smallest`` to 109 px, sheared by up to
+    a quarter: its ink (:func:`~explainer.reading.testsets.text_ink`)."""
+    fonts = regular_fonts() or _no_fonts()
+    return text_ink(str(int(rng.integers(10))), fonts[int(rng.integers(len(fonts)))],
+                    int(rng.integers(smallest, 110)), float(rng.uniform(-0.25, 0.25)))  # fmt: skip
+
+
 def positive(digit: np.ndarray, rng: np.random.Generator, kind: str = "") -> np.ndarray:
     """One MNIST training digit ``(28, 28)`` uint8 drawn another way (``(28, 28)`` float32):
     re-read by the preprocessing, with a thick brush, as binarised canvas strokes, slanted and
@@ -242,15 +250,7 @@ def positive(digit: np.ndarray, rng: np.random.Generator, kind: str = "") -> np.
     if kind == "reread":
         return mnist_style(digit / 255.0)
     if kind == "font":
-        fonts = regular_fonts() or _no_fonts()
-        return mnist_style(
-            text_ink(
-                str(int(rng.integers(10))),
-                fonts[int(rng.integers(len(fonts)))],
-                int(rng.integers(60, 110)),
-                float(rng.uniform(-0.25, 0.25)),
-            )
-        )
+        return mnist_style(_typed_digit(rng, 60))
     ink = big_ink(digit, WORK)
     if kind == "thick":
         return mnist_style(restroke(ink, int(rng.integers(3, 12))))
@@ -280,9 +280,7 @@ def restyled(digit: np.ndarray, rng: np.random.Generator, kind: str = "") -> np.
     keeps unseen). ``kind`` is drawn with :data:`RESTYLED_SHARES` when not given."""
     kind = kind or str(rng.choice(RESTYLED_KINDS, p=RESTYLED_SHARES))
     if kind == "bold":
-        fonts = regular_fonts() or _no_fonts()
-        ink = text_ink(str(int(rng.integers(10))), fonts[int(rng.integers(len(fonts)))],
-                       int(rng.integers(70, 110)), float(rng.uniform(-0.25, 0.25)))  # fmt: skip
+        ink = _typed_digit(rng, 70)
         return mnist_style(restroke(np.pad(ink, 8), int(rng.integers(2, 7))))
     ink = big_ink(digit, WORK)
     if kind == "pen" and rng.integers(2):

@@ -30,7 +30,7 @@ from explainer.scenes.inputs import default_trace
 from explainer.scenes.mobjects import FONT_SIZE, SMALL_FONT_SIZE, THEME, label
 from explainer.style import HIGHLIGHT_COLOR
 from explainer.tracing.trace import LayerRecord, Trace
-from explainer.tracing.verdict import greys
+from explainer.tracing.verdict import bar_colours as verdict_bar_colours
 
 # Manim hashes every play() call to reuse partial movies between runs; for scenes of large
 # images that hashing costs more than rendering, so it is off (manim.cfg is only read from
@@ -249,7 +249,7 @@ def _is_chrome(mob: Mobject, scene: TraceScene) -> bool:
 def bar_colours(trace: Trace) -> tuple[str, str]:
     """``(answer, bars)``: the colours of the answer's probability bar and of the bars, the
     highlight and the accent; greys when the picture does not look like a digit."""
-    return greys(THEME.name) if trace.not_a_digit else (HIGHLIGHT_COLOR, THEME.accent)
+    return verdict_bar_colours(trace, HIGHLIGHT_COLOR, THEME.accent, THEME.name)
 
 
 def said_first(trace: Trace) -> str:

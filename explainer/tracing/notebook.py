@@ -56,6 +56,7 @@ def _top(trace: TraceDisplay, k: int = 3) -> list[tuple[str, float, bool]]:
 def _bars_html(trace: TraceDisplay) -> str:
     from explainer.nets.calibration import confidence_text
     from explainer.style import HIGHLIGHT_COLOR
+    from explainer.tracing.verdict import bar_colours
 
     rows = []
     top, rest = bar_colours(trace, HIGHLIGHT_COLOR, "#9ab")
@@ -68,14 +69,6 @@ def _bars_html(trace: TraceDisplay) -> str:
             f"background:{color}'></span><span>{confidence_text(p)}</span></div>"
         )
     return "".join(rows)
-
-
-def bar_colours(trace: TraceDisplay, top: str, rest: str) -> tuple[str, str]:
-    """``(top, rest)``, or greys (:func:`~explainer.tracing.verdict.greys`) when the picture
-    does not look like a digit: there is no digit to pick, though the forced answer stands out."""
-    from explainer.tracing.verdict import greys
-
-    return greys("light") if getattr(trace, "not_a_digit", None) else (top, rest)
 
 
 def _said_first(trace: TraceDisplay) -> str:
@@ -156,6 +149,7 @@ def trace_png(trace: TraceDisplay) -> bytes:
     from matplotlib.figure import Figure
 
     from explainer.style import HIGHLIGHT_COLOR, INPUT_CMAP
+    from explainer.tracing.verdict import bar_colours, verdict_lines
 
     probs = trace.probs
     names = trace.class_names or [str(i) for i in range(len(probs))]
@@ -172,8 +166,9 @@ def trace_png(trace: TraceDisplay) -> bytes:
     ax_bar.invert_yaxis()
     ax_bar.set_xlim(0, 1)
     ax_bar.set_xlabel("probability", fontsize=9)
-    said = getattr(trace, "said_first", "")
-    ax_bar.set_title(said.replace(" If", "\nIf", 1) if said else trace.title, fontsize=9)
+    flagged = getattr(trace, "not_a_digit", None)  # the verdict's two sentences, one a line
+    title = "\n".join(verdict_lines(trace.predicted_name)) if flagged else trace.title
+    ax_bar.set_title(title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -1,13 +1,15 @@
 """The not-a-digit verdict in words: what every view says first about a picture that does not
 look like a digit (the app, ``explainer predict``, the preprocessing strip, a Trace in a
 notebook, the GIFs and the Manim scenes). One function, so that every view says it alike; and
-the greys its probability bars take (:func:`greys`).
+the greys its probability bars take (:func:`greys`, :func:`bar_colours`).
 
 >>> verdict_text("4")
 'This does not look like a digit. If it were one, the network would guess 4.'
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from explainer import style
 
@@ -36,3 +38,10 @@ def greys(theme: str = "light") -> tuple[str, str]:
     the forced answer's bar, the stronger grey, still stands out."""
     t = style.theme(theme)
     return style.mix(t.foreground, t.background, 0.5), style.mix(t.foreground, t.background, 0.22)
+
+
+def bar_colours(trace: Any, top: str, rest: str, theme: str = "light") -> tuple[str, str]:
+    """``(top, rest)``, the colours a view gives the answer's bar and the others, or
+    :func:`greys` of ``theme`` when ``trace`` (a Trace, or anything with ``not_a_digit``) does
+    not look like a digit."""
+    return greys(theme) if getattr(trace, "not_a_digit", None) else (top, rest)
